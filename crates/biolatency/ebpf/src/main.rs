@@ -1,0 +1,186 @@
+//! biolatency's eBPF programs: time block requests from issue (or insert,
+//! with `-Q`) to completion and record the latency in per-CPU histograms.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns},
+    macros::{btf_tracepoint, map, raw_tracepoint},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    programs::{BtfTracePointContext, RawTracePointContext},
+};
+use common_ebpf::{
+    Hist,
+    bpf::{bump, hist_entry, hist_record, read_kernel},
+};
+
+// Read-only globals, set by userspace before load.
+#[unsafe(no_mangle)]
+static FILTER_DEV: u32 = 0;
+#[unsafe(no_mangle)]
+static TARGET_DEV: u32 = 0;
+#[unsafe(no_mangle)]
+static PER_DISK: u32 = 0;
+#[unsafe(no_mangle)]
+static PER_FLAG: u32 = 0;
+#[unsafe(no_mangle)]
+static QUEUED: u32 = 0;
+#[unsafe(no_mangle)]
+static UNIT_DIVISOR: u64 = 1000;
+#[unsafe(no_mangle)]
+static FILTER_CGROUP: u32 = 0;
+#[unsafe(no_mangle)]
+static CGROUP_ID: u64 = 0;
+#[unsafe(no_mangle)]
+static CGROUP_LEVEL: u32 = 0;
+// Field offsets from the running kernel's BTF.
+#[unsafe(no_mangle)]
+static OFF_REQUEST_Q: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_REQUEST_CMD_FLAGS: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_QUEUE_DISK: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_QUEUE_ELEVATOR: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_DISK_MAJOR: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_DISK_FIRST_MINOR: u32 = 0;
+
+const MAX_IN_FLIGHT: u32 = 10240;
+
+/// Start time of each in-flight request, keyed by its address.
+#[map]
+static START: HashMap<u64, u64> = HashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+
+/// Histograms keyed by `dev << 32 | cmd_flags` (zero parts when not split).
+#[map]
+static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1024, 0);
+
+/// Samples lost: [0] start map full, [1] histogram map full.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+#[inline(always)]
+fn global<T: Copy>(v: &T) -> T {
+    // SAFETY: reading a static; volatile keeps the load-time value from
+    // being constant-folded to its compile-time default.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// dev_t of the request's disk, as the kernel encodes it (major << 20 | minor).
+#[inline(always)]
+fn disk_dev(rq: u64) -> u32 {
+    let Some(queue) = read_kernel::<u64>(rq, global(&OFF_REQUEST_Q)) else {
+        return 0;
+    };
+    let Some(disk) = read_kernel::<u64>(queue, global(&OFF_QUEUE_DISK)) else {
+        return 0;
+    };
+    if disk == 0 {
+        return 0;
+    }
+    let major = read_kernel::<u32>(disk, global(&OFF_DISK_MAJOR)).unwrap_or(0);
+    let minor = read_kernel::<u32>(disk, global(&OFF_DISK_FIRST_MINOR)).unwrap_or(0);
+    major << 20 | minor
+}
+
+#[inline(always)]
+fn trace_start(rq: u64, issue: bool) -> i32 {
+    if global(&FILTER_CGROUP) != 0 {
+        // SAFETY: helper without memory arguments.
+        let id = unsafe { bpf_get_current_ancestor_cgroup_id(global(&CGROUP_LEVEL) as i32) };
+        if id != global(&CGROUP_ID) {
+            return 0;
+        }
+    }
+    if issue && global(&QUEUED) != 0 {
+        // With a scheduler the request was timestamped at insert already.
+        let queue = read_kernel::<u64>(rq, global(&OFF_REQUEST_Q)).unwrap_or(0);
+        if read_kernel::<u64>(queue, global(&OFF_QUEUE_ELEVATOR)).unwrap_or(0) != 0 {
+            return 0;
+        }
+    }
+    if global(&FILTER_DEV) != 0 && disk_dev(rq) != global(&TARGET_DEV) {
+        return 0;
+    }
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if START.insert(&rq, &now, 0).is_err() {
+        bump(&DROPPED, 0);
+    }
+    0
+}
+
+#[inline(always)]
+fn trace_done(rq: u64) -> i32 {
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(start) = (unsafe { START.get(&rq) }).copied() else {
+        return 0; // in flight before tracing started, or filtered out
+    };
+    let _ = START.remove(&rq);
+    // SAFETY: helper without arguments.
+    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(start) as i64;
+    if delta < 0 {
+        return 0;
+    }
+    let mut key = 0u64;
+    if global(&PER_DISK) != 0 {
+        key = (disk_dev(rq) as u64) << 32;
+    }
+    if global(&PER_FLAG) != 0 {
+        key |= read_kernel::<u32>(rq, global(&OFF_REQUEST_CMD_FLAGS)).unwrap_or(0) as u64;
+    }
+    match hist_entry(&HISTS, &key) {
+        Some(hist) => hist_record(hist, delta as u64, global(&UNIT_DIVISOR)),
+        None => bump(&DROPPED, 1),
+    }
+    0
+}
+
+fn rq_arg<C: EbpfContext>(ctx: &C) -> u64 {
+    // SAFETY: both tracepoint contexts are arrays of u64 arguments, and all
+    // three block_rq tracepoints take the request first.
+    unsafe { *(ctx.as_ptr() as *const u64) }
+}
+
+#[btf_tracepoint(function = "block_rq_insert")]
+pub fn block_rq_insert_btf(ctx: BtfTracePointContext) -> i32 {
+    trace_start(rq_arg(&ctx), false)
+}
+
+#[btf_tracepoint(function = "block_rq_issue")]
+pub fn block_rq_issue_btf(ctx: BtfTracePointContext) -> i32 {
+    trace_start(rq_arg(&ctx), true)
+}
+
+#[btf_tracepoint(function = "block_rq_complete")]
+pub fn block_rq_complete_btf(ctx: BtfTracePointContext) -> i32 {
+    trace_done(rq_arg(&ctx))
+}
+
+#[raw_tracepoint(tracepoint = "block_rq_insert")]
+pub fn block_rq_insert_raw(ctx: RawTracePointContext) -> i32 {
+    trace_start(rq_arg(&ctx), false)
+}
+
+#[raw_tracepoint(tracepoint = "block_rq_issue")]
+pub fn block_rq_issue_raw(ctx: RawTracePointContext) -> i32 {
+    trace_start(rq_arg(&ctx), true)
+}
+
+#[raw_tracepoint(tracepoint = "block_rq_complete")]
+pub fn block_rq_complete_raw(ctx: RawTracePointContext) -> i32 {
+    trace_done(rq_arg(&ctx))
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,87 @@
+//! Command line, compatible with libbpf-tools' biolatency.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+    biolatency              # summarize block I/O latency as a histogram
+    biolatency 1 10         # print 1 second summaries, 10 times
+    biolatency -mT 1        # 1s summaries, milliseconds, and timestamps
+    biolatency -Q           # include OS queued time in I/O time
+    biolatency -D           # show each disk device separately
+    biolatency -F           # show I/O flags separately
+    biolatency -d sdc       # trace sdc only
+    biolatency -c /sys/fs/cgroup/system.slice  # trace I/O issued by that cgroup
+    biolatency --json 1     # one JSON object per second, for scripts";
+
+/// Summarize block device I/O latency as a histogram.
+#[derive(Debug, Parser)]
+#[command(name = "biolatency", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Include timestamp on output
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
+    /// Millisecond histogram
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+    /// Include OS queued time in I/O time
+    #[arg(short = 'Q', long)]
+    pub queued: bool,
+    /// Print a histogram per disk device
+    #[arg(short = 'D', long = "disks")]
+    pub per_disk: bool,
+    /// Print a histogram per set of I/O flags
+    #[arg(short = 'F', long = "flag")]
+    pub per_flag: bool,
+    /// Trace this disk only (a name under /sys/block)
+    #[arg(short = 'd', long, value_name = "DISK")]
+    pub disk: Option<String>,
+    /// Trace I/O issued by tasks in this cgroup v2 (and its descendants)
+    #[arg(short = 'c', long, value_name = "CGROUP")]
+    pub cgroup: Option<PathBuf>,
+    /// Print one JSON object per interval instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Output interval, in seconds (default: until Ctrl-C)
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+    /// Number of outputs
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_libbpf_tools_style() {
+        let cli =
+            Cli::try_parse_from(["biolatency", "-mT", "-D", "-F", "-d", "vda", "1", "5"]).unwrap();
+        assert!(cli.milliseconds && cli.timestamp && cli.per_disk && cli.per_flag);
+        assert_eq!(cli.disk.as_deref(), Some("vda"));
+        assert_eq!((cli.interval, cli.count), (Some(1), Some(5)));
+    }
+
+    #[test]
+    fn rejects_zero_and_negative() {
+        for args in [
+            &["biolatency", "0"][..],
+            &["biolatency", "1", "0"],
+            &["biolatency", "-1"],
+            &["biolatency", "x"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! biolatency: block device I/O latency as a log2 histogram.
+
+mod cli;
+mod disks;
+mod flags;
+mod report;
+
+use std::{io::Write as _, time::Duration};
+
+use anyhow::Result;
+use aya::Ebpf;
+use clap::Parser as _;
+use common_ebpf::user::{
+    CgroupFilter, HistDrain, KernelBtf, StopSignals, Unit, attach_tracepoint, check_privileges,
+    exit_on_error, load_object, percpu_counter, run_intervals,
+};
+
+use crate::{cli::Cli, disks::Disks, flags::FlagNames, report::Report};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
+
+fn main() {
+    let signals = StopSignals::block();
+    let cli = Cli::parse();
+    exit_on_error(
+        "biolatency",
+        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
+    );
+}
+
+fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    let disks = Disks::load();
+    let target_dev = cli.disk.as_deref().map(|d| disks.dev_of(d)).transpose()?;
+    let cgroup = cli
+        .cgroup
+        .as_deref()
+        .map(CgroupFilter::from_path)
+        .transpose()?;
+    check_privileges()?;
+    let btf = KernelBtf::load()?;
+    let unit = Unit::latency(cli.milliseconds, false);
+    let mut ebpf = load(&cli, &btf, unit, target_dev, cgroup)?;
+    let mut tracepoints = vec!["block_rq_issue", "block_rq_complete"];
+    if cli.queued {
+        tracepoints.push("block_rq_insert");
+    }
+    for tp in tracepoints {
+        attach_tracepoint(
+            &mut ebpf,
+            &btf,
+            tp,
+            &format!("{tp}_btf"),
+            &format!("{tp}_raw"),
+        )?;
+    }
+    let mut drain = HistDrain::<u64>::new(&mut ebpf, "HISTS")?;
+    let mut report = Report {
+        unit,
+        timestamp: cli.timestamp,
+        json: cli.json,
+        per_disk: cli.per_disk,
+        flags: cli
+            .per_flag
+            .then(|| FlagNames::from_btf(&btf))
+            .transpose()?,
+        disks,
+    };
+    drop(btf);
+
+    let banner = "Tracing block device I/O... Hit Ctrl-C to end.";
+    if cli.json {
+        eprintln!("{banner}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{banner}")?;
+        out.flush()?;
+    }
+    let mut dropped = [0u64; 2];
+    run_intervals(
+        signals,
+        cli.interval.map(Duration::from_secs),
+        cli.count,
+        || {
+            report.write(&mut std::io::stdout().lock(), &drain.drain()?)?;
+            for (i, what) in ["in-flight request map full", "histogram map full"]
+                .iter()
+                .enumerate()
+            {
+                let now = percpu_counter(&ebpf, "DROPPED", i as u32)?;
+                if now > dropped[i] {
+                    eprintln!(
+                        "biolatency: warning: {} samples dropped ({what})",
+                        now - dropped[i]
+                    );
+                    dropped[i] = now;
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Loads the object with the filters and this kernel's field offsets.
+fn load(
+    cli: &Cli,
+    btf: &KernelBtf,
+    unit: Unit,
+    dev: Option<u32>,
+    cgroup: Option<CgroupFilter>,
+) -> Result<Ebpf> {
+    let flag = |on: bool| u32::from(on);
+    let u32s = [
+        ("FILTER_DEV", flag(dev.is_some())),
+        ("TARGET_DEV", dev.unwrap_or(0)),
+        ("PER_DISK", flag(cli.per_disk)),
+        ("PER_FLAG", flag(cli.per_flag)),
+        ("QUEUED", flag(cli.queued)),
+        ("FILTER_CGROUP", flag(cgroup.is_some())),
+        ("CGROUP_LEVEL", cgroup.map_or(0, |c| c.level)),
+        ("OFF_REQUEST_Q", btf.member_offset("request", "q")?),
+        (
+            "OFF_REQUEST_CMD_FLAGS",
+            btf.member_offset("request", "cmd_flags")?,
+        ),
+        (
+            "OFF_QUEUE_DISK",
+            btf.member_offset("request_queue", "disk")?,
+        ),
+        (
+            "OFF_QUEUE_ELEVATOR",
+            btf.member_offset("request_queue", "elevator")?,
+        ),
+        ("OFF_DISK_MAJOR", btf.member_offset("gendisk", "major")?),
+        (
+            "OFF_DISK_FIRST_MINOR",
+            btf.member_offset("gendisk", "first_minor")?,
+        ),
+    ];
+    let u64s = [
+        ("UNIT_DIVISOR", unit.divisor()),
+        ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
+    ];
+    let globals = u32s
+        .iter()
+        .map(|(name, value)| (*name, value.into()))
+        .chain(u64s.iter().map(|(name, value)| (*name, value.into())))
+        .collect();
+    load_object(OBJECT, globals)
+}

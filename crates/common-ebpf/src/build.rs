@@ -1,0 +1,34 @@
+//! Called from each tool's `build.rs`: compiles the tool's eBPF crate for
+//! `bpfel-unknown-none` with the nightly toolchain and bpf-linker, leaving
+//! the object in `OUT_DIR` for `include_bytes_aligned!`.
+
+use anyhow::{Context as _, Result, anyhow};
+
+/// Builds the workspace package `package` (e.g. `biolatency-ebpf`).
+pub fn build_ebpf(package: &str) -> Result<()> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("reading the workspace metadata")?;
+    let ebpf = metadata
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == package)
+        .ok_or_else(|| anyhow!("package {package} not found in the workspace"))?;
+    let root_dir = ebpf
+        .manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("{package} has no manifest directory"))?;
+    // aya-build watches the eBPF crate's directory; the kernel half of this
+    // crate (bpf.rs, compiled only for the bpf target) must trigger a
+    // rebuild too.
+    println!("cargo:rerun-if-changed={}", env!("CARGO_MANIFEST_DIR"));
+    aya_build::build_ebpf(
+        [aya_build::Package {
+            name: package,
+            root_dir: root_dir.as_str(),
+            ..Default::default()
+        }],
+        aya_build::Toolchain::default(),
+    )
+}

@@ -1,0 +1,269 @@
+//! Kernel BTF, read once per process.
+//!
+//! aya's `Btf` does not expose struct members, and tools need field offsets
+//! (`request.q`, `task_struct.pid`, ...) to read kernel memory portably, the
+//! way CO-RE does in C. This is a minimal reader of the BTF format for that:
+//! it indexes type records once and answers member-offset and enum queries.
+//! The aya `Btf` needed to load `tp_btf` programs is parsed from the same
+//! bytes, only when such a program is loaded.
+
+use std::{cell::OnceCell, path::PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use aya::{Btf, Endianness};
+
+/// Environment variable that points the tools at another BTF file (tests use
+/// it to simulate a kernel without BTF).
+pub const BTF_PATH_ENV: &str = "EBPF_TOOLKIT_BTF";
+const DEFAULT_BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+const KIND_INT: u32 = 1;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_DECL_TAG: u32 = 17;
+const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
+
+/// The running kernel's BTF.
+pub struct KernelBtf {
+    path: PathBuf,
+    data: Vec<u8>,
+    /// Byte position of each type record, indexed by type id (id 0 is void).
+    types: Vec<u32>,
+    strings: usize,
+    strings_len: usize,
+    aya: OnceCell<Btf>,
+}
+
+struct TypeRecord {
+    name: u32,
+    kind: u32,
+    vlen: usize,
+    kind_flag: bool,
+    size_or_type: u32,
+    pos: usize,
+}
+
+impl KernelBtf {
+    /// Reads the kernel's BTF (`/sys/kernel/btf/vmlinux`, or the file named
+    /// by `EBPF_TOOLKIT_BTF`).
+    pub fn load() -> Result<Self> {
+        let path = std::env::var_os(BTF_PATH_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_BTF_PATH));
+        let data = std::fs::read(&path).with_context(|| {
+            format!(
+                "kernel BTF not readable at {} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)",
+                path.display()
+            )
+        })?;
+        Self::parse(path, data)
+    }
+
+    fn parse(path: PathBuf, data: Vec<u8>) -> Result<Self> {
+        let bad = || format!("{} is not a valid BTF file", path.display());
+        if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != 0xeb9f {
+            bail!("{}", bad());
+        }
+        let u32_at = |pos: usize| u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap());
+        let hdr_len = u32_at(4) as usize;
+        let type_off = hdr_len + u32_at(8) as usize;
+        let type_end = type_off + u32_at(12) as usize;
+        let strings = hdr_len + u32_at(16) as usize;
+        let strings_len = u32_at(20) as usize;
+        if type_end > data.len() || strings + strings_len > data.len() {
+            bail!("{}", bad());
+        }
+        let mut types = vec![0u32];
+        let mut pos = type_off;
+        while pos + 12 <= type_end {
+            types.push(pos as u32);
+            let info = u32_at(pos + 4);
+            let vlen = (info & 0xffff) as usize;
+            let extra = match (info >> 24) & 0x1f {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                KIND_ARRAY => 12,
+                KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
+                KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
+                _ => 0,
+            };
+            pos += 12 + extra;
+        }
+        if pos != type_end {
+            bail!("{}", bad());
+        }
+        Ok(Self {
+            path,
+            data,
+            types,
+            strings,
+            strings_len,
+            aya: OnceCell::new(),
+        })
+    }
+
+    /// aya's view of the same BTF, for loading `tp_btf` programs.
+    pub fn aya(&self) -> Result<&Btf> {
+        if let Some(btf) = self.aya.get() {
+            return Ok(btf);
+        }
+        let btf = Btf::parse(&self.data, Endianness::default())
+            .with_context(|| format!("parsing kernel BTF {}", self.path.display()))?;
+        Ok(self.aya.get_or_init(|| btf))
+    }
+
+    fn u32_at(&self, pos: usize) -> u32 {
+        u32::from_le_bytes(self.data[pos..pos + 4].try_into().unwrap())
+    }
+
+    fn string(&self, offset: u32) -> &[u8] {
+        let start = self.strings + offset as usize;
+        let end = self.strings + self.strings_len;
+        let s = &self.data[start.min(end)..end];
+        &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
+    }
+
+    fn record(&self, id: u32) -> Option<TypeRecord> {
+        let pos = *self.types.get(id as usize)? as usize;
+        if id == 0 {
+            return None;
+        }
+        let info = self.u32_at(pos + 4);
+        Some(TypeRecord {
+            name: self.u32_at(pos),
+            kind: (info >> 24) & 0x1f,
+            vlen: (info & 0xffff) as usize,
+            kind_flag: info >> 31 == 1,
+            size_or_type: self.u32_at(pos + 8),
+            pos,
+        })
+    }
+
+    fn find(&self, name: &str, kinds: &[u32]) -> Option<TypeRecord> {
+        (1..self.types.len() as u32)
+            .filter_map(|id| self.record(id))
+            .find(|t| kinds.contains(&t.kind) && self.string(t.name) == name.as_bytes())
+    }
+
+    /// Whether the kernel has a tracepoint called `name` (it then has a
+    /// `btf_trace_<name>` typedef).
+    pub fn has_tracepoint(&self, name: &str) -> bool {
+        self.find(&format!("btf_trace_{name}"), &[KIND_TYPEDEF])
+            .is_some()
+    }
+
+    /// Byte offset of `member` in `struct name`, looking through anonymous
+    /// unions and structs as C does.
+    pub fn member_offset(&self, name: &str, member: &str) -> Result<u32> {
+        let ty = self
+            .find(name, &[KIND_STRUCT, KIND_UNION])
+            .with_context(|| format!("struct {name} not found in kernel BTF"))?;
+        self.member_in(&ty, member, 0)
+            .with_context(|| format!("struct {name} has no member {member} in kernel BTF"))
+    }
+
+    fn member_in(&self, ty: &TypeRecord, member: &str, base_bits: u32) -> Option<u32> {
+        for i in 0..ty.vlen {
+            let m = ty.pos + 12 + 12 * i;
+            let name = self.u32_at(m);
+            let mtype = self.u32_at(m + 4);
+            let raw = self.u32_at(m + 8);
+            let bits = base_bits + if ty.kind_flag { raw & 0xff_ffff } else { raw };
+            if name == 0 {
+                if let Some(inner) = self.resolve(mtype)
+                    && matches!(inner.kind, KIND_STRUCT | KIND_UNION)
+                    && let Some(found) = self.member_in(&inner, member, bits)
+                {
+                    return Some(found);
+                }
+            } else if self.string(name) == member.as_bytes() {
+                return Some(bits / 8);
+            }
+        }
+        None
+    }
+
+    /// Skips typedefs and qualifiers.
+    fn resolve(&self, mut id: u32) -> Option<TypeRecord> {
+        for _ in 0..32 {
+            let t = self.record(id)?;
+            match t.kind {
+                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
+                    id = t.size_or_type
+                }
+                _ => return Some(t),
+            }
+        }
+        None
+    }
+
+    /// The enumerators of `enum name` with their values.
+    pub fn enum_values(&self, name: &str) -> Result<Vec<(String, i64)>> {
+        let ty = self
+            .find(name, &[KIND_ENUM, KIND_ENUM64])
+            .with_context(|| format!("enum {name} not found in kernel BTF"))?;
+        let signed = ty.kind_flag;
+        Ok((0..ty.vlen)
+            .map(|i| {
+                let (rec, value) = if ty.kind == KIND_ENUM {
+                    let m = ty.pos + 12 + 8 * i;
+                    let raw = self.u32_at(m + 4);
+                    (
+                        m,
+                        if signed {
+                            raw as i32 as i64
+                        } else {
+                            raw as i64
+                        },
+                    )
+                } else {
+                    let m = ty.pos + 12 + 12 * i;
+                    let lo = self.u32_at(m + 4) as u64;
+                    let hi = self.u32_at(m + 8) as u64;
+                    (m, (hi << 32 | lo) as i64)
+                };
+                let name = String::from_utf8_lossy(self.string(self.u32_at(rec))).into_owned();
+                (name, value)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_garbage() {
+        let err = KernelBtf::parse("x".into(), vec![0; 10]).err().unwrap();
+        assert!(err.to_string().contains("not a valid BTF file"));
+    }
+
+    /// Runs wherever the kernel exposes BTF (this project's machines do);
+    /// offsets are checked for plausibility, not pinned to one kernel.
+    #[test]
+    fn reads_the_running_kernel() {
+        if !std::path::Path::new(DEFAULT_BTF_PATH).exists() {
+            return;
+        }
+        let btf = KernelBtf::load().unwrap();
+        assert_eq!(btf.member_offset("request", "q").unwrap(), 0);
+        assert!(btf.member_offset("request", "cmd_flags").unwrap() > 0);
+        // task_struct.pid is a plain member; __state sits in it too.
+        assert!(btf.member_offset("task_struct", "pid").unwrap() > 0);
+        assert!(btf.member_offset("request", "no_such_member").is_err());
+        assert!(btf.has_tracepoint("block_rq_issue"));
+        assert!(!btf.has_tracepoint("no_such_tracepoint"));
+        let ops = btf.enum_values("req_op").unwrap();
+        assert!(ops.contains(&("REQ_OP_WRITE".to_string(), 1)));
+    }
+}

@@ -1,0 +1,107 @@
+//! Loading an eBPF object and attaching its tracepoint programs.
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aya::{
+    Ebpf, EbpfLoader, GlobalData,
+    programs::{BtfTracePoint, RawTracePoint},
+};
+
+use super::btf::KernelBtf;
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Fails with a one-line explanation unless this process may load and
+/// attach tracing programs: root, CAP_BPF with CAP_PERFMON, or CAP_SYS_ADMIN.
+pub fn check_privileges() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(());
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1u64 << cap) != 0;
+    if (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN) {
+        return Ok(());
+    }
+    bail!("permission denied: run as root, or with the CAP_BPF and CAP_PERFMON capabilities")
+}
+
+/// Loads `object` into the kernel with read-only globals (filters, units)
+/// set before load, so that the verifier sees them as constants.
+pub fn load_object<'a>(object: &[u8], globals: Vec<(&'a str, GlobalData<'a>)>) -> Result<Ebpf> {
+    check_privileges()?;
+    let mut loader = EbpfLoader::new();
+    // Our objects carry no CO-RE relocations (offsets come from KernelBtf as
+    // globals), so aya need not parse the kernel's BTF a second time.
+    loader.btf(None);
+    for (name, value) in globals {
+        loader.override_global(name, value, true);
+    }
+    loader.load(object).map_err(|err| {
+        let text = format!("{err:#}");
+        if text.contains("Operation not permitted") {
+            anyhow!(
+                "the kernel refused to load eBPF programs ({text}): run as root, or with CAP_BPF and CAP_PERFMON"
+            )
+        } else {
+            anyhow!(err).context("loading eBPF programs")
+        }
+    })
+}
+
+/// How a program ended up attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// BTF-typed tracepoint (`tp_btf`).
+    BtfTracePoint,
+    /// Raw tracepoint (`raw_tp`), the fallback.
+    RawTracePoint,
+}
+
+/// Attaches `tracepoint` with the object's `tp_btf` program `btf_prog`,
+/// falling back to its `raw_tp` program `raw_prog` when the kernel refuses
+/// the first. The links live as long as `ebpf`.
+pub fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    btf: &KernelBtf,
+    tracepoint: &str,
+    btf_prog: &str,
+    raw_prog: &str,
+) -> Result<Hook> {
+    if !btf.has_tracepoint(tracepoint) {
+        bail!("tracepoint {tracepoint} not found in this kernel");
+    }
+    let btf_err = match attach_btf(ebpf, btf, tracepoint, btf_prog) {
+        Ok(()) => return Ok(Hook::BtfTracePoint),
+        Err(err) => err,
+    };
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(raw_prog)
+        .with_context(|| format!("program {raw_prog} missing from the object"))?
+        .try_into()?;
+    program
+        .load()
+        .and_then(|()| program.attach(tracepoint).map(drop))
+        .map_err(|err| {
+            anyhow!(err).context(format!(
+                "attaching raw_tp {tracepoint} (after tp_btf failed: {btf_err:#})"
+            ))
+        })?;
+    Ok(Hook::RawTracePoint)
+}
+
+fn attach_btf(ebpf: &mut Ebpf, btf: &KernelBtf, tracepoint: &str, name: &str) -> Result<()> {
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the object"))?
+        .try_into()?;
+    program.load(tracepoint, btf.aya()?)?;
+    program.attach()?;
+    Ok(())
+}

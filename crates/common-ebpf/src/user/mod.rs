@@ -1,0 +1,40 @@
+//! Userspace half shared by the tools.
+
+pub mod btf;
+pub mod cgroup;
+pub mod drain;
+pub mod load;
+pub mod output;
+pub mod signals;
+
+use std::io;
+
+pub use btf::KernelBtf;
+pub use cgroup::CgroupFilter;
+pub use drain::{HistDrain, percpu_counter};
+pub use load::{Hook, attach_tracepoint, check_privileges, load_object};
+pub use output::{Unit, print_log2_hist, print_timestamp, write_json_interval};
+pub use signals::{StopSignals, run_intervals};
+
+/// The one error sink of every tool's `main`: a closed pipe (`| head`) ends
+/// quietly with 0; anything else prints `tool: error: ...` on one line and
+/// exits 1.
+pub fn exit_on_error(tool: &str, result: anyhow::Result<()>) -> ! {
+    let code = match result {
+        Ok(()) => 0,
+        Err(err)
+            if err
+                .chain()
+                .filter_map(|e| e.downcast_ref::<io::Error>())
+                .any(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            0
+        }
+        Err(err) => {
+            let text = format!("{err:#}").replace('\n', " ");
+            eprintln!("{tool}: error: {text}");
+            1
+        }
+    };
+    std::process::exit(code)
+}

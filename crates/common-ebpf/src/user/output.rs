@@ -1,0 +1,206 @@
+//! Printers: libbpf-tools' log2 histogram, timestamps, and JSON lines.
+
+use std::io::{self, Write};
+
+use serde_json::{Map, Value, json};
+
+use crate::hist::{Hist, slot_bounds};
+
+/// Display unit of histogram buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Nanoseconds (raw sample values).
+    Nsecs,
+    /// Microseconds, the default of the latency tools.
+    Usecs,
+    /// Milliseconds (`-m`).
+    Msecs,
+    /// Bytes (size histograms).
+    Bytes,
+}
+
+impl Unit {
+    /// Latency unit from the usual `-m` / `-n` flags.
+    pub fn latency(millis: bool, nanos: bool) -> Self {
+        match (millis, nanos) {
+            (true, _) => Unit::Msecs,
+            (_, true) => Unit::Nsecs,
+            _ => Unit::Usecs,
+        }
+    }
+
+    /// The column header word (`usecs`, `msecs`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Unit::Nsecs => "nsecs",
+            Unit::Usecs => "usecs",
+            Unit::Msecs => "msecs",
+            Unit::Bytes => "bytes",
+        }
+    }
+
+    /// What raw values (nanoseconds, bytes) are divided by before bucketing.
+    pub fn divisor(self) -> u64 {
+        match self {
+            Unit::Nsecs | Unit::Bytes => 1,
+            Unit::Usecs => 1_000,
+            Unit::Msecs => 1_000_000,
+        }
+    }
+
+    /// Unit of the raw values behind `sum` and `max`.
+    pub fn raw_label(self) -> &'static str {
+        match self {
+            Unit::Bytes => "bytes",
+            _ => "nsecs",
+        }
+    }
+}
+
+/// Prints `slots` exactly as libbpf-tools' `print_log2_hist` does: a header,
+/// one row per bucket up to the last non-empty one, 40-star bars. Prints
+/// nothing for an empty histogram.
+pub fn print_log2_hist(w: &mut impl Write, slots: &[u64], unit: &str) -> io::Result<()> {
+    let Some(idx_max) = slots.iter().rposition(|&v| v > 0) else {
+        return Ok(());
+    };
+    let val_max = slots.iter().copied().max().unwrap_or(0);
+    let wide = idx_max > 32;
+    let (pad, unit_width, stars, width) = if wide {
+        (15, 29, 20, 20)
+    } else {
+        (5, 19, 40, 10)
+    };
+    writeln!(w, "{:pad$}{unit:<unit_width$} : count    distribution", "")?;
+    for (i, &val) in slots.iter().enumerate().take(idx_max + 1) {
+        let (low, high) = slot_bounds(i);
+        write!(w, "{low:>width$} -> {high:<width$} : {val:<8} |")?;
+        let filled = (val.min(val_max) as u128 * stars as u128 / val_max as u128) as usize;
+        write!(
+            w,
+            "{:*<filled$}{:stars_left$}",
+            "",
+            "",
+            stars_left = stars - filled
+        )?;
+        writeln!(w, "|")?;
+    }
+    Ok(())
+}
+
+/// Local wall-clock time as `HH:MM:SS`, the `-T` line of libbpf-tools.
+pub fn local_hms() -> String {
+    // SAFETY: time and localtime_r write only into the locals given.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm = std::mem::zeroed::<libc::tm>();
+        libc::localtime_r(&now, &mut tm);
+        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}
+
+/// Prints the `-T` timestamp line (`%-8s` of `HH:MM:SS`).
+pub fn print_timestamp(w: &mut impl Write) -> io::Result<()> {
+    writeln!(w, "{:<8}", local_hms())
+}
+
+/// One histogram of a JSON interval record: its key labels and data.
+pub fn json_hist(key: Map<String, Value>, hist: &Hist) -> Value {
+    let last = hist.slots.iter().rposition(|&v| v > 0);
+    let buckets: Vec<Value> = hist.slots[..last.map_or(0, |i| i + 1)]
+        .iter()
+        .enumerate()
+        .map(|(i, &count)| {
+            let (low, high) = slot_bounds(i);
+            json!({ "low": low, "high": high, "count": count })
+        })
+        .collect();
+    json!({
+        "key": key,
+        "buckets": buckets,
+        "count": hist.count,
+        "sum": hist.sum,
+        "max": hist.max,
+    })
+}
+
+/// Writes one interval as a single JSON line: tool, interval end time
+/// (RFC 3339, UTC), bucket unit, the unit of `sum`/`max`, and histograms.
+pub fn write_json_interval(
+    w: &mut impl Write,
+    tool: &str,
+    unit: Unit,
+    histograms: Vec<Value>,
+) -> io::Result<()> {
+    let record = json!({
+        "tool": tool,
+        "time": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "unit": unit.label(),
+        "value_unit": unit.raw_label(),
+        "histograms": histograms,
+    });
+    serde_json::to_writer(&mut *w, &record)?;
+    writeln!(w)?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(slots: &[u64], unit: &str) -> String {
+        let mut out = Vec::new();
+        print_log2_hist(&mut out, slots, unit).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn empty_prints_nothing() {
+        assert_eq!(render(&[0; 64], "usecs"), "");
+    }
+
+    #[test]
+    fn matches_libbpf_tools_layout() {
+        let mut slots = [0u64; 64];
+        slots[3] = 93;
+        slots[4] = 3;
+        slots[6] = 3;
+        slots[7] = 1;
+        insta::assert_snapshot!(render(&slots, "usecs"));
+    }
+
+    #[test]
+    fn wide_layout_past_slot_32() {
+        let mut slots = [0u64; 64];
+        slots[0] = 4;
+        slots[33] = 1;
+        let text = render(&slots, "nsecs");
+        assert!(text.starts_with(&format!(
+            "{:15}{:<29} : count    distribution\n",
+            "", "nsecs"
+        )));
+        assert!(text.contains(&format!(
+            "{:>20} -> {:<20} : 4        |{}|\n",
+            0,
+            1,
+            "*".repeat(20)
+        )));
+        assert_eq!(text.lines().count(), 35);
+    }
+
+    #[test]
+    fn json_counts_match_slots() {
+        let mut hist = Hist::ZERO;
+        hist.slots[2] = 5;
+        hist.count = 5;
+        hist.sum = 30_000;
+        hist.max = 7_000;
+        let v = json_hist(Map::new(), &hist);
+        let buckets = v["buckets"].as_array().unwrap();
+        assert_eq!(buckets.len(), 3);
+        assert_eq!(buckets[2]["low"], 4);
+        assert_eq!(buckets[2]["high"], 7);
+        assert_eq!(buckets[2]["count"], 5);
+        assert_eq!(v["count"], 5);
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test the toolkit:
+# LLVM 22 (for bpf-linker), nightly rust-src (for -Z build-std=core on the
+# eBPF side), bpf-linker, and the peers used as yardsticks in tests and
+# benchmarks (libbpf-tools, bpftool). Idempotent: a second run only checks.
+set -euo pipefail
+
+BPF_LINKER_VERSION=0.13.0
+LLVM_MAJOR=22
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+need_apt=()
+[ -x /usr/lib/llvm-${LLVM_MAJOR}/bin/llvm-config ] || need_apt+=("llvm-${LLVM_MAJOR}-dev")
+[ -x /usr/sbin/biolatency ] || need_apt+=(libbpf-tools)
+command -v bpftool >/dev/null 2>&1 || need_apt+=(bpftool)
+command -v stress-ng >/dev/null 2>&1 || need_apt+=(stress-ng)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing Debian packages: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+    log "adding rust-src to the nightly toolchain"
+    rustup component add rust-src --toolchain nightly
+fi
+
+if ! bpf-linker --version 2>/dev/null | grep -q "${BPF_LINKER_VERSION}"; then
+    log "building bpf-linker ${BPF_LINKER_VERSION} against LLVM ${LLVM_MAJOR} (about a minute)"
+    LLVM_PREFIX=/usr/lib/llvm-${LLVM_MAJOR} cargo install bpf-linker \
+        --version "${BPF_LINKER_VERSION}" --locked \
+        --no-default-features --features "llvm-${LLVM_MAJOR}"
+fi
+
+# Classic tracepoints are not used, but tracefs helps when debugging by hand.
+log "toolchain ready"

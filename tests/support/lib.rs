@@ -1,0 +1,318 @@
+//! Helpers for the root-only integration tests: run a tool, drive a
+//! workload, read the kernel's own accounting.
+
+use std::{
+    collections::BTreeSet,
+    io::{BufRead as _, BufReader, Read as _},
+    os::unix::fs::OpenOptionsExt as _,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, ExitStatus, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+/// Path of a tool binary built in the same profile as the tests.
+pub fn tool_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the tools first (cargo build --release)",
+        path.display()
+    );
+    path
+}
+
+/// IDs of the eBPF programs loaded in the kernel right now.
+pub fn loaded_program_ids() -> BTreeSet<u32> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|p| p.id())
+        .collect()
+}
+
+/// IDs of the eBPF programs process `pid` holds open (from its fdinfo).
+pub fn program_ids_of(pid: u32) -> BTreeSet<u32> {
+    let mut ids = BTreeSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+        let is_prog = std::fs::read_link(fd.path())
+            .is_ok_and(|target| target.to_string_lossy() == "anon_inode:bpf-prog");
+        if !is_prog {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()))
+            .unwrap_or_default();
+        if let Some(id) = info.lines().find_map(|l| l.strip_prefix("prog_id:")) {
+            ids.insert(id.trim().parse().unwrap());
+        }
+    }
+    ids
+}
+
+/// Asserts that none of `programs` is still loaded; the kernel frees a
+/// program shortly after its last reference goes (RCU), so this polls for up
+/// to two seconds.
+pub fn assert_unloaded(programs: &BTreeSet<u32>) {
+    assert!(!programs.is_empty(), "no program was seen loading");
+    for _ in 0..200 {
+        if loaded_program_ids().is_disjoint(programs) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let left: Vec<_> = loaded_program_ids().intersection(programs).copied().collect();
+    panic!("programs {left:?} still loaded after exit");
+}
+
+/// A tool running in the background, already attached (its banner seen).
+pub struct Running {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    banner_on_stderr: bool,
+    /// IDs of the programs it loaded.
+    pub programs: BTreeSet<u32>,
+}
+
+/// What a tool printed and how it ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Running {
+    /// Starts `tool args...` and waits for its banner line (`Tracing ...`),
+    /// which it prints only once every program is attached. With `--json`
+    /// the banner is on stderr.
+    pub fn start(tool: &str, args: &[&str]) -> Running {
+        Self::start_path(&tool_path(tool).to_string_lossy(), args)
+    }
+
+    /// Like [`Running::start`] for any program (libbpf-tools' twin, say);
+    /// run under `stdbuf -oL` since libbpf-tools does not flush its banner
+    /// into a pipe.
+    pub fn start_path(tool: &str, args: &[&str]) -> Running {
+        let banner_on_stderr = args.contains(&"--json");
+        let mut child = Command::new("stdbuf")
+            .arg("-oL")
+            .arg(tool)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {tool}: {e}"));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        if banner_on_stderr {
+            let mut stderr = BufReader::new(child.stderr.take().unwrap());
+            stderr.read_line(&mut line).unwrap();
+            child.stderr = Some(stderr.into_inner());
+        } else {
+            stdout.read_line(&mut line).unwrap();
+        }
+        if !line.starts_with("Tracing") {
+            let mut rest = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut rest).ok();
+            }
+            let status = child.wait().unwrap();
+            panic!("{tool} {args:?} did not start: {status}: {line}{rest}");
+        }
+        let programs = program_ids_of(child.id());
+        Running {
+            child,
+            stdout,
+            banner_on_stderr,
+            programs,
+        }
+    }
+
+    /// Process id of the tool.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and collects the rest of the output.
+    pub fn signal(self, signal: i32) -> Finished {
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.finish()
+    }
+
+    /// Waits for the tool to exit by itself.
+    pub fn finish(mut self) -> Finished {
+        let mut stdout = String::new();
+        self.stdout.read_to_string(&mut stdout).unwrap();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut stderr).unwrap();
+        }
+        let _ = self.banner_on_stderr;
+        let status = self.child.wait().unwrap();
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// Runs a tool to completion with no workload (errors, --help).
+pub fn run_tool(tool: &str, args: &[&str]) -> Finished {
+    let out = Command::new(tool_path(tool))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    Finished {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A loop device over a sparse file, detached and removed on drop, even
+/// when the test panics.
+pub struct LoopDevice {
+    pub name: String,
+    backing: PathBuf,
+}
+
+impl LoopDevice {
+    pub fn new(size_mib: u64) -> LoopDevice {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let backing = std::env::temp_dir().join(format!(
+            "toolkit-test-{}-{}.img",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::File::create(&backing).unwrap();
+        file.set_len(size_mib << 20).unwrap();
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&backing)
+            .output()
+            .expect("running losetup");
+        assert!(out.status.success(), "losetup failed: {}", String::from_utf8_lossy(&out.stderr));
+        let path = String::from_utf8(out.stdout).unwrap();
+        let name = path.trim().trim_start_matches("/dev/").to_string();
+        LoopDevice { name, backing }
+    }
+
+    pub fn path(&self) -> String {
+        format!("/dev/{}", self.name)
+    }
+
+    /// Completed (reads, writes) and in-flight I/Os from /sys/block/NAME/stat.
+    pub fn stat(&self) -> BlockStat {
+        let text = std::fs::read_to_string(format!("/sys/block/{}/stat", self.name)).unwrap();
+        let f: Vec<u64> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        BlockStat {
+            reads: f[0],
+            writes: f[4],
+            in_flight: f[8],
+        }
+    }
+
+    /// Waits until no I/O is in flight (udev or the kernel may probe a new
+    /// device), so that before/after snapshots bracket only our I/O.
+    pub fn settle(&self) -> BlockStat {
+        loop {
+            let a = self.stat();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let b = self.stat();
+            if a == b && b.in_flight == 0 {
+                return b;
+            }
+        }
+    }
+
+    /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets,
+    /// then `count` reads of the same blocks: one block request each.
+    pub fn direct_io(&self, writes: usize, reads: usize) {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(self.path())
+            .unwrap();
+        let layout = std::alloc::Layout::from_size_align(4096, 4096).unwrap();
+        // SAFETY: layout has non-zero size; freed below with the same layout.
+        let buf = unsafe { std::alloc::alloc_zeroed(layout) };
+        // SAFETY: buf points to 4096 initialised bytes.
+        let block = unsafe { std::slice::from_raw_parts_mut(buf, 4096) };
+        use std::os::unix::fs::FileExt as _;
+        for i in 0..writes {
+            block[0] = i as u8;
+            file.write_all_at(block, (i as u64) * 4096).unwrap();
+        }
+        for i in 0..reads {
+            file.read_exact_at(block, (i as u64) * 4096).unwrap();
+        }
+        // SAFETY: allocated above with this layout.
+        unsafe { std::alloc::dealloc(buf, layout) };
+        let _ = &mut file;
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.path()]).status();
+        let _ = std::fs::remove_file(&self.backing);
+    }
+}
+
+/// I/O counters of one block device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockStat {
+    pub reads: u64,
+    pub writes: u64,
+    pub in_flight: u64,
+}
+
+/// One printed log2 histogram: the header line above it (`disk = vda`,
+/// `flags = Sync-Write`, or empty) and its bucket counts.
+#[derive(Debug)]
+pub struct PrintedHist {
+    pub header: String,
+    pub counts: Vec<u64>,
+}
+
+impl PrintedHist {
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// Parses every log2 histogram in a tool's text output.
+pub fn parse_log2_hists(text: &str) -> Vec<PrintedHist> {
+    let mut out: Vec<PrintedHist> = Vec::new();
+    let mut last_header = String::new();
+    let mut in_hist = false;
+    for line in text.lines() {
+        if line.contains(" : count    distribution") {
+            out.push(PrintedHist {
+                header: last_header.clone(),
+                counts: Vec::new(),
+            });
+            in_hist = true;
+            continue;
+        }
+        if in_hist
+            && let Some((range, rest)) = line.split_once(" : ")
+            && range.contains(" -> ")
+        {
+            let count = rest.split_whitespace().next().unwrap().parse().unwrap();
+            out.last_mut().unwrap().counts.push(count);
+            continue;
+        }
+        in_hist = false;
+        if !line.trim().is_empty() {
+            last_header = line.trim().to_string();
+        }
+    }
+    out
+}

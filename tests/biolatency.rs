@@ -17,10 +17,19 @@ fn disk_filter_counts_equal_block_stat() {
     assert_unloaded(&programs);
 
     let (reads, writes) = (after.reads - before.reads, after.writes - before.writes);
-    assert_eq!((reads, writes), (N as u64, N as u64), "oracle saw other I/O");
+    assert_eq!(
+        (reads, writes),
+        (N as u64, N as u64),
+        "oracle saw other I/O"
+    );
     let hists = parse_log2_hists(&done.stdout);
     assert_eq!(hists.len(), 1, "one histogram expected:\n{}", done.stdout);
-    assert_eq!(hists[0].total(), reads + writes, "histogram total vs /sys/block stat:\n{}", done.stdout);
+    assert_eq!(
+        hists[0].total(),
+        reads + writes,
+        "histogram total vs /sys/block stat:\n{}",
+        done.stdout
+    );
 }
 
 #[test]
@@ -36,16 +45,33 @@ fn per_disk_and_flag_rows_match_reads_and_writes() {
     let ours = |op: &str| -> u64 {
         parse_log2_hists(&done.stdout)
             .iter()
-            .filter(|h| h.header.starts_with(&format!("disk = {}\t", dev.name)) && h.header.ends_with(op))
+            .filter(|h| {
+                h.header.starts_with(&format!("disk = {}\t", dev.name)) && h.header.ends_with(op)
+            })
             .map(|h| h.total())
             .sum()
     };
-    assert_eq!(ours("-Write"), after.writes - before.writes, "writes on {}:\n{}", dev.name, done.stdout);
-    assert_eq!(ours("-Read"), after.reads - before.reads, "reads on {}:\n{}", dev.name, done.stdout);
+    assert_eq!(
+        ours("-Write"),
+        after.writes - before.writes,
+        "writes on {}:\n{}",
+        dev.name,
+        done.stdout
+    );
+    assert_eq!(
+        ours("-Read"),
+        after.reads - before.reads,
+        "reads on {}:\n{}",
+        dev.name,
+        done.stdout
+    );
     // -T: a HH:MM:SS line after the blank line that opens the interval
     // (the banner was consumed by Running::start).
     let ts = done.stdout.lines().nth(1).unwrap();
-    assert!(ts.len() == 8 && ts.as_bytes()[2] == b':', "timestamp line: {ts:?}");
+    assert!(
+        ts.len() == 8 && ts.as_bytes()[2] == b':',
+        "timestamp line: {ts:?}"
+    );
 }
 
 #[test]
@@ -61,21 +87,40 @@ fn json_counts_equal_text_and_oracle() {
     let expected = after.writes - before.writes;
     assert_eq!(expected, N as u64);
 
-    let text_total: u64 = parse_log2_hists(&text.stdout).iter().map(|h| h.total()).sum();
+    let text_total: u64 = parse_log2_hists(&text.stdout)
+        .iter()
+        .map(|h| h.total())
+        .sum();
     assert_eq!(text_total, expected, "text:\n{}", text.stdout);
-    assert!(text.stdout.contains("     msecs               : count    distribution"));
+    assert!(
+        text.stdout
+            .contains("     msecs               : count    distribution")
+    );
 
     let lines: Vec<&str> = json.stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "one JSON line per interval:\n{}", json.stdout);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one JSON line per interval:\n{}",
+        json.stdout
+    );
     let v: serde_json::Value = serde_json::from_str(lines[0]).expect("valid JSON");
     assert_eq!(v["tool"], "biolatency");
     assert_eq!(v["unit"], "usecs");
     let hist = &v["histograms"][0];
-    let bucket_sum: u64 = hist["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    let bucket_sum: u64 = hist["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(hist["count"].as_u64(), Some(expected), "json: {}", lines[0]);
     assert_eq!(bucket_sum, expected);
     let (sum, max) = (hist["sum"].as_u64().unwrap(), hist["max"].as_u64().unwrap());
-    assert!(max > 0 && sum >= max && sum / expected <= max, "sum {sum} max {max}");
+    assert!(
+        max > 0 && sum >= max && sum / expected <= max,
+        "sum {sum} max {max}"
+    );
 }
 
 #[test]
@@ -91,7 +136,10 @@ fn interval_and_count_end_by_themselves() {
 fn bad_input_is_one_line_and_nonzero() {
     let out = run_tool("biolatency", &["-d", "sdz"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(out.stderr, "biolatency: error: disk 'sdz' not found in /sys/block\n");
+    assert_eq!(
+        out.stderr,
+        "biolatency: error: disk 'sdz' not found in /sys/block\n"
+    );
 
     for args in [&["0"][..], &["1", "0"], &["-5"], &["abc"]] {
         let out = run_tool("biolatency", args);
@@ -101,7 +149,10 @@ fn bad_input_is_one_line_and_nonzero() {
 
     let out = run_tool("biolatency", &["-c", "/tmp"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(out.stderr, "biolatency: error: '/tmp' is not a cgroup v2 directory\n");
+    assert_eq!(
+        out.stderr,
+        "biolatency: error: '/tmp' is not a cgroup v2 directory\n"
+    );
 
     let out = std::process::Command::new("env")
         .arg("EBPF_TOOLKIT_BTF=/nonexistent/vmlinux")
@@ -110,20 +161,31 @@ fn bad_input_is_one_line_and_nonzero() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.starts_with("biolatency: error: kernel BTF not readable at /nonexistent/vmlinux"), "{stderr}");
+    assert!(
+        stderr.starts_with("biolatency: error: kernel BTF not readable at /nonexistent/vmlinux"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]
 fn not_root_names_the_capabilities() {
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(toolkit_tests::tool_path("biolatency"))
         .output()
         .expect("setpriv");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"), "{stderr}");
+    assert!(
+        stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
@@ -132,7 +194,10 @@ fn not_root_names_the_capabilities() {
 #[test]
 fn same_text_as_libbpf_tools() {
     let reference = "/usr/sbin/biolatency";
-    assert!(std::path::Path::new(reference).exists(), "{reference} missing: run scripts/setup.sh");
+    assert!(
+        std::path::Path::new(reference).exists(),
+        "{reference} missing: run scripts/setup.sh"
+    );
     let dev = LoopDevice::new(64);
     dev.settle();
     let args = ["-d", &dev.name, "-F", "-m", "-T"];
@@ -148,7 +213,9 @@ fn same_text_as_libbpf_tools() {
             .map(|l| {
                 if l.len() == 8 && l.as_bytes()[2] == b':' {
                     "HH:MM:SS".to_string()
-                } else if let Some((range, _)) = l.split_once(" : ") && range.contains(" -> ") {
+                } else if let Some((range, _)) = l.split_once(" : ")
+                    && range.contains(" -> ")
+                {
                     format!("{range} : <count and bar>")
                 } else {
                     l.to_string()
@@ -176,7 +243,11 @@ fn same_text_as_libbpf_tools() {
     let mut sorted_b: Vec<_> = b[..common].to_vec();
     sorted_a.sort();
     sorted_b.sort();
-    assert_eq!(sorted_a, sorted_b, "ours:\n{}\nlibbpf-tools:\n{}", ours.stdout, theirs.stdout);
+    assert_eq!(
+        sorted_a, sorted_b,
+        "ours:\n{}\nlibbpf-tools:\n{}",
+        ours.stdout, theirs.stdout
+    );
     for line in ours.stdout.lines().filter(|l| l.contains(" -> ")) {
         // %10lld -> %-10lld : %-8d |<40 columns>|
         assert_eq!(line.len(), 10 + 4 + 10 + 3 + 8 + 2 + 40 + 1, "{line:?}");

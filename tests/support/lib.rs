@@ -14,7 +14,10 @@ use std::{
 pub fn tool_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash>
-    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -35,14 +38,21 @@ pub fn loaded_program_ids() -> BTreeSet<u32> {
 /// IDs of the eBPF programs process `pid` holds open (from its fdinfo).
 pub fn program_ids_of(pid: u32) -> BTreeSet<u32> {
     let mut ids = BTreeSet::new();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let is_prog = std::fs::read_link(fd.path())
             .is_ok_and(|target| target.to_string_lossy() == "anon_inode:bpf-prog");
         if !is_prog {
             continue;
         }
-        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()))
-            .unwrap_or_default();
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
         if let Some(id) = info.lines().find_map(|l| l.strip_prefix("prog_id:")) {
             ids.insert(id.trim().parse().unwrap());
         }
@@ -61,7 +71,10 @@ pub fn assert_unloaded(programs: &BTreeSet<u32>) {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let left: Vec<_> = loaded_program_ids().intersection(programs).copied().collect();
+    let left: Vec<_> = loaded_program_ids()
+        .intersection(programs)
+        .copied()
+        .collect();
     panic!("programs {left:?} still loaded after exit");
 }
 
@@ -196,7 +209,11 @@ impl LoopDevice {
             .arg(&backing)
             .output()
             .expect("running losetup");
-        assert!(out.status.success(), "losetup failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "losetup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let path = String::from_utf8(out.stdout).unwrap();
         let name = path.trim().trim_start_matches("/dev/").to_string();
         LoopDevice { name, backing }
@@ -209,7 +226,10 @@ impl LoopDevice {
     /// Completed (reads, writes) and in-flight I/Os from /sys/block/NAME/stat.
     pub fn stat(&self) -> BlockStat {
         let text = std::fs::read_to_string(format!("/sys/block/{}/stat", self.name)).unwrap();
-        let f: Vec<u64> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        let f: Vec<u64> = text
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
         BlockStat {
             reads: f[0],
             writes: f[4],

@@ -10,4 +10,4 @@ cargo fmt --all --check
 cargo build --release --locked
 cargo clippy --release --locked --all-targets -- -D warnings
 # The tools must be built before the integration tests run them.
-cargo test --release --locked --workspace
+cargo test --release --locked

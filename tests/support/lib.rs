@@ -173,6 +173,71 @@ impl Running {
     }
 }
 
+/// A forked child that waits for [`Child::release`] before running its
+/// workload, so that a tool can attach to its pid first. The workload runs
+/// in the forked copy of the test process and must only make raw syscalls
+/// (no allocation, no locks), then the child `_exit`s.
+pub struct ForkedChild {
+    pub pid: i32,
+    release_fd: i32,
+}
+
+impl ForkedChild {
+    pub fn new(workload: fn()) -> ForkedChild {
+        let mut fds = [0i32; 2];
+        // SAFETY: plain pipe/fork; the child only calls async-signal-safe
+        // functions (read, the workload's raw syscalls, _exit).
+        unsafe {
+            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+            let pid = libc::fork();
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                libc::close(fds[1]);
+                let mut byte = 0u8;
+                libc::read(fds[0], (&mut byte as *mut u8).cast(), 1);
+                workload();
+                libc::_exit(0);
+            }
+            libc::close(fds[0]);
+            ForkedChild {
+                pid,
+                release_fd: fds[1],
+            }
+        }
+    }
+
+    /// Lets the workload run and waits for the child to exit.
+    pub fn run_to_end(self) {
+        // SAFETY: our pipe end and our child's pid.
+        unsafe {
+            libc::write(self.release_fd, [1u8].as_ptr().cast(), 1);
+            libc::close(self.release_fd);
+            let mut status = 0;
+            assert_eq!(libc::waitpid(self.pid, &mut status, 0), self.pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child failed: {status}"
+            );
+        }
+    }
+}
+
+/// Rows `NAME COUNT [TIME]` of a syscount-style table, by first column.
+pub fn parse_table(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    text.lines()
+        .filter(|l| {
+            !l.starts_with('[')
+                && !l.starts_with("SYSCALL")
+                && !l.starts_with("PID ")
+                && !l.starts_with("Tracing")
+        })
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace().map(str::to_string);
+            Some((cols.next()?, cols.collect()))
+        })
+        .collect()
+}
+
 /// Runs a tool to completion with no workload (errors, --help).
 pub fn run_tool(tool: &str, args: &[&str]) -> Finished {
     let out = Command::new(tool_path(tool))

@@ -2,12 +2,30 @@
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::bpf_probe_read_kernel,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns, bpf_probe_read_kernel},
     macros::map,
-    maps::{Array, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuHashMap},
 };
 
 use crate::hist::{Hist, MAX_SLOTS, log2_slot};
+
+/// Reads a load-time global (filter, unit, field offset). Volatile, so the
+/// value set by userspace before load is read rather than the compile-time
+/// default being folded in.
+#[inline(always)]
+pub fn global<T: Copy>(v: &T) -> T {
+    // SAFETY: v is a valid reference to a static.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// Argument `n` of a `tp_btf` or `raw_tp` program: both contexts are arrays
+/// of u64 arguments.
+#[inline(always)]
+pub fn ctx_arg<C: aya_ebpf::EbpfContext>(ctx: &C, n: usize) -> u64 {
+    // SAFETY: tracepoint contexts hold at least n + 1 arguments; callers
+    // pass indexes within the tracepoint's prototype.
+    unsafe { *(ctx.as_ptr() as *const u64).add(n) }
+}
 
 /// Interval generation, bumped by userspace after each drain; a histogram
 /// whose `generation` differs restarts its `max`.
@@ -72,4 +90,47 @@ pub fn bump(counter: &aya_ebpf::maps::PerCpuArray<u64>, index: u32) {
         // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
         unsafe { *ptr += 1 };
     }
+}
+
+/// Whether the current task is in cgroup `id` (at depth `level`) or below.
+#[inline(always)]
+pub fn current_in_cgroup(id: u64, level: u32) -> bool {
+    // SAFETY: helper without memory arguments.
+    unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) == id }
+}
+
+/// Threads that may be inside a timed syscall at once.
+pub const MAX_THREADS: u32 = 65536;
+
+/// Syscall entry time per thread id, for the latency tools.
+#[map]
+pub static SYSCALL_START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_THREADS, 0);
+
+/// x86_64 `exit` and `exit_group` never return: no start time is kept for
+/// them, or the map would fill with the entries of dead threads.
+const NO_RETURN_SYSCALLS: [u64; 2] = [60, 231];
+
+/// At `sys_enter`: remembers when thread `tid` entered syscall `nr`.
+/// Returns false when the start map is full (the caller counts the loss).
+#[inline(always)]
+pub fn syscall_enter(tid: u32, nr: u64) -> bool {
+    if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
+        return true;
+    }
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    SYSCALL_START.insert(&tid, &now, 0).is_ok()
+}
+
+/// At `sys_exit`: how long thread `tid` spent in the syscall that returns,
+/// or `None` when its entry was not seen (it started before tracing).
+#[inline(always)]
+pub fn syscall_exit(tid: u32) -> Option<u64> {
+    // SAFETY: the value is copied out before the entry is removed.
+    let start = unsafe { SYSCALL_START.get(&tid) }.copied()?;
+    let _ = SYSCALL_START.remove(&tid);
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let delta = now.wrapping_sub(start) as i64;
+    (delta >= 0).then_some(delta as u64)
 }

@@ -5,14 +5,14 @@
 
 use aya_ebpf::{
     EbpfContext,
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns},
+    helpers::bpf_ktime_get_ns,
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use common_ebpf::{
     Hist,
-    bpf::{bump, hist_entry, hist_record, read_kernel},
+    bpf::{bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, read_kernel},
 };
 
 // Read-only globals, set by userspace before load.
@@ -62,13 +62,6 @@ static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1024, 0
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
-#[inline(always)]
-fn global<T: Copy>(v: &T) -> T {
-    // SAFETY: reading a static; volatile keeps the load-time value from
-    // being constant-folded to its compile-time default.
-    unsafe { core::ptr::read_volatile(v) }
-}
-
 /// dev_t of the request's disk, as the kernel encodes it (major << 20 | minor).
 #[inline(always)]
 fn disk_dev(rq: u64) -> u32 {
@@ -88,12 +81,9 @@ fn disk_dev(rq: u64) -> u32 {
 
 #[inline(always)]
 fn trace_start(rq: u64, issue: bool) -> i32 {
-    if global(&FILTER_CGROUP) != 0 {
-        // SAFETY: helper without memory arguments.
-        let id = unsafe { bpf_get_current_ancestor_cgroup_id(global(&CGROUP_LEVEL) as i32) };
-        if id != global(&CGROUP_ID) {
-            return 0;
-        }
+    if global(&FILTER_CGROUP) != 0 && !current_in_cgroup(global(&CGROUP_ID), global(&CGROUP_LEVEL))
+    {
+        return 0;
     }
     if issue && global(&QUEUED) != 0 {
         // With a scheduler the request was timestamped at insert already.
@@ -139,10 +129,9 @@ fn trace_done(rq: u64) -> i32 {
     0
 }
 
+/// All three block_rq tracepoints take the request first.
 fn rq_arg<C: EbpfContext>(ctx: &C) -> u64 {
-    // SAFETY: both tracepoint contexts are arrays of u64 arguments, and all
-    // three block_rq tracepoints take the request first.
-    unsafe { *(ctx.as_ptr() as *const u64) }
+    ctx_arg(ctx, 0)
 }
 
 #[btf_tracepoint(function = "block_rq_insert")]

@@ -1,4 +1,4 @@
-//! Reading per-CPU histogram maps interval by interval.
+//! Reading per-CPU maps of cumulative values interval by interval.
 
 use std::collections::BTreeMap;
 
@@ -10,90 +10,176 @@ use aya::{
 
 use crate::hist::{Hist, MAX_SLOTS};
 
-/// Name of the interval-generation map in every object (see `bpf.rs`).
+/// Name of the interval-generation map in objects that record [`Hist`]s
+/// (see `bpf.rs`).
 const GENERATION_MAP: &str = "HIST_GENERATION";
 
-/// Turns a per-CPU hash map of cumulative [`Hist`]s into per-interval
-/// histograms.
-///
-/// Userspace never writes histogram values (a write would race the
-/// kernel's adds and lose samples): it keeps the previous totals and
-/// subtracts. Keys with no new sample in an interval are deleted from the
-/// map so that it cannot fill up with idle keys (pids that exited, ...).
-pub struct HistDrain<K: Pod> {
-    map: PerCpuHashMap<MapData, K, Hist>,
-    generation: Array<MapData, u64>,
-    current: u64,
-    previous: BTreeMap<K, Hist>,
+/// Per-CPU map values that only grow (counts, sums), so that per-interval
+/// figures are differences of totals.
+pub trait Counters: Pod + Copy {
+    /// The empty value.
+    const ZERO: Self;
+    /// Number of events behind the value (an idle key has none new).
+    fn events(&self) -> u64;
+    /// Adds one CPU's value; `generation` is the current interval's, for
+    /// values that keep a per-interval maximum.
+    fn accumulate(&mut self, cpu: &Self, generation: u64);
+    /// The part of `self` (a later total) that is not in `before`.
+    fn since(&self, before: &Self) -> Self;
 }
 
-impl<K: Pod + Ord> HistDrain<K> {
-    /// Takes ownership of the object's histogram map `name`.
+impl Counters for Hist {
+    const ZERO: Self = Hist::ZERO;
+
+    fn events(&self) -> u64 {
+        self.count
+    }
+
+    fn accumulate(&mut self, cpu: &Self, generation: u64) {
+        for i in 0..MAX_SLOTS {
+            self.slots[i] += cpu.slots[i];
+        }
+        self.count += cpu.count;
+        self.sum += cpu.sum;
+        if cpu.generation == generation {
+            self.max = self.max.max(cpu.max);
+        }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        let mut delta = *self;
+        for i in 0..MAX_SLOTS {
+            delta.slots[i] = self.slots[i].wrapping_sub(before.slots[i]);
+        }
+        delta.count = self.count.wrapping_sub(before.count);
+        delta.sum = self.sum.wrapping_sub(before.sum);
+        delta
+    }
+}
+
+/// `[count, total]` pairs, such as syscount's per-syscall counters.
+impl Counters for [u64; 2] {
+    const ZERO: Self = [0, 0];
+
+    fn events(&self) -> u64 {
+        self[0]
+    }
+
+    fn accumulate(&mut self, cpu: &Self, _generation: u64) {
+        self[0] += cpu[0];
+        self[1] += cpu[1];
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        [
+            self[0].wrapping_sub(before[0]),
+            self[1].wrapping_sub(before[1]),
+        ]
+    }
+}
+
+/// Turns a per-CPU hash map of cumulative values into per-interval ones.
+///
+/// Userspace never writes values (a write would race the kernel's adds and
+/// lose samples): it keeps the previous totals and subtracts. Keys with no
+/// new event in an interval are deleted from the map so that it cannot fill
+/// up with idle keys (pids that exited, ...).
+pub struct HistDrain<K: Pod, V: Counters = Hist> {
+    map: PerCpuHashMap<MapData, K, V>,
+    generation: Option<Array<MapData, u64>>,
+    current: u64,
+    previous: BTreeMap<K, V>,
+}
+
+impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
+    /// Takes ownership of the object's per-CPU hash map `name`.
     pub fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
         let map = ebpf
             .take_map(name)
             .with_context(|| format!("map {name} missing from the object"))?;
         let generation = ebpf
             .take_map(GENERATION_MAP)
-            .with_context(|| format!("map {GENERATION_MAP} missing from the object"))?;
+            .map(Array::try_from)
+            .transpose()?;
         Ok(Self {
             map: PerCpuHashMap::try_from(map)?,
-            generation: Array::try_from(generation)?,
+            generation,
             current: 0,
             previous: BTreeMap::new(),
         })
     }
 
-    /// The histograms that received samples since the last call, in key
-    /// order, with `max` being this interval's maximum.
-    pub fn drain(&mut self) -> Result<Vec<(K, Hist)>> {
+    /// The values that changed since the last call, in key order. Keys that
+    /// went idle are appended to `idle` so that side tables can forget them.
+    pub fn drain_with_idle(&mut self, idle: &mut Vec<K>) -> Result<Vec<(K, V)>> {
         let keys: Vec<K> = self.map.keys().collect::<Result<_, _>>()?;
         let mut out = Vec::new();
         for key in keys {
             let Ok(per_cpu) = self.map.get(&key, 0) else {
                 continue; // deleted meanwhile
             };
-            let mut total = Hist::ZERO;
+            let mut total = V::ZERO;
             for cpu in per_cpu.iter() {
-                add(&mut total, cpu);
-                if cpu.generation == self.current {
-                    total.max = total.max.max(cpu.max);
-                }
+                total.accumulate(cpu, self.current);
             }
-            let before = self.previous.get(&key).copied().unwrap_or(Hist::ZERO);
-            if total.count == before.count {
-                // Idle for a whole interval: forget it (a sample landing
+            let before = self.previous.get(&key).copied().unwrap_or(V::ZERO);
+            if total.events() == before.events() {
+                // Idle for a whole interval: forget it (an event landing
                 // between the read above and this delete is the only loss).
                 let _ = self.map.remove(&key);
                 self.previous.remove(&key);
+                idle.push(key);
                 continue;
             }
-            let mut delta = total;
-            subtract(&mut delta, &before);
-            delta.max = total.max;
             self.previous.insert(key, total);
-            out.push((key, delta));
+            out.push((key, total.since(&before)));
         }
         self.current += 1;
-        self.generation.set(0, self.current, 0)?;
+        if let Some(generation) = &mut self.generation {
+            generation.set(0, self.current, 0)?;
+        }
         Ok(out)
     }
+
+    /// Like [`HistDrain::drain_with_idle`], for callers without side tables.
+    pub fn drain(&mut self) -> Result<Vec<(K, V)>> {
+        self.drain_with_idle(&mut Vec::new())
+    }
 }
 
-fn add(into: &mut Hist, from: &Hist) {
-    for i in 0..MAX_SLOTS {
-        into.slots[i] += from.slots[i];
-    }
-    into.count += from.count;
-    into.sum += from.sum;
+/// Per-interval differences of a per-CPU array of cumulative values, by
+/// index (indexes with no new event are left out).
+pub struct ArrayDrain<V: Counters> {
+    array: PerCpuArray<MapData, V>,
+    previous: Vec<V>,
 }
 
-fn subtract(into: &mut Hist, from: &Hist) {
-    for i in 0..MAX_SLOTS {
-        into.slots[i] = into.slots[i].wrapping_sub(from.slots[i]);
+impl<V: Counters> ArrayDrain<V> {
+    /// Takes ownership of the object's per-CPU array `name`.
+    pub fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
+        let map = ebpf
+            .take_map(name)
+            .with_context(|| format!("map {name} missing from the object"))?;
+        let array = PerCpuArray::try_from(map)?;
+        let previous = vec![V::ZERO; array.len() as usize];
+        Ok(Self { array, previous })
     }
-    into.count = into.count.wrapping_sub(from.count);
-    into.sum = into.sum.wrapping_sub(from.sum);
+
+    /// `(index, value)` for every index with new events since the last call.
+    pub fn drain(&mut self) -> Result<Vec<(u32, V)>> {
+        let mut out = Vec::new();
+        for (index, before) in self.previous.iter_mut().enumerate() {
+            let mut total = V::ZERO;
+            for cpu in self.array.get(&(index as u32), 0)?.iter() {
+                total.accumulate(cpu, 0);
+            }
+            if total.events() != before.events() {
+                out.push((index as u32, total.since(before)));
+                *before = total;
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Sum over CPUs of entry `index` of the per-CPU `u64` array `name`

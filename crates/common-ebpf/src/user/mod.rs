@@ -11,7 +11,7 @@ use std::io;
 
 pub use btf::KernelBtf;
 pub use cgroup::CgroupFilter;
-pub use drain::{HistDrain, percpu_counter};
+pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
 pub use load::{Hook, attach_tracepoint, check_privileges, load_object};
 pub use output::{Unit, print_log2_hist, print_timestamp, write_json_interval};
 pub use signals::{StopSignals, run_intervals};

@@ -124,6 +124,11 @@ pub fn json_hist(key: Map<String, Value>, hist: &Hist) -> Value {
     })
 }
 
+/// Current time in RFC 3339 (UTC, microseconds), for JSON records.
+pub fn rfc3339_now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
 /// Writes one interval as a single JSON line: tool, interval end time
 /// (RFC 3339, UTC), bucket unit, the unit of `sum`/`max`, and histograms.
 pub fn write_json_interval(
@@ -134,7 +139,7 @@ pub fn write_json_interval(
 ) -> io::Result<()> {
     let record = json!({
         "tool": tool,
-        "time": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "time": rfc3339_now(),
         "unit": unit.label(),
         "value_unit": unit.raw_label(),
         "histograms": histograms,

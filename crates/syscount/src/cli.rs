@@ -1,0 +1,101 @@
+//! Command line, compatible with libbpf-tools' syscount.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::names::parse_errno;
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+    syscount                 # top 10 syscalls by count, printed at Ctrl-C
+    syscount -i 1            # every second
+    syscount -p $(pidof dd)  # look only at a particular process
+    syscount -L              # measure and sort output by latency
+    syscount -P              # group statistics by pid, not by syscall
+    syscount -x -i 5         # count only failed syscalls
+    syscount -e ENOENT -i 5  # count only syscalls failed with a given errno
+    syscount -c CG           # trace processes in cgroup v2 path CG
+    syscount --json -i 1     # one JSON object per second";
+
+/// Summarize syscall counts and latencies.
+#[derive(Debug, Parser)]
+#[command(name = "syscount", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Process PID to trace
+    #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+    /// Print summary at this interval (seconds), 0 for once at exit
+    #[arg(short = 'i', long, default_value_t = 0)]
+    pub interval: u64,
+    /// Total tracing duration (seconds)
+    #[arg(short = 'd', long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration: Option<u64>,
+    /// Print only the top syscalls
+    #[arg(short = 'T', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: u64,
+    /// Trace only failed syscalls
+    #[arg(short = 'x', long)]
+    pub failures: bool,
+    /// Trace only syscalls that return this error (number, or name like ENOENT)
+    #[arg(short = 'e', long, value_parser = parse_errno)]
+    pub errno: Option<i32>,
+    /// Collect syscall latency
+    #[arg(short = 'L', long)]
+    pub latency: bool,
+    /// Display latency in milliseconds (default: microseconds)
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+    /// Count by process and not by syscall
+    #[arg(short = 'P', long)]
+    pub process: bool,
+    /// Print list of recognized syscalls and exit
+    #[arg(short = 'l', long)]
+    pub list: bool,
+    /// Trace processes in this cgroup v2 (and its descendants)
+    #[arg(short = 'c', long, value_name = "CGROUP")]
+    pub cgroup: Option<PathBuf>,
+    /// Print one JSON object per interval instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_libbpf_tools_style() {
+        let cli = Cli::try_parse_from([
+            "syscount", "-p", "42", "-L", "-m", "-i", "5", "-e", "ENOENT",
+        ])
+        .unwrap();
+        assert_eq!(cli.pid, Some(42));
+        assert_eq!(cli.errno, Some(2));
+        assert!(cli.latency && cli.milliseconds);
+        assert_eq!((cli.interval, cli.top), (5, 10));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for args in [
+            &["syscount", "-T", "0"][..],
+            &["syscount", "-e", "EBOGUS"],
+            &["syscount", "-e", "0"],
+            &["syscount", "-p", "0"],
+            &["syscount", "-p", "-3"],
+            &["syscount", "-d", "0"],
+            &["syscount", "-i", "x"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

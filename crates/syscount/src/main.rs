@@ -1,0 +1,170 @@
+//! syscount: which syscalls run, how often, how long in total, which fail.
+
+mod cli;
+mod names;
+mod report;
+
+use std::{collections::BTreeMap, io::Write as _, path::Path, time::Duration};
+
+use anyhow::{Result, bail};
+use aya::{Ebpf, maps::HashMap};
+use clap::Parser as _;
+use common_ebpf::user::{
+    ArrayDrain, CgroupFilter, HistDrain, KernelBtf, StopSignals, attach_tracepoint,
+    check_privileges, exit_on_error, load_object, percpu_counter, run_intervals,
+};
+
+use crate::{
+    cli::Cli,
+    report::{Report, Row},
+};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
+
+fn main() {
+    let signals = StopSignals::block();
+    let cli = Cli::parse();
+    exit_on_error(
+        "syscount",
+        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
+    );
+}
+
+fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    if cli.list {
+        let mut out = std::io::stdout().lock();
+        for (nr, name) in names::all_syscalls() {
+            writeln!(out, "{nr:3}: {name}")?;
+        }
+        return Ok(());
+    }
+    if let Some(pid) = cli.pid
+        && !Path::new(&format!("/proc/{pid}")).exists()
+    {
+        bail!("process {pid} not found");
+    }
+    let cgroup = cli
+        .cgroup
+        .as_deref()
+        .map(CgroupFilter::from_path)
+        .transpose()?;
+    check_privileges()?;
+    let btf = KernelBtf::load()?;
+    let mut ebpf = load(&cli, &btf, cgroup)?;
+    attach_tracepoint(&mut ebpf, &btf, "sys_exit", "sys_exit_btf", "sys_exit_raw")?;
+    if cli.latency {
+        attach_tracepoint(
+            &mut ebpf,
+            &btf,
+            "sys_enter",
+            "sys_enter_btf",
+            "sys_enter_raw",
+        )?;
+    }
+    drop(btf);
+    let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, "SYSCALLS")?;
+    let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, "PROCESSES")?;
+    let mut comms: HashMap<_, u32, [u8; 16]> = HashMap::try_from(ebpf.take_map("COMMS").unwrap())?;
+    let mut report = Report {
+        latency: cli.latency,
+        milliseconds: cli.milliseconds,
+        process: cli.process,
+        top: cli.top as usize,
+        json: cli.json,
+        comms: BTreeMap::new(),
+    };
+
+    let banner = format!(
+        "Tracing syscalls, printing top {}... Ctrl+C to quit.",
+        cli.top
+    );
+    if cli.json {
+        eprintln!("{banner}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{banner}")?;
+        out.flush()?;
+    }
+    let (interval, count) = match (cli.interval, cli.duration) {
+        (0, None) => (None, None),
+        (0, Some(d)) => (Some(d), Some(1)),
+        (i, d) => (Some(i), d.map(|d| d.div_ceil(i))),
+    };
+    let mut dropped = [0u64; 2];
+    run_intervals(signals, interval.map(Duration::from_secs), count, || {
+        let rows: Vec<Row> = if cli.process {
+            let mut idle = Vec::new();
+            let rows = by_process.drain_with_idle(&mut idle)?;
+            for pid in idle {
+                let _ = comms.remove(&pid);
+                report.comms.remove(&pid);
+            }
+            for (pid, _) in &rows {
+                if let Ok(comm) = comms.get(pid, 0) {
+                    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+                    report
+                        .comms
+                        .insert(*pid, String::from_utf8_lossy(&comm[..end]).into_owned());
+                }
+            }
+            rows.into_iter()
+                .map(|(key, [count, total_ns])| Row {
+                    key,
+                    count,
+                    total_ns,
+                })
+                .collect()
+        } else {
+            by_syscall
+                .drain()?
+                .into_iter()
+                .map(|(key, [count, total_ns])| Row {
+                    key,
+                    count,
+                    total_ns,
+                })
+                .collect()
+        };
+        report.write(&mut std::io::stdout().lock(), rows)?;
+        for (i, what) in ["thread start-time map full", "process map full"]
+            .iter()
+            .enumerate()
+        {
+            let now = percpu_counter(&ebpf, "DROPPED", i as u32)?;
+            if now > dropped[i] {
+                eprintln!(
+                    "syscount: warning: {} syscalls not counted ({what})",
+                    now - dropped[i]
+                );
+                dropped[i] = now;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Loads the object with the filters and this kernel's `pt_regs` layout.
+fn load(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Ebpf> {
+    let flag = |on: bool| u32::from(on);
+    let u32s = [
+        ("FILTER_PID", cli.pid.unwrap_or(0)),
+        ("SELF_PID", std::process::id()),
+        ("FILTER_FAILED", flag(cli.failures)),
+        ("FILTER_ERRNO", cli.errno.unwrap_or(0) as u32),
+        ("MEASURE_LATENCY", flag(cli.latency)),
+        ("BY_PROCESS", flag(cli.process)),
+        ("FILTER_CGROUP", flag(cgroup.is_some())),
+        ("CGROUP_LEVEL", cgroup.map_or(0, |c| c.level)),
+        (
+            "OFF_PT_REGS_ORIG_AX",
+            btf.member_offset("pt_regs", "orig_ax")?,
+        ),
+    ];
+    let cgroup_id = cgroup.map_or(0, |c| c.id);
+    let globals = u32s
+        .iter()
+        .map(|(name, value)| (*name, value.into()))
+        .chain([("CGROUP_ID", (&cgroup_id).into())])
+        .collect();
+    load_object(OBJECT, globals)
+}

@@ -1,0 +1,53 @@
+//! Syscall and errno names from the `syscalls` crate (x86_64 tables).
+
+use syscalls::{Errno, Sysno};
+
+/// Name of syscall `nr`, or `[nr]` for numbers the table does not know
+/// (as libbpf-tools prints them).
+pub fn syscall_name(nr: u32) -> String {
+    match Sysno::new(nr as usize) {
+        Some(sysno) => sysno.name().to_string(),
+        None => format!("[{nr}]"),
+    }
+}
+
+/// Every known syscall, by number.
+pub fn all_syscalls() -> impl Iterator<Item = (u32, &'static str)> {
+    Sysno::iter().map(|s| (s.id() as u32, s.name()))
+}
+
+/// `-e` values: a positive errno number or a name such as `ENOENT`.
+pub fn parse_errno(text: &str) -> Result<i32, String> {
+    if let Ok(n) = text.parse::<i32>() {
+        return if (1..4096).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("errno {n} is out of range 1-4095"))
+        };
+    }
+    (1..4096)
+        .find(|&n| Errno::new(n).name() == Some(text))
+        .ok_or_else(|| format!("unknown errno name '{text}' (expected e.g. ENOENT, or a number)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(syscall_name(110), "getppid");
+        assert_eq!(syscall_name(257), "openat");
+        assert_eq!(syscall_name(1023), "[1023]");
+        assert!(all_syscalls().any(|(nr, name)| nr == 0 && name == "read"));
+    }
+
+    #[test]
+    fn errnos() {
+        assert_eq!(parse_errno("ENOENT"), Ok(2));
+        assert_eq!(parse_errno("EACCES"), Ok(13));
+        assert_eq!(parse_errno("13"), Ok(13));
+        assert!(parse_errno("EBOGUS").is_err());
+        assert!(parse_errno("0").is_err());
+    }
+}

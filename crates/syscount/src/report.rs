@@ -1,0 +1,194 @@
+//! One interval of syscount output: libbpf-tools' table, or a JSON line.
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+};
+
+use common_ebpf::user::output::local_hms;
+use serde_json::json;
+
+use crate::names::syscall_name;
+
+/// A row: a syscall number or a pid, its count and total nanoseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub key: u32,
+    pub count: u64,
+    pub total_ns: u64,
+}
+
+/// Output settings from the command line.
+pub struct Report {
+    pub latency: bool,
+    pub milliseconds: bool,
+    pub process: bool,
+    pub top: usize,
+    pub json: bool,
+    /// Command names of processes, with -P.
+    pub comms: BTreeMap<u32, String>,
+}
+
+impl Report {
+    /// Sorts (by count, or by total time with -L), keeps the top rows and
+    /// prints them. Like libbpf-tools, an interval without rows prints
+    /// nothing in text mode.
+    pub fn write(&self, w: &mut impl Write, mut rows: Vec<Row>) -> io::Result<()> {
+        rows.sort_by(|a, b| {
+            let (x, y) = if self.latency {
+                (a.total_ns, b.total_ns)
+            } else {
+                (a.count, b.count)
+            };
+            y.cmp(&x).then(a.key.cmp(&b.key))
+        });
+        rows.truncate(self.top);
+        if self.json {
+            return self.write_json(w, &rows);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        writeln!(w, "[{}]", local_hms())?;
+        let what = if self.process {
+            "PID    COMM"
+        } else {
+            "SYSCALL"
+        };
+        if self.latency {
+            let unit = if self.milliseconds {
+                "TIME (ms)"
+            } else {
+                "TIME (us)"
+            };
+            writeln!(w, "{what:<22} {:>8} {unit:>16}", "COUNT")?;
+        } else {
+            writeln!(w, "{what:<22} {:>8}", "COUNT")?;
+        }
+        let div = if self.milliseconds { 1e6 } else { 1e3 };
+        for row in &rows {
+            write!(w, "{:<22} {:>8}", self.label(row.key), row.count)?;
+            if self.latency {
+                write!(w, " {:>16.3}", row.total_ns as f64 / div)?;
+            }
+            writeln!(w)?;
+        }
+        writeln!(w)?;
+        w.flush()
+    }
+
+    fn label(&self, key: u32) -> String {
+        if self.process {
+            let comm = self.comms.get(&key).map_or("?", String::as_str);
+            format!("{key:<6} {comm:<15}")
+        } else {
+            syscall_name(key)
+        }
+    }
+
+    fn write_json(&self, w: &mut impl Write, rows: &[Row]) -> io::Result<()> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let mut v = if self.process {
+                    json!({ "pid": r.key, "comm": self.comms.get(&r.key) })
+                } else {
+                    json!({ "syscall": syscall_name(r.key), "nr": r.key })
+                };
+                v["count"] = r.count.into();
+                if self.latency {
+                    v["total_ns"] = r.total_ns.into();
+                }
+                v
+            })
+            .collect();
+        let record = json!({
+            "tool": "syscount",
+            "time": common_ebpf::user::output::rfc3339_now(),
+            "rows": rows,
+        });
+        serde_json::to_writer(&mut *w, &record)?;
+        writeln!(w)?;
+        w.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(report: &Report, rows: Vec<Row>) -> String {
+        let mut out = Vec::new();
+        report.write(&mut out, rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // Drop the wall-clock line.
+        text.lines().skip(1).collect::<Vec<_>>().join("\n")
+    }
+
+    fn report(latency: bool, process: bool) -> Report {
+        Report {
+            latency,
+            milliseconds: false,
+            process,
+            top: 2,
+            json: false,
+            comms: BTreeMap::from([(4242, "getppid-loop".to_string())]),
+        }
+    }
+
+    #[test]
+    fn count_layout() {
+        let rows = vec![
+            Row {
+                key: 257,
+                count: 1016,
+                total_ns: 0,
+            },
+            Row {
+                key: 110,
+                count: 100003,
+                total_ns: 0,
+            },
+            Row {
+                key: 0,
+                count: 3,
+                total_ns: 0,
+            },
+        ];
+        insta::assert_snapshot!(render(&report(false, false), rows));
+    }
+
+    #[test]
+    fn latency_layout_sorts_by_time() {
+        let rows = vec![
+            Row {
+                key: 257,
+                count: 1016,
+                total_ns: 9_000_000,
+            },
+            Row {
+                key: 110,
+                count: 100003,
+                total_ns: 8_123_456,
+            },
+        ];
+        insta::assert_snapshot!(render(&report(true, false), rows));
+    }
+
+    #[test]
+    fn process_layout() {
+        let rows = vec![Row {
+            key: 4242,
+            count: 101019,
+            total_ns: 0,
+        }];
+        insta::assert_snapshot!(render(&report(false, true), rows));
+    }
+
+    #[test]
+    fn empty_interval_prints_nothing() {
+        let mut out = Vec::new();
+        report(false, false).write(&mut out, Vec::new()).unwrap();
+        assert!(out.is_empty());
+    }
+}

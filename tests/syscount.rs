@@ -1,0 +1,160 @@
+//! syscount against a child that makes a known number of syscalls.
+
+use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_table, run_tool};
+
+const GETPPID: u64 = 100_003;
+const FAILED_OPENS: u64 = 1009;
+const GOOD_OPENS: u64 = 7;
+
+/// The workload: exact numbers of getppid and openat calls, by raw syscall.
+fn workload() {
+    // SAFETY: raw syscalls with static, NUL-terminated paths.
+    unsafe {
+        for _ in 0..GETPPID {
+            libc::syscall(libc::SYS_getppid);
+        }
+        for _ in 0..FAILED_OPENS {
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                c"/nonexistent/toolkit-test".as_ptr(),
+                libc::O_RDONLY,
+            );
+        }
+        for _ in 0..GOOD_OPENS {
+            let fd = libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                libc::O_RDONLY,
+            );
+            libc::close(fd as i32);
+        }
+    }
+}
+
+/// Runs syscount with `args` plus `-p CHILD` while the child runs, and
+/// returns its table by first column.
+fn trace_child(args: &[&str]) -> (std::collections::BTreeMap<String, Vec<String>>, String, i32) {
+    let (table, text, pid, _) = trace_child_comm(args);
+    (table, text, pid)
+}
+
+/// Like [`trace_child`], also returning the child's comm from /proc.
+fn trace_child_comm(
+    args: &[&str],
+) -> (
+    std::collections::BTreeMap<String, Vec<String>>,
+    String,
+    i32,
+    String,
+) {
+    let child = ForkedChild::new(workload);
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.pid))
+        .unwrap()
+        .trim()
+        .to_string();
+    let pid = child.pid.to_string();
+    let mut all = vec!["-p", &pid];
+    all.extend_from_slice(args);
+    let tool = Running::start("syscount", &all);
+    let programs = tool.programs.clone();
+    child.run_to_end();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    (
+        parse_table(&done.stdout),
+        done.stdout,
+        pid.parse().unwrap(),
+        comm,
+    )
+}
+
+fn count(table: &std::collections::BTreeMap<String, Vec<String>>, name: &str) -> Option<u64> {
+    table.get(name).map(|cols| cols[0].parse().unwrap())
+}
+
+#[test]
+fn counts_exactly_per_syscall() {
+    let (table, text, _) = trace_child(&[]);
+    assert_eq!(count(&table, "getppid"), Some(GETPPID), "{text}");
+    assert_eq!(
+        count(&table, "openat"),
+        Some(FAILED_OPENS + GOOD_OPENS),
+        "{text}"
+    );
+    assert!(text.contains("SYSCALL                   COUNT\n"), "{text}");
+}
+
+#[test]
+fn failures_only() {
+    let (table, text, _) = trace_child(&["-x"]);
+    assert_eq!(count(&table, "openat"), Some(FAILED_OPENS), "{text}");
+    assert_eq!(count(&table, "getppid"), None, "{text}");
+}
+
+#[test]
+fn errno_filter() {
+    let (table, text, _) = trace_child(&["-e", "ENOENT"]);
+    assert_eq!(count(&table, "openat"), Some(FAILED_OPENS), "{text}");
+    let (table, text, _) = trace_child(&["-e", "EACCES"]);
+    assert_eq!(count(&table, "openat"), None, "{text}");
+}
+
+#[test]
+fn by_process_shows_pid_comm_and_total() {
+    let (_, text, pid, comm) = trace_child_comm(&["-P"]);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{pid:<6} ")))
+        .unwrap_or_else(|| panic!("no row for pid {pid}:\n{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[1], comm, "{row}");
+    let total: u64 = cols[2].parse().unwrap();
+    // Everything after release: getppid, openat, close, and the pipe read.
+    let least = GETPPID + FAILED_OPENS + 2 * GOOD_OPENS;
+    assert!((least..=least + 5).contains(&total), "{row}");
+    assert!(text.contains("PID    COMM               COUNT\n"), "{text}");
+}
+
+#[test]
+fn latency_total_is_plausible() {
+    let start = std::time::Instant::now();
+    let (table, text, _) = trace_child(&["-L"]);
+    let wall_us = start.elapsed().as_secs_f64() * 1e6;
+    assert_eq!(count(&table, "getppid"), Some(GETPPID), "{text}");
+    let total_us: f64 = table["getppid"][1].parse().unwrap();
+    assert!(
+        total_us > 0.0 && total_us < wall_us,
+        "getppid total {total_us} us, child wall time {wall_us} us"
+    );
+    assert!(
+        text.contains("SYSCALL                   COUNT        TIME (us)\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_input() {
+    for args in [
+        &["-e", "EBOGUS"][..],
+        &["-T", "0"],
+        &["-p", "0"],
+        &["-i", "-1"],
+    ] {
+        let out = run_tool("syscount", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let out = run_tool("syscount", &["-p", "2147483646"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        "syscount: error: process 2147483646 not found\n"
+    );
+}

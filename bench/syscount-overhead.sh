@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Slowdown of a tight getppid loop (3 million calls) under each tracer,
+# interleaved A B A B ... and reported as medians of ROUNDS runs, as ns per
+# call and as the time each tracer adds per call.
+#
+#   bench/syscount-overhead.sh [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+calls=3000000
+ours=target/release/syscount
+[ -x "$ours" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+# libbpf-tools' syscount attaches classic tracepoints, which need tracefs.
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+cat > "$work/loop.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+    return 0;
+}
+C
+gcc -O2 -o "$work/loop" "$work/loop.c"
+
+declare -A tracers=(
+    [none]=""
+    [ours]="$ours"
+    [ours_L]="$ours -L"
+    [libbpf]="/usr/sbin/syscount"
+    [libbpf_L]="/usr/sbin/syscount -L"
+)
+order=(none ours libbpf ours_L libbpf_L)
+declare -A results
+for ((r = 0; r < rounds; r++)); do
+    for name in "${order[@]}"; do
+        cmd=${tracers[$name]}
+        if [ -n "$cmd" ]; then
+            stdbuf -oL $cmd > "$work/out" 2>&1 &
+            tracer=$!
+            # Wait until attached: both print their banner after attaching.
+            until grep -q Tracing "$work/out" 2>/dev/null; do sleep 0.05; done
+        fi
+        ns=$("$work/loop" $calls)
+        results[$name]+="$ns "
+        if [ -n "$cmd" ]; then kill -INT $tracer; wait $tracer 2>/dev/null || true; fi
+    done
+done
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+base=$(echo ${results[none]} | median)
+printf '%-34s %10s %10s %12s\n' "tracer ($calls getppid calls)" "ns/call" "ratio" "added ns"
+for name in "${order[@]}"; do
+    m=$(echo ${results[$name]} | median)
+    awk -v n="$name" -v m="$m" -v b="$base" -v cmd="${tracers[$name]:-no tracer}" \
+        'BEGIN { printf "%-34s %10.1f %10.2f %12.1f\n", cmd, m, m / b, m - b }'
+done

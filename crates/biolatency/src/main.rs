@@ -5,14 +5,14 @@ mod disks;
 mod flags;
 mod report;
 
-use std::{io::Write as _, time::Duration};
+use std::time::Duration;
 
 use anyhow::Result;
 use aya::Ebpf;
 use clap::Parser as _;
 use common_ebpf::user::{
-    CgroupFilter, HistDrain, KernelBtf, StopSignals, Unit, attach_tracepoint, check_privileges,
-    exit_on_error, load_object, percpu_counter, run_intervals,
+    CgroupFilter, DropReport, HistDrain, KernelBtf, StopSignals, Unit, attach_tracepoint,
+    check_privileges, exit_on_error, load_object, print_banner, run_intervals,
 };
 
 use crate::{cli::Cli, disks::Disks, flags::FlagNames, report::Report};
@@ -67,35 +67,19 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     };
     drop(btf);
 
-    let banner = "Tracing block device I/O... Hit Ctrl-C to end.";
-    if cli.json {
-        eprintln!("{banner}");
-    } else {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{banner}")?;
-        out.flush()?;
-    }
-    let mut dropped = [0u64; 2];
+    print_banner("Tracing block device I/O... Hit Ctrl-C to end.", cli.json)?;
+    let mut drops = DropReport::new(
+        "biolatency",
+        "DROPPED",
+        &["in-flight request map full", "histogram map full"],
+    );
     run_intervals(
         signals,
         cli.interval.map(Duration::from_secs),
         cli.count,
         || {
             report.write(&mut std::io::stdout().lock(), &drain.drain()?)?;
-            for (i, what) in ["in-flight request map full", "histogram map full"]
-                .iter()
-                .enumerate()
-            {
-                let now = percpu_counter(&ebpf, "DROPPED", i as u32)?;
-                if now > dropped[i] {
-                    eprintln!(
-                        "biolatency: warning: {} samples dropped ({what})",
-                        now - dropped[i]
-                    );
-                    dropped[i] = now;
-                }
-            }
-            Ok(())
+            drops.check(&ebpf)
         },
     )
 }
@@ -140,10 +124,5 @@ fn load(
         ("UNIT_DIVISOR", unit.divisor()),
         ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
     ];
-    let globals = u32s
-        .iter()
-        .map(|(name, value)| (*name, value.into()))
-        .chain(u64s.iter().map(|(name, value)| (*name, value.into())))
-        .collect();
-    load_object(OBJECT, globals)
+    load_object(OBJECT, &u32s, &u64s)
 }

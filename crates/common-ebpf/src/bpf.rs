@@ -134,3 +134,11 @@ pub fn syscall_exit(tid: u32) -> Option<u64> {
     let delta = now.wrapping_sub(start) as i64;
     (delta >= 0).then_some(delta as u64)
 }
+
+/// The panic handler of every tool's eBPF object. Programs must not have
+/// panic paths at all (the verifier rejects code that does not end in an
+/// exit); this only satisfies `no_std`.
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -10,8 +10,8 @@ use anyhow::{Result, bail};
 use aya::{Ebpf, maps::HashMap};
 use clap::Parser as _;
 use common_ebpf::user::{
-    ArrayDrain, CgroupFilter, HistDrain, KernelBtf, StopSignals, attach_tracepoint,
-    check_privileges, exit_on_error, load_object, percpu_counter, run_intervals,
+    ArrayDrain, CgroupFilter, DropReport, HistDrain, KernelBtf, StopSignals, attach_tracepoint,
+    check_privileges, exit_on_error, load_object, print_banner, run_intervals,
 };
 
 use crate::{
@@ -74,23 +74,23 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         comms: BTreeMap::new(),
     };
 
-    let banner = format!(
-        "Tracing syscalls, printing top {}... Ctrl+C to quit.",
-        cli.top
-    );
-    if cli.json {
-        eprintln!("{banner}");
-    } else {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{banner}")?;
-        out.flush()?;
-    }
+    print_banner(
+        &format!(
+            "Tracing syscalls, printing top {}... Ctrl+C to quit.",
+            cli.top
+        ),
+        cli.json,
+    )?;
     let (interval, count) = match (cli.interval, cli.duration) {
         (0, None) => (None, None),
         (0, Some(d)) => (Some(d), Some(1)),
         (i, d) => (Some(i), d.map(|d| d.div_ceil(i))),
     };
-    let mut dropped = [0u64; 2];
+    let mut drops = DropReport::new(
+        "syscount",
+        "DROPPED",
+        &["thread start-time map full", "process map full"],
+    );
     run_intervals(signals, interval.map(Duration::from_secs), count, || {
         let rows: Vec<Row> = if cli.process {
             let mut idle = Vec::new();
@@ -126,20 +126,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 .collect()
         };
         report.write(&mut std::io::stdout().lock(), rows)?;
-        for (i, what) in ["thread start-time map full", "process map full"]
-            .iter()
-            .enumerate()
-        {
-            let now = percpu_counter(&ebpf, "DROPPED", i as u32)?;
-            if now > dropped[i] {
-                eprintln!(
-                    "syscount: warning: {} syscalls not counted ({what})",
-                    now - dropped[i]
-                );
-                dropped[i] = now;
-            }
-        }
-        Ok(())
+        drops.check(&ebpf)
     })
 }
 
@@ -160,11 +147,5 @@ fn load(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Ebpf
             btf.member_offset("pt_regs", "orig_ax")?,
         ),
     ];
-    let cgroup_id = cgroup.map_or(0, |c| c.id);
-    let globals = u32s
-        .iter()
-        .map(|(name, value)| (*name, value.into()))
-        .chain([("CGROUP_ID", (&cgroup_id).into())])
-        .collect();
-    load_object(OBJECT, globals)
+    load_object(OBJECT, &u32s, &[("CGROUP_ID", cgroup.map_or(0, |c| c.id))])
 }

@@ -164,12 +164,6 @@ pub fn block_rq_complete_raw(ctx: RawTracePointContext) -> i32 {
     trace_done(rq_arg(&ctx))
 }
 
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 4] = *b"GPL\0";

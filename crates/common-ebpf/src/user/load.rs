@@ -32,16 +32,20 @@ pub fn check_privileges() -> Result<()> {
     bail!("permission denied: run as root, or with the CAP_BPF and CAP_PERFMON capabilities")
 }
 
-/// Loads `object` into the kernel with read-only globals (filters, units)
-/// set before load, so that the verifier sees them as constants.
-pub fn load_object<'a>(object: &[u8], globals: Vec<(&'a str, GlobalData<'a>)>) -> Result<Ebpf> {
+/// Loads `object` into the kernel with read-only `u32` and `u64` globals
+/// (filters, units, field offsets) set before load, so that the verifier
+/// sees them as constants.
+pub fn load_object(object: &[u8], u32s: &[(&str, u32)], u64s: &[(&str, u64)]) -> Result<Ebpf> {
     check_privileges()?;
     let mut loader = EbpfLoader::new();
     // Our objects carry no CO-RE relocations (offsets come from KernelBtf as
     // globals), so aya need not parse the kernel's BTF a second time.
     loader.btf(None);
-    for (name, value) in globals {
-        loader.override_global(name, value, true);
+    for (name, value) in u32s {
+        loader.override_global(name, GlobalData::from(value), true);
+    }
+    for (name, value) in u64s {
+        loader.override_global(name, GlobalData::from(value), true);
     }
     loader.load(object).map_err(|err| {
         let text = format!("{err:#}");
@@ -53,6 +57,59 @@ pub fn load_object<'a>(object: &[u8], globals: Vec<(&'a str, GlobalData<'a>)>) -
             anyhow!(err).context("loading eBPF programs")
         }
     })
+}
+
+/// Prints the "Tracing ..." banner once everything is attached, flushed so
+/// that whoever waits on it (a person, a test) sees it at once; on stderr
+/// with `--json`, whose stdout is only JSON lines.
+pub fn print_banner(banner: &str, json: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if json {
+        eprintln!("{banner}");
+        Ok(())
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{banner}")?;
+        out.flush()
+    }
+}
+
+/// Reports, after each interval, samples the kernel side could not record
+/// (counted in a per-CPU `u64` array, one index per reason): loss is said on
+/// stderr, never silent.
+pub struct DropReport {
+    tool: &'static str,
+    map: &'static str,
+    reasons: &'static [&'static str],
+    seen: Vec<u64>,
+}
+
+impl DropReport {
+    /// `reasons[i]` explains index `i` of the per-CPU array `map`.
+    pub fn new(tool: &'static str, map: &'static str, reasons: &'static [&'static str]) -> Self {
+        Self {
+            tool,
+            map,
+            reasons,
+            seen: vec![0; reasons.len()],
+        }
+    }
+
+    /// Prints a warning for every reason whose count grew.
+    pub fn check(&mut self, ebpf: &Ebpf) -> Result<()> {
+        for (i, reason) in self.reasons.iter().enumerate() {
+            let now = super::percpu_counter(ebpf, self.map, i as u32)?;
+            if now > self.seen[i] {
+                eprintln!(
+                    "{}: warning: {} samples lost ({reason})",
+                    self.tool,
+                    now - self.seen[i]
+                );
+                self.seen[i] = now;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How a program ended up attached.

@@ -12,7 +12,7 @@ use std::io;
 pub use btf::KernelBtf;
 pub use cgroup::CgroupFilter;
 pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
-pub use load::{Hook, attach_tracepoint, check_privileges, load_object};
+pub use load::{DropReport, Hook, attach_tracepoint, check_privileges, load_object, print_banner};
 pub use output::{Unit, print_log2_hist, print_timestamp, write_json_interval};
 pub use signals::{StopSignals, run_intervals};
 

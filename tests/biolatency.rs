@@ -133,6 +133,15 @@ fn interval_and_count_end_by_themselves() {
 }
 
 #[test]
+fn closed_pipe_ends_quietly_and_detaches() {
+    let tool = Running::start("biolatency", &["1", "5"]);
+    let programs = tool.programs.clone();
+    let status = tool.close_stdout();
+    assert!(status.success(), "exit after EPIPE: {status}");
+    assert_unloaded(&programs);
+}
+
+#[test]
 fn bad_input_is_one_line_and_nonzero() {
     let out = run_tool("biolatency", &["-d", "sdz"]);
     assert_eq!(out.status.code(), Some(1));

@@ -155,6 +155,14 @@ impl Running {
         self.finish()
     }
 
+    /// Closes the read end of the tool's stdout, as `| head -1` does, and
+    /// waits for it to exit.
+    pub fn close_stdout(mut self) -> ExitStatus {
+        drop(self.stdout);
+        self.child.stderr.take();
+        self.child.wait().unwrap()
+    }
+
     /// Waits for the tool to exit by itself.
     pub fn finish(mut self) -> Finished {
         let mut stdout = String::new();

@@ -6,7 +6,7 @@ mod report;
 
 use std::{collections::BTreeMap, io::Write as _, path::Path, time::Duration};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use aya::{Ebpf, maps::HashMap};
 use clap::Parser as _;
 use common_ebpf::user::{
@@ -64,7 +64,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     drop(btf);
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, "SYSCALLS")?;
     let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, "PROCESSES")?;
-    let mut comms: HashMap<_, u32, [u8; 16]> = HashMap::try_from(ebpf.take_map("COMMS").unwrap())?;
+    let mut comms: HashMap<_, u32, [u8; 16]> = HashMap::try_from(
+        ebpf.take_map("COMMS")
+            .context("map COMMS missing from the object")?,
+    )?;
     let mut report = Report {
         latency: cli.latency,
         milliseconds: cli.milliseconds,

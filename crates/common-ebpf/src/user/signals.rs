@@ -75,7 +75,8 @@ pub fn run_intervals(
         let stopped = match interval {
             None => signals.wait(None),
             Some(every) => {
-                let deadline = start + every * (done as u32 + 1);
+                let deadline =
+                    start + every.saturating_mul(u32::try_from(done + 1).unwrap_or(u32::MAX));
                 let mut stopped = false;
                 while !stopped {
                     let now = Instant::now();

@@ -2,6 +2,7 @@
 # Per-event cost of eBPF programs, ours beside libbpf-tools', on one load.
 #
 #   bench/prog-cost.sh biolatency [ARGS...]
+#   bench/prog-cost.sh runqlat [ARGS...]
 #
 # Starts our tool and its libbpf-tools twin at the same time, runs the
 # tool's workload, and prints run_time_ns / run_cnt per program from the
@@ -33,6 +34,10 @@ workload() {
             dd if=/dev/zero of="$loopdev" bs=4k count=20000 oflag=direct status=none
             dd if="$loopdev" of=/dev/null bs=4k count=20000 iflag=direct status=none
         done ;;
+    runqlat)
+        # Four CPU hogs on this 2-core machine: constant preemption and
+        # run-queue waits, plus the machine's own wakeups.
+        stress-ng --cpu 4 --timeout 10s --quiet ;;
     *) echo "no workload for $tool" >&2; exit 1 ;;
     esac
 }

@@ -8,6 +8,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, ExitStatus, Stdio},
     sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
 };
 
 /// Path of a tool binary built in the same profile as the tests.
@@ -192,6 +193,12 @@ pub struct ForkedChild {
 
 impl ForkedChild {
     pub fn new(workload: fn()) -> ForkedChild {
+        Self::named(c"", workload)
+    }
+
+    /// Like [`ForkedChild::new`], the child renamed to `comm` (when not
+    /// empty) before it blocks, so that tools see that name from the start.
+    pub fn named(comm: &std::ffi::CStr, workload: fn()) -> ForkedChild {
         let mut fds = [0i32; 2];
         // SAFETY: plain pipe/fork; the child only calls async-signal-safe
         // functions (read, the workload's raw syscalls, _exit).
@@ -201,6 +208,9 @@ impl ForkedChild {
             assert!(pid >= 0, "fork failed");
             if pid == 0 {
                 libc::close(fds[1]);
+                if !comm.is_empty() {
+                    libc::prctl(libc::PR_SET_NAME, comm.as_ptr());
+                }
                 let mut byte = 0u8;
                 libc::read(fds[0], (&mut byte as *mut u8).cast(), 1);
                 workload();
@@ -216,9 +226,57 @@ impl ForkedChild {
 
     /// Lets the workload run and waits for the child to exit.
     pub fn run_to_end(self) {
-        // SAFETY: our pipe end and our child's pid.
+        self.release();
+        self.reap();
+    }
+
+    /// Waits until the child is blocked waiting for its release (state S in
+    /// /proc/PID/stat), so that everything it does from then on happens
+    /// after whatever the caller attaches next.
+    pub fn wait_blocked(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap();
+            // The state follows the parenthesized comm.
+            let state = stat.rsplit_once(") ").unwrap().1.chars().next();
+            if state == Some('S') {
+                return;
+            }
+            assert!(Instant::now() < deadline, "child never blocked: {stat}");
+            std::thread::yield_now();
+        }
+    }
+
+    /// Lets the workload run.
+    pub fn release(&self) {
+        // SAFETY: our own pipe end.
         unsafe {
             libc::write(self.release_fd, [1u8].as_ptr().cast(), 1);
+        }
+    }
+
+    /// Waits until the child has exited but leaves it a zombie, whose
+    /// /proc/PID/schedstat can still be read.
+    pub fn wait_exited(&self) {
+        // SAFETY: waitid on our own child, info written by the kernel.
+        unsafe {
+            let mut info = std::mem::zeroed::<libc::siginfo_t>();
+            assert_eq!(
+                libc::waitid(
+                    libc::P_PID,
+                    self.pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT
+                ),
+                0
+            );
+        }
+    }
+
+    /// Reaps the exited child, checking that its workload succeeded.
+    pub fn reap(self) {
+        // SAFETY: our pipe end and our child's pid.
+        unsafe {
             libc::close(self.release_fd);
             let mut status = 0;
             assert_eq!(libc::waitpid(self.pid, &mut status, 0), self.pid);
@@ -227,6 +285,27 @@ impl ForkedChild {
                 "child failed: {status}"
             );
         }
+    }
+
+    /// Kills a child that never ends by itself (a CPU hog) and reaps it.
+    pub fn kill(self) {
+        // SAFETY: our pipe end and our child's pid.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::close(self.release_fd);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+
+    /// The three fields of /proc/PID/schedstat: time on CPU (ns), time
+    /// waiting on a run queue (ns), and how many times it was switched in.
+    pub fn schedstat(&self) -> [u64; 3] {
+        let text = std::fs::read_to_string(format!("/proc/{}/schedstat", self.pid)).unwrap();
+        let fields: Vec<u64> = text
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        [fields[0], fields[1], fields[2]]
     }
 }
 

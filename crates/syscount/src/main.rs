@@ -4,14 +4,15 @@ mod cli;
 mod names;
 mod report;
 
-use std::{collections::BTreeMap, io::Write as _, path::Path, time::Duration};
+use std::{collections::BTreeMap, io::Write as _, time::Duration};
 
-use anyhow::{Context as _, Result, bail};
-use aya::{Ebpf, maps::HashMap};
+use anyhow::Result;
+use aya::Ebpf;
 use clap::Parser as _;
 use common_ebpf::user::{
-    ArrayDrain, CgroupFilter, DropReport, HistDrain, KernelBtf, StopSignals, attach_tracepoint,
-    check_privileges, exit_on_error, load_object, print_banner, run_intervals,
+    ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, KernelBtf, StopSignals,
+    attach_tracepoint, check_privileges, exit_on_error, load_object, print_banner, require_process,
+    run_intervals,
 };
 
 use crate::{
@@ -38,10 +39,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         return Ok(());
     }
-    if let Some(pid) = cli.pid
-        && !Path::new(&format!("/proc/{pid}")).exists()
-    {
-        bail!("process {pid} not found");
+    if let Some(pid) = cli.pid {
+        require_process(pid)?;
     }
     let cgroup = cli
         .cgroup
@@ -64,10 +63,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     drop(btf);
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, "SYSCALLS")?;
     let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, "PROCESSES")?;
-    let mut comms: HashMap<_, u32, [u8; 16]> = HashMap::try_from(
-        ebpf.take_map("COMMS")
-            .context("map COMMS missing from the object")?,
-    )?;
+    let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
     let mut report = Report {
         latency: cli.latency,
         milliseconds: cli.milliseconds,
@@ -98,18 +94,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let rows: Vec<Row> = if cli.process {
             let mut idle = Vec::new();
             let rows = by_process.drain_with_idle(&mut idle)?;
-            for pid in idle {
-                let _ = comms.remove(&pid);
-                report.comms.remove(&pid);
-            }
-            for (pid, _) in &rows {
-                if let Ok(comm) = comms.get(pid, 0) {
-                    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-                    report
-                        .comms
-                        .insert(*pid, String::from_utf8_lossy(&comm[..end]).into_owned());
-                }
-            }
+            comms.update(rows.iter().map(|(pid, _)| *pid), &idle);
+            report.comms.clone_from(comms.names());
             rows.into_iter()
                 .map(|(key, [count, total_ns])| Row {
                     key,

@@ -171,6 +171,23 @@ impl KernelBtf {
             .with_context(|| format!("struct {name} has no member {member} in kernel BTF"))
     }
 
+    /// Size in bytes of `struct name` (to index arrays of it, such as
+    /// `pid.numbers`).
+    pub fn struct_size(&self, name: &str) -> Result<u32> {
+        self.find(name, &[KIND_STRUCT, KIND_UNION])
+            .map(|t| t.size_or_type)
+            .with_context(|| format!("struct {name} not found in kernel BTF"))
+    }
+
+    /// The first of `members` that `struct name` has (fields renamed across
+    /// kernel versions, such as `task_struct.__state`, formerly `state`).
+    pub fn first_member_offset(&self, name: &str, members: &[&str]) -> Result<u32> {
+        members
+            .iter()
+            .find_map(|m| self.member_offset(name, m).ok())
+            .with_context(|| format!("struct {name} has none of {members:?} in kernel BTF"))
+    }
+
     fn member_in(&self, ty: &TypeRecord, member: &str, base_bits: u32) -> Option<u32> {
         for i in 0..ty.vlen {
             let m = ty.pos + 12 + 12 * i;
@@ -261,6 +278,12 @@ mod tests {
         // task_struct.pid is a plain member; __state sits in it too.
         assert!(btf.member_offset("task_struct", "pid").unwrap() > 0);
         assert!(btf.member_offset("request", "no_such_member").is_err());
+        assert_eq!(btf.struct_size("upid").unwrap(), 16);
+        assert_eq!(
+            btf.first_member_offset("task_struct", &["no_such", "pid"])
+                .unwrap(),
+            btf.member_offset("task_struct", "pid").unwrap()
+        );
         assert!(btf.has_tracepoint("block_rq_issue"));
         assert!(!btf.has_tracepoint("no_such_tracepoint"));
         let ops = btf.enum_values("req_op").unwrap();

@@ -2,6 +2,7 @@
 
 pub mod btf;
 pub mod cgroup;
+pub mod comms;
 pub mod drain;
 pub mod load;
 pub mod output;
@@ -11,10 +12,20 @@ use std::io;
 
 pub use btf::KernelBtf;
 pub use cgroup::CgroupFilter;
+pub use comms::CommTable;
 pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
 pub use load::{DropReport, Hook, attach_tracepoint, check_privileges, load_object, print_banner};
 pub use output::{Unit, print_log2_hist, print_timestamp, write_json_interval};
 pub use signals::{StopSignals, run_intervals};
+
+/// Fails with `process N not found` unless `pid` names a live process (a
+/// `-p` filter for a process that is gone would silently trace nothing).
+pub fn require_process(pid: u32) -> anyhow::Result<()> {
+    if pid == 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        anyhow::bail!("process {pid} not found");
+    }
+    Ok(())
+}
 
 /// The one error sink of every tool's `main`: a closed pipe (`| head`) ends
 /// quietly with 0; anything else prints `tool: error: ...` on one line and

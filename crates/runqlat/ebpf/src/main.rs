@@ -1,0 +1,237 @@
+//! runqlat's eBPF programs: a task's run-queue latency is the time from its
+//! enqueue (wakeup, or preemption while still runnable) to the moment it is
+//! switched in; it is recorded in per-CPU histograms.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::bpf_ktime_get_ns,
+    macros::{btf_tracepoint, map, raw_tracepoint},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    programs::{BtfTracePointContext, RawTracePointContext},
+};
+use common_ebpf::{
+    Hist,
+    bpf::{bump, ctx_arg, global, hist_entry, hist_record, read_kernel},
+};
+use runqlat_ebpf::{ALL, group};
+
+// Read-only globals, set by userspace before load.
+#[unsafe(no_mangle)]
+static FILTER_TGID: u32 = 0;
+#[unsafe(no_mangle)]
+static GROUP_BY: u32 = group::NONE;
+#[unsafe(no_mangle)]
+static UNIT_DIVISOR: u64 = 1000;
+#[unsafe(no_mangle)]
+static FILTER_CGROUP: u32 = 0;
+#[unsafe(no_mangle)]
+static CGROUP_ID: u64 = 0;
+#[unsafe(no_mangle)]
+static CGROUP_LEVEL: u32 = 0;
+// Field offsets from the running kernel's BTF.
+#[unsafe(no_mangle)]
+static OFF_TASK_STATE: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_TASK_PID: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_TASK_TGID: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_TASK_COMM: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_TASK_GROUP_LEADER: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_TASK_THREAD_PID: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_PID_LEVEL: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_PID_NUMBERS: u32 = 0;
+#[unsafe(no_mangle)]
+static SIZE_UPID: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_UPID_NS: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_PIDNS_INUM: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_TASK_CGROUPS: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_CSS_SET_DFL_CGRP: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_CGROUP_LEVEL: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_CGROUP_ANCESTORS: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_CGROUP_KN: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_KERNFS_NODE_ID: u32 = 0;
+
+const TASK_RUNNING: u32 = 0;
+const MAX_QUEUED: u32 = 10240;
+
+/// Enqueue time of each runnable task that has not run yet, by thread id.
+#[map]
+static START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_QUEUED, 0);
+
+/// Histograms keyed by tgid, tid or PID namespace inode ([`ALL`] unsplit).
+#[map]
+static HISTS: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(MAX_QUEUED, 0);
+
+/// Command name of each histogram key, with -P, -L and --pidnss.
+#[map]
+static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_QUEUED, 0);
+
+/// Samples lost: [0] start map full, [1] histogram map full.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+#[inline(always)]
+fn task_u32(task: u64, offset: &u32) -> u32 {
+    read_kernel::<u32>(task, global(offset)).unwrap_or(0)
+}
+
+/// Whether `task` is in the -c cgroup or below it: its default-hierarchy
+/// cgroup's ancestor at the filter's depth is the filter's cgroup.
+#[inline(always)]
+fn task_in_cgroup(task: u64) -> bool {
+    let level = global(&CGROUP_LEVEL);
+    let Some(css_set) = read_kernel::<u64>(task, global(&OFF_TASK_CGROUPS)) else {
+        return false;
+    };
+    let Some(cgroup) = read_kernel::<u64>(css_set, global(&OFF_CSS_SET_DFL_CGRP)) else {
+        return false;
+    };
+    match read_kernel::<i32>(cgroup, global(&OFF_CGROUP_LEVEL)) {
+        Some(l) if l >= level as i32 => {}
+        _ => return false,
+    }
+    let slot = global(&OFF_CGROUP_ANCESTORS) + level * 8;
+    let Some(ancestor) = read_kernel::<u64>(cgroup, slot) else {
+        return false;
+    };
+    let Some(kn) = read_kernel::<u64>(ancestor, global(&OFF_CGROUP_KN)) else {
+        return false;
+    };
+    read_kernel::<u64>(kn, global(&OFF_KERNFS_NODE_ID)) == Some(global(&CGROUP_ID))
+}
+
+/// `task` is runnable from now on: remember when, unless filtered out.
+#[inline(always)]
+fn enqueue(task: u64) {
+    let pid = task_u32(task, &OFF_TASK_PID);
+    if pid == 0 {
+        return; // the idle task
+    }
+    let tgid = global(&FILTER_TGID);
+    if tgid != 0 && task_u32(task, &OFF_TASK_TGID) != tgid {
+        return;
+    }
+    if global(&FILTER_CGROUP) != 0 && !task_in_cgroup(task) {
+        return;
+    }
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if START.insert(&pid, &now, 0).is_err() {
+        bump(&DROPPED, 0);
+    }
+}
+
+/// Inode number of the PID namespace `task` belongs to (the one its pid
+/// was allocated in).
+#[inline(always)]
+fn pid_namespace(task: u64) -> u32 {
+    let Some(pid) = read_kernel::<u64>(task, global(&OFF_TASK_THREAD_PID)) else {
+        return 0;
+    };
+    let level = task_u32(pid, &OFF_PID_LEVEL);
+    let upid = global(&OFF_PID_NUMBERS) + level * global(&SIZE_UPID);
+    let Some(ns) = read_kernel::<u64>(pid, upid + global(&OFF_UPID_NS)) else {
+        return 0;
+    };
+    task_u32(ns, &OFF_PIDNS_INUM)
+}
+
+/// The histogram key of `task` and the task whose comm names it.
+#[inline(always)]
+fn key_of(task: u64, tid: u32) -> (u32, u64) {
+    match global(&GROUP_BY) {
+        group::PROCESS => {
+            let leader = read_kernel::<u64>(task, global(&OFF_TASK_GROUP_LEADER)).unwrap_or(task);
+            (task_u32(task, &OFF_TASK_TGID), leader)
+        }
+        group::THREAD => (tid, task),
+        group::PIDNS => (pid_namespace(task), task),
+        _ => (ALL, task),
+    }
+}
+
+#[inline(always)]
+fn on_switch(preempt: u64, prev: u64, next: u64) -> i32 {
+    // A preempted task stays on the run queue, as does one whose sleep was
+    // cancelled (state set back to running): both wait from now on.
+    if preempt & 1 != 0 || task_u32(prev, &OFF_TASK_STATE) == TASK_RUNNING {
+        enqueue(prev);
+    }
+    let tid = task_u32(next, &OFF_TASK_PID);
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(start) = (unsafe { START.get(&tid) }).copied() else {
+        return 0; // enqueued before tracing began, filtered out, or idle
+    };
+    let _ = START.remove(&tid);
+    // SAFETY: helper without arguments.
+    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(start) as i64;
+    if delta < 0 {
+        return 0;
+    }
+    let (key, named) = key_of(next, tid);
+    let Some(hist) = hist_entry(&HISTS, &key) else {
+        bump(&DROPPED, 1);
+        return 0;
+    };
+    if hist.count == 0 && key != ALL {
+        // First sample of this key on this CPU: name it.
+        if let Some(comm) = read_kernel::<[u8; 16]>(named, global(&OFF_TASK_COMM)) {
+            let _ = COMMS.insert(&key, &comm, 0);
+        }
+    }
+    hist_record(hist, delta as u64, global(&UNIT_DIVISOR));
+    0
+}
+
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn sched_wakeup_btf(ctx: BtfTracePointContext) -> i32 {
+    enqueue(ctx_arg(&ctx, 0));
+    0
+}
+
+#[btf_tracepoint(function = "sched_wakeup_new")]
+pub fn sched_wakeup_new_btf(ctx: BtfTracePointContext) -> i32 {
+    enqueue(ctx_arg(&ctx, 0));
+    0
+}
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
+    on_switch(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
+}
+
+#[raw_tracepoint(tracepoint = "sched_wakeup")]
+pub fn sched_wakeup_raw(ctx: RawTracePointContext) -> i32 {
+    enqueue(ctx_arg(&ctx, 0));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_wakeup_new")]
+pub fn sched_wakeup_new_raw(ctx: RawTracePointContext) -> i32 {
+    enqueue(ctx_arg(&ctx, 0));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
+    on_switch(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,90 @@
+//! Command line, compatible with libbpf-tools' runqlat.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+    runqlat         # summarize run queue latency as a histogram
+    runqlat 1 10    # print 1 second summaries, 10 times
+    runqlat -mT 1   # 1s summaries, milliseconds, and timestamps
+    runqlat -P      # show each PID separately
+    runqlat -p 185  # trace PID 185 only
+    runqlat -c CG   # trace tasks in cgroup v2 CG (and below)
+    runqlat --json 1  # one JSON object per second, for scripts";
+
+/// Summarize run queue (scheduler) latency as a histogram.
+#[derive(Debug, Parser)]
+#[command(name = "runqlat", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Include timestamp on output
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
+    /// Millisecond histogram
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+    /// Print a histogram per process ID
+    #[arg(short = 'P', long = "pids", conflicts_with_all = ["per_thread", "per_pidns"])]
+    pub per_process: bool,
+    /// Print a histogram per thread ID
+    #[arg(short = 'L', long = "tids", conflicts_with = "per_pidns")]
+    pub per_thread: bool,
+    /// Print a histogram per PID namespace
+    #[arg(long = "pidnss")]
+    pub per_pidns: bool,
+    /// Trace this PID only
+    #[arg(short = 'p', long, value_name = "PID",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+    /// Trace tasks in this cgroup v2 (and its descendants)
+    #[arg(short = 'c', long, value_name = "CGROUP")]
+    pub cgroup: Option<PathBuf>,
+    /// Print one JSON object per interval instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Output interval, in seconds (default: until Ctrl-C)
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+    /// Number of outputs
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_libbpf_tools_style() {
+        let cli = Cli::try_parse_from(["runqlat", "-mT", "-P", "-p", "185", "1", "5"]).unwrap();
+        assert!(cli.milliseconds && cli.timestamp && cli.per_process);
+        assert_eq!(cli.pid, Some(185));
+        assert_eq!((cli.interval, cli.count), (Some(1), Some(5)));
+    }
+
+    #[test]
+    fn rejects_bad_values_and_combinations() {
+        for args in [
+            &["runqlat", "0"][..],
+            &["runqlat", "1", "0"],
+            &["runqlat", "-1"],
+            &["runqlat", "x"],
+            &["runqlat", "-p", "0"],
+            &["runqlat", "-p", "abc"],
+            &["runqlat", "-P", "-L"],
+            &["runqlat", "-L", "--pidnss"],
+            &["runqlat", "-P", "--pidnss"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! runqlat: how long runnable tasks wait for a CPU, as a log2 histogram.
+
+mod cli;
+mod report;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use aya::Ebpf;
+use clap::Parser as _;
+use common_ebpf::user::{
+    CgroupFilter, CommTable, DropReport, HistDrain, KernelBtf, StopSignals, Unit,
+    attach_tracepoint, check_privileges, exit_on_error, load_object, print_banner, require_process,
+    run_intervals,
+};
+use runqlat_ebpf::group;
+
+use crate::{
+    cli::Cli,
+    report::{Grouping, Report},
+};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
+
+fn main() {
+    let signals = StopSignals::block();
+    let cli = Cli::parse();
+    exit_on_error(
+        "runqlat",
+        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
+    );
+}
+
+fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    if let Some(pid) = cli.pid {
+        require_process(pid)?;
+    }
+    let cgroup = cli
+        .cgroup
+        .as_deref()
+        .map(CgroupFilter::from_path)
+        .transpose()?;
+    check_privileges()?;
+    let grouping = if cli.per_process {
+        Grouping::Process
+    } else if cli.per_thread {
+        Grouping::Thread
+    } else if cli.per_pidns {
+        Grouping::PidNamespace
+    } else {
+        Grouping::None
+    };
+    let btf = KernelBtf::load()?;
+    let unit = Unit::latency(cli.milliseconds, false);
+    let mut ebpf = load(&cli, &btf, unit, grouping, cgroup)?;
+    for tp in ["sched_wakeup", "sched_wakeup_new", "sched_switch"] {
+        attach_tracepoint(
+            &mut ebpf,
+            &btf,
+            tp,
+            &format!("{tp}_btf"),
+            &format!("{tp}_raw"),
+        )?;
+    }
+    drop(btf);
+    let mut drain = HistDrain::<u32>::new(&mut ebpf, "HISTS")?;
+    let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
+    let report = Report {
+        unit,
+        timestamp: cli.timestamp,
+        json: cli.json,
+        grouping,
+    };
+
+    print_banner("Tracing run queue latency... Hit Ctrl-C to end.", cli.json)?;
+    let mut drops = DropReport::new(
+        "runqlat",
+        "DROPPED",
+        &["run-queue start map full", "histogram map full"],
+    );
+    run_intervals(
+        signals,
+        cli.interval.map(Duration::from_secs),
+        cli.count,
+        || {
+            let mut idle = Vec::new();
+            let hists = drain.drain_with_idle(&mut idle)?;
+            if grouping != Grouping::None {
+                comms.update(hists.iter().map(|(key, _)| *key), &idle);
+            }
+            report.write(&mut std::io::stdout().lock(), &hists, &comms)?;
+            drops.check(&ebpf)
+        },
+    )
+}
+
+/// Loads the object with the filters and this kernel's field offsets.
+fn load(
+    cli: &Cli,
+    btf: &KernelBtf,
+    unit: Unit,
+    grouping: Grouping,
+    cgroup: Option<CgroupFilter>,
+) -> Result<Ebpf> {
+    let group_by = match grouping {
+        Grouping::None => group::NONE,
+        Grouping::Process => group::PROCESS,
+        Grouping::Thread => group::THREAD,
+        Grouping::PidNamespace => group::PIDNS,
+    };
+    let task = |member: &str| btf.member_offset("task_struct", member);
+    let mut u32s = vec![
+        ("FILTER_TGID", cli.pid.unwrap_or(0)),
+        ("GROUP_BY", group_by),
+        (
+            "OFF_TASK_STATE",
+            btf.first_member_offset("task_struct", &["__state", "state"])?,
+        ),
+        ("OFF_TASK_PID", task("pid")?),
+        ("OFF_TASK_TGID", task("tgid")?),
+        ("OFF_TASK_COMM", task("comm")?),
+        ("OFF_TASK_GROUP_LEADER", task("group_leader")?),
+    ];
+    if grouping == Grouping::PidNamespace {
+        let ns = btf.member_offset("pid_namespace", "ns")?;
+        u32s.extend([
+            ("OFF_TASK_THREAD_PID", task("thread_pid")?),
+            ("OFF_PID_LEVEL", btf.member_offset("pid", "level")?),
+            ("OFF_PID_NUMBERS", btf.member_offset("pid", "numbers")?),
+            ("SIZE_UPID", btf.struct_size("upid")?),
+            ("OFF_UPID_NS", btf.member_offset("upid", "ns")?),
+            (
+                "OFF_PIDNS_INUM",
+                ns + btf.member_offset("ns_common", "inum")?,
+            ),
+        ]);
+    }
+    if let Some(cgroup) = cgroup {
+        u32s.extend([
+            ("FILTER_CGROUP", 1),
+            ("CGROUP_LEVEL", cgroup.level),
+            ("OFF_TASK_CGROUPS", task("cgroups")?),
+            (
+                "OFF_CSS_SET_DFL_CGRP",
+                btf.member_offset("css_set", "dfl_cgrp")?,
+            ),
+            ("OFF_CGROUP_LEVEL", btf.member_offset("cgroup", "level")?),
+            (
+                "OFF_CGROUP_ANCESTORS",
+                btf.member_offset("cgroup", "ancestors")?,
+            ),
+            ("OFF_CGROUP_KN", btf.member_offset("cgroup", "kn")?),
+            (
+                "OFF_KERNFS_NODE_ID",
+                btf.member_offset("kernfs_node", "id")?,
+            ),
+        ]);
+    }
+    let u64s = [
+        ("UNIT_DIVISOR", unit.divisor()),
+        ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
+    ];
+    load_object(OBJECT, &u32s, &u64s)
+}

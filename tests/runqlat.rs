@@ -1,0 +1,231 @@
+//! runqlat against the kernel's own run-queue accounting of a child:
+//! /proc/PID/schedstat's second field (ns spent waiting on a run queue) and
+//! third (times switched in).
+
+use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_log2_hists, run_tool};
+
+const SLEEPS: u32 = 1009;
+
+/// Sleeps 1 ms, SLEEPS times: each wakeup is one run-queue wait.
+fn sleeper() {
+    let ms = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    for _ in 0..SLEEPS {
+        // SAFETY: raw syscall with a valid timespec.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                0,
+                &ms,
+                std::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+    }
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Burns CPU for 1.5 s of wall time.
+fn spinner() {
+    let end = monotonic_ns() + 1_500_000_000;
+    while monotonic_ns() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// Burns CPU until killed.
+fn hog() {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+/// What runqlat saw of one child beside the schedstat deltas over the same
+/// span: attach, release, exit (still a zombie), then stop the tool.
+struct Traced {
+    stdout: String,
+    /// Deltas of [cpu time, run-queue wait, switch-ins].
+    schedstat: [u64; 3],
+    pid: i32,
+}
+
+fn trace(workload: fn(), args: &[&str]) -> Traced {
+    let child = ForkedChild::named(c"rq-sleeper", workload);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let mut all = vec!["-p", &pid];
+    all.extend_from_slice(args);
+    let tool = Running::start("runqlat", &all);
+    let programs = tool.programs.clone();
+    let before = child.schedstat();
+    child.release();
+    child.wait_exited();
+    let after = child.schedstat();
+    let done = tool.signal(libc::SIGINT);
+    child.reap();
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    Traced {
+        stdout: done.stdout,
+        schedstat: [0, 1, 2].map(|i| after[i] - before[i]),
+        pid: pid.parse().unwrap(),
+    }
+}
+
+fn assert_within(what: &str, got: u64, want: u64, percent: u64) {
+    let diff = got.abs_diff(want);
+    eprintln!("{what}: runqlat {got}, reference {want}");
+    assert!(
+        diff * 100 <= want * percent,
+        "{what}: runqlat {got}, reference {want} (more than {percent}% apart)"
+    );
+}
+
+#[test]
+fn sleeper_samples_match_schedstat_switch_ins() {
+    let traced = trace(sleeper, &[]);
+    let hists = parse_log2_hists(&traced.stdout);
+    assert_eq!(hists.len(), 1, "{}", traced.stdout);
+    let samples = hists[0].total();
+    let switch_ins = traced.schedstat[2];
+    assert!(switch_ins >= u64::from(SLEEPS), "{switch_ins}");
+    assert_within("samples", samples, switch_ins, 3);
+}
+
+#[test]
+fn saturated_cpu_waits_match_schedstat() {
+    // Three hogs beside the traced spinner: four runnable tasks, two CPUs.
+    let hogs: Vec<ForkedChild> = (0..3).map(|_| ForkedChild::new(hog)).collect();
+    for h in &hogs {
+        h.release();
+    }
+    let traced = trace(spinner, &["--json"]);
+    for h in hogs {
+        h.kill();
+    }
+    let line = traced.stdout.lines().last().expect("no JSON output");
+    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+    let hist = &record["histograms"][0];
+    let count = hist["count"].as_u64().unwrap();
+    let sum = hist["sum"].as_u64().unwrap();
+    let [_, wait_ns, switch_ins] = traced.schedstat;
+    assert_within("samples", count, switch_ins, 3);
+    assert_within("total wait (ns)", sum, wait_ns, 10);
+    // Waiting behind other CPU-bound tasks takes milliseconds: most
+    // samples are at or above 1024 usecs.
+    let slow: u64 = hist["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["low"].as_u64().unwrap() >= 1024)
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert!(
+        slow * 2 > count,
+        "{slow} of {count} samples >= 1 ms: {line}"
+    );
+}
+
+#[test]
+fn groups_name_the_child() {
+    let child_ns = |pid: i32| {
+        let link = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+        let link = link.to_string_lossy().into_owned();
+        link.trim_start_matches("pid:[")
+            .trim_end_matches(']')
+            .to_string()
+    };
+    for (flag, label) in [("-P", "pid"), ("-L", "tid"), ("--pidnss", "pidns")] {
+        let traced = trace(sleeper, &[flag]);
+        let hists = parse_log2_hists(&traced.stdout);
+        assert_eq!(hists.len(), 1, "{flag}: {}", traced.stdout);
+        let key = if label == "pidns" {
+            child_ns(std::process::id() as i32)
+        } else {
+            traced.pid.to_string()
+        };
+        assert_eq!(hists[0].header, format!("{label} = {key} rq-sleeper"));
+        assert_within(flag, hists[0].total(), traced.schedstat[2], 3);
+    }
+}
+
+#[test]
+fn same_text_as_libbpf_tools() {
+    let reference = "/usr/sbin/runqlat";
+    assert!(
+        std::path::Path::new(reference).exists(),
+        "{reference} missing: scripts/setup.sh installs libbpf-tools"
+    );
+    let child = ForkedChild::named(c"rq-sleeper", sleeper);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let args = ["-P", "-p", &pid];
+    let ours = Running::start("runqlat", &args);
+    let theirs = Running::start_path(reference, &args);
+    child.run_to_end();
+    let ours = ours.signal(libc::SIGINT);
+    let theirs = theirs.signal(libc::SIGINT);
+    let (a, b) = (
+        parse_log2_hists(&ours.stdout),
+        parse_log2_hists(&theirs.stdout),
+    );
+    assert_eq!(a.len(), 1, "{}", ours.stdout);
+    assert_eq!(b.len(), 1, "{}", theirs.stdout);
+    assert_eq!(a[0].header, b[0].header);
+    assert_within("samples vs libbpf-tools", a[0].total(), b[0].total(), 3);
+    // Same text apart from the counts: banner, blank lines, bucket rows.
+    let shape = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| match l.split_once(" : ") {
+                Some((range, _)) if range.contains("->") => range.to_string(),
+                _ => l.to_string(),
+            })
+            .collect()
+    };
+    let (sa, sb) = (shape(&ours.stdout), shape(&theirs.stdout));
+    let common = sa.len().min(sb.len());
+    assert_eq!(sa[..common], sb[..common]);
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    let missing = run_tool("runqlat", &["-p", "4194304"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        missing.stderr,
+        "runqlat: error: process 4194304 not found\n"
+    );
+    let not_cgroup = run_tool("runqlat", &["-c", "/tmp"]);
+    assert_eq!(not_cgroup.status.code(), Some(1));
+    assert_eq!(
+        not_cgroup.stderr,
+        "runqlat: error: '/tmp' is not a cgroup v2 directory\n"
+    );
+    for args in [&["0"][..], &["1", "0"], &["-P", "-L"], &["-p", "x"]] {
+        let out = run_tool("runqlat", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(!out.stderr.contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn interval_and_count_end_by_themselves() {
+    let tool = Running::start("runqlat", &["-T", "1", "2"]);
+    let programs = tool.programs.clone();
+    let done = tool.finish();
+    assert!(done.status.success(), "{done:?}");
+    // Two intervals, each a timestamp line and one histogram.
+    assert_eq!(parse_log2_hists(&done.stdout).len(), 2, "{}", done.stdout);
+    assert_unloaded(&programs);
+}

@@ -2,7 +2,9 @@
 //! /proc/PID/schedstat's second field (ns spent waiting on a run queue) and
 //! third (times switched in).
 
-use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_log2_hists, run_tool};
+use toolkit_tests::{
+    ForkedChild, Running, TestCgroup, assert_unloaded, parse_log2_hists, run_tool,
+};
 
 const SLEEPS: u32 = 1009;
 
@@ -61,10 +63,23 @@ struct Traced {
 }
 
 fn trace(workload: fn(), args: &[&str]) -> Traced {
+    trace_in(workload, args, None)
+}
+
+/// Like [`trace`], filtering on `cgroup` (the child moved into it) rather
+/// than on the child's pid.
+fn trace_in(workload: fn(), args: &[&str], cgroup: Option<&TestCgroup>) -> Traced {
     let child = ForkedChild::named(c"rq-sleeper", workload);
-    child.wait_blocked();
     let pid = child.pid.to_string();
-    let mut all = vec!["-p", &pid];
+    let cgroup_path = cgroup.map(|c| c.path.to_string_lossy().into_owned());
+    let mut all = match &cgroup_path {
+        Some(path) => {
+            cgroup.unwrap().add(child.pid);
+            vec!["-c", path.as_str()]
+        }
+        None => vec!["-p", &pid],
+    };
+    child.wait_blocked();
     all.extend_from_slice(args);
     let tool = Running::start("runqlat", &all);
     let programs = tool.programs.clone();
@@ -135,6 +150,17 @@ fn saturated_cpu_waits_match_schedstat() {
         slow * 2 > count,
         "{slow} of {count} samples >= 1 ms: {line}"
     );
+}
+
+#[test]
+fn cgroup_filter_counts_only_its_tasks() {
+    let cgroup = TestCgroup::new("runqlat-test");
+    let traced = trace_in(sleeper, &["-L"], Some(&cgroup));
+    let hists = parse_log2_hists(&traced.stdout);
+    // Only the child runs in the cgroup.
+    assert_eq!(hists.len(), 1, "{}", traced.stdout);
+    assert_eq!(hists[0].header, format!("tid = {} rq-sleeper", traced.pid));
+    assert_within("samples (-c)", hists[0].total(), traced.schedstat[2], 3);
 }
 
 #[test]

@@ -488,3 +488,43 @@ pub fn parse_log2_hists(text: &str) -> Vec<PrintedHist> {
     }
     out
 }
+
+/// A scratch cgroup v2 directory, removed (its tasks moved back to the
+/// root first) when dropped.
+pub struct TestCgroup {
+    pub path: PathBuf,
+    root: PathBuf,
+}
+
+impl TestCgroup {
+    /// Creates `<cgroup2 mount>/<name>-<pid>`.
+    pub fn new(name: &str) -> TestCgroup {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+            })
+            .expect("no cgroup2 mount");
+        let path = root.join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TestCgroup { path, root }
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub fn add(&self, pid: i32) {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.path.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}

@@ -108,11 +108,17 @@ impl Running {
     /// run under `stdbuf -oL` since libbpf-tools does not flush its banner
     /// into a pipe.
     pub fn start_path(tool: &str, args: &[&str]) -> Running {
+        Self::start_env(tool, args, &[])
+    }
+
+    /// Like [`Running::start_path`], with extra environment variables.
+    pub fn start_env(tool: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
         let banner_on_stderr = args.contains(&"--json");
         let mut child = Command::new("stdbuf")
             .arg("-oL")
             .arg(tool)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -527,4 +533,19 @@ impl Drop for TestCgroup {
         }
         let _ = std::fs::remove_dir(&self.path);
     }
+}
+
+/// The program type (`tracing`, `raw_tracepoint`, ...) of each program id,
+/// as bpftool reports it.
+pub fn program_types(ids: &BTreeSet<u32>) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            let out = Command::new("bpftool")
+                .args(["prog", "show", "id", &id.to_string(), "--json"])
+                .output()
+                .expect("bpftool (installed by scripts/setup.sh)");
+            let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            info["type"].as_str().unwrap_or("?").to_string()
+        })
+        .collect()
 }

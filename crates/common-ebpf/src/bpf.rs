@@ -135,6 +135,100 @@ pub fn syscall_exit(tid: u32) -> Option<u64> {
     (delta >= 0).then_some(delta as u64)
 }
 
+/// A task-local storage map (`BPF_MAP_TYPE_TASK_STORAGE`): one `T` per
+/// task, found from the task pointer without a hash lookup or a lock on the
+/// hot path. aya-ebpf 0.2 has no type for it; this is the BTF map layout
+/// (`.maps` section) that loaders read the definition from.
+#[repr(C)]
+pub struct TaskStorage<T> {
+    r#type: *const [i32; aya_ebpf::bindings::bpf_map_type::BPF_MAP_TYPE_TASK_STORAGE as usize],
+    key: *const i32,
+    value: *const T,
+    max_entries: *const [i32; 0],
+    map_flags: *const [i32; aya_ebpf::bindings::BPF_F_NO_PREALLOC as usize],
+}
+
+// SAFETY: the fields are never dereferenced; the loader reads the layout from
+// BTF and the kernel owns the storage.
+unsafe impl<T> Sync for TaskStorage<T> {}
+
+impl<T> TaskStorage<T> {
+    pub const fn new() -> Self {
+        Self {
+            r#type: core::ptr::null(),
+            key: core::ptr::null(),
+            value: core::ptr::null(),
+            max_entries: core::ptr::null(),
+            map_flags: core::ptr::null(),
+        }
+    }
+
+    /// The current task's value, created zeroed when `create` is set.
+    #[inline(always)]
+    pub fn current(&self, create: bool) -> Option<&'static mut T> {
+        let flags = if create {
+            aya_ebpf::bindings::BPF_LOCAL_STORAGE_GET_F_CREATE as u64
+        } else {
+            0
+        };
+        // SAFETY: the task pointer comes from the kernel and is trusted; the
+        // returned value lives as long as the task, beyond this program run.
+        unsafe {
+            let task = aya_ebpf::helpers::generated::bpf_get_current_task_btf();
+            let ptr = aya_ebpf::helpers::generated::bpf_task_storage_get(
+                core::ptr::from_ref(self).cast_mut().cast(),
+                task,
+                core::ptr::null_mut(),
+                flags,
+            )
+            .cast::<T>();
+            ptr.as_mut()
+        }
+    }
+}
+
+impl<T> Default for TaskStorage<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Syscall entry time of each thread, in its task storage: the latency
+/// tools' start times without a hash map (0: no syscall being timed).
+#[unsafe(link_section = ".maps")]
+#[unsafe(export_name = "SYSCALL_ENTRY")]
+pub static SYSCALL_ENTRY: TaskStorage<u64> = TaskStorage::new();
+
+/// At `sys_enter`: remembers when the current thread entered syscall `nr`,
+/// in task storage. Returns false when no storage could be had.
+#[inline(always)]
+pub fn task_syscall_enter(nr: u64) -> bool {
+    if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
+        return true;
+    }
+    let Some(start) = SYSCALL_ENTRY.current(true) else {
+        return false;
+    };
+    // SAFETY: helper without arguments.
+    *start = unsafe { bpf_ktime_get_ns() };
+    true
+}
+
+/// At `sys_exit`: how long the current thread spent in the syscall that
+/// returns, or `None` when its entry was not seen.
+#[inline(always)]
+pub fn task_syscall_exit() -> Option<u64> {
+    let start = SYSCALL_ENTRY.current(false)?;
+    let then = *start;
+    if then == 0 {
+        return None;
+    }
+    *start = 0;
+    // SAFETY: helper without arguments.
+    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(then) as i64;
+    (delta >= 0).then_some(delta as u64)
+}
+
 /// The panic handler of every tool's eBPF object. Programs must not have
 /// panic paths at all (the verifier rejects code that does not end in an
 /// exit); this only satisfies `no_std`.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::names::parse_errno;
+use common_ebpf::user::names::parse_errno;
 
 const EXAMPLES: &str = "\
 EXAMPLES:

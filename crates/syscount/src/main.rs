@@ -1,7 +1,6 @@
 //! syscount: which syscalls run, how often, how long in total, which fail.
 
 mod cli;
-mod names;
 mod report;
 
 use std::{collections::BTreeMap, io::Write as _, time::Duration};
@@ -34,7 +33,7 @@ fn main() {
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     if cli.list {
         let mut out = std::io::stdout().lock();
-        for (nr, name) in names::all_syscalls() {
+        for (nr, name) in common_ebpf::user::names::all_syscalls() {
             writeln!(out, "{nr:3}: {name}")?;
         }
         return Ok(());

@@ -8,7 +8,7 @@ use std::{
 use common_ebpf::user::output::local_hms;
 use serde_json::json;
 
-use crate::names::syscall_name;
+use common_ebpf::user::names::syscall_name;
 
 /// A row: a syscall number or a pid, its count and total nanoseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]

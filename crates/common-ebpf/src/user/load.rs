@@ -41,6 +41,9 @@ pub fn load_object(object: &[u8], u32s: &[(&str, u32)], u64s: &[(&str, u64)]) ->
     // Our objects carry no CO-RE relocations (offsets come from KernelBtf as
     // globals), so aya need not parse the kernel's BTF a second time.
     loader.btf(None);
+    // Task storage (the syscall tools' start times) has no userspace type in
+    // aya; userspace never touches it, the kernel creates it all the same.
+    loader.allow_unsupported_maps();
     for (name, value) in u32s {
         loader.override_global(name, GlobalData::from(value), true);
     }
@@ -121,6 +124,10 @@ pub enum Hook {
     RawTracePoint,
 }
 
+/// Environment variable that makes every tool use its `raw_tp` fallback
+/// programs, so that tests exercise them on kernels where `tp_btf` works.
+pub const FORCE_RAW_TP_ENV: &str = "EBPF_TOOLKIT_FORCE_RAW_TP";
+
 /// Attaches `tracepoint` with the object's `tp_btf` program `btf_prog`,
 /// falling back to its `raw_tp` program `raw_prog` when the kernel refuses
 /// the first. The links live as long as `ebpf`.
@@ -134,9 +141,13 @@ pub fn attach_tracepoint(
     if !btf.has_tracepoint(tracepoint) {
         bail!("tracepoint {tracepoint} not found in this kernel");
     }
-    let btf_err = match attach_btf(ebpf, btf, tracepoint, btf_prog) {
-        Ok(()) => return Ok(Hook::BtfTracePoint),
-        Err(err) => err,
+    let btf_err = if std::env::var_os(FORCE_RAW_TP_ENV).is_some() {
+        anyhow!("{FORCE_RAW_TP_ENV} is set")
+    } else {
+        match attach_btf(ebpf, btf, tracepoint, btf_prog) {
+            Ok(()) => return Ok(Hook::BtfTracePoint),
+            Err(err) => err,
+        }
     };
     let program: &mut RawTracePoint = ebpf
         .program_mut(raw_prog)

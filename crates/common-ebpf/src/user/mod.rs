@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod comms;
 pub mod drain;
 pub mod load;
+pub mod names;
 pub mod output;
 pub mod signals;
 
@@ -15,7 +16,9 @@ pub use cgroup::CgroupFilter;
 pub use comms::CommTable;
 pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
 pub use load::{DropReport, Hook, attach_tracepoint, check_privileges, load_object, print_banner};
-pub use output::{Unit, print_log2_hist, print_timestamp, write_json_interval};
+pub use output::{
+    Unit, print_log2_hist, print_summary, print_timestamp, write_json_interval, write_json_record,
+};
 pub use signals::{StopSignals, run_intervals};
 
 /// Fails with `process N not found` unless `pid` names a live process (a

@@ -124,6 +124,28 @@ pub fn json_hist(key: Map<String, Value>, hist: &Hist) -> Value {
     })
 }
 
+/// The exact summary under a histogram: `count = 1009, mean = 3071.2 usecs,
+/// max = 3204.9 usecs` (from the exact sum and maximum, not the buckets).
+pub fn print_summary(w: &mut impl Write, hist: &Hist, unit: Unit) -> io::Result<()> {
+    let scale = unit.divisor() as f64;
+    let mean = hist.sum as f64 / hist.count.max(1) as f64 / scale;
+    let max = hist.max as f64 / scale;
+    let label = unit.label();
+    if scale == 1.0 {
+        writeln!(
+            w,
+            "count = {}, mean = {mean:.1} {label}, max = {} {label}",
+            hist.count, hist.max
+        )
+    } else {
+        writeln!(
+            w,
+            "count = {}, mean = {mean:.1} {label}, max = {max:.1} {label}",
+            hist.count
+        )
+    }
+}
+
 /// Current time in RFC 3339 (UTC, microseconds), for JSON records.
 pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
@@ -137,13 +159,28 @@ pub fn write_json_interval(
     unit: Unit,
     histograms: Vec<Value>,
 ) -> io::Result<()> {
-    let record = json!({
+    write_json_record(w, tool, unit, histograms, Map::new())
+}
+
+/// Like [`write_json_interval`], with tool-specific fields (`errors`,
+/// `sizes`, ...) beside the histograms.
+pub fn write_json_record(
+    w: &mut impl Write,
+    tool: &str,
+    unit: Unit,
+    histograms: Vec<Value>,
+    extra: Map<String, Value>,
+) -> io::Result<()> {
+    let mut record = json!({
         "tool": tool,
         "time": rfc3339_now(),
         "unit": unit.label(),
         "value_unit": unit.raw_label(),
         "histograms": histograms,
     });
+    if let Value::Object(fields) = &mut record {
+        fields.extend(extra);
+    }
     serde_json::to_writer(&mut *w, &record)?;
     writeln!(w)?;
     w.flush()
@@ -152,6 +189,26 @@ pub fn write_json_interval(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_uses_exact_sum_and_max() {
+        let mut hist = Hist::ZERO;
+        hist.count = 4;
+        hist.sum = 10_000;
+        hist.max = 4_500;
+        let mut out = Vec::new();
+        print_summary(&mut out, &hist, Unit::Usecs).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "count = 4, mean = 2.5 usecs, max = 4.5 usecs\n"
+        );
+        let mut out = Vec::new();
+        print_summary(&mut out, &hist, Unit::Bytes).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "count = 4, mean = 2500.0 bytes, max = 4500 bytes\n"
+        );
+    }
 
     fn render(slots: &[u64], unit: &str) -> String {
         let mut out = Vec::new();

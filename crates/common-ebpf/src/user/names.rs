@@ -11,6 +11,27 @@ pub fn syscall_name(nr: u32) -> String {
     }
 }
 
+/// Number of the syscall called `name` (`read`, `clock_nanosleep`).
+pub fn syscall_number(name: &str) -> Option<u32> {
+    Sysno::iter()
+        .find(|s| s.name() == name)
+        .map(|s| s.id() as u32)
+}
+
+/// `-s` values: comma-separated syscall names, each checked against the
+/// table.
+pub fn parse_syscall(text: &str) -> Result<u32, String> {
+    syscall_number(text)
+        .ok_or_else(|| format!("unknown syscall '{text}' (syscount -l lists the names)"))
+}
+
+/// Name of errno `n` (`ENOENT`), or the number when it has none.
+pub fn errno_name(n: u32) -> String {
+    Errno::new(n as i32)
+        .name()
+        .map_or_else(|| n.to_string(), str::to_string)
+}
+
 /// Every known syscall, by number.
 pub fn all_syscalls() -> impl Iterator<Item = (u32, &'static str)> {
     Sysno::iter().map(|s| (s.id() as u32, s.name()))
@@ -40,6 +61,13 @@ mod tests {
         assert_eq!(syscall_name(257), "openat");
         assert_eq!(syscall_name(1023), "[1023]");
         assert!(all_syscalls().any(|(nr, name)| nr == 0 && name == "read"));
+        assert_eq!(syscall_number("clock_nanosleep"), Some(230));
+        assert_eq!(parse_syscall("mmap"), Ok(9));
+        assert!(
+            parse_syscall("nosuchcall")
+                .unwrap_err()
+                .contains("nosuchcall")
+        );
     }
 
     #[test]
@@ -49,5 +77,7 @@ mod tests {
         assert_eq!(parse_errno("13"), Ok(13));
         assert!(parse_errno("EBOGUS").is_err());
         assert!(parse_errno("0").is_err());
+        assert_eq!(errno_name(22), "EINVAL");
+        assert_eq!(errno_name(4000), "4000");
     }
 }

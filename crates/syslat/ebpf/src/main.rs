@@ -1,0 +1,175 @@
+//! syslat's (and memlat's) eBPF programs: time each syscall from sys_enter
+//! to sys_exit in the thread's task storage and record the latency in a
+//! per-CPU histogram per syscall number. memlat also counts failures per
+//! errno and the requested length of mmap/mremap.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::bpf_get_current_pid_tgid,
+    macros::{btf_tracepoint, map, raw_tracepoint},
+    maps::{Array, PerCpuArray, PerCpuHashMap},
+    programs::{BtfTracePointContext, RawTracePointContext},
+};
+use common_ebpf::{
+    Hist,
+    bpf::{
+        bump, ctx_arg, global, hist_entry, hist_record, read_kernel, task_syscall_enter,
+        task_syscall_exit,
+    },
+};
+use syslat_ebpf::{SYSCALL_SLOTS, dropped};
+
+#[unsafe(no_mangle)]
+static FILTER_PID: u32 = 0;
+#[unsafe(no_mangle)]
+static FILTER_TID: u32 = 0;
+/// The tool's own pid: its map reads are not the workload's syscalls.
+#[unsafe(no_mangle)]
+static SELF_PID: u32 = 0;
+/// Only syscalls marked in WATCHED are traced.
+#[unsafe(no_mangle)]
+static FILTER_SYSCALLS: u32 = 0;
+#[unsafe(no_mangle)]
+static FILTER_FAILED: u32 = 0;
+#[unsafe(no_mangle)]
+static UNIT_DIVISOR: u64 = 1000;
+#[unsafe(no_mangle)]
+static COUNT_ERRORS: u32 = 0;
+#[unsafe(no_mangle)]
+static RECORD_SIZES: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_PT_REGS_ORIG_AX: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_PT_REGS_SI: u32 = 0;
+#[unsafe(no_mangle)]
+static OFF_PT_REGS_DX: u32 = 0;
+
+const NR_MMAP: u64 = 9;
+const NR_MREMAP: u64 = 25;
+
+/// Non-zero for each syscall number to trace, with FILTER_SYSCALLS; set by
+/// userspace before the programs are attached.
+#[map]
+static WATCHED: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
+
+/// Latency histograms by syscall number.
+#[map]
+static HISTS: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(SYSCALL_SLOTS, 0);
+
+/// Failed calls by `nr << 32 | errno`: [count, 0].
+#[map]
+static ERRORS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(4096, 0);
+
+/// Requested-length histograms (bytes) of mmap and mremap, by number.
+#[map]
+static SIZES: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(8, 0);
+
+/// Samples lost, indexed by `syslat_ebpf::dropped`.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
+
+/// The current thread passes the -p/-t filters.
+#[inline(always)]
+fn traced() -> bool {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    let pid = global(&FILTER_PID);
+    let tid = global(&FILTER_TID);
+    !((pid != 0 && tgid != pid)
+        || (tid != 0 && pid_tgid as u32 != tid)
+        || tgid == global(&SELF_PID))
+}
+
+#[inline(always)]
+fn watched(nr: u64) -> bool {
+    if global(&FILTER_SYSCALLS) == 0 {
+        return true;
+    }
+    nr < SYSCALL_SLOTS as u64 && WATCHED.get(nr as u32).is_some_and(|&on| on != 0)
+}
+
+#[inline(always)]
+fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
+    let nr = ctx_arg(ctx, 1);
+    if !watched(nr) || !traced() {
+        return 0;
+    }
+    if !task_syscall_enter(nr) {
+        bump(&DROPPED, dropped::START);
+    }
+    if global(&RECORD_SIZES) != 0 && (nr == NR_MMAP || nr == NR_MREMAP) {
+        let regs = ctx_arg(ctx, 0);
+        // mmap(addr, len, ...), mremap(old_addr, old_len, new_len, ...)
+        let offset = if nr == NR_MMAP {
+            global(&OFF_PT_REGS_SI)
+        } else {
+            global(&OFF_PT_REGS_DX)
+        };
+        let len = read_kernel::<u64>(regs, offset).unwrap_or(0);
+        match hist_entry(&SIZES, &(nr as u32)) {
+            Some(hist) => hist_record(hist, len, 1),
+            None => bump(&DROPPED, dropped::SIZES),
+        }
+    }
+    0
+}
+
+#[inline(always)]
+fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
+    let regs = ctx_arg(ctx, 0);
+    let nr = read_kernel::<u64>(regs, global(&OFF_PT_REGS_ORIG_AX)).unwrap_or(u64::MAX);
+    if !watched(nr) || !traced() {
+        return 0;
+    }
+    let Some(elapsed) = task_syscall_exit() else {
+        return 0; // entered before tracing began
+    };
+    let ret = ctx_arg(ctx, 1) as i64;
+    let failed = (-4095..0).contains(&ret);
+    if global(&FILTER_FAILED) != 0 && !failed {
+        return 0;
+    }
+    if global(&COUNT_ERRORS) != 0 && failed {
+        let key = nr << 32 | (-ret) as u64;
+        match ERRORS.get_ptr_mut(&key) {
+            // SAFETY: per-CPU value, exclusive to this CPU while we run.
+            Some(count) => unsafe { (*count)[0] += 1 },
+            None => {
+                if ERRORS.insert(&key, &[1, 0], 0).is_err() {
+                    bump(&DROPPED, dropped::ERRORS);
+                }
+            }
+        }
+    }
+    match hist_entry(&HISTS, &(nr as u32)) {
+        Some(hist) => hist_record(hist, elapsed, global(&UNIT_DIVISOR)),
+        None => bump(&DROPPED, dropped::HISTS),
+    }
+    0
+}
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
+    on_enter(&ctx)
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
+    on_exit(&ctx)
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
+    on_enter(&ctx)
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
+    on_exit(&ctx)
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

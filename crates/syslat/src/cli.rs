@@ -1,0 +1,107 @@
+//! Command line of syslat.
+
+use clap::{Parser, ValueEnum};
+use common_ebpf::user::names::parse_syscall;
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+    syslat                      # latency histogram of every syscall, at Ctrl-C
+    syslat 1 10                 # 1 second summaries, 10 times
+    syslat -p 185 -s read,write # process 185's read and write calls only
+    syslat -n -s getppid        # nanosecond buckets, for the fast calls
+    syslat -x                   # only calls that failed
+    syslat --top 5 --sort total # the 5 syscalls with the most total time
+    syslat --json 1             # one JSON object per second, for scripts";
+
+/// Order of the per-syscall histograms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SortBy {
+    /// Most calls first.
+    Count,
+    /// Most total time first.
+    Total,
+}
+
+/// Summarize the latency of each syscall as a log2 histogram.
+#[derive(Debug, Parser)]
+#[command(name = "syslat", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Include timestamp on output
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
+    /// Millisecond histograms
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+    /// Nanosecond histograms (many syscalls take under a microsecond)
+    #[arg(short = 'n', long, conflicts_with = "milliseconds")]
+    pub nanoseconds: bool,
+    /// Trace this process only
+    #[arg(short = 'p', long, value_name = "PID",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+    /// Trace this thread only
+    #[arg(short = 't', long, value_name = "TID",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub tid: Option<u32>,
+    /// Trace only these syscalls (names, comma-separated)
+    #[arg(short = 's', long = "syscall", value_name = "NAME[,NAME...]",
+          value_delimiter = ',', value_parser = parse_syscall)]
+    pub syscalls: Option<Vec<u32>>,
+    /// Trace only failed calls
+    #[arg(short = 'x', long)]
+    pub failures: bool,
+    /// Print only the N syscalls with the most total time
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+    /// Order of the histograms
+    #[arg(long, value_enum, default_value_t = SortBy::Count)]
+    pub sort: SortBy,
+    /// Print one JSON object per interval instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Output interval, in seconds (default: until Ctrl-C)
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+    /// Number of outputs
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_syscall_lists() {
+        let cli = Cli::try_parse_from(["syslat", "-n", "-s", "read,write", "-s", "getppid", "1"])
+            .unwrap();
+        assert_eq!(cli.syscalls, Some(vec![0, 1, 110]));
+        assert!(cli.nanoseconds);
+        assert_eq!(cli.interval, Some(1));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for args in [
+            &["syslat", "0"][..],
+            &["syslat", "1", "0"],
+            &["syslat", "-s", "nosuchcall"],
+            &["syslat", "-s", "read,,write"],
+            &["syslat", "-p", "0"],
+            &["syslat", "-t", "-3"],
+            &["syslat", "--top", "0"],
+            &["syslat", "--sort", "name"],
+            &["syslat", "-m", "-n"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

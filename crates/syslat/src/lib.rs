@@ -1,0 +1,169 @@
+//! Per-syscall latency tracing, shared by `syslat` (every syscall, or a
+//! chosen set) and `memlat` (the memory-management syscalls): load and
+//! attach the eBPF object, drain it interval by interval, print histograms.
+
+use std::io::{self, Write};
+
+use anyhow::{Context as _, Result};
+use aya::{Ebpf, maps::Array};
+use common_ebpf::{
+    Hist,
+    user::{
+        DropReport, HistDrain, KernelBtf, Unit, attach_tracepoint, check_privileges, load_object,
+        names::syscall_name, output::json_hist, print_log2_hist, print_summary,
+    },
+};
+use serde_json::{Map, Value};
+use syslat_ebpf::SYSCALL_SLOTS;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syslat"));
+
+/// What to trace and how.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Only this process.
+    pub pid: Option<u32>,
+    /// Only this thread.
+    pub tid: Option<u32>,
+    /// Only these syscall numbers (filtered in the kernel).
+    pub syscalls: Option<Vec<u32>>,
+    /// Only failed calls.
+    pub failed_only: bool,
+    /// Count failed calls per syscall and errno.
+    pub count_errors: bool,
+    /// Histograms of the length requested from mmap and mremap.
+    pub record_sizes: bool,
+}
+
+/// One interval's figures.
+pub struct Interval {
+    /// Latency histogram per syscall number.
+    pub latency: Vec<(u32, Hist)>,
+    /// `(syscall, errno, failed calls)`, with `count_errors`.
+    pub errors: Vec<(u32, u32, u64)>,
+    /// Requested-length histogram per syscall number, with `record_sizes`.
+    pub sizes: Vec<(u32, Hist)>,
+}
+
+/// The attached programs and their maps.
+pub struct Tracer {
+    ebpf: Ebpf,
+    latency: HistDrain<u32>,
+    errors: HistDrain<u64, [u64; 2]>,
+    sizes: HistDrain<u32>,
+    drops: DropReport,
+}
+
+impl Tracer {
+    /// Loads the object for `tool` with `options` and attaches it.
+    pub fn attach(tool: &'static str, options: &Options, unit: Unit) -> Result<Self> {
+        check_privileges()?;
+        let btf = KernelBtf::load()?;
+        let mut ebpf = load(&btf, options, unit)?;
+        if let Some(syscalls) = &options.syscalls {
+            let mut watched: Array<_, u32> = Array::try_from(
+                ebpf.map_mut("WATCHED")
+                    .context("map WATCHED missing from the object")?,
+            )?;
+            for &nr in syscalls {
+                if nr < SYSCALL_SLOTS {
+                    watched.set(nr, 1, 0)?;
+                }
+            }
+        }
+        // sys_exit first: a syscall entered before sys_exit is attached is
+        // then never half-seen.
+        for tp in ["sys_exit", "sys_enter"] {
+            attach_tracepoint(
+                &mut ebpf,
+                &btf,
+                tp,
+                &format!("{tp}_btf"),
+                &format!("{tp}_raw"),
+            )?;
+        }
+        let latency = HistDrain::new(&mut ebpf, "HISTS")?;
+        let errors = HistDrain::new(&mut ebpf, "ERRORS")?;
+        let sizes = HistDrain::new(&mut ebpf, "SIZES")?;
+        Ok(Self {
+            ebpf,
+            latency,
+            errors,
+            sizes,
+            drops: DropReport::new(
+                tool,
+                "DROPPED",
+                &[
+                    "no task storage for a start time",
+                    "latency histogram map full",
+                    "failed-call map full",
+                    "size histogram map full",
+                ],
+            ),
+        })
+    }
+
+    /// What happened since the last call (or since attaching).
+    pub fn interval(&mut self) -> Result<Interval> {
+        let latency = self.latency.drain()?;
+        let errors = self
+            .errors
+            .drain()?
+            .into_iter()
+            .map(|(key, [count, _])| ((key >> 32) as u32, key as u32, count))
+            .collect();
+        let sizes = self.sizes.drain()?;
+        self.drops.check(&self.ebpf)?;
+        Ok(Interval {
+            latency,
+            errors,
+            sizes,
+        })
+    }
+}
+
+fn load(btf: &KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
+    let flag = |on: bool| u32::from(on);
+    let regs = |member: &str| btf.member_offset("pt_regs", member);
+    let u32s = [
+        ("FILTER_PID", options.pid.unwrap_or(0)),
+        ("FILTER_TID", options.tid.unwrap_or(0)),
+        ("SELF_PID", std::process::id()),
+        ("FILTER_SYSCALLS", flag(options.syscalls.is_some())),
+        ("FILTER_FAILED", flag(options.failed_only)),
+        ("COUNT_ERRORS", flag(options.count_errors)),
+        ("RECORD_SIZES", flag(options.record_sizes)),
+        ("OFF_PT_REGS_ORIG_AX", regs("orig_ax")?),
+        ("OFF_PT_REGS_SI", regs("si")?),
+        ("OFF_PT_REGS_DX", regs("dx")?),
+    ];
+    load_object(OBJECT, &u32s, &[("UNIT_DIVISOR", unit.divisor())])
+}
+
+/// Prints `hists` (already in display order), each headed `label = name`
+/// and followed by its exact summary line.
+pub fn write_hists(
+    w: &mut impl Write,
+    label: &str,
+    hists: &[(u32, Hist)],
+    unit: Unit,
+) -> io::Result<()> {
+    for (nr, hist) in hists {
+        writeln!(w, "\n{label} = {}", syscall_name(*nr))?;
+        print_log2_hist(w, &hist.slots, unit.label())?;
+        print_summary(w, hist, unit)?;
+    }
+    Ok(())
+}
+
+/// `hists` as JSON histograms keyed by `{"syscall": name}`.
+pub fn json_hists(hists: &[(u32, Hist)]) -> Vec<Value> {
+    hists
+        .iter()
+        .map(|(nr, hist)| {
+            let mut key = Map::new();
+            key.insert("syscall".into(), syscall_name(*nr).into());
+            json_hist(key, hist)
+        })
+        .collect()
+}

@@ -1,0 +1,80 @@
+//! syslat: the latency distribution of each syscall.
+
+mod cli;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser as _;
+use common_ebpf::{
+    Hist,
+    user::{
+        StopSignals, Unit, exit_on_error, print_banner, print_timestamp, require_process,
+        run_intervals, write_json_interval,
+    },
+};
+use syslat::{Options, Tracer, json_hists, write_hists};
+
+use crate::cli::{Cli, SortBy};
+
+fn main() {
+    let signals = StopSignals::block();
+    let cli = Cli::parse();
+    exit_on_error(
+        "syslat",
+        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
+    );
+}
+
+fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    for id in [cli.pid, cli.tid].into_iter().flatten() {
+        require_process(id)?;
+    }
+    let unit = Unit::latency(cli.milliseconds, cli.nanoseconds);
+    let options = Options {
+        pid: cli.pid,
+        tid: cli.tid,
+        syscalls: cli.syscalls.clone(),
+        failed_only: cli.failures,
+        ..Options::default()
+    };
+    let mut tracer = Tracer::attach("syslat", &options, unit)?;
+    print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.json)?;
+    run_intervals(
+        signals,
+        cli.interval.map(Duration::from_secs),
+        cli.count,
+        || {
+            let hists = select(tracer.interval()?.latency, &cli);
+            let mut out = std::io::stdout().lock();
+            if cli.json {
+                return Ok(write_json_interval(
+                    &mut out,
+                    "syslat",
+                    unit,
+                    json_hists(&hists),
+                )?);
+            }
+            use std::io::Write as _;
+            writeln!(out)?;
+            if cli.timestamp {
+                print_timestamp(&mut out)?;
+            }
+            write_hists(&mut out, "syscall", &hists, unit)?;
+            Ok(out.flush()?)
+        },
+    )
+}
+
+/// Applies `--top` (most total time) and `--sort`.
+fn select(mut hists: Vec<(u32, Hist)>, cli: &Cli) -> Vec<(u32, Hist)> {
+    if let Some(top) = cli.top {
+        hists.sort_by_key(|(nr, h)| (std::cmp::Reverse(h.sum), *nr));
+        hists.truncate(top as usize);
+    }
+    match cli.sort {
+        SortBy::Count => hists.sort_by_key(|(nr, h)| (std::cmp::Reverse(h.count), *nr)),
+        SortBy::Total => hists.sort_by_key(|(nr, h)| (std::cmp::Reverse(h.sum), *nr)),
+    }
+    hists
+}

@@ -1,0 +1,179 @@
+//! syslat against children that make known numbers of syscalls.
+
+use toolkit_tests::{
+    ForkedChild, Running, assert_unloaded, parse_log2_hists, program_types, run_tool,
+};
+
+const SLEEPS: usize = 1009;
+const GETPPIDS: usize = 10007;
+
+/// Sleeps 3 ms, SLEEPS times, with clock_nanosleep.
+fn sleeper() {
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 3_000_000,
+    };
+    for _ in 0..SLEEPS {
+        // SAFETY: raw syscall with a valid timespec.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                0,
+                &ts,
+                std::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+    }
+}
+
+fn getppids() {
+    for _ in 0..GETPPIDS {
+        // SAFETY: no arguments.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+}
+
+/// Runs `syslat -p CHILD args...` over the whole life of a child running
+/// `workload`, and returns its output.
+fn trace_child(workload: fn(), args: &[&str]) -> String {
+    let child = ForkedChild::new(workload);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let mut all = vec!["-p", pid.as_str()];
+    all.extend_from_slice(args);
+    let tool = Running::start("syslat", &all);
+    let programs = tool.programs.clone();
+    child.run_to_end();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    done.stdout
+}
+
+/// Bucket `low` bound of row `i` of a printed log2 histogram.
+fn low(i: usize) -> u64 {
+    if i == 0 { 0 } else { 1 << i }
+}
+
+#[test]
+fn clock_nanosleep_exact_count_in_its_bucket() {
+    let out = trace_child(sleeper, &["-s", "clock_nanosleep"]);
+    let hists = parse_log2_hists(&out);
+    assert_eq!(hists.len(), 1, "{out}");
+    assert_eq!(hists[0].header, "syscall = clock_nanosleep");
+    assert_eq!(hists[0].total(), SLEEPS as u64, "{out}");
+    // 3 ms sleeps land in 2048 -> 4095 usecs (slot 11).
+    let in_bucket = hists[0].counts.get(11).copied().unwrap_or(0);
+    eprintln!("{in_bucket} of {SLEEPS} in 2048 -> 4095 usecs");
+    assert!(in_bucket * 100 >= SLEEPS as u64 * 99, "{out}");
+    assert!(out.contains(&format!("count = {SLEEPS}, mean = ")), "{out}");
+}
+
+#[test]
+fn nanosecond_buckets_show_getppid_under_a_microsecond() {
+    let out = trace_child(getppids, &["-n", "-s", "getppid"]);
+    let hists = parse_log2_hists(&out);
+    assert_eq!(hists.len(), 1, "{out}");
+    assert!(out.contains("     nsecs "), "{out}");
+    assert_eq!(hists[0].total(), GETPPIDS as u64, "{out}");
+    let fast: u64 = (0..hists[0].counts.len())
+        .filter(|&i| low(i) < 1024)
+        .map(|i| hists[0].counts[i])
+        .sum();
+    eprintln!("{fast} of {GETPPIDS} getppid under 1024 ns");
+    assert!(fast * 100 >= GETPPIDS as u64 * 99, "{out}");
+}
+
+#[test]
+fn json_counts_and_sort_by_total() {
+    fn both() {
+        getppids();
+        sleeper();
+    }
+    let out = trace_child(
+        both,
+        &["-s", "getppid,clock_nanosleep", "--sort", "total", "--json"],
+    );
+    let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let hists = record["histograms"].as_array().unwrap();
+    let names: Vec<&str> = hists
+        .iter()
+        .map(|h| h["key"]["syscall"].as_str().unwrap())
+        .collect();
+    // clock_nanosleep has fewer calls but far more total time.
+    assert_eq!(names, ["clock_nanosleep", "getppid"], "{out}");
+    assert_eq!(hists[0]["count"], SLEEPS);
+    assert_eq!(hists[1]["count"], GETPPIDS);
+    let sleep_ns = hists[0]["sum"].as_u64().unwrap();
+    assert!(sleep_ns >= SLEEPS as u64 * 3_000_000, "{sleep_ns}");
+    // With --top 1 only the one with the most total time is left.
+    let out = trace_child(both, &["-s", "getppid,clock_nanosleep", "--top", "1"]);
+    let hists = parse_log2_hists(&out);
+    assert_eq!(hists.len(), 1, "{out}");
+    assert_eq!(hists[0].header, "syscall = clock_nanosleep");
+}
+
+#[test]
+fn failed_only_counts_failures() {
+    fn opens() {
+        for path in [c"/nonexistent/syslat-test", c"/"] {
+            for _ in 0..101 {
+                // SAFETY: raw syscall with a static NUL-terminated path.
+                let fd =
+                    unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), 0) };
+                if fd >= 0 {
+                    // SAFETY: closing the fd just opened.
+                    unsafe { libc::close(fd as i32) };
+                }
+            }
+        }
+    }
+    let out = trace_child(opens, &["-x", "-s", "openat"]);
+    let hists = parse_log2_hists(&out);
+    assert_eq!(hists.len(), 1, "{out}");
+    assert_eq!(hists[0].total(), 101, "{out}");
+}
+
+#[test]
+fn raw_tracepoint_fallback_counts_the_same() {
+    let child = ForkedChild::new(sleeper);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let tool = Running::start_env(
+        &toolkit_tests::tool_path("syslat").to_string_lossy(),
+        &["-p", &pid, "-s", "clock_nanosleep", "--json"],
+        &[("EBPF_TOOLKIT_FORCE_RAW_TP", "1")],
+    );
+    let programs = tool.programs.clone();
+    let types = program_types(&programs);
+    assert!(
+        !types.is_empty() && types.iter().all(|t| t == "raw_tracepoint"),
+        "{types:?}"
+    );
+    child.run_to_end();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    let record: serde_json::Value =
+        serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(record["histograms"][0]["count"], SLEEPS, "{}", done.stdout);
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    let unknown = run_tool("syslat", &["-s", "nosuchcall"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        unknown.stderr.contains("unknown syscall 'nosuchcall'"),
+        "{unknown:?}"
+    );
+    let missing = run_tool("syslat", &["-p", "4194304"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.stderr, "syslat: error: process 4194304 not found\n");
+    for args in [&["0"][..], &["-m", "-n"], &["--top", "-1"], &["-t", "x"]] {
+        let out = run_tool("syslat", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(!out.stderr.contains("panicked"), "{args:?}");
+    }
+}

@@ -1,0 +1,72 @@
+//! Command line of memlat.
+
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+    memlat              # mmap/munmap/brk/mremap latency and failures, at Ctrl-C
+    memlat 1 10         # 1 second summaries, 10 times
+    memlat -p 185       # process 185 only
+    memlat --size       # also the requested lengths of mmap and mremap
+    memlat -a -n        # also mprotect and madvise, nanosecond buckets
+    memlat --json 1     # one JSON object per second, for scripts";
+
+/// Summarize the latency and failures of memory-management syscalls.
+#[derive(Debug, Parser)]
+#[command(name = "memlat", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Include timestamp on output
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
+    /// Millisecond histograms
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+    /// Nanosecond histograms
+    #[arg(short = 'n', long, conflicts_with = "milliseconds")]
+    pub nanoseconds: bool,
+    /// Trace this process only
+    #[arg(short = 'p', long, value_name = "PID",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+    /// Also trace mprotect and madvise
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Also print histograms of the length requested from mmap and mremap
+    #[arg(long)]
+    pub size: bool,
+    /// Print one JSON object per interval instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Output interval, in seconds (default: until Ctrl-C)
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+    /// Number of outputs
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for args in [
+            &["memlat", "0"][..],
+            &["memlat", "1", "0"],
+            &["memlat", "-p", "0"],
+            &["memlat", "-m", "-n"],
+            &["memlat", "--size=3"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

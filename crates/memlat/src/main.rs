@@ -1,0 +1,70 @@
+//! memlat: how long mmap, munmap, brk and mremap take, and how often they
+//! fail (the USE method's memory errors).
+
+mod cli;
+mod report;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser as _;
+use common_ebpf::user::{
+    StopSignals, Unit, exit_on_error, names::syscall_number, print_banner, require_process,
+    run_intervals,
+};
+use syslat::{Options, Tracer};
+
+use crate::{cli::Cli, report::Report};
+
+/// Traced always, then with `--all`.
+const CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
+const MORE_CALLS: [&str; 2] = ["mprotect", "madvise"];
+
+fn main() {
+    let signals = StopSignals::block();
+    let cli = Cli::parse();
+    exit_on_error(
+        "memlat",
+        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
+    );
+}
+
+fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    if let Some(pid) = cli.pid {
+        require_process(pid)?;
+    }
+    let mut names = CALLS.to_vec();
+    if cli.all {
+        names.extend(MORE_CALLS);
+    }
+    let order: Vec<u32> = names.iter().filter_map(|n| syscall_number(n)).collect();
+    let unit = Unit::latency(cli.milliseconds, cli.nanoseconds);
+    let options = Options {
+        pid: cli.pid,
+        syscalls: Some(order.clone()),
+        count_errors: true,
+        record_sizes: cli.size,
+        ..Options::default()
+    };
+    let mut tracer = Tracer::attach("memlat", &options, unit)?;
+    let report = Report {
+        unit,
+        timestamp: cli.timestamp,
+        json: cli.json,
+        sizes: cli.size,
+        order,
+    };
+    print_banner(
+        &format!(
+            "Tracing memory syscalls ({})... Hit Ctrl-C to end.",
+            names.join(", ")
+        ),
+        cli.json,
+    )?;
+    run_intervals(
+        signals,
+        cli.interval.map(Duration::from_secs),
+        cli.count,
+        || Ok(report.write(&mut std::io::stdout().lock(), tracer.interval()?)?),
+    )
+}

@@ -1,0 +1,135 @@
+//! memlat against a child that makes known mmap, munmap and failing calls.
+
+use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_log2_hists, run_tool};
+
+const PAIRS: u64 = 1009;
+const FAILED: u64 = 7;
+const LEN: usize = 64 * 1024;
+
+fn mmap(len: usize) -> i64 {
+    // SAFETY: anonymous private mapping at a kernel-chosen address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_mmap,
+            0usize,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    }
+}
+
+/// PAIRS mmap + munmap of 64 KiB, then FAILED zero-length mmaps (EINVAL).
+fn workload() {
+    for _ in 0..PAIRS {
+        let addr = mmap(LEN);
+        // SAFETY: unmapping the mapping just made.
+        unsafe { libc::syscall(libc::SYS_munmap, addr, LEN) };
+    }
+    for _ in 0..FAILED {
+        mmap(0);
+    }
+}
+
+fn trace_child(args: &[&str]) -> String {
+    let child = ForkedChild::new(workload);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let mut all = vec!["-p", pid.as_str()];
+    all.extend_from_slice(args);
+    let tool = Running::start("memlat", &all);
+    let programs = tool.programs.clone();
+    child.run_to_end();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    done.stdout
+}
+
+#[test]
+fn counts_calls_failures_and_sizes_exactly() {
+    let out = trace_child(&["--size"]);
+    let hists = parse_log2_hists(&out);
+    let total = |header: &str| {
+        hists
+            .iter()
+            .find(|h| h.header == header)
+            .unwrap_or_else(|| panic!("no '{header}' in {out}"))
+    };
+    assert_eq!(total("syscall = mmap").total(), PAIRS + FAILED, "{out}");
+    assert_eq!(total("syscall = munmap").total(), PAIRS, "{out}");
+    assert!(out.contains("count = 1016, mean = "), "{out}");
+    let failed: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("FAILED"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    let cols: Vec<&str> = failed[0].split_whitespace().collect();
+    assert_eq!(cols, ["mmap", "EINVAL", "7"], "{out}");
+    // Requested lengths: 1009 of 64 KiB (slot 16: 65536 -> 131071), and
+    // the 7 zero-length ones in slot 0.
+    let sizes = total("size = mmap");
+    assert_eq!(sizes.counts[16], PAIRS, "{out}");
+    assert_eq!(sizes.counts[0], FAILED, "{out}");
+    assert_eq!(sizes.total(), PAIRS + FAILED, "{out}");
+}
+
+#[test]
+fn json_carries_the_same_counts() {
+    let out = trace_child(&["--json", "--size"]);
+    let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let count = |field: &str, name: &str| {
+        record[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["key"]["syscall"] == name)
+            .map(|h| h["count"].as_u64().unwrap())
+    };
+    assert_eq!(count("histograms", "mmap"), Some(PAIRS + FAILED), "{out}");
+    assert_eq!(count("histograms", "munmap"), Some(PAIRS), "{out}");
+    assert_eq!(count("sizes", "mmap"), Some(PAIRS + FAILED), "{out}");
+    assert_eq!(
+        record["errors"],
+        serde_json::json!([{ "syscall": "mmap", "errno": "EINVAL", "count": FAILED }])
+    );
+}
+
+#[test]
+fn other_syscalls_are_not_traced() {
+    fn other() {
+        for _ in 0..1000 {
+            // SAFETY: no arguments.
+            unsafe { libc::syscall(libc::SYS_getppid) };
+        }
+    }
+    let child = ForkedChild::new(other);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let tool = Running::start("memlat", &["-p", &pid]);
+    child.run_to_end();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert!(parse_log2_hists(&done.stdout).is_empty(), "{}", done.stdout);
+    assert!(
+        done.stdout.contains("failed calls: none"),
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    let missing = run_tool("memlat", &["-p", "4194304"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.stderr, "memlat: error: process 4194304 not found\n");
+    for args in [&["0"][..], &["-m", "-n"], &["-p", "-1"], &["x"]] {
+        let out = run_tool("memlat", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(!out.stderr.contains("panicked"), "{args:?}");
+    }
+}

@@ -4,7 +4,7 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns, bpf_probe_read_kernel},
     macros::map,
-    maps::{Array, HashMap, PerCpuHashMap},
+    maps::{Array, PerCpuHashMap},
 };
 
 use crate::hist::{Hist, MAX_SLOTS, log2_slot};
@@ -99,41 +99,9 @@ pub fn current_in_cgroup(id: u64, level: u32) -> bool {
     unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) == id }
 }
 
-/// Threads that may be inside a timed syscall at once.
-pub const MAX_THREADS: u32 = 65536;
-
-/// Syscall entry time per thread id, for the latency tools.
-#[map]
-pub static SYSCALL_START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_THREADS, 0);
-
 /// x86_64 `exit` and `exit_group` never return: no start time is kept for
-/// them, or the map would fill with the entries of dead threads.
+/// them.
 const NO_RETURN_SYSCALLS: [u64; 2] = [60, 231];
-
-/// At `sys_enter`: remembers when thread `tid` entered syscall `nr`.
-/// Returns false when the start map is full (the caller counts the loss).
-#[inline(always)]
-pub fn syscall_enter(tid: u32, nr: u64) -> bool {
-    if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
-        return true;
-    }
-    // SAFETY: helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
-    SYSCALL_START.insert(&tid, &now, 0).is_ok()
-}
-
-/// At `sys_exit`: how long thread `tid` spent in the syscall that returns,
-/// or `None` when its entry was not seen (it started before tracing).
-#[inline(always)]
-pub fn syscall_exit(tid: u32) -> Option<u64> {
-    // SAFETY: the value is copied out before the entry is removed.
-    let start = unsafe { SYSCALL_START.get(&tid) }.copied()?;
-    let _ = SYSCALL_START.remove(&tid);
-    // SAFETY: helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let delta = now.wrapping_sub(start) as i64;
-    (delta >= 0).then_some(delta as u64)
-}
 
 /// A task-local storage map (`BPF_MAP_TYPE_TASK_STORAGE`): one `T` per
 /// task, found from the task pointer without a hash lookup or a lock on the
@@ -202,7 +170,7 @@ pub static SYSCALL_ENTRY: TaskStorage<u64> = TaskStorage::new();
 /// At `sys_enter`: remembers when the current thread entered syscall `nr`,
 /// in task storage. Returns false when no storage could be had.
 #[inline(always)]
-pub fn task_syscall_enter(nr: u64) -> bool {
+pub fn syscall_enter(nr: u64) -> bool {
     if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
         return true;
     }
@@ -217,7 +185,7 @@ pub fn task_syscall_enter(nr: u64) -> bool {
 /// At `sys_exit`: how long the current thread spent in the syscall that
 /// returns, or `None` when its entry was not seen.
 #[inline(always)]
-pub fn task_syscall_exit() -> Option<u64> {
+pub fn syscall_exit() -> Option<u64> {
     let start = SYSCALL_ENTRY.current(false)?;
     let then = *start;
     if then == 0 {

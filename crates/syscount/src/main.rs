@@ -87,7 +87,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut drops = DropReport::new(
         "syscount",
         "DROPPED",
-        &["thread start-time map full", "process map full"],
+        &["no task storage for a start time", "process map full"],
     );
     run_intervals(signals, interval.map(Duration::from_secs), count, || {
         let rows: Vec<Row> = if cli.process {

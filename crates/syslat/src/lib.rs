@@ -167,3 +167,30 @@ pub fn json_hists(hists: &[(u32, Hist)]) -> Vec<Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_headed_by_name_and_ends_with_summary() {
+        let mut hist = Hist::ZERO;
+        hist.slots[1] = 3;
+        hist.count = 3;
+        hist.sum = 6_000;
+        hist.max = 2_500;
+        let mut out = Vec::new();
+        write_hists(&mut out, "syscall", &[(0, hist)], Unit::Usecs).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "syscall = read");
+        assert!(lines[2].contains("usecs"), "{text}");
+        assert_eq!(
+            lines.last().unwrap(),
+            &"count = 3, mean = 2.0 usecs, max = 2.5 usecs"
+        );
+        let json = json_hists(&[(0, hist)]);
+        assert_eq!(json[0]["key"]["syscall"], "read");
+        assert_eq!(json[0]["count"], 3);
+    }
+}

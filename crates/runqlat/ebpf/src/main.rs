@@ -5,7 +5,6 @@
 #![no_main]
 
 use aya_ebpf::{
-    EbpfContext,
     helpers::bpf_ktime_get_ns,
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},

@@ -50,7 +50,7 @@ static PROCESSES: PerCpuHashMap<u32, [u64; 2]> = PerCpuHashMap::with_max_entries
 #[map]
 static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(10240, 0);
 
-/// Samples lost: [0] start map full, [1] process map full.
+/// Samples lost: [0] no task storage for a start time, [1] process map full.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
@@ -73,8 +73,10 @@ fn traced() -> Option<u64> {
 #[inline(always)]
 fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
     // Only attached with -L.
-    let Some(pid_tgid) = traced() else { return 0 };
-    if !syscall_enter(pid_tgid as u32, ctx_arg(ctx, 1)) {
+    if traced().is_none() {
+        return 0;
+    }
+    if !syscall_enter(ctx_arg(ctx, 1)) {
         bump(&DROPPED, 0);
     }
     0
@@ -84,7 +86,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     let Some(pid_tgid) = traced() else { return 0 };
     let elapsed = if global(&MEASURE_LATENCY) != 0 {
-        match syscall_exit(pid_tgid as u32) {
+        match syscall_exit() {
             Some(ns) => ns,
             None => return 0, // entered before tracing began
         }

@@ -15,8 +15,7 @@ use aya_ebpf::{
 use common_ebpf::{
     Hist,
     bpf::{
-        bump, ctx_arg, global, hist_entry, hist_record, read_kernel, task_syscall_enter,
-        task_syscall_exit,
+        bump, ctx_arg, global, hist_entry, hist_record, read_kernel, syscall_enter, syscall_exit,
     },
 };
 use syslat_ebpf::{SYSCALL_SLOTS, dropped};
@@ -96,7 +95,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
     if !watched(nr) || !traced() {
         return 0;
     }
-    if !task_syscall_enter(nr) {
+    if !syscall_enter(nr) {
         bump(&DROPPED, dropped::START);
     }
     if global(&RECORD_SIZES) != 0 && (nr == NR_MMAP || nr == NR_MREMAP) {
@@ -123,7 +122,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     if !watched(nr) || !traced() {
         return 0;
     }
-    let Some(elapsed) = task_syscall_exit() else {
+    let Some(elapsed) = syscall_exit() else {
         return 0; // entered before tracing began
     };
     let ret = ctx_arg(ctx, 1) as i64;

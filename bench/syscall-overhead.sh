@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Slowdown of a tight getppid loop (3 million calls) under each tracer,
+# Slowdown of a tight getppid loop (3 million calls) under each syscall
+# tracer (syscount, syscount -L, syslat, memlat, and libbpf-tools' syscount),
 # interleaved A B A B ... and reported as medians of ROUNDS runs, as ns per
-# call and as the time each tracer adds per call.
+# call, as the time each tracer adds per call, and as that added time
+# relative to libbpf-tools' syscount -L.
 #
-#   bench/syscount-overhead.sh [ROUNDS]
+#   bench/syscall-overhead.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -39,8 +41,10 @@ declare -A tracers=(
     [ours_L]="$ours -L"
     [libbpf]="/usr/sbin/syscount"
     [libbpf_L]="/usr/sbin/syscount -L"
+    [syslat]="target/release/syslat"
+    [memlat]="target/release/memlat"
 )
-order=(none ours libbpf ours_L libbpf_L)
+order=(none ours libbpf ours_L libbpf_L syslat memlat)
 declare -A results
 for ((r = 0; r < rounds; r++)); do
     for name in "${order[@]}"; do
@@ -59,9 +63,10 @@ done
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 base=$(echo ${results[none]} | median)
-printf '%-34s %10s %10s %12s\n' "tracer ($calls getppid calls)" "ns/call" "ratio" "added ns"
+ref=$(echo ${results[libbpf_L]} | median)
+printf '%-34s %10s %10s %12s %16s\n' "tracer ($calls getppid calls)" "ns/call" "ratio" "added ns" "added/libbpf -L"
 for name in "${order[@]}"; do
     m=$(echo ${results[$name]} | median)
-    awk -v n="$name" -v m="$m" -v b="$base" -v cmd="${tracers[$name]:-no tracer}" \
-        'BEGIN { printf "%-34s %10.1f %10.2f %12.1f\n", cmd, m, m / b, m - b }'
+    awk -v m="$m" -v b="$base" -v r="$ref" -v cmd="${tracers[$name]:-no tracer}" \
+        'BEGIN { printf "%-34s %10.1f %10.2f %12.1f %16.2f\n", cmd, m, m / b, m - b, (m - b) / (r - b) }'
 done

@@ -1,6 +1,6 @@
 //! memlat against a child that makes known mmap, munmap and failing calls.
 
-use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_log2_hists, run_tool};
+use toolkit_tests::{ForkedChild, Running, parse_log2_hists, run_tool, trace_forked};
 
 const PAIRS: u64 = 1009;
 const FAILED: u64 = 7;
@@ -33,24 +33,13 @@ fn workload() {
     }
 }
 
-fn trace_child(args: &[&str]) -> String {
-    let child = ForkedChild::new(workload);
-    child.wait_blocked();
-    let pid = child.pid.to_string();
-    let mut all = vec!["-p", pid.as_str()];
-    all.extend_from_slice(args);
-    let tool = Running::start("memlat", &all);
-    let programs = tool.programs.clone();
-    child.run_to_end();
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_unloaded(&programs);
-    done.stdout
+fn trace_child(workload: fn(), args: &[&str]) -> String {
+    trace_forked("memlat", workload, args)
 }
 
 #[test]
 fn counts_calls_failures_and_sizes_exactly() {
-    let out = trace_child(&["--size"]);
+    let out = trace_child(workload, &["--size"]);
     let hists = parse_log2_hists(&out);
     let total = |header: &str| {
         hists
@@ -80,7 +69,7 @@ fn counts_calls_failures_and_sizes_exactly() {
 
 #[test]
 fn json_carries_the_same_counts() {
-    let out = trace_child(&["--json", "--size"]);
+    let out = trace_child(workload, &["--json", "--size"]);
     let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let count = |field: &str, name: &str| {
         record[field]

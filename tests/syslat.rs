@@ -1,7 +1,7 @@
 //! syslat against children that make known numbers of syscalls.
 
 use toolkit_tests::{
-    ForkedChild, Running, assert_unloaded, parse_log2_hists, program_types, run_tool,
+    ForkedChild, Running, assert_unloaded, parse_log2_hists, program_types, run_tool, trace_forked,
 };
 
 const SLEEPS: usize = 1009;
@@ -34,21 +34,8 @@ fn getppids() {
     }
 }
 
-/// Runs `syslat -p CHILD args...` over the whole life of a child running
-/// `workload`, and returns its output.
 fn trace_child(workload: fn(), args: &[&str]) -> String {
-    let child = ForkedChild::new(workload);
-    child.wait_blocked();
-    let pid = child.pid.to_string();
-    let mut all = vec!["-p", pid.as_str()];
-    all.extend_from_slice(args);
-    let tool = Running::start("syslat", &all);
-    let programs = tool.programs.clone();
-    child.run_to_end();
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_unloaded(&programs);
-    done.stdout
+    trace_forked("syslat", workload, args)
 }
 
 /// Bucket `low` bound of row `i` of a printed log2 histogram.

@@ -549,3 +549,22 @@ pub fn program_types(ids: &BTreeSet<u32>) -> Vec<String> {
         })
         .collect()
 }
+
+/// Runs `tool -p CHILD args...` over the whole life of a forked child
+/// running `workload` (attached before it starts, stopped with SIGINT after
+/// it exits), checks a clean exit with nothing left loaded, and returns
+/// the tool's stdout.
+pub fn trace_forked(tool: &str, workload: fn(), args: &[&str]) -> String {
+    let child = ForkedChild::new(workload);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let mut all = vec!["-p", pid.as_str()];
+    all.extend_from_slice(args);
+    let running = Running::start(tool, &all);
+    let programs = running.programs.clone();
+    child.run_to_end();
+    let done = running.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    done.stdout
+}

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use common_ebpf::user::IntervalArgs;
 
 const EXAMPLES: &str = "\
 EXAMPLES:
@@ -44,12 +45,8 @@ pub struct Cli {
     /// Print one JSON object per interval instead of text
     #[arg(long)]
     pub json: bool,
-    /// Output interval, in seconds (default: until Ctrl-C)
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval: Option<u64>,
-    /// Number of outputs
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: Option<u64>,
+    #[command(flatten)]
+    pub every: IntervalArgs,
 }
 
 #[cfg(test)]
@@ -69,7 +66,7 @@ mod tests {
             Cli::try_parse_from(["biolatency", "-mT", "-D", "-F", "-d", "vda", "1", "5"]).unwrap();
         assert!(cli.milliseconds && cli.timestamp && cli.per_disk && cli.per_flag);
         assert_eq!(cli.disk.as_deref(), Some("vda"));
-        assert_eq!((cli.interval, cli.count), (Some(1), Some(5)));
+        assert_eq!((cli.every.interval, cli.every.count), (Some(1), Some(5)));
     }
 
     #[test]

@@ -5,14 +5,11 @@ mod disks;
 mod flags;
 mod report;
 
-use std::time::Duration;
-
 use anyhow::Result;
 use aya::Ebpf;
-use clap::Parser as _;
 use common_ebpf::user::{
-    CgroupFilter, DropReport, HistDrain, KernelBtf, StopSignals, Unit, attach_tracepoint,
-    check_privileges, exit_on_error, load_object, print_banner, run_intervals,
+    CgroupFilter, DropReport, HistDrain, KernelBtf, StopSignals, Unit, attach_tracepoints,
+    check_privileges, load_object, print_banner, run_intervals, tool_main,
 };
 
 use crate::{cli::Cli, disks::Disks, flags::FlagNames, report::Report};
@@ -20,12 +17,7 @@ use crate::{cli::Cli, disks::Disks, flags::FlagNames, report::Report};
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
 
 fn main() {
-    let signals = StopSignals::block();
-    let cli = Cli::parse();
-    exit_on_error(
-        "biolatency",
-        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
-    );
+    tool_main("biolatency", run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
@@ -44,15 +36,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     if cli.queued {
         tracepoints.push("block_rq_insert");
     }
-    for tp in tracepoints {
-        attach_tracepoint(
-            &mut ebpf,
-            &btf,
-            tp,
-            &format!("{tp}_btf"),
-            &format!("{tp}_raw"),
-        )?;
-    }
+    attach_tracepoints(&mut ebpf, &btf, &tracepoints)?;
     let mut drain = HistDrain::<u64>::new(&mut ebpf, "HISTS")?;
     let mut report = Report {
         unit,
@@ -73,15 +57,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         "DROPPED",
         &["in-flight request map full", "histogram map full"],
     );
-    run_intervals(
-        signals,
-        cli.interval.map(Duration::from_secs),
-        cli.count,
-        || {
-            report.write(&mut std::io::stdout().lock(), &drain.drain()?)?;
-            drops.check(&ebpf)
-        },
-    )
+    run_intervals(signals, cli.every.every(), cli.every.count, || {
+        report.write(&mut std::io::stdout().lock(), &drain.drain()?)?;
+        drops.check(&ebpf)
+    })
 }
 
 /// Loads the object with the filters and this kernel's field offsets.

@@ -1,6 +1,7 @@
 //! Command line of memlat.
 
 use clap::Parser;
+use common_ebpf::user::IntervalArgs;
 
 const EXAMPLES: &str = "\
 EXAMPLES:
@@ -37,12 +38,8 @@ pub struct Cli {
     /// Print one JSON object per interval instead of text
     #[arg(long)]
     pub json: bool,
-    /// Output interval, in seconds (default: until Ctrl-C)
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval: Option<u64>,
-    /// Number of outputs
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: Option<u64>,
+    #[command(flatten)]
+    pub every: IntervalArgs,
 }
 
 #[cfg(test)]

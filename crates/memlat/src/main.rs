@@ -4,13 +4,10 @@
 mod cli;
 mod report;
 
-use std::time::Duration;
-
 use anyhow::Result;
-use clap::Parser as _;
 use common_ebpf::user::{
-    StopSignals, Unit, exit_on_error, names::syscall_number, print_banner, require_process,
-    run_intervals,
+    StopSignals, Unit, names::syscall_number, print_banner, require_process, run_intervals,
+    tool_main,
 };
 use syslat::{Options, Tracer};
 
@@ -21,12 +18,7 @@ const CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
 const MORE_CALLS: [&str; 2] = ["mprotect", "madvise"];
 
 fn main() {
-    let signals = StopSignals::block();
-    let cli = Cli::parse();
-    exit_on_error(
-        "memlat",
-        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
-    );
+    tool_main("memlat", run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
@@ -61,10 +53,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         ),
         cli.json,
     )?;
-    run_intervals(
-        signals,
-        cli.interval.map(Duration::from_secs),
-        cli.count,
-        || Ok(report.write(&mut std::io::stdout().lock(), tracer.interval()?)?),
-    )
+    run_intervals(signals, cli.every.every(), cli.every.count, || {
+        Ok(report.write(&mut std::io::stdout().lock(), tracer.interval()?)?)
+    })
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use common_ebpf::user::IntervalArgs;
 
 const EXAMPLES: &str = "\
 EXAMPLES:
@@ -43,12 +44,8 @@ pub struct Cli {
     /// Print one JSON object per interval instead of text
     #[arg(long)]
     pub json: bool,
-    /// Output interval, in seconds (default: until Ctrl-C)
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval: Option<u64>,
-    /// Number of outputs
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: Option<u64>,
+    #[command(flatten)]
+    pub every: IntervalArgs,
 }
 
 #[cfg(test)]
@@ -67,7 +64,7 @@ mod tests {
         let cli = Cli::try_parse_from(["runqlat", "-mT", "-P", "-p", "185", "1", "5"]).unwrap();
         assert!(cli.milliseconds && cli.timestamp && cli.per_process);
         assert_eq!(cli.pid, Some(185));
-        assert_eq!((cli.interval, cli.count), (Some(1), Some(5)));
+        assert_eq!((cli.every.interval, cli.every.count), (Some(1), Some(5)));
     }
 
     #[test]

@@ -3,15 +3,12 @@
 mod cli;
 mod report;
 
-use std::time::Duration;
-
 use anyhow::Result;
 use aya::Ebpf;
-use clap::Parser as _;
 use common_ebpf::user::{
     CgroupFilter, CommTable, DropReport, HistDrain, KernelBtf, StopSignals, Unit,
-    attach_tracepoint, check_privileges, exit_on_error, load_object, print_banner, require_process,
-    run_intervals,
+    attach_tracepoints, check_privileges, load_object, print_banner, require_process,
+    run_intervals, tool_main,
 };
 use runqlat_ebpf::group;
 
@@ -23,12 +20,7 @@ use crate::{
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
 
 fn main() {
-    let signals = StopSignals::block();
-    let cli = Cli::parse();
-    exit_on_error(
-        "runqlat",
-        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
-    );
+    tool_main("runqlat", run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
@@ -53,15 +45,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let btf = KernelBtf::load()?;
     let unit = Unit::latency(cli.milliseconds, false);
     let mut ebpf = load(&cli, &btf, unit, grouping, cgroup)?;
-    for tp in ["sched_wakeup", "sched_wakeup_new", "sched_switch"] {
-        attach_tracepoint(
-            &mut ebpf,
-            &btf,
-            tp,
-            &format!("{tp}_btf"),
-            &format!("{tp}_raw"),
-        )?;
-    }
+    attach_tracepoints(
+        &mut ebpf,
+        &btf,
+        &["sched_wakeup", "sched_wakeup_new", "sched_switch"],
+    )?;
     drop(btf);
     let mut drain = HistDrain::<u32>::new(&mut ebpf, "HISTS")?;
     let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
@@ -78,20 +66,15 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         "DROPPED",
         &["run-queue start map full", "histogram map full"],
     );
-    run_intervals(
-        signals,
-        cli.interval.map(Duration::from_secs),
-        cli.count,
-        || {
-            let mut idle = Vec::new();
-            let hists = drain.drain_with_idle(&mut idle)?;
-            if grouping != Grouping::None {
-                comms.update(hists.iter().map(|(key, _)| *key), &idle);
-            }
-            report.write(&mut std::io::stdout().lock(), &hists, &comms)?;
-            drops.check(&ebpf)
-        },
-    )
+    run_intervals(signals, cli.every.every(), cli.every.count, || {
+        let mut idle = Vec::new();
+        let hists = drain.drain_with_idle(&mut idle)?;
+        if grouping != Grouping::None {
+            comms.update(hists.iter().map(|(key, _)| *key), &idle);
+        }
+        report.write(&mut std::io::stdout().lock(), &hists, &comms)?;
+        drops.check(&ebpf)
+    })
 }
 
 /// Loads the object with the filters and this kernel's field offsets.

@@ -7,11 +7,10 @@ use std::{collections::BTreeMap, io::Write as _, time::Duration};
 
 use anyhow::Result;
 use aya::Ebpf;
-use clap::Parser as _;
 use common_ebpf::user::{
     ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, KernelBtf, StopSignals,
-    attach_tracepoint, check_privileges, exit_on_error, load_object, print_banner, require_process,
-    run_intervals,
+    attach_tracepoints, check_privileges, load_object, print_banner, require_process,
+    run_intervals, tool_main,
 };
 
 use crate::{
@@ -22,12 +21,7 @@ use crate::{
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
 
 fn main() {
-    let signals = StopSignals::block();
-    let cli = Cli::parse();
-    exit_on_error(
-        "syscount",
-        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
-    );
+    tool_main("syscount", run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
@@ -49,15 +43,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     check_privileges()?;
     let btf = KernelBtf::load()?;
     let mut ebpf = load(&cli, &btf, cgroup)?;
-    attach_tracepoint(&mut ebpf, &btf, "sys_exit", "sys_exit_btf", "sys_exit_raw")?;
     if cli.latency {
-        attach_tracepoint(
-            &mut ebpf,
-            &btf,
-            "sys_enter",
-            "sys_enter_btf",
-            "sys_enter_raw",
-        )?;
+        attach_tracepoints(&mut ebpf, &btf, &["sys_exit", "sys_enter"])?;
+    } else {
+        attach_tracepoints(&mut ebpf, &btf, &["sys_exit"])?;
     }
     drop(btf);
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, "SYSCALLS")?;

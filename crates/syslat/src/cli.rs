@@ -1,6 +1,7 @@
 //! Command line of syslat.
 
 use clap::{Parser, ValueEnum};
+use common_ebpf::user::IntervalArgs;
 use common_ebpf::user::names::parse_syscall;
 
 const EXAMPLES: &str = "\
@@ -59,12 +60,8 @@ pub struct Cli {
     /// Print one JSON object per interval instead of text
     #[arg(long)]
     pub json: bool,
-    /// Output interval, in seconds (default: until Ctrl-C)
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval: Option<u64>,
-    /// Number of outputs
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: Option<u64>,
+    #[command(flatten)]
+    pub every: IntervalArgs,
 }
 
 #[cfg(test)]
@@ -84,7 +81,7 @@ mod tests {
             .unwrap();
         assert_eq!(cli.syscalls, Some(vec![0, 1, 110]));
         assert!(cli.nanoseconds);
-        assert_eq!(cli.interval, Some(1));
+        assert_eq!(cli.every.interval, Some(1));
     }
 
     #[test]

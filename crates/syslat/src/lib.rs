@@ -9,7 +9,7 @@ use aya::{Ebpf, maps::Array};
 use common_ebpf::{
     Hist,
     user::{
-        DropReport, HistDrain, KernelBtf, Unit, attach_tracepoint, check_privileges, load_object,
+        DropReport, HistDrain, KernelBtf, Unit, attach_tracepoints, check_privileges, load_object,
         names::syscall_name, output::json_hist, print_log2_hist, print_summary,
     },
 };
@@ -73,15 +73,7 @@ impl Tracer {
         }
         // sys_exit first: a syscall entered before sys_exit is attached is
         // then never half-seen.
-        for tp in ["sys_exit", "sys_enter"] {
-            attach_tracepoint(
-                &mut ebpf,
-                &btf,
-                tp,
-                &format!("{tp}_btf"),
-                &format!("{tp}_raw"),
-            )?;
-        }
+        attach_tracepoints(&mut ebpf, &btf, &["sys_exit", "sys_enter"])?;
         let latency = HistDrain::new(&mut ebpf, "HISTS")?;
         let errors = HistDrain::new(&mut ebpf, "ERRORS")?;
         let sizes = HistDrain::new(&mut ebpf, "SIZES")?;

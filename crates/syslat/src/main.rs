@@ -2,15 +2,12 @@
 
 mod cli;
 
-use std::time::Duration;
-
 use anyhow::Result;
-use clap::Parser as _;
 use common_ebpf::{
     Hist,
     user::{
-        StopSignals, Unit, exit_on_error, print_banner, print_timestamp, require_process,
-        run_intervals, write_json_interval,
+        StopSignals, Unit, print_banner, print_timestamp, require_process, run_intervals,
+        tool_main, write_json_interval,
     },
 };
 use syslat::{Options, Tracer, json_hists, write_hists};
@@ -18,12 +15,7 @@ use syslat::{Options, Tracer, json_hists, write_hists};
 use crate::cli::{Cli, SortBy};
 
 fn main() {
-    let signals = StopSignals::block();
-    let cli = Cli::parse();
-    exit_on_error(
-        "syslat",
-        signals.map_err(Into::into).and_then(|s| run(cli, &s)),
-    );
+    tool_main("syslat", run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
@@ -40,30 +32,25 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     };
     let mut tracer = Tracer::attach("syslat", &options, unit)?;
     print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.json)?;
-    run_intervals(
-        signals,
-        cli.interval.map(Duration::from_secs),
-        cli.count,
-        || {
-            let hists = select(tracer.interval()?.latency, &cli);
-            let mut out = std::io::stdout().lock();
-            if cli.json {
-                return Ok(write_json_interval(
-                    &mut out,
-                    "syslat",
-                    unit,
-                    json_hists(&hists),
-                )?);
-            }
-            use std::io::Write as _;
-            writeln!(out)?;
-            if cli.timestamp {
-                print_timestamp(&mut out)?;
-            }
-            write_hists(&mut out, "syscall", &hists, unit)?;
-            Ok(out.flush()?)
-        },
-    )
+    run_intervals(signals, cli.every.every(), cli.every.count, || {
+        let hists = select(tracer.interval()?.latency, &cli);
+        let mut out = std::io::stdout().lock();
+        if cli.json {
+            return Ok(write_json_interval(
+                &mut out,
+                "syslat",
+                unit,
+                json_hists(&hists),
+            )?);
+        }
+        use std::io::Write as _;
+        writeln!(out)?;
+        if cli.timestamp {
+            print_timestamp(&mut out)?;
+        }
+        write_hists(&mut out, "syscall", &hists, unit)?;
+        Ok(out.flush()?)
+    })
 }
 
 /// Applies `--top` (most total time) and `--sort`.

@@ -164,6 +164,15 @@ pub fn attach_tracepoint(
     Ok(Hook::RawTracePoint)
 }
 
+/// Attaches each of `tracepoints` with the object's programs named after it
+/// (`<tracepoint>_btf`, falling back to `<tracepoint>_raw`), in order.
+pub fn attach_tracepoints(ebpf: &mut Ebpf, btf: &KernelBtf, tracepoints: &[&str]) -> Result<()> {
+    for tp in tracepoints {
+        attach_tracepoint(ebpf, btf, tp, &format!("{tp}_btf"), &format!("{tp}_raw"))?;
+    }
+    Ok(())
+}
+
 fn attach_btf(ebpf: &mut Ebpf, btf: &KernelBtf, tracepoint: &str, name: &str) -> Result<()> {
     let program: &mut BtfTracePoint = ebpf
         .program_mut(name)

@@ -2,6 +2,7 @@
 
 pub mod btf;
 pub mod cgroup;
+pub mod cli;
 pub mod comms;
 pub mod drain;
 pub mod load;
@@ -13,9 +14,13 @@ use std::io;
 
 pub use btf::KernelBtf;
 pub use cgroup::CgroupFilter;
+pub use cli::{IntervalArgs, tool_main};
 pub use comms::CommTable;
 pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
-pub use load::{DropReport, Hook, attach_tracepoint, check_privileges, load_object, print_banner};
+pub use load::{
+    DropReport, Hook, attach_tracepoint, attach_tracepoints, check_privileges, load_object,
+    print_banner,
+};
 pub use output::{
     Unit, print_log2_hist, print_summary, print_timestamp, write_json_interval, write_json_record,
 };

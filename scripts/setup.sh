@@ -2,7 +2,7 @@
 # Installs what a fresh Debian 12 machine lacks to build and test the toolkit:
 # LLVM 22 (for bpf-linker), nightly rust-src (for -Z build-std=core on the
 # eBPF side), bpf-linker, and the peers used as yardsticks in tests and
-# benchmarks (libbpf-tools, bpftool). Idempotent: a second run only checks.
+# benchmarks (libbpf-tools, bpftrace, bpftool, stress-ng, perf, gcc). Idempotent: a second run only checks.
 set -euo pipefail
 
 BPF_LINKER_VERSION=0.13.0
@@ -15,6 +15,8 @@ need_apt=()
 [ -x /usr/sbin/biolatency ] || need_apt+=(libbpf-tools)
 command -v bpftool >/dev/null 2>&1 || need_apt+=(bpftool)
 command -v stress-ng >/dev/null 2>&1 || need_apt+=(stress-ng)
+command -v bpftrace >/dev/null 2>&1 || need_apt+=(bpftrace)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

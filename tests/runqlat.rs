@@ -3,7 +3,8 @@
 //! third (times switched in).
 
 use toolkit_tests::{
-    ForkedChild, Running, TestCgroup, assert_unloaded, parse_log2_hists, run_tool,
+    ForkedChild, Running, TestCgroup, assert_unloaded, parse_log2_hists, program_types, run_tool,
+    tool_path,
 };
 
 const SLEEPS: u32 = 1009;
@@ -149,6 +150,40 @@ fn saturated_cpu_waits_match_schedstat() {
     assert!(
         slow * 2 > count,
         "{slow} of {count} samples >= 1 ms: {line}"
+    );
+}
+
+#[test]
+fn raw_tracepoint_fallback_counts_the_same() {
+    let child = ForkedChild::named(c"rq-sleeper", sleeper);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let tool = Running::start_env(
+        &tool_path("runqlat").to_string_lossy(),
+        &["-p", &pid],
+        &[("EBPF_TOOLKIT_FORCE_RAW_TP", "1")],
+    );
+    let programs = tool.programs.clone();
+    let types = program_types(&programs);
+    assert!(
+        types.len() == 3 && types.iter().all(|t| t == "raw_tracepoint"),
+        "{types:?}"
+    );
+    let before = child.schedstat();
+    child.release();
+    child.wait_exited();
+    let after = child.schedstat();
+    let done = tool.signal(libc::SIGINT);
+    child.reap();
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    let hists = parse_log2_hists(&done.stdout);
+    assert_eq!(hists.len(), 1, "{}", done.stdout);
+    assert_within(
+        "samples (raw_tp)",
+        hists[0].total(),
+        after[2] - before[2],
+        3,
     );
 }
 

@@ -8,7 +8,7 @@ mod report;
 use anyhow::Result;
 use aya::Ebpf;
 use common_ebpf::user::{
-    CgroupFilter, DropReport, HistDrain, KernelBtf, StopSignals, Unit, attach_tracepoints,
+    CgroupFilter, DropReport, HistDrain, Hook, KernelBtf, StopSignals, Unit, attach_tracepoints,
     check_privileges, load_object, print_banner, run_intervals, tool_main,
 };
 
@@ -31,25 +31,26 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     check_privileges()?;
     let btf = KernelBtf::load()?;
     let unit = Unit::latency(cli.milliseconds, false);
-    let mut ebpf = load(&cli, &btf, unit, target_dev, cgroup)?;
     let mut tracepoints = vec!["block_rq_issue", "block_rq_complete"];
     if cli.queued {
         tracepoints.push("block_rq_insert");
     }
-    attach_tracepoints(&mut ebpf, &btf, &tracepoints)?;
+    btf.require_tracepoints(&tracepoints)?;
+    let flags = cli
+        .per_flag
+        .then(|| FlagNames::from_btf(&btf))
+        .transpose()?;
+    let mut ebpf = load(&cli, btf, unit, target_dev, cgroup)?;
+    attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
     let mut drain = HistDrain::<u64>::new(&mut ebpf, "HISTS")?;
     let mut report = Report {
         unit,
         timestamp: cli.timestamp,
         json: cli.json,
         per_disk: cli.per_disk,
-        flags: cli
-            .per_flag
-            .then(|| FlagNames::from_btf(&btf))
-            .transpose()?,
+        flags,
         disks,
     };
-    drop(btf);
 
     print_banner("Tracing block device I/O... Hit Ctrl-C to end.", cli.json)?;
     let mut drops = DropReport::new(
@@ -66,7 +67,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
 /// Loads the object with the filters and this kernel's field offsets.
 fn load(
     cli: &Cli,
-    btf: &KernelBtf,
+    btf: KernelBtf,
     unit: Unit,
     dev: Option<u32>,
     cgroup: Option<CgroupFilter>,
@@ -103,5 +104,6 @@ fn load(
         ("UNIT_DIVISOR", unit.divisor()),
         ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
     ];
+    drop(btf); // before aya's loader parses its own copy
     load_object(OBJECT, &u32s, &u64s)
 }

@@ -134,23 +134,32 @@ impl<T> TaskStorage<T> {
     /// The current task's value, created zeroed when `create` is set.
     #[inline(always)]
     pub fn current(&self, create: bool) -> Option<&'static mut T> {
+        // SAFETY: helper without arguments; the result is a trusted pointer.
+        let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() };
+        self.of(task as u64, create)
+    }
+
+    /// The value of `task`, created zeroed when `create` is set. `task` must
+    /// be a pointer the verifier trusts: a `tp_btf` argument or
+    /// `bpf_get_current_task_btf()`, never a number read from memory.
+    #[inline(always)]
+    pub fn of(&self, task: u64, create: bool) -> Option<&'static mut T> {
         let flags = if create {
             aya_ebpf::bindings::BPF_LOCAL_STORAGE_GET_F_CREATE as u64
         } else {
             0
         };
-        // SAFETY: the task pointer comes from the kernel and is trusted; the
-        // returned value lives as long as the task, beyond this program run.
+        // SAFETY: the verifier checks that `task` is a trusted task pointer;
+        // the value lives as long as the task, beyond this program run.
         unsafe {
-            let task = aya_ebpf::helpers::generated::bpf_get_current_task_btf();
-            let ptr = aya_ebpf::helpers::generated::bpf_task_storage_get(
+            aya_ebpf::helpers::generated::bpf_task_storage_get(
                 core::ptr::from_ref(self).cast_mut().cast(),
-                task,
+                task as *mut _,
                 core::ptr::null_mut(),
                 flags,
             )
-            .cast::<T>();
-            ptr.as_mut()
+            .cast::<T>()
+            .as_mut()
         }
     }
 }
@@ -161,20 +170,16 @@ impl<T> Default for TaskStorage<T> {
     }
 }
 
-/// Syscall entry time of each thread, in its task storage: the latency
-/// tools' start times without a hash map (0: no syscall being timed).
-#[unsafe(link_section = ".maps")]
-#[unsafe(export_name = "SYSCALL_ENTRY")]
-pub static SYSCALL_ENTRY: TaskStorage<u64> = TaskStorage::new();
-
 /// At `sys_enter`: remembers when the current thread entered syscall `nr`,
-/// in task storage. Returns false when no storage could be had.
+/// in its slot of `starts` (a tool's own task-storage map, defined in its
+/// object so that tools without syscall timing do not carry it). Returns
+/// false when no storage could be had.
 #[inline(always)]
-pub fn syscall_enter(nr: u64) -> bool {
+pub fn syscall_enter(starts: &TaskStorage<u64>, nr: u64) -> bool {
     if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
         return true;
     }
-    let Some(start) = SYSCALL_ENTRY.current(true) else {
+    let Some(start) = starts.current(true) else {
         return false;
     };
     // SAFETY: helper without arguments.
@@ -185,8 +190,8 @@ pub fn syscall_enter(nr: u64) -> bool {
 /// At `sys_exit`: how long the current thread spent in the syscall that
 /// returns, or `None` when its entry was not seen.
 #[inline(always)]
-pub fn syscall_exit() -> Option<u64> {
-    let start = SYSCALL_ENTRY.current(false)?;
+pub fn syscall_exit(starts: &TaskStorage<u64>) -> Option<u64> {
+    let start = starts.current(false)?;
     let then = *start;
     if then == 0 {
         return None;

@@ -6,7 +6,7 @@ mod report;
 use anyhow::Result;
 use aya::Ebpf;
 use common_ebpf::user::{
-    CgroupFilter, CommTable, DropReport, HistDrain, KernelBtf, StopSignals, Unit,
+    CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, StopSignals, Unit,
     attach_tracepoints, check_privileges, load_object, print_banner, require_process,
     run_intervals, tool_main,
 };
@@ -43,14 +43,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         Grouping::None
     };
     let btf = KernelBtf::load()?;
+    let tracepoints = ["sched_wakeup", "sched_wakeup_new", "sched_switch"];
+    btf.require_tracepoints(&tracepoints)?;
     let unit = Unit::latency(cli.milliseconds, false);
-    let mut ebpf = load(&cli, &btf, unit, grouping, cgroup)?;
-    attach_tracepoints(
-        &mut ebpf,
-        &btf,
-        &["sched_wakeup", "sched_wakeup_new", "sched_switch"],
-    )?;
-    drop(btf);
+    let mut ebpf = load(&cli, btf, unit, grouping, cgroup)?;
+    // tp_btf first: its programs keep enqueue times in task storage, which
+    // needs the trusted task pointers only tp_btf arguments are.
+    attach_tracepoints(&mut ebpf, &tracepoints, Hook::BtfTracePoint)?;
     let mut drain = HistDrain::<u32>::new(&mut ebpf, "HISTS")?;
     let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
     let report = Report {
@@ -80,7 +79,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
 /// Loads the object with the filters and this kernel's field offsets.
 fn load(
     cli: &Cli,
-    btf: &KernelBtf,
+    btf: KernelBtf,
     unit: Unit,
     grouping: Grouping,
     cgroup: Option<CgroupFilter>,
@@ -143,5 +142,6 @@ fn load(
         ("UNIT_DIVISOR", unit.divisor()),
         ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
     ];
+    drop(btf); // before aya's loader parses its own copy
     load_object(OBJECT, &u32s, &u64s)
 }

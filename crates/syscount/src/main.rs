@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, io::Write as _, time::Duration};
 use anyhow::Result;
 use aya::Ebpf;
 use common_ebpf::user::{
-    ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, KernelBtf, StopSignals,
+    ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, StopSignals,
     attach_tracepoints, check_privileges, load_object, print_banner, require_process,
     run_intervals, tool_main,
 };
@@ -42,13 +42,14 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .transpose()?;
     check_privileges()?;
     let btf = KernelBtf::load()?;
-    let mut ebpf = load(&cli, &btf, cgroup)?;
-    if cli.latency {
-        attach_tracepoints(&mut ebpf, &btf, &["sys_exit", "sys_enter"])?;
+    let tracepoints: &[&str] = if cli.latency {
+        &["sys_exit", "sys_enter"]
     } else {
-        attach_tracepoints(&mut ebpf, &btf, &["sys_exit"])?;
-    }
-    drop(btf);
+        &["sys_exit"]
+    };
+    btf.require_tracepoints(tracepoints)?;
+    let mut ebpf = load(&cli, btf, cgroup)?;
+    attach_tracepoints(&mut ebpf, tracepoints, Hook::RawTracePoint)?;
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, "SYSCALLS")?;
     let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, "PROCESSES")?;
     let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
@@ -108,7 +109,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
 }
 
 /// Loads the object with the filters and this kernel's `pt_regs` layout.
-fn load(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Ebpf> {
+fn load(cli: &Cli, btf: KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Ebpf> {
     let flag = |on: bool| u32::from(on);
     let u32s = [
         ("FILTER_PID", cli.pid.unwrap_or(0)),
@@ -124,5 +125,6 @@ fn load(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Ebpf
             btf.member_offset("pt_regs", "orig_ax")?,
         ),
     ];
+    drop(btf); // before aya's loader parses its own copy
     load_object(OBJECT, &u32s, &[("CGROUP_ID", cgroup.map_or(0, |c| c.id))])
 }

@@ -9,8 +9,8 @@ use aya::{Ebpf, maps::Array};
 use common_ebpf::{
     Hist,
     user::{
-        DropReport, HistDrain, KernelBtf, Unit, attach_tracepoints, check_privileges, load_object,
-        names::syscall_name, output::json_hist, print_log2_hist, print_summary,
+        DropReport, HistDrain, Hook, KernelBtf, Unit, attach_tracepoints, check_privileges,
+        load_object, names::syscall_name, output::json_hist, print_log2_hist, print_summary,
     },
 };
 use serde_json::{Map, Value};
@@ -59,7 +59,9 @@ impl Tracer {
     pub fn attach(tool: &'static str, options: &Options, unit: Unit) -> Result<Self> {
         check_privileges()?;
         let btf = KernelBtf::load()?;
-        let mut ebpf = load(&btf, options, unit)?;
+        let tracepoints = ["sys_exit", "sys_enter"];
+        btf.require_tracepoints(&tracepoints)?;
+        let mut ebpf = load(btf, options, unit)?;
         if let Some(syscalls) = &options.syscalls {
             let mut watched: Array<_, u32> = Array::try_from(
                 ebpf.map_mut("WATCHED")
@@ -73,7 +75,7 @@ impl Tracer {
         }
         // sys_exit first: a syscall entered before sys_exit is attached is
         // then never half-seen.
-        attach_tracepoints(&mut ebpf, &btf, &["sys_exit", "sys_enter"])?;
+        attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
         let latency = HistDrain::new(&mut ebpf, "HISTS")?;
         let errors = HistDrain::new(&mut ebpf, "ERRORS")?;
         let sizes = HistDrain::new(&mut ebpf, "SIZES")?;
@@ -114,7 +116,7 @@ impl Tracer {
     }
 }
 
-fn load(btf: &KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
+fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
     let flag = |on: bool| u32::from(on);
     let regs = |member: &str| btf.member_offset("pt_regs", member);
     let u32s = [
@@ -129,6 +131,7 @@ fn load(btf: &KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
         ("OFF_PT_REGS_SI", regs("si")?),
         ("OFF_PT_REGS_DX", regs("dx")?),
     ];
+    drop(btf); // before aya's loader parses its own copy
     load_object(OBJECT, &u32s, &[("UNIT_DIVISOR", unit.divisor())])
 }
 

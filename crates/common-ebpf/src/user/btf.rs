@@ -4,10 +4,11 @@
 //! (`request.q`, `task_struct.pid`, ...) to read kernel memory portably, the
 //! way CO-RE does in C. This is a minimal reader of the BTF format for that:
 //! it indexes type records once and answers member-offset and enum queries.
-//! The aya `Btf` needed to load `tp_btf` programs is parsed from the same
-//! bytes, only when such a program is loaded.
+//! aya's own `Btf` (needed to load `tp_btf` programs, and about 18 MiB of
+//! heap for this kernel's BTF) is parsed by [`aya_btf`] only when such a
+//! program is loaded; tools drop their `KernelBtf` before loading.
 
-use std::{cell::OnceCell, path::PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use aya::{Btf, Endianness};
@@ -35,13 +36,11 @@ const KIND_ENUM64: u32 = 19;
 
 /// The running kernel's BTF.
 pub struct KernelBtf {
-    path: PathBuf,
     data: Vec<u8>,
     /// Byte position of each type record, indexed by type id (id 0 is void).
     types: Vec<u32>,
     strings: usize,
     strings_len: usize,
-    aya: OnceCell<Btf>,
 }
 
 struct TypeRecord {
@@ -53,13 +52,27 @@ struct TypeRecord {
     pos: usize,
 }
 
+/// Where the kernel's BTF is read from: `/sys/kernel/btf/vmlinux`, or the
+/// file named by `EBPF_TOOLKIT_BTF`.
+fn btf_path() -> PathBuf {
+    std::env::var_os(BTF_PATH_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_BTF_PATH))
+}
+
+/// aya's view of the kernel's BTF, for loading `tp_btf` programs. Parsed
+/// anew on each call: callers need it once.
+pub fn aya_btf() -> Result<Btf> {
+    let path = btf_path();
+    Btf::parse_file(&path, Endianness::default())
+        .with_context(|| format!("parsing kernel BTF {}", path.display()))
+}
+
 impl KernelBtf {
     /// Reads the kernel's BTF (`/sys/kernel/btf/vmlinux`, or the file named
     /// by `EBPF_TOOLKIT_BTF`).
     pub fn load() -> Result<Self> {
-        let path = std::env::var_os(BTF_PATH_ENV)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_BTF_PATH));
+        let path = btf_path();
         let data = std::fs::read(&path).with_context(|| {
             format!(
                 "kernel BTF not readable at {} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)",
@@ -102,23 +115,11 @@ impl KernelBtf {
             bail!("{}", bad());
         }
         Ok(Self {
-            path,
             data,
             types,
             strings,
             strings_len,
-            aya: OnceCell::new(),
         })
-    }
-
-    /// aya's view of the same BTF, for loading `tp_btf` programs.
-    pub fn aya(&self) -> Result<&Btf> {
-        if let Some(btf) = self.aya.get() {
-            return Ok(btf);
-        }
-        let btf = Btf::parse(&self.data, Endianness::default())
-            .with_context(|| format!("parsing kernel BTF {}", self.path.display()))?;
-        Ok(self.aya.get_or_init(|| btf))
     }
 
     fn u32_at(&self, pos: usize) -> u32 {
@@ -159,6 +160,15 @@ impl KernelBtf {
     pub fn has_tracepoint(&self, name: &str) -> bool {
         self.find(&format!("btf_trace_{name}"), &[KIND_TYPEDEF])
             .is_some()
+    }
+
+    /// Fails with `tracepoint X not found in this kernel` for the first of
+    /// `names` the kernel lacks.
+    pub fn require_tracepoints(&self, names: &[&str]) -> Result<()> {
+        match names.iter().find(|n| !self.has_tracepoint(n)) {
+            Some(name) => bail!("tracepoint {name} not found in this kernel"),
+            None => Ok(()),
+        }
     }
 
     /// Byte offset of `member` in `struct name`, looking through anonymous

@@ -2,11 +2,11 @@
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
-    Ebpf, EbpfLoader, GlobalData,
+    Btf, Ebpf, EbpfLoader, GlobalData,
     programs::{BtfTracePoint, RawTracePoint},
 };
 
-use super::btf::KernelBtf;
+use super::btf::aya_btf;
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -120,65 +120,80 @@ impl DropReport {
 pub enum Hook {
     /// BTF-typed tracepoint (`tp_btf`).
     BtfTracePoint,
-    /// Raw tracepoint (`raw_tp`), the fallback.
+    /// Raw tracepoint (`raw_tp`).
     RawTracePoint,
 }
 
-/// Environment variable that makes every tool use its `raw_tp` fallback
-/// programs, so that tests exercise them on kernels where `tp_btf` works.
+/// Environment variable that makes every tool use its `raw_tp` programs,
+/// so that tests exercise them on kernels where `tp_btf` works.
 pub const FORCE_RAW_TP_ENV: &str = "EBPF_TOOLKIT_FORCE_RAW_TP";
 
-/// Attaches `tracepoint` with the object's `tp_btf` program `btf_prog`,
-/// falling back to its `raw_tp` program `raw_prog` when the kernel refuses
-/// the first. The links live as long as `ebpf`.
-pub fn attach_tracepoint(
-    ebpf: &mut Ebpf,
-    btf: &KernelBtf,
-    tracepoint: &str,
-    btf_prog: &str,
-    raw_prog: &str,
-) -> Result<Hook> {
-    if !btf.has_tracepoint(tracepoint) {
-        bail!("tracepoint {tracepoint} not found in this kernel");
-    }
-    let btf_err = if std::env::var_os(FORCE_RAW_TP_ENV).is_some() {
-        anyhow!("{FORCE_RAW_TP_ENV} is set")
-    } else {
-        match attach_btf(ebpf, btf, tracepoint, btf_prog) {
-            Ok(()) => return Ok(Hook::BtfTracePoint),
-            Err(err) => err,
-        }
+/// Attaches each of `tracepoints` with the object's programs named after it,
+/// `<tracepoint>_btf` (`tp_btf`) and `<tracepoint>_raw` (`raw_tp`), trying
+/// `first` and falling back to the other. The links live as long as `ebpf`.
+///
+/// Tools whose programs need the kernel's trusted task pointers (task
+/// storage of a task other than the current one) prefer `tp_btf`; the
+/// others prefer `raw_tp`, which costs the same per event and spares
+/// parsing the kernel's BTF into aya's types (18 MiB, ~10 ms). Check that
+/// the tracepoints exist first (`KernelBtf::require_tracepoints`).
+pub fn attach_tracepoints(ebpf: &mut Ebpf, tracepoints: &[&str], first: Hook) -> Result<Hook> {
+    let force_raw = std::env::var_os(FORCE_RAW_TP_ENV).is_some();
+    let order = match (force_raw, first) {
+        (true, _) => &[Hook::RawTracePoint][..],
+        (false, Hook::RawTracePoint) => &[Hook::RawTracePoint, Hook::BtfTracePoint],
+        (false, Hook::BtfTracePoint) => &[Hook::BtfTracePoint, Hook::RawTracePoint],
     };
-    let program: &mut RawTracePoint = ebpf
-        .program_mut(raw_prog)
-        .with_context(|| format!("program {raw_prog} missing from the object"))?
-        .try_into()?;
-    program
-        .load()
-        .and_then(|()| program.attach(tracepoint).map(drop))
-        .map_err(|err| {
-            anyhow!(err).context(format!(
-                "attaching raw_tp {tracepoint} (after tp_btf failed: {btf_err:#})"
-            ))
-        })?;
-    Ok(Hook::RawTracePoint)
-}
-
-/// Attaches each of `tracepoints` with the object's programs named after it
-/// (`<tracepoint>_btf`, falling back to `<tracepoint>_raw`), in order.
-pub fn attach_tracepoints(ebpf: &mut Ebpf, btf: &KernelBtf, tracepoints: &[&str]) -> Result<()> {
-    for tp in tracepoints {
-        attach_tracepoint(ebpf, btf, tp, &format!("{tp}_btf"), &format!("{tp}_raw"))?;
+    let mut btf = None;
+    let mut errors = Vec::new();
+    for &hook in order {
+        let attached = tracepoints
+            .iter()
+            .try_for_each(|tp| attach_one(ebpf, tp, hook, &mut btf));
+        match attached {
+            Ok(()) => return Ok(hook),
+            Err(err) => errors.push(format!("{err:#}")),
+        }
     }
-    Ok(())
+    bail!(
+        "attaching {}: {}",
+        tracepoints.join(", "),
+        errors.join("; then ")
+    )
 }
 
-fn attach_btf(ebpf: &mut Ebpf, btf: &KernelBtf, tracepoint: &str, name: &str) -> Result<()> {
-    let program: &mut BtfTracePoint = ebpf
-        .program_mut(name)
-        .with_context(|| format!("program {name} missing from the object"))?
-        .try_into()?;
-    program.load(tracepoint, btf.aya()?)?;
-    program.attach()?;
+fn attach_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook, btf: &mut Option<Btf>) -> Result<()> {
+    match hook {
+        Hook::RawTracePoint => {
+            let name = format!("{tracepoint}_raw");
+            let program: &mut RawTracePoint = ebpf
+                .program_mut(&name)
+                .with_context(|| format!("program {name} missing from the object"))?
+                .try_into()?;
+            program
+                .load()
+                .with_context(|| format!("loading raw_tp {tracepoint}"))?;
+            program
+                .attach(tracepoint)
+                .with_context(|| format!("attaching raw_tp {tracepoint}"))?;
+        }
+        Hook::BtfTracePoint => {
+            let name = format!("{tracepoint}_btf");
+            let btf = match btf {
+                Some(btf) => btf,
+                None => btf.insert(aya_btf()?),
+            };
+            let program: &mut BtfTracePoint = ebpf
+                .program_mut(&name)
+                .with_context(|| format!("program {name} missing from the object"))?
+                .try_into()?;
+            program
+                .load(tracepoint, btf)
+                .with_context(|| format!("loading tp_btf {tracepoint}"))?;
+            program
+                .attach()
+                .with_context(|| format!("attaching tp_btf {tracepoint}"))?;
+        }
+    }
     Ok(())
 }

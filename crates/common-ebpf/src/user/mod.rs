@@ -17,10 +17,7 @@ pub use cgroup::CgroupFilter;
 pub use cli::{IntervalArgs, tool_main};
 pub use comms::CommTable;
 pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
-pub use load::{
-    DropReport, Hook, attach_tracepoint, attach_tracepoints, check_privileges, load_object,
-    print_banner,
-};
+pub use load::{DropReport, Hook, attach_tracepoints, check_privileges, load_object, print_banner};
 pub use output::{
     Unit, print_log2_hist, print_summary, print_timestamp, write_json_interval, write_json_record,
 };

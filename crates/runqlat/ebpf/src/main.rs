@@ -12,7 +12,7 @@ use aya_ebpf::{
 };
 use common_ebpf::{
     Hist,
-    bpf::{bump, ctx_arg, global, hist_entry, hist_record, read_kernel},
+    bpf::{TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, read_kernel},
 };
 use runqlat_ebpf::{ALL, group};
 
@@ -68,7 +68,14 @@ static OFF_KERNFS_NODE_ID: u32 = 0;
 const TASK_RUNNING: u32 = 0;
 const MAX_QUEUED: u32 = 10240;
 
-/// Enqueue time of each runnable task that has not run yet, by thread id.
+/// Enqueue time of each runnable task that has not run yet (0: none), in
+/// its task storage: the `tp_btf` programs' way, no hash update per event.
+#[unsafe(link_section = ".maps")]
+#[unsafe(export_name = "QUEUED_AT")]
+static QUEUED_AT: TaskStorage<u64> = TaskStorage::new();
+
+/// The same by thread id, for the `raw_tp` fallback programs, whose task
+/// pointers the verifier does not trust for task storage.
 #[map]
 static START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_QUEUED, 0);
 
@@ -114,9 +121,60 @@ fn task_in_cgroup(task: u64) -> bool {
     read_kernel::<u64>(kn, global(&OFF_KERNFS_NODE_ID)) == Some(global(&CGROUP_ID))
 }
 
+/// Where enqueue times are kept.
+trait StartTimes {
+    /// Records `now` for `task` (thread id `tid`); false when it cannot.
+    fn set(task: u64, tid: u32, now: u64) -> bool;
+    /// Takes (and clears) the enqueue time of `task`, if one was recorded.
+    fn take(task: u64) -> Option<u64>;
+}
+
+/// In task storage, for `tp_btf` programs.
+struct InTaskStorage;
+
+impl StartTimes for InTaskStorage {
+    #[inline(always)]
+    fn set(task: u64, _tid: u32, now: u64) -> bool {
+        match QUEUED_AT.of(task, true) {
+            Some(start) => {
+                *start = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[inline(always)]
+    fn take(task: u64) -> Option<u64> {
+        let start = QUEUED_AT.of(task, false)?;
+        let then = *start;
+        *start = 0;
+        (then != 0).then_some(then)
+    }
+}
+
+/// In a hash map by thread id, for `raw_tp` programs.
+struct ByTid;
+
+impl StartTimes for ByTid {
+    #[inline(always)]
+    fn set(_task: u64, tid: u32, now: u64) -> bool {
+        START.insert(&tid, &now, 0).is_ok()
+    }
+
+    #[inline(always)]
+    fn take(task: u64) -> Option<u64> {
+        let tid = task_u32(task, &OFF_TASK_PID);
+        // SAFETY: the value is copied out before the entry is removed.
+        let then = unsafe { START.get(&tid) }.copied()?;
+        let _ = START.remove(&tid);
+        Some(then)
+    }
+}
+
 /// `task` is runnable from now on: remember when, unless filtered out.
 #[inline(always)]
-fn enqueue(task: u64) {
+fn enqueue<S: StartTimes>(task: u64) {
     let pid = task_u32(task, &OFF_TASK_PID);
     if pid == 0 {
         return; // the idle task
@@ -130,7 +188,7 @@ fn enqueue(task: u64) {
     }
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    if START.insert(&pid, &now, 0).is_err() {
+    if !S::set(task, pid, now) {
         bump(&DROPPED, 0);
     }
 }
@@ -152,37 +210,34 @@ fn pid_namespace(task: u64) -> u32 {
 
 /// The histogram key of `task` and the task whose comm names it.
 #[inline(always)]
-fn key_of(task: u64, tid: u32) -> (u32, u64) {
+fn key_of(task: u64) -> (u32, u64) {
     match global(&GROUP_BY) {
         group::PROCESS => {
             let leader = read_kernel::<u64>(task, global(&OFF_TASK_GROUP_LEADER)).unwrap_or(task);
             (task_u32(task, &OFF_TASK_TGID), leader)
         }
-        group::THREAD => (tid, task),
+        group::THREAD => (task_u32(task, &OFF_TASK_PID), task),
         group::PIDNS => (pid_namespace(task), task),
         _ => (ALL, task),
     }
 }
 
 #[inline(always)]
-fn on_switch(preempt: u64, prev: u64, next: u64) -> i32 {
+fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     // A preempted task stays on the run queue, as does one whose sleep was
     // cancelled (state set back to running): both wait from now on.
     if preempt & 1 != 0 || task_u32(prev, &OFF_TASK_STATE) == TASK_RUNNING {
-        enqueue(prev);
+        enqueue::<S>(prev);
     }
-    let tid = task_u32(next, &OFF_TASK_PID);
-    // SAFETY: the value is copied out before the entry is removed.
-    let Some(start) = (unsafe { START.get(&tid) }).copied() else {
+    let Some(start) = S::take(next) else {
         return 0; // enqueued before tracing began, filtered out, or idle
     };
-    let _ = START.remove(&tid);
     // SAFETY: helper without arguments.
     let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(start) as i64;
     if delta < 0 {
         return 0;
     }
-    let (key, named) = key_of(next, tid);
+    let (key, named) = key_of(next);
     let Some(hist) = hist_entry(&HISTS, &key) else {
         bump(&DROPPED, 1);
         return 0;
@@ -199,36 +254,36 @@ fn on_switch(preempt: u64, prev: u64, next: u64) -> i32 {
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn sched_wakeup_btf(ctx: BtfTracePointContext) -> i32 {
-    enqueue(ctx_arg(&ctx, 0));
+    enqueue::<InTaskStorage>(ctx_arg(&ctx, 0));
     0
 }
 
 #[btf_tracepoint(function = "sched_wakeup_new")]
 pub fn sched_wakeup_new_btf(ctx: BtfTracePointContext) -> i32 {
-    enqueue(ctx_arg(&ctx, 0));
+    enqueue::<InTaskStorage>(ctx_arg(&ctx, 0));
     0
 }
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
-    on_switch(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
+    on_switch::<InTaskStorage>(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
 }
 
 #[raw_tracepoint(tracepoint = "sched_wakeup")]
 pub fn sched_wakeup_raw(ctx: RawTracePointContext) -> i32 {
-    enqueue(ctx_arg(&ctx, 0));
+    enqueue::<ByTid>(ctx_arg(&ctx, 0));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_wakeup_new")]
 pub fn sched_wakeup_new_raw(ctx: RawTracePointContext) -> i32 {
-    enqueue(ctx_arg(&ctx, 0));
+    enqueue::<ByTid>(ctx_arg(&ctx, 0));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
-    on_switch(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
+    on_switch::<ByTid>(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
 }
 
 #[unsafe(link_section = "license")]

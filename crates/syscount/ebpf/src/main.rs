@@ -12,7 +12,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use common_ebpf::bpf::{
-    bump, ctx_arg, current_in_cgroup, global, read_kernel, syscall_enter, syscall_exit,
+    TaskStorage, bump, ctx_arg, current_in_cgroup, global, read_kernel, syscall_enter, syscall_exit,
 };
 use syscount_ebpf::SYSCALL_SLOTS;
 
@@ -39,6 +39,11 @@ static CGROUP_LEVEL: u32 = 0;
 static OFF_PT_REGS_ORIG_AX: u32 = 0;
 
 /// [count, total_ns] per syscall number.
+/// Syscall entry time of each thread (0: none), in its task storage.
+#[unsafe(link_section = ".maps")]
+#[unsafe(export_name = "SYSCALL_ENTRY")]
+static SYSCALL_ENTRY: TaskStorage<u64> = TaskStorage::new();
+
 #[map]
 static SYSCALLS: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(SYSCALL_SLOTS, 0);
 
@@ -76,7 +81,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
     if traced().is_none() {
         return 0;
     }
-    if !syscall_enter(ctx_arg(ctx, 1)) {
+    if !syscall_enter(&SYSCALL_ENTRY, ctx_arg(ctx, 1)) {
         bump(&DROPPED, 0);
     }
     0
@@ -86,7 +91,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     let Some(pid_tgid) = traced() else { return 0 };
     let elapsed = if global(&MEASURE_LATENCY) != 0 {
-        match syscall_exit() {
+        match syscall_exit(&SYSCALL_ENTRY) {
             Some(ns) => ns,
             None => return 0, // entered before tracing began
         }

@@ -15,7 +15,8 @@ use aya_ebpf::{
 use common_ebpf::{
     Hist,
     bpf::{
-        bump, ctx_arg, global, hist_entry, hist_record, read_kernel, syscall_enter, syscall_exit,
+        TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, read_kernel, syscall_enter,
+        syscall_exit,
     },
 };
 use syslat_ebpf::{SYSCALL_SLOTS, dropped};
@@ -50,6 +51,11 @@ const NR_MREMAP: u64 = 25;
 
 /// Non-zero for each syscall number to trace, with FILTER_SYSCALLS; set by
 /// userspace before the programs are attached.
+/// Syscall entry time of each thread (0: none), in its task storage.
+#[unsafe(link_section = ".maps")]
+#[unsafe(export_name = "SYSCALL_ENTRY")]
+static SYSCALL_ENTRY: TaskStorage<u64> = TaskStorage::new();
+
 #[map]
 static WATCHED: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 
@@ -95,7 +101,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
     if !watched(nr) || !traced() {
         return 0;
     }
-    if !syscall_enter(nr) {
+    if !syscall_enter(&SYSCALL_ENTRY, nr) {
         bump(&DROPPED, dropped::START);
     }
     if global(&RECORD_SIZES) != 0 && (nr == NR_MMAP || nr == NR_MREMAP) {
@@ -122,7 +128,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     if !watched(nr) || !traced() {
         return 0;
     }
-    let Some(elapsed) = syscall_exit() else {
+    let Some(elapsed) = syscall_exit(&SYSCALL_ENTRY) else {
         return 0; // entered before tracing began
     };
     let ret = ctx_arg(ctx, 1) as i64;

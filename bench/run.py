@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Overhead of every tool beside its libbpf-tools twin, the equivalent
+bpftrace one-liner and a do-nothing program on the same hooks (the floor).
+
+    bench/run.py [--rounds N] [--tools biolatency,runqlat,...] [--no-write]
+
+For each tool, in each round, the workload runs with no tracer, then under
+each tracer in turn (interleaved A B C ... A B C ...); medians over the
+rounds are reported:
+
+- per-event cost of each program: run_time_ns / run_cnt from the kernel's
+  own accounting (kernel.bpf_stats_enabled=1), over the workload;
+- workload slowdown: ns per operation against the no-tracer run (a getppid
+  loop for the syscall tools, a two-thread pipe ping-pong for runqlat,
+  O_DIRECT 4 KiB writes to a loop device for biolatency);
+- time from exec to attached (the tool's banner line), peak RSS (VmHWM),
+  binary size.
+
+Prints one table and writes it, with the machine and the command, to
+docs/performance.md. Needs root; builds nothing (run `cargo build
+--release` first).
+"""
+
+import argparse
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"
+LIBBPF = Path("/usr/sbin")
+
+GETPPID_CALLS = 2_000_000
+PINGPONG_LOOPS = 20_000
+DIO_WRITES = 10_000
+
+# bpftrace equivalents, on perf-event tracepoints (bpftrace 0.17 has no
+# raw_tp probes), keeping what our tool keeps.
+BT_BIOLATENCY = """
+tracepoint:block:block_rq_issue { @start[args->dev, args->sector] = nsecs; }
+tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ {
+  @usecs = hist((nsecs - @start[args->dev, args->sector]) / 1000);
+  delete(@start[args->dev, args->sector]);
+}"""
+BT_RUNQLAT = """
+tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new { @qtime[args->pid] = nsecs; }
+tracepoint:sched:sched_switch {
+  if (args->prev_state == 0) { @qtime[args->prev_pid] = nsecs; }
+  $ns = @qtime[args->next_pid];
+  if ($ns) { @usecs = hist((nsecs - $ns) / 1000); }
+  delete(@qtime[args->next_pid]);
+}"""
+BT_SYSCOUNT = "tracepoint:raw_syscalls:sys_exit { @[args->id] = count(); }"
+BT_SYSCOUNT_L = """
+tracepoint:raw_syscalls:sys_enter { @start[tid] = nsecs; }
+tracepoint:raw_syscalls:sys_exit /@start[tid]/ {
+  @[args->id] = stats(nsecs - @start[tid]); delete(@start[tid]);
+}"""
+BT_SYSLAT = """
+tracepoint:raw_syscalls:sys_enter { @start[tid] = nsecs; }
+tracepoint:raw_syscalls:sys_exit /@start[tid]/ {
+  @[args->id] = hist(nsecs - @start[tid]); delete(@start[tid]);
+}"""
+MEM = "args->id == 9 || args->id == 11 || args->id == 12 || args->id == 25"
+BT_MEMLAT = f"""
+tracepoint:raw_syscalls:sys_enter /{MEM}/ {{ @start[tid] = nsecs; }}
+tracepoint:raw_syscalls:sys_exit /({MEM}) && @start[tid]/ {{
+  @[args->id] = hist(nsecs - @start[tid]); delete(@start[tid]);
+  if (args->ret < 0) {{ @errors[args->id, -args->ret] = count(); }}
+}}"""
+
+SYS = ["sys_enter", "sys_exit"]
+TOOLS = {
+    "biolatency": dict(workload="dio", ours=["biolatency"], libbpf=["biolatency"],
+                       bpftrace=BT_BIOLATENCY, hooks=["block_rq_issue", "block_rq_complete"]),
+    "runqlat": dict(workload="pingpong", ours=["runqlat"], libbpf=["runqlat"],
+                    bpftrace=BT_RUNQLAT,
+                    hooks=["sched_wakeup", "sched_wakeup_new", "sched_switch"]),
+    "syscount": dict(workload="getppid", ours=["syscount"], libbpf=["syscount"],
+                     bpftrace=BT_SYSCOUNT, hooks=["sys_exit"]),
+    "syscount -L": dict(workload="getppid", ours=["syscount", "-L"], libbpf=["syscount", "-L"],
+                        bpftrace=BT_SYSCOUNT_L, hooks=SYS),
+    "syslat": dict(workload="getppid", ours=["syslat"], libbpf=["syscount", "-L"],
+                   bpftrace=BT_SYSLAT, hooks=SYS),
+    "memlat": dict(workload="getppid", ours=["memlat"], libbpf=["syscount", "-L"],
+                   bpftrace=BT_MEMLAT, hooks=SYS),
+}
+
+GETPPID_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+    return 0;
+}
+"""
+
+
+class Workloads:
+    """The three workloads, each returning ns per operation."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self.loop = None
+        subprocess.run(["gcc", "-O2", "-o", work / "getppid", "-x", "c", "-"],
+                       input=GETPPID_C, text=True, check=True)
+
+    def run(self, name: str) -> float:
+        return getattr(self, name)()
+
+    def getppid(self) -> float:
+        out = subprocess.run([self.work / "getppid", str(GETPPID_CALLS)],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout)
+
+    def pingpong(self) -> float:
+        # Two threads waking each other through pipes: every loop is two
+        # wakeups and two context switches.
+        out = subprocess.run(["perf", "bench", "sched", "pipe", "-T", "-l", str(PINGPONG_LOOPS)],
+                             capture_output=True, text=True, check=True)
+        usecs = re.search(r"([\d.]+) usecs/op", out.stdout)
+        return float(usecs.group(1)) * 1000
+
+    def dio(self) -> float:
+        if self.loop is None:
+            img = self.work / "disk.img"
+            with open(img, "wb") as f:
+                f.truncate(256 << 20)
+            self.loop = subprocess.run(["losetup", "-f", "--show", img], capture_output=True,
+                                       text=True, check=True).stdout.strip()
+        start = time.perf_counter_ns()
+        subprocess.run(["dd", "if=/dev/zero", f"of={self.loop}", "bs=4k",
+                        f"count={DIO_WRITES}", "oflag=direct", "status=none"], check=True)
+        return (time.perf_counter_ns() - start) / DIO_WRITES
+
+    def close(self):
+        if self.loop:
+            subprocess.run(["losetup", "-d", self.loop], check=False)
+
+
+def prog_fds(pid: int) -> dict:
+    """prog_id -> (run_time_ns, run_cnt, recursion_misses) of pid's programs."""
+    out = {}
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            if os.readlink(fd) != "anon_inode:bpf-prog":
+                continue
+            info = dict(line.split(":", 1) for line in
+                        Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text().splitlines()
+                        if ":" in line)
+        except OSError:
+            continue
+        out[int(info["prog_id"])] = (int(info.get("run_time_ns", 0)), int(info.get("run_cnt", 0)),
+                                     int(info.get("recursion_misses", 0)))
+    return out
+
+
+def prog_name(prog_id: int) -> str:
+    out = subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)],
+                         capture_output=True, text=True)
+    m = re.search(r"name (\S+)", out.stdout)
+    return m.group(1) if m else str(prog_id)
+
+
+def hook_of(name: str, hooks: list) -> str:
+    """Which hook a program serves, from its name (longest hook first)."""
+    base = re.sub(r"_(btf|raw)$", "", name)
+    base = re.sub(r"^(tracepoint_\w+?_|handle_)", "", base)
+    for hook in sorted(hooks, key=len, reverse=True):
+        if base == hook or base.endswith(hook):
+            return hook
+    for hook in sorted(hooks, key=len, reverse=True):
+        if hook in name:
+            return hook
+    return name
+
+
+def vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks: list):
+    """Starts cmd, waits for its `ready` line, runs the workload once."""
+    start = time.perf_counter_ns()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"{cmd[0]} exited before attaching")
+        if line.startswith(ready):
+            break
+    attach_ms = (time.perf_counter_ns() - start) / 1e6
+    if cmd[0] == "bpftrace":
+        time.sleep(1)  # it prints "Attaching" before it attaches
+    before = prog_fds(proc.pid)
+    ns_per_op = workloads.run(workload)
+    after = prog_fds(proc.pid)
+    rss = vm_hwm_kib(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+    per_prog = {}
+    for prog_id, (ns, cnt, _) in after.items():
+        ns0, cnt0, _ = before.get(prog_id, (0, 0, 0))
+        if cnt > cnt0:
+            name = hook_of(prog_name(prog_id), hooks)
+            per_prog[name] = (ns - ns0) / (cnt - cnt0)
+    return ns_per_op, per_prog, attach_ms, rss
+
+
+def tracers(tool: str, spec: dict) -> dict:
+    out = {"ours": ([str(RELEASE / spec["ours"][0])] + spec["ours"][1:], "Tracing")}
+    if spec.get("libbpf"):
+        label = "libbpf-tools " + " ".join(spec["libbpf"])
+        out[label] = (["stdbuf", "-oL", str(LIBBPF / spec["libbpf"][0])] + spec["libbpf"][1:],
+                      "Tracing")
+    out["bpftrace"] = (["bpftrace", "-e", spec["bpftrace"]], "Attaching")
+    out["floor"] = ([str(RELEASE / "floor")] + spec["hooks"], "Tracing")
+    return out
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=0):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--no-write", action="store_true", help="do not write docs/performance.md")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench/run.py: run as root")
+    for tool in ["biolatency", "runqlat", "syscount", "syslat", "memlat", "floor"]:
+        if not (RELEASE / tool).exists():
+            raise SystemExit(f"bench/run.py: {RELEASE / tool} missing: cargo build --release")
+    # libbpf-tools' syscount and bpftrace attach perf-event tracepoints.
+    if subprocess.run(["mountpoint", "-q", "/sys/kernel/tracing"]).returncode != 0:
+        subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=True)
+    stats_before = Path("/proc/sys/kernel/bpf_stats_enabled").read_text().strip()
+    Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
+    selected = args.tools.split(",")
+    results = {}  # (tool, tracer) -> lists
+    with tempfile.TemporaryDirectory() as tmp:
+        workloads = Workloads(Path(tmp))
+        try:
+            for r in range(args.rounds):
+                for tool in selected:
+                    spec = TOOLS[tool]
+                    base = workloads.run(spec["workload"])
+                    results.setdefault((tool, "none"), {"op": []})["op"].append(base)
+                    for label, (cmd, ready) in tracers(tool, spec).items():
+                        op, progs, attach, rss = run_traced(cmd, ready, workloads,
+                                                            spec["workload"], spec["hooks"])
+                        entry = results.setdefault((tool, label),
+                                                   {"op": [], "attach": [], "rss": [], "progs": {}})
+                        entry["op"].append(op)
+                        entry["attach"].append(attach)
+                        entry["rss"].append(rss)
+                        for name, ns in progs.items():
+                            entry["progs"].setdefault(name, []).append(ns)
+                print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+        finally:
+            workloads.close()
+            Path("/proc/sys/kernel/bpf_stats_enabled").write_text(stats_before)
+    table = render(results, selected, args.rounds)
+    print(table)
+    if not args.no_write:
+        write_doc(table, args)
+
+
+def render(results, selected, rounds) -> str:
+    sizes = {"ours": lambda t: RELEASE / TOOLS[t]["ours"][0],
+             "floor": lambda t: RELEASE / "floor"}
+    lines = [
+        "| tool | tracer | per-event ns, by hook (ratio to libbpf-tools) | workload ns/op "
+        "| ratio to no tracer | added ns/op (ratio to libbpf-tools) | exec to attached, ms "
+        "| peak RSS, MiB | binary, KiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for tool in selected:
+        base = med(results[(tool, "none")]["op"])
+        twin = next((k for k in results if k[0] == tool and k[1].startswith("libbpf")), None)
+        twin_progs = {n: med(v) for n, v in results[twin]["progs"].items()} if twin else {}
+        twin_added = med(results[twin]["op"]) - base if twin else None
+        lines.append(f"| {tool} | none | | {fmt(base, 1)} | 1.00 | | | | |")
+        for key in [k for k in results if k[0] == tool and k[1] != "none"]:
+            entry = results[key]
+            progs = []
+            for hook in TOOLS[tool]["hooks"]:
+                if hook not in entry["progs"]:
+                    continue
+                ns = med(entry["progs"][hook])
+                ratio = ""
+                if key[1] != twin[1] and hook in twin_progs:
+                    ratio = f" ({ns / twin_progs[hook]:.2f})"
+                progs.append(f"{hook} {ns:.0f}{ratio}")
+            op = med(entry["op"])
+            added = op - base
+            added_ratio = f" ({added / twin_added:.2f})" if twin_added and key != twin else ""
+            path = None
+            if key[1] in sizes:
+                path = sizes[key[1]](tool)
+            elif key[1].startswith("libbpf"):
+                path = LIBBPF / TOOLS[tool]["libbpf"][0]
+            elif key[1] == "bpftrace":
+                path = Path(subprocess.run(["which", "bpftrace"], capture_output=True,
+                                           text=True).stdout.strip())
+            size = fmt(path.stat().st_size / 1024) if path and path.exists() else "-"
+            lines.append(
+                f"| {tool} | {key[1]} | {'; '.join(progs)} | {op:.1f} | {op / base:.2f} "
+                f"| {added:.1f}{added_ratio} | {fmt(med(entry['attach']), 1)} "
+                f"| {fmt(med(entry['rss']) / 1024, 1)} | {size} |")
+    return "\n".join(lines)
+
+
+def write_doc(table: str, args):
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "?")
+    mem = next((l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines()
+                if l.startswith("MemTotal")), "0")
+    command = "bench/run.py" + ("" if args.rounds == 5 else f" --rounds {args.rounds}")
+    doc = ROOT / "docs" / "performance.md"
+    text = doc.read_text() if doc.exists() else ""
+    generated = f"""<!-- generated by bench/run.py: everything up to the end marker -->
+## Results
+
+Machine: {os.cpu_count()} CPUs ({cpu}), {int(mem) // 1024} MiB RAM, kernel
+{platform.release()}. Command: `{command}` (after `cargo build --release`),
+{args.rounds} rounds, medians; run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+Workloads: `getppid` loop of {GETPPID_CALLS:,} calls (syscall tools),
+`perf bench sched pipe -T -l {PINGPONG_LOOPS}` (runqlat), {DIO_WRITES:,}
+O_DIRECT 4 KiB writes to a loop device (biolatency). For syslat and memlat,
+which have no libbpf-tools twin, the reference is libbpf-tools'
+`syscount -L` on the same hooks.
+
+{table}
+<!-- end of generated results -->
+"""
+    if "<!-- generated by bench/run.py" in text:
+        head = text.split("<!-- generated by bench/run.py")[0]
+        tail = text.split("<!-- end of generated results -->\n", 1)[1] if \
+            "<!-- end of generated results -->\n" in text else ""
+        text = head + generated + tail
+    else:
+        text = "# Performance\n\n" + generated
+    doc.write_text(text)
+    print(f"wrote {doc.relative_to(ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

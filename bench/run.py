@@ -215,6 +215,11 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
     ns_per_op = workloads.run(workload)
     after = prog_fds(proc.pid)
     rss = vm_hwm_kib(proc.pid)
+    # Names while the programs are still loaded. floor's are all "noop",
+    # loaded one per hook in order.
+    names = {prog_id: prog_name(prog_id) for prog_id in after}
+    if names and all(n == "noop" for n in names.values()):
+        names = dict(zip(sorted(names), hooks))
     proc.send_signal(signal.SIGINT)
     try:
         proc.communicate(timeout=30)
@@ -225,8 +230,7 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
     for prog_id, (ns, cnt, _) in after.items():
         ns0, cnt0, _ = before.get(prog_id, (0, 0, 0))
         if cnt > cnt0:
-            name = hook_of(prog_name(prog_id), hooks)
-            per_prog[name] = (ns - ns0) / (cnt - cnt0)
+            per_prog[hook_of(names[prog_id], hooks)] = (ns - ns0) / (cnt - cnt0)
     return ns_per_op, per_prog, attach_ms, rss
 
 

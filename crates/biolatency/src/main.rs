@@ -105,5 +105,7 @@ fn load(
         ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
     ];
     drop(btf); // before aya's loader parses its own copy
-    load_object(OBJECT, &u32s, &u64s)
+    let split = cli.per_disk || cli.per_flag;
+    let hists = if split { 1024 } else { 1 };
+    load_object(OBJECT, &u32s, &u64s, &[("HISTS", hists)])
 }

@@ -143,5 +143,6 @@ fn load(
         ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
     ];
     drop(btf); // before aya's loader parses its own copy
-    load_object(OBJECT, &u32s, &u64s)
+    let keys = if grouping == Grouping::None { 1 } else { 10240 };
+    load_object(OBJECT, &u32s, &u64s, &[("HISTS", keys), ("COMMS", keys)])
 }

@@ -126,5 +126,11 @@ fn load(cli: &Cli, btf: KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Ebpf>
         ),
     ];
     drop(btf); // before aya's loader parses its own copy
-    load_object(OBJECT, &u32s, &[("CGROUP_ID", cgroup.map_or(0, |c| c.id))])
+    let processes = if cli.process { 10240 } else { 1 };
+    load_object(
+        OBJECT,
+        &u32s,
+        &[("CGROUP_ID", cgroup.map_or(0, |c| c.id))],
+        &[("PROCESSES", processes), ("COMMS", processes)],
+    )
 }

@@ -132,7 +132,19 @@ fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
         ("OFF_PT_REGS_DX", regs("dx")?),
     ];
     drop(btf); // before aya's loader parses its own copy
-    load_object(OBJECT, &u32s, &[("UNIT_DIVISOR", unit.divisor())])
+    // One histogram per traced syscall; failures and sizes only when asked.
+    let syscalls = options
+        .syscalls
+        .as_ref()
+        .map_or(SYSCALL_SLOTS, |s| s.len().max(1) as u32);
+    let errors = if options.count_errors { 4096 } else { 1 };
+    let sizes = if options.record_sizes { 8 } else { 1 };
+    load_object(
+        OBJECT,
+        &u32s,
+        &[("UNIT_DIVISOR", unit.divisor())],
+        &[("HISTS", syscalls), ("ERRORS", errors), ("SIZES", sizes)],
+    )
 }
 
 /// Prints `hists` (already in display order), each headed `label = name`

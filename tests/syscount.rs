@@ -158,3 +158,44 @@ fn bad_input() {
         "syscount: error: process 2147483646 not found\n"
     );
 }
+
+/// Calls made by each child of the under-load test.
+const BURST: u64 = 2_000_003;
+
+fn burst() {
+    for _ in 0..BURST {
+        // SAFETY: no arguments.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+}
+
+#[test]
+fn exact_count_at_over_a_million_calls_per_second() {
+    // Two children make the same burst at once, one per CPU; only one is
+    // traced, with -L (both programs attached, task storage on every call).
+    let noise = ForkedChild::new(burst);
+    let child = ForkedChild::new(burst);
+    noise.wait_blocked();
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let tool = Running::start("syscount", &["-p", &pid, "-L"]);
+    let programs = tool.programs.clone();
+    noise.release();
+    let start = std::time::Instant::now();
+    child.release();
+    child.wait_exited();
+    let elapsed = start.elapsed().as_secs_f64();
+    let done = tool.signal(libc::SIGINT);
+    child.reap();
+    noise.reap();
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    let rate = BURST as f64 / elapsed;
+    eprintln!("{BURST} traced calls at {:.2} M/s", rate / 1e6);
+    assert!(
+        rate >= 1e6,
+        "only {rate:.0} calls/s: not the load asked for"
+    );
+    let table = parse_table(&done.stdout);
+    assert_eq!(count(&table, "getppid"), Some(BURST), "{}", done.stdout);
+}

@@ -170,12 +170,22 @@ impl<T> Default for TaskStorage<T> {
     }
 }
 
+/// A thread's syscall in progress, kept in its task storage by the latency
+/// tools: when it entered (0: none in progress) and which syscall it is, so
+/// that `sys_exit` need not read the number from `pt_regs`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SyscallStart {
+    pub at: u64,
+    pub nr: u64,
+}
+
 /// At `sys_enter`: remembers when the current thread entered syscall `nr`,
 /// in its slot of `starts` (a tool's own task-storage map, defined in its
 /// object so that tools without syscall timing do not carry it). Returns
 /// false when no storage could be had.
 #[inline(always)]
-pub fn syscall_enter(starts: &TaskStorage<u64>, nr: u64) -> bool {
+pub fn syscall_enter(starts: &TaskStorage<SyscallStart>, nr: u64) -> bool {
     if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
         return true;
     }
@@ -183,23 +193,24 @@ pub fn syscall_enter(starts: &TaskStorage<u64>, nr: u64) -> bool {
         return false;
     };
     // SAFETY: helper without arguments.
-    *start = unsafe { bpf_ktime_get_ns() };
+    start.at = unsafe { bpf_ktime_get_ns() };
+    start.nr = nr;
     true
 }
 
 /// At `sys_exit`: how long the current thread spent in the syscall that
-/// returns, or `None` when its entry was not seen.
+/// returns, and its number, or `None` when its entry was not seen.
 #[inline(always)]
-pub fn syscall_exit(starts: &TaskStorage<u64>) -> Option<u64> {
+pub fn syscall_exit(starts: &TaskStorage<SyscallStart>) -> Option<(u64, u64)> {
     let start = starts.current(false)?;
-    let then = *start;
+    let then = start.at;
     if then == 0 {
         return None;
     }
-    *start = 0;
+    start.at = 0;
     // SAFETY: helper without arguments.
     let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(then) as i64;
-    (delta >= 0).then_some(delta as u64)
+    (delta >= 0).then_some((delta as u64, start.nr))
 }
 
 /// The panic handler of every tool's eBPF object. Programs must not have

@@ -9,8 +9,9 @@ use aya::{Ebpf, maps::Array};
 use common_ebpf::{
     Hist,
     user::{
-        DropReport, HistDrain, Hook, KernelBtf, Unit, attach_tracepoints, check_privileges,
-        load_object, names::syscall_name, output::json_hist, print_log2_hist, print_summary,
+        ArrayDrain, DropReport, HistDrain, Hook, KernelBtf, Unit, attach_tracepoints,
+        check_privileges, load_object, names::syscall_name, output::json_hist, print_log2_hist,
+        print_summary,
     },
 };
 use serde_json::{Map, Value};
@@ -48,7 +49,7 @@ pub struct Interval {
 /// The attached programs and their maps.
 pub struct Tracer {
     ebpf: Ebpf,
-    latency: HistDrain<u32>,
+    latency: ArrayDrain<Hist>,
     errors: HistDrain<u64, [u64; 2]>,
     sizes: HistDrain<u32>,
     drops: DropReport,
@@ -76,7 +77,10 @@ impl Tracer {
         // sys_exit first: a syscall entered before sys_exit is attached is
         // then never half-seen.
         attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
-        let latency = HistDrain::new(&mut ebpf, "HISTS")?;
+        let mut latency = ArrayDrain::new(&mut ebpf, "HISTS")?;
+        if let Some(syscalls) = &options.syscalls {
+            latency = latency.only(syscalls.iter().copied());
+        }
         let errors = HistDrain::new(&mut ebpf, "ERRORS")?;
         let sizes = HistDrain::new(&mut ebpf, "SIZES")?;
         Ok(Self {
@@ -127,16 +131,15 @@ fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
         ("FILTER_FAILED", flag(options.failed_only)),
         ("COUNT_ERRORS", flag(options.count_errors)),
         ("RECORD_SIZES", flag(options.record_sizes)),
-        ("OFF_PT_REGS_ORIG_AX", regs("orig_ax")?),
         ("OFF_PT_REGS_SI", regs("si")?),
         ("OFF_PT_REGS_DX", regs("dx")?),
     ];
     drop(btf); // before aya's loader parses its own copy
-    // One histogram per traced syscall; failures and sizes only when asked.
-    let syscalls = options
-        .syscalls
-        .as_ref()
-        .map_or(SYSCALL_SLOTS, |s| s.len().max(1) as u32);
+    // Histograms indexed by syscall number, up to the highest traced one;
+    // failures and sizes only when asked.
+    let syscalls = options.syscalls.as_ref().map_or(SYSCALL_SLOTS, |s| {
+        s.iter().max().map_or(1, |&nr| (nr + 1).min(SYSCALL_SLOTS))
+    });
     let errors = if options.count_errors { 4096 } else { 1 };
     let sizes = if options.record_sizes { 8 } else { 1 };
     load_object(

@@ -148,10 +148,15 @@ impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
 }
 
 /// Per-interval differences of a per-CPU array of cumulative values, by
-/// index (indexes with no new event are left out).
+/// index (indexes with no new event are left out). Like [`HistDrain`], it
+/// bumps the interval generation when it owns the generation map.
 pub struct ArrayDrain<V: Counters> {
     array: PerCpuArray<MapData, V>,
-    previous: Vec<V>,
+    generation: Option<Array<MapData, u64>>,
+    current: u64,
+    /// Indexes to read, all by default.
+    indexes: Vec<u32>,
+    previous: BTreeMap<u32, V>,
 }
 
 impl<V: Counters> ArrayDrain<V> {
@@ -160,23 +165,48 @@ impl<V: Counters> ArrayDrain<V> {
         let map = ebpf
             .take_map(name)
             .with_context(|| format!("map {name} missing from the object"))?;
+        let generation = ebpf
+            .take_map(GENERATION_MAP)
+            .map(Array::try_from)
+            .transpose()?;
         let array = PerCpuArray::try_from(map)?;
-        let previous = vec![V::ZERO; array.len() as usize];
-        Ok(Self { array, previous })
+        let indexes = (0..array.len()).collect();
+        Ok(Self {
+            array,
+            generation,
+            current: 0,
+            indexes,
+            previous: BTreeMap::new(),
+        })
+    }
+
+    /// Reads only `indexes` from now on (the only ones the kernel writes,
+    /// such as the syscalls of a `-s` filter): one map read each.
+    pub fn only(mut self, indexes: impl IntoIterator<Item = u32>) -> Self {
+        self.indexes = indexes
+            .into_iter()
+            .filter(|&i| i < self.array.len())
+            .collect();
+        self
     }
 
     /// `(index, value)` for every index with new events since the last call.
     pub fn drain(&mut self) -> Result<Vec<(u32, V)>> {
         let mut out = Vec::new();
-        for (index, before) in self.previous.iter_mut().enumerate() {
+        for &index in &self.indexes {
             let mut total = V::ZERO;
-            for cpu in self.array.get(&(index as u32), 0)?.iter() {
-                total.accumulate(cpu, 0);
+            for cpu in self.array.get(&index, 0)?.iter() {
+                total.accumulate(cpu, self.current);
             }
+            let before = self.previous.entry(index).or_insert(V::ZERO);
             if total.events() != before.events() {
-                out.push((index as u32, total.since(before)));
+                out.push((index, total.since(before)));
                 *before = total;
             }
+        }
+        self.current += 1;
+        if let Some(generation) = &mut self.generation {
+            generation.set(0, self.current, 0)?;
         }
         Ok(out)
     }

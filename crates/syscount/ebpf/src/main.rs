@@ -12,7 +12,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use common_ebpf::bpf::{
-    TaskStorage, bump, ctx_arg, current_in_cgroup, global, read_kernel, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, global, read_kernel,
+    syscall_enter, syscall_exit,
 };
 use syscount_ebpf::SYSCALL_SLOTS;
 
@@ -42,7 +43,7 @@ static OFF_PT_REGS_ORIG_AX: u32 = 0;
 /// Syscall entry time of each thread (0: none), in its task storage.
 #[unsafe(link_section = ".maps")]
 #[unsafe(export_name = "SYSCALL_ENTRY")]
-static SYSCALL_ENTRY: TaskStorage<u64> = TaskStorage::new();
+static SYSCALL_ENTRY: TaskStorage<SyscallStart> = TaskStorage::new();
 
 #[map]
 static SYSCALLS: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(SYSCALL_SLOTS, 0);
@@ -90,13 +91,14 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 #[inline(always)]
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     let Some(pid_tgid) = traced() else { return 0 };
-    let elapsed = if global(&MEASURE_LATENCY) != 0 {
+    // With -L the number comes with the start time; otherwise from pt_regs.
+    let (elapsed, known_nr) = if global(&MEASURE_LATENCY) != 0 {
         match syscall_exit(&SYSCALL_ENTRY) {
-            Some(ns) => ns,
+            Some((ns, nr)) => (ns, Some(nr)),
             None => return 0, // entered before tracing began
         }
     } else {
-        0
+        (0, None)
     };
     let ret = ctx_arg(ctx, 1) as i64;
     if global(&FILTER_FAILED) != 0 && ret >= 0 {
@@ -125,8 +127,9 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
             }
         }
     } else {
-        let regs = ctx_arg(ctx, 0);
-        let nr = read_kernel::<u64>(regs, global(&OFF_PT_REGS_ORIG_AX)).unwrap_or(u64::MAX);
+        let nr = known_nr.unwrap_or_else(|| {
+            read_kernel::<u64>(ctx_arg(ctx, 0), global(&OFF_PT_REGS_ORIG_AX)).unwrap_or(u64::MAX)
+        });
         let slot = if nr < SYSCALL_SLOTS as u64 {
             nr as u32
         } else {

@@ -15,8 +15,8 @@ use aya_ebpf::{
 use common_ebpf::{
     Hist,
     bpf::{
-        TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, read_kernel, syscall_enter,
-        syscall_exit,
+        SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, read_kernel,
+        syscall_enter, syscall_exit,
     },
 };
 use syslat_ebpf::{SYSCALL_SLOTS, dropped};
@@ -40,8 +40,6 @@ static COUNT_ERRORS: u32 = 0;
 #[unsafe(no_mangle)]
 static RECORD_SIZES: u32 = 0;
 #[unsafe(no_mangle)]
-static OFF_PT_REGS_ORIG_AX: u32 = 0;
-#[unsafe(no_mangle)]
 static OFF_PT_REGS_SI: u32 = 0;
 #[unsafe(no_mangle)]
 static OFF_PT_REGS_DX: u32 = 0;
@@ -54,14 +52,15 @@ const NR_MREMAP: u64 = 25;
 /// Syscall entry time of each thread (0: none), in its task storage.
 #[unsafe(link_section = ".maps")]
 #[unsafe(export_name = "SYSCALL_ENTRY")]
-static SYSCALL_ENTRY: TaskStorage<u64> = TaskStorage::new();
+static SYSCALL_ENTRY: TaskStorage<SyscallStart> = TaskStorage::new();
 
 #[map]
 static WATCHED: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 
-/// Latency histograms by syscall number.
+/// Latency histograms indexed by syscall number (an array: no hash lookup
+/// on the hot path).
 #[map]
-static HISTS: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(SYSCALL_SLOTS, 0);
+static HISTS: PerCpuArray<Hist> = PerCpuArray::with_max_entries(SYSCALL_SLOTS, 0);
 
 /// Failed calls by `nr << 32 | errno`: [count, 0].
 #[map]
@@ -123,13 +122,12 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 
 #[inline(always)]
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
-    let regs = ctx_arg(ctx, 0);
-    let nr = read_kernel::<u64>(regs, global(&OFF_PT_REGS_ORIG_AX)).unwrap_or(u64::MAX);
-    if !watched(nr) || !traced() {
+    if !traced() {
         return 0;
     }
-    let Some(elapsed) = syscall_exit(&SYSCALL_ENTRY) else {
-        return 0; // entered before tracing began
+    // Only watched syscalls were given a start time at sys_enter.
+    let Some((elapsed, nr)) = syscall_exit(&SYSCALL_ENTRY) else {
+        return 0; // not watched, or entered before tracing began
     };
     let ret = ctx_arg(ctx, 1) as i64;
     let failed = (-4095..0).contains(&ret);
@@ -148,8 +146,9 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
             }
         }
     }
-    match hist_entry(&HISTS, &(nr as u32)) {
-        Some(hist) => hist_record(hist, elapsed, global(&UNIT_DIVISOR)),
+    match HISTS.get_ptr_mut(nr as u32) {
+        // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
+        Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&UNIT_DIVISOR)),
         None => bump(&DROPPED, dropped::HISTS),
     }
     0

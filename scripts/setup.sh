@@ -17,6 +17,8 @@ command -v bpftool >/dev/null 2>&1 || need_apt+=(bpftool)
 command -v stress-ng >/dev/null 2>&1 || need_apt+=(stress-ng)
 command -v bpftrace >/dev/null 2>&1 || need_apt+=(bpftrace)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v man >/dev/null 2>&1 || need_apt+=(man-db)
+command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

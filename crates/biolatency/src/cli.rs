@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::IntervalArgs;
+use common_ebpf::user::{IntervalArgs, VERSION};
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 EXAMPLES:
     biolatency              # summarize block I/O latency as a histogram
     biolatency 1 10         # print 1 second summaries, 10 times
@@ -18,8 +18,13 @@ EXAMPLES:
     biolatency --json 1     # one JSON object per second, for scripts";
 
 /// Summarize block device I/O latency as a histogram.
+///
+/// Times every block I/O request from issue to the device (or, with -Q,
+/// from insertion into the OS queue) to completion, in the kernel, and
+/// prints log2 histograms: the USE method's disk latency, per disk and per
+/// request type. Needs root, or CAP_BPF and CAP_PERFMON.
 #[derive(Debug, Parser)]
-#[command(name = "biolatency", version, after_help = EXAMPLES)]
+#[command(name = "biolatency", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
     /// Include timestamp on output
     #[arg(short = 'T', long)]

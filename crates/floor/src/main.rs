@@ -5,7 +5,9 @@
 use anyhow::{Context as _, Result};
 use aya::{EbpfLoader, programs::BtfTracePoint};
 use clap::Parser;
-use common_ebpf::user::{StopSignals, btf::aya_btf, check_privileges, print_banner, tool_main};
+use common_ebpf::user::{
+    ManPage, StopSignals, btf::aya_btf, check_privileges, print_banner, tool_main,
+};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/floor"));
 
@@ -18,8 +20,13 @@ struct Cli {
     tracepoints: Vec<String>,
 }
 
+const MAN: ManPage = ManPage {
+    examples: "floor sys_enter sys_exit  # the floor under the syscall tools",
+    overhead: "Only what any program on a hook costs.",
+};
+
 fn main() {
-    tool_main("floor", run)
+    tool_main("floor", &MAN, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

@@ -1,9 +1,9 @@
 //! Command line of memlat.
 
 use clap::Parser;
-use common_ebpf::user::IntervalArgs;
+use common_ebpf::user::{IntervalArgs, VERSION};
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 EXAMPLES:
     memlat              # mmap/munmap/brk/mremap latency and failures, at Ctrl-C
     memlat 1 10         # 1 second summaries, 10 times
@@ -13,8 +13,13 @@ EXAMPLES:
     memlat --json 1     # one JSON object per second, for scripts";
 
 /// Summarize the latency and failures of memory-management syscalls.
+///
+/// Times mmap, munmap, brk and mremap (and mprotect, madvise with -a),
+/// counts their failures per errno (the USE method's memory errors), and
+/// with --size shows the requested lengths. Other syscalls are filtered out
+/// in the kernel. Needs root, or CAP_BPF and CAP_PERFMON.
 #[derive(Debug, Parser)]
-#[command(name = "memlat", version, after_help = EXAMPLES)]
+#[command(name = "memlat", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
     /// Include timestamp on output
     #[arg(short = 'T', long)]

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::IntervalArgs;
+use common_ebpf::user::{IntervalArgs, VERSION};
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 EXAMPLES:
     runqlat         # summarize run queue latency as a histogram
     runqlat 1 10    # print 1 second summaries, 10 times
@@ -16,8 +16,13 @@ EXAMPLES:
     runqlat --json 1  # one JSON object per second, for scripts";
 
 /// Summarize run queue (scheduler) latency as a histogram.
+///
+/// Measures how long runnable tasks wait for a CPU, from wakeup (or
+/// preemption) to running, and prints log2 histograms: the USE method's CPU
+/// saturation, per process, thread or PID namespace. Needs root, or CAP_BPF
+/// and CAP_PERFMON.
 #[derive(Debug, Parser)]
-#[command(name = "runqlat", version, after_help = EXAMPLES)]
+#[command(name = "runqlat", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
     /// Include timestamp on output
     #[arg(short = 'T', long)]

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use common_ebpf::user::names::parse_errno;
+use common_ebpf::user::{VERSION, names::parse_errno};
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 EXAMPLES:
     syscount                 # top 10 syscalls by count, printed at Ctrl-C
     syscount -i 1            # every second
@@ -19,8 +19,12 @@ EXAMPLES:
     syscount --json -i 1     # one JSON object per second";
 
 /// Summarize syscall counts and latencies.
+///
+/// Counts syscalls (and, with -L, their total time) per syscall or per
+/// process, and which ones fail: the first look at what a process asks of
+/// the kernel. Needs root, or CAP_BPF and CAP_PERFMON.
 #[derive(Debug, Parser)]
-#[command(name = "syscount", version, after_help = EXAMPLES)]
+#[command(name = "syscount", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
     /// Process PID to trace
     #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]

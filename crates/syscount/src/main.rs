@@ -8,8 +8,8 @@ use std::{collections::BTreeMap, io::Write as _, time::Duration};
 use anyhow::Result;
 use aya::Ebpf;
 use common_ebpf::user::{
-    ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, StopSignals,
-    attach_tracepoints, check_privileges, load_object, print_banner, require_process,
+    ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage,
+    StopSignals, attach_tracepoints, check_privileges, load_object, print_banner, require_process,
     run_intervals, tool_main,
 };
 
@@ -20,8 +20,14 @@ use crate::{
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
 
+/// What `man syscount` says beyond `--help`.
+const MAN: ManPage = ManPage {
+    examples: cli::EXAMPLES,
+    overhead: "One program per syscall (two with -L). On a getppid loop, count mode adds 185 ns per call (0.83x what libbpf-tools' syscount adds); -L adds 0.65x what libbpf-tools' syscount -L adds. See docs/performance.md.",
+};
+
 fn main() {
-    tool_main("syscount", run)
+    tool_main("syscount", &MAN, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

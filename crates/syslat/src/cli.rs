@@ -1,10 +1,10 @@
 //! Command line of syslat.
 
 use clap::{Parser, ValueEnum};
-use common_ebpf::user::IntervalArgs;
 use common_ebpf::user::names::parse_syscall;
+use common_ebpf::user::{IntervalArgs, VERSION};
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 EXAMPLES:
     syslat                      # latency histogram of every syscall, at Ctrl-C
     syslat 1 10                 # 1 second summaries, 10 times
@@ -24,8 +24,13 @@ pub enum SortBy {
 }
 
 /// Summarize the latency of each syscall as a log2 histogram.
+///
+/// Times every syscall from entry to return in the kernel and prints one
+/// histogram per syscall with its exact count, mean and maximum, because
+/// syscall durations span eight orders of magnitude. Needs root, or CAP_BPF
+/// and CAP_PERFMON.
 #[derive(Debug, Parser)]
-#[command(name = "syslat", version, after_help = EXAMPLES)]
+#[command(name = "syslat", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
     /// Include timestamp on output
     #[arg(short = 'T', long)]

@@ -1,8 +1,34 @@
-//! Command-line pieces every histogram tool shares, and their `main`.
+//! Command-line pieces every tool shares, and their `main`: the version
+//! line, `[interval] [count]`, and man page and completion generation.
 
-use std::time::Duration;
+use std::{io::Write as _, time::Duration};
+
+use anyhow::{Context as _, Result, bail};
+use clap::CommandFactory;
 
 use super::{StopSignals, exit_on_error};
+
+/// `--version` of every tool: the release and the git commit built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("TOOLKIT_GIT_COMMIT"),
+    ")"
+);
+
+/// With this environment variable set to `man`, `bash`, `zsh` or `fish`, a
+/// tool prints its man page or completion script (generated from its clap
+/// definition, so they cannot drift from `--help`) instead of running;
+/// `scripts/install.sh` uses it.
+pub const GENERATE_ENV: &str = "EBPF_TOOLKIT_GENERATE";
+
+/// What a tool's man page says beyond its `--help`.
+pub struct ManPage {
+    /// The OVERHEAD section: measured cost per event.
+    pub overhead: &'static str,
+    /// The EXAMPLES section (the `after_help` text, without its heading).
+    pub examples: &'static str,
+}
 
 /// The trailing `[interval] [count]` of bcc-style tools.
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -27,9 +53,69 @@ impl IntervalArgs {
 /// outcome into an exit status through [`exit_on_error`].
 pub fn tool_main<C: clap::Parser>(
     tool: &str,
+    man: &ManPage,
     run: impl FnOnce(C, &StopSignals) -> anyhow::Result<()>,
 ) -> ! {
+    if let Some(what) = std::env::var_os(GENERATE_ENV) {
+        exit_on_error(tool, generate::<C>(&what.to_string_lossy(), man));
+    }
     let signals = StopSignals::block();
     let cli = C::parse();
     exit_on_error(tool, signals.map_err(Into::into).and_then(|s| run(cli, &s)))
+}
+
+/// Writes the man page or a completion script of `C` to stdout.
+fn generate<C: CommandFactory>(what: &str, man: &ManPage) -> Result<()> {
+    let mut cmd = C::command();
+    let name = cmd.get_name().to_string();
+    let mut out = std::io::stdout().lock();
+    let shell = match what {
+        "man" => return write_man(cmd, man, &mut out),
+        "bash" => clap_complete::Shell::Bash,
+        "zsh" => clap_complete::Shell::Zsh,
+        "fish" => clap_complete::Shell::Fish,
+        other => bail!("{GENERATE_ENV}={other}: expected man, bash, zsh or fish"),
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    Ok(out.flush()?)
+}
+
+fn write_man(cmd: clap::Command, man: &ManPage, out: &mut impl std::io::Write) -> Result<()> {
+    use clap_mangen::roff::{Roff, bold, roman};
+    let name = cmd.get_name().to_string();
+    let page = clap_mangen::Man::new(cmd.clone())
+        .section("8")
+        .manual("ebpf-toolkit")
+        .source(format!("ebpf-toolkit {VERSION}"));
+    let mut buf = Vec::new();
+    page.render_title(&mut buf)?;
+    page.render_name_section(&mut buf)?;
+    page.render_synopsis_section(&mut buf)?;
+    page.render_description_section(&mut buf)?;
+    page.render_options_section(&mut buf)?;
+    let mut roff = Roff::new();
+    roff.control("SH", ["EXAMPLES"]);
+    let lines = man.examples.lines().map(str::trim);
+    for line in lines.filter(|l| !l.is_empty() && *l != "EXAMPLES:") {
+        let (command, comment) = line.split_once('#').unwrap_or((line, ""));
+        roff.control("TP", []);
+        roff.text([bold(command.trim())]);
+        roff.text([roman(comment.trim())]);
+    }
+    roff.control("SH", ["OVERHEAD"]);
+    roff.text([roman(man.overhead)]);
+    roff.control("SH", ["SEE ALSO"]);
+    let others: Vec<String> = ["biolatency", "runqlat", "syscount", "syslat", "memlat"]
+        .iter()
+        .filter(|t| **t != name)
+        .map(|t| format!("{t}(8)"))
+        .collect();
+    roff.text([roman(format!(
+        "{}, bpftool(8), bpftrace(8). Documentation: docs/{name}.md in the source tree.",
+        others.join(", ")
+    ))]);
+    roff.to_writer(&mut buf)?;
+    page.render_version_section(&mut buf)?;
+    out.write_all(&buf).context("writing the man page")?;
+    Ok(out.flush()?)
 }

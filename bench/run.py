@@ -191,9 +191,10 @@ def hook_of(name: str, hooks: list) -> str:
     return name
 
 
-def vm_hwm_kib(pid: int) -> int:
+def vm_kib(pid: int, field: str) -> int:
+    """VmHWM (peak resident set) or VmRSS (resident now) of pid, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -214,7 +215,7 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
     before = prog_fds(proc.pid)
     ns_per_op = workloads.run(workload)
     after = prog_fds(proc.pid)
-    rss = vm_hwm_kib(proc.pid)
+    rss = (vm_kib(proc.pid, "VmHWM"), vm_kib(proc.pid, "VmRSS"))
     # Names while the programs are still loaded. floor's are all "noop",
     # loaded one per hook in order.
     names = {prog_id: prog_name(prog_id) for prog_id in after}
@@ -284,10 +285,12 @@ def main():
                         op, progs, attach, rss = run_traced(cmd, ready, workloads,
                                                             spec["workload"], spec["hooks"])
                         entry = results.setdefault((tool, label),
-                                                   {"op": [], "attach": [], "rss": [], "progs": {}})
+                                                   {"op": [], "attach": [], "rss": [], "now": [],
+                                                    "progs": {}})
                         entry["op"].append(op)
                         entry["attach"].append(attach)
-                        entry["rss"].append(rss)
+                        entry["rss"].append(rss[0])
+                        entry["now"].append(rss[1])
                         for name, ns in progs.items():
                             entry["progs"].setdefault(name, []).append(ns)
                 print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
@@ -306,15 +309,15 @@ def render(results, selected, rounds) -> str:
     lines = [
         "| tool | tracer | per-event ns, by hook (ratio to libbpf-tools) | workload ns/op "
         "| ratio to no tracer | added ns/op (ratio to libbpf-tools) | exec to attached, ms "
-        "| peak RSS, MiB | binary, KiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS, MiB | RSS while tracing, MiB | binary, KiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tool in selected:
         base = med(results[(tool, "none")]["op"])
         twin = next((k for k in results if k[0] == tool and k[1].startswith("libbpf")), None)
         twin_progs = {n: med(v) for n, v in results[twin]["progs"].items()} if twin else {}
         twin_added = med(results[twin]["op"]) - base if twin else None
-        lines.append(f"| {tool} | none | | {fmt(base, 1)} | 1.00 | | | | |")
+        lines.append(f"| {tool} | none | | {fmt(base, 1)} | 1.00 | | | | | |")
         for key in [k for k in results if k[0] == tool and k[1] != "none"]:
             entry = results[key]
             progs = []
@@ -328,7 +331,11 @@ def render(results, selected, rounds) -> str:
                 progs.append(f"{hook} {ns:.0f}{ratio}")
             op = med(entry["op"])
             added = op - base
-            added_ratio = f" ({added / twin_added:.2f})" if twin_added and key != twin else ""
+            # Ratios of added time only where the twin's is clear of the noise
+            # (the block and ping-pong workloads vary by more than a tracer
+            # adds to them).
+            clear = twin_added is not None and twin_added > 0.05 * base
+            added_ratio = f" ({added / twin_added:.2f})" if clear and key != twin else ""
             path = None
             if key[1] in sizes:
                 path = sizes[key[1]](tool)
@@ -341,7 +348,8 @@ def render(results, selected, rounds) -> str:
             lines.append(
                 f"| {tool} | {key[1]} | {'; '.join(progs)} | {op:.1f} | {op / base:.2f} "
                 f"| {added:.1f}{added_ratio} | {fmt(med(entry['attach']), 1)} "
-                f"| {fmt(med(entry['rss']) / 1024, 1)} | {size} |")
+                f"| {fmt(med(entry['rss']) / 1024, 1)} | {fmt(med(entry['now']) / 1024, 1)} "
+                f"| {size} |")
     return "\n".join(lines)
 
 

@@ -150,6 +150,15 @@ impl Running {
         }
     }
 
+    /// The next line of the tool's stdout, `None` at its end.
+    pub fn read_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line).unwrap() {
+            0 => None,
+            _ => Some(line),
+        }
+    }
+
     /// Process id of the tool.
     pub fn pid(&self) -> u32 {
         self.child.id()

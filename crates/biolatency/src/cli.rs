@@ -71,7 +71,10 @@ mod tests {
             Cli::try_parse_from(["biolatency", "-mT", "-D", "-F", "-d", "vda", "1", "5"]).unwrap();
         assert!(cli.milliseconds && cli.timestamp && cli.per_disk && cli.per_flag);
         assert_eq!(cli.disk.as_deref(), Some("vda"));
-        assert_eq!((cli.every.interval, cli.every.count), (Some(1), Some(5)));
+        assert_eq!(
+            (cli.every.interval, cli.every.count),
+            (Some(std::time::Duration::from_secs(1)), Some(5))
+        );
     }
 
     #[test]

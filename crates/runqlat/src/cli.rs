@@ -69,7 +69,10 @@ mod tests {
         let cli = Cli::try_parse_from(["runqlat", "-mT", "-P", "-p", "185", "1", "5"]).unwrap();
         assert!(cli.milliseconds && cli.timestamp && cli.per_process);
         assert_eq!(cli.pid, Some(185));
-        assert_eq!((cli.every.interval, cli.every.count), (Some(1), Some(5)));
+        assert_eq!(
+            (cli.every.interval, cli.every.count),
+            (Some(std::time::Duration::from_secs(1)), Some(5))
+        );
     }
 
     #[test]

@@ -29,11 +29,12 @@ pub struct Cli {
     /// Process PID to trace
     #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]
     pub pid: Option<u32>,
-    /// Print summary at this interval (seconds), 0 for once at exit
-    #[arg(short = 'i', long, default_value_t = 0)]
+    /// Print summary at this interval (seconds, at most a day), 0 for once at exit
+    #[arg(short = 'i', long, default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub interval: u64,
-    /// Total tracing duration (seconds)
-    #[arg(short = 'd', long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Total tracing duration (seconds, at most a week)
+    #[arg(short = 'd', long, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub duration: Option<u64>,
     /// Print only the top syscalls
     #[arg(short = 'T', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]

@@ -86,7 +86,7 @@ mod tests {
             .unwrap();
         assert_eq!(cli.syscalls, Some(vec![0, 1, 110]));
         assert!(cli.nanoseconds);
-        assert_eq!(cli.every.interval, Some(1));
+        assert_eq!(cli.every.interval, Some(std::time::Duration::from_secs(1)));
     }
 
     #[test]

@@ -30,22 +30,39 @@ pub struct ManPage {
     pub examples: &'static str,
 }
 
-/// The trailing `[interval] [count]` of bcc-style tools.
+/// The trailing `[interval] [count]` of bcc-style tools. The interval is in
+/// seconds as there, and may be fractional (`0.1`) here.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct IntervalArgs {
-    /// Output interval, in seconds (default: until Ctrl-C)
-    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval: Option<u64>,
+    /// Output interval, in seconds, fractions allowed (default: until Ctrl-C)
+    #[arg(value_parser = parse_interval)]
+    pub interval: Option<Duration>,
     /// Number of outputs
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 }
 
 impl IntervalArgs {
-    /// The interval as a duration, `None` for "until Ctrl-C".
+    /// The interval, `None` for "until Ctrl-C".
     pub fn every(&self) -> Option<Duration> {
-        self.interval.map(Duration::from_secs)
+        self.interval
     }
+}
+
+/// Longest interval accepted: a day. Beyond, a typo is likelier than intent.
+const MAX_INTERVAL_SECS: f64 = 86_400.0;
+
+/// Seconds, at least a millisecond and at most a day: `1`, `0.1`, `2.5`.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.001..=MAX_INTERVAL_SECS).contains(&secs) {
+        return Err(format!(
+            "interval must be between 0.001 and {MAX_INTERVAL_SECS} seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// The whole `main` of a tool: block the stop signals (before any thread
@@ -118,4 +135,18 @@ fn write_man(cmd: clap::Command, man: &ManPage, out: &mut impl std::io::Write) -
     page.render_version_section(&mut buf)?;
     out.write_all(&buf).context("writing the man page")?;
     Ok(out.flush()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_in_seconds_with_fractions() {
+        assert_eq!(parse_interval("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("0.1"), Ok(Duration::from_millis(100)));
+        for bad in ["0", "-1", "0.0001", "86401", "1e30", "NaN", "inf", "x", ""] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -81,6 +81,10 @@ pub fn load_object(
 /// with `--json`, whose stdout is only JSON lines.
 pub fn print_banner(banner: &str, json: bool) -> std::io::Result<()> {
     use std::io::Write as _;
+    // Everything is loaded: hand the BTF parses' heap back to the system so
+    // that a long-running tool's resident set stays small.
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
     if json {
         eprintln!("{banner}");
         Ok(())

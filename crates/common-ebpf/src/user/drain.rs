@@ -134,6 +134,8 @@ impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
             self.previous.insert(key, total);
             out.push((key, total.since(&before)));
         }
+        // Key order (disk, pid, ...), not the kernel's hash order.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.current += 1;
         if let Some(generation) = &mut self.generation {
             generation.set(0, self.current, 0)?;

@@ -34,9 +34,65 @@ const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
 const KIND_ENUM64: u32 = 19;
 
+/// The BTF file's bytes: mapped where the kernel allows it (6.16 and later
+/// map `/sys/kernel/btf/vmlinux` read-only and private: no copy, and none of
+/// the thousand 4 KiB reads sysfs otherwise takes), else read.
+enum Bytes {
+    Mapped(*const u8, usize),
+    Owned(Vec<u8>),
+}
+
+impl Bytes {
+    fn map(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        if len == 0 {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
+        // SAFETY: a read-only private mapping of a file we opened; it stays
+        // valid after the file is closed, until munmap in Drop.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self::Mapped(ptr.cast(), len))
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: the mapping is len bytes long and lives as long as self.
+            Self::Mapped(ptr, len) => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            Self::Owned(data) => data,
+        }
+    }
+}
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        if let Self::Mapped(ptr, len) = *self {
+            // SAFETY: unmapping exactly the mapping made in Bytes::map.
+            unsafe { libc::munmap(ptr.cast_mut().cast(), len) };
+        }
+    }
+}
+
 /// The running kernel's BTF.
 pub struct KernelBtf {
-    data: Vec<u8>,
+    data: Bytes,
     /// Byte position of each type record, indexed by type id (id 0 is void).
     types: Vec<u32>,
     strings: usize,
@@ -64,7 +120,10 @@ fn btf_path() -> PathBuf {
 /// anew on each call: callers need it once.
 pub fn aya_btf() -> Result<Btf> {
     let path = btf_path();
-    Btf::parse_file(&path, Endianness::default())
+    let data = Bytes::map(&path)
+        .or_else(|_| std::fs::read(&path).map(Bytes::Owned))
+        .with_context(|| format!("reading kernel BTF {}", path.display()))?;
+    Btf::parse(&data, Endianness::default())
         .with_context(|| format!("parsing kernel BTF {}", path.display()))
 }
 
@@ -73,7 +132,8 @@ impl KernelBtf {
     /// by `EBPF_TOOLKIT_BTF`).
     pub fn load() -> Result<Self> {
         let path = btf_path();
-        let data = std::fs::read(&path).with_context(|| {
+        let data = Bytes::map(&path).or_else(|_| std::fs::read(&path).map(Bytes::Owned));
+        let data = data.with_context(|| {
             format!(
                 "kernel BTF not readable at {} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)",
                 path.display()
@@ -82,7 +142,7 @@ impl KernelBtf {
         Self::parse(path, data)
     }
 
-    fn parse(path: PathBuf, data: Vec<u8>) -> Result<Self> {
+    fn parse(path: PathBuf, data: Bytes) -> Result<Self> {
         let bad = || format!("{} is not a valid BTF file", path.display());
         if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != 0xeb9f {
             bail!("{}", bad());
@@ -271,7 +331,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        let err = KernelBtf::parse("x".into(), vec![0; 10]).err().unwrap();
+        let err = KernelBtf::parse("x".into(), Bytes::Owned(vec![0; 10]))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("not a valid BTF file"));
     }
 

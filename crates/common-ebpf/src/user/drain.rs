@@ -135,7 +135,7 @@ impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
             out.push((key, total.since(&before)));
         }
         // Key order (disk, pid, ...), not the kernel's hash order.
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.sort_unstable_by_key(|(key, _)| *key);
         self.current += 1;
         if let Some(generation) = &mut self.generation {
             generation.set(0, self.current, 0)?;

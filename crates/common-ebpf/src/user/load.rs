@@ -165,12 +165,22 @@ pub fn attach_tracepoints(ebpf: &mut Ebpf, tracepoints: &[&str], first: Hook) ->
     let mut btf = None;
     let mut errors = Vec::new();
     for &hook in order {
-        let attached = tracepoints
-            .iter()
-            .try_for_each(|tp| attach_one(ebpf, tp, hook, &mut btf));
+        let mut done = Vec::new();
+        let attached = tracepoints.iter().try_for_each(|tp| {
+            attach_one(ebpf, tp, hook, &mut btf)?;
+            done.push(*tp);
+            Ok::<_, anyhow::Error>(())
+        });
         match attached {
             Ok(()) => return Ok(hook),
-            Err(err) => errors.push(format!("{err:#}")),
+            Err(err) => {
+                // Detach this kind's programs before trying the other, or
+                // their events would be counted twice.
+                for tp in done {
+                    unload_one(ebpf, tp, hook);
+                }
+                errors.push(format!("{err:#}"));
+            }
         }
     }
     bail!(
@@ -178,6 +188,20 @@ pub fn attach_tracepoints(ebpf: &mut Ebpf, tracepoints: &[&str], first: Hook) ->
         tracepoints.join(", "),
         errors.join("; then ")
     )
+}
+
+fn unload_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook) {
+    let suffix = match hook {
+        Hook::RawTracePoint => "raw",
+        Hook::BtfTracePoint => "btf",
+    };
+    let Some(program) = ebpf.program_mut(&format!("{tracepoint}_{suffix}")) else {
+        return;
+    };
+    let _ = match hook {
+        Hook::RawTracePoint => <&mut RawTracePoint>::try_from(program).map(|p| p.unload()),
+        Hook::BtfTracePoint => <&mut BtfTracePoint>::try_from(program).map(|p| p.unload()),
+    };
 }
 
 fn attach_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook, btf: &mut Option<Btf>) -> Result<()> {

@@ -220,3 +220,22 @@ pub fn syscall_exit(starts: &TaskStorage<SyscallStart>) -> Option<(u64, u64)> {
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
+
+/// Defines the pair of programs for one tracepoint that every tool ships:
+/// `$btf_name` (`tp_btf`) and `$raw_name` (`raw_tp`), both calling
+/// `$handler(&ctx)`, which reads its arguments with [`ctx_arg`] and so works
+/// with either context. Userspace picks one per run (`attach_tracepoints`).
+#[macro_export]
+macro_rules! tracepoint_programs {
+    ($tracepoint:literal, $btf_name:ident, $raw_name:ident, $handler:path) => {
+        #[aya_ebpf::macros::btf_tracepoint(function = $tracepoint)]
+        pub fn $btf_name(ctx: aya_ebpf::programs::BtfTracePointContext) -> i32 {
+            $handler(&ctx)
+        }
+
+        #[aya_ebpf::macros::raw_tracepoint(tracepoint = $tracepoint)]
+        pub fn $raw_name(ctx: aya_ebpf::programs::RawTracePointContext) -> i32 {
+            $handler(&ctx)
+        }
+    };
+}

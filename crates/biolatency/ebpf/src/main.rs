@@ -6,9 +6,8 @@
 use aya_ebpf::{
     EbpfContext,
     helpers::bpf_ktime_get_ns,
-    macros::{btf_tracepoint, map, raw_tracepoint},
+    macros::map,
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
-    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use common_ebpf::{
     Hist,
@@ -134,35 +133,36 @@ fn rq_arg<C: EbpfContext>(ctx: &C) -> u64 {
     ctx_arg(ctx, 0)
 }
 
-#[btf_tracepoint(function = "block_rq_insert")]
-pub fn block_rq_insert_btf(ctx: BtfTracePointContext) -> i32 {
-    trace_start(rq_arg(&ctx), false)
+fn on_insert<C: EbpfContext>(ctx: &C) -> i32 {
+    trace_start(rq_arg(ctx), false)
 }
 
-#[btf_tracepoint(function = "block_rq_issue")]
-pub fn block_rq_issue_btf(ctx: BtfTracePointContext) -> i32 {
-    trace_start(rq_arg(&ctx), true)
+fn on_issue<C: EbpfContext>(ctx: &C) -> i32 {
+    trace_start(rq_arg(ctx), true)
 }
 
-#[btf_tracepoint(function = "block_rq_complete")]
-pub fn block_rq_complete_btf(ctx: BtfTracePointContext) -> i32 {
-    trace_done(rq_arg(&ctx))
+fn on_complete<C: EbpfContext>(ctx: &C) -> i32 {
+    trace_done(rq_arg(ctx))
 }
 
-#[raw_tracepoint(tracepoint = "block_rq_insert")]
-pub fn block_rq_insert_raw(ctx: RawTracePointContext) -> i32 {
-    trace_start(rq_arg(&ctx), false)
-}
-
-#[raw_tracepoint(tracepoint = "block_rq_issue")]
-pub fn block_rq_issue_raw(ctx: RawTracePointContext) -> i32 {
-    trace_start(rq_arg(&ctx), true)
-}
-
-#[raw_tracepoint(tracepoint = "block_rq_complete")]
-pub fn block_rq_complete_raw(ctx: RawTracePointContext) -> i32 {
-    trace_done(rq_arg(&ctx))
-}
+common_ebpf::tracepoint_programs!(
+    "block_rq_insert",
+    block_rq_insert_btf,
+    block_rq_insert_raw,
+    on_insert
+);
+common_ebpf::tracepoint_programs!(
+    "block_rq_issue",
+    block_rq_issue_btf,
+    block_rq_issue_raw,
+    on_issue
+);
+common_ebpf::tracepoint_programs!(
+    "block_rq_complete",
+    block_rq_complete_btf,
+    block_rq_complete_raw,
+    on_complete
+);
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

@@ -7,9 +7,8 @@
 use aya_ebpf::{
     EbpfContext,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
-    macros::{btf_tracepoint, map, raw_tracepoint},
+    macros::map,
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
-    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use common_ebpf::bpf::{
     SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, global, read_kernel,
@@ -148,25 +147,8 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     0
 }
 
-#[btf_tracepoint(function = "sys_enter")]
-pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    on_enter(&ctx)
-}
-
-#[btf_tracepoint(function = "sys_exit")]
-pub fn sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
-    on_exit(&ctx)
-}
-
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
-    on_enter(&ctx)
-}
-
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
-    on_exit(&ctx)
-}
+common_ebpf::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
+common_ebpf::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

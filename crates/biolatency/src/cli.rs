@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::{IntervalArgs, VERSION};
+use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -26,12 +26,8 @@ EXAMPLES:
 #[derive(Debug, Parser)]
 #[command(name = "biolatency", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Include timestamp on output
-    #[arg(short = 'T', long)]
-    pub timestamp: bool,
-    /// Millisecond histogram
-    #[arg(short = 'm', long)]
-    pub milliseconds: bool,
+    #[command(flatten)]
+    pub out: HistArgs,
     /// Include OS queued time in I/O time
     #[arg(short = 'Q', long)]
     pub queued: bool,
@@ -47,9 +43,6 @@ pub struct Cli {
     /// Trace I/O issued by tasks in this cgroup v2 (and its descendants)
     #[arg(short = 'c', long, value_name = "CGROUP")]
     pub cgroup: Option<PathBuf>,
-    /// Print one JSON object per interval instead of text
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub every: IntervalArgs,
 }
@@ -57,6 +50,8 @@ pub struct Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
+
+    use common_ebpf::user::assert_usage_errors;
 
     use super::*;
 
@@ -69,7 +64,7 @@ mod tests {
     fn parses_libbpf_tools_style() {
         let cli =
             Cli::try_parse_from(["biolatency", "-mT", "-D", "-F", "-d", "vda", "1", "5"]).unwrap();
-        assert!(cli.milliseconds && cli.timestamp && cli.per_disk && cli.per_flag);
+        assert!(cli.out.milliseconds && cli.out.timestamp && cli.per_disk && cli.per_flag);
         assert_eq!(cli.disk.as_deref(), Some("vda"));
         assert_eq!(
             (cli.every.interval, cli.every.count),
@@ -79,14 +74,6 @@ mod tests {
 
     #[test]
     fn rejects_zero_and_negative() {
-        for args in [
-            &["biolatency", "0"][..],
-            &["biolatency", "1", "0"],
-            &["biolatency", "-1"],
-            &["biolatency", "x"],
-        ] {
-            let err = Cli::try_parse_from(args).unwrap_err();
-            assert_eq!(err.exit_code(), 2, "{args:?}");
-        }
+        assert_usage_errors::<Cli>(&[&["0"], &["1", "0"], &["-1"], &["x"]]);
     }
 }

@@ -36,7 +36,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .transpose()?;
     check_privileges()?;
     let btf = KernelBtf::load()?;
-    let unit = Unit::latency(cli.milliseconds, false);
+    let unit = Unit::latency(cli.out.milliseconds, false);
     let mut tracepoints = vec!["block_rq_issue", "block_rq_complete"];
     if cli.queued {
         tracepoints.push("block_rq_insert");
@@ -51,14 +51,17 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut drain = HistDrain::<u64>::new(&mut ebpf, "HISTS")?;
     let mut report = Report {
         unit,
-        timestamp: cli.timestamp,
-        json: cli.json,
+        timestamp: cli.out.timestamp,
+        json: cli.out.json,
         per_disk: cli.per_disk,
         flags,
         disks,
     };
 
-    print_banner("Tracing block device I/O... Hit Ctrl-C to end.", cli.json)?;
+    print_banner(
+        "Tracing block device I/O... Hit Ctrl-C to end.",
+        cli.out.json,
+    )?;
     let mut drops = DropReport::new(
         "biolatency",
         "DROPPED",

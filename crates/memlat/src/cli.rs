@@ -1,7 +1,7 @@
 //! Command line of memlat.
 
 use clap::Parser;
-use common_ebpf::user::{IntervalArgs, VERSION};
+use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -21,12 +21,8 @@ EXAMPLES:
 #[derive(Debug, Parser)]
 #[command(name = "memlat", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Include timestamp on output
-    #[arg(short = 'T', long)]
-    pub timestamp: bool,
-    /// Millisecond histograms
-    #[arg(short = 'm', long)]
-    pub milliseconds: bool,
+    #[command(flatten)]
+    pub out: HistArgs,
     /// Nanosecond histograms
     #[arg(short = 'n', long, conflicts_with = "milliseconds")]
     pub nanoseconds: bool,
@@ -40,9 +36,6 @@ pub struct Cli {
     /// Also print histograms of the length requested from mmap and mremap
     #[arg(long)]
     pub size: bool,
-    /// Print one JSON object per interval instead of text
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub every: IntervalArgs,
 }
@@ -50,6 +43,8 @@ pub struct Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
+
+    use common_ebpf::user::assert_usage_errors;
 
     use super::*;
 
@@ -60,15 +55,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        for args in [
-            &["memlat", "0"][..],
-            &["memlat", "1", "0"],
-            &["memlat", "-p", "0"],
-            &["memlat", "-m", "-n"],
-            &["memlat", "--size=3"],
-        ] {
-            let err = Cli::try_parse_from(args).unwrap_err();
-            assert_eq!(err.exit_code(), 2, "{args:?}");
-        }
+        assert_usage_errors::<Cli>(&[
+            &["0"],
+            &["1", "0"],
+            &["-p", "0"],
+            &["-m", "-n"],
+            &["--size=3"],
+        ]);
     }
 }

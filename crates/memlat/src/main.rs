@@ -36,7 +36,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         names.extend(MORE_CALLS);
     }
     let order: Vec<u32> = names.iter().filter_map(|n| syscall_number(n)).collect();
-    let unit = Unit::latency(cli.milliseconds, cli.nanoseconds);
+    let unit = Unit::latency(cli.out.milliseconds, cli.nanoseconds);
     let options = Options {
         pid: cli.pid,
         syscalls: Some(order.clone()),
@@ -47,8 +47,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut tracer = Tracer::attach("memlat", &options, unit)?;
     let report = Report {
         unit,
-        timestamp: cli.timestamp,
-        json: cli.json,
+        timestamp: cli.out.timestamp,
+        json: cli.out.json,
         sizes: cli.size,
         order,
     };
@@ -57,7 +57,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             "Tracing memory syscalls ({})... Hit Ctrl-C to end.",
             names.join(", ")
         ),
-        cli.json,
+        cli.out.json,
     )?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         Ok(report.write(&mut std::io::stdout().lock(), tracer.interval()?)?)

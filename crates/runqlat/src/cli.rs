@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::{IntervalArgs, VERSION};
+use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -24,12 +24,8 @@ EXAMPLES:
 #[derive(Debug, Parser)]
 #[command(name = "runqlat", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Include timestamp on output
-    #[arg(short = 'T', long)]
-    pub timestamp: bool,
-    /// Millisecond histogram
-    #[arg(short = 'm', long)]
-    pub milliseconds: bool,
+    #[command(flatten)]
+    pub out: HistArgs,
     /// Print a histogram per process ID
     #[arg(short = 'P', long = "pids", conflicts_with_all = ["per_thread", "per_pidns"])]
     pub per_process: bool,
@@ -46,9 +42,6 @@ pub struct Cli {
     /// Trace tasks in this cgroup v2 (and its descendants)
     #[arg(short = 'c', long, value_name = "CGROUP")]
     pub cgroup: Option<PathBuf>,
-    /// Print one JSON object per interval instead of text
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub every: IntervalArgs,
 }
@@ -56,6 +49,8 @@ pub struct Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
+
+    use common_ebpf::user::assert_usage_errors;
 
     use super::*;
 
@@ -67,7 +62,7 @@ mod tests {
     #[test]
     fn parses_libbpf_tools_style() {
         let cli = Cli::try_parse_from(["runqlat", "-mT", "-P", "-p", "185", "1", "5"]).unwrap();
-        assert!(cli.milliseconds && cli.timestamp && cli.per_process);
+        assert!(cli.out.milliseconds && cli.out.timestamp && cli.per_process);
         assert_eq!(cli.pid, Some(185));
         assert_eq!(
             (cli.every.interval, cli.every.count),
@@ -77,19 +72,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_and_combinations() {
-        for args in [
-            &["runqlat", "0"][..],
-            &["runqlat", "1", "0"],
-            &["runqlat", "-1"],
-            &["runqlat", "x"],
-            &["runqlat", "-p", "0"],
-            &["runqlat", "-p", "abc"],
-            &["runqlat", "-P", "-L"],
-            &["runqlat", "-L", "--pidnss"],
-            &["runqlat", "-P", "--pidnss"],
-        ] {
-            let err = Cli::try_parse_from(args).unwrap_err();
-            assert_eq!(err.exit_code(), 2, "{args:?}");
-        }
+        assert_usage_errors::<Cli>(&[
+            &["0"],
+            &["1", "0"],
+            &["-1"],
+            &["x"],
+            &["-p", "0"],
+            &["-p", "abc"],
+            &["-P", "-L"],
+            &["-L", "--pidnss"],
+            &["-P", "--pidnss"],
+        ]);
     }
 }

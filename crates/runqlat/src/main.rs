@@ -51,7 +51,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let btf = KernelBtf::load()?;
     let tracepoints = ["sched_wakeup", "sched_wakeup_new", "sched_switch"];
     btf.require_tracepoints(&tracepoints)?;
-    let unit = Unit::latency(cli.milliseconds, false);
+    let unit = Unit::latency(cli.out.milliseconds, false);
     let mut ebpf = load(&cli, btf, unit, grouping, cgroup)?;
     // tp_btf first: its programs keep enqueue times in task storage, which
     // needs the trusted task pointers only tp_btf arguments are.
@@ -60,12 +60,15 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
     let report = Report {
         unit,
-        timestamp: cli.timestamp,
-        json: cli.json,
+        timestamp: cli.out.timestamp,
+        json: cli.out.json,
         grouping,
     };
 
-    print_banner("Tracing run queue latency... Hit Ctrl-C to end.", cli.json)?;
+    print_banner(
+        "Tracing run queue latency... Hit Ctrl-C to end.",
+        cli.out.json,
+    )?;
     let mut drops = DropReport::new(
         "runqlat",
         "DROPPED",

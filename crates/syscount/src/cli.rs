@@ -69,6 +69,8 @@ pub struct Cli {
 mod tests {
     use clap::CommandFactory as _;
 
+    use common_ebpf::user::assert_usage_errors;
+
     use super::*;
 
     #[test]
@@ -90,17 +92,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        for args in [
-            &["syscount", "-T", "0"][..],
-            &["syscount", "-e", "EBOGUS"],
-            &["syscount", "-e", "0"],
-            &["syscount", "-p", "0"],
-            &["syscount", "-p", "-3"],
-            &["syscount", "-d", "0"],
-            &["syscount", "-i", "x"],
-        ] {
-            let err = Cli::try_parse_from(args).unwrap_err();
-            assert_eq!(err.exit_code(), 2, "{args:?}");
-        }
+        assert_usage_errors::<Cli>(&[
+            &["-T", "0"],
+            &["-e", "EBOGUS"],
+            &["-e", "0"],
+            &["-p", "0"],
+            &["-p", "-3"],
+            &["-d", "0"],
+            &["-i", "x"],
+        ]);
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::{Parser, ValueEnum};
 use common_ebpf::user::names::parse_syscall;
-use common_ebpf::user::{IntervalArgs, VERSION};
+use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -32,12 +32,8 @@ pub enum SortBy {
 #[derive(Debug, Parser)]
 #[command(name = "syslat", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Include timestamp on output
-    #[arg(short = 'T', long)]
-    pub timestamp: bool,
-    /// Millisecond histograms
-    #[arg(short = 'm', long)]
-    pub milliseconds: bool,
+    #[command(flatten)]
+    pub out: HistArgs,
     /// Nanosecond histograms (many syscalls take under a microsecond)
     #[arg(short = 'n', long, conflicts_with = "milliseconds")]
     pub nanoseconds: bool,
@@ -62,9 +58,6 @@ pub struct Cli {
     /// Order of the histograms
     #[arg(long, value_enum, default_value_t = SortBy::Count)]
     pub sort: SortBy,
-    /// Print one JSON object per interval instead of text
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub every: IntervalArgs,
 }
@@ -72,6 +65,8 @@ pub struct Cli {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
+
+    use common_ebpf::user::assert_usage_errors;
 
     use super::*;
 
@@ -91,19 +86,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        for args in [
-            &["syslat", "0"][..],
-            &["syslat", "1", "0"],
-            &["syslat", "-s", "nosuchcall"],
-            &["syslat", "-s", "read,,write"],
-            &["syslat", "-p", "0"],
-            &["syslat", "-t", "-3"],
-            &["syslat", "--top", "0"],
-            &["syslat", "--sort", "name"],
-            &["syslat", "-m", "-n"],
-        ] {
-            let err = Cli::try_parse_from(args).unwrap_err();
-            assert_eq!(err.exit_code(), 2, "{args:?}");
-        }
+        assert_usage_errors::<Cli>(&[
+            &["0"],
+            &["1", "0"],
+            &["-s", "nosuchcall"],
+            &["-s", "read,,write"],
+            &["-p", "0"],
+            &["-t", "-3"],
+            &["--top", "0"],
+            &["--sort", "name"],
+            &["-m", "-n"],
+        ]);
     }
 }

@@ -28,7 +28,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     for id in [cli.pid, cli.tid].into_iter().flatten() {
         require_process(id)?;
     }
-    let unit = Unit::latency(cli.milliseconds, cli.nanoseconds);
+    let unit = Unit::latency(cli.out.milliseconds, cli.nanoseconds);
     let options = Options {
         pid: cli.pid,
         tid: cli.tid,
@@ -37,11 +37,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         ..Options::default()
     };
     let mut tracer = Tracer::attach("syslat", &options, unit)?;
-    print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.json)?;
+    print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.out.json)?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let hists = select(tracer.interval()?.latency, &cli);
         let mut out = std::io::stdout().lock();
-        if cli.json {
+        if cli.out.json {
             return Ok(write_json_interval(
                 &mut out,
                 "syslat",
@@ -51,7 +51,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         use std::io::Write as _;
         writeln!(out)?;
-        if cli.timestamp {
+        if cli.out.timestamp {
             print_timestamp(&mut out)?;
         }
         write_hists(&mut out, "syscall", &hists, unit)?;

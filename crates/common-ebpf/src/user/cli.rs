@@ -30,6 +30,32 @@ pub struct ManPage {
     pub examples: &'static str,
 }
 
+/// The output options of the histogram tools, as libbpf-tools spells them.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct HistArgs {
+    /// Include timestamp on output
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
+    /// Millisecond histograms
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+    /// Print one JSON object per interval instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// For the tools' unit tests: each of `cases` (arguments after the program
+/// name) is a usage error, exit status 2.
+pub fn assert_usage_errors<C: clap::Parser>(cases: &[&[&str]]) {
+    for args in cases {
+        let argv = std::iter::once("tool").chain(args.iter().copied());
+        match C::try_parse_from(argv) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(err) => assert_eq!(err.exit_code(), 2, "{args:?}: {err}"),
+        }
+    }
+}
+
 /// The trailing `[interval] [count]` of bcc-style tools. The interval is in
 /// seconds as there, and may be fractional (`0.1`) here.
 #[derive(Debug, Clone, Copy, clap::Args)]

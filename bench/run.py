@@ -89,6 +89,8 @@ TOOLS = {
                         bpftrace=BT_SYSCOUNT_L, hooks=SYS),
     "syslat": dict(workload="getppid", ours=["syslat"], libbpf=["syscount", "-L"],
                    bpftrace=BT_SYSLAT, hooks=SYS),
+    "syslat --percentiles": dict(workload="getppid", ours=["syslat", "--percentiles"],
+                                 libbpf=["syscount", "-L"], bpftrace=BT_SYSLAT, hooks=SYS),
     "memlat": dict(workload="getppid", ours=["memlat"], libbpf=["syscount", "-L"],
                    bpftrace=BT_MEMLAT, hooks=SYS),
 }
@@ -258,7 +260,8 @@ def fmt(v, digits=0):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="comma-separated, from: " + ", ".join(TOOLS))
     parser.add_argument("--no-write", action="store_true", help="do not write docs/performance.md")
     args = parser.parse_args()
     if os.geteuid() != 0:

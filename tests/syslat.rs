@@ -164,3 +164,89 @@ fn bad_input_is_one_line_and_nonzero() {
         assert!(!out.stderr.contains("panicked"), "{args:?}");
     }
 }
+
+/// Each sleep the percentile child measured itself, in ns, in memory shared
+/// with the test process (set up before the fork).
+static MEASURED: std::sync::atomic::AtomicPtr<u64> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+const SHORT: usize = 900;
+const LONG: usize = 109;
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// 900 sleeps of 1 ms and 109 of 20 ms, each timed by the child itself.
+fn two_speed_sleeper() {
+    let out = MEASURED.load(std::sync::atomic::Ordering::Relaxed);
+    for i in 0..SHORT + LONG {
+        let ns = if i < SHORT { 1_000_000 } else { 20_000_000 };
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: ns,
+        };
+        let start = now_ns();
+        // SAFETY: raw syscall with a valid timespec.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                0,
+                &ts,
+                std::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+        // SAFETY: `out` holds SHORT + LONG u64s, shared with the parent.
+        unsafe { *out.add(i) = now_ns() - start };
+    }
+}
+
+/// p50 and p99 from the log-linear bins are within one bin (10%) of the
+/// exact percentiles of the child's own measurements; a log2 bucket could
+/// only place them within a factor of two.
+#[test]
+fn percentiles_match_the_childs_own_measurements() {
+    let n = SHORT + LONG;
+    // SAFETY: a fresh shared anonymous mapping, unmapped below.
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            n * 8,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(shared, libc::MAP_FAILED);
+    MEASURED.store(shared.cast(), std::sync::atomic::Ordering::Relaxed);
+    let out = trace_child(
+        two_speed_sleeper,
+        &["-s", "clock_nanosleep", "--percentiles=50,99", "--json"],
+    );
+    // SAFETY: the child has exited; n u64s were written.
+    let mut exact: Vec<u64> =
+        unsafe { std::slice::from_raw_parts(shared.cast::<u64>(), n) }.to_vec();
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(shared, n * 8) };
+    exact.sort_unstable();
+    let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let hist = &record["histograms"][0];
+    assert_eq!(hist["count"], n, "{out}");
+    for (p, label) in [(50.0, "p50"), (99.0, "p99")] {
+        // Type 1 quantile: the ceil(p * n)-th smallest sample.
+        let truth = exact[((p / 100.0 * n as f64).ceil() as usize) - 1] as f64;
+        let got = hist["percentiles"][label].as_f64().unwrap();
+        eprintln!("{label}: syslat {got:.0} ns, child's own {truth:.0} ns");
+        assert!(
+            (got - truth).abs() <= 0.1 * truth,
+            "{label}: {got} vs {truth}"
+        );
+    }
+}

@@ -7,7 +7,10 @@ use aya_ebpf::{
     maps::{Array, PerCpuHashMap},
 };
 
-use crate::hist::{Hist, MAX_SLOTS, log2_slot};
+use crate::{
+    hist::{Hist, MAX_SLOTS, log2_slot},
+    loglinear::{LlHist, loglinear_bin},
+};
 
 /// Reads a load-time global (filter, unit, field offset). Volatile, so the
 /// value set by userspace before load is read rather than the compile-time
@@ -36,16 +39,30 @@ pub static HIST_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 /// on the 512-byte eBPF stack.
 static ZERO_HIST: Hist = Hist::ZERO;
 
+/// Initial value of new log-linear histograms (8.7 KiB: never on the stack).
+pub static ZERO_LL_HIST: LlHist = LlHist::ZERO;
+
 /// The histogram of `key` in `map` for this CPU, created empty on first use.
 /// `None` only when the map is full.
 #[inline(always)]
 pub fn hist_entry<K>(map: &PerCpuHashMap<K, Hist>, key: &K) -> Option<&'static mut Hist> {
+    map_entry(map, key, &ZERO_HIST)
+}
+
+/// The value of `key` in the per-CPU `map` for this CPU, created as `zero`
+/// on first use. `None` only when the map is full.
+#[inline(always)]
+pub fn map_entry<K, V>(
+    map: &PerCpuHashMap<K, V>,
+    key: &K,
+    zero: &'static V,
+) -> Option<&'static mut V> {
     let ptr = match map.get_ptr_mut(key) {
         Some(ptr) => ptr,
         None => {
             // Another program on this CPU cannot race us (per-CPU value), but
             // another CPU may have created the key: NOEXIST keeps its data.
-            let _ = map.insert(key, &ZERO_HIST, BPF_NOEXIST as u64);
+            let _ = map.insert(key, zero, BPF_NOEXIST as u64);
             map.get_ptr_mut(key)?
         }
     };
@@ -73,6 +90,31 @@ pub fn hist_record(hist: &mut Hist, value: u64, divisor: u64) {
     } else if value > hist.max {
         hist.max = value;
     }
+}
+
+/// Records one sample of `value` (nanoseconds, bytes) in a log-linear
+/// histogram, with its exact count, sum, and per-interval minimum and
+/// maximum.
+#[inline(always)]
+pub fn ll_record(hist: &mut LlHist, value: u64) {
+    if let Some(bin) = hist.bins.get_mut(loglinear_bin(value)) {
+        *bin += 1;
+    }
+    let generation = HIST_GENERATION.get(0).copied().unwrap_or(0);
+    if hist.generation != generation || hist.count == 0 {
+        hist.generation = generation;
+        hist.min = value;
+        hist.max = value;
+    } else {
+        if value > hist.max {
+            hist.max = value;
+        }
+        if value < hist.min {
+            hist.min = value;
+        }
+    }
+    hist.count += 1;
+    hist.sum += value;
 }
 
 /// Reads a `T` at `base + offset` in kernel memory; the offset comes from

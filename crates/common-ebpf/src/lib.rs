@@ -8,6 +8,7 @@
 #![cfg_attr(not(any(feature = "user", feature = "build", test)), no_std)]
 
 pub mod hist;
+pub mod loglinear;
 
 #[cfg(target_arch = "bpf")]
 pub mod bpf;
@@ -19,3 +20,4 @@ pub mod user;
 pub mod build;
 
 pub use hist::{Hist, MAX_SLOTS, log2_slot};
+pub use loglinear::{LL_BINS, LlHist, loglinear_bin};

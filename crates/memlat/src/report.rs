@@ -39,15 +39,15 @@ impl Report {
                 .collect();
             extra.insert("errors".into(), errors.into());
             if self.sizes {
-                extra.insert("sizes".into(), json_hists(&sizes).into());
+                extra.insert("sizes".into(), json_hists(&sizes, None).into());
             }
-            return write_json_record(w, "memlat", self.unit, json_hists(&latency), extra);
+            return write_json_record(w, "memlat", self.unit, json_hists(&latency, None), extra);
         }
         writeln!(w)?;
         if self.timestamp {
             print_timestamp(w)?;
         }
-        write_hists(w, "syscall", &latency, self.unit)?;
+        write_hists(w, "syscall", &latency, self.unit, None)?;
         writeln!(w)?;
         if errors.is_empty() {
             writeln!(w, "failed calls: none")?;
@@ -64,7 +64,7 @@ impl Report {
             }
         }
         if self.sizes {
-            write_hists(w, "size", &sizes, Unit::Bytes)?;
+            write_hists(w, "size", &sizes, Unit::Bytes, None)?;
         }
         w.flush()
     }

@@ -1,8 +1,8 @@
 //! Command line of syslat.
 
 use clap::{Parser, ValueEnum};
-use common_ebpf::user::names::parse_syscall;
 use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
+use common_ebpf::user::{names::parse_syscall, output::parse_percentile};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -12,6 +12,8 @@ EXAMPLES:
     syslat -n -s getppid        # nanosecond buckets, for the fast calls
     syslat -x                   # only calls that failed
     syslat --top 5 --sort total # the 5 syscalls with the most total time
+    syslat -s read --percentiles          # p50, p90, p99, p99.9 of reads
+    syslat --percentiles=50,99.99 -p 185  # chosen percentiles, one process
     syslat --json 1             # one JSON object per second, for scripts";
 
 /// Order of the per-syscall histograms.
@@ -58,6 +60,12 @@ pub struct Cli {
     /// Order of the histograms
     #[arg(long, value_enum, default_value_t = SortBy::Count)]
     pub sort: SortBy,
+    /// Under each histogram: count, mean, min, these percentiles and max,
+    /// from log-linear bins (2 significant digits; default 50,90,99,99.9)
+    #[arg(long, value_name = "LIST", num_args = 0..=1, require_equals = true,
+          value_delimiter = ',', value_parser = parse_percentile,
+          default_missing_values = ["50", "90", "99", "99.9"])]
+    pub percentiles: Option<Vec<f64>>,
     #[command(flatten)]
     pub every: IntervalArgs,
 }

@@ -2,16 +2,21 @@
 //! chosen set) and `memlat` (the memory-management syscalls): load and
 //! attach the eBPF object, drain it interval by interval, print histograms.
 
-use std::io::{self, Write};
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+};
 
 use anyhow::{Context as _, Result};
 use aya::{Ebpf, maps::Array};
 use common_ebpf::{
-    Hist,
+    Hist, LlHist,
     user::{
         ArrayDrain, DropReport, HistDrain, Hook, KernelBtf, Unit, attach_tracepoints,
-        check_privileges, load_object, names::syscall_name, output::json_hist, print_log2_hist,
-        print_summary,
+        check_privileges, load_object,
+        names::syscall_name,
+        output::{json_hist, json_loglinear, print_percentiles},
+        print_log2_hist, print_summary,
     },
 };
 use serde_json::{Map, Value};
@@ -34,6 +39,8 @@ pub struct Options {
     pub count_errors: bool,
     /// Histograms of the length requested from mmap and mremap.
     pub record_sizes: bool,
+    /// Log-linear latency histograms too, for percentiles.
+    pub loglinear: bool,
 }
 
 /// One interval's figures.
@@ -44,6 +51,8 @@ pub struct Interval {
     pub errors: Vec<(u32, u32, u64)>,
     /// Requested-length histogram per syscall number, with `record_sizes`.
     pub sizes: Vec<(u32, Hist)>,
+    /// Log-linear latency histogram per syscall number, with `loglinear`.
+    pub loglinear: BTreeMap<u32, LlHist>,
 }
 
 /// The attached programs and their maps.
@@ -52,6 +61,7 @@ pub struct Tracer {
     latency: ArrayDrain<Hist>,
     errors: HistDrain<u64, [u64; 2]>,
     sizes: HistDrain<u32>,
+    loglinear: Option<HistDrain<u32, LlHist>>,
     drops: DropReport,
 }
 
@@ -83,11 +93,16 @@ impl Tracer {
         }
         let errors = HistDrain::new(&mut ebpf, "ERRORS")?;
         let sizes = HistDrain::new(&mut ebpf, "SIZES")?;
+        let loglinear = options
+            .loglinear
+            .then(|| HistDrain::new(&mut ebpf, "LLHISTS"))
+            .transpose()?;
         Ok(Self {
             ebpf,
             latency,
             errors,
             sizes,
+            loglinear,
             drops: DropReport::new(
                 tool,
                 "DROPPED",
@@ -111,11 +126,16 @@ impl Tracer {
             .map(|(key, [count, _])| ((key >> 32) as u32, key as u32, count))
             .collect();
         let sizes = self.sizes.drain()?;
+        let loglinear = match &mut self.loglinear {
+            Some(drain) => drain.drain()?.into_iter().collect(),
+            None => BTreeMap::new(),
+        };
         self.drops.check(&self.ebpf)?;
         Ok(Interval {
             latency,
             errors,
             sizes,
+            loglinear,
         })
     }
 }
@@ -131,6 +151,7 @@ fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
         ("FILTER_FAILED", flag(options.failed_only)),
         ("COUNT_ERRORS", flag(options.count_errors)),
         ("RECORD_SIZES", flag(options.record_sizes)),
+        ("LOGLINEAR", flag(options.loglinear)),
         ("OFF_PT_REGS_SI", regs("si")?),
         ("OFF_PT_REGS_DX", regs("dx")?),
     ];
@@ -142,38 +163,59 @@ fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
     });
     let errors = if options.count_errors { 4096 } else { 1 };
     let sizes = if options.record_sizes { 8 } else { 1 };
+    let loglinear = if options.loglinear { SYSCALL_SLOTS } else { 1 };
     load_object(
         OBJECT,
         &u32s,
         &[("UNIT_DIVISOR", unit.divisor())],
-        &[("HISTS", syscalls), ("ERRORS", errors), ("SIZES", sizes)],
+        &[
+            ("HISTS", syscalls),
+            ("ERRORS", errors),
+            ("SIZES", sizes),
+            ("LLHISTS", loglinear),
+        ],
     )
 }
 
+/// Log-linear histograms by syscall number and the percentiles to print
+/// from them (`--percentiles`).
+pub type Percentiles<'a> = (&'a BTreeMap<u32, LlHist>, &'a [f64]);
+
 /// Prints `hists` (already in display order), each headed `label = name`
-/// and followed by its exact summary line.
+/// and followed by its exact summary line, with percentiles when given.
 pub fn write_hists(
     w: &mut impl Write,
     label: &str,
     hists: &[(u32, Hist)],
     unit: Unit,
+    percentiles: Option<Percentiles>,
 ) -> io::Result<()> {
     for (nr, hist) in hists {
         writeln!(w, "\n{label} = {}", syscall_name(*nr))?;
         print_log2_hist(w, &hist.slots, unit.label())?;
-        print_summary(w, hist, unit)?;
+        match percentiles.and_then(|(ll, ps)| Some((ll.get(nr)?, ps))) {
+            Some((ll, ps)) => print_percentiles(w, ll, ps, unit)?,
+            None => print_summary(w, hist, unit)?,
+        }
     }
     Ok(())
 }
 
-/// `hists` as JSON histograms keyed by `{"syscall": name}`.
-pub fn json_hists(hists: &[(u32, Hist)]) -> Vec<Value> {
+/// `hists` as JSON histograms keyed by `{"syscall": name}`, with their
+/// log-linear bins and percentiles when given.
+pub fn json_hists(hists: &[(u32, Hist)], percentiles: Option<Percentiles>) -> Vec<Value> {
     hists
         .iter()
         .map(|(nr, hist)| {
             let mut key = Map::new();
             key.insert("syscall".into(), syscall_name(*nr).into());
-            json_hist(key, hist)
+            let mut value = json_hist(key, hist);
+            if let (Some((ll, ps)), Value::Object(fields)) = (percentiles, &mut value)
+                && let Some(ll) = ll.get(nr)
+            {
+                fields.extend(json_loglinear(ll, ps));
+            }
+            value
         })
         .collect()
 }
@@ -190,7 +232,7 @@ mod tests {
         hist.sum = 6_000;
         hist.max = 2_500;
         let mut out = Vec::new();
-        write_hists(&mut out, "syscall", &[(0, hist)], Unit::Usecs).unwrap();
+        write_hists(&mut out, "syscall", &[(0, hist)], Unit::Usecs, None).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], "syscall = read");
@@ -199,7 +241,7 @@ mod tests {
             lines.last().unwrap(),
             &"count = 3, mean = 2.0 usecs, max = 2.5 usecs"
         );
-        let json = json_hists(&[(0, hist)]);
+        let json = json_hists(&[(0, hist)], None);
         assert_eq!(json[0]["key"]["syscall"], "read");
         assert_eq!(json[0]["count"], 3);
     }

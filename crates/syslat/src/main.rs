@@ -34,19 +34,25 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         tid: cli.tid,
         syscalls: cli.syscalls.clone(),
         failed_only: cli.failures,
+        loglinear: cli.percentiles.is_some(),
         ..Options::default()
     };
     let mut tracer = Tracer::attach("syslat", &options, unit)?;
     print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.out.json)?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
-        let hists = select(tracer.interval()?.latency, &cli);
+        let interval = tracer.interval()?;
+        let hists = select(interval.latency, &cli);
+        let percentiles = cli
+            .percentiles
+            .as_deref()
+            .map(|ps| (&interval.loglinear, ps));
         let mut out = std::io::stdout().lock();
         if cli.out.json {
             return Ok(write_json_interval(
                 &mut out,
                 "syslat",
                 unit,
-                json_hists(&hists),
+                json_hists(&hists, percentiles),
             )?);
         }
         use std::io::Write as _;
@@ -54,7 +60,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         if cli.out.timestamp {
             print_timestamp(&mut out)?;
         }
-        write_hists(&mut out, "syscall", &hists, unit)?;
+        write_hists(&mut out, "syscall", &hists, unit, percentiles)?;
         Ok(out.flush()?)
     })
 }

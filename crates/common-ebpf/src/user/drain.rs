@@ -8,7 +8,10 @@ use aya::{
     maps::{Array, MapData, PerCpuArray, PerCpuHashMap},
 };
 
-use crate::hist::{Hist, MAX_SLOTS};
+use crate::{
+    hist::{Hist, MAX_SLOTS},
+    loglinear::{LL_BINS, LlHist},
+};
 
 /// Name of the interval-generation map in objects that record [`Hist`]s
 /// (see `bpf.rs`).
@@ -50,6 +53,43 @@ impl Counters for Hist {
         let mut delta = *self;
         for i in 0..MAX_SLOTS {
             delta.slots[i] = self.slots[i].wrapping_sub(before.slots[i]);
+        }
+        delta.count = self.count.wrapping_sub(before.count);
+        delta.sum = self.sum.wrapping_sub(before.sum);
+        delta
+    }
+}
+
+impl Counters for LlHist {
+    const ZERO: Self = LlHist::ZERO;
+
+    fn events(&self) -> u64 {
+        self.count
+    }
+
+    fn accumulate(&mut self, cpu: &Self, generation: u64) {
+        for i in 0..LL_BINS {
+            self.bins[i] += cpu.bins[i];
+        }
+        // Minimum and maximum count only from CPUs that recorded in this
+        // interval (a CPU's generation is that of its last sample).
+        if cpu.generation == generation && cpu.count > 0 {
+            let first = self.max == 0 && self.min == 0;
+            self.min = if first {
+                cpu.min
+            } else {
+                self.min.min(cpu.min)
+            };
+            self.max = self.max.max(cpu.max);
+        }
+        self.count += cpu.count;
+        self.sum += cpu.sum;
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        let mut delta = *self;
+        for i in 0..LL_BINS {
+            delta.bins[i] = self.bins[i].wrapping_sub(before.bins[i]);
         }
         delta.count = self.count.wrapping_sub(before.count);
         delta.sum = self.sum.wrapping_sub(before.sum);

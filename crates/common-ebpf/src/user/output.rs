@@ -4,7 +4,57 @@ use std::io::{self, Write};
 
 use serde_json::{Map, Value, json};
 
-use crate::hist::{Hist, slot_bounds};
+use crate::{
+    hist::{Hist, slot_bounds},
+    loglinear::{LL_BINS, LlHist, loglinear_bounds, loglinear_digits},
+};
+
+/// `--percentiles` without a list.
+pub const DEFAULT_PERCENTILES: [f64; 4] = [50.0, 90.0, 99.0, 99.9];
+
+/// Parses a `--percentiles` list such as `50,90,99.9`: numbers in (0, 100].
+pub fn parse_percentile(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!(
+            "'{text}' is not a percentile (a number in (0, 100])"
+        )),
+    }
+}
+
+/// The percentiles `ps` (in (0, 100]) of a log-linear histogram, in its raw
+/// unit (ns), interpolated within bins by the openhistogram crate (type 1
+/// quantiles, as circllhist computes them).
+pub fn ll_percentiles(hist: &LlHist, ps: &[f64]) -> Vec<f64> {
+    let mut oh = openhistogram::Histogram::new();
+    for bin in 0..LL_BINS {
+        let count = hist.bins[bin];
+        if count == 0 {
+            continue;
+        }
+        let value = match loglinear_digits(bin) {
+            Some((digits, e)) => openhistogram::Bin::from_int_scale(digits as i128, e - 1),
+            // Zero, or the overflow bin (reported at its lower bound).
+            None => openhistogram::Bin::from_f64(loglinear_bounds(bin).0),
+        };
+        oh.insert(value, count);
+    }
+    // Interpolation inside a bin can overshoot the exact extremes, which
+    // the kernel keeps: clamp to them.
+    let (min, max) = (hist.min as f64, hist.max as f64);
+    ps.iter()
+        .map(|p| match oh.quantile1(&[p / 100.0]) {
+            Ok([q]) if hist.count > 0 && min <= max => q.clamp(min, max),
+            Ok([q]) => q,
+            Err(_) => f64::NAN,
+        })
+        .collect()
+}
+
+/// Label of percentile `p` in output: `p50`, `p99.9`.
+pub fn percentile_label(p: f64) -> String {
+    format!("p{p}")
+}
 
 /// Display unit of histogram buckets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +196,50 @@ pub fn print_summary(w: &mut impl Write, hist: &Hist, unit: Unit) -> io::Result<
     }
 }
 
+/// The summary under a histogram with `--percentiles`: exact count, mean,
+/// minimum and maximum, and the percentiles from the log-linear bins, e.g.
+/// `count = 1009, mean = 3071.2, min = 3051.0, p50 = 3063.9, p99 = 3120.4,
+/// max = 3204.9 usecs`.
+pub fn print_percentiles(
+    w: &mut impl Write,
+    hist: &LlHist,
+    ps: &[f64],
+    unit: Unit,
+) -> io::Result<()> {
+    let scale = unit.divisor() as f64;
+    let mean = hist.sum as f64 / hist.count.max(1) as f64 / scale;
+    write!(
+        w,
+        "count = {}, mean = {mean:.1}, min = {:.1}",
+        hist.count,
+        hist.min as f64 / scale
+    )?;
+    for (p, v) in ps.iter().zip(ll_percentiles(hist, ps)) {
+        write!(w, ", {} = {:.1}", percentile_label(*p), v / scale)?;
+    }
+    writeln!(w, ", max = {:.1} {}", hist.max as f64 / scale, unit.label())
+}
+
+/// JSON fields of a log-linear histogram: its non-empty bins as
+/// `{"value": lower bound, "count": n}` (raw unit), `min`, and the
+/// percentiles by label.
+pub fn json_loglinear(hist: &LlHist, ps: &[f64]) -> Map<String, Value> {
+    let bins: Vec<Value> = (0..LL_BINS)
+        .filter(|&b| hist.bins[b] > 0)
+        .map(|b| json!({ "value": loglinear_bounds(b).0, "count": hist.bins[b] }))
+        .collect();
+    let percentiles: Map<String, Value> = ps
+        .iter()
+        .zip(ll_percentiles(hist, ps))
+        .map(|(p, v)| (percentile_label(*p), json!(v)))
+        .collect();
+    let mut out = Map::new();
+    out.insert("loglinear".into(), bins.into());
+    out.insert("min".into(), hist.min.into());
+    out.insert("percentiles".into(), percentiles.into());
+    out
+}
+
 /// Current time in RFC 3339 (UTC, microseconds), for JSON records.
 pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
@@ -189,6 +283,29 @@ pub fn write_json_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_within_a_bin_of_the_truth() {
+        let mut hist = LlHist::ZERO;
+        // 900 samples of 1.00-1.09 ms and 109 of 20.0-20.9 ms.
+        let mut values: Vec<u64> = (0..900).map(|i| 1_000_000 + i * 100).collect();
+        values.extend((0..109).map(|i| 20_000_000 + i * 8_000));
+        for &v in &values {
+            hist.bins[crate::loglinear::loglinear_bin(v)] += 1;
+        }
+        hist.count = values.len() as u64;
+        hist.min = values[0];
+        hist.max = *values.last().unwrap();
+        let got = ll_percentiles(&hist, &[50.0, 99.0]);
+        let exact = |p: f64| values[((p / 100.0 * values.len() as f64).ceil() as usize) - 1] as f64;
+        for (p, g) in [50.0, 99.0].iter().zip(got) {
+            let e = exact(*p);
+            assert!((g - e).abs() / e <= 0.1, "p{p}: {g} vs exact {e}");
+        }
+        assert_eq!(parse_percentile("99.9"), Ok(99.9));
+        assert!(parse_percentile("0").is_err() && parse_percentile("101").is_err());
+        assert_eq!(percentile_label(99.9), "p99.9");
+    }
 
     #[test]
     fn summary_uses_exact_sum_and_max() {

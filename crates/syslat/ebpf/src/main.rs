@@ -7,15 +7,16 @@
 
 use aya_ebpf::{
     EbpfContext,
+    bindings::BPF_F_NO_PREALLOC,
     helpers::bpf_get_current_pid_tgid,
     macros::map,
     maps::{Array, PerCpuArray, PerCpuHashMap},
 };
 use common_ebpf::{
-    Hist,
+    Hist, LlHist,
     bpf::{
-        SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, read_kernel,
-        syscall_enter, syscall_exit,
+        SyscallStart, TaskStorage, ZERO_LL_HIST, bump, ctx_arg, global, hist_entry, hist_record,
+        ll_record, map_entry, read_kernel, syscall_enter, syscall_exit,
     },
 };
 use syslat_ebpf::{SYSCALL_SLOTS, dropped};
@@ -38,6 +39,9 @@ static UNIT_DIVISOR: u64 = 1000;
 static COUNT_ERRORS: u32 = 0;
 #[unsafe(no_mangle)]
 static RECORD_SIZES: u32 = 0;
+/// Also record log-linear histograms (`--percentiles`).
+#[unsafe(no_mangle)]
+static LOGLINEAR: u32 = 0;
 #[unsafe(no_mangle)]
 static OFF_PT_REGS_SI: u32 = 0;
 #[unsafe(no_mangle)]
@@ -60,6 +64,12 @@ static WATCHED: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 /// on the hot path).
 #[map]
 static HISTS: PerCpuArray<Hist> = PerCpuArray::with_max_entries(SYSCALL_SLOTS, 0);
+
+/// Log-linear latency histograms (ns) by syscall number, with
+/// `--percentiles`; allocated per key on first use (8.7 KiB per CPU each).
+#[map]
+static LLHISTS: PerCpuHashMap<u32, LlHist> =
+    PerCpuHashMap::with_max_entries(SYSCALL_SLOTS, BPF_F_NO_PREALLOC);
 
 /// Failed calls by `nr << 32 | errno`: [count, 0].
 #[map]
@@ -149,6 +159,12 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
         Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&UNIT_DIVISOR)),
         None => bump(&DROPPED, dropped::HISTS),
+    }
+    if global(&LOGLINEAR) != 0 {
+        match map_entry(&LLHISTS, &(nr as u32), &ZERO_LL_HIST) {
+            Some(hist) => ll_record(hist, elapsed),
+            None => bump(&DROPPED, dropped::HISTS),
+        }
     }
     0
 }

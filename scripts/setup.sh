@@ -19,6 +19,8 @@ command -v bpftrace >/dev/null 2>&1 || need_apt+=(bpftrace)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf)
+# A standard OpenMetrics parser, for the --openmetrics tests.
+/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -250,3 +250,110 @@ fn percentiles_match_the_childs_own_measurements() {
         );
     }
 }
+
+/// 300 sleeps of 1 ms.
+fn short_sleeper() {
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    for _ in 0..300 {
+        // SAFETY: raw syscall with a valid timespec.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                0,
+                &ts,
+                std::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+    }
+}
+
+/// `--compact`: a header once, then one line per interval with the
+/// interval's count and percentiles; the counts add up to every call.
+#[test]
+fn compact_lines_add_up_to_every_call() {
+    let out = trace_child(
+        short_sleeper,
+        &["-s", "clock_nanosleep", "--compact", "0.1"],
+    );
+    let mut lines = out.lines().skip_while(|l| l.starts_with("Tracing"));
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "TIME", "SYSCALL", "COUNT", "P10", "P50", "P90", "P99", "MAX", "(usecs)"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert!(rows.len() >= 2, "{out}");
+    let total: u64 = rows.iter().map(|r| r[2].parse::<u64>().unwrap()).sum();
+    assert_eq!(total, 300, "{out}");
+    for row in &rows {
+        assert_eq!(row[1], "clock_nanosleep", "{out}");
+        let p50: f64 = row[4].parse().unwrap();
+        assert!((1000.0..1500.0).contains(&p50), "p50 {p50} usecs: {out}");
+    }
+}
+
+/// `--openmetrics`: the file parses with the Prometheus project's OpenMetrics
+/// parser, and its counts are those of the JSON output of the same run.
+#[test]
+fn openmetrics_parses_and_matches_json() {
+    fn both() {
+        getppids();
+        short_sleeper();
+    }
+    let path = std::env::temp_dir().join(format!("syslat-{}.prom", std::process::id()));
+    let path_arg = path.to_string_lossy().into_owned();
+    let out = trace_child(
+        both,
+        &[
+            "-s",
+            "getppid,clock_nanosleep",
+            "--json",
+            "--openmetrics",
+            &path_arg,
+        ],
+    );
+    let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let parser = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    assert family.type == "histogram" and family.unit == "seconds", family
+    for s in family.samples:
+        key = s.labels["syscall"]
+        if s.name.endswith("_count"):
+            out.setdefault(key, {})["count"] = s.value
+        if s.name.endswith("_bucket") and s.labels["le"] == "+Inf":
+            out.setdefault(key, {})["inf"] = s.value
+print(json.dumps(out))
+"#;
+    let parsed = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", parser, &path_arg])
+        .output()
+        .expect("python3 with prometheus_client (scripts/setup.sh installs it)");
+    assert!(parsed.status.success(), "{parsed:?}");
+    let counts: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    let _ = std::fs::remove_file(&path);
+    for hist in record["histograms"].as_array().unwrap() {
+        let name = hist["key"]["syscall"].as_str().unwrap();
+        let json_count = hist["count"].as_u64().unwrap() as f64;
+        assert_eq!(
+            counts[name]["count"].as_f64(),
+            Some(json_count),
+            "{name}: {counts}"
+        );
+        assert_eq!(
+            counts[name]["inf"].as_f64(),
+            Some(json_count),
+            "{name}: {counts}"
+        );
+    }
+    assert_eq!(counts["getppid"]["count"].as_f64(), Some(GETPPIDS as f64));
+    assert_eq!(counts["clock_nanosleep"]["count"].as_f64(), Some(300.0));
+}

@@ -14,6 +14,8 @@ EXAMPLES:
     syslat --top 5 --sort total # the 5 syscalls with the most total time
     syslat -s read --percentiles          # p50, p90, p99, p99.9 of reads
     syslat --percentiles=50,99.99 -p 185  # chosen percentiles, one process
+    syslat -s read --compact 1  # read latency percentiles, a line a second
+    syslat --openmetrics /var/lib/node_exporter/syslat.prom 15  # for Prometheus
     syslat --json 1             # one JSON object per second, for scripts";
 
 /// Order of the per-syscall histograms.
@@ -66,6 +68,15 @@ pub struct Cli {
           value_delimiter = ',', value_parser = parse_percentile,
           default_missing_values = ["50", "90", "99", "99.9"])]
     pub percentiles: Option<Vec<f64>>,
+    /// One line per interval and syscall: time, count, p10, p50, p90, p99
+    /// and max (needs an interval): latency over time
+    #[arg(long, requires = "interval")]
+    pub compact: bool,
+    /// Also write the histograms, cumulative since start, as OpenMetrics
+    /// text to FILE (rewritten atomically each interval; for node_exporter's
+    /// textfile collector)
+    #[arg(long, value_name = "FILE")]
+    pub openmetrics: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub every: IntervalArgs,
 }

@@ -7,6 +7,7 @@ pub mod comms;
 pub mod drain;
 pub mod load;
 pub mod names;
+pub mod openmetrics;
 pub mod output;
 pub mod signals;
 
@@ -18,6 +19,7 @@ pub use cli::{HistArgs, IntervalArgs, ManPage, VERSION, assert_usage_errors, too
 pub use comms::CommTable;
 pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
 pub use load::{DropReport, Hook, attach_tracepoints, check_privileges, load_object, print_banner};
+pub use openmetrics::OpenMetrics;
 pub use output::{
     Unit, print_log2_hist, print_summary, print_timestamp, write_json_interval, write_json_record,
 };

@@ -290,3 +290,44 @@ fn interval_and_count_end_by_themselves() {
     assert_eq!(parse_log2_hists(&done.stdout).len(), 2, "{}", done.stdout);
     assert_unloaded(&programs);
 }
+
+/// `--percentiles` and `--openmetrics` on the sleeper: the JSON carries
+/// percentiles between the exact min and max, and the OpenMetrics file
+/// (parsed by the Prometheus project's parser) has the same count.
+#[test]
+fn percentiles_and_openmetrics_agree_with_json() {
+    let path = std::env::temp_dir().join(format!("runqlat-{}.prom", std::process::id()));
+    let path_arg = path.to_string_lossy().into_owned();
+    let traced = trace(
+        sleeper,
+        &["--json", "--percentiles", "--openmetrics", &path_arg],
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(traced.stdout.lines().last().unwrap()).unwrap();
+    let hist = &record["histograms"][0];
+    let count = hist["count"].as_u64().unwrap();
+    assert_within("samples", count, traced.schedstat[2], 3);
+    let (min, max) = (hist["min"].as_f64().unwrap(), hist["max"].as_f64().unwrap());
+    for p in ["p50", "p90", "p99", "p99.9"] {
+        let v = hist["percentiles"][p].as_f64().unwrap();
+        assert!(min <= v && v <= max, "{p} {v} outside [{min}, {max}]");
+    }
+    let parser = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in family.samples:
+        if s.name.endswith("_count"):
+            print(int(s.value))
+"#;
+    let parsed = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", parser, &path_arg])
+        .output()
+        .expect("python3 with prometheus_client (scripts/setup.sh installs it)");
+    let _ = std::fs::remove_file(&path);
+    assert!(parsed.status.success(), "{parsed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout).trim(),
+        count.to_string()
+    );
+}

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
+use common_ebpf::user::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -13,7 +13,10 @@ EXAMPLES:
     runqlat -P      # show each PID separately
     runqlat -p 185  # trace PID 185 only
     runqlat -c CG   # trace tasks in cgroup v2 CG (and below)
-    runqlat --json 1  # one JSON object per second, for scripts";
+    runqlat --json 1  # one JSON object per second, for scripts
+    runqlat --percentiles -P  # p50, p90, p99, p99.9 per process
+    runqlat --compact 1       # p10-p99 and max of run-queue waits, a line a second
+    runqlat --openmetrics /var/lib/node_exporter/runqlat.prom 15";
 
 /// Summarize run queue (scheduler) latency as a histogram.
 ///
@@ -42,6 +45,8 @@ pub struct Cli {
     /// Trace tasks in this cgroup v2 (and its descendants)
     #[arg(short = 'c', long, value_name = "CGROUP")]
     pub cgroup: Option<PathBuf>,
+    #[command(flatten)]
+    pub hires: PercentileArgs,
     #[command(flatten)]
     pub every: IntervalArgs,
 }

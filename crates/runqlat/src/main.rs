@@ -3,12 +3,17 @@
 mod cli;
 mod report;
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
 use aya::Ebpf;
-use common_ebpf::user::{
-    CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage, StopSignals, Unit,
-    attach_tracepoints, check_privileges, load_object, print_banner, require_process,
-    run_intervals, tool_main,
+use common_ebpf::{
+    LlHist,
+    user::{
+        CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage, OpenMetrics,
+        StopSignals, Unit, attach_tracepoints, check_privileges, load_object, print_banner,
+        require_process, run_intervals, tool_main,
+    },
 };
 use runqlat_ebpf::group;
 
@@ -57,13 +62,31 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     // needs the trusted task pointers only tp_btf arguments are.
     attach_tracepoints(&mut ebpf, &tracepoints, Hook::BtfTracePoint)?;
     let mut drain = HistDrain::<u32>::new(&mut ebpf, "HISTS")?;
+    let mut loglinear = cli
+        .hires
+        .loglinear()
+        .then(|| HistDrain::<u32, LlHist>::new(&mut ebpf, "LLHISTS"))
+        .transpose()?;
     let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
     let report = Report {
         unit,
         timestamp: cli.out.timestamp,
         json: cli.out.json,
         grouping,
+        percentiles: cli.hires.percentiles.clone(),
+        compact: cli.hires.compact,
     };
+    let mut openmetrics = cli
+        .hires
+        .openmetrics
+        .clone()
+        .map(|path| OpenMetrics::new(path, "runqlat", grouping.label(), unit));
+    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
+        // Fail now, not at the first interval, on a path that cannot be written.
+        om.update([])
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut first = true;
 
     print_banner(
         "Tracing run queue latency... Hit Ctrl-C to end.",
@@ -80,7 +103,15 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         if grouping != Grouping::None {
             comms.update(hists.iter().map(|(key, _)| *key), &idle);
         }
-        report.write(&mut std::io::stdout().lock(), &hists, &comms)?;
+        let ll = match &mut loglinear {
+            Some(drain) => drain.drain()?.into_iter().collect(),
+            None => BTreeMap::new(),
+        };
+        if let Some(om) = &mut openmetrics {
+            om.update(hists.iter().map(|(key, h)| (key.to_string(), h)))?;
+        }
+        report.write(&mut std::io::stdout().lock(), &hists, &ll, &comms, first)?;
+        first = false;
         drops.check(&ebpf)
     })
 }
@@ -103,6 +134,7 @@ fn load(
     let mut u32s = vec![
         ("FILTER_TGID", cli.pid.unwrap_or(0)),
         ("GROUP_BY", group_by),
+        ("LOGLINEAR", u32::from(cli.hires.loglinear())),
         (
             "OFF_TASK_STATE",
             btf.first_member_offset("task_struct", &["__state", "state"])?,
@@ -153,5 +185,11 @@ fn load(
     ];
     drop(btf); // before aya's loader parses its own copy
     let keys = if grouping == Grouping::None { 1 } else { 10240 };
-    load_object(OBJECT, &u32s, &u64s, &[("HISTS", keys), ("COMMS", keys)])
+    let ll_keys = if cli.hires.loglinear() { keys } else { 1 };
+    load_object(
+        OBJECT,
+        &u32s,
+        &u64s,
+        &[("HISTS", keys), ("COMMS", keys), ("LLHISTS", ll_keys)],
+    )
 }

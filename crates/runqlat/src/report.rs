@@ -1,14 +1,21 @@
 //! One interval of runqlat output, as text (libbpf-tools layout) or JSON.
 
-use std::io::{self, Write};
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+};
 
 use common_ebpf::{
-    Hist,
+    Hist, LlHist,
     user::{
-        CommTable, Unit, output::json_hist, print_log2_hist, print_timestamp, write_json_interval,
+        CommTable, Unit,
+        output::{
+            json_hist, json_loglinear, print_compact_header, print_compact_row, print_percentiles,
+        },
+        print_log2_hist, print_timestamp, write_json_interval,
     },
 };
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 /// How histogram keys are labelled: `pid = 42 comm` and the like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +27,8 @@ pub enum Grouping {
 }
 
 impl Grouping {
-    fn label(self) -> Option<&'static str> {
+    /// The key's name in headers, JSON and OpenMetrics labels.
+    pub fn label(self) -> Option<&'static str> {
         match self {
             Self::None => None,
             Self::Process => Some("pid"),
@@ -35,6 +43,11 @@ pub struct Report {
     pub timestamp: bool,
     pub json: bool,
     pub grouping: Grouping,
+    /// `--percentiles`: printed under each histogram from the log-linear
+    /// histograms.
+    pub percentiles: Option<Vec<f64>>,
+    /// `--compact`: one line per histogram and interval instead.
+    pub compact: bool,
 }
 
 impl Report {
@@ -43,8 +56,26 @@ impl Report {
         &self,
         w: &mut impl Write,
         hists: &[(u32, Hist)],
+        loglinear: &BTreeMap<u32, LlHist>,
         comms: &CommTable,
+        first: bool,
     ) -> io::Result<()> {
+        let name = |key: u32| match self.grouping.label() {
+            Some(_) => format!("{key} {}", comms.name(key)),
+            None => "all".to_string(),
+        };
+        if self.compact && !self.json {
+            if first {
+                let title = self.grouping.label().unwrap_or("TASKS").to_uppercase();
+                print_compact_header(w, &title, self.unit)?;
+            }
+            for (key, _) in hists {
+                if let Some(ll) = loglinear.get(key) {
+                    print_compact_row(w, &name(*key), ll, self.unit)?;
+                }
+            }
+            return w.flush();
+        }
         if self.json {
             let histograms = hists
                 .iter()
@@ -54,7 +85,13 @@ impl Report {
                         labels.insert(label.into(), (*key).into());
                         labels.insert("comm".into(), comms.name(*key).into());
                     }
-                    json_hist(labels, hist)
+                    let mut value = json_hist(labels, hist);
+                    if let (Some(ps), Some(ll), Value::Object(fields)) =
+                        (&self.percentiles, loglinear.get(key), &mut value)
+                    {
+                        fields.extend(json_loglinear(ll, ps));
+                    }
+                    value
                 })
                 .collect();
             return write_json_interval(w, "runqlat", self.unit, histograms);
@@ -68,6 +105,9 @@ impl Report {
                 writeln!(w, "\n{label} = {key} {}", comms.name(*key))?;
             }
             print_log2_hist(w, &hist.slots, self.unit.label())?;
+            if let (Some(ps), Some(ll)) = (&self.percentiles, loglinear.get(key)) {
+                print_percentiles(w, ll, ps, self.unit)?;
+            }
         }
         w.flush()
     }

@@ -2,7 +2,7 @@
 
 use clap::{Parser, ValueEnum};
 use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
-use common_ebpf::user::{names::parse_syscall, output::parse_percentile};
+use common_ebpf::user::{PercentileArgs, names::parse_syscall};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -62,21 +62,8 @@ pub struct Cli {
     /// Order of the histograms
     #[arg(long, value_enum, default_value_t = SortBy::Count)]
     pub sort: SortBy,
-    /// Under each histogram: count, mean, min, these percentiles and max,
-    /// from log-linear bins (2 significant digits; default 50,90,99,99.9)
-    #[arg(long, value_name = "LIST", num_args = 0..=1, require_equals = true,
-          value_delimiter = ',', value_parser = parse_percentile,
-          default_missing_values = ["50", "90", "99", "99.9"])]
-    pub percentiles: Option<Vec<f64>>,
-    /// One line per interval and syscall: time, count, p10, p50, p90, p99
-    /// and max (needs an interval): latency over time
-    #[arg(long, requires = "interval")]
-    pub compact: bool,
-    /// Also write the histograms, cumulative since start, as OpenMetrics
-    /// text to FILE (rewritten atomically each interval; for node_exporter's
-    /// textfile collector)
-    #[arg(long, value_name = "FILE")]
-    pub openmetrics: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub hires: PercentileArgs,
     #[command(flatten)]
     pub every: IntervalArgs,
 }

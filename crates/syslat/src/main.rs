@@ -8,7 +8,7 @@ use common_ebpf::{
     user::{
         ManPage, OpenMetrics, StopSignals, Unit,
         names::syscall_name,
-        output::{ll_percentiles, local_hms},
+        output::{print_compact_header, print_compact_row},
         print_banner, print_timestamp, require_process, run_intervals, tool_main,
         write_json_interval,
     },
@@ -37,20 +37,21 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         tid: cli.tid,
         syscalls: cli.syscalls.clone(),
         failed_only: cli.failures,
-        loglinear: cli.percentiles.is_some() || cli.compact,
+        loglinear: cli.hires.loglinear(),
         ..Options::default()
     };
     let mut openmetrics = cli
+        .hires
         .openmetrics
         .clone()
-        .map(|path| OpenMetrics::new(path, "syslat", "syscall", unit));
-    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.openmetrics) {
+        .map(|path| OpenMetrics::new(path, "syslat", Some("syscall"), unit));
+    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
         // Fail now, not at the first interval, on a path that cannot be written.
         om.update([])
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let mut tracer = Tracer::attach("syslat", &options, unit)?;
-    let mut compact_header = cli.compact;
+    let mut compact_header = cli.hires.compact;
     print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.out.json)?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let interval = tracer.interval()?;
@@ -64,6 +65,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         let hists = select(interval.latency, &cli);
         let percentiles = cli
+            .hires
             .percentiles
             .as_deref()
             .map(|ps| (&interval.loglinear, ps));
@@ -77,40 +79,14 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             )?);
         }
         use std::io::Write as _;
-        if cli.compact {
+        if cli.hires.compact {
             if std::mem::take(&mut compact_header) {
-                writeln!(
-                    out,
-                    "{:<8} {:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  ({})",
-                    "TIME",
-                    "SYSCALL",
-                    "COUNT",
-                    "P10",
-                    "P50",
-                    "P90",
-                    "P99",
-                    "MAX",
-                    unit.label()
-                )?;
+                print_compact_header(&mut out, "SYSCALL", unit)?;
             }
-            let scale = unit.divisor() as f64;
-            for (nr, hist) in &hists {
-                let Some(ll) = interval.loglinear.get(nr) else {
-                    continue;
-                };
-                let p = ll_percentiles(ll, &COMPACT_PERCENTILES);
-                writeln!(
-                    out,
-                    "{:<8} {:<16} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
-                    local_hms(),
-                    syscall_name(*nr),
-                    hist.count,
-                    p[0] / scale,
-                    p[1] / scale,
-                    p[2] / scale,
-                    p[3] / scale,
-                    hist.max as f64 / scale
-                )?;
+            for (nr, _) in &hists {
+                if let Some(ll) = interval.loglinear.get(nr) {
+                    print_compact_row(&mut out, &syscall_name(*nr), ll, unit)?;
+                }
             }
             return Ok(out.flush()?);
         }
@@ -122,9 +98,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         Ok(out.flush()?)
     })
 }
-
-/// The columns of `--compact`.
-const COMPACT_PERCENTILES: [f64; 4] = [10.0, 50.0, 90.0, 99.0];
 
 /// Applies `--top` (most total time) and `--sort`.
 fn select(mut hists: Vec<(u32, Hist)>, cli: &Cli) -> Vec<(u32, Hist)> {

@@ -44,6 +44,33 @@ pub struct HistArgs {
     pub json: bool,
 }
 
+/// High-resolution histograms: percentiles, latency over time, OpenMetrics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PercentileArgs {
+    /// Under each histogram: count, mean, min, these percentiles and max,
+    /// from log-linear bins (2 significant digits; default 50,90,99,99.9)
+    #[arg(long, value_name = "LIST", num_args = 0..=1, require_equals = true,
+          value_delimiter = ',', value_parser = super::output::parse_percentile,
+          default_missing_values = ["50", "90", "99", "99.9"])]
+    pub percentiles: Option<Vec<f64>>,
+    /// One line per interval and histogram: time, count, p10, p50, p90, p99
+    /// and max (needs an interval): latency over time
+    #[arg(long, requires = "interval")]
+    pub compact: bool,
+    /// Also write the histograms, cumulative since start, as OpenMetrics
+    /// text to FILE (rewritten atomically each interval; for node_exporter's
+    /// textfile collector)
+    #[arg(long, value_name = "FILE")]
+    pub openmetrics: Option<std::path::PathBuf>,
+}
+
+impl PercentileArgs {
+    /// Whether the kernel must record log-linear histograms.
+    pub fn loglinear(&self) -> bool {
+        self.percentiles.is_some() || self.compact
+    }
+}
+
 /// For the tools' unit tests: each of `cases` (arguments after the program
 /// name) is a usage error, exit status 2.
 pub fn assert_usage_errors<C: clap::Parser>(cases: &[&[&str]]) {

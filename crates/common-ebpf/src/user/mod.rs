@@ -15,7 +15,9 @@ use std::io;
 
 pub use btf::KernelBtf;
 pub use cgroup::CgroupFilter;
-pub use cli::{HistArgs, IntervalArgs, ManPage, VERSION, assert_usage_errors, tool_main};
+pub use cli::{
+    HistArgs, IntervalArgs, ManPage, PercentileArgs, VERSION, assert_usage_errors, tool_main,
+};
 pub use comms::CommTable;
 pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
 pub use load::{DropReport, Hook, attach_tracepoints, check_privileges, load_object, print_banner};

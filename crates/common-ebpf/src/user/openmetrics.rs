@@ -21,15 +21,15 @@ const BUCKETS: usize = 28;
 pub struct OpenMetrics {
     path: PathBuf,
     family: String,
-    label: &'static str,
+    label: Option<&'static str>,
     unit: Unit,
     totals: BTreeMap<String, Hist>,
 }
 
 impl OpenMetrics {
     /// `label` names the histogram key (`syscall`, `disk`, `pid`), as
-    /// Prometheus conventions spell it.
-    pub fn new(path: PathBuf, tool: &str, label: &'static str, unit: Unit) -> Self {
+    /// Prometheus conventions spell it; `None` for a single histogram.
+    pub fn new(path: PathBuf, tool: &str, label: Option<&'static str>, unit: Unit) -> Self {
         Self {
             path,
             family: format!("{tool}_latency_seconds"),
@@ -67,17 +67,24 @@ impl OpenMetrics {
             "# HELP {f} Latency, from eBPF, since the tool started."
         );
         for (key, hist) in &self.totals {
-            let label = format!("{}=\"{}\"", self.label, escape(key));
+            // `name="value",` before `le`, and alone (without the comma).
+            let (label, alone) = match self.label {
+                Some(name) => {
+                    let pair = format!("{name}=\"{}\"", escape(key));
+                    (format!("{pair},"), format!("{{{pair}}}"))
+                }
+                None => (String::new(), String::new()),
+            };
             let mut cumulative = 0;
             for slot in 0..BUCKETS {
                 cumulative += hist.slots[slot];
                 // Slot k holds whole units in [2^k, 2^(k+1)).
                 let le = (1u64 << (slot + 1)) as f64 * unit_secs;
-                let _ = writeln!(out, "{f}_bucket{{{label},le=\"{le:e}\"}} {cumulative}");
+                let _ = writeln!(out, "{f}_bucket{{{label}le=\"{le:e}\"}} {cumulative}");
             }
-            let _ = writeln!(out, "{f}_bucket{{{label},le=\"+Inf\"}} {}", hist.count);
-            let _ = writeln!(out, "{f}_count{{{label}}} {}", hist.count);
-            let _ = writeln!(out, "{f}_sum{{{label}}} {:e}", hist.sum as f64 / 1e9);
+            let _ = writeln!(out, "{f}_bucket{{{label}le=\"+Inf\"}} {}", hist.count);
+            let _ = writeln!(out, "{f}_count{alone} {}", hist.count);
+            let _ = writeln!(out, "{f}_sum{alone} {:e}", hist.sum as f64 / 1e9);
         }
         out.push_str("# EOF\n");
         out
@@ -113,7 +120,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("om-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.prom");
-        let mut om = OpenMetrics::new(path.clone(), "syslat", "syscall", Unit::Usecs);
+        let mut om = OpenMetrics::new(path.clone(), "syslat", Some("syscall"), Unit::Usecs);
         let mut hist = Hist::ZERO;
         hist.slots[0] = 2; // 0-1 us
         hist.slots[3] = 1; // 8-15 us

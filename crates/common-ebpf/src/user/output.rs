@@ -220,6 +220,50 @@ pub fn print_percentiles(
     writeln!(w, ", max = {:.1} {}", hist.max as f64 / scale, unit.label())
 }
 
+/// The columns of `--compact`.
+pub const COMPACT_PERCENTILES: [f64; 4] = [10.0, 50.0, 90.0, 99.0];
+
+/// The header of `--compact` output, printed once; `key` names the second
+/// column (`SYSCALL`, `PID`, `DISK`).
+pub fn print_compact_header(w: &mut impl Write, key: &str, unit: Unit) -> io::Result<()> {
+    writeln!(
+        w,
+        "{:<8} {:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  ({})",
+        "TIME",
+        key,
+        "COUNT",
+        "P10",
+        "P50",
+        "P90",
+        "P99",
+        "MAX",
+        unit.label()
+    )
+}
+
+/// One `--compact` line: this interval's count, p10, p50, p90, p99 and max.
+pub fn print_compact_row(
+    w: &mut impl Write,
+    key: &str,
+    hist: &LlHist,
+    unit: Unit,
+) -> io::Result<()> {
+    let scale = unit.divisor() as f64;
+    let p = ll_percentiles(hist, &COMPACT_PERCENTILES);
+    writeln!(
+        w,
+        "{:<8} {:<16} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+        local_hms(),
+        key,
+        hist.count,
+        p[0] / scale,
+        p[1] / scale,
+        p[2] / scale,
+        p[3] / scale,
+        hist.max as f64 / scale
+    )
+}
+
 /// JSON fields of a log-linear histogram: its non-empty bins as
 /// `{"value": lower bound, "count": n}` (raw unit), `min`, and the
 /// percentiles by label.

@@ -5,14 +5,18 @@
 #![no_main]
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::bpf_ktime_get_ns,
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use common_ebpf::{
-    Hist,
-    bpf::{TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, read_kernel},
+    Hist, LlHist,
+    bpf::{
+        TaskStorage, ZERO_LL_HIST, bump, ctx_arg, global, hist_entry, hist_record, ll_record,
+        map_entry, read_kernel,
+    },
 };
 use runqlat_ebpf::{ALL, group};
 
@@ -23,6 +27,9 @@ static FILTER_TGID: u32 = 0;
 static GROUP_BY: u32 = group::NONE;
 #[unsafe(no_mangle)]
 static UNIT_DIVISOR: u64 = 1000;
+/// Also record log-linear histograms (`--percentiles`, `--compact`).
+#[unsafe(no_mangle)]
+static LOGLINEAR: u32 = 0;
 #[unsafe(no_mangle)]
 static FILTER_CGROUP: u32 = 0;
 #[unsafe(no_mangle)]
@@ -82,6 +89,11 @@ static START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_QUEUED, 0);
 /// Histograms keyed by tgid, tid or PID namespace inode ([`ALL`] unsplit).
 #[map]
 static HISTS: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(MAX_QUEUED, 0);
+
+/// Log-linear histograms (ns), same keys; allocated per key on first use.
+#[map]
+static LLHISTS: PerCpuHashMap<u32, LlHist> =
+    PerCpuHashMap::with_max_entries(MAX_QUEUED, BPF_F_NO_PREALLOC);
 
 /// Command name of each histogram key, with -P, -L and --pidnss.
 #[map]
@@ -249,6 +261,12 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
         }
     }
     hist_record(hist, delta as u64, global(&UNIT_DIVISOR));
+    if global(&LOGLINEAR) != 0 {
+        match map_entry(&LLHISTS, &key, &ZERO_LL_HIST) {
+            Some(ll) => ll_record(ll, delta as u64),
+            None => bump(&DROPPED, 1),
+        }
+    }
     0
 }
 

@@ -262,3 +262,36 @@ fn same_text_as_libbpf_tools() {
         assert_eq!(line.len(), 10 + 4 + 10 + 3 + 8 + 2 + 40 + 1, "{line:?}");
     }
 }
+
+/// `-D --percentiles --json`: the disk's histogram counts every I/O the
+/// oracle counts, with percentiles between the exact min and max.
+#[test]
+fn percentiles_per_disk_count_every_io() {
+    let dev = LoopDevice::new(64);
+    let before = dev.settle();
+    let tool = Running::start(
+        "biolatency",
+        &["-d", &dev.name, "-D", "--percentiles", "--json"],
+    );
+    dev.direct_io(N, 0);
+    let after = dev.settle();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    let record: serde_json::Value =
+        serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+    let hist = &record["histograms"][0];
+    assert_eq!(hist["key"]["disk"], dev.name.as_str());
+    assert_eq!(hist["count"].as_u64(), Some(after.writes - before.writes));
+    let (min, max) = (hist["min"].as_f64().unwrap(), hist["max"].as_f64().unwrap());
+    for p in ["p50", "p90", "p99", "p99.9"] {
+        let v = hist["percentiles"][p].as_f64().unwrap();
+        assert!(min <= v && v <= max, "{p} {v} outside [{min}, {max}]");
+    }
+    let binned: u64 = hist["loglinear"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(binned, N as u64);
+}

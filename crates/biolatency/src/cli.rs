@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
+use common_ebpf::user::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -15,7 +15,10 @@ EXAMPLES:
     biolatency -F           # show I/O flags separately
     biolatency -d sdc       # trace sdc only
     biolatency -c /sys/fs/cgroup/system.slice  # trace I/O issued by that cgroup
-    biolatency --json 1     # one JSON object per second, for scripts";
+    biolatency --json 1     # one JSON object per second, for scripts
+    biolatency -D --percentiles  # p50, p90, p99, p99.9 per disk
+    biolatency -d vda --compact 1  # vda's I/O latency percentiles, a line a second
+    biolatency -D --openmetrics /var/lib/node_exporter/biolatency.prom 15";
 
 /// Summarize block device I/O latency as a histogram.
 ///
@@ -43,6 +46,8 @@ pub struct Cli {
     /// Trace I/O issued by tasks in this cgroup v2 (and its descendants)
     #[arg(short = 'c', long, value_name = "CGROUP")]
     pub cgroup: Option<PathBuf>,
+    #[command(flatten)]
+    pub hires: PercentileArgs,
     #[command(flatten)]
     pub every: IntervalArgs,
 }

@@ -5,11 +5,17 @@ mod disks;
 mod flags;
 mod report;
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
 use aya::Ebpf;
-use common_ebpf::user::{
-    CgroupFilter, DropReport, HistDrain, Hook, KernelBtf, ManPage, StopSignals, Unit,
-    attach_tracepoints, check_privileges, load_object, print_banner, run_intervals, tool_main,
+use common_ebpf::{
+    LlHist,
+    user::{
+        CgroupFilter, DropReport, HistDrain, Hook, KernelBtf, ManPage, OpenMetrics, StopSignals,
+        Unit, attach_tracepoints, check_privileges, load_object, print_banner, run_intervals,
+        tool_main,
+    },
 };
 
 use crate::{cli::Cli, disks::Disks, flags::FlagNames, report::Report};
@@ -49,6 +55,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut ebpf = load(&cli, btf, unit, target_dev, cgroup)?;
     attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
     let mut drain = HistDrain::<u64>::new(&mut ebpf, "HISTS")?;
+    let mut loglinear = cli
+        .hires
+        .loglinear()
+        .then(|| HistDrain::<u64, LlHist>::new(&mut ebpf, "LLHISTS"))
+        .transpose()?;
     let mut report = Report {
         unit,
         timestamp: cli.out.timestamp,
@@ -56,7 +67,27 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         per_disk: cli.per_disk,
         flags,
         disks,
+        percentiles: cli.hires.percentiles.clone(),
+        compact: cli.hires.compact,
     };
+    // One OpenMetrics label: the disk, the flags, or both joined by '/'.
+    let label = match (cli.per_disk, cli.per_flag) {
+        (true, true) => Some("disk_flags"),
+        (true, false) => Some("disk"),
+        (false, true) => Some("flags"),
+        (false, false) => None,
+    };
+    let mut openmetrics = cli
+        .hires
+        .openmetrics
+        .clone()
+        .map(|path| OpenMetrics::new(path, "biolatency", label, unit));
+    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
+        // Fail now, not at the first interval, on a path that cannot be written.
+        om.update([])
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut first = true;
 
     print_banner(
         "Tracing block device I/O... Hit Ctrl-C to end.",
@@ -68,7 +99,20 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         &["in-flight request map full", "histogram map full"],
     );
     run_intervals(signals, cli.every.every(), cli.every.count, || {
-        report.write(&mut std::io::stdout().lock(), &drain.drain()?)?;
+        let hists = drain.drain()?;
+        let ll = match &mut loglinear {
+            Some(drain) => drain.drain()?.into_iter().collect(),
+            None => BTreeMap::new(),
+        };
+        if let Some(om) = &mut openmetrics {
+            let named: Vec<(String, &_)> = hists
+                .iter()
+                .map(|(key, h)| (report.key_name(*key), h))
+                .collect();
+            om.update(named)?;
+        }
+        report.write(&mut std::io::stdout().lock(), &hists, &ll, first)?;
+        first = false;
         drops.check(&ebpf)
     })
 }
@@ -88,6 +132,7 @@ fn load(
         ("PER_DISK", flag(cli.per_disk)),
         ("PER_FLAG", flag(cli.per_flag)),
         ("QUEUED", flag(cli.queued)),
+        ("LOGLINEAR", flag(cli.hires.loglinear())),
         ("FILTER_CGROUP", flag(cgroup.is_some())),
         ("CGROUP_LEVEL", cgroup.map_or(0, |c| c.level)),
         ("OFF_REQUEST_Q", btf.member_offset("request", "q")?),
@@ -116,5 +161,11 @@ fn load(
     drop(btf); // before aya's loader parses its own copy
     let split = cli.per_disk || cli.per_flag;
     let hists = if split { 1024 } else { 1 };
-    load_object(OBJECT, &u32s, &u64s, &[("HISTS", hists)])
+    let ll_hists = if cli.hires.loglinear() { hists } else { 1 };
+    load_object(
+        OBJECT,
+        &u32s,
+        &u64s,
+        &[("HISTS", hists), ("LLHISTS", ll_hists)],
+    )
 }

@@ -1,10 +1,19 @@
 //! One interval of biolatency output, as text (libbpf-tools layout) or JSON.
 
-use std::io::{self, Write};
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+};
 
 use common_ebpf::{
-    Hist,
-    user::{Unit, output::json_hist, print_log2_hist, print_timestamp, write_json_interval},
+    Hist, LlHist,
+    user::{
+        Unit,
+        output::{
+            json_hist, json_loglinear, print_compact_header, print_compact_row, print_percentiles,
+        },
+        print_log2_hist, print_timestamp, write_json_interval,
+    },
 };
 use serde_json::{Map, Value};
 
@@ -19,15 +28,45 @@ pub struct Report {
     /// Present with `-F`.
     pub flags: Option<FlagNames>,
     pub disks: Disks,
+    /// `--percentiles`: printed under each histogram.
+    pub percentiles: Option<Vec<f64>>,
+    /// `--compact`: one line per histogram and interval instead.
+    pub compact: bool,
 }
 
 impl Report {
     /// Writes one interval's histograms (in key order) and flushes.
-    pub fn write(&mut self, w: &mut impl Write, hists: &[(u64, Hist)]) -> io::Result<()> {
+    pub fn write(
+        &mut self,
+        w: &mut impl Write,
+        hists: &[(u64, Hist)],
+        loglinear: &BTreeMap<u64, LlHist>,
+        first: bool,
+    ) -> io::Result<()> {
+        if self.compact && !self.json {
+            if first {
+                print_compact_header(w, "DISK", self.unit)?;
+            }
+            for (key, _) in hists {
+                if let Some(ll) = loglinear.get(key) {
+                    let name = self.key_name(*key);
+                    print_compact_row(w, &name, ll, self.unit)?;
+                }
+            }
+            return w.flush();
+        }
         if self.json {
             let histograms = hists
                 .iter()
-                .map(|(key, hist)| json_hist(self.labels(*key), hist))
+                .map(|(key, hist)| {
+                    let mut value = json_hist(self.labels(*key), hist);
+                    if let (Some(ps), Some(ll), Value::Object(fields)) =
+                        (&self.percentiles, loglinear.get(key), &mut value)
+                    {
+                        fields.extend(json_loglinear(ll, ps));
+                    }
+                    value
+                })
                 .collect();
             return write_json_interval(w, "biolatency", self.unit, histograms);
         }
@@ -44,8 +83,25 @@ impl Report {
             }
             writeln!(w)?;
             print_log2_hist(w, &hist.slots, self.unit.label())?;
+            if let (Some(ps), Some(ll)) = (&self.percentiles, loglinear.get(key)) {
+                print_percentiles(w, ll, ps, self.unit)?;
+            }
         }
         w.flush()
+    }
+
+    /// The key as one word: `vda`, `Sync-Write`, `vda/Sync-Write`, or `all`.
+    pub fn key_name(&mut self, key: u64) -> String {
+        let disk = self
+            .per_disk
+            .then(|| self.disks.name_of((key >> 32) as u32).to_string());
+        let flags = self.flags.as_ref().map(|f| f.describe(key as u32));
+        match (disk, flags) {
+            (Some(d), Some(f)) => format!("{d}/{f}"),
+            (Some(d), None) => d,
+            (None, Some(f)) => f,
+            (None, None) => "all".to_string(),
+        }
     }
 
     fn labels(&mut self, key: u64) -> Map<String, Value> {

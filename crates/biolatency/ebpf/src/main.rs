@@ -5,13 +5,17 @@
 
 use aya_ebpf::{
     EbpfContext,
+    bindings::BPF_F_NO_PREALLOC,
     helpers::bpf_ktime_get_ns,
     macros::map,
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
 };
 use common_ebpf::{
-    Hist,
-    bpf::{bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, read_kernel},
+    Hist, LlHist,
+    bpf::{
+        ZERO_LL_HIST, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_record,
+        map_entry, read_kernel,
+    },
 };
 
 // Read-only globals, set by userspace before load.
@@ -27,6 +31,9 @@ static PER_FLAG: u32 = 0;
 static QUEUED: u32 = 0;
 #[unsafe(no_mangle)]
 static UNIT_DIVISOR: u64 = 1000;
+/// Also record log-linear histograms (`--percentiles`, `--compact`).
+#[unsafe(no_mangle)]
+static LOGLINEAR: u32 = 0;
 #[unsafe(no_mangle)]
 static FILTER_CGROUP: u32 = 0;
 #[unsafe(no_mangle)]
@@ -56,6 +63,11 @@ static START: HashMap<u64, u64> = HashMap::with_max_entries(MAX_IN_FLIGHT, 0);
 /// Histograms keyed by `dev << 32 | cmd_flags` (zero parts when not split).
 #[map]
 static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1024, 0);
+
+/// Log-linear histograms (ns), same keys; allocated per key on first use.
+#[map]
+static LLHISTS: PerCpuHashMap<u64, LlHist> =
+    PerCpuHashMap::with_max_entries(1024, BPF_F_NO_PREALLOC);
 
 /// Samples lost: [0] start map full, [1] histogram map full.
 #[map]
@@ -124,6 +136,12 @@ fn trace_done(rq: u64) -> i32 {
     match hist_entry(&HISTS, &key) {
         Some(hist) => hist_record(hist, delta as u64, global(&UNIT_DIVISOR)),
         None => bump(&DROPPED, 1),
+    }
+    if global(&LOGLINEAR) != 0 {
+        match map_entry(&LLHISTS, &key, &ZERO_LL_HIST) {
+            Some(ll) => ll_record(ll, delta as u64),
+            None => bump(&DROPPED, 1),
+        }
     }
     0
 }

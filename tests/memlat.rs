@@ -122,3 +122,25 @@ fn bad_input_is_one_line_and_nonzero() {
         assert!(!out.stderr.contains("panicked"), "{args:?}");
     }
 }
+
+#[test]
+fn percentiles_bin_every_call() {
+    let out = trace_child(workload, &["--percentiles", "--json"]);
+    let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let mmap = record["histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["key"]["syscall"] == "mmap")
+        .unwrap();
+    let binned: u64 = mmap["loglinear"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(binned, PAIRS + FAILED, "{out}");
+    let (min, max) = (mmap["min"].as_f64().unwrap(), mmap["max"].as_f64().unwrap());
+    let p50 = mmap["percentiles"]["p50"].as_f64().unwrap();
+    assert!(min <= p50 && p50 <= max, "{out}");
+}

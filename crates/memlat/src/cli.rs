@@ -1,7 +1,7 @@
 //! Command line of memlat.
 
 use clap::Parser;
-use common_ebpf::user::{HistArgs, IntervalArgs, VERSION};
+use common_ebpf::user::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -10,7 +10,9 @@ EXAMPLES:
     memlat -p 185       # process 185 only
     memlat --size       # also the requested lengths of mmap and mremap
     memlat -a -n        # also mprotect and madvise, nanosecond buckets
-    memlat --json 1     # one JSON object per second, for scripts";
+    memlat --json 1     # one JSON object per second, for scripts
+    memlat --percentiles  # p50, p90, p99, p99.9 of each call
+    memlat --compact 1  # mmap/munmap/brk/mremap percentiles, a line a second";
 
 /// Summarize the latency and failures of memory-management syscalls.
 ///
@@ -36,6 +38,8 @@ pub struct Cli {
     /// Also print histograms of the length requested from mmap and mremap
     #[arg(long)]
     pub size: bool,
+    #[command(flatten)]
+    pub hires: PercentileArgs,
     #[command(flatten)]
     pub every: IntervalArgs,
 }

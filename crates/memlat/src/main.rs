@@ -4,10 +4,11 @@
 mod cli;
 mod report;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use common_ebpf::user::{
-    ManPage, StopSignals, Unit, names::syscall_number, print_banner, require_process,
-    run_intervals, tool_main,
+    ManPage, OpenMetrics, StopSignals, Unit,
+    names::{syscall_name, syscall_number},
+    print_banner, require_process, run_intervals, tool_main,
 };
 use syslat::{Options, Tracer};
 
@@ -42,6 +43,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         syscalls: Some(order.clone()),
         count_errors: true,
         record_sizes: cli.size,
+        loglinear: cli.hires.loglinear(),
         ..Options::default()
     };
     let mut tracer = Tracer::attach("memlat", &options, unit)?;
@@ -51,7 +53,20 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         json: cli.out.json,
         sizes: cli.size,
         order,
+        percentiles: cli.hires.percentiles.clone(),
+        compact: cli.hires.compact,
     };
+    let mut openmetrics = cli
+        .hires
+        .openmetrics
+        .clone()
+        .map(|path| OpenMetrics::new(path, "memlat", Some("syscall"), unit));
+    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
+        // Fail now, not at the first interval, on a path that cannot be written.
+        om.update([])
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut first = true;
     print_banner(
         &format!(
             "Tracing memory syscalls ({})... Hit Ctrl-C to end.",
@@ -60,6 +75,17 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         cli.out.json,
     )?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
-        Ok(report.write(&mut std::io::stdout().lock(), tracer.interval()?)?)
+        let interval = tracer.interval()?;
+        if let Some(om) = &mut openmetrics {
+            om.update(
+                interval
+                    .latency
+                    .iter()
+                    .map(|(nr, h)| (syscall_name(*nr), h)),
+            )?;
+        }
+        report.write(&mut std::io::stdout().lock(), interval, first)?;
+        first = false;
+        Ok(())
     })
 }

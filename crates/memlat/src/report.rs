@@ -7,6 +7,7 @@ use common_ebpf::{
     user::{
         Unit,
         names::{errno_name, syscall_name},
+        output::{print_compact_header, print_compact_row},
         print_timestamp, write_json_record,
     },
 };
@@ -20,11 +21,30 @@ pub struct Report {
     pub sizes: bool,
     /// The traced syscalls, in display order.
     pub order: Vec<u32>,
+    /// `--percentiles`: printed under each latency histogram.
+    pub percentiles: Option<Vec<f64>>,
+    /// `--compact`: one line per call and interval instead.
+    pub compact: bool,
 }
 
 impl Report {
     /// Writes one interval and flushes.
-    pub fn write(&self, w: &mut impl Write, interval: Interval) -> io::Result<()> {
+    pub fn write(&self, w: &mut impl Write, interval: Interval, first: bool) -> io::Result<()> {
+        let percentiles = self
+            .percentiles
+            .as_deref()
+            .map(|ps| (&interval.loglinear, ps));
+        if self.compact && !self.json {
+            if first {
+                print_compact_header(w, "SYSCALL", self.unit)?;
+            }
+            for (nr, _) in self.ordered(interval.latency.clone()) {
+                if let Some(ll) = interval.loglinear.get(&nr) {
+                    print_compact_row(w, &syscall_name(nr), ll, self.unit)?;
+                }
+            }
+            return w.flush();
+        }
         let latency = self.ordered(interval.latency);
         let sizes = self.ordered(interval.sizes);
         let mut errors = interval.errors;
@@ -41,13 +61,19 @@ impl Report {
             if self.sizes {
                 extra.insert("sizes".into(), json_hists(&sizes, None).into());
             }
-            return write_json_record(w, "memlat", self.unit, json_hists(&latency, None), extra);
+            return write_json_record(
+                w,
+                "memlat",
+                self.unit,
+                json_hists(&latency, percentiles),
+                extra,
+            );
         }
         writeln!(w)?;
         if self.timestamp {
             print_timestamp(w)?;
         }
-        write_hists(w, "syscall", &latency, self.unit, None)?;
+        write_hists(w, "syscall", &latency, self.unit, percentiles)?;
         writeln!(w)?;
         if errors.is_empty() {
             writeln!(w, "failed calls: none")?;

@@ -126,6 +126,13 @@ fn bad_values_are_usage_errors() {
         ("memlat", &["0"]),
         ("memlat", &["1", "0"]),
         ("memlat", &["x"]),
+        ("syslat", &["--percentiles=0"]),
+        ("syslat", &["--percentiles=101"]),
+        ("runqlat", &["--percentiles=abc"]),
+        ("runqlat", &["--percentiles=50,,99"]),
+        ("runqlat", &["--compact"]),
+        ("biolatency", &["--compact"]),
+        ("memlat", &["--openmetrics"]),
     ];
     assert!(cases.len() >= 30);
     for (tool, args) in cases {

@@ -299,9 +299,10 @@ fn compact_lines_add_up_to_every_call() {
 }
 
 /// `--openmetrics`: the file parses with the Prometheus project's OpenMetrics
-/// parser, and its counts are those of the JSON output of the same run.
+/// parser, and its counts are those of the JSON output of the same run,
+/// and of the text output of another.
 #[test]
-fn openmetrics_parses_and_matches_json() {
+fn openmetrics_parses_and_matches_json_and_text() {
     fn both() {
         getppids();
         short_sleeper();
@@ -356,4 +357,34 @@ print(json.dumps(out))
     }
     assert_eq!(counts["getppid"]["count"].as_f64(), Some(GETPPIDS as f64));
     assert_eq!(counts["clock_nanosleep"]["count"].as_f64(), Some(300.0));
+
+    // Text output beside OpenMetrics, in another run: each histogram's
+    // `count = N` line equals the file's count for that syscall.
+    let out = trace_child(
+        both,
+        &["-s", "getppid,clock_nanosleep", "--openmetrics", &path_arg],
+    );
+    let parsed = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", parser, &path_arg])
+        .output()
+        .unwrap();
+    let counts: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut seen = 0;
+    let mut name = "";
+    for line in out.lines() {
+        if let Some(n) = line.strip_prefix("syscall = ") {
+            name = n;
+        }
+        if let Some(rest) = line.strip_prefix("count = ") {
+            let text_count: f64 = rest.split(',').next().unwrap().parse().unwrap();
+            assert_eq!(
+                counts[name]["count"].as_f64(),
+                Some(text_count),
+                "{name}: {out}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2, "{out}");
 }

@@ -359,11 +359,18 @@ pub fn run_tool(tool: &str, args: &[&str]) -> Finished {
 pub struct LoopDevice {
     pub name: String,
     backing: PathBuf,
+    /// Held for the device's life: tests that drive block I/O run one at a
+    /// time. Concurrent completions on one CPU can nest a tool's program
+    /// inside itself, and the kernel then skips the nested run (a recursion
+    /// miss, which the tools report): exact counts need one I/O stream.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl LoopDevice {
     pub fn new(size_mib: u64) -> LoopDevice {
         static SEQ: AtomicU32 = AtomicU32::new(0);
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let backing = std::env::temp_dir().join(format!(
             "toolkit-test-{}-{}.img",
             std::process::id(),
@@ -383,7 +390,11 @@ impl LoopDevice {
         );
         let path = String::from_utf8(out.stdout).unwrap();
         let name = path.trim().trim_start_matches("/dev/").to_string();
-        LoopDevice { name, backing }
+        LoopDevice {
+            name,
+            backing,
+            _serial: serial,
+        }
     }
 
     pub fn path(&self) -> String {

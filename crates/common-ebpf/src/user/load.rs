@@ -103,6 +103,7 @@ pub struct DropReport {
     map: &'static str,
     reasons: &'static [&'static str],
     seen: Vec<u64>,
+    recursion_misses: u64,
 }
 
 impl DropReport {
@@ -113,11 +114,24 @@ impl DropReport {
             map,
             reasons,
             seen: vec![0; reasons.len()],
+            recursion_misses: 0,
         }
     }
 
-    /// Prints a warning for every reason whose count grew.
+    /// Prints a warning for every reason whose count grew, and for events
+    /// the kernel did not run our programs for because one of them was
+    /// already running on that CPU (a completion interrupting another, say):
+    /// the kernel counts those per program as recursion misses.
     pub fn check(&mut self, ebpf: &Ebpf) -> Result<()> {
+        let misses = own_recursion_misses();
+        if misses > self.recursion_misses {
+            eprintln!(
+                "{}: warning: {} events missed (a program was already running on that CPU)",
+                self.tool,
+                misses - self.recursion_misses
+            );
+            self.recursion_misses = misses;
+        }
         for (i, reason) in self.reasons.iter().enumerate() {
             let now = super::percpu_counter(ebpf, self.map, i as u32)?;
             if now > self.seen[i] {
@@ -131,6 +145,30 @@ impl DropReport {
         }
         Ok(())
     }
+}
+
+/// Sum of the kernel's recursion-miss counters over this process's eBPF
+/// programs (from /proc/self/fdinfo; 0 where the kernel does not say).
+fn own_recursion_misses() -> u64 {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    fds.flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.as_os_str() == "anon_inode:bpf-prog")
+        })
+        .filter_map(|fd| {
+            let info = std::fs::read_to_string(format!(
+                "/proc/self/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ))
+            .ok()?;
+            info.lines()
+                .find_map(|l| l.strip_prefix("recursion_misses:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
 }
 
 /// How a program ended up attached.

@@ -4,28 +4,15 @@
 
 use toolkit_tests::{
     ForkedChild, Running, TestCgroup, assert_unloaded, parse_log2_hists, program_types, run_tool,
-    tool_path,
+    sleep_ns, tool_path,
 };
 
 const SLEEPS: u32 = 1009;
 
 /// Sleeps 1 ms, SLEEPS times: each wakeup is one run-queue wait.
 fn sleeper() {
-    let ms = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 1_000_000,
-    };
     for _ in 0..SLEEPS {
-        // SAFETY: raw syscall with a valid timespec.
-        unsafe {
-            libc::syscall(
-                libc::SYS_clock_nanosleep,
-                libc::CLOCK_MONOTONIC,
-                0,
-                &ms,
-                std::ptr::null_mut::<libc::timespec>(),
-            )
-        };
+        sleep_ns(1_000_000);
     }
 }
 

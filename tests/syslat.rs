@@ -1,7 +1,8 @@
 //! syslat against children that make known numbers of syscalls.
 
 use toolkit_tests::{
-    ForkedChild, Running, assert_unloaded, parse_log2_hists, program_types, run_tool, trace_forked,
+    ForkedChild, Running, assert_unloaded, parse_log2_hists, program_types, run_tool, sleep_ns,
+    trace_forked,
 };
 
 const SLEEPS: usize = 1009;
@@ -9,21 +10,8 @@ const GETPPIDS: usize = 10007;
 
 /// Sleeps 3 ms, SLEEPS times, with clock_nanosleep.
 fn sleeper() {
-    let ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 3_000_000,
-    };
     for _ in 0..SLEEPS {
-        // SAFETY: raw syscall with a valid timespec.
-        unsafe {
-            libc::syscall(
-                libc::SYS_clock_nanosleep,
-                libc::CLOCK_MONOTONIC,
-                0,
-                &ts,
-                std::ptr::null_mut::<libc::timespec>(),
-            )
-        };
+        sleep_ns(3_000_000);
     }
 }
 
@@ -186,22 +174,8 @@ fn now_ns() -> u64 {
 fn two_speed_sleeper() {
     let out = MEASURED.load(std::sync::atomic::Ordering::Relaxed);
     for i in 0..SHORT + LONG {
-        let ns = if i < SHORT { 1_000_000 } else { 20_000_000 };
-        let ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: ns,
-        };
         let start = now_ns();
-        // SAFETY: raw syscall with a valid timespec.
-        unsafe {
-            libc::syscall(
-                libc::SYS_clock_nanosleep,
-                libc::CLOCK_MONOTONIC,
-                0,
-                &ts,
-                std::ptr::null_mut::<libc::timespec>(),
-            )
-        };
+        sleep_ns(if i < SHORT { 1_000_000 } else { 20_000_000 });
         // SAFETY: `out` holds SHORT + LONG u64s, shared with the parent.
         unsafe { *out.add(i) = now_ns() - start };
     }
@@ -253,21 +227,8 @@ fn percentiles_match_the_childs_own_measurements() {
 
 /// 300 sleeps of 1 ms.
 fn short_sleeper() {
-    let ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 1_000_000,
-    };
     for _ in 0..300 {
-        // SAFETY: raw syscall with a valid timespec.
-        unsafe {
-            libc::syscall(
-                libc::SYS_clock_nanosleep,
-                libc::CLOCK_MONOTONIC,
-                0,
-                &ts,
-                std::ptr::null_mut::<libc::timespec>(),
-            )
-        };
+        sleep_ns(1_000_000);
     }
 }
 

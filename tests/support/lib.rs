@@ -588,3 +588,22 @@ pub fn trace_forked(tool: &str, workload: fn(), args: &[&str]) -> String {
     assert_unloaded(&programs);
     done.stdout
 }
+
+/// Sleeps `ns` nanoseconds with one raw `clock_nanosleep` syscall (no libc
+/// wrapper, no allocation: safe in a forked child's workload).
+pub fn sleep_ns(ns: i64) {
+    let ts = libc::timespec {
+        tv_sec: ns / 1_000_000_000,
+        tv_nsec: ns % 1_000_000_000,
+    };
+    // SAFETY: raw syscall with a valid timespec and no remainder pointer.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clock_nanosleep,
+            libc::CLOCK_MONOTONIC,
+            0,
+            &ts,
+            std::ptr::null_mut::<libc::timespec>(),
+        )
+    };
+}

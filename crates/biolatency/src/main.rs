@@ -5,16 +5,14 @@ mod disks;
 mod flags;
 mod report;
 
-use std::collections::BTreeMap;
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::Ebpf;
 use common_ebpf::{
     LlHist,
     user::{
-        CgroupFilter, DropReport, HistDrain, Hook, KernelBtf, ManPage, OpenMetrics, StopSignals,
-        Unit, attach_tracepoints, check_privileges, load_object, print_banner, run_intervals,
-        tool_main,
+        CgroupFilter, DropReport, HistDrain, Hook, KernelBtf, ManPage, StopSignals, Unit,
+        attach_tracepoints, check_privileges, drain_optional, load_object, print_banner,
+        run_intervals, tool_main,
     },
 };
 
@@ -77,16 +75,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         (false, true) => Some("flags"),
         (false, false) => None,
     };
-    let mut openmetrics = cli
-        .hires
-        .openmetrics
-        .clone()
-        .map(|path| OpenMetrics::new(path, "biolatency", label, unit));
-    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
-        // Fail now, not at the first interval, on a path that cannot be written.
-        om.update([])
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let mut openmetrics = cli.hires.open_metrics("biolatency", label, unit)?;
     let mut first = true;
 
     print_banner(
@@ -100,10 +89,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     );
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let hists = drain.drain()?;
-        let ll = match &mut loglinear {
-            Some(drain) => drain.drain()?.into_iter().collect(),
-            None => BTreeMap::new(),
-        };
+        let ll = drain_optional(&mut loglinear)?;
         if let Some(om) = &mut openmetrics {
             let named: Vec<(String, &_)> = hists
                 .iter()

@@ -117,6 +117,19 @@ pub fn ll_record(hist: &mut LlHist, value: u64) {
     hist.sum += value;
 }
 
+/// Records `value` in the log-linear histogram of `key` in `map`, created
+/// empty on first use. False only when the map is full.
+#[inline(always)]
+pub fn ll_hist_record<K>(map: &PerCpuHashMap<K, LlHist>, key: &K, value: u64) -> bool {
+    match map_entry(map, key, &ZERO_LL_HIST) {
+        Some(hist) => {
+            ll_record(hist, value);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Reads a `T` at `base + offset` in kernel memory; the offset comes from
 /// kernel BTF at load time, which makes the read portable across kernels.
 #[inline(always)]

@@ -4,9 +4,9 @@
 mod cli;
 mod report;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use common_ebpf::user::{
-    ManPage, OpenMetrics, StopSignals, Unit,
+    ManPage, StopSignals, Unit,
     names::{syscall_name, syscall_number},
     print_banner, require_process, run_intervals, tool_main,
 };
@@ -56,16 +56,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         percentiles: cli.hires.percentiles.clone(),
         compact: cli.hires.compact,
     };
-    let mut openmetrics = cli
-        .hires
-        .openmetrics
-        .clone()
-        .map(|path| OpenMetrics::new(path, "memlat", Some("syscall"), unit));
-    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
-        // Fail now, not at the first interval, on a path that cannot be written.
-        om.update([])
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let mut openmetrics = cli.hires.open_metrics("memlat", Some("syscall"), unit)?;
     let mut first = true;
     print_banner(
         &format!(

@@ -3,15 +3,13 @@
 mod cli;
 mod report;
 
-use std::collections::BTreeMap;
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::Ebpf;
 use common_ebpf::{
     LlHist,
     user::{
-        CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage, OpenMetrics,
-        StopSignals, Unit, attach_tracepoints, check_privileges, load_object, print_banner,
+        CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage, StopSignals,
+        Unit, attach_tracepoints, check_privileges, drain_optional, load_object, print_banner,
         require_process, run_intervals, tool_main,
     },
 };
@@ -76,16 +74,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         percentiles: cli.hires.percentiles.clone(),
         compact: cli.hires.compact,
     };
-    let mut openmetrics = cli
-        .hires
-        .openmetrics
-        .clone()
-        .map(|path| OpenMetrics::new(path, "runqlat", grouping.label(), unit));
-    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
-        // Fail now, not at the first interval, on a path that cannot be written.
-        om.update([])
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let mut openmetrics = cli.hires.open_metrics("runqlat", grouping.label(), unit)?;
     let mut first = true;
 
     print_banner(
@@ -103,10 +92,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         if grouping != Grouping::None {
             comms.update(hists.iter().map(|(key, _)| *key), &idle);
         }
-        let ll = match &mut loglinear {
-            Some(drain) => drain.drain()?.into_iter().collect(),
-            None => BTreeMap::new(),
-        };
+        let ll = drain_optional(&mut loglinear)?;
         if let Some(om) = &mut openmetrics {
             om.update(hists.iter().map(|(key, h)| (key.to_string(), h)))?;
         }

@@ -13,7 +13,7 @@ use common_ebpf::{
     Hist, LlHist,
     user::{
         ArrayDrain, DropReport, HistDrain, Hook, KernelBtf, Unit, attach_tracepoints,
-        check_privileges, load_object,
+        check_privileges, drain_optional, load_object,
         names::syscall_name,
         output::{json_hist, json_loglinear, print_percentiles},
         print_log2_hist, print_summary,
@@ -126,10 +126,7 @@ impl Tracer {
             .map(|(key, [count, _])| ((key >> 32) as u32, key as u32, count))
             .collect();
         let sizes = self.sizes.drain()?;
-        let loglinear = match &mut self.loglinear {
-            Some(drain) => drain.drain()?.into_iter().collect(),
-            None => BTreeMap::new(),
-        };
+        let loglinear = drain_optional(&mut self.loglinear)?;
         self.drops.check(&self.ebpf)?;
         Ok(Interval {
             latency,

@@ -2,11 +2,11 @@
 
 mod cli;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use common_ebpf::{
     Hist,
     user::{
-        ManPage, OpenMetrics, StopSignals, Unit,
+        ManPage, StopSignals, Unit,
         names::syscall_name,
         output::{print_compact_header, print_compact_row},
         print_banner, print_timestamp, require_process, run_intervals, tool_main,
@@ -40,16 +40,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         loglinear: cli.hires.loglinear(),
         ..Options::default()
     };
-    let mut openmetrics = cli
-        .hires
-        .openmetrics
-        .clone()
-        .map(|path| OpenMetrics::new(path, "syslat", Some("syscall"), unit));
-    if let (Some(om), Some(path)) = (&mut openmetrics, &cli.hires.openmetrics) {
-        // Fail now, not at the first interval, on a path that cannot be written.
-        om.update([])
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let mut openmetrics = cli.hires.open_metrics("syslat", Some("syscall"), unit)?;
     let mut tracer = Tracer::attach("syslat", &options, unit)?;
     let mut compact_header = cli.hires.compact;
     print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.out.json)?;

@@ -13,8 +13,8 @@ use aya_ebpf::{
 use common_ebpf::{
     Hist, LlHist,
     bpf::{
-        ZERO_LL_HIST, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_record,
-        map_entry, read_kernel,
+        bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record,
+        read_kernel,
     },
 };
 
@@ -138,9 +138,8 @@ fn trace_done(rq: u64) -> i32 {
         None => bump(&DROPPED, 1),
     }
     if global(&LOGLINEAR) != 0 {
-        match map_entry(&LLHISTS, &key, &ZERO_LL_HIST) {
-            Some(ll) => ll_record(ll, delta as u64),
-            None => bump(&DROPPED, 1),
+        if !ll_hist_record(&LLHISTS, &key, delta as u64) {
+            bump(&DROPPED, 1);
         }
     }
     0

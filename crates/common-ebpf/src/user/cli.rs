@@ -69,6 +69,24 @@ impl PercentileArgs {
     pub fn loglinear(&self) -> bool {
         self.percentiles.is_some() || self.compact
     }
+
+    /// The `--openmetrics` writer, its file already written once (empty) so
+    /// that a path that cannot be written fails now, not at the first
+    /// interval.
+    pub fn open_metrics(
+        &self,
+        tool: &str,
+        label: Option<&'static str>,
+        unit: super::Unit,
+    ) -> anyhow::Result<Option<super::OpenMetrics>> {
+        let Some(path) = &self.openmetrics else {
+            return Ok(None);
+        };
+        let mut om = super::OpenMetrics::new(path.clone(), tool, label, unit);
+        om.update([])
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(Some(om))
+    }
 }
 
 /// For the tools' unit tests: each of `cases` (arguments after the program

@@ -189,6 +189,17 @@ impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
     }
 }
 
+/// [`HistDrain::drain`] of a drain that may not exist (a map only used with
+/// some options): empty without one.
+pub fn drain_optional<K: Pod + Ord, V: Counters>(
+    drain: &mut Option<HistDrain<K, V>>,
+) -> Result<BTreeMap<K, V>> {
+    match drain {
+        Some(drain) => Ok(drain.drain()?.into_iter().collect()),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
 /// Per-interval differences of a per-CPU array of cumulative values, by
 /// index (indexes with no new event are left out). Like [`HistDrain`], it
 /// bumps the interval generation when it owns the generation map.

@@ -19,7 +19,7 @@ pub use cli::{
     HistArgs, IntervalArgs, ManPage, PercentileArgs, VERSION, assert_usage_errors, tool_main,
 };
 pub use comms::CommTable;
-pub use drain::{ArrayDrain, Counters, HistDrain, percpu_counter};
+pub use drain::{ArrayDrain, Counters, HistDrain, drain_optional, percpu_counter};
 pub use load::{DropReport, Hook, attach_tracepoints, check_privileges, load_object, print_banner};
 pub use openmetrics::OpenMetrics;
 pub use output::{

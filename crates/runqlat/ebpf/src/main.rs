@@ -14,8 +14,7 @@ use aya_ebpf::{
 use common_ebpf::{
     Hist, LlHist,
     bpf::{
-        TaskStorage, ZERO_LL_HIST, bump, ctx_arg, global, hist_entry, hist_record, ll_record,
-        map_entry, read_kernel,
+        TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
     },
 };
 use runqlat_ebpf::{ALL, group};
@@ -262,9 +261,8 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     }
     hist_record(hist, delta as u64, global(&UNIT_DIVISOR));
     if global(&LOGLINEAR) != 0 {
-        match map_entry(&LLHISTS, &key, &ZERO_LL_HIST) {
-            Some(ll) => ll_record(ll, delta as u64),
-            None => bump(&DROPPED, 1),
+        if !ll_hist_record(&LLHISTS, &key, delta as u64) {
+            bump(&DROPPED, 1);
         }
     }
     0

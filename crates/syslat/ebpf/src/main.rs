@@ -15,8 +15,8 @@ use aya_ebpf::{
 use common_ebpf::{
     Hist, LlHist,
     bpf::{
-        SyscallStart, TaskStorage, ZERO_LL_HIST, bump, ctx_arg, global, hist_entry, hist_record,
-        ll_record, map_entry, read_kernel, syscall_enter, syscall_exit,
+        SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
+        read_kernel, syscall_enter, syscall_exit,
     },
 };
 use syslat_ebpf::{SYSCALL_SLOTS, dropped};
@@ -161,9 +161,8 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         None => bump(&DROPPED, dropped::HISTS),
     }
     if global(&LOGLINEAR) != 0 {
-        match map_entry(&LLHISTS, &(nr as u32), &ZERO_LL_HIST) {
-            Some(hist) => ll_record(hist, elapsed),
-            None => bump(&DROPPED, dropped::HISTS),
+        if !ll_hist_record(&LLHISTS, &(nr as u32), elapsed) {
+            bump(&DROPPED, dropped::HISTS);
         }
     }
     0

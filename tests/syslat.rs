@@ -286,6 +286,11 @@ import json, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 out = {}
 for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    if family.name == "syslat_lost_samples":
+        assert family.type == "counter", family
+        out["lost"] = sum(s.value for s in family.samples)
+        continue
+    assert family.name == "syslat_latency_seconds", family
     assert family.type == "histogram" and family.unit == "seconds", family
     for s in family.samples:
         key = s.labels["syscall"]
@@ -318,6 +323,14 @@ print(json.dumps(out))
     }
     assert_eq!(counts["getppid"]["count"].as_f64(), Some(GETPPIDS as f64));
     assert_eq!(counts["clock_nanosleep"]["count"].as_f64(), Some(300.0));
+    // Losses are exposed (as zero) even when there were none, and JSON says
+    // the same.
+    assert_eq!(counts["lost"].as_f64(), Some(0.0), "{counts}");
+    let lost = record["lost"].as_object().expect("a lost object in JSON");
+    assert!(
+        !lost.is_empty() && lost.values().all(|v| v.as_u64() == Some(0)),
+        "{record}"
+    );
 
     // Text output beside OpenMetrics, in another run: each histogram's
     // `count = N` line equals the file's count for that syscall.

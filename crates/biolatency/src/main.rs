@@ -90,16 +90,25 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let hists = drain.drain()?;
         let ll = drain_optional(&mut loglinear)?;
+        let lost = drops.check(&ebpf)?;
         if let Some(om) = &mut openmetrics {
             let named: Vec<(String, &_)> = hists
                 .iter()
                 .map(|(key, h)| (report.key_name(*key), h))
                 .collect();
-            om.update(named)?;
+            om.latency(named);
+            lost.count_in(om);
+            om.publish();
         }
-        report.write(&mut std::io::stdout().lock(), &hists, &ll, first)?;
+        report.write(
+            &mut common_ebpf::user::output::stdout(),
+            &hists,
+            &ll,
+            &lost,
+            first,
+        )?;
         first = false;
-        drops.check(&ebpf)
+        Ok(())
     })
 }
 

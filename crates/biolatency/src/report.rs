@@ -8,7 +8,7 @@ use std::{
 use common_ebpf::{
     Hist, LlHist,
     user::{
-        Unit,
+        Losses, Unit,
         output::{
             json_hist, json_loglinear, print_compact_header, print_compact_row, print_percentiles,
         },
@@ -41,6 +41,7 @@ impl Report {
         w: &mut impl Write,
         hists: &[(u64, Hist)],
         loglinear: &BTreeMap<u64, LlHist>,
+        lost: &Losses,
         first: bool,
     ) -> io::Result<()> {
         if self.compact && !self.json {
@@ -68,7 +69,7 @@ impl Report {
                     value
                 })
                 .collect();
-            return write_json_interval(w, "biolatency", self.unit, histograms);
+            return write_json_interval(w, "biolatency", self.unit, histograms, lost, Map::new());
         }
         writeln!(w)?;
         if self.timestamp {

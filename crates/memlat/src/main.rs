@@ -6,9 +6,7 @@ mod report;
 
 use anyhow::Result;
 use common_ebpf::user::{
-    ManPage, StopSignals, Unit,
-    names::{syscall_name, syscall_number},
-    print_banner, require_process, run_intervals, tool_main,
+    ManPage, StopSignals, Unit, names::syscall_number, print_banner, run_intervals, tool_main,
 };
 use syslat::{Options, Tracer};
 
@@ -30,7 +28,7 @@ fn main() {
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     if let Some(pid) = cli.pid {
-        require_process(pid)?;
+        signals.watch_process(pid)?;
     }
     let mut names = CALLS.to_vec();
     if cli.all {
@@ -68,14 +66,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let interval = tracer.interval()?;
         if let Some(om) = &mut openmetrics {
-            om.update(
-                interval
-                    .latency
-                    .iter()
-                    .map(|(nr, h)| (syscall_name(*nr), h)),
-            )?;
+            interval.publish(om);
         }
-        report.write(&mut std::io::stdout().lock(), interval, first)?;
+        report.write(&mut common_ebpf::user::output::stdout(), interval, first)?;
         first = false;
         Ok(())
     })

@@ -8,7 +8,7 @@ use common_ebpf::{
         Unit,
         names::{errno_name, syscall_name},
         output::{print_compact_header, print_compact_row},
-        print_timestamp, write_json_record,
+        print_timestamp, write_json_interval,
     },
 };
 use serde_json::{Map, Value, json};
@@ -61,11 +61,12 @@ impl Report {
             if self.sizes {
                 extra.insert("sizes".into(), json_hists(&sizes, None).into());
             }
-            return write_json_record(
+            return write_json_interval(
                 w,
                 "memlat",
                 self.unit,
                 json_hists(&latency, percentiles),
+                &interval.lost,
                 extra,
             );
         }

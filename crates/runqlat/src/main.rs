@@ -10,7 +10,7 @@ use common_ebpf::{
     user::{
         CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage, StopSignals,
         Unit, attach_tracepoints, check_privileges, drain_optional, load_object, print_banner,
-        require_process, run_intervals, tool_main,
+        run_intervals, tool_main,
     },
 };
 use runqlat_ebpf::group;
@@ -34,7 +34,7 @@ fn main() {
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     if let Some(pid) = cli.pid {
-        require_process(pid)?;
+        signals.watch_process(pid)?;
     }
     let cgroup = cli
         .cgroup
@@ -93,12 +93,22 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             comms.update(hists.iter().map(|(key, _)| *key), &idle);
         }
         let ll = drain_optional(&mut loglinear)?;
+        let lost = drops.check(&ebpf)?;
         if let Some(om) = &mut openmetrics {
-            om.update(hists.iter().map(|(key, h)| (key.to_string(), h)))?;
+            om.latency(hists.iter().map(|(key, h)| (key.to_string(), h)));
+            lost.count_in(om);
+            om.publish();
         }
-        report.write(&mut std::io::stdout().lock(), &hists, &ll, &comms, first)?;
+        report.write(
+            &mut common_ebpf::user::output::stdout(),
+            &hists,
+            &ll,
+            &comms,
+            &lost,
+            first,
+        )?;
         first = false;
-        drops.check(&ebpf)
+        Ok(())
     })
 }
 

@@ -8,7 +8,7 @@ use std::{
 use common_ebpf::{
     Hist, LlHist,
     user::{
-        CommTable, Unit,
+        CommTable, Losses, Unit,
         output::{
             json_hist, json_loglinear, print_compact_header, print_compact_row, print_percentiles,
         },
@@ -58,6 +58,7 @@ impl Report {
         hists: &[(u32, Hist)],
         loglinear: &BTreeMap<u32, LlHist>,
         comms: &CommTable,
+        lost: &Losses,
         first: bool,
     ) -> io::Result<()> {
         let name = |key: u32| match self.grouping.label() {
@@ -94,7 +95,7 @@ impl Report {
                     value
                 })
                 .collect();
-            return write_json_interval(w, "runqlat", self.unit, histograms);
+            return write_json_interval(w, "runqlat", self.unit, histograms, lost, Map::new());
         }
         writeln!(w)?;
         if self.timestamp {

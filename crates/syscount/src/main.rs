@@ -9,8 +9,8 @@ use anyhow::Result;
 use aya::Ebpf;
 use common_ebpf::user::{
     ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage,
-    StopSignals, attach_tracepoints, check_privileges, load_object, print_banner, require_process,
-    run_intervals, tool_main,
+    StopSignals, attach_tracepoints, check_privileges, load_object, print_banner, run_intervals,
+    tool_main,
 };
 
 use crate::{
@@ -32,14 +32,14 @@ fn main() {
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     if cli.list {
-        let mut out = std::io::stdout().lock();
+        let mut out = common_ebpf::user::output::stdout();
         for (nr, name) in common_ebpf::user::names::all_syscalls() {
             writeln!(out, "{nr:3}: {name}")?;
         }
         return Ok(());
     }
     if let Some(pid) = cli.pid {
-        require_process(pid)?;
+        signals.watch_process(pid)?;
     }
     let cgroup = cli
         .cgroup
@@ -109,8 +109,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 })
                 .collect()
         };
-        report.write(&mut std::io::stdout().lock(), rows)?;
-        drops.check(&ebpf)
+        let lost = drops.check(&ebpf)?;
+        report.write(&mut common_ebpf::user::output::stdout(), rows, &lost)?;
+        Ok(())
     })
 }
 

@@ -5,7 +5,7 @@ use std::{
     io::{self, Write},
 };
 
-use common_ebpf::user::output::local_hms;
+use common_ebpf::user::{Losses, output::local_hms};
 use serde_json::json;
 
 use common_ebpf::user::names::syscall_name;
@@ -33,7 +33,7 @@ impl Report {
     /// Sorts (by count, or by total time with -L), keeps the top rows and
     /// prints them. Like libbpf-tools, an interval without rows prints
     /// nothing in text mode.
-    pub fn write(&self, w: &mut impl Write, mut rows: Vec<Row>) -> io::Result<()> {
+    pub fn write(&self, w: &mut impl Write, mut rows: Vec<Row>, lost: &Losses) -> io::Result<()> {
         rows.sort_by(|a, b| {
             let (x, y) = if self.latency {
                 (a.total_ns, b.total_ns)
@@ -44,7 +44,7 @@ impl Report {
         });
         rows.truncate(self.top);
         if self.json {
-            return self.write_json(w, &rows);
+            return self.write_json(w, &rows, lost);
         }
         if rows.is_empty() {
             return Ok(());
@@ -86,7 +86,7 @@ impl Report {
         }
     }
 
-    fn write_json(&self, w: &mut impl Write, rows: &[Row]) -> io::Result<()> {
+    fn write_json(&self, w: &mut impl Write, rows: &[Row], lost: &Losses) -> io::Result<()> {
         let rows: Vec<_> = rows
             .iter()
             .map(|r| {
@@ -106,6 +106,7 @@ impl Report {
             "tool": "syscount",
             "time": common_ebpf::user::output::rfc3339_now(),
             "rows": rows,
+            "lost": lost.json(),
         });
         serde_json::to_writer(&mut *w, &record)?;
         writeln!(w)?;
@@ -119,7 +120,7 @@ mod tests {
 
     fn render(report: &Report, rows: Vec<Row>) -> String {
         let mut out = Vec::new();
-        report.write(&mut out, rows).unwrap();
+        report.write(&mut out, rows, &Losses::default()).unwrap();
         let text = String::from_utf8(out).unwrap();
         // Drop the wall-clock line.
         text.lines().skip(1).collect::<Vec<_>>().join("\n")
@@ -188,7 +189,9 @@ mod tests {
     #[test]
     fn empty_interval_prints_nothing() {
         let mut out = Vec::new();
-        report(false, false).write(&mut out, Vec::new()).unwrap();
+        report(false, false)
+            .write(&mut out, Vec::new(), &Losses::default())
+            .unwrap();
         assert!(out.is_empty());
     }
 }

@@ -12,9 +12,9 @@ use aya::{Ebpf, maps::Array};
 use common_ebpf::{
     Hist, LlHist,
     user::{
-        ArrayDrain, DropReport, HistDrain, Hook, KernelBtf, Unit, attach_tracepoints,
-        check_privileges, drain_optional, load_object,
-        names::syscall_name,
+        ArrayDrain, DropReport, HistDrain, Hook, KernelBtf, Losses, OpenMetrics, Unit,
+        attach_tracepoints, check_privileges, drain_optional, load_object,
+        names::{errno_name, syscall_name},
         output::{json_hist, json_loglinear, print_percentiles},
         print_log2_hist, print_summary,
     },
@@ -53,6 +53,37 @@ pub struct Interval {
     pub sizes: Vec<(u32, Hist)>,
     /// Log-linear latency histogram per syscall number, with `loglinear`.
     pub loglinear: BTreeMap<u32, LlHist>,
+    /// What the kernel side could not record.
+    pub lost: Losses,
+}
+
+impl Interval {
+    /// Adds everything measured to the OpenMetrics totals and rewrites the
+    /// file: latency, failed calls and requested sizes (when counted), and
+    /// lost samples.
+    pub fn publish(&self, om: &mut OpenMetrics) {
+        om.latency(self.latency.iter().map(|(nr, h)| (syscall_name(*nr), h)));
+        for &(nr, errno, count) in &self.errors {
+            om.count(
+                "failures",
+                "Failed calls, by syscall and errno.",
+                &["syscall", "errno"],
+                vec![syscall_name(nr), errno_name(errno)],
+                count,
+            );
+        }
+        if !self.sizes.is_empty() {
+            om.histograms(
+                "request_size",
+                "Lengths requested from mmap and mremap.",
+                Some("syscall"),
+                Unit::Bytes,
+                self.sizes.iter().map(|(nr, h)| (syscall_name(*nr), h)),
+            );
+        }
+        self.lost.count_in(om);
+        om.publish();
+    }
 }
 
 /// The attached programs and their maps.
@@ -127,12 +158,13 @@ impl Tracer {
             .collect();
         let sizes = self.sizes.drain()?;
         let loglinear = drain_optional(&mut self.loglinear)?;
-        self.drops.check(&self.ebpf)?;
+        let lost = self.drops.check(&self.ebpf)?;
         Ok(Interval {
             latency,
             errors,
             sizes,
             loglinear,
+            lost,
         })
     }
 }

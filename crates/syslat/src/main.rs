@@ -9,7 +9,7 @@ use common_ebpf::{
         ManPage, StopSignals, Unit,
         names::syscall_name,
         output::{print_compact_header, print_compact_row},
-        print_banner, print_timestamp, require_process, run_intervals, tool_main,
+        print_banner, print_timestamp, require_thread, run_intervals, tool_main,
         write_json_interval,
     },
 };
@@ -28,8 +28,11 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    for id in [cli.pid, cli.tid].into_iter().flatten() {
-        require_process(id)?;
+    if let Some(pid) = cli.pid {
+        signals.watch_process(pid)?;
+    }
+    if let Some(tid) = cli.tid {
+        require_thread(tid)?;
     }
     let unit = Unit::latency(cli.out.milliseconds, cli.nanoseconds);
     let options = Options {
@@ -47,12 +50,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let interval = tracer.interval()?;
         if let Some(om) = &mut openmetrics {
-            om.update(
-                interval
-                    .latency
-                    .iter()
-                    .map(|(nr, h)| (syscall_name(*nr), h)),
-            )?;
+            interval.publish(om);
         }
         let hists = select(interval.latency, &cli);
         let percentiles = cli
@@ -60,13 +58,15 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             .percentiles
             .as_deref()
             .map(|ps| (&interval.loglinear, ps));
-        let mut out = std::io::stdout().lock();
+        let mut out = common_ebpf::user::output::stdout();
         if cli.out.json {
             return Ok(write_json_interval(
                 &mut out,
                 "syslat",
                 unit,
                 json_hists(&hists, percentiles),
+                &interval.lost,
+                Default::default(),
             )?);
         }
         use std::io::Write as _;

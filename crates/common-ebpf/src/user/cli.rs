@@ -55,7 +55,7 @@ pub struct PercentileArgs {
     pub percentiles: Option<Vec<f64>>,
     /// One line per interval and histogram: time, count, p10, p50, p90, p99
     /// and max (needs an interval): latency over time
-    #[arg(long, requires = "interval")]
+    #[arg(long, requires = "interval", conflicts_with = "json")]
     pub compact: bool,
     /// Also write the histograms, cumulative since start, as OpenMetrics
     /// text to FILE (rewritten atomically each interval; for node_exporter's
@@ -71,20 +71,19 @@ impl PercentileArgs {
     }
 
     /// The `--openmetrics` writer, its file already written once (empty) so
-    /// that a path that cannot be written fails now, not at the first
-    /// interval.
+    /// that a path that cannot be written (or is not a regular file) fails
+    /// now, not at the first interval.
     pub fn open_metrics(
         &self,
-        tool: &str,
+        tool: &'static str,
         label: Option<&'static str>,
         unit: super::Unit,
     ) -> anyhow::Result<Option<super::OpenMetrics>> {
         let Some(path) = &self.openmetrics else {
             return Ok(None);
         };
-        let mut om = super::OpenMetrics::new(path.clone(), tool, label, unit);
-        om.update([])
-            .with_context(|| format!("writing {}", path.display()))?;
+        let om = super::OpenMetrics::new(path, tool, label, unit)?;
+        om.publish_or_fail()?;
         Ok(Some(om))
     }
 }
@@ -147,7 +146,7 @@ pub fn tool_main<C: clap::Parser>(
     if let Some(what) = std::env::var_os(GENERATE_ENV) {
         exit_on_error(tool, generate::<C>(&what.to_string_lossy(), man));
     }
-    let signals = StopSignals::block();
+    let signals = StopSignals::block(tool);
     let cli = C::parse();
     exit_on_error(tool, signals.map_err(Into::into).and_then(|s| run(cli, &s)))
 }

@@ -89,15 +89,54 @@ pub fn print_banner(banner: &str, json: bool) -> std::io::Result<()> {
         eprintln!("{banner}");
         Ok(())
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::output::stdout();
         writeln!(out, "{banner}")?;
         out.flush()
     }
 }
 
+/// Why events went unrecorded in the kernel, as said on stderr and in JSON
+/// and OpenMetrics: a name for each index of a tool's per-CPU drop counter,
+/// and [`RECURSION`] for events the kernel did not run a program for.
+pub const RECURSION: &str = "a program was already running on that CPU";
+
+/// What one interval could not record, per reason (every reason listed,
+/// zero or not, so that scripts find the same keys every time).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Losses(pub Vec<(&'static str, u64)>);
+
+impl Losses {
+    /// Total over all reasons.
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
+
+    /// `{"reason": count, ...}` for JSON records.
+    pub fn json(&self) -> serde_json::Value {
+        self.0
+            .iter()
+            .map(|(reason, n)| (reason.to_string(), serde_json::Value::from(*n)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    /// Adds them to the `<tool>_lost_samples_total{reason}` counters.
+    pub fn count_in(&self, om: &mut super::OpenMetrics) {
+        for (reason, n) in &self.0 {
+            om.count(
+                "lost_samples",
+                "Events the kernel side could not record, by reason.",
+                &["reason"],
+                vec![reason.to_string()],
+                *n,
+            );
+        }
+    }
+}
+
 /// Reports, after each interval, samples the kernel side could not record
 /// (counted in a per-CPU `u64` array, one index per reason): loss is said on
-/// stderr, never silent.
+/// stderr, and returned for JSON and OpenMetrics, never silent.
 pub struct DropReport {
     tool: &'static str,
     map: &'static str,
@@ -121,29 +160,29 @@ impl DropReport {
     /// Prints a warning for every reason whose count grew, and for events
     /// the kernel did not run our programs for because one of them was
     /// already running on that CPU (a completion interrupting another, say):
-    /// the kernel counts those per program as recursion misses.
-    pub fn check(&mut self, ebpf: &Ebpf) -> Result<()> {
-        let misses = own_recursion_misses();
-        if misses > self.recursion_misses {
-            eprintln!(
-                "{}: warning: {} events missed (a program was already running on that CPU)",
-                self.tool,
-                misses - self.recursion_misses
-            );
-            self.recursion_misses = misses;
-        }
+    /// the kernel counts those per program as recursion misses. Returns the
+    /// interval's losses.
+    pub fn check(&mut self, ebpf: &Ebpf) -> Result<Losses> {
+        let mut losses = Vec::with_capacity(self.reasons.len() + 1);
         for (i, reason) in self.reasons.iter().enumerate() {
             let now = super::percpu_counter(ebpf, self.map, i as u32)?;
-            if now > self.seen[i] {
-                eprintln!(
-                    "{}: warning: {} samples lost ({reason})",
-                    self.tool,
-                    now - self.seen[i]
-                );
-                self.seen[i] = now;
+            losses.push((*reason, now - self.seen[i]));
+            self.seen[i] = now;
+        }
+        let misses = own_recursion_misses();
+        losses.push((RECURSION, misses.saturating_sub(self.recursion_misses)));
+        self.recursion_misses = self.recursion_misses.max(misses);
+        for (reason, n) in &losses {
+            if *n > 0 {
+                let what = if *reason == RECURSION {
+                    "events missed"
+                } else {
+                    "samples lost"
+                };
+                eprintln!("{}: warning: {n} {what} ({reason})", self.tool);
             }
         }
-        Ok(())
+        Ok(Losses(losses))
     }
 }
 

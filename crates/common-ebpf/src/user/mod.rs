@@ -8,6 +8,7 @@ pub mod drain;
 pub mod load;
 pub mod names;
 pub mod openmetrics;
+pub mod outfile;
 pub mod output;
 pub mod signals;
 
@@ -20,18 +21,21 @@ pub use cli::{
 };
 pub use comms::CommTable;
 pub use drain::{ArrayDrain, Counters, HistDrain, drain_optional, percpu_counter};
-pub use load::{DropReport, Hook, attach_tracepoints, check_privileges, load_object, print_banner};
-pub use openmetrics::OpenMetrics;
-pub use output::{
-    Unit, print_log2_hist, print_summary, print_timestamp, write_json_interval, write_json_record,
+pub use load::{
+    DropReport, Hook, Losses, attach_tracepoints, check_privileges, load_object, print_banner,
 };
-pub use signals::{StopSignals, run_intervals};
+pub use openmetrics::OpenMetrics;
+pub use outfile::ReplacedFile;
+pub use output::{Unit, print_log2_hist, print_summary, print_timestamp, write_json_interval};
+pub use signals::{StopSignals, Wake, run_intervals};
 
-/// Fails with `process N not found` unless `pid` names a live process (a
-/// `-p` filter for a process that is gone would silently trace nothing).
-pub fn require_process(pid: u32) -> anyhow::Result<()> {
-    if pid == 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        anyhow::bail!("process {pid} not found");
+/// Fails with `thread N not found` unless `tid` names a live thread (a
+/// `-t` filter for a thread that is gone would silently trace nothing).
+/// Processes (`-p`) are checked and watched by
+/// [`StopSignals::watch_process`].
+pub fn require_thread(tid: u32) -> anyhow::Result<()> {
+    if tid == 0 || !std::path::Path::new(&format!("/proc/{tid}/status")).exists() {
+        anyhow::bail!("thread {tid} not found");
     }
     Ok(())
 }

@@ -284,29 +284,47 @@ pub fn json_loglinear(hist: &LlHist, ps: &[f64]) -> Map<String, Value> {
     out
 }
 
+/// Standard output, locked, whose write errors say that it was standard
+/// output that failed (a full disk behind a redirection, say); the error
+/// kind is kept, so a closed pipe still ends the tool quietly.
+pub fn stdout() -> Stdout {
+    Stdout(io::stdout().lock())
+}
+
+/// See [`stdout`].
+pub struct Stdout(io::StdoutLock<'static>);
+
+impl Stdout {
+    fn name(err: io::Error) -> io::Error {
+        io::Error::new(err.kind(), format!("writing to standard output: {err}"))
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(Self::name)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(Self::name)
+    }
+}
+
 /// Current time in RFC 3339 (UTC, microseconds), for JSON records.
 pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
 }
 
 /// Writes one interval as a single JSON line: tool, interval end time
-/// (RFC 3339, UTC), bucket unit, the unit of `sum`/`max`, and histograms.
+/// (RFC 3339, UTC), bucket unit, the unit of `sum`/`max`, the histograms,
+/// what the kernel side could not record (`lost`, by reason), and
+/// tool-specific fields (`errors`, `sizes`, ...).
 pub fn write_json_interval(
     w: &mut impl Write,
     tool: &str,
     unit: Unit,
     histograms: Vec<Value>,
-) -> io::Result<()> {
-    write_json_record(w, tool, unit, histograms, Map::new())
-}
-
-/// Like [`write_json_interval`], with tool-specific fields (`errors`,
-/// `sizes`, ...) beside the histograms.
-pub fn write_json_record(
-    w: &mut impl Write,
-    tool: &str,
-    unit: Unit,
-    histograms: Vec<Value>,
+    lost: &super::Losses,
     extra: Map<String, Value>,
 ) -> io::Result<()> {
     let mut record = json!({
@@ -315,6 +333,7 @@ pub fn write_json_record(
         "unit": unit.label(),
         "value_unit": unit.raw_label(),
         "histograms": histograms,
+        "lost": lost.json(),
     });
     if let Value::Object(fields) = &mut record {
         fields.extend(extra);

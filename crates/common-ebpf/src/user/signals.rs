@@ -5,21 +5,40 @@
 //! handler racing the printer.
 
 use std::{
+    cell::OnceCell,
     io,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     time::{Duration, Instant},
 };
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-/// SIGINT and SIGTERM, blocked for this thread and its future threads.
+/// SIGINT and SIGTERM, blocked for this thread and its future threads, and
+/// optionally the end of the one process a `-p` run traces.
 pub struct StopSignals {
+    tool: String,
     set: libc::sigset_t,
+    /// The traced process (`-p`): its pid and a pidfd, readable once it
+    /// has exited. A pidfd names that very process, never a later one that
+    /// reuses its pid.
+    watched: OnceCell<(u32, OwnedFd)>,
+}
+
+/// Why a wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The timeout passed.
+    Timeout,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The watched process exited.
+    Exited(u32),
 }
 
 impl StopSignals {
     /// Blocks SIGINT and SIGTERM; call first thing in `main`, before any
     /// thread exists, so that no thread takes the default action.
-    pub fn block() -> io::Result<Self> {
+    pub fn block(tool: &str) -> io::Result<Self> {
         // SAFETY: sigset_t is plain data initialised by sigemptyset; the
         // calls only read and write that set and this thread's mask.
         unsafe {
@@ -31,15 +50,57 @@ impl StopSignals {
             if rc != 0 {
                 return Err(io::Error::from_raw_os_error(rc));
             }
-            Ok(Self { set })
+            Ok(Self {
+                tool: tool.to_string(),
+                set,
+                watched: OnceCell::new(),
+            })
         }
     }
 
-    /// Waits up to `timeout` (forever with `None`); true when a stop signal
-    /// arrived.
-    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+    /// Ends the run when process `pid` exits (`-p`). Fails, in one line,
+    /// when `pid` is not a live process, or is a thread of another process
+    /// (whose pid is then named).
+    pub fn watch_process(&self, pid: u32) -> Result<()> {
+        let pidfd = open_process(pid)?;
+        let _ = self.watched.set((pid, pidfd));
+        Ok(())
+    }
+
+    /// Waits up to `timeout` (forever with `None`) for a stop signal or the
+    /// watched process's exit.
+    pub fn wait(&self, timeout: Option<Duration>) -> Wake {
+        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let ts = timeout.map(|t| libc::timespec {
+            if let Some((pid, pidfd)) = self.watched.get() {
+                let mut poll = libc::pollfd {
+                    fd: pidfd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, no wait.
+                if unsafe { libc::poll(&mut poll, 1, 0) } > 0 {
+                    return Wake::Exited(*pid);
+                }
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Wake::Timeout;
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            // With a watched process, wake at least every 100 ms to poll
+            // its pidfd (signals cannot wait on a file descriptor).
+            let slice = match (left, self.watched.get()) {
+                (Some(l), Some(_)) => Some(l.min(Duration::from_millis(100))),
+                (None, Some(_)) => Some(Duration::from_millis(100)),
+                (l, None) => l,
+            };
+            let ts = slice.map(|t| libc::timespec {
                 tv_sec: t.as_secs() as libc::time_t,
                 tv_nsec: t.subsec_nanos() as libc::c_long,
             });
@@ -47,17 +108,42 @@ impl StopSignals {
             // SAFETY: set and ts outlive the call; info may be null.
             let rc = unsafe { libc::sigtimedwait(&self.set, std::ptr::null_mut(), ts_ptr) };
             if rc > 0 {
-                return true;
+                return Wake::Signal;
             }
-            match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EAGAIN) => return false,
-                // Interrupted by another signal (SIGSTOP/SIGCONT): keep waiting
-                // for what is left; deadlines are recomputed by the caller.
-                _ if timeout.is_some() => return false,
-                _ => continue,
-            }
+            // EAGAIN (the slice passed) or EINTR (SIGSTOP/SIGCONT): loop,
+            // the deadline is what counts.
         }
     }
+}
+
+/// A pidfd for process `pid`, after checking that `pid` is a process (a
+/// thread group leader), not a thread of one.
+fn open_process(pid: u32) -> Result<OwnedFd> {
+    let status = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(status) if pid != 0 => status,
+        _ => bail!("process {pid} not found"),
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let tgid = field("Tgid:").and_then(|v| v.parse::<u32>().ok());
+    if let Some(tgid) = tgid.filter(|&t| t != pid) {
+        let comm = std::fs::read_to_string(format!("/proc/{tgid}/comm")).unwrap_or_default();
+        bail!(
+            "{pid} is a thread of process {tgid} ({}), not a process: pass -p {tgid}",
+            comm.trim()
+        );
+    }
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+    if fd < 0 {
+        bail!("process {pid} not found");
+    }
+    // SAFETY: fd is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Runs `report` at the end of every interval (or once, on a signal, when
@@ -69,29 +155,29 @@ pub fn run_intervals(
     count: Option<u64>,
     mut report: impl FnMut() -> Result<()>,
 ) -> Result<()> {
-    let start = Instant::now();
+    let mut deadline = interval.map(|every| Instant::now() + every);
     let mut done = 0u64;
     loop {
-        let stopped = match interval {
-            None => signals.wait(None),
-            Some(every) => {
-                let deadline =
-                    start + every.saturating_mul(u32::try_from(done + 1).unwrap_or(u32::MAX));
-                let mut stopped = false;
-                while !stopped {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    stopped = signals.wait(Some(deadline - now));
-                }
-                stopped
-            }
-        };
+        let wake = signals.wait(deadline.map(|d| d.saturating_duration_since(Instant::now())));
         report()?;
         done += 1;
-        if stopped || count.is_some_and(|c| done >= c) {
+        if let Wake::Exited(pid) = wake {
+            eprintln!("{}: process {pid} exited", signals.tool);
             return Ok(());
+        }
+        if wake == Wake::Signal || count.is_some_and(|c| done >= c) {
+            return Ok(());
+        }
+        // The next deadline on the fixed grid (no drift); ticks missed while
+        // the tool was stopped (SIGSTOP) are skipped, so that the interval
+        // just printed covered the whole time instead of empty ones
+        // following it at once.
+        if let (Some(d), Some(every)) = (&mut deadline, interval) {
+            let now = Instant::now();
+            *d += every;
+            while *d <= now {
+                *d += every;
+            }
         }
     }
 }

@@ -1,0 +1,192 @@
+//! Files the tools write for others to read (`--openmetrics FILE`), written
+//! the safe way for a program that runs as root: never through a symlink,
+//! never over something that is not a regular file, never half-written, and
+//! never leaving a temporary file behind.
+
+use std::{
+    fs,
+    io::{self, Write as _},
+    os::unix::fs::FileTypeExt as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Result, bail};
+
+/// A file that is replaced whole, atomically, on every write: readers (a
+/// scraper) see the old content or the new, never a mix.
+pub struct ReplacedFile {
+    tool: &'static str,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl ReplacedFile {
+    /// Checks `path` at start-up: refused, in one line, when it exists and
+    /// is not a regular file (a symlink, FIFO, device, directory or socket
+    /// would be destroyed, or followed, by the rename that replaces it).
+    pub fn new(tool: &'static str, path: &Path) -> Result<Self> {
+        refuse_unless_regular(path)?;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if path.file_name().is_none() {
+            bail!("{} names no file", path.display());
+        }
+        Ok(Self {
+            tool,
+            path: path.to_path_buf(),
+            dir,
+        })
+    }
+
+    /// The path written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file's content with `content`: a new temporary file
+    /// with a unique name in the same directory (`O_EXCL`, so a planted
+    /// symlink is never followed), synced, then renamed over the target.
+    /// On any failure the temporary file is removed.
+    pub fn replace(&self, content: &[u8]) -> io::Result<()> {
+        refuse_unless_regular(&self.path).map_err(io::Error::other)?;
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)?;
+        tmp.write_all(content)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path).map_err(|err| err.error)?;
+        Ok(())
+    }
+
+    /// [`ReplacedFile::replace`], with a failure said on stderr (naming the
+    /// path) instead of returned: the tracing and its stdout output go on,
+    /// and the next interval tries again.
+    pub fn replace_or_warn(&self, content: &[u8]) {
+        if let Err(err) = self.replace(content) {
+            eprintln!(
+                "{}: warning: writing {}: {err} (will try again next interval)",
+                self.tool,
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// Fails unless `path` is absent or a regular file (not followed if it is a
+/// symlink).
+fn refuse_unless_regular(path: &Path) -> Result<()> {
+    let kind = match fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => bail!("{}: {err}", path.display()),
+    };
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    bail!(
+        "refusing to write {}: it is {what}, not a regular file",
+        path.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("outfile-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn replaces_whole_and_leaves_no_temporary_file() {
+        let dir = scratch("replace");
+        let path = dir.join("m.prom");
+        let file = ReplacedFile::new("t", &path).unwrap();
+        file.replace(b"one\n").unwrap();
+        file.replace(b"two\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
+        assert_eq!(entries(&dir), ["m.prom"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_regular_file() {
+        let dir = scratch("refuse");
+        let target = dir.join("precious");
+        fs::write(&target, "keep").unwrap();
+        let link = dir.join("link.prom");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = ReplacedFile::new("t", &link).err().unwrap().to_string();
+        assert!(
+            err.ends_with("it is a symbolic link, not a regular file"),
+            "{err}"
+        );
+        let err = ReplacedFile::new("t", &dir).err().unwrap().to_string();
+        assert!(
+            err.ends_with("it is a directory, not a regular file"),
+            "{err}"
+        );
+        let err = ReplacedFile::new("t", Path::new("/dev/null"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "refusing to write /dev/null: it is a character device, not a regular file"
+        );
+        // Swapped for a symlink after start-up: refused at the write, and
+        // the file it points to is untouched.
+        let path = dir.join("later.prom");
+        let file = ReplacedFile::new("t", &path).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert!(file.replace(b"x").is_err());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(entries(&dir), ["later.prom", "link.prom", "precious"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing_and_can_recover() {
+        let dir = scratch("gone");
+        let sub = dir.join("sub");
+        fs::create_dir_all(&sub).unwrap();
+        let path = sub.join("m.prom");
+        let file = ReplacedFile::new("t", &path).unwrap();
+        fs::remove_dir_all(&sub).unwrap();
+        assert!(file.replace(b"x").is_err());
+        fs::create_dir_all(&sub).unwrap();
+        file.replace(b"back\n").unwrap();
+        assert_eq!(entries(&sub), ["m.prom"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

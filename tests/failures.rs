@@ -2,7 +2,7 @@
 //! a closed pipe, bad values, two instances at once, no kernel BTF, and a
 //! soak under load. Each case ends with nothing left loaded.
 
-use std::process::Command;
+use std::{os::unix::fs::FileTypeExt as _, process::Command};
 
 use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_table, run_tool, tool_path};
 
@@ -55,6 +55,12 @@ fn signals_mid_interval_print_the_partial_interval() {
             assert_eq!(lines.len(), 1, "{tool} signal {signal}: {}", done.stdout);
             let record: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
             assert_eq!(record["tool"], tool);
+            // What the kernel could not record is always said, by reason.
+            let lost = record["lost"].as_object();
+            assert!(
+                lost.is_some_and(|l| l.values().all(serde_json::Value::is_u64)),
+                "{tool}: no lost counts in {record}"
+            );
             assert_unloaded(&programs);
         }
     }
@@ -133,6 +139,8 @@ fn bad_values_are_usage_errors() {
         ("runqlat", &["--compact"]),
         ("biolatency", &["--compact"]),
         ("memlat", &["--openmetrics"]),
+        ("syslat", &["--json", "--compact", "1"]),
+        ("runqlat", &["--compact", "--json", "1"]),
     ];
     assert!(cases.len() >= 30);
     for (tool, args) in cases {
@@ -277,4 +285,243 @@ fn soak_600_intervals_under_load() {
     let span = times[599] - times[0];
     eprintln!("600 intervals: {span:.3} s from first to last (599 x 0.1 s = 59.9 s)");
     assert!((span - 59.9).abs() <= 0.599, "span {span} s");
+}
+
+/// The tools that write `--openmetrics FILE`.
+const METRICS_TOOLS: [&str; 4] = ["biolatency", "runqlat", "syslat", "memlat"];
+
+/// A scratch directory of this test's own, removed by the caller.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("toolkit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn mknod(path: &std::path::Path, mode: libc::mode_t, dev: libc::dev_t) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; the node is made in our scratch directory.
+    assert_eq!(
+        unsafe { libc::mknod(c.as_ptr(), mode, dev) },
+        0,
+        "mknod {path:?}"
+    );
+}
+
+/// A FILE that exists and is not a regular file is refused at start, in
+/// one line, and left as it was: a FIFO, a character device node (made in
+/// the scratch directory, never a real one), a symlink and a directory.
+#[test]
+fn openmetrics_refuses_what_is_not_a_regular_file() {
+    let dir = scratch("om-refuse");
+    let precious = dir.join("precious");
+    std::fs::write(&precious, "keep").unwrap();
+    mknod(&dir.join("fifo"), libc::S_IFIFO | 0o600, 0);
+    mknod(
+        &dir.join("null"),
+        libc::S_IFCHR | 0o600,
+        libc::makedev(1, 3),
+    );
+    std::os::unix::fs::symlink(&precious, dir.join("link")).unwrap();
+    std::fs::create_dir(dir.join("subdir")).unwrap();
+    let before = entries(&dir);
+    for tool in METRICS_TOOLS {
+        for (name, what) in [
+            ("fifo", "a FIFO"),
+            ("null", "a character device"),
+            ("link", "a symbolic link"),
+            ("subdir", "a directory"),
+        ] {
+            let path = dir.join(name);
+            let out = run_tool(tool, &["--openmetrics", path.to_str().unwrap(), "1", "1"]);
+            assert_eq!(out.status.code(), Some(1), "{tool} {name}: {out:?}");
+            assert_eq!(
+                out.stderr,
+                format!(
+                    "{tool}: error: refusing to write {}: it is {what}, not a regular file\n",
+                    path.display()
+                ),
+                "{tool} {name}"
+            );
+            assert!(out.stdout.is_empty(), "{tool} {name}: {}", out.stdout);
+        }
+    }
+    assert_eq!(entries(&dir), before, "something was created or replaced");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
+    assert!(
+        std::fs::symlink_metadata(dir.join("null"))
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A symlink planted at the old, predictable temporary name is never
+/// followed, and no temporary file is left behind.
+#[test]
+fn openmetrics_temp_file_is_not_a_planted_symlink() {
+    let dir = scratch("om-plant");
+    let precious = dir.join("precious");
+    std::fs::write(&precious, "keep").unwrap();
+    let file = dir.join("syslat.prom");
+    std::os::unix::fs::symlink(&precious, dir.join("syslat.prom.tmp")).unwrap();
+    let out = run_tool(
+        "syslat",
+        &["--openmetrics", file.to_str().unwrap(), "0.05", "5"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert_eq!(
+        entries(&dir),
+        ["precious", "syslat.prom", "syslat.prom.tmp"],
+        "a temporary file was left"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// FILE's directory removed mid-run: a warning per interval naming the
+/// path, while stdout keeps every interval's histograms and the run ends
+/// normally; nothing is left behind when it comes back.
+#[test]
+fn openmetrics_unwritable_mid_run_warns_and_goes_on() {
+    let dir = scratch("om-gone");
+    let sub = dir.join("textfile");
+    std::fs::create_dir(&sub).unwrap();
+    let file = sub.join("syslat.prom");
+    let tool = Running::start(
+        "syslat",
+        &[
+            "--json",
+            "-s",
+            "getppid",
+            "--openmetrics",
+            file.to_str().unwrap(),
+            "0.2",
+            "5",
+        ],
+    );
+    // The file was written once before the banner; now take the directory.
+    std::fs::remove_dir_all(&sub).unwrap();
+    let done = tool.finish();
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(done.stdout.lines().count(), 5, "{}", done.stdout);
+    let warnings: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("syslat: warning: writing "))
+        .collect();
+    assert_eq!(warnings.len(), 5, "{}", done.stderr);
+    assert!(
+        warnings.iter().all(|w| w.contains(file.to_str().unwrap())),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(entries(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two instances given the same FILE both run to the end; the file is
+/// whole and no temporary file remains.
+#[test]
+fn openmetrics_two_instances_share_a_file() {
+    let dir = scratch("om-two");
+    let file = dir.join("shared.prom");
+    let args = ["--openmetrics", file.to_str().unwrap(), "0.02", "50"];
+    let a = Running::start("syslat", &args);
+    let b = Running::start("memlat", &args);
+    let (a, b) = (a.finish(), b.finish());
+    assert!(a.status.success(), "{a:?}");
+    assert!(b.status.success(), "{b:?}");
+    assert!(!a.stderr.contains("warning") && !b.stderr.contains("warning"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert_eq!(entries(&dir), ["shared.prom"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `-p` with a thread ID that is not a process is refused, naming the
+/// process it belongs to.
+#[test]
+fn pid_of_a_thread_is_refused_naming_its_process() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        tx.send(unsafe { libc::gettid() }).unwrap();
+        let _ = stop_rx.recv();
+    });
+    let tid = rx.recv().unwrap().to_string();
+    let pid = std::process::id();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    for tool in ["runqlat", "syscount", "syslat", "memlat"] {
+        let out = run_tool(tool, &["-p", &tid]);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "{tool}: error: {tid} is a thread of process {pid} ({}), not a process: pass -p {pid}\n",
+                comm.trim()
+            )
+        );
+    }
+    // -t takes the thread; a missing one is named a thread.
+    let out = run_tool("syslat", &["-t", "999999999"]);
+    assert_eq!(out.stderr, "syslat: error: thread 999999999 not found\n");
+    stop_tx.send(()).unwrap();
+    thread.join().unwrap();
+}
+
+/// The traced process exiting ends the run: the interval is printed,
+/// stderr says it exited, exit 0, nothing left loaded.
+#[test]
+fn traced_process_exit_ends_the_run() {
+    for tool in ["runqlat", "syscount", "syslat", "memlat"] {
+        let child = ForkedChild::new(getppids);
+        let pid = child.pid.to_string();
+        let running = Running::start(tool, &["--json", "-p", &pid]);
+        let programs = running.programs.clone();
+        child.run_to_end();
+        let done = running.finish();
+        assert!(done.status.success(), "{tool}: {done:?}");
+        assert_eq!(done.stdout.lines().count(), 1, "{tool}: {}", done.stdout);
+        assert!(
+            done.stderr
+                .ends_with(&format!("{tool}: process {pid} exited\n")),
+            "{tool}: {}",
+            done.stderr
+        );
+        assert_unloaded(&programs);
+    }
+}
+
+/// Stopped (SIGSTOP) for several intervals and continued: one interval
+/// covers the whole stop, and the next comes one interval later, not at
+/// once.
+#[test]
+fn stopped_and_continued_prints_one_long_interval() {
+    let mut tool = Running::start("syslat", &["--json", "-s", "getppid", "0.2", "3"]);
+    let first = tool.read_line().expect("first interval");
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(tool.pid() as i32, libc::SIGSTOP) };
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    unsafe { libc::kill(tool.pid() as i32, libc::SIGCONT) };
+    let done = tool.finish();
+    assert!(done.status.success(), "{done:?}");
+    let lines: Vec<&str> = done.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", done.stdout);
+    let (t1, t2, t3) = (json_time(&first), json_time(lines[0]), json_time(lines[1]));
+    assert!(t2 - t1 >= 0.9, "the stop is in one interval: {t1} {t2}");
+    assert!(t3 - t2 >= 0.1, "the next interval came at once: {t2} {t3}");
 }

@@ -168,15 +168,15 @@ pub fn run_intervals(
         if wake == Wake::Signal || count.is_some_and(|c| done >= c) {
             return Ok(());
         }
-        // The next deadline on the fixed grid (no drift); ticks missed while
-        // the tool was stopped (SIGSTOP) are skipped, so that the interval
-        // just printed covered the whole time instead of empty ones
-        // following it at once.
+        // The next deadline on the fixed grid (no drift). When it already
+        // passed (the tool was stopped, SIGSTOP), the interval just printed
+        // covered the whole time: start a new grid from now rather than
+        // print empty intervals at once.
         if let (Some(d), Some(every)) = (&mut deadline, interval) {
             let now = Instant::now();
             *d += every;
-            while *d <= now {
-                *d += every;
+            if *d <= now {
+                *d = now + every;
             }
         }
     }

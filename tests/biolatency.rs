@@ -5,12 +5,15 @@ use toolkit_tests::{LoopDevice, Running, assert_unloaded, parse_log2_hists, run_
 const N: usize = 1009;
 
 /// The tool's count of requests against the oracle's. Exact in nearly
-/// every run; in about one run of the whole file in fifteen on the test VM,
-/// one request of the 1009-2018 is missing, with no map-full or
-/// recursion-miss loss reported by the kernel or the tool, with `raw_tp`
-/// and `tp_btf` alike. The cause is open (see the session notes); until it
-/// is found a shortfall of one is allowed here, never more and never an
-/// excess.
+/// every run; in about one run in 50 of a loop-device workload, one request
+/// is missing, with no map-full or recursion-miss loss reported, with
+/// `raw_tp` and `tp_btf` alike. An instrumented build showed that the issue
+/// program saw every request while the programs on `block_rq_complete` and
+/// on `block_io_done` (beside the stat counter's own increment) both ran
+/// for one fewer: the kernel did not run the completion-side programs for
+/// that request (docs/biolatency.md, Caveats). Until that is explained and
+/// reported by the tool, a shortfall of one is allowed here, never more and
+/// never an excess.
 fn assert_counted(what: &str, got: u64, oracle: u64, context: &str) {
     assert!(
         got <= oracle && oracle - got <= 1,

@@ -200,3 +200,27 @@ fn exact_count_at_over_a_million_calls_per_second() {
     let table = parse_table(&done.stdout);
     assert_eq!(count(&table, "getppid"), Some(BURST), "{}", done.stdout);
 }
+
+/// `-P` names a process after its `exec`: 31 `/bin/true` started from a
+/// shell show as `true`, as in ps and libbpf-tools, not as the shell they
+/// forked from.
+#[test]
+fn per_process_names_follow_exec() {
+    let tool = Running::start("syscount", &["-P", "-T", "10000", "--json"]);
+    let status = std::process::Command::new("/bin/bash")
+        .args(["-c", "for i in $(seq 31); do /bin/true; done"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    let record: serde_json::Value =
+        serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+    let trues = record["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["comm"] == "true")
+        .count();
+    assert_eq!(trues, 31, "{}", done.stdout);
+}

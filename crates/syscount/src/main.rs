@@ -48,14 +48,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .transpose()?;
     check_privileges()?;
     let btf = KernelBtf::load()?;
-    let tracepoints: &[&str] = if cli.latency {
-        &["sys_exit", "sys_enter"]
-    } else {
-        &["sys_exit"]
-    };
-    btf.require_tracepoints(tracepoints)?;
+    let mut tracepoints = vec!["sys_exit"];
+    if cli.latency {
+        tracepoints.push("sys_enter");
+    }
+    if cli.process {
+        tracepoints.push("sched_process_exec");
+    }
+    btf.require_tracepoints(&tracepoints)?;
     let mut ebpf = load(&cli, btf, cgroup)?;
-    attach_tracepoints(&mut ebpf, tracepoints, Hook::RawTracePoint)?;
+    attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, "SYSCALLS")?;
     let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, "PROCESSES")?;
     let mut comms = CommTable::new(&mut ebpf, "COMMS")?;

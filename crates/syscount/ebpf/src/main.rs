@@ -6,6 +6,7 @@
 
 use aya_ebpf::{
     EbpfContext,
+    bindings::BPF_EXIST,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::map,
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
@@ -147,7 +148,24 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     0
 }
 
+/// With -P: a process that execs takes its new name (`true`, not the
+/// `bash` it forked from), as the names in ps and libbpf-tools' output do.
+/// Only processes already counted are renamed: others are not in COMMS.
+fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if let Ok(comm) = bpf_get_current_comm() {
+        let _ = COMMS.insert(&tgid, &comm, BPF_EXIST as u64);
+    }
+    0
+}
+
 common_ebpf::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
+common_ebpf::tracepoint_programs!(
+    "sched_process_exec",
+    sched_process_exec_btf,
+    sched_process_exec_raw,
+    on_exec
+);
 common_ebpf::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
 
 #[unsafe(link_section = "license")]

@@ -96,9 +96,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 .iter()
                 .map(|(key, h)| (report.key_name(*key), h))
                 .collect();
-            om.latency(named);
-            lost.count_in(om);
-            om.publish();
+            om.end_interval(named, &lost);
         }
         report.write(
             &mut common_ebpf::user::output::stdout(),

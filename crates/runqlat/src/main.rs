@@ -95,9 +95,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let ll = drain_optional(&mut loglinear)?;
         let lost = drops.check(&ebpf)?;
         if let Some(om) = &mut openmetrics {
-            om.latency(hists.iter().map(|(key, h)| (key.to_string(), h)));
-            lost.count_in(om);
-            om.publish();
+            om.end_interval(hists.iter().map(|(key, h)| (key.to_string(), h)), &lost);
         }
         report.write(
             &mut common_ebpf::user::output::stdout(),

@@ -62,7 +62,6 @@ impl Interval {
     /// file: latency, failed calls and requested sizes (when counted), and
     /// lost samples.
     pub fn publish(&self, om: &mut OpenMetrics) {
-        om.latency(self.latency.iter().map(|(nr, h)| (syscall_name(*nr), h)));
         for &(nr, errno, count) in &self.errors {
             om.count(
                 "failures",
@@ -81,8 +80,10 @@ impl Interval {
                 self.sizes.iter().map(|(nr, h)| (syscall_name(*nr), h)),
             );
         }
-        self.lost.count_in(om);
-        om.publish();
+        om.end_interval(
+            self.latency.iter().map(|(nr, h)| (syscall_name(*nr), h)),
+            &self.lost,
+        );
     }
 }
 

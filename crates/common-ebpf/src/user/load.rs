@@ -106,11 +106,6 @@ pub const RECURSION: &str = "a program was already running on that CPU";
 pub struct Losses(pub Vec<(&'static str, u64)>);
 
 impl Losses {
-    /// Total over all reasons.
-    pub fn total(&self) -> u64 {
-        self.0.iter().map(|(_, n)| n).sum()
-    }
-
     /// `{"reason": count, ...}` for JSON records.
     pub fn json(&self) -> serde_json::Value {
         self.0

@@ -76,7 +76,7 @@ impl OpenMetrics {
     }
 
     /// Adds one interval's latency histograms, by label value.
-    pub fn latency<'a>(&mut self, hists: impl IntoIterator<Item = (String, &'a Hist)>) {
+    fn latency<'a>(&mut self, hists: impl IntoIterator<Item = (String, &'a Hist)>) {
         let name = format!("{}_latency_seconds", self.tool);
         if let Some(family) = self.histograms.get_mut(&name) {
             add_hists(&mut family.totals, hists);
@@ -130,6 +130,19 @@ impl OpenMetrics {
                 totals: BTreeMap::new(),
             });
         *family.totals.entry(values).or_insert(0) += delta;
+    }
+
+    /// Ends an interval: adds its latency histograms (by label value) and
+    /// its losses, then rewrites the file (see [`OpenMetrics::publish`]).
+    /// Other families are added before this.
+    pub fn end_interval<'a>(
+        &mut self,
+        latency: impl IntoIterator<Item = (String, &'a Hist)>,
+        lost: &super::Losses,
+    ) {
+        self.latency(latency);
+        lost.count_in(self);
+        self.publish();
     }
 
     /// Rewrites the file with the totals so far. A failure is a warning on

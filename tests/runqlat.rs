@@ -318,3 +318,26 @@ for family in text_string_to_metric_families(open(sys.argv[1]).read()):
         count.to_string()
     );
 }
+
+/// `-P` names a process after its `exec`: 31 `/bin/true` started from a
+/// shell show as `true`, not as the shell they forked from.
+#[test]
+fn per_process_names_follow_exec() {
+    let tool = Running::start("runqlat", &["-P", "--json"]);
+    let status = std::process::Command::new("/bin/bash")
+        .args(["-c", "for i in $(seq 31); do /bin/true; done"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    let record: serde_json::Value =
+        serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+    let trues = record["histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["key"]["comm"] == "true")
+        .count();
+    assert_eq!(trues, 31, "{}", done.stdout);
+}

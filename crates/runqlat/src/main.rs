@@ -52,7 +52,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         Grouping::None
     };
     let btf = KernelBtf::load()?;
-    let tracepoints = ["sched_wakeup", "sched_wakeup_new", "sched_switch"];
+    let mut tracepoints = vec!["sched_wakeup", "sched_wakeup_new", "sched_switch"];
+    if matches!(grouping, Grouping::Process | Grouping::Thread) {
+        // Names follow exec.
+        tracepoints.push("sched_process_exec");
+    }
     btf.require_tracepoints(&tracepoints)?;
     let unit = Unit::latency(cli.out.milliseconds, false);
     let mut ebpf = load(&cli, btf, unit, grouping, cgroup)?;

@@ -5,8 +5,9 @@
 #![no_main]
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
-    helpers::bpf_ktime_get_ns,
+    EbpfContext,
+    bindings::{BPF_EXIST, BPF_F_NO_PREALLOC},
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePointContext, RawTracePointContext},
@@ -267,6 +268,28 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     }
     0
 }
+
+/// With -P and -L: a process (or thread) that execs takes its new name, as
+/// in ps; only keys already named are renamed (`BPF_EXIST`).
+fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let key = match global(&GROUP_BY) {
+        group::PROCESS => (pid_tgid >> 32) as u32,
+        group::THREAD => pid_tgid as u32,
+        _ => return 0,
+    };
+    if let Ok(comm) = bpf_get_current_comm() {
+        let _ = COMMS.insert(&key, &comm, BPF_EXIST as u64);
+    }
+    0
+}
+
+common_ebpf::tracepoint_programs!(
+    "sched_process_exec",
+    sched_process_exec_btf,
+    sched_process_exec_raw,
+    on_exec
+);
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn sched_wakeup_btf(ctx: BtfTracePointContext) -> i32 {

@@ -362,3 +362,27 @@ print(json.dumps(out))
     }
     assert_eq!(seen, 2, "{out}");
 }
+
+/// `--compact` prints a line for every interval, count 0 when a syscall
+/// asked for had no calls (no holes in a time series). Nothing here calls
+/// `acct`.
+#[test]
+fn compact_prints_idle_intervals_as_zero() {
+    let out = run_tool("syslat", &["-s", "acct", "--compact", "0.1", "3"]);
+    assert!(out.status.success(), "{out:?}");
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip(2) // banner, header
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", out.stdout);
+    for row in rows {
+        assert_eq!(
+            row[1..],
+            ["acct", "0", "-", "-", "-", "-", "-"],
+            "{}",
+            out.stdout
+        );
+    }
+}

@@ -66,7 +66,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         flags,
         disks,
         percentiles: cli.hires.percentiles.clone(),
-        compact: cli.hires.compact,
+        // Unsplit, the one histogram is "all" from the first interval on.
+        compact: cli.hires.compact.then(|| {
+            let always = (!cli.per_disk && !cli.per_flag).then(|| "all".to_string());
+            common_ebpf::user::output::CompactPrinter::new("DISK", unit, always)
+        }),
     };
     // One OpenMetrics label: the disk, the flags, or both joined by '/'.
     let label = match (cli.per_disk, cli.per_flag) {
@@ -76,7 +80,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         (false, false) => None,
     };
     let mut openmetrics = cli.hires.open_metrics("biolatency", label, unit)?;
-    let mut first = true;
 
     print_banner(
         "Tracing block device I/O... Hit Ctrl-C to end.",
@@ -98,14 +101,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 .collect();
             om.end_interval(named, &lost);
         }
-        report.write(
-            &mut common_ebpf::user::output::stdout(),
-            &hists,
-            &ll,
-            &lost,
-            first,
-        )?;
-        first = false;
+        report.write(&mut common_ebpf::user::output::stdout(), &hists, &ll, &lost)?;
         Ok(())
     })
 }

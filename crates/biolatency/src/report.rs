@@ -9,9 +9,7 @@ use common_ebpf::{
     Hist, LlHist,
     user::{
         Losses, Unit,
-        output::{
-            json_hist, json_loglinear, print_compact_header, print_compact_row, print_percentiles,
-        },
+        output::{CompactPrinter, json_hist, json_loglinear, print_percentiles},
         print_log2_hist, print_timestamp, write_json_interval,
     },
 };
@@ -31,7 +29,7 @@ pub struct Report {
     /// `--percentiles`: printed under each histogram.
     pub percentiles: Option<Vec<f64>>,
     /// `--compact`: one line per histogram and interval instead.
-    pub compact: bool,
+    pub compact: Option<CompactPrinter>,
 }
 
 impl Report {
@@ -42,19 +40,15 @@ impl Report {
         hists: &[(u64, Hist)],
         loglinear: &BTreeMap<u64, LlHist>,
         lost: &Losses,
-        first: bool,
     ) -> io::Result<()> {
-        if self.compact && !self.json {
-            if first {
-                print_compact_header(w, "DISK", self.unit)?;
-            }
-            for (key, _) in hists {
-                if let Some(ll) = loglinear.get(key) {
-                    let name = self.key_name(*key);
-                    print_compact_row(w, &name, ll, self.unit)?;
-                }
-            }
-            return w.flush();
+        if let Some(mut compact) = self.compact.take() {
+            let rows: Vec<_> = hists
+                .iter()
+                .map(|(key, _)| (self.key_name(*key), loglinear.get(key)))
+                .collect();
+            let written = compact.write(w, rows);
+            self.compact = Some(compact);
+            return written;
         }
         if self.json {
             let histograms = hists

@@ -45,17 +45,20 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         ..Options::default()
     };
     let mut tracer = Tracer::attach("memlat", &options, unit)?;
-    let report = Report {
+    let mut report = Report {
         unit,
         timestamp: cli.out.timestamp,
         json: cli.out.json,
         sizes: cli.size,
         order,
         percentiles: cli.hires.percentiles.clone(),
-        compact: cli.hires.compact,
+        // Every traced call has a line from the first interval on.
+        compact: cli.hires.compact.then(|| {
+            let always = names.iter().map(|n| n.to_string());
+            common_ebpf::user::output::CompactPrinter::new("SYSCALL", unit, always)
+        }),
     };
     let mut openmetrics = cli.hires.open_metrics("memlat", Some("syscall"), unit)?;
-    let mut first = true;
     print_banner(
         &format!(
             "Tracing memory syscalls ({})... Hit Ctrl-C to end.",
@@ -68,8 +71,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         if let Some(om) = &mut openmetrics {
             interval.publish(om);
         }
-        report.write(&mut common_ebpf::user::output::stdout(), interval, first)?;
-        first = false;
+        report.write(&mut common_ebpf::user::output::stdout(), interval)?;
         Ok(())
     })
 }

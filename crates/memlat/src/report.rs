@@ -7,7 +7,7 @@ use common_ebpf::{
     user::{
         Unit,
         names::{errno_name, syscall_name},
-        output::{print_compact_header, print_compact_row},
+        output::CompactPrinter,
         print_timestamp, write_json_interval,
     },
 };
@@ -24,26 +24,25 @@ pub struct Report {
     /// `--percentiles`: printed under each latency histogram.
     pub percentiles: Option<Vec<f64>>,
     /// `--compact`: one line per call and interval instead.
-    pub compact: bool,
+    pub compact: Option<CompactPrinter>,
 }
 
 impl Report {
     /// Writes one interval and flushes.
-    pub fn write(&self, w: &mut impl Write, interval: Interval, first: bool) -> io::Result<()> {
+    pub fn write(&mut self, w: &mut impl Write, interval: Interval) -> io::Result<()> {
         let percentiles = self
             .percentiles
             .as_deref()
             .map(|ps| (&interval.loglinear, ps));
-        if self.compact && !self.json {
-            if first {
-                print_compact_header(w, "SYSCALL", self.unit)?;
-            }
-            for (nr, _) in self.ordered(interval.latency.clone()) {
-                if let Some(ll) = interval.loglinear.get(&nr) {
-                    print_compact_row(w, &syscall_name(nr), ll, self.unit)?;
-                }
-            }
-            return w.flush();
+        if let Some(mut compact) = self.compact.take() {
+            let rows: Vec<_> = self
+                .ordered(interval.latency.clone())
+                .into_iter()
+                .map(|(nr, _)| (syscall_name(nr), interval.loglinear.get(&nr)))
+                .collect();
+            let written = compact.write(w, rows);
+            self.compact = Some(compact);
+            return written;
         }
         let latency = self.ordered(interval.latency);
         let sizes = self.ordered(interval.sizes);

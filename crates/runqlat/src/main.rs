@@ -70,16 +70,20 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .then(|| HistDrain::<u32, LlHist>::new(&mut ebpf, "LLHISTS"))
         .transpose()?;
     let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
-    let report = Report {
+    let mut report = Report {
         unit,
         timestamp: cli.out.timestamp,
         json: cli.out.json,
         grouping,
         percentiles: cli.hires.percentiles.clone(),
-        compact: cli.hires.compact,
+        // Unsplit, the one histogram is "all" from the first interval on.
+        compact: cli.hires.compact.then(|| {
+            let title = grouping.label().unwrap_or("TASKS").to_uppercase();
+            let always = (grouping == Grouping::None).then(|| "all".to_string());
+            common_ebpf::user::output::CompactPrinter::new(&title, unit, always)
+        }),
     };
     let mut openmetrics = cli.hires.open_metrics("runqlat", grouping.label(), unit)?;
-    let mut first = true;
 
     print_banner(
         "Tracing run queue latency... Hit Ctrl-C to end.",
@@ -107,9 +111,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             &ll,
             &comms,
             &lost,
-            first,
         )?;
-        first = false;
         Ok(())
     })
 }

@@ -9,9 +9,7 @@ use common_ebpf::{
     Hist, LlHist,
     user::{
         CommTable, Losses, Unit,
-        output::{
-            json_hist, json_loglinear, print_compact_header, print_compact_row, print_percentiles,
-        },
+        output::{CompactPrinter, json_hist, json_loglinear, print_percentiles},
         print_log2_hist, print_timestamp, write_json_interval,
     },
 };
@@ -47,35 +45,28 @@ pub struct Report {
     /// histograms.
     pub percentiles: Option<Vec<f64>>,
     /// `--compact`: one line per histogram and interval instead.
-    pub compact: bool,
+    pub compact: Option<CompactPrinter>,
 }
 
 impl Report {
     /// Writes one interval's histograms (in key order) and flushes.
     pub fn write(
-        &self,
+        &mut self,
         w: &mut impl Write,
         hists: &[(u32, Hist)],
         loglinear: &BTreeMap<u32, LlHist>,
         comms: &CommTable,
         lost: &Losses,
-        first: bool,
     ) -> io::Result<()> {
         let name = |key: u32| match self.grouping.label() {
             Some(_) => format!("{key} {}", comms.name(key)),
             None => "all".to_string(),
         };
-        if self.compact && !self.json {
-            if first {
-                let title = self.grouping.label().unwrap_or("TASKS").to_uppercase();
-                print_compact_header(w, &title, self.unit)?;
-            }
-            for (key, _) in hists {
-                if let Some(ll) = loglinear.get(key) {
-                    print_compact_row(w, &name(*key), ll, self.unit)?;
-                }
-            }
-            return w.flush();
+        if let Some(compact) = &mut self.compact {
+            let rows = hists
+                .iter()
+                .map(|(key, _)| (name(*key), loglinear.get(key)));
+            return compact.write(w, rows);
         }
         if self.json {
             let histograms = hists

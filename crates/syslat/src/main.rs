@@ -6,11 +6,8 @@ use anyhow::Result;
 use common_ebpf::{
     Hist,
     user::{
-        ManPage, StopSignals, Unit,
-        names::syscall_name,
-        output::{print_compact_header, print_compact_row},
-        print_banner, print_timestamp, require_thread, run_intervals, tool_main,
-        write_json_interval,
+        ManPage, StopSignals, Unit, names::syscall_name, output::CompactPrinter, print_banner,
+        print_timestamp, require_thread, run_intervals, tool_main, write_json_interval,
     },
 };
 use syslat::{Options, Tracer, json_hists, write_hists};
@@ -45,13 +42,18 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     };
     let mut openmetrics = cli.hires.open_metrics("syslat", Some("syscall"), unit)?;
     let mut tracer = Tracer::attach("syslat", &options, unit)?;
-    let mut compact_header = cli.hires.compact;
+    // The syscalls asked for (-s) have a line from the first interval on.
+    let mut compact = cli.hires.compact.then(|| {
+        let always = cli.syscalls.iter().flatten().map(|nr| syscall_name(*nr));
+        CompactPrinter::new("SYSCALL", unit, always)
+    });
     print_banner("Tracing syscalls... Hit Ctrl-C to end.", cli.out.json)?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let interval = tracer.interval()?;
         if let Some(om) = &mut openmetrics {
             interval.publish(om);
         }
+        let active: Vec<u32> = interval.latency.iter().map(|(nr, _)| *nr).collect();
         let hists = select(interval.latency, &cli);
         let percentiles = cli
             .hires
@@ -70,16 +72,18 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             )?);
         }
         use std::io::Write as _;
-        if cli.hires.compact {
-            if std::mem::take(&mut compact_header) {
-                print_compact_header(&mut out, "SYSCALL", unit)?;
-            }
-            for (nr, _) in &hists {
-                if let Some(ll) = interval.loglinear.get(nr) {
-                    print_compact_row(&mut out, &syscall_name(*nr), ll, unit)?;
-                }
-            }
-            return Ok(out.flush()?);
+        if let Some(compact) = &mut compact {
+            // Every syscall with samples is a row; those --top leaves out
+            // are not shown, and not printed as idle either.
+            let shown = hists
+                .iter()
+                .map(|(nr, _)| (syscall_name(*nr), interval.loglinear.get(nr)));
+            let hidden = active
+                .iter()
+                .filter(|nr| !hists.iter().any(|(shown, _)| shown == *nr))
+                .map(|nr| (syscall_name(*nr), None));
+            let rows = shown.chain(hidden);
+            return Ok(compact.write(&mut out, rows)?);
         }
         writeln!(out)?;
         if cli.out.timestamp {

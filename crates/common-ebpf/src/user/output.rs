@@ -223,45 +223,82 @@ pub fn print_percentiles(
 /// The columns of `--compact`.
 pub const COMPACT_PERCENTILES: [f64; 4] = [10.0, 50.0, 90.0, 99.0];
 
-/// The header of `--compact` output, printed once; `key` names the second
-/// column (`SYSCALL`, `PID`, `DISK`).
-pub fn print_compact_header(w: &mut impl Write, key: &str, unit: Unit) -> io::Result<()> {
-    writeln!(
-        w,
-        "{:<8} {:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  ({})",
-        "TIME",
-        key,
-        "COUNT",
-        "P10",
-        "P50",
-        "P90",
-        "P99",
-        "MAX",
-        unit.label()
-    )
+/// `--compact` output: a header once, then one line per key and interval
+/// (time, count, p10, p50, p90, p99, max). A key seen once is printed in
+/// every later interval, with count 0 and `-` when it had no samples, and
+/// the keys named at the start (the single histogram, the syscalls asked
+/// for) from the first interval on, so that a time series has no holes.
+pub struct CompactPrinter {
+    title: String,
+    unit: Unit,
+    header_done: bool,
+    seen: std::collections::BTreeSet<String>,
 }
 
-/// One `--compact` line: this interval's count, p10, p50, p90, p99 and max.
-pub fn print_compact_row(
-    w: &mut impl Write,
-    key: &str,
-    hist: &LlHist,
-    unit: Unit,
-) -> io::Result<()> {
-    let scale = unit.divisor() as f64;
-    let p = ll_percentiles(hist, &COMPACT_PERCENTILES);
-    writeln!(
-        w,
-        "{:<8} {:<16} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
-        local_hms(),
-        key,
-        hist.count,
-        p[0] / scale,
-        p[1] / scale,
-        p[2] / scale,
-        p[3] / scale,
-        hist.max as f64 / scale
-    )
+impl CompactPrinter {
+    /// `title` names the key column (`SYSCALL`, `PID`, `DISK`); `always`
+    /// are keys printed from the first interval on.
+    pub fn new(title: &str, unit: Unit, always: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            title: title.to_string(),
+            unit,
+            header_done: false,
+            seen: always.into_iter().collect(),
+        }
+    }
+
+    /// Writes one interval: `rows` are the keys with samples, in display
+    /// order, with their histogram (`None`: had samples but is not shown,
+    /// as with `--top`); then a zero line for every other key seen before.
+    pub fn write<'a>(
+        &mut self,
+        w: &mut impl Write,
+        rows: impl IntoIterator<Item = (String, Option<&'a LlHist>)>,
+    ) -> io::Result<()> {
+        if !std::mem::replace(&mut self.header_done, true) {
+            writeln!(
+                w,
+                "{:<8} {:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  ({})",
+                "TIME",
+                self.title,
+                "COUNT",
+                "P10",
+                "P50",
+                "P90",
+                "P99",
+                "MAX",
+                self.unit.label()
+            )?;
+        }
+        let time = local_hms();
+        let scale = self.unit.divisor() as f64;
+        let mut idle = self.seen.clone();
+        for (key, hist) in rows {
+            idle.remove(&key);
+            if let Some(hist) = hist {
+                let p = ll_percentiles(hist, &COMPACT_PERCENTILES);
+                writeln!(
+                    w,
+                    "{time:<8} {key:<16} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                    hist.count,
+                    p[0] / scale,
+                    p[1] / scale,
+                    p[2] / scale,
+                    p[3] / scale,
+                    hist.max as f64 / scale
+                )?;
+            }
+            self.seen.insert(key);
+        }
+        for key in idle {
+            writeln!(
+                w,
+                "{time:<8} {key:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                0, "-", "-", "-", "-", "-"
+            )?;
+        }
+        w.flush()
+    }
 }
 
 /// JSON fields of a log-linear histogram: its non-empty bins as

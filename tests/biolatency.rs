@@ -4,21 +4,42 @@ use toolkit_tests::{LoopDevice, Running, assert_unloaded, parse_log2_hists, run_
 
 const N: usize = 1009;
 
-/// The tool's count of requests against the oracle's. Exact in nearly
-/// every run; in about one run in 50 of a loop-device workload, one request
-/// is missing, with no map-full or recursion-miss loss reported, with
-/// `raw_tp` and `tp_btf` alike. An instrumented build showed that the issue
-/// program saw every request while the programs on `block_rq_complete` and
-/// on `block_io_done` (beside the stat counter's own increment) both ran
-/// for one fewer: the kernel did not run the completion-side programs for
-/// that request (docs/biolatency.md, Caveats). Until that is explained and
-/// reported by the tool, a shortfall of one is allowed here, never more and
-/// never an excess.
-fn assert_counted(what: &str, got: u64, oracle: u64, context: &str) {
-    assert!(
-        got <= oracle && oracle - got <= 1,
-        "{what}: tool {got}, oracle {oracle}\n{context}"
+/// Requests biolatency says on stderr it could not put in a histogram:
+/// completions the kernel did not run its program for (found when the
+/// request's address is started again), and requests started but not seen
+/// to complete by exit. With the I/O settled before the tool exits, both
+/// are losses the kernel caused, and every request is accounted for.
+fn unaccounted(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.contains("samples lost (the kernel did not run the completion program)")
+                || l.contains("requests started while tracing were not seen to complete")
+        })
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let n = if words[1] == "warning:" {
+                words[2]
+            } else {
+                words[1]
+            };
+            n.parse::<u64>().unwrap()
+        })
+        .sum()
+}
+
+/// The tool's count of requests against the oracle's: exact, every request
+/// either in the histogram or reported on stderr as not recorded.
+fn assert_counted(what: &str, got: u64, oracle: u64, stderr: &str, context: &str) {
+    let missing = unaccounted(stderr);
+    assert_eq!(
+        got + missing,
+        oracle,
+        "{what}: tool {got} + {missing} reported unrecorded, oracle {oracle}\n{context}"
     );
+    if missing > 0 {
+        eprintln!("{what}: {missing} unrecorded requests reported by the tool");
+    }
 }
 
 #[test]
@@ -45,6 +66,7 @@ fn disk_filter_counts_equal_block_stat() {
         "histogram total vs /sys/block stat",
         hists[0].total(),
         reads + writes,
+        &done.stderr,
         &format!("{}\nstderr: {}", done.stdout, done.stderr),
     );
 }
@@ -53,7 +75,7 @@ fn disk_filter_counts_equal_block_stat() {
 fn per_disk_and_flag_rows_match_reads_and_writes() {
     let dev = LoopDevice::new(64);
     let before = dev.settle();
-    let tool = Running::start("biolatency", &["-D", "-F", "-T", "3600"]);
+    let tool = Running::start("biolatency", &["-d", &dev.name, "-D", "-F", "-T", "3600"]);
     dev.direct_io(N, N);
     let after = dev.settle();
     let done = tool.signal(libc::SIGTERM);
@@ -69,13 +91,18 @@ fn per_disk_and_flag_rows_match_reads_and_writes() {
             .sum()
     };
     let context = format!("{}\nstderr: {}", done.stdout, done.stderr);
+    let (writes, reads) = (after.writes - before.writes, after.reads - before.reads);
+    assert!(
+        ours("-Write") <= writes && ours("-Read") <= reads,
+        "{context}"
+    );
     assert_counted(
-        "writes",
-        ours("-Write"),
-        after.writes - before.writes,
+        "writes and reads",
+        ours("-Write") + ours("-Read"),
+        writes + reads,
+        &done.stderr,
         &context,
     );
-    assert_counted("reads", ours("-Read"), after.reads - before.reads, &context);
     // -T: a HH:MM:SS line after the blank line that opens the interval
     // (the banner was consumed by Running::start).
     let ts = done.stdout.lines().nth(1).unwrap();
@@ -106,6 +133,7 @@ fn json_counts_equal_text_and_oracle() {
         "text total",
         text_total,
         expected,
+        &text.stderr,
         &format!("{}\nstderr: {}", text.stdout, text.stderr),
     );
     assert!(
@@ -132,7 +160,7 @@ fn json_counts_equal_text_and_oracle() {
         .sum();
     let count = hist["count"].as_u64().unwrap();
     let context = format!("json: {}\nstderr: {}", lines[0], json.stderr);
-    assert_counted("json count", count, expected, &context);
+    assert_counted("json count", count, expected, &json.stderr, &context);
     assert_eq!(bucket_sum, count, "{context}");
     let (sum, max) = (hist["sum"].as_u64().unwrap(), hist["max"].as_u64().unwrap());
     assert!(
@@ -301,7 +329,13 @@ fn percentiles_per_disk_count_every_io() {
     assert_eq!(hist["key"]["disk"], dev.name.as_str());
     let count = hist["count"].as_u64().unwrap();
     let context = format!("{}\nstderr: {}", done.stdout, done.stderr);
-    assert_counted("json count", count, after.writes - before.writes, &context);
+    assert_counted(
+        "json count",
+        count,
+        after.writes - before.writes,
+        &done.stderr,
+        &context,
+    );
     let (min, max) = (hist["min"].as_f64().unwrap(), hist["max"].as_f64().unwrap());
     for p in ["p50", "p90", "p99", "p99.9"] {
         let v = hist["percentiles"][p].as_f64().unwrap();

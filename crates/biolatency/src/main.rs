@@ -5,7 +5,7 @@ mod disks;
 mod flags;
 mod report;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use aya::Ebpf;
 use common_ebpf::{
     LlHist,
@@ -41,7 +41,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     check_privileges()?;
     let btf = KernelBtf::load()?;
     let unit = Unit::latency(cli.out.milliseconds, false);
-    let mut tracepoints = vec!["block_rq_issue", "block_rq_complete"];
+    let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
     if cli.queued {
         tracepoints.push("block_rq_insert");
     }
@@ -88,7 +88,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut drops = DropReport::new(
         "biolatency",
         "DROPPED",
-        &["in-flight request map full", "histogram map full"],
+        &[
+            "in-flight request map full",
+            "histogram map full",
+            "the kernel did not run the completion program",
+        ],
     );
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let hists = drain.drain()?;
@@ -103,7 +107,26 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         report.write(&mut common_ebpf::user::output::stdout(), &hists, &ll, &lost)?;
         Ok(())
-    })
+    })?;
+    say_unfinished(&ebpf)
+}
+
+/// At exit, requests started while tracing but not seen to complete are in
+/// no histogram: say how many (in flight at exit, or, after the I/O has
+/// settled, completions the kernel did not run our program for).
+fn say_unfinished(ebpf: &Ebpf) -> Result<()> {
+    let map = ebpf
+        .map("START")
+        .context("map START missing from the object")?;
+    let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
+    let unfinished = start.keys().filter(Result::is_ok).count();
+    if unfinished > 0 {
+        eprintln!(
+            "biolatency: {unfinished} requests started while tracing were not seen to \
+             complete (in flight at exit) and are in no histogram"
+        );
+    }
+    Ok(())
 }
 
 /// Loads the object with the filters and this kernel's field offsets.

@@ -5,7 +5,7 @@
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::BPF_F_NO_PREALLOC,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::bpf_ktime_get_ns,
     macros::map,
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
@@ -69,9 +69,11 @@ static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1024, 0
 static LLHISTS: PerCpuHashMap<u64, LlHist> =
     PerCpuHashMap::with_max_entries(1024, BPF_F_NO_PREALLOC);
 
-/// Samples lost: [0] start map full, [1] histogram map full.
+/// Samples lost: [0] start map full, [1] histogram map full, [2] a request
+/// whose completion the kernel did not run our program for (its address
+/// was issued again while its start time was still here).
 #[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
 
 /// dev_t of the request's disk, as the kernel encodes it (major << 20 | minor).
 #[inline(always)]
@@ -108,9 +110,34 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
     }
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
+    if START.insert(&rq, &now, BPF_NOEXIST as u64).is_ok() {
+        return 0;
+    }
+    if START.get_ptr(&rq).is_none() {
+        bump(&DROPPED, 0); // full (or its bucket busy on this CPU)
+        return 0;
+    }
+    if issue && global(&QUEUED) != 0 {
+        // -Q without a scheduler: the request was timestamped at insert
+        // (when it went through one); keep that.
+        return 0;
+    }
+    // A start time already here means that the request last started at
+    // this address completed without our completion program being run by
+    // the kernel (a requeued request drops its own at block_rq_requeue):
+    // count that sample as lost, never silently, and time this one.
     if START.insert(&rq, &now, 0).is_err() {
         bump(&DROPPED, 0);
+    } else {
+        bump(&DROPPED, 2);
     }
+    0
+}
+
+/// A requeued request is issued again: its first start time goes, as
+/// libbpf-tools' overwrite on re-issue would.
+fn on_requeue<C: EbpfContext>(ctx: &C) -> i32 {
+    let _ = START.remove(&rq_arg(ctx));
     0
 }
 
@@ -173,6 +200,12 @@ common_ebpf::tracepoint_programs!(
     block_rq_issue_btf,
     block_rq_issue_raw,
     on_issue
+);
+common_ebpf::tracepoint_programs!(
+    "block_rq_requeue",
+    block_rq_requeue_btf,
+    block_rq_requeue_raw,
+    on_requeue
 );
 common_ebpf::tracepoint_programs!(
     "block_rq_complete",

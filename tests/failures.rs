@@ -525,3 +525,32 @@ fn stopped_and_continued_prints_one_long_interval() {
     assert!(t2 - t1 >= 0.9, "the stop is in one interval: {t1} {t2}");
     assert!(t3 - t2 >= 0.1, "the next interval came at once: {t2} {t3}");
 }
+
+/// A failing stdout (a full disk behind a redirection: /dev/full) is one
+/// line saying it was standard output, exit 1, nothing left loaded.
+#[test]
+fn stdout_write_error_names_stdout() {
+    for tool in TOOLS {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(tool_path(tool))
+            .args(if tool == "syscount" {
+                &["-i", "1", "-d", "1"][..]
+            } else {
+                &["0.1", "2"][..]
+            })
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "{tool}: error: writing to standard output: No space left on device (os error 28)\n"
+            )
+        );
+    }
+}

@@ -144,3 +144,45 @@ fn percentiles_bin_every_call() {
     let p50 = mmap["percentiles"]["p50"].as_f64().unwrap();
     assert!(min <= p50 && p50 <= max, "{out}");
 }
+
+/// `--openmetrics` with `--size` carries what the text shows: the failed
+/// calls per errno as a counter and the requested sizes as a histogram,
+/// read back with the Prometheus project's parser.
+#[test]
+fn openmetrics_carries_failures_and_sizes() {
+    let path = std::env::temp_dir().join(format!("memlat-{}.prom", std::process::id()));
+    let path_arg = path.to_string_lossy().into_owned();
+    trace_child(workload, &["--size", "--openmetrics", &path_arg]);
+    let parser = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in family.samples:
+        if s.name == "memlat_failures_total":
+            out["failed " + s.labels["syscall"] + " " + s.labels["errno"]] = s.value
+        if s.name == "memlat_request_size_bytes_count":
+            out["sizes " + s.labels["syscall"]] = s.value
+        if s.name == "memlat_request_size_bytes_bucket" and s.labels["le"] != "+Inf" and float(s.labels["le"]) == 131072:
+            out["sizes le 128 KiB " + s.labels["syscall"]] = s.value
+        if s.name == "memlat_latency_seconds_count":
+            out["calls " + s.labels["syscall"]] = s.value
+print(json.dumps(out, sort_keys=True))
+"#;
+    let parsed = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", parser, &path_arg])
+        .output()
+        .expect("python3 with prometheus_client (scripts/setup.sh installs it)");
+    let _ = std::fs::remove_file(&path);
+    assert!(parsed.status.success(), "{parsed:?}");
+    let got: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    assert_eq!(got["failed mmap EINVAL"], FAILED as f64, "{got}");
+    assert_eq!(got["calls mmap"], (PAIRS + FAILED) as f64, "{got}");
+    assert_eq!(got["calls munmap"], PAIRS as f64, "{got}");
+    assert_eq!(got["sizes mmap"], (PAIRS + FAILED) as f64, "{got}");
+    assert_eq!(
+        got["sizes le 128 KiB mmap"],
+        (PAIRS + FAILED) as f64,
+        "{got}"
+    );
+}

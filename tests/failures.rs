@@ -554,3 +554,28 @@ fn stdout_write_error_names_stdout() {
         );
     }
 }
+
+/// A stderr that cannot be written (here /dev/full; a closed pipe alike)
+/// neither crashes a tool nor stops it: with `--json` the banner goes to
+/// stderr, and the intervals still reach stdout.
+#[test]
+fn unwritable_stderr_is_not_fatal() {
+    for tool in TOOLS {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(tool_path(tool))
+            .args(if tool == "syscount" {
+                &["--json", "-i", "1", "-d", "2"][..]
+            } else {
+                &["--json", "0.1", "2"][..]
+            })
+            .stderr(full)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{tool}: {:?}", out.status);
+        assert_eq!(stdout.lines().count(), 2, "{tool}: {stdout}");
+    }
+}

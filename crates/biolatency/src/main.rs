@@ -121,7 +121,7 @@ fn say_unfinished(ebpf: &Ebpf) -> Result<()> {
     let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
     let unfinished = start.keys().filter(Result::is_ok).count();
     if unfinished > 0 {
-        eprintln!(
+        common_ebpf::say!(
             "biolatency: {unfinished} requests started while tracing were not seen to \
              complete (in flight at exit) and are in no histogram"
         );

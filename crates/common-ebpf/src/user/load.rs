@@ -86,7 +86,7 @@ pub fn print_banner(banner: &str, json: bool) -> std::io::Result<()> {
     // SAFETY: malloc_trim has no preconditions.
     unsafe { libc::malloc_trim(0) };
     if json {
-        eprintln!("{banner}");
+        crate::say!("{banner}");
         Ok(())
     } else {
         let mut out = super::output::stdout();
@@ -174,7 +174,7 @@ impl DropReport {
                 } else {
                     "samples lost"
                 };
-                eprintln!("{}: warning: {n} {what} ({reason})", self.tool);
+                crate::say!("{}: warning: {n} {what} ({reason})", self.tool);
             }
         }
         Ok(Losses(losses))

@@ -40,6 +40,22 @@ pub fn require_thread(tid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes one line to stderr and ignores a failure: a closed or full
+/// stderr must neither crash a tool (`eprintln!` panics) nor stop one whose
+/// stdout still works.
+pub fn say(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+/// [`say`] with `format!` arguments: `say!("{tool}: warning: ...")`.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::user::say(format_args!($($arg)*))
+    };
+}
+
 /// The one error sink of every tool's `main`: a closed pipe (`| head`) ends
 /// quietly with 0; anything else prints `tool: error: ...` on one line and
 /// exits 1.
@@ -56,7 +72,7 @@ pub fn exit_on_error(tool: &str, result: anyhow::Result<()>) -> ! {
         }
         Err(err) => {
             let text = format!("{err:#}").replace('\n', " ");
-            eprintln!("{tool}: error: {text}");
+            crate::say!("{tool}: error: {text}");
             1
         }
     };

@@ -67,7 +67,7 @@ impl ReplacedFile {
     /// and the next interval tries again.
     pub fn replace_or_warn(&self, content: &[u8]) {
         if let Err(err) = self.replace(content) {
-            eprintln!(
+            crate::say!(
                 "{}: warning: writing {}: {err} (will try again next interval)",
                 self.tool,
                 self.path.display()

@@ -162,7 +162,7 @@ pub fn run_intervals(
         report()?;
         done += 1;
         if let Wake::Exited(pid) = wake {
-            eprintln!("{}: process {pid} exited", signals.tool);
+            crate::say!("{}: process {pid} exited", signals.tool);
             return Ok(());
         }
         if wake == Wake::Signal || count.is_some_and(|c| done >= c) {

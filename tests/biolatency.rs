@@ -349,3 +349,92 @@ fn percentiles_per_disk_count_every_io() {
         .sum();
     assert_eq!(binned, count, "{context}");
 }
+
+/// Disk errors: a loop device whose backing file sits on a 2 MiB tmpfs.
+/// Of 1009 O_DIRECT 4 KiB writes, those past the tmpfs's space fail, one
+/// request each; the workload counts them. biolatency reports exactly that
+/// many errored requests for the disk, in text, JSON and OpenMetrics, and
+/// its histogram (errored requests included, as in libbpf-tools) counts
+/// every write /sys/block/NAME/stat counts.
+#[test]
+fn errored_requests_are_counted_by_disk_and_status() {
+    let dev = LoopDevice::on_small_tmpfs(64, 2048);
+    let path = std::env::temp_dir().join(format!("biolatency-err-{}.prom", std::process::id()));
+    let path_arg = path.to_string_lossy().into_owned();
+    let before = dev.settle();
+    let text = Running::start("biolatency", &["-d", &dev.name]);
+    let json = Running::start(
+        "biolatency",
+        &[
+            "-d",
+            &dev.name,
+            "--json",
+            "--openmetrics",
+            &path_arg,
+            "3600",
+        ],
+    );
+    let failed = dev.direct_writes_counting_failures(N);
+    let after = dev.settle();
+    let (text, json) = (text.signal(libc::SIGINT), json.signal(libc::SIGINT));
+    let writes = after.writes - before.writes;
+    eprintln!("{failed} of {N} writes failed");
+    assert_eq!(writes, N as u64, "oracle saw other I/O");
+    assert!(
+        failed > 100 && failed < N as u64 - 100,
+        "the tmpfs should fill midway: {failed} of {N} failed"
+    );
+
+    // Text: the histogram, then an errors table.
+    let total: u64 = parse_log2_hists(&text.stdout)
+        .iter()
+        .map(|h| h.total())
+        .sum();
+    assert_counted("text total", total, writes, &text.stderr, &text.stdout);
+    let rows: Vec<Vec<&str>> = text
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "errors:")
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", text.stdout);
+    assert_eq!(rows[0][0], dev.name, "{}", text.stdout);
+    assert_eq!(
+        rows[0][2].parse::<u64>().unwrap(),
+        failed,
+        "{}",
+        text.stdout
+    );
+    let status = rows[0][1].to_string();
+    assert!(
+        ["IOERR", "NOSPC"].contains(&status.as_str()),
+        "{}",
+        text.stdout
+    );
+
+    // JSON, same run as OpenMetrics.
+    let record: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        record["errors"],
+        serde_json::json!([{"disk": dev.name, "status": status, "count": failed}]),
+        "{record}"
+    );
+    let om = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let line = format!(
+        "biolatency_errors_total{{disk=\"{}\",status=\"{status}\"}} {failed}\n",
+        dev.name
+    );
+    assert!(om.contains(&line), "{om}");
+
+    // Without errors there is no table, as in libbpf-tools' layout.
+    drop(dev); // one loop device at a time (LoopDevice's lock)
+    let clean = LoopDevice::new(64);
+    let tool = Running::start("biolatency", &["-d", &clean.name]);
+    clean.direct_io(7, 0);
+    clean.settle();
+    let done = tool.signal(libc::SIGINT);
+    assert!(!done.stdout.contains("errors:"), "{}", done.stdout);
+}

@@ -359,6 +359,8 @@ pub fn run_tool(tool: &str, args: &[&str]) -> Finished {
 pub struct LoopDevice {
     pub name: String,
     backing: PathBuf,
+    /// A tmpfs of the test's own under the backing file, unmounted on drop.
+    mount: Option<PathBuf>,
     /// Held for the device's life: tests that drive block I/O run one at a
     /// time. Concurrent completions on one CPU can nest a tool's program
     /// inside itself, and the kernel then skips the nested run (a recursion
@@ -368,14 +370,37 @@ pub struct LoopDevice {
 
 impl LoopDevice {
     pub fn new(size_mib: u64) -> LoopDevice {
+        Self::create(size_mib, None)
+    }
+
+    /// A loop device over a sparse file of `size_mib` on a tmpfs of only
+    /// `tmpfs_kib` that the test mounts: writes past the tmpfs's space fail
+    /// in the backing file, and so complete with an error, one request each.
+    pub fn on_small_tmpfs(size_mib: u64, tmpfs_kib: u64) -> LoopDevice {
+        Self::create(size_mib, Some(tmpfs_kib))
+    }
+
+    fn create(size_mib: u64, tmpfs_kib: Option<u64>) -> LoopDevice {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let backing = std::env::temp_dir().join(format!(
-            "toolkit-test-{}-{}.img",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let mount = tmpfs_kib.map(|kib| {
+            let dir =
+                std::env::temp_dir().join(format!("toolkit-tmpfs-{}-{seq}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let status = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+                .arg(&dir)
+                .status()
+                .expect("running mount");
+            assert!(status.success(), "mounting a tmpfs at {dir:?}");
+            dir
+        });
+        let backing = mount
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("toolkit-test-{}-{seq}.img", std::process::id()));
         let file = std::fs::File::create(&backing).unwrap();
         file.set_len(size_mib << 20).unwrap();
         let out = Command::new("losetup")
@@ -393,6 +418,7 @@ impl LoopDevice {
         LoopDevice {
             name,
             backing,
+            mount,
             _serial: serial,
         }
     }
@@ -428,6 +454,40 @@ impl LoopDevice {
         }
     }
 
+    /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets;
+    /// returns how many failed (with EIO or ENOSPC: the device's error).
+    pub fn direct_writes_counting_failures(&self, count: usize) -> u64 {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(self.path())
+            .unwrap();
+        let layout = std::alloc::Layout::from_size_align(4096, 4096).unwrap();
+        // SAFETY: layout has non-zero size; freed below with the same layout.
+        let buf = unsafe { std::alloc::alloc_zeroed(layout) };
+        // SAFETY: buf points to 4096 initialised bytes.
+        let block = unsafe { std::slice::from_raw_parts_mut(buf, 4096) };
+        use std::os::unix::fs::FileExt as _;
+        let mut failed = 0;
+        for i in 0..count {
+            block[0] = i as u8;
+            match file.write_at(block, (i as u64) * 4096) {
+                Ok(4096) => {}
+                Ok(n) => panic!("short O_DIRECT write of {n} bytes"),
+                Err(err) => {
+                    assert!(
+                        matches!(err.raw_os_error(), Some(libc::EIO | libc::ENOSPC)),
+                        "write {i}: {err}"
+                    );
+                    failed += 1;
+                }
+            }
+        }
+        // SAFETY: allocated above with this layout.
+        unsafe { std::alloc::dealloc(buf, layout) };
+        failed
+    }
+
     /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets,
     /// then `count` reads of the same blocks: one block request each.
     pub fn direct_io(&self, writes: usize, reads: usize) {
@@ -460,6 +520,10 @@ impl Drop for LoopDevice {
     fn drop(&mut self) {
         let _ = Command::new("losetup").args(["-d", &self.path()]).status();
         let _ = std::fs::remove_file(&self.backing);
+        if let Some(dir) = &self.mount {
+            let _ = Command::new("umount").arg(dir).status();
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 

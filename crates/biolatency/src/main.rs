@@ -4,6 +4,7 @@ mod cli;
 mod disks;
 mod flags;
 mod report;
+mod status;
 
 use anyhow::{Context as _, Result};
 use aya::Ebpf;
@@ -19,6 +20,13 @@ use common_ebpf::{
 use crate::{cli::Cli, disks::Disks, flags::FlagNames, report::Report};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
+
+/// The OpenMetrics counter family of errored requests: name, help, labels.
+const ERRORS: (&str, &str, &[&str]) = (
+    "errors",
+    "Block I/O requests completed with an error, by disk and status.",
+    &["disk", "status"],
+);
 
 /// What `man biolatency` says beyond `--help`.
 const MAN: ManPage = ManPage {
@@ -53,6 +61,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut ebpf = load(&cli, btf, unit, target_dev, cgroup)?;
     attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
     let mut drain = HistDrain::<u64>::new(&mut ebpf, "HISTS")?;
+    let mut errors = HistDrain::<u64, u64>::new(&mut ebpf, "ERRORS")?;
     let mut loglinear = cli
         .hires
         .loglinear()
@@ -80,6 +89,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         (false, false) => None,
     };
     let mut openmetrics = cli.hires.open_metrics("biolatency", label, unit)?;
+    if let Some(om) = &mut openmetrics {
+        om.declare_counter(ERRORS.0, ERRORS.1, ERRORS.2);
+    }
 
     print_banner(
         "Tracing block device I/O... Hit Ctrl-C to end.",
@@ -92,20 +104,31 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             "in-flight request map full",
             "histogram map full",
             "the kernel did not run the completion program",
+            "error map full",
         ],
     );
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let hists = drain.drain()?;
         let ll = drain_optional(&mut loglinear)?;
+        let errors = errors.drain()?;
         let lost = drops.check(&ebpf)?;
         if let Some(om) = &mut openmetrics {
+            for (disk, status, count) in report.error_rows(&errors) {
+                om.count(ERRORS.0, ERRORS.1, ERRORS.2, vec![disk, status], count);
+            }
             let named: Vec<(String, &_)> = hists
                 .iter()
                 .map(|(key, h)| (report.key_name(*key), h))
                 .collect();
             om.end_interval(named, &lost);
         }
-        report.write(&mut common_ebpf::user::output::stdout(), &hists, &ll, &lost)?;
+        report.write(
+            &mut common_ebpf::user::output::stdout(),
+            &hists,
+            &ll,
+            &errors,
+            &lost,
+        )?;
         Ok(())
     })?;
     say_unfinished(&ebpf)

@@ -13,9 +13,9 @@ use common_ebpf::{
         print_log2_hist, print_timestamp, write_json_interval,
     },
 };
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::{disks::Disks, flags::FlagNames};
+use crate::{disks::Disks, flags::FlagNames, status::status_name};
 
 /// How histogram keys (`dev << 32 | cmd_flags`) are shown.
 pub struct Report {
@@ -39,6 +39,7 @@ impl Report {
         w: &mut impl Write,
         hists: &[(u64, Hist)],
         loglinear: &BTreeMap<u64, LlHist>,
+        errors: &[(u64, u64)],
         lost: &Losses,
     ) -> io::Result<()> {
         if let Some(mut compact) = self.compact.take() {
@@ -63,7 +64,16 @@ impl Report {
                     value
                 })
                 .collect();
-            return write_json_interval(w, "biolatency", self.unit, histograms, lost, Map::new());
+            let errors: Vec<Value> = self
+                .error_rows(errors)
+                .into_iter()
+                .map(
+                    |(disk, status, count)| json!({"disk": disk, "status": status, "count": count}),
+                )
+                .collect();
+            let mut extra = Map::new();
+            extra.insert("errors".into(), errors.into());
+            return write_json_interval(w, "biolatency", self.unit, histograms, lost, extra);
         }
         writeln!(w)?;
         if self.timestamp {
@@ -82,7 +92,28 @@ impl Report {
                 print_percentiles(w, ll, ps, self.unit)?;
             }
         }
+        // Only when there were errors, so that the libbpf-tools layout is
+        // unchanged otherwise.
+        if !errors.is_empty() {
+            writeln!(w, "\nerrors:")?;
+            writeln!(w, "{:<16} {:<16} {:>8}", "DISK", "STATUS", "COUNT")?;
+            for (disk, status, count) in self.error_rows(errors) {
+                writeln!(w, "{disk:<16} {status:<16} {count:>8}")?;
+            }
+        }
         w.flush()
+    }
+
+    /// `(disk, status, count)` of errored requests (keys `dev << 32 |
+    /// blk_status_t`), in key order.
+    pub fn error_rows(&mut self, errors: &[(u64, u64)]) -> Vec<(String, String, u64)> {
+        errors
+            .iter()
+            .map(|&(key, count)| {
+                let disk = self.disks.name_of((key >> 32) as u32).to_string();
+                (disk, status_name(key as u8), count)
+            })
+            .collect()
     }
 
     /// The key as one word: `vda`, `Sync-Write`, `vda/Sync-Write`, or `all`.

@@ -14,7 +14,7 @@ use common_ebpf::{
     Hist, LlHist,
     bpf::{
         bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record,
-        read_kernel,
+        map_entry, read_kernel,
     },
 };
 
@@ -69,11 +69,17 @@ static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1024, 0
 static LLHISTS: PerCpuHashMap<u64, LlHist> =
     PerCpuHashMap::with_max_entries(1024, BPF_F_NO_PREALLOC);
 
+/// Requests that completed with an error, keyed by `dev << 32 | status`
+/// (the `blk_status_t`); only errored completions touch it.
+#[map]
+static ERRORS: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(1024, 0);
+
 /// Samples lost: [0] start map full, [1] histogram map full, [2] a request
 /// whose completion the kernel did not run our program for (its address
-/// was issued again while its start time was still here).
+/// was issued again while its start time was still here), [3] error map
+/// full.
 #[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
 
 /// dev_t of the request's disk, as the kernel encodes it (major << 20 | minor).
 #[inline(always)]
@@ -142,12 +148,21 @@ fn on_requeue<C: EbpfContext>(ctx: &C) -> i32 {
 }
 
 #[inline(always)]
-fn trace_done(rq: u64) -> i32 {
+fn trace_done(rq: u64, status: u8) -> i32 {
     // SAFETY: the value is copied out before the entry is removed.
     let Some(start) = (unsafe { START.get(&rq) }).copied() else {
         return 0; // in flight before tracing started, or filtered out
     };
     let _ = START.remove(&rq);
+    if status != 0 {
+        // Errored requests are counted here and, as in libbpf-tools, still
+        // go into the latency histogram below.
+        let key = (disk_dev(rq) as u64) << 32 | status as u64;
+        match map_entry(&ERRORS, &key, &ZERO_COUNT) {
+            Some(count) => *count += 1,
+            None => bump(&DROPPED, 3),
+        }
+    }
     // SAFETY: helper without arguments.
     let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(start) as i64;
     if delta < 0 {
@@ -185,8 +200,13 @@ fn on_issue<C: EbpfContext>(ctx: &C) -> i32 {
     trace_start(rq_arg(ctx), true)
 }
 
+/// Initial value of a new ERRORS entry.
+static ZERO_COUNT: u64 = 0;
+
 fn on_complete<C: EbpfContext>(ctx: &C) -> i32 {
-    trace_done(rq_arg(ctx))
+    // block_rq_complete(rq, blk_status_t error, nr_bytes); blk_status_t
+    // is a u8.
+    trace_done(rq_arg(ctx), ctx_arg(ctx, 1) as u8)
 }
 
 common_ebpf::tracepoint_programs!(

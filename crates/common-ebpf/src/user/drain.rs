@@ -97,6 +97,23 @@ impl Counters for LlHist {
     }
 }
 
+/// Plain counts, such as biolatency's errored requests.
+impl Counters for u64 {
+    const ZERO: Self = 0;
+
+    fn events(&self) -> u64 {
+        *self
+    }
+
+    fn accumulate(&mut self, cpu: &Self, _generation: u64) {
+        *self += cpu;
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        self.wrapping_sub(*before)
+    }
+}
+
 /// `[count, total]` pairs, such as syscount's per-syscall counters.
 impl Counters for [u64; 2] {
     const ZERO: Self = [0, 0];

@@ -110,6 +110,23 @@ impl OpenMetrics {
         add_hists(&mut family.totals, hists);
     }
 
+    /// Declares the counter family `<tool>_<name>` before it has any
+    /// sample, so that scrapers see it (with `# TYPE`) from the start.
+    pub fn declare_counter(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) {
+        self.counters
+            .entry(format!("{}_{name}", self.tool))
+            .or_insert_with(|| CounterFamily {
+                help,
+                labels,
+                totals: BTreeMap::new(),
+            });
+    }
+
     /// Adds `delta` to the counter `<tool>_<name>_total` with these label
     /// values (one per name in `labels`). A counter added with 0 is still
     /// exposed, so that `rate()` sees it from the start.
@@ -121,14 +138,10 @@ impl OpenMetrics {
         values: Vec<String>,
         delta: u64,
     ) {
-        let family = self
-            .counters
-            .entry(format!("{}_{name}", self.tool))
-            .or_insert_with(|| CounterFamily {
-                help,
-                labels,
-                totals: BTreeMap::new(),
-            });
+        self.declare_counter(name, help, labels);
+        let Some(family) = self.counters.get_mut(&format!("{}_{name}", self.tool)) else {
+            return;
+        };
         *family.totals.entry(values).or_insert(0) += delta;
     }
 

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOOLS=(biolatency runqlat syscount syslat memlat)
+TOOLS=(biolatency runqlat syscount syslat memlat oomkill)
 uninstall=0
 if [ "${1:-}" = --uninstall ]; then uninstall=1; shift; fi
 prefix=${1:-/usr/local}

@@ -8,6 +8,16 @@ use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_table, run_tool
 
 const TOOLS: [&str; 5] = ["biolatency", "runqlat", "syscount", "syslat", "memlat"];
 
+/// With oomkill, which has no interval (it prints events as they come).
+const ALL_TOOLS: [&str; 6] = [
+    "biolatency",
+    "runqlat",
+    "syscount",
+    "syslat",
+    "memlat",
+    "oomkill",
+];
+
 /// Arguments for one JSON interval of `secs` seconds.
 fn json_every(tool: &str, secs: &'static str) -> Vec<&'static str> {
     if tool == "syscount" {
@@ -19,7 +29,7 @@ fn json_every(tool: &str, secs: &'static str) -> Vec<&'static str> {
 
 #[test]
 fn not_root_names_the_capabilities() {
-    for tool in TOOLS {
+    for tool in ALL_TOOLS {
         let out = Command::new("setpriv")
             .args([
                 "--reuid=65534",
@@ -157,7 +167,7 @@ fn bad_values_are_usage_errors() {
 
 #[test]
 fn missing_kernel_btf_is_named() {
-    for tool in TOOLS {
+    for tool in ALL_TOOLS {
         let out = Command::new(tool_path(tool))
             .env("EBPF_TOOLKIT_BTF", "/nonexistent/vmlinux")
             .output()

@@ -5,7 +5,14 @@ use std::{path::Path, process::Command};
 
 use toolkit_tests::run_tool;
 
-const TOOLS: [&str; 5] = ["biolatency", "runqlat", "syscount", "syslat", "memlat"];
+const TOOLS: [&str; 6] = [
+    "biolatency",
+    "runqlat",
+    "syscount",
+    "syslat",
+    "memlat",
+    "oomkill",
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

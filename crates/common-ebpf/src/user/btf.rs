@@ -19,6 +19,7 @@ pub const BTF_PATH_ENV: &str = "EBPF_TOOLKIT_BTF";
 const DEFAULT_BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 
 const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
 const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
@@ -220,6 +221,24 @@ impl KernelBtf {
     pub fn has_tracepoint(&self, name: &str) -> bool {
         self.find(&format!("btf_trace_{name}"), &[KIND_TYPEDEF])
             .is_some()
+    }
+
+    /// Whether the first argument of tracepoint `name` is a pointer (a
+    /// `struct task_struct *`, say) rather than a number: some tracepoints
+    /// changed between kernels (`mark_victim` took a pid before 6.8). The
+    /// `btf_trace_<name>` typedef is a pointer to a function whose
+    /// parameters are the program's context, then the tracepoint's.
+    pub fn tracepoint_first_arg_is_pointer(&self, name: &str) -> Result<bool> {
+        let proto = self
+            .find(&format!("btf_trace_{name}"), &[KIND_TYPEDEF])
+            .and_then(|t| self.resolve(t.size_or_type))
+            .filter(|t| t.kind == KIND_PTR)
+            .and_then(|t| self.resolve(t.size_or_type))
+            .filter(|t| t.kind == KIND_FUNC_PROTO && t.vlen >= 2)
+            .with_context(|| format!("tracepoint {name} has no prototype in kernel BTF"))?;
+        // Parameters follow the 12-byte header, 8 bytes each: name, type.
+        let first = self.u32_at(proto.pos + 12 + 8 + 4);
+        Ok(self.resolve(first).is_some_and(|t| t.kind == KIND_PTR))
     }
 
     /// Fails with `tracepoint X not found in this kernel` for the first of

@@ -192,11 +192,18 @@ fn write_man(cmd: clap::Command, man: &ManPage, out: &mut impl std::io::Write) -
     roff.control("SH", ["OVERHEAD"]);
     roff.text([roman(man.overhead)]);
     roff.control("SH", ["SEE ALSO"]);
-    let others: Vec<String> = ["biolatency", "runqlat", "syscount", "syslat", "memlat"]
-        .iter()
-        .filter(|t| **t != name)
-        .map(|t| format!("{t}(8)"))
-        .collect();
+    let others: Vec<String> = [
+        "biolatency",
+        "runqlat",
+        "syscount",
+        "syslat",
+        "memlat",
+        "oomkill",
+    ]
+    .iter()
+    .filter(|t| **t != name)
+    .map(|t| format!("{t}(8)"))
+    .collect();
     roff.text([roman(format!(
         "{}, bpftool(8), bpftrace(8). Documentation: docs/{name}.md in the source tree.",
         others.join(", ")

@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    common_ebpf::build::build_ebpf("oomkill-ebpf")
+}

@@ -1,0 +1,67 @@
+//! Command line, compatible with libbpf-tools' oomkill (which takes none).
+
+use std::time::Duration;
+
+use clap::Parser;
+use common_ebpf::user::VERSION;
+
+pub const EXAMPLES: &str = "\
+EXAMPLES:
+    oomkill               # a line per OOM kill, until Ctrl-C
+    oomkill -d 1h         # for an hour
+    oomkill --json        # one JSON object per OOM kill, for scripts";
+
+/// Trace OOM kills.
+///
+/// One line per process the kernel's OOM killer kills: who triggered it
+/// (whose allocation failed), who was killed, the pages the kill was
+/// measured against, and the load average; then the victim's memory
+/// cgroup. The USE method's memory errors. Needs root, or CAP_BPF and
+/// CAP_PERFMON.
+#[derive(Debug, Parser)]
+#[command(name = "oomkill", version = VERSION, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Trace for this long, then exit (a duration: 30s, 10m, 1h; plain
+    /// numbers are seconds)
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Print one JSON object per OOM kill instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `30`, `30s`, `10m`, `1h`: at least a millisecond.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::try_from_secs_f64(secs).ok(),
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(text).ok(),
+    };
+    match parsed {
+        Some(d) if d >= Duration::from_millis(1) => Ok(d),
+        _ => Err(format!("'{text}' is not a duration (30, 30s, 10m, 1h)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use common_ebpf::user::assert_usage_errors;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        let cli = Cli::try_parse_from(["oomkill", "-d", "1m"]).unwrap();
+        assert_eq!(cli.duration, Some(Duration::from_secs(60)));
+        let cli = Cli::try_parse_from(["oomkill", "-d", "2.5"]).unwrap();
+        assert_eq!(cli.duration, Some(Duration::from_millis(2500)));
+        assert_usage_errors::<Cli>(&[&["-d", "0"], &["-d", "-1"], &["-d", "x"], &["extra"]]);
+    }
+}

@@ -1,0 +1,200 @@
+//! oomkill: a line per OOM kill, in libbpf-tools' format, with the victim's
+//! memory cgroup.
+
+mod cli;
+mod memcg;
+
+use std::{
+    io::Write as _,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use aya::{Ebpf, maps::RingBuf};
+use common_ebpf::user::{
+    DropReport, Hook, KernelBtf, ManPage, StopSignals, Wake, attach_tracepoints, load_object,
+    output::{local_hms, stdout},
+    print_banner, tool_main,
+};
+use oomkill_ebpf::OomEvent;
+use serde_json::json;
+
+use crate::{cli::Cli, memcg::MemoryHierarchy};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomkill"));
+
+/// What `man oomkill` says beyond `--help`.
+const MAN: ManPage = ManPage {
+    examples: cli::EXAMPLES,
+    overhead: "One program on oom:mark_victim, which runs once per OOM kill: no cost at other times.",
+};
+
+/// How long events may wait in the ring buffer before they are printed.
+const POLL: Duration = Duration::from_millis(100);
+
+fn main() {
+    tool_main("oomkill", &MAN, run)
+}
+
+fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    let btf = KernelBtf::load()?;
+    btf.require_tracepoints(&["mark_victim"])?;
+    let mut ebpf = load(btf)?;
+    attach_tracepoints(&mut ebpf, &["mark_victim"], Hook::RawTracePoint)?;
+    let mut events = RingBuf::try_from(
+        ebpf.take_map("EVENTS")
+            .context("map EVENTS missing from the object")?,
+    )?;
+    let memory = MemoryHierarchy::find();
+    // SAFETY: sysconf has no preconditions.
+    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let mut drops = DropReport::new("oomkill", "DROPPED", &["ring buffer full"]);
+    print_banner("Tracing OOM kills... Ctrl-C to stop.", cli.json)?;
+    let end = cli.duration.map(|d| Instant::now() + d);
+    loop {
+        let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+        let wake = signals.wait(Some(left.map_or(POLL, |l| l.min(POLL))));
+        while let Some(item) = events.next() {
+            // SAFETY: the kernel side writes exactly one OomEvent per record.
+            let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<OomEvent>()) };
+            let kill = Kill::new(&event, memory.as_ref(), page_size);
+            let mut out = stdout();
+            if cli.json {
+                serde_json::to_writer(&mut out, &kill.json())?;
+                writeln!(out)?;
+            } else {
+                kill.write_text(&mut out)?;
+            }
+            out.flush()?;
+        }
+        drops.check(&ebpf)?;
+        if wake == Wake::Signal || left.is_some_and(|l| l.is_zero()) {
+            return Ok(());
+        }
+    }
+}
+
+/// One OOM kill, with what userspace adds: names read from /proc where the
+/// kernel gave none, the memory cgroup's path, pages and load average.
+struct Kill {
+    time: String,
+    trigger: (u32, String),
+    victim: (u32, String),
+    pages: u64,
+    loadavg: String,
+    memcg: Option<String>,
+}
+
+impl Kill {
+    fn new(event: &OomEvent, memory: Option<&MemoryHierarchy>, page_size: u64) -> Self {
+        let name = |comm: &[u8; 16], pid: u32| {
+            let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
+            if end > 0 {
+                String::from_utf8_lossy(&comm[..end]).into_owned()
+            } else {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map_or_else(|_| "?".to_string(), |c| c.trim().to_string())
+            }
+        };
+        let dir = memory.and_then(|m| m.path_of(event.memcg_id).map(|p| (m, p)));
+        // As the kernel measures the kill: the cgroup's limit when it has
+        // one, else RAM plus swap.
+        let pages = dir
+            .as_ref()
+            .and_then(|(m, p)| m.limit(p))
+            .map_or_else(|| memcg::system_pages(page_size), |b| b / page_size);
+        let memcg = dir.map(|(m, p)| {
+            let rel = p.strip_prefix(&m.root).unwrap_or(&p).to_string_lossy();
+            format!("/{rel}")
+        });
+        Self {
+            time: local_hms(),
+            trigger: (
+                event.trigger_pid,
+                name(&event.trigger_comm, event.trigger_pid),
+            ),
+            victim: (event.victim_pid, name(&event.victim_comm, event.victim_pid)),
+            pages,
+            loadavg: std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            memcg,
+        }
+    }
+
+    /// libbpf-tools' line, then the memory cgroup on a line of its own so
+    /// that scripts parsing the first keep working.
+    fn write_text(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        writeln!(
+            w,
+            "{} Triggered by PID {} (\"{}\"), OOM kill of PID {} (\"{}\"), {} pages, loadavg: {}",
+            self.time,
+            self.trigger.0,
+            self.trigger.1,
+            self.victim.0,
+            self.victim.1,
+            self.pages,
+            self.loadavg
+        )?;
+        if let Some(memcg) = &self.memcg {
+            writeln!(w, "  memcg: {memcg}")?;
+        }
+        Ok(())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "tool": "oomkill",
+            "time": common_ebpf::user::output::rfc3339_now(),
+            "trigger": {"pid": self.trigger.0, "comm": self.trigger.1},
+            "victim": {"pid": self.victim.0, "comm": self.victim.1},
+            "pages": self.pages,
+            "loadavg": self.loadavg,
+            "memcg": self.memcg,
+        })
+    }
+}
+
+/// Loads the object with this kernel's `mark_victim` argument and offsets.
+fn load(btf: KernelBtf) -> Result<Ebpf> {
+    // Linux 6.8 passes the victim's task (and uid); before, only its pid,
+    // and the task's fields are then not read.
+    let arg_is_task = btf.member_offset("task_struct", "tgid").is_ok()
+        && btf.tracepoint_first_arg_is_pointer("mark_victim")?;
+    let memcg_id = btf
+        .enum_values("cgroup_subsys_id")?
+        .into_iter()
+        .find(|(name, _)| name == "memory_cgrp_id")
+        .map(|(_, v)| v as u32);
+    let offsets = |memcg: u32| -> Result<Vec<(&'static str, u32)>> {
+        Ok(vec![
+            ("OFF_TASK_TGID", btf.member_offset("task_struct", "tgid")?),
+            ("OFF_TASK_COMM", btf.member_offset("task_struct", "comm")?),
+            (
+                "OFF_TASK_CGROUPS",
+                btf.member_offset("task_struct", "cgroups")?,
+            ),
+            (
+                "OFF_CSS_SET_MEMCG",
+                btf.member_offset("css_set", "subsys")? + 8 * memcg,
+            ),
+            (
+                "OFF_CSS_CGROUP",
+                btf.member_offset("cgroup_subsys_state", "cgroup")?,
+            ),
+            ("OFF_CGROUP_KN", btf.member_offset("cgroup", "kn")?),
+            (
+                "OFF_KERNFS_NODE_ID",
+                btf.member_offset("kernfs_node", "id")?,
+            ),
+        ])
+    };
+    let mut u32s = match memcg_id {
+        Some(memcg) if arg_is_task => offsets(memcg)?,
+        _ => Vec::new(),
+    };
+    u32s.push(("ARG_IS_TASK", u32::from(arg_is_task)));
+    drop(btf);
+    load_object(OBJECT, &u32s, &[], &[])
+}

@@ -1,0 +1,92 @@
+//! oomkill against the kernel's own count of OOM kills in a memory cgroup
+//! the test creates and limits.
+
+use toolkit_tests::{ForkedChild, MemoryCgroup, Running, assert_unloaded, run_tool};
+
+const LIMIT: u64 = 8 << 20;
+const HOG: usize = 64 << 20;
+
+/// Maps and touches 64 MiB, eight times its cgroup's limit: the OOM killer
+/// kills it (there is no swap to push to).
+fn hog() {
+    // SAFETY: a fresh anonymous private mapping, written within its length.
+    unsafe {
+        let p = libc::syscall(
+            libc::SYS_mmap,
+            0usize,
+            HOG,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        ) as *mut u8;
+        if p as isize == -1 {
+            return;
+        }
+        for offset in (0..HOG).step_by(4096) {
+            p.add(offset).write_volatile(1);
+        }
+    }
+}
+
+#[test]
+fn one_line_per_kill_naming_trigger_victim_and_memcg() {
+    let cgroup = MemoryCgroup::new("toolkit-oom", LIMIT);
+    let kills_before = cgroup.oom_kills();
+    let mut text = Running::start("oomkill", &[]);
+    let mut json = Running::start("oomkill", &["--json"]);
+    let programs = json.programs.clone();
+    let child = ForkedChild::named(c"memhog", hog);
+    child.wait_blocked();
+    cgroup.add(child.pid);
+    child.release();
+    child.wait_exited();
+    // Each tool prints the kill as soon as it reads it: wait for that.
+    let line = text.read_line().expect("a line per OOM kill");
+    let memcg_line = text.read_line().expect("the memcg line");
+    let record = json.read_line().expect("a JSON object per OOM kill");
+    let (text, json) = (text.signal(libc::SIGINT), json.signal(libc::SIGINT));
+    let pid = child.pid;
+    child.kill(); // reap
+    let kills = cgroup.oom_kills() - kills_before;
+    assert_eq!(kills, 1, "the kernel counted {kills} OOM kills");
+    assert!(text.status.success() && json.status.success());
+    assert_unloaded(&programs);
+
+    // libbpf-tools' line, byte for byte up to the load average.
+    let pages = LIMIT / 4096;
+    let expected = format!(
+        "Triggered by PID {pid} (\"memhog\"), OOM kill of PID {pid} (\"memhog\"), {pages} pages, loadavg: "
+    );
+    assert_eq!(&line[8..9], " ", "{line:?}");
+    assert!(line[9..].starts_with(&expected), "{line:?}");
+    assert_eq!(memcg_line, format!("  memcg: {}\n", cgroup.relative));
+    // No other kill, and nothing else, was printed.
+    assert_eq!(text.stdout, "", "{}", text.stdout);
+
+    let v: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(v["victim"]["pid"], pid, "{v}");
+    assert_eq!(v["victim"]["comm"], "memhog", "{v}");
+    assert_eq!(v["trigger"]["pid"], pid, "{v}");
+    assert_eq!(v["pages"], pages, "{v}");
+    assert_eq!(v["memcg"], cgroup.relative.as_str(), "{v}");
+    assert_eq!(json.stdout, "", "{}", json.stdout);
+}
+
+#[test]
+fn duration_ends_the_run_and_bad_input_is_a_usage_error() {
+    let tool = Running::start("oomkill", &["-d", "0.3"]);
+    let programs = tool.programs.clone();
+    let done = tool.finish();
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    for args in [&["-d", "0"][..], &["-d", "soon"], &["5"], &["--bogus"]] {
+        let out = run_tool("oomkill", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}

@@ -149,6 +149,7 @@ fn bad_values_are_usage_errors() {
         ("runqlat", &["--compact"]),
         ("biolatency", &["--compact"]),
         ("memlat", &["--openmetrics"]),
+        ("memlat", &["-P"]),
         ("syslat", &["--json", "--compact", "1"]),
         ("runqlat", &["--compact", "--json", "1"]),
     ];

@@ -729,6 +729,23 @@ impl MemoryCgroup {
         std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).unwrap();
     }
 
+    /// How often the cgroup's limit was hit: `memory.failcnt` under v1,
+    /// `memory.events` `max` under v2.
+    pub fn limit_hits(&self) -> u64 {
+        if self.v2 {
+            let text = std::fs::read_to_string(self.path.join("memory.events")).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("max "))
+                .map_or(0, |v| v.trim().parse().unwrap())
+        } else {
+            std::fs::read_to_string(self.path.join("memory.failcnt"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        }
+    }
+
     /// OOM kills in the cgroup so far, as the kernel counts them
     /// (`memory.oom_control` under v1, `memory.events` under v2).
     pub fn oom_kills(&self) -> u64 {

@@ -12,7 +12,9 @@ EXAMPLES:
     memlat -a -n        # also mprotect and madvise, nanosecond buckets
     memlat --json 1     # one JSON object per second, for scripts
     memlat --percentiles  # p50, p90, p99, p99.9 of each call
-    memlat --compact 1  # mmap/munmap/brk/mremap percentiles, a line a second";
+    memlat --compact 1  # mmap/munmap/brk/mremap percentiles, a line a second
+    memlat --reclaim 5  # also direct-reclaim stalls (memory saturation)
+    memlat --reclaim -P # reclaim stalls per process";
 
 /// Summarize the latency and failures of memory-management syscalls.
 ///
@@ -38,6 +40,13 @@ pub struct Cli {
     /// Also print histograms of the length requested from mmap and mremap
     #[arg(long)]
     pub size: bool,
+    /// Also print how long tasks stall in direct reclaim, global and
+    /// memory-cgroup: the USE method's memory saturation
+    #[arg(long)]
+    pub reclaim: bool,
+    /// With --reclaim, a reclaim histogram per process
+    #[arg(short = 'P', long = "pids", requires = "reclaim")]
+    pub per_process: bool,
     #[command(flatten)]
     pub hires: PercentileArgs,
     #[command(flatten)]

@@ -42,6 +42,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         count_errors: true,
         record_sizes: cli.size,
         loglinear: cli.hires.loglinear(),
+        reclaim: cli.reclaim,
+        reclaim_per_process: cli.per_process,
         ..Options::default()
     };
     let mut tracer = Tracer::attach("memlat", &options, unit)?;
@@ -50,6 +52,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         timestamp: cli.out.timestamp,
         json: cli.out.json,
         sizes: cli.size,
+        reclaim: cli.reclaim,
         order,
         percentiles: cli.hires.percentiles.clone(),
         // Every traced call has a line from the first interval on.

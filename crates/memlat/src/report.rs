@@ -1,14 +1,17 @@
 //! One interval of memlat output, as text or JSON.
 
-use std::io::{self, Write};
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+};
 
 use common_ebpf::{
-    Hist,
+    Hist, LlHist,
     user::{
         Unit,
         names::{errno_name, syscall_name},
-        output::CompactPrinter,
-        print_timestamp, write_json_interval,
+        output::{CompactPrinter, json_hist, json_loglinear, print_percentiles},
+        print_log2_hist, print_timestamp, write_json_interval,
     },
 };
 use serde_json::{Map, Value, json};
@@ -19,6 +22,8 @@ pub struct Report {
     pub timestamp: bool,
     pub json: bool,
     pub sizes: bool,
+    /// `--reclaim`: direct-reclaim stall histograms after the failures.
+    pub reclaim: bool,
     /// The traced syscalls, in display order.
     pub order: Vec<u32>,
     /// `--percentiles`: printed under each latency histogram.
@@ -60,6 +65,28 @@ impl Report {
             if self.sizes {
                 extra.insert("sizes".into(), json_hists(&sizes, None).into());
             }
+            if self.reclaim {
+                let hists: Vec<Value> = interval
+                    .reclaim
+                    .iter()
+                    .map(|(key, hist)| {
+                        let mut labels = Map::new();
+                        labels.insert("kind".into(), reclaim_kind(*key).into());
+                        if key >> 8 != 0 {
+                            labels.insert("pid".into(), (key >> 8).into());
+                            labels.insert("comm".into(), comm_of(key >> 8).into());
+                        }
+                        let mut value = json_hist(labels, hist);
+                        if let (Some(ps), Some(ll), Value::Object(fields)) =
+                            (&self.percentiles, interval.reclaim_ll.get(key), &mut value)
+                        {
+                            fields.extend(json_loglinear(ll, ps));
+                        }
+                        value
+                    })
+                    .collect();
+                extra.insert("reclaim".into(), hists.into());
+            }
             return write_json_interval(
                 w,
                 "memlat",
@@ -92,7 +119,43 @@ impl Report {
         if self.sizes {
             write_hists(w, "size", &sizes, Unit::Bytes, None)?;
         }
+        if self.reclaim {
+            self.write_reclaim(w, &interval.reclaim, &interval.reclaim_ll)?;
+        }
         w.flush()
+    }
+
+    /// The direct-reclaim stall histograms: how long tasks waited for
+    /// memory to be freed (`reclaim = memcg`: a memory cgroup at its limit;
+    /// `reclaim = direct`: the machine short of memory), or `reclaim
+    /// stalls: none`.
+    fn write_reclaim(
+        &self,
+        w: &mut impl Write,
+        reclaim: &[(u64, Hist)],
+        ll: &BTreeMap<u64, LlHist>,
+    ) -> io::Result<()> {
+        if reclaim.is_empty() {
+            return writeln!(w, "\nreclaim stalls: none");
+        }
+        let scale = self.unit.divisor() as f64;
+        for (key, hist) in reclaim {
+            writeln!(w, "\nreclaim = {}", reclaim_label(*key, " pid = "))?;
+            print_log2_hist(w, &hist.slots, self.unit.label())?;
+            writeln!(
+                w,
+                "count = {}, total = {:.1} {unit}, mean = {:.1} {unit}, max = {:.1} {unit}",
+                hist.count,
+                hist.sum as f64 / scale,
+                hist.sum as f64 / hist.count.max(1) as f64 / scale,
+                hist.max as f64 / scale,
+                unit = self.unit.label()
+            )?;
+            if let (Some(ps), Some(ll)) = (&self.percentiles, ll.get(key)) {
+                print_percentiles(w, ll, ps, self.unit)?;
+            }
+        }
+        Ok(())
     }
 
     fn rank(&self, nr: u32) -> usize {
@@ -106,4 +169,27 @@ impl Report {
         hists.sort_by_key(|(nr, _)| self.rank(*nr));
         hists
     }
+}
+
+/// `direct` or `memcg`, from a reclaim key's low byte.
+pub fn reclaim_kind(key: u64) -> &'static str {
+    if key & 0xff == syslat_ebpf::reclaim::MEMCG {
+        "memcg"
+    } else {
+        "direct"
+    }
+}
+
+/// The kind, then `<sep>PID (comm)` when the key has a process.
+pub fn reclaim_label(key: u64, sep: &str) -> String {
+    match key >> 8 {
+        0 => reclaim_kind(key).to_string(),
+        pid => format!("{}{sep}{pid} {}", reclaim_kind(key), comm_of(pid)),
+    }
+}
+
+/// A process's name, read when printed (`?` once it is gone).
+fn comm_of(pid: u64) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map_or_else(|_| "?".to_string(), |c| c.trim().to_string())
 }

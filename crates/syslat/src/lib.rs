@@ -41,7 +41,19 @@ pub struct Options {
     pub record_sizes: bool,
     /// Log-linear latency histograms too, for percentiles.
     pub loglinear: bool,
+    /// Direct reclaim stalls, global and memory-cgroup (memlat `--reclaim`).
+    pub reclaim: bool,
+    /// Reclaim stalls per process (memlat `-P`).
+    pub reclaim_per_process: bool,
 }
+
+/// The kernel's direct-reclaim tracepoints, global then memory-cgroup.
+const RECLAIM_TRACEPOINTS: [&str; 4] = [
+    "mm_vmscan_direct_reclaim_end",
+    "mm_vmscan_direct_reclaim_begin",
+    "mm_vmscan_memcg_reclaim_end",
+    "mm_vmscan_memcg_reclaim_begin",
+];
 
 /// One interval's figures.
 pub struct Interval {
@@ -53,6 +65,11 @@ pub struct Interval {
     pub sizes: Vec<(u32, Hist)>,
     /// Log-linear latency histogram per syscall number, with `loglinear`.
     pub loglinear: BTreeMap<u32, LlHist>,
+    /// Direct reclaim stall histograms, keyed `tgid << 8 | kind`
+    /// (`syslat_ebpf::reclaim`; tgid 0 unless per process).
+    pub reclaim: Vec<(u64, Hist)>,
+    /// Their log-linear twins, with `loglinear`.
+    pub reclaim_ll: BTreeMap<u64, LlHist>,
     /// What the kernel side could not record.
     pub lost: Losses,
 }
@@ -69,6 +86,26 @@ impl Interval {
                 &["syscall", "errno"],
                 vec![syscall_name(nr), errno_name(errno)],
                 count,
+            );
+        }
+        if !self.reclaim.is_empty() {
+            om.histograms(
+                "reclaim",
+                "Time tasks stalled in direct reclaim, by kind (direct, memcg).",
+                Some("kind"),
+                om.latency_unit(),
+                self.reclaim.iter().map(|(key, h)| {
+                    let kind = if key & 0xff == syslat_ebpf::reclaim::MEMCG {
+                        "memcg"
+                    } else {
+                        "direct"
+                    };
+                    let name = match key >> 8 {
+                        0 => kind.to_string(),
+                        pid => format!("{kind}:{pid}"),
+                    };
+                    (name, h)
+                }),
             );
         }
         if !self.sizes.is_empty() {
@@ -94,6 +131,8 @@ pub struct Tracer {
     errors: HistDrain<u64, [u64; 2]>,
     sizes: HistDrain<u32>,
     loglinear: Option<HistDrain<u32, LlHist>>,
+    reclaim: Option<HistDrain<u64>>,
+    reclaim_ll: Option<HistDrain<u64, LlHist>>,
     drops: DropReport,
 }
 
@@ -104,6 +143,15 @@ impl Tracer {
         let btf = KernelBtf::load()?;
         let tracepoints = ["sys_exit", "sys_enter"];
         btf.require_tracepoints(&tracepoints)?;
+        // Memory-cgroup reclaim needs CONFIG_MEMCG; global reclaim is
+        // always there.
+        let reclaim: Vec<&str> = RECLAIM_TRACEPOINTS
+            .into_iter()
+            .filter(|tp| options.reclaim && btf.has_tracepoint(tp))
+            .collect();
+        if options.reclaim {
+            btf.require_tracepoints(&RECLAIM_TRACEPOINTS[..2])?;
+        }
         let mut ebpf = load(btf, options, unit)?;
         if let Some(syscalls) = &options.syscalls {
             let mut watched: Array<_, u32> = Array::try_from(
@@ -119,6 +167,10 @@ impl Tracer {
         // sys_exit first: a syscall entered before sys_exit is attached is
         // then never half-seen.
         attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
+        // Ends before begins, for the same reason.
+        if !reclaim.is_empty() {
+            attach_tracepoints(&mut ebpf, &reclaim, Hook::RawTracePoint)?;
+        }
         let mut latency = ArrayDrain::new(&mut ebpf, "HISTS")?;
         if let Some(syscalls) = &options.syscalls {
             latency = latency.only(syscalls.iter().copied());
@@ -129,12 +181,21 @@ impl Tracer {
             .loglinear
             .then(|| HistDrain::new(&mut ebpf, "LLHISTS"))
             .transpose()?;
+        let reclaim = options
+            .reclaim
+            .then(|| HistDrain::new(&mut ebpf, "RECLAIM"))
+            .transpose()?;
+        let reclaim_ll = (options.reclaim && options.loglinear)
+            .then(|| HistDrain::new(&mut ebpf, "RECLAIM_LL"))
+            .transpose()?;
         Ok(Self {
             ebpf,
             latency,
             errors,
             sizes,
             loglinear,
+            reclaim,
+            reclaim_ll,
             drops: DropReport::new(
                 tool,
                 "DROPPED",
@@ -143,6 +204,7 @@ impl Tracer {
                     "latency histogram map full",
                     "failed-call map full",
                     "size histogram map full",
+                    "no task storage for a reclaim start time, or reclaim map full",
                 ],
             ),
         })
@@ -159,12 +221,19 @@ impl Tracer {
             .collect();
         let sizes = self.sizes.drain()?;
         let loglinear = drain_optional(&mut self.loglinear)?;
+        let reclaim = match &mut self.reclaim {
+            Some(drain) => drain.drain()?,
+            None => Vec::new(),
+        };
+        let reclaim_ll = drain_optional(&mut self.reclaim_ll)?;
         let lost = self.drops.check(&self.ebpf)?;
         Ok(Interval {
             latency,
             errors,
             sizes,
             loglinear,
+            reclaim,
+            reclaim_ll,
             lost,
         })
     }
@@ -182,6 +251,7 @@ fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
         ("COUNT_ERRORS", flag(options.count_errors)),
         ("RECORD_SIZES", flag(options.record_sizes)),
         ("LOGLINEAR", flag(options.loglinear)),
+        ("RECLAIM_PER_PROCESS", flag(options.reclaim_per_process)),
         ("OFF_PT_REGS_SI", regs("si")?),
         ("OFF_PT_REGS_DX", regs("dx")?),
     ];
@@ -194,6 +264,12 @@ fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
     let errors = if options.count_errors { 4096 } else { 1 };
     let sizes = if options.record_sizes { 8 } else { 1 };
     let loglinear = if options.loglinear { SYSCALL_SLOTS } else { 1 };
+    let reclaim = match (options.reclaim, options.reclaim_per_process) {
+        (false, _) => 1,
+        (true, false) => 2,
+        (true, true) => 10240,
+    };
+    let reclaim_ll = if options.loglinear { reclaim } else { 1 };
     load_object(
         OBJECT,
         &u32s,
@@ -203,6 +279,8 @@ fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
             ("ERRORS", errors),
             ("SIZES", sizes),
             ("LLHISTS", loglinear),
+            ("RECLAIM", reclaim),
+            ("RECLAIM_LL", reclaim_ll),
         ],
     )
 }

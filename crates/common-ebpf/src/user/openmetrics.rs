@@ -75,6 +75,14 @@ impl OpenMetrics {
         self.file.path()
     }
 
+    /// The unit of the latency histograms' log2 slots (usecs, msecs...),
+    /// which the tool's other latency histograms share.
+    pub fn latency_unit(&self) -> Unit {
+        self.histograms
+            .get(&format!("{}_latency_seconds", self.tool))
+            .map_or(Unit::Usecs, |f| f.unit)
+    }
+
     /// Adds one interval's latency histograms, by label value.
     fn latency<'a>(&mut self, hists: impl IntoIterator<Item = (String, &'a Hist)>) {
         let name = format!("{}_latency_seconds", self.tool);

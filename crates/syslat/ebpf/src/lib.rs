@@ -16,4 +16,16 @@ pub mod dropped {
     pub const ERRORS: u32 = 2;
     /// The size histogram map was full.
     pub const SIZES: u32 = 3;
+    /// No task storage for a reclaim start time, or the reclaim map full.
+    pub const RECLAIM: u32 = 4;
+}
+
+/// Kinds of direct reclaim (memlat `--reclaim`): the low byte of a
+/// reclaim histogram's key, above it the tgid with `-P`.
+pub mod reclaim {
+    /// Global: the machine is short of memory
+    /// (`mm_vmscan_direct_reclaim_begin/end`).
+    pub const DIRECT: u64 = 0;
+    /// A memory cgroup hit its limit (`mm_vmscan_memcg_reclaim_begin/end`).
+    pub const MEMCG: u64 = 1;
 }

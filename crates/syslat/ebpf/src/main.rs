@@ -8,7 +8,7 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_F_NO_PREALLOC,
-    helpers::bpf_get_current_pid_tgid,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::map,
     maps::{Array, PerCpuArray, PerCpuHashMap},
 };
@@ -19,7 +19,7 @@ use common_ebpf::{
         read_kernel, syscall_enter, syscall_exit,
     },
 };
-use syslat_ebpf::{SYSCALL_SLOTS, dropped};
+use syslat_ebpf::{SYSCALL_SLOTS, dropped, reclaim};
 
 #[unsafe(no_mangle)]
 static FILTER_PID: u32 = 0;
@@ -42,6 +42,9 @@ static RECORD_SIZES: u32 = 0;
 /// Also record log-linear histograms (`--percentiles`).
 #[unsafe(no_mangle)]
 static LOGLINEAR: u32 = 0;
+/// With memlat --reclaim -P: reclaim histograms per process.
+#[unsafe(no_mangle)]
+static RECLAIM_PER_PROCESS: u32 = 0;
 #[unsafe(no_mangle)]
 static OFF_PT_REGS_SI: u32 = 0;
 #[unsafe(no_mangle)]
@@ -79,9 +82,25 @@ static ERRORS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(40
 #[map]
 static SIZES: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(8, 0);
 
+/// When the thread entered each kind of reclaim (0: not in it), in its task
+/// storage; indexed by `syslat_ebpf::reclaim`.
+#[unsafe(link_section = ".maps")]
+#[unsafe(export_name = "RECLAIM_START")]
+static RECLAIM_START: TaskStorage<[u64; 2]> = TaskStorage::new();
+
+/// Reclaim stall histograms (ns), keyed by kind, with the tgid above it
+/// under -P.
+#[map]
+static RECLAIM: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
+
+/// Their log-linear twins, with --percentiles.
+#[map]
+static RECLAIM_LL: PerCpuHashMap<u64, LlHist> =
+    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
+
 /// Samples lost, indexed by `syslat_ebpf::dropped`.
 #[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(5, 0);
 
 /// The current thread passes the -p/-t filters.
 #[inline(always)]
@@ -168,6 +187,90 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     0
 }
 
+/// Entering direct reclaim of `kind`: remember when.
+#[inline(always)]
+fn reclaim_begin(kind: u64) -> i32 {
+    if !traced() {
+        return 0;
+    }
+    match RECLAIM_START.current(true) {
+        // SAFETY: helper without arguments.
+        Some(start) => start[kind as usize & 1] = unsafe { bpf_ktime_get_ns() },
+        None => bump(&DROPPED, dropped::RECLAIM),
+    }
+    0
+}
+
+/// Leaving it: record the stall.
+#[inline(always)]
+fn reclaim_end(kind: u64) -> i32 {
+    let Some(start) = RECLAIM_START.current(false) else {
+        return 0;
+    };
+    let slot = &mut start[kind as usize & 1];
+    let then = core::mem::take(slot);
+    if then == 0 {
+        return 0; // began before tracing, or filtered out
+    }
+    // SAFETY: helper without arguments.
+    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(then) as i64;
+    if delta < 0 {
+        return 0;
+    }
+    let mut key = kind;
+    if global(&RECLAIM_PER_PROCESS) != 0 {
+        key |= (bpf_get_current_pid_tgid() >> 32) << 8;
+    }
+    match hist_entry(&RECLAIM, &key) {
+        Some(hist) => hist_record(hist, delta as u64, global(&UNIT_DIVISOR)),
+        None => bump(&DROPPED, dropped::RECLAIM),
+    }
+    if global(&LOGLINEAR) != 0 && !ll_hist_record(&RECLAIM_LL, &key, delta as u64) {
+        bump(&DROPPED, dropped::RECLAIM);
+    }
+    0
+}
+
+fn on_direct_begin<C: EbpfContext>(_ctx: &C) -> i32 {
+    reclaim_begin(reclaim::DIRECT)
+}
+
+fn on_direct_end<C: EbpfContext>(_ctx: &C) -> i32 {
+    reclaim_end(reclaim::DIRECT)
+}
+
+fn on_memcg_begin<C: EbpfContext>(_ctx: &C) -> i32 {
+    reclaim_begin(reclaim::MEMCG)
+}
+
+fn on_memcg_end<C: EbpfContext>(_ctx: &C) -> i32 {
+    reclaim_end(reclaim::MEMCG)
+}
+
+common_ebpf::tracepoint_programs!(
+    "mm_vmscan_direct_reclaim_begin",
+    mm_vmscan_direct_reclaim_begin_btf,
+    mm_vmscan_direct_reclaim_begin_raw,
+    on_direct_begin
+);
+common_ebpf::tracepoint_programs!(
+    "mm_vmscan_direct_reclaim_end",
+    mm_vmscan_direct_reclaim_end_btf,
+    mm_vmscan_direct_reclaim_end_raw,
+    on_direct_end
+);
+common_ebpf::tracepoint_programs!(
+    "mm_vmscan_memcg_reclaim_begin",
+    mm_vmscan_memcg_reclaim_begin_btf,
+    mm_vmscan_memcg_reclaim_begin_raw,
+    on_memcg_begin
+);
+common_ebpf::tracepoint_programs!(
+    "mm_vmscan_memcg_reclaim_end",
+    mm_vmscan_memcg_reclaim_end_btf,
+    mm_vmscan_memcg_reclaim_end_raw,
+    on_memcg_end
+);
 common_ebpf::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
 common_ebpf::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
 

@@ -76,7 +76,16 @@ tracepoint:raw_syscalls:sys_exit /({MEM}) && @start[tid]/ {{
   if (args->ret < 0) {{ @errors[args->id, -args->ret] = count(); }}
 }}"""
 
+BT_RECLAIM = """
+tracepoint:vmscan:mm_vmscan_memcg_reclaim_begin { @start[tid] = nsecs; }
+tracepoint:vmscan:mm_vmscan_memcg_reclaim_end /@start[tid]/ {
+  @ns = hist(nsecs - @start[tid]); delete(@start[tid]);
+}"""
+BT_OOMKILL = """
+tracepoint:oom:mark_victim { printf("OOM kill of %d by %d (%s)\\n", args->pid, pid, comm); }"""
+
 SYS = ["sys_enter", "sys_exit"]
+RECLAIM = ["mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_reclaim_end"]
 TOOLS = {
     "biolatency": dict(workload="dio", ours=["biolatency"], libbpf=["biolatency"],
                        bpftrace=BT_BIOLATENCY, hooks=["block_rq_issue", "block_rq_complete"]),
@@ -96,7 +105,17 @@ TOOLS = {
                                  libbpf=["syscount", "-L"], bpftrace=BT_SYSLAT, hooks=SYS),
     "memlat": dict(workload="getppid", ours=["memlat"], libbpf=["syscount", "-L"],
                    bpftrace=BT_MEMLAT, hooks=SYS),
+    # No libbpf-tools twin: libbpf-tools has no reclaim tool, and its
+    # oomkill needs a kprobe this kernel lacks.
+    "memlat --reclaim": dict(workload="reclaim", ours=["memlat", "--reclaim"], libbpf=None,
+                             bpftrace=BT_RECLAIM, hooks=RECLAIM),
+    "oomkill": dict(workload="oom", ours=["oomkill"], libbpf=None, bpftrace=BT_OOMKILL,
+                    hooks=["mark_victim"]),
 }
+
+RECLAIM_FILE_MIB = 64
+RECLAIM_LIMIT = 16 << 20
+OOM_KILLS = 5
 
 GETPPID_C = r"""
 #include <stdio.h>
@@ -122,6 +141,7 @@ class Workloads:
     def __init__(self, work: Path):
         self.work = work
         self.loop = None
+        self.cgroups = []
         subprocess.run(["gcc", "-O2", "-o", work / "getppid", "-x", "c", "-"],
                        input=GETPPID_C, text=True, check=True)
 
@@ -153,9 +173,64 @@ class Workloads:
                         f"count={DIO_WRITES}", "oflag=direct", "status=none"], check=True)
         return (time.perf_counter_ns() - start) / DIO_WRITES
 
+    def memcg(self, name: str, limit: int) -> Path:
+        """A memory cgroup limited to `limit` bytes, in whichever hierarchy
+        holds the memory controller (v1 here, v2 elsewhere)."""
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            left, right = line.split(" - ")
+            point, fields = Path(left.split()[4]), right.split()
+            v1 = fields[0] == "cgroup" and "memory" in fields[2].split(",")
+            v2 = fields[0] == "cgroup2" and "memory" in \
+                (point / "cgroup.controllers").read_text().split()
+            if v1 or v2:
+                path = point / f"{name}-{os.getpid()}"
+                path.mkdir(exist_ok=True)
+                (path / ("memory.max" if v2 else "memory.limit_in_bytes")).write_text(str(limit))
+                self.cgroups.append(path)
+                return path
+        raise SystemExit("bench/run.py: no memory cgroup controller mounted")
+
+    def in_cgroup(self, cgroup: Path, cmd: list):
+        def join():
+            (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+        return subprocess.run(cmd, preexec_fn=join, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+    def reclaim(self) -> float:
+        """Reads a file four times its memory cgroup's limit, its cached
+        pages dropped first: memcg reclaim all along. ns per MiB read."""
+        if not hasattr(self, "reclaim_cg"):
+            self.reclaim_cg = self.memcg("bench-reclaim", RECLAIM_LIMIT)
+            subprocess.run(["dd", "if=/dev/zero", f"of={self.work / 'big'}", "bs=1M",
+                            f"count={RECLAIM_FILE_MIB}", "oflag=direct", "status=none"],
+                           check=True)
+        big = self.work / "big"
+        subprocess.run(["dd", f"if={big}", "iflag=nocache", "count=0", "status=none"],
+                       check=True)
+        start = time.perf_counter_ns()
+        self.in_cgroup(self.reclaim_cg, ["cat", str(big)])
+        return (time.perf_counter_ns() - start) / RECLAIM_FILE_MIB
+
+    def oom(self) -> float:
+        """OOM_KILLS processes touching 64 MiB in a cgroup limited to
+        8 MiB, each OOM-killed. ns per kill."""
+        if not hasattr(self, "oom_cg"):
+            self.oom_cg = self.memcg("bench-oom", 8 << 20)
+        start = time.perf_counter_ns()
+        for _ in range(OOM_KILLS):
+            self.in_cgroup(self.oom_cg, [sys.executable, "-c", "b = bytearray(64 << 20)"])
+        return (time.perf_counter_ns() - start) / OOM_KILLS
+
     def close(self):
         if self.loop:
             subprocess.run(["losetup", "-d", self.loop], check=False)
+        for cgroup in self.cgroups:
+            for _ in range(100):
+                try:
+                    cgroup.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.01)
 
 
 def prog_fds(pid: int) -> dict:
@@ -269,7 +344,7 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/run.py: run as root")
-    for tool in ["biolatency", "runqlat", "syscount", "syslat", "memlat", "floor"]:
+    for tool in ["biolatency", "runqlat", "syscount", "syslat", "memlat", "oomkill", "floor"]:
         if not (RELEASE / tool).exists():
             raise SystemExit(f"bench/run.py: {RELEASE / tool} missing: cargo build --release")
     # libbpf-tools' syscount and bpftrace attach perf-event tracepoints.
@@ -332,7 +407,7 @@ def render(results, selected, rounds) -> str:
                     continue
                 ns = med(entry["progs"][hook])
                 ratio = ""
-                if key[1] != twin[1] and hook in twin_progs:
+                if twin and key[1] != twin[1] and hook in twin_progs:
                     ratio = f" ({ns / twin_progs[hook]:.2f})"
                 progs.append(f"{hook} {ns:.0f}{ratio}")
             op = med(entry["op"])

@@ -537,22 +537,32 @@ fn stopped_and_continued_prints_one_long_interval() {
     assert!(t3 - t2 >= 0.1, "the next interval came at once: {t2} {t3}");
 }
 
-/// A failing stdout (a full disk behind a redirection: /dev/full) is one
-/// line saying it was standard output, exit 1, nothing left loaded.
+/// /dev/full: every write fails with ENOSPC, as a full disk behind a
+/// redirection does.
+fn dev_full() -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap()
+}
+
+/// Arguments for two short intervals (syscount's interval is whole
+/// seconds).
+fn two_intervals(tool: &str) -> &'static [&'static str] {
+    if tool == "syscount" {
+        &["-i", "1", "-d", "2"]
+    } else {
+        &["0.1", "2"]
+    }
+}
+
+/// A failing stdout is one line saying it was standard output, exit 1.
 #[test]
 fn stdout_write_error_names_stdout() {
     for tool in TOOLS {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         let out = Command::new(tool_path(tool))
-            .args(if tool == "syscount" {
-                &["-i", "1", "-d", "1"][..]
-            } else {
-                &["0.1", "2"][..]
-            })
-            .stdout(full)
+            .args(two_intervals(tool))
+            .stdout(dev_full())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -572,17 +582,10 @@ fn stdout_write_error_names_stdout() {
 #[test]
 fn unwritable_stderr_is_not_fatal() {
     for tool in TOOLS {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         let out = Command::new(tool_path(tool))
-            .args(if tool == "syscount" {
-                &["--json", "-i", "1", "-d", "2"][..]
-            } else {
-                &["--json", "0.1", "2"][..]
-            })
-            .stderr(full)
+            .arg("--json")
+            .args(two_intervals(tool))
+            .stderr(dev_full())
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

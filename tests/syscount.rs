@@ -207,11 +207,7 @@ fn exact_count_at_over_a_million_calls_per_second() {
 #[test]
 fn per_process_names_follow_exec() {
     let tool = Running::start("syscount", &["-P", "-T", "10000", "--json"]);
-    let status = std::process::Command::new("/bin/bash")
-        .args(["-c", "for i in $(seq 31); do /bin/true; done"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    toolkit_tests::exec_true_from_shell(31);
     let done = tool.signal(libc::SIGINT);
     assert!(done.status.success(), "{done:?}");
     let record: serde_json::Value =

@@ -454,44 +454,10 @@ impl LoopDevice {
         }
     }
 
-    /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets;
-    /// returns how many failed (with EIO or ENOSPC: the device's error).
-    pub fn direct_writes_counting_failures(&self, count: usize) -> u64 {
+    /// Opens the device for O_DIRECT I/O and hands `io` the file and a
+    /// 4 KiB block aligned as O_DIRECT needs.
+    fn with_direct_block<R>(&self, io: impl FnOnce(&std::fs::File, &mut [u8]) -> R) -> R {
         let file = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(self.path())
-            .unwrap();
-        let layout = std::alloc::Layout::from_size_align(4096, 4096).unwrap();
-        // SAFETY: layout has non-zero size; freed below with the same layout.
-        let buf = unsafe { std::alloc::alloc_zeroed(layout) };
-        // SAFETY: buf points to 4096 initialised bytes.
-        let block = unsafe { std::slice::from_raw_parts_mut(buf, 4096) };
-        use std::os::unix::fs::FileExt as _;
-        let mut failed = 0;
-        for i in 0..count {
-            block[0] = i as u8;
-            match file.write_at(block, (i as u64) * 4096) {
-                Ok(4096) => {}
-                Ok(n) => panic!("short O_DIRECT write of {n} bytes"),
-                Err(err) => {
-                    assert!(
-                        matches!(err.raw_os_error(), Some(libc::EIO | libc::ENOSPC)),
-                        "write {i}: {err}"
-                    );
-                    failed += 1;
-                }
-            }
-        }
-        // SAFETY: allocated above with this layout.
-        unsafe { std::alloc::dealloc(buf, layout) };
-        failed
-    }
-
-    /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets,
-    /// then `count` reads of the same blocks: one block request each.
-    pub fn direct_io(&self, writes: usize, reads: usize) {
-        let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_DIRECT)
@@ -500,19 +466,50 @@ impl LoopDevice {
         let layout = std::alloc::Layout::from_size_align(4096, 4096).unwrap();
         // SAFETY: layout has non-zero size; freed below with the same layout.
         let buf = unsafe { std::alloc::alloc_zeroed(layout) };
-        // SAFETY: buf points to 4096 initialised bytes.
-        let block = unsafe { std::slice::from_raw_parts_mut(buf, 4096) };
-        use std::os::unix::fs::FileExt as _;
-        for i in 0..writes {
-            block[0] = i as u8;
-            file.write_all_at(block, (i as u64) * 4096).unwrap();
-        }
-        for i in 0..reads {
-            file.read_exact_at(block, (i as u64) * 4096).unwrap();
-        }
+        // SAFETY: buf points to 4096 initialised bytes, ours until freed.
+        let result = io(&file, unsafe { std::slice::from_raw_parts_mut(buf, 4096) });
         // SAFETY: allocated above with this layout.
         unsafe { std::alloc::dealloc(buf, layout) };
-        let _ = &mut file;
+        result
+    }
+
+    /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets;
+    /// returns how many failed (with EIO or ENOSPC: the device's error).
+    pub fn direct_writes_counting_failures(&self, count: usize) -> u64 {
+        use std::os::unix::fs::FileExt as _;
+        self.with_direct_block(|file, block| {
+            let mut failed = 0;
+            for i in 0..count {
+                block[0] = i as u8;
+                match file.write_at(block, (i as u64) * 4096) {
+                    Ok(4096) => {}
+                    Ok(n) => panic!("short O_DIRECT write of {n} bytes"),
+                    Err(err) => {
+                        assert!(
+                            matches!(err.raw_os_error(), Some(libc::EIO | libc::ENOSPC)),
+                            "write {i}: {err}"
+                        );
+                        failed += 1;
+                    }
+                }
+            }
+            failed
+        })
+    }
+
+    /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets,
+    /// then `count` reads of the same blocks: one block request each.
+    pub fn direct_io(&self, writes: usize, reads: usize) {
+        use std::os::unix::fs::FileExt as _;
+        self.with_direct_block(|file, block| {
+            for i in 0..writes {
+                block[0] = i as u8;
+                file.write_all_at(block, (i as u64) * 4096).unwrap();
+            }
+            for i in 0..reads {
+                file.read_exact_at(block, (i as u64) * 4096).unwrap();
+            }
+        });
     }
 }
 
@@ -547,6 +544,19 @@ impl PrintedHist {
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
+}
+
+/// Runs `/bin/true` `times` times from a bash loop: processes that fork
+/// from the shell, then exec (their name changes from `bash` to `true`).
+pub fn exec_true_from_shell(times: u32) {
+    let status = Command::new("/bin/bash")
+        .args([
+            "-c",
+            &format!("for i in $(seq {times}); do /bin/true; done"),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 /// Parses every log2 histogram in a tool's text output.

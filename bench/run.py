@@ -301,6 +301,10 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
     names = {prog_id: prog_name(prog_id) for prog_id in after}
     if names and all(n == "noop" for n in names.values()):
         names = dict(zip(sorted(names), hooks))
+    elif cmd[0] == "bpftrace" and len(set(names.values())) < len(names) == len(hooks):
+        # Names cut to 15 characters can collide (tracepoint_vmsc...):
+        # bpftrace loads its probes in script order, which follows hooks.
+        names = dict(zip(sorted(names), hooks))
     proc.send_signal(signal.SIGINT)
     try:
         proc.communicate(timeout=30)

@@ -302,7 +302,7 @@ fn reclaim_stalls_of_a_process_at_its_memcg_limit() {
     // full (with the other CPU busy, about half: measured 0.50-0.53 of the
     // tool's total). PSI's memstall section in the charge path is wider
     // than the window between memcg_reclaim_begin and _end (setting up and
-    // finishing the scan): measured 0.6-1.1 us per stall with the other CPU
+    // finishing the scan): measured 0.4-1.1 us per stall with the other CPU
     // idle, when PSI counts in full; 2 us per stall are allowed for it.
     // Nothing else here stalls on memory.
     let slack = count * 2_000;

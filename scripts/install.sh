@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the five tools, their man pages (section 8) and bash, zsh and fish
+# Installs the tools listed in tools.txt, their man pages (section 8) and bash, zsh and fish
 # completions under PREFIX (default /usr/local); with --uninstall, removes
 # exactly those files. Man pages and completions are generated from each
 # tool's clap definition (EBPF_TOOLKIT_GENERATE), so they match --help.
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOOLS=(biolatency runqlat syscount syslat memlat oomkill)
+mapfile -t TOOLS < tools.txt
 uninstall=0
 if [ "${1:-}" = --uninstall ]; then uninstall=1; shift; fi
 prefix=${1:-/usr/local}

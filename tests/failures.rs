@@ -4,19 +4,9 @@
 
 use std::{os::unix::fs::FileTypeExt as _, process::Command};
 
-use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_table, run_tool, tool_path};
-
-const TOOLS: [&str; 5] = ["biolatency", "runqlat", "syscount", "syslat", "memlat"];
-
-/// With oomkill, which has no interval (it prints events as they come).
-const ALL_TOOLS: [&str; 6] = [
-    "biolatency",
-    "runqlat",
-    "syscount",
-    "syslat",
-    "memlat",
-    "oomkill",
-];
+use toolkit_tests::{
+    ForkedChild, Running, assert_unloaded, interval_tools, parse_table, run_tool, tool_path, tools,
+};
 
 /// Arguments for one JSON interval of `secs` seconds.
 fn json_every(tool: &str, secs: &'static str) -> Vec<&'static str> {
@@ -29,7 +19,7 @@ fn json_every(tool: &str, secs: &'static str) -> Vec<&'static str> {
 
 #[test]
 fn not_root_names_the_capabilities() {
-    for tool in ALL_TOOLS {
+    for tool in tools() {
         let out = Command::new("setpriv")
             .args([
                 "--reuid=65534",
@@ -54,7 +44,7 @@ fn not_root_names_the_capabilities() {
 
 #[test]
 fn signals_mid_interval_print_the_partial_interval() {
-    for tool in TOOLS {
+    for tool in interval_tools() {
         for signal in [libc::SIGINT, libc::SIGTERM] {
             let running = Running::start(tool, &json_every(tool, "10"));
             let programs = running.programs.clone();
@@ -78,7 +68,7 @@ fn signals_mid_interval_print_the_partial_interval() {
 
 #[test]
 fn closed_pipe_ends_quietly() {
-    for tool in TOOLS {
+    for tool in interval_tools() {
         let args: &[&str] = if tool == "syscount" {
             &["-i", "1"]
         } else {
@@ -168,7 +158,7 @@ fn bad_values_are_usage_errors() {
 
 #[test]
 fn missing_kernel_btf_is_named() {
-    for tool in ALL_TOOLS {
+    for tool in tools() {
         let out = Command::new(tool_path(tool))
             .env("EBPF_TOOLKIT_BTF", "/nonexistent/vmlinux")
             .output()
@@ -559,7 +549,7 @@ fn two_intervals(tool: &str) -> &'static [&'static str] {
 /// A failing stdout is one line saying it was standard output, exit 1.
 #[test]
 fn stdout_write_error_names_stdout() {
-    for tool in TOOLS {
+    for tool in interval_tools() {
         let out = Command::new(tool_path(tool))
             .args(two_intervals(tool))
             .stdout(dev_full())
@@ -581,7 +571,7 @@ fn stdout_write_error_names_stdout() {
 /// stderr, and the intervals still reach stdout.
 #[test]
 fn unwritable_stderr_is_not_fatal() {
-    for tool in TOOLS {
+    for tool in interval_tools() {
         let out = Command::new(tool_path(tool))
             .arg("--json")
             .args(two_intervals(tool))

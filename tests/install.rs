@@ -3,16 +3,7 @@
 
 use std::{path::Path, process::Command};
 
-use toolkit_tests::run_tool;
-
-const TOOLS: [&str; 6] = [
-    "biolatency",
-    "runqlat",
-    "syscount",
-    "syslat",
-    "memlat",
-    "oomkill",
-];
+use toolkit_tests::{run_tool, tools};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,7 +21,7 @@ fn git_head() -> String {
 #[test]
 fn version_names_the_git_commit() {
     let head = git_head();
-    for tool in TOOLS {
+    for tool in tools() {
         let out = run_tool(tool, &["--version"]);
         assert!(out.status.success(), "{tool}: {out:?}");
         assert_eq!(out.stdout, format!("{tool} 0.1.0 (git {head})\n"));
@@ -58,7 +49,7 @@ fn install_then_man_then_run_then_uninstall() {
         ]
         .map(|f| prefix.join(f))
     };
-    for tool in TOOLS {
+    for tool in tools() {
         for file in files(tool) {
             assert!(file.exists(), "{} missing", file.display());
         }
@@ -107,7 +98,7 @@ fn install_then_man_then_run_then_uninstall() {
         .output()
         .unwrap();
     assert!(uninstall.status.success(), "{uninstall:?}");
-    for tool in TOOLS {
+    for tool in tools() {
         for file in files(tool) {
             assert!(!file.exists(), "{} left behind", file.display());
         }

@@ -1,3 +1,3 @@
 fn main() -> anyhow::Result<()> {
-    common_ebpf::build::build_ebpf("runqlat-ebpf")
+    toolkit_build::build_ebpf("runqlat-ebpf")
 }

@@ -11,6 +11,21 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The toolkit's tools, from `tools.txt` (the one list).
+pub fn tools() -> Vec<&'static str> {
+    include_str!("../../tools.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The tools that print per interval (`[interval] [count]`): all but
+/// oomkill, which prints each kill as it comes.
+pub fn interval_tools() -> Vec<&'static str> {
+    tools().into_iter().filter(|t| *t != "oomkill").collect()
+}
+
 /// Path of a tool binary built in the same profile as the tests.
 pub fn tool_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

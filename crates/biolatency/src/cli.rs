@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -56,7 +56,7 @@ pub struct Cli {
 mod tests {
     use clap::CommandFactory as _;
 
-    use common_ebpf::user::assert_usage_errors;
+    use toolkit_cli::assert_usage_errors;
 
     use super::*;
 

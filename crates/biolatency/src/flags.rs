@@ -1,7 +1,7 @@
 //! Names of request flag sets (`-F`), as libbpf-tools prints them, with bit
 //! positions taken from the running kernel's BTF rather than a header.
 
-use common_ebpf::user::KernelBtf;
+use toolkit_load::KernelBtf;
 
 /// Printed in this order, before the operation, like libbpf-tools.
 const FLAG_NAMES: &[(&str, &str)] = &[

@@ -1,6 +1,7 @@
 //! biolatency: block device I/O latency as a log2 histogram.
 
 mod cli;
+mod config;
 mod disks;
 mod flags;
 mod report;
@@ -8,16 +9,20 @@ mod status;
 
 use anyhow::{Context as _, Result};
 use aya::Ebpf;
-use common_ebpf::{
-    LlHist,
-    user::{
-        CgroupFilter, DropReport, HistDrain, Hook, KernelBtf, ManPage, StopSignals, Unit,
-        attach_tracepoints, check_privileges, drain_optional, load_object, print_banner,
-        run_intervals, tool_main,
-    },
+use biolatency_ebpf::{dropped, maps};
+use toolkit_cli::{ManPage, StopSignals, run_intervals, tool_main};
+use toolkit_drain::{DropReport, HistDrain, IntervalClock, drain_optional};
+use toolkit_load::{
+    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
 };
+use toolkit_report::{HistReport, output::stdout, print_banner};
 
-use crate::{cli::Cli, disks::Disks, flags::FlagNames, report::Report};
+use crate::{
+    cli::Cli,
+    disks::Disks,
+    flags::FlagNames,
+    report::{Errors, Keys},
+};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
 
@@ -48,7 +53,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .transpose()?;
     check_privileges()?;
     let btf = KernelBtf::load()?;
-    let unit = Unit::latency(cli.out.milliseconds, false);
     let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
     if cli.queued {
         tracepoints.push("block_rq_insert");
@@ -58,28 +62,32 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .per_flag
         .then(|| FlagNames::from_btf(&btf))
         .transpose()?;
-    let mut ebpf = load(&cli, btf, unit, target_dev, cgroup)?;
+    let config = config::build(&cli, &btf, target_dev, cgroup)?;
+    drop(btf); // before aya's loader parses its own copy
+    let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
-    let mut drain = HistDrain::<u64>::new(&mut ebpf, "HISTS")?;
-    let mut errors = HistDrain::<u64, u64>::new(&mut ebpf, "ERRORS")?;
+    let mut clock = IntervalClock::new(&mut ebpf)?;
+    let mut drain = HistDrain::<u64>::new(&mut ebpf, maps::HISTS)?;
+    let mut errors = HistDrain::<u64, u64>::new(&mut ebpf, maps::ERRORS)?;
     let mut loglinear = cli
         .hires
         .loglinear()
-        .then(|| HistDrain::<u64, LlHist>::new(&mut ebpf, "LLHISTS"))
+        .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
         .transpose()?;
-    let mut report = Report {
-        unit,
-        timestamp: cli.out.timestamp,
-        json: cli.out.json,
+    let mut keys = Keys {
         per_disk: cli.per_disk,
         flags,
         disks,
+    };
+    let unit = config::unit(&cli);
+    // Unsplit, the one histogram is "all" from the first interval on.
+    let always = (!cli.per_disk && !cli.per_flag).then(|| "all".to_string());
+    let mut report = HistReport {
+        tool: "biolatency",
+        unit,
+        mode: cli.out.mode(&cli.hires, "DISK", unit, always),
         percentiles: cli.hires.percentiles.clone(),
-        // Unsplit, the one histogram is "all" from the first interval on.
-        compact: cli.hires.compact.then(|| {
-            let always = (!cli.per_disk && !cli.per_flag).then(|| "all".to_string());
-            common_ebpf::user::output::CompactPrinter::new("DISK", unit, always)
-        }),
+        summary: false,
     };
     // One OpenMetrics label: the disk, the flags, or both joined by '/'.
     let label = match (cli.per_disk, cli.per_flag) {
@@ -95,40 +103,25 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
 
     print_banner(
         "Tracing block device I/O... Hit Ctrl-C to end.",
-        cli.out.json,
+        report.mode.is_json(),
     )?;
-    let mut drops = DropReport::new(
-        "biolatency",
-        "DROPPED",
-        &[
-            "in-flight request map full",
-            "histogram map full",
-            "the kernel did not run the completion program",
-            "error map full",
-        ],
-    );
+    let mut drops = DropReport::new("biolatency", dropped::REASONS);
     run_intervals(signals, cli.every.every(), cli.every.count, || {
-        let hists = drain.drain()?;
-        let ll = drain_optional(&mut loglinear)?;
-        let errors = errors.drain()?;
+        let tick = clock.tick();
+        let hists = drain.drain(&tick)?;
+        let ll = drain_optional(&mut loglinear, &tick)?;
+        let errors = Errors(keys.error_rows(&errors.drain(&tick)?));
+        clock.advance(tick)?;
         let lost = drops.check(&ebpf)?;
+        let rows = keys.rows(&hists, &ll);
         if let Some(om) = &mut openmetrics {
-            for (disk, status, count) in report.error_rows(&errors) {
-                om.count(ERRORS.0, ERRORS.1, ERRORS.2, vec![disk, status], count);
+            for (disk, status, count) in &errors.0 {
+                let labels = vec![disk.clone(), status.clone()];
+                om.count(ERRORS.0, ERRORS.1, ERRORS.2, labels, *count);
             }
-            let named: Vec<(String, &_)> = hists
-                .iter()
-                .map(|(key, h)| (report.key_name(*key), h))
-                .collect();
-            om.end_interval(named, &lost);
+            om.end_interval(rows.iter().map(|r| (r.name.clone(), r.hist)), &lost);
         }
-        report.write(
-            &mut common_ebpf::user::output::stdout(),
-            &hists,
-            &ll,
-            &errors,
-            &lost,
-        )?;
+        report.write(&mut stdout(), &rows, &lost, &errors)?;
         Ok(())
     })?;
     say_unfinished(&ebpf)
@@ -139,68 +132,15 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
 /// settled, completions the kernel did not run our program for).
 fn say_unfinished(ebpf: &Ebpf) -> Result<()> {
     let map = ebpf
-        .map("START")
+        .map(maps::START)
         .context("map START missing from the object")?;
     let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
     let unfinished = start.keys().filter(Result::is_ok).count();
     if unfinished > 0 {
-        common_ebpf::say!(
+        toolkit_report::say!(
             "biolatency: {unfinished} requests started while tracing were not seen to \
              complete (in flight at exit) and are in no histogram"
         );
     }
     Ok(())
-}
-
-/// Loads the object with the filters and this kernel's field offsets.
-fn load(
-    cli: &Cli,
-    btf: KernelBtf,
-    unit: Unit,
-    dev: Option<u32>,
-    cgroup: Option<CgroupFilter>,
-) -> Result<Ebpf> {
-    let flag = |on: bool| u32::from(on);
-    let u32s = [
-        ("FILTER_DEV", flag(dev.is_some())),
-        ("TARGET_DEV", dev.unwrap_or(0)),
-        ("PER_DISK", flag(cli.per_disk)),
-        ("PER_FLAG", flag(cli.per_flag)),
-        ("QUEUED", flag(cli.queued)),
-        ("LOGLINEAR", flag(cli.hires.loglinear())),
-        ("FILTER_CGROUP", flag(cgroup.is_some())),
-        ("CGROUP_LEVEL", cgroup.map_or(0, |c| c.level)),
-        ("OFF_REQUEST_Q", btf.member_offset("request", "q")?),
-        (
-            "OFF_REQUEST_CMD_FLAGS",
-            btf.member_offset("request", "cmd_flags")?,
-        ),
-        (
-            "OFF_QUEUE_DISK",
-            btf.member_offset("request_queue", "disk")?,
-        ),
-        (
-            "OFF_QUEUE_ELEVATOR",
-            btf.member_offset("request_queue", "elevator")?,
-        ),
-        ("OFF_DISK_MAJOR", btf.member_offset("gendisk", "major")?),
-        (
-            "OFF_DISK_FIRST_MINOR",
-            btf.member_offset("gendisk", "first_minor")?,
-        ),
-    ];
-    let u64s = [
-        ("UNIT_DIVISOR", unit.divisor()),
-        ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
-    ];
-    drop(btf); // before aya's loader parses its own copy
-    let split = cli.per_disk || cli.per_flag;
-    let hists = if split { 1024 } else { 1 };
-    let ll_hists = if cli.hires.loglinear() { hists } else { 1 };
-    load_object(
-        OBJECT,
-        &u32s,
-        &u64s,
-        &[("HISTS", hists), ("LLHISTS", ll_hists)],
-    )
 }

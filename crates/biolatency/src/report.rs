@@ -1,111 +1,54 @@
-//! One interval of biolatency output, as text (libbpf-tools layout) or JSON.
+//! How biolatency names its histograms (libbpf-tools' `disk = vda\tflags
+//! = ...`) and prints its errors, for the shared report path.
 
-use std::{
-    collections::BTreeMap,
-    io::{self, Write},
-};
+use std::{collections::BTreeMap, io};
 
-use common_ebpf::{
-    Hist, LlHist,
-    user::{
-        Losses, Unit,
-        output::{CompactPrinter, json_hist, json_loglinear, print_percentiles},
-        print_log2_hist, print_timestamp, write_json_interval,
-    },
-};
 use serde_json::{Map, Value, json};
+use toolkit_core::{Hist, LlHist};
+use toolkit_report::{HistRow, Sections};
 
 use crate::{disks::Disks, flags::FlagNames, status::status_name};
 
-/// How histogram keys (`dev << 32 | cmd_flags`) are shown.
-pub struct Report {
-    pub unit: Unit,
-    pub timestamp: bool,
-    pub json: bool,
+/// How histogram keys (`dev << 32 | cmd_flags`) and error keys (`dev << 32
+/// | blk_status_t`) are named.
+pub struct Keys {
     pub per_disk: bool,
     /// Present with `-F`.
     pub flags: Option<FlagNames>,
     pub disks: Disks,
-    /// `--percentiles`: printed under each histogram.
-    pub percentiles: Option<Vec<f64>>,
-    /// `--compact`: one line per histogram and interval instead.
-    pub compact: Option<CompactPrinter>,
 }
 
-impl Report {
-    /// Writes one interval's histograms (in key order) and flushes.
-    pub fn write(
+impl Keys {
+    /// One interval's histograms as rows, in key order.
+    pub fn rows<'a>(
         &mut self,
-        w: &mut impl Write,
-        hists: &[(u64, Hist)],
-        loglinear: &BTreeMap<u64, LlHist>,
-        errors: &[(u64, u64)],
-        lost: &Losses,
-    ) -> io::Result<()> {
-        if let Some(mut compact) = self.compact.take() {
-            let rows: Vec<_> = hists
-                .iter()
-                .map(|(key, _)| (self.key_name(*key), loglinear.get(key)))
-                .collect();
-            let written = compact.write(w, rows);
-            self.compact = Some(compact);
-            return written;
-        }
-        if self.json {
-            let histograms = hists
-                .iter()
-                .map(|(key, hist)| {
-                    let mut value = json_hist(self.labels(*key), hist);
-                    if let (Some(ps), Some(ll), Value::Object(fields)) =
-                        (&self.percentiles, loglinear.get(key), &mut value)
-                    {
-                        fields.extend(json_loglinear(ll, ps));
-                    }
-                    value
-                })
-                .collect();
-            let errors: Vec<Value> = self
-                .error_rows(errors)
-                .into_iter()
-                .map(
-                    |(disk, status, count)| json!({"disk": disk, "status": status, "count": count}),
-                )
-                .collect();
-            let mut extra = Map::new();
-            extra.insert("errors".into(), errors.into());
-            return write_json_interval(w, "biolatency", self.unit, histograms, lost, extra);
-        }
-        writeln!(w)?;
-        if self.timestamp {
-            print_timestamp(w)?;
-        }
-        for (key, hist) in hists {
-            if self.per_disk {
-                write!(w, "\ndisk = {}\t", self.disks.name_of((key >> 32) as u32))?;
-            }
-            if let Some(flags) = &self.flags {
-                write!(w, "flags = {}", flags.describe(*key as u32))?;
-            }
-            writeln!(w)?;
-            print_log2_hist(w, &hist.slots, self.unit.label())?;
-            if let (Some(ps), Some(ll)) = (&self.percentiles, loglinear.get(key)) {
-                print_percentiles(w, ll, ps, self.unit)?;
-            }
-        }
-        // Only when there were errors, so that the libbpf-tools layout is
-        // unchanged otherwise.
-        if !errors.is_empty() {
-            writeln!(w, "\nerrors:")?;
-            writeln!(w, "{:<16} {:<16} {:>8}", "DISK", "STATUS", "COUNT")?;
-            for (disk, status, count) in self.error_rows(errors) {
-                writeln!(w, "{disk:<16} {status:<16} {count:>8}")?;
-            }
-        }
-        w.flush()
+        hists: &'a [(u64, Hist)],
+        loglinear: &'a BTreeMap<u64, LlHist>,
+    ) -> Vec<HistRow<'a>> {
+        hists
+            .iter()
+            .map(|(key, hist)| {
+                let mut heading = String::new();
+                if self.per_disk {
+                    let disk = self.disks.name_of((key >> 32) as u32);
+                    heading.push_str(&format!("\ndisk = {disk}\t"));
+                }
+                if let Some(flags) = &self.flags {
+                    heading.push_str(&format!("flags = {}", flags.describe(*key as u32)));
+                }
+                heading.push('\n');
+                HistRow {
+                    heading,
+                    name: self.key_name(*key),
+                    labels: self.labels(*key),
+                    hist,
+                    loglinear: loglinear.get(key),
+                }
+            })
+            .collect()
     }
 
-    /// `(disk, status, count)` of errored requests (keys `dev << 32 |
-    /// blk_status_t`), in key order.
+    /// `(disk, status, count)` of errored requests, in key order.
     pub fn error_rows(&mut self, errors: &[(u64, u64)]) -> Vec<(String, String, u64)> {
         errors
             .iter()
@@ -139,5 +82,33 @@ impl Report {
             labels.insert("flags".into(), flags.describe(key as u32).into());
         }
         labels
+    }
+}
+
+/// The interval's errored requests: `errors` in JSON (always), an
+/// `errors:` table after the histograms when there were any (so that the
+/// libbpf-tools layout is unchanged otherwise).
+pub struct Errors(pub Vec<(String, String, u64)>);
+
+impl Sections for Errors {
+    fn json(&self, fields: &mut Map<String, Value>) {
+        let rows: Vec<Value> = self
+            .0
+            .iter()
+            .map(|(disk, status, count)| json!({"disk": disk, "status": status, "count": count}))
+            .collect();
+        fields.insert("errors".into(), rows.into());
+    }
+
+    fn text(&self, w: &mut dyn io::Write) -> io::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        writeln!(w, "\nerrors:")?;
+        writeln!(w, "{:<16} {:<16} {:>8}", "DISK", "STATUS", "COUNT")?;
+        for (disk, status, count) in &self.0 {
+            writeln!(w, "{disk:<16} {status:<16} {count:>8}")?;
+        }
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use common_ebpf::user::VERSION;
+use toolkit_cli::VERSION;
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -47,7 +47,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use clap::CommandFactory as _;
 
-    use common_ebpf::user::assert_usage_errors;
+    use toolkit_cli::assert_usage_errors;
 
     use super::*;
 

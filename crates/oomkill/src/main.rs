@@ -10,14 +10,16 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use aya::{Ebpf, maps::RingBuf};
-use common_ebpf::user::{
-    DropReport, Hook, KernelBtf, ManPage, StopSignals, Wake, attach_tracepoints, load_object,
-    output::{local_hms, stdout},
-    print_banner, tool_main,
-};
-use oomkill_ebpf::OomEvent;
+use aya::maps::RingBuf;
+use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
+use toolkit_cli::{ManPage, StopSignals, Wake, tool_main};
+use toolkit_drain::DropReport;
+use toolkit_load::{Hook, KernelBtf, attach_tracepoints, load_object};
+use toolkit_report::{
+    output::{local_hms, rfc3339_now, stdout},
+    print_banner,
+};
 
 use crate::{cli::Cli, memcg::MemoryHierarchy};
 
@@ -39,16 +41,18 @@ fn main() {
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let btf = KernelBtf::load()?;
     btf.require_tracepoints(&["mark_victim"])?;
-    let mut ebpf = load(btf)?;
+    let config = config(&btf)?;
+    drop(btf); // before aya's loader parses its own copy
+    let mut ebpf = load_object(OBJECT, &config, &[])?;
     attach_tracepoints(&mut ebpf, &["mark_victim"], Hook::RawTracePoint)?;
     let mut events = RingBuf::try_from(
-        ebpf.take_map("EVENTS")
+        ebpf.take_map(maps::EVENTS)
             .context("map EVENTS missing from the object")?,
     )?;
     let memory = MemoryHierarchy::find();
     // SAFETY: sysconf has no preconditions.
     let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    let mut drops = DropReport::new("oomkill", "DROPPED", &["ring buffer full"]);
+    let mut drops = DropReport::new("oomkill", dropped::REASONS);
     print_banner("Tracing OOM kills... Ctrl-C to stop.", cli.json)?;
     let end = cli.duration.map(|d| Instant::now() + d);
     loop {
@@ -146,7 +150,7 @@ impl Kill {
     fn json(&self) -> serde_json::Value {
         json!({
             "tool": "oomkill",
-            "time": common_ebpf::user::output::rfc3339_now(),
+            "time": rfc3339_now(),
             "trigger": {"pid": self.trigger.0, "comm": self.trigger.1},
             "victim": {"pid": self.victim.0, "comm": self.victim.1},
             "pages": self.pages,
@@ -156,8 +160,9 @@ impl Kill {
     }
 }
 
-/// Loads the object with this kernel's `mark_victim` argument and offsets.
-fn load(btf: KernelBtf) -> Result<Ebpf> {
+/// The kernel side's configuration: this kernel's `mark_victim` argument
+/// and the offsets from a task to its memory cgroup's id.
+fn config(btf: &KernelBtf) -> Result<Config> {
     // Linux 6.8 passes the victim's task (and uid); before, only its pid,
     // and the task's fields are then not read.
     let arg_is_task = btf.member_offset("task_struct", "tgid").is_ok()
@@ -167,34 +172,40 @@ fn load(btf: KernelBtf) -> Result<Ebpf> {
         .into_iter()
         .find(|(name, _)| name == "memory_cgrp_id")
         .map(|(_, v)| v as u32);
-    let offsets = |memcg: u32| -> Result<Vec<(&'static str, u32)>> {
-        Ok(vec![
-            ("OFF_TASK_TGID", btf.member_offset("task_struct", "tgid")?),
-            ("OFF_TASK_COMM", btf.member_offset("task_struct", "comm")?),
-            (
-                "OFF_TASK_CGROUPS",
-                btf.member_offset("task_struct", "cgroups")?,
-            ),
-            (
-                "OFF_CSS_SET_MEMCG",
-                btf.member_offset("css_set", "subsys")? + 8 * memcg,
-            ),
-            (
-                "OFF_CSS_CGROUP",
-                btf.member_offset("cgroup_subsys_state", "cgroup")?,
-            ),
-            ("OFF_CGROUP_KN", btf.member_offset("cgroup", "kn")?),
-            (
-                "OFF_KERNFS_NODE_ID",
-                btf.member_offset("kernfs_node", "id")?,
-            ),
-        ])
+    if !arg_is_task {
+        return Ok(Config {
+            arg_is_task: 0,
+            ..Config::DEFAULT
+        });
+    }
+    let mut config = Config {
+        arg_is_task: 1,
+        task_tgid: btf.member_offset("task_struct", "tgid")?,
+        task_comm: btf.member_offset("task_struct", "comm")?,
+        ..Config::DEFAULT
     };
-    let mut u32s = match memcg_id {
-        Some(memcg) if arg_is_task => offsets(memcg)?,
-        _ => Vec::new(),
-    };
-    u32s.push(("ARG_IS_TASK", u32::from(arg_is_task)));
-    drop(btf);
-    load_object(OBJECT, &u32s, &[], &[])
+    // Without the memory controller, the cgroup offsets stay zero and the
+    // kernel side reads no memory cgroup.
+    if let Some(memcg) = memcg_id {
+        config.task_cgroups = btf.member_offset("task_struct", "cgroups")?;
+        config.css_set_memcg = btf.member_offset("css_set", "subsys")? + 8 * memcg;
+        config.css_cgroup = btf.member_offset("cgroup_subsys_state", "cgroup")?;
+        config.cgroup_kn = btf.member_offset("cgroup", "kn")?;
+        config.kernfs_node_id = btf.member_offset("kernfs_node", "id")?;
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_kernel_passes_the_victim_task_with_its_memcg_offsets() {
+        let config = config(&KernelBtf::load().unwrap()).unwrap();
+        // 6.8 and later (this machine runs 6.18).
+        assert_eq!(config.arg_is_task, 1);
+        assert_ne!(config.task_cgroups, 0);
+        assert_ne!(config.task_comm, config.task_tgid);
+    }
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use common_ebpf::user::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+
+use crate::report::Grouping;
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -51,11 +53,26 @@ pub struct Cli {
     pub every: IntervalArgs,
 }
 
+impl Cli {
+    /// How histograms are split: `-P`, `-L`, `--pidnss` or not at all.
+    pub fn grouping(&self) -> Grouping {
+        if self.per_process {
+            Grouping::Process
+        } else if self.per_thread {
+            Grouping::Thread
+        } else if self.per_pidns {
+            Grouping::PidNamespace
+        } else {
+            Grouping::None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
 
-    use common_ebpf::user::assert_usage_errors;
+    use toolkit_cli::assert_usage_errors;
 
     use super::*;
 

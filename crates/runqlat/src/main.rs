@@ -1,24 +1,19 @@
 //! runqlat: how long runnable tasks wait for a CPU, as a log2 histogram.
 
 mod cli;
+mod config;
 mod report;
 
 use anyhow::Result;
-use aya::Ebpf;
-use common_ebpf::{
-    LlHist,
-    user::{
-        CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage, StopSignals,
-        Unit, attach_tracepoints, check_privileges, drain_optional, load_object, print_banner,
-        run_intervals, tool_main,
-    },
+use runqlat_ebpf::{dropped, maps};
+use toolkit_cli::{ManPage, StopSignals, run_intervals, tool_main};
+use toolkit_drain::{CommTable, DropReport, HistDrain, IntervalClock, drain_optional};
+use toolkit_load::{
+    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
 };
-use runqlat_ebpf::group;
+use toolkit_report::{HistReport, output::stdout, print_banner};
 
-use crate::{
-    cli::Cli,
-    report::{Grouping, Report},
-};
+use crate::{cli::Cli, report::Grouping};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
 
@@ -42,15 +37,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .map(CgroupFilter::from_path)
         .transpose()?;
     check_privileges()?;
-    let grouping = if cli.per_process {
-        Grouping::Process
-    } else if cli.per_thread {
-        Grouping::Thread
-    } else if cli.per_pidns {
-        Grouping::PidNamespace
-    } else {
-        Grouping::None
-    };
+    let grouping = cli.grouping();
     let btf = KernelBtf::load()?;
     let mut tracepoints = vec!["sched_wakeup", "sched_wakeup_new", "sched_switch"];
     if matches!(grouping, Grouping::Process | Grouping::Thread) {
@@ -58,138 +45,53 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         tracepoints.push("sched_process_exec");
     }
     btf.require_tracepoints(&tracepoints)?;
-    let unit = Unit::latency(cli.out.milliseconds, false);
-    let mut ebpf = load(&cli, btf, unit, grouping, cgroup)?;
+    let config = config::build(&cli, &btf, cgroup)?;
+    drop(btf); // before aya's loader parses its own copy
+    let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     // tp_btf first: its programs keep enqueue times in task storage, which
     // needs the trusted task pointers only tp_btf arguments are.
     attach_tracepoints(&mut ebpf, &tracepoints, Hook::BtfTracePoint)?;
-    let mut drain = HistDrain::<u32>::new(&mut ebpf, "HISTS")?;
+    let mut clock = IntervalClock::new(&mut ebpf)?;
+    let mut drain = HistDrain::<u32>::new(&mut ebpf, maps::HISTS)?;
     let mut loglinear = cli
         .hires
         .loglinear()
-        .then(|| HistDrain::<u32, LlHist>::new(&mut ebpf, "LLHISTS"))
+        .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
         .transpose()?;
-    let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
-    let mut report = Report {
+    let mut comms = CommTable::new(&mut ebpf, maps::COMMS)?;
+    let unit = config::unit(&cli);
+    // Unsplit, the one histogram is "all" from the first interval on.
+    let title = grouping.label().unwrap_or("TASKS").to_uppercase();
+    let always = (grouping == Grouping::None).then(|| "all".to_string());
+    let mut report = HistReport {
+        tool: "runqlat",
         unit,
-        timestamp: cli.out.timestamp,
-        json: cli.out.json,
-        grouping,
+        mode: cli.out.mode(&cli.hires, &title, unit, always),
         percentiles: cli.hires.percentiles.clone(),
-        // Unsplit, the one histogram is "all" from the first interval on.
-        compact: cli.hires.compact.then(|| {
-            let title = grouping.label().unwrap_or("TASKS").to_uppercase();
-            let always = (grouping == Grouping::None).then(|| "all".to_string());
-            common_ebpf::user::output::CompactPrinter::new(&title, unit, always)
-        }),
+        summary: false,
     };
     let mut openmetrics = cli.hires.open_metrics("runqlat", grouping.label(), unit)?;
 
     print_banner(
         "Tracing run queue latency... Hit Ctrl-C to end.",
-        cli.out.json,
+        report.mode.is_json(),
     )?;
-    let mut drops = DropReport::new(
-        "runqlat",
-        "DROPPED",
-        &["run-queue start map full", "histogram map full"],
-    );
+    let mut drops = DropReport::new("runqlat", dropped::REASONS);
     run_intervals(signals, cli.every.every(), cli.every.count, || {
+        let tick = clock.tick();
         let mut idle = Vec::new();
-        let hists = drain.drain_with_idle(&mut idle)?;
+        let hists = drain.drain_with_idle(&tick, &mut idle)?;
+        let ll = drain_optional(&mut loglinear, &tick)?;
+        clock.advance(tick)?;
         if grouping != Grouping::None {
             comms.update(hists.iter().map(|(key, _)| *key), &idle);
         }
-        let ll = drain_optional(&mut loglinear)?;
         let lost = drops.check(&ebpf)?;
         if let Some(om) = &mut openmetrics {
             om.end_interval(hists.iter().map(|(key, h)| (key.to_string(), h)), &lost);
         }
-        report.write(
-            &mut common_ebpf::user::output::stdout(),
-            &hists,
-            &ll,
-            &comms,
-            &lost,
-        )?;
+        let rows = report::rows(grouping, &hists, &ll, &comms);
+        report.write(&mut stdout(), &rows, &lost, &())?;
         Ok(())
     })
-}
-
-/// Loads the object with the filters and this kernel's field offsets.
-fn load(
-    cli: &Cli,
-    btf: KernelBtf,
-    unit: Unit,
-    grouping: Grouping,
-    cgroup: Option<CgroupFilter>,
-) -> Result<Ebpf> {
-    let group_by = match grouping {
-        Grouping::None => group::NONE,
-        Grouping::Process => group::PROCESS,
-        Grouping::Thread => group::THREAD,
-        Grouping::PidNamespace => group::PIDNS,
-    };
-    let task = |member: &str| btf.member_offset("task_struct", member);
-    let mut u32s = vec![
-        ("FILTER_TGID", cli.pid.unwrap_or(0)),
-        ("GROUP_BY", group_by),
-        ("LOGLINEAR", u32::from(cli.hires.loglinear())),
-        (
-            "OFF_TASK_STATE",
-            btf.first_member_offset("task_struct", &["__state", "state"])?,
-        ),
-        ("OFF_TASK_PID", task("pid")?),
-        ("OFF_TASK_TGID", task("tgid")?),
-        ("OFF_TASK_COMM", task("comm")?),
-        ("OFF_TASK_GROUP_LEADER", task("group_leader")?),
-    ];
-    if grouping == Grouping::PidNamespace {
-        let ns = btf.member_offset("pid_namespace", "ns")?;
-        u32s.extend([
-            ("OFF_TASK_THREAD_PID", task("thread_pid")?),
-            ("OFF_PID_LEVEL", btf.member_offset("pid", "level")?),
-            ("OFF_PID_NUMBERS", btf.member_offset("pid", "numbers")?),
-            ("SIZE_UPID", btf.struct_size("upid")?),
-            ("OFF_UPID_NS", btf.member_offset("upid", "ns")?),
-            (
-                "OFF_PIDNS_INUM",
-                ns + btf.member_offset("ns_common", "inum")?,
-            ),
-        ]);
-    }
-    if let Some(cgroup) = cgroup {
-        u32s.extend([
-            ("FILTER_CGROUP", 1),
-            ("CGROUP_LEVEL", cgroup.level),
-            ("OFF_TASK_CGROUPS", task("cgroups")?),
-            (
-                "OFF_CSS_SET_DFL_CGRP",
-                btf.member_offset("css_set", "dfl_cgrp")?,
-            ),
-            ("OFF_CGROUP_LEVEL", btf.member_offset("cgroup", "level")?),
-            (
-                "OFF_CGROUP_ANCESTORS",
-                btf.member_offset("cgroup", "ancestors")?,
-            ),
-            ("OFF_CGROUP_KN", btf.member_offset("cgroup", "kn")?),
-            (
-                "OFF_KERNFS_NODE_ID",
-                btf.member_offset("kernfs_node", "id")?,
-            ),
-        ]);
-    }
-    let u64s = [
-        ("UNIT_DIVISOR", unit.divisor()),
-        ("CGROUP_ID", cgroup.map_or(0, |c| c.id)),
-    ];
-    drop(btf); // before aya's loader parses its own copy
-    let keys = if grouping == Grouping::None { 1 } else { 10240 };
-    let ll_keys = if cli.hires.loglinear() { keys } else { 1 };
-    load_object(
-        OBJECT,
-        &u32s,
-        &u64s,
-        &[("HISTS", keys), ("COMMS", keys), ("LLHISTS", ll_keys)],
-    )
 }

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use common_ebpf::user::{VERSION, names::parse_errno};
+use toolkit_cli::VERSION;
+use toolkit_report::names::parse_errno;
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -69,7 +70,7 @@ pub struct Cli {
 mod tests {
     use clap::CommandFactory as _;
 
-    use common_ebpf::user::assert_usage_errors;
+    use toolkit_cli::assert_usage_errors;
 
     use super::*;
 

@@ -1,17 +1,19 @@
 //! syscount: which syscalls run, how often, how long in total, which fail.
 
 mod cli;
+mod config;
 mod report;
 
 use std::{collections::BTreeMap, io::Write as _, time::Duration};
 
 use anyhow::Result;
-use aya::Ebpf;
-use common_ebpf::user::{
-    ArrayDrain, CgroupFilter, CommTable, DropReport, HistDrain, Hook, KernelBtf, ManPage,
-    StopSignals, attach_tracepoints, check_privileges, load_object, print_banner, run_intervals,
-    tool_main,
+use syscount_ebpf::{dropped, maps};
+use toolkit_cli::{ManPage, StopSignals, run_intervals, tool_main};
+use toolkit_drain::{ArrayDrain, CommTable, DropReport, HistDrain, IntervalClock};
+use toolkit_load::{
+    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
 };
+use toolkit_report::{names::all_syscalls, output::stdout, print_banner};
 
 use crate::{
     cli::Cli,
@@ -32,8 +34,8 @@ fn main() {
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     if cli.list {
-        let mut out = common_ebpf::user::output::stdout();
-        for (nr, name) in common_ebpf::user::names::all_syscalls() {
+        let mut out = stdout();
+        for (nr, name) in all_syscalls() {
             writeln!(out, "{nr:3}: {name}")?;
         }
         return Ok(());
@@ -56,11 +58,14 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         tracepoints.push("sched_process_exec");
     }
     btf.require_tracepoints(&tracepoints)?;
-    let mut ebpf = load(&cli, btf, cgroup)?;
+    let config = config::build(&cli, &btf, cgroup, std::process::id())?;
+    drop(btf); // before aya's loader parses its own copy
+    let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
-    let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, "SYSCALLS")?;
-    let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, "PROCESSES")?;
-    let mut comms = CommTable::new(&mut ebpf, "COMMS")?;
+    let mut clock = IntervalClock::new(&mut ebpf)?;
+    let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, maps::SYSCALLS)?;
+    let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, maps::PROCESSES)?;
+    let mut comms = CommTable::new(&mut ebpf, maps::COMMS)?;
     let mut report = Report {
         latency: cli.latency,
         milliseconds: cli.milliseconds,
@@ -82,15 +87,12 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         (0, Some(d)) => (Some(d), Some(1)),
         (i, d) => (Some(i), d.map(|d| d.div_ceil(i))),
     };
-    let mut drops = DropReport::new(
-        "syscount",
-        "DROPPED",
-        &["no task storage for a start time", "process map full"],
-    );
+    let mut drops = DropReport::new("syscount", dropped::REASONS);
     run_intervals(signals, interval.map(Duration::from_secs), count, || {
+        let tick = clock.tick();
         let rows: Vec<Row> = if cli.process {
             let mut idle = Vec::new();
-            let rows = by_process.drain_with_idle(&mut idle)?;
+            let rows = by_process.drain_with_idle(&tick, &mut idle)?;
             comms.update(rows.iter().map(|(pid, _)| *pid), &idle);
             report.comms.clone_from(comms.names());
             rows.into_iter()
@@ -102,7 +104,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 .collect()
         } else {
             by_syscall
-                .drain()?
+                .drain(&tick)?
                 .into_iter()
                 .map(|(key, [count, total_ns])| Row {
                     key,
@@ -111,35 +113,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 })
                 .collect()
         };
+        clock.advance(tick)?;
         let lost = drops.check(&ebpf)?;
-        report.write(&mut common_ebpf::user::output::stdout(), rows, &lost)?;
+        report.write(&mut stdout(), rows, &lost)?;
         Ok(())
     })
-}
-
-/// Loads the object with the filters and this kernel's `pt_regs` layout.
-fn load(cli: &Cli, btf: KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Ebpf> {
-    let flag = |on: bool| u32::from(on);
-    let u32s = [
-        ("FILTER_PID", cli.pid.unwrap_or(0)),
-        ("SELF_PID", std::process::id()),
-        ("FILTER_FAILED", flag(cli.failures)),
-        ("FILTER_ERRNO", cli.errno.unwrap_or(0) as u32),
-        ("MEASURE_LATENCY", flag(cli.latency)),
-        ("BY_PROCESS", flag(cli.process)),
-        ("FILTER_CGROUP", flag(cgroup.is_some())),
-        ("CGROUP_LEVEL", cgroup.map_or(0, |c| c.level)),
-        (
-            "OFF_PT_REGS_ORIG_AX",
-            btf.member_offset("pt_regs", "orig_ax")?,
-        ),
-    ];
-    drop(btf); // before aya's loader parses its own copy
-    let processes = if cli.process { 10240 } else { 1 };
-    load_object(
-        OBJECT,
-        &u32s,
-        &[("CGROUP_ID", cgroup.map_or(0, |c| c.id))],
-        &[("PROCESSES", processes), ("COMMS", processes)],
-    )
 }

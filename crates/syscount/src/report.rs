@@ -5,10 +5,11 @@ use std::{
     io::{self, Write},
 };
 
-use common_ebpf::user::{Losses, output::local_hms};
 use serde_json::json;
+use toolkit_drain::Losses;
+use toolkit_report::output::{local_hms, losses_json};
 
-use common_ebpf::user::names::syscall_name;
+use toolkit_report::names::syscall_name;
 
 /// A row: a syscall number or a pid, its count and total nanoseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,9 +105,9 @@ impl Report {
             .collect();
         let record = json!({
             "tool": "syscount",
-            "time": common_ebpf::user::output::rfc3339_now(),
+            "time": toolkit_report::output::rfc3339_now(),
             "rows": rows,
-            "lost": lost.json(),
+            "lost": losses_json(lost),
         });
         serde_json::to_writer(&mut *w, &record)?;
         writeln!(w)?;

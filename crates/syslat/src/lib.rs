@@ -2,25 +2,19 @@
 //! chosen set) and `memlat` (the memory-management syscalls): load and
 //! attach the eBPF object, drain it interval by interval, print histograms.
 
-use std::{
-    collections::BTreeMap,
-    io::{self, Write},
-};
+use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use aya::{Ebpf, maps::Array};
-use common_ebpf::{
-    Hist, LlHist,
-    user::{
-        ArrayDrain, DropReport, HistDrain, Hook, KernelBtf, Losses, OpenMetrics, Unit,
-        attach_tracepoints, check_privileges, drain_optional, load_object,
-        names::{errno_name, syscall_name},
-        output::{json_hist, json_loglinear, print_percentiles},
-        print_log2_hist, print_summary,
-    },
+use serde_json::Map;
+use syslat_ebpf::{Config, SYSCALL_SLOTS, dropped, maps};
+use toolkit_core::{Hist, LlHist};
+use toolkit_drain::{ArrayDrain, DropReport, HistDrain, IntervalClock, Losses, drain_optional};
+use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+use toolkit_report::{
+    HistRow, OpenMetrics, Unit,
+    names::{errno_name, syscall_name},
 };
-use serde_json::{Map, Value};
-use syslat_ebpf::SYSCALL_SLOTS;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syslat"));
 
@@ -127,6 +121,7 @@ impl Interval {
 /// The attached programs and their maps.
 pub struct Tracer {
     ebpf: Ebpf,
+    clock: IntervalClock,
     latency: ArrayDrain<Hist>,
     errors: HistDrain<u64, [u64; 2]>,
     sizes: HistDrain<u32>,
@@ -152,10 +147,12 @@ impl Tracer {
         if options.reclaim {
             btf.require_tracepoints(&RECLAIM_TRACEPOINTS[..2])?;
         }
-        let mut ebpf = load(btf, options, unit)?;
+        let config = config(options, unit, &btf, std::process::id())?;
+        drop(btf); // before aya's loader parses its own copy
+        let mut ebpf = load_object(OBJECT, &config, &map_sizes(options))?;
         if let Some(syscalls) = &options.syscalls {
             let mut watched: Array<_, u32> = Array::try_from(
-                ebpf.map_mut("WATCHED")
+                ebpf.map_mut(maps::WATCHED)
                     .context("map WATCHED missing from the object")?,
             )?;
             for &nr in syscalls {
@@ -171,61 +168,55 @@ impl Tracer {
         if !reclaim.is_empty() {
             attach_tracepoints(&mut ebpf, &reclaim, Hook::RawTracePoint)?;
         }
-        let mut latency = ArrayDrain::new(&mut ebpf, "HISTS")?;
+        let clock = IntervalClock::new(&mut ebpf)?;
+        let mut latency = ArrayDrain::new(&mut ebpf, maps::HISTS)?;
         if let Some(syscalls) = &options.syscalls {
             latency = latency.only(syscalls.iter().copied());
         }
-        let errors = HistDrain::new(&mut ebpf, "ERRORS")?;
-        let sizes = HistDrain::new(&mut ebpf, "SIZES")?;
+        let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;
+        let sizes = HistDrain::new(&mut ebpf, maps::SIZES)?;
         let loglinear = options
             .loglinear
-            .then(|| HistDrain::new(&mut ebpf, "LLHISTS"))
+            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
             .transpose()?;
         let reclaim = options
             .reclaim
-            .then(|| HistDrain::new(&mut ebpf, "RECLAIM"))
+            .then(|| HistDrain::new(&mut ebpf, maps::RECLAIM))
             .transpose()?;
         let reclaim_ll = (options.reclaim && options.loglinear)
-            .then(|| HistDrain::new(&mut ebpf, "RECLAIM_LL"))
+            .then(|| HistDrain::new(&mut ebpf, maps::RECLAIM_LL))
             .transpose()?;
         Ok(Self {
             ebpf,
+            clock,
             latency,
             errors,
             sizes,
             loglinear,
             reclaim,
             reclaim_ll,
-            drops: DropReport::new(
-                tool,
-                "DROPPED",
-                &[
-                    "no task storage for a start time",
-                    "latency histogram map full",
-                    "failed-call map full",
-                    "size histogram map full",
-                    "no task storage for a reclaim start time, or reclaim map full",
-                ],
-            ),
+            drops: DropReport::new(tool, dropped::REASONS),
         })
     }
 
     /// What happened since the last call (or since attaching).
     pub fn interval(&mut self) -> Result<Interval> {
-        let latency = self.latency.drain()?;
+        let tick = self.clock.tick();
+        let latency = self.latency.drain(&tick)?;
         let errors = self
             .errors
-            .drain()?
+            .drain(&tick)?
             .into_iter()
             .map(|(key, [count, _])| ((key >> 32) as u32, key as u32, count))
             .collect();
-        let sizes = self.sizes.drain()?;
-        let loglinear = drain_optional(&mut self.loglinear)?;
+        let sizes = self.sizes.drain(&tick)?;
+        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
         let reclaim = match &mut self.reclaim {
-            Some(drain) => drain.drain()?,
+            Some(drain) => drain.drain(&tick)?,
             None => Vec::new(),
         };
-        let reclaim_ll = drain_optional(&mut self.reclaim_ll)?;
+        let reclaim_ll = drain_optional(&mut self.reclaim_ll, &tick)?;
+        self.clock.advance(tick)?;
         let lost = self.drops.check(&self.ebpf)?;
         Ok(Interval {
             latency,
@@ -239,97 +230,79 @@ impl Tracer {
     }
 }
 
-fn load(btf: KernelBtf, options: &Options, unit: Unit) -> Result<Ebpf> {
+/// The kernel side's configuration for `options`; `self_pid` (the tool's
+/// own) is never traced. A pure function: tested without loading anything.
+pub fn config(options: &Options, unit: Unit, btf: &KernelBtf, self_pid: u32) -> Result<Config> {
     let flag = |on: bool| u32::from(on);
     let regs = |member: &str| btf.member_offset("pt_regs", member);
-    let u32s = [
-        ("FILTER_PID", options.pid.unwrap_or(0)),
-        ("FILTER_TID", options.tid.unwrap_or(0)),
-        ("SELF_PID", std::process::id()),
-        ("FILTER_SYSCALLS", flag(options.syscalls.is_some())),
-        ("FILTER_FAILED", flag(options.failed_only)),
-        ("COUNT_ERRORS", flag(options.count_errors)),
-        ("RECORD_SIZES", flag(options.record_sizes)),
-        ("LOGLINEAR", flag(options.loglinear)),
-        ("RECLAIM_PER_PROCESS", flag(options.reclaim_per_process)),
-        ("OFF_PT_REGS_SI", regs("si")?),
-        ("OFF_PT_REGS_DX", regs("dx")?),
-    ];
-    drop(btf); // before aya's loader parses its own copy
-    // Histograms indexed by syscall number, up to the highest traced one;
-    // failures and sizes only when asked.
+    Ok(Config {
+        unit_divisor: unit.divisor(),
+        filter_pid: options.pid.unwrap_or(0),
+        filter_tid: options.tid.unwrap_or(0),
+        self_pid,
+        filter_syscalls: flag(options.syscalls.is_some()),
+        filter_failed: flag(options.failed_only),
+        count_errors: flag(options.count_errors),
+        record_sizes: flag(options.record_sizes),
+        loglinear: flag(options.loglinear),
+        reclaim_per_process: flag(options.reclaim_per_process),
+        off_pt_regs_si: regs("si")?,
+        off_pt_regs_dx: regs("dx")?,
+        ..Config::DEFAULT
+    })
+}
+
+/// Map sizes: histograms up to the highest traced syscall; failures,
+/// sizes, log-linear and reclaim maps only when asked.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
     let syscalls = options.syscalls.as_ref().map_or(SYSCALL_SLOTS, |s| {
         s.iter().max().map_or(1, |&nr| (nr + 1).min(SYSCALL_SLOTS))
     });
-    let errors = if options.count_errors { 4096 } else { 1 };
-    let sizes = if options.record_sizes { 8 } else { 1 };
-    let loglinear = if options.loglinear { SYSCALL_SLOTS } else { 1 };
+    let on = |wanted: bool, size: u32| if wanted { size } else { 1 };
     let reclaim = match (options.reclaim, options.reclaim_per_process) {
         (false, _) => 1,
         (true, false) => 2,
-        (true, true) => 10240,
+        (true, true) => maps::MAX_PROCESSES,
     };
-    let reclaim_ll = if options.loglinear { reclaim } else { 1 };
-    load_object(
-        OBJECT,
-        &u32s,
-        &[("UNIT_DIVISOR", unit.divisor())],
-        &[
-            ("HISTS", syscalls),
-            ("ERRORS", errors),
-            ("SIZES", sizes),
-            ("LLHISTS", loglinear),
-            ("RECLAIM", reclaim),
-            ("RECLAIM_LL", reclaim_ll),
-        ],
-    )
+    [
+        (maps::HISTS, syscalls),
+        (maps::ERRORS, on(options.count_errors, maps::MAX_ERRORS)),
+        (maps::SIZES, on(options.record_sizes, maps::MAX_SIZES)),
+        (maps::LLHISTS, on(options.loglinear, SYSCALL_SLOTS)),
+        (maps::RECLAIM, reclaim),
+        (maps::RECLAIM_LL, on(options.loglinear, reclaim)),
+    ]
 }
 
-/// Log-linear histograms by syscall number and the percentiles to print
-/// from them (`--percentiles`).
-pub type Percentiles<'a> = (&'a BTreeMap<u32, LlHist>, &'a [f64]);
-
-/// Prints `hists` (already in display order), each headed `label = name`
-/// and followed by its exact summary line, with percentiles when given.
-pub fn write_hists(
-    w: &mut impl Write,
+/// Per-syscall histograms (already in display order) as rows of the
+/// shared report, headed `label = name` in text (`syscall = read`, `size
+/// = mmap`), keyed `{"syscall": name}` in JSON.
+pub fn rows<'a>(
     label: &str,
-    hists: &[(u32, Hist)],
-    unit: Unit,
-    percentiles: Option<Percentiles>,
-) -> io::Result<()> {
-    for (nr, hist) in hists {
-        writeln!(w, "\n{label} = {}", syscall_name(*nr))?;
-        print_log2_hist(w, &hist.slots, unit.label())?;
-        match percentiles.and_then(|(ll, ps)| Some((ll.get(nr)?, ps))) {
-            Some((ll, ps)) => print_percentiles(w, ll, ps, unit)?,
-            None => print_summary(w, hist, unit)?,
-        }
-    }
-    Ok(())
-}
-
-/// `hists` as JSON histograms keyed by `{"syscall": name}`, with their
-/// log-linear bins and percentiles when given.
-pub fn json_hists(hists: &[(u32, Hist)], percentiles: Option<Percentiles>) -> Vec<Value> {
+    hists: &'a [(u32, Hist)],
+    loglinear: &'a BTreeMap<u32, LlHist>,
+) -> Vec<HistRow<'a>> {
     hists
         .iter()
         .map(|(nr, hist)| {
-            let mut key = Map::new();
-            key.insert("syscall".into(), syscall_name(*nr).into());
-            let mut value = json_hist(key, hist);
-            if let (Some((ll, ps)), Value::Object(fields)) = (percentiles, &mut value)
-                && let Some(ll) = ll.get(nr)
-            {
-                fields.extend(json_loglinear(ll, ps));
+            let name = syscall_name(*nr);
+            let mut labels = Map::new();
+            labels.insert("syscall".into(), name.clone().into());
+            HistRow {
+                heading: format!("\n{label} = {name}\n"),
+                name,
+                labels,
+                hist,
+                loglinear: loglinear.get(nr),
             }
-            value
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use toolkit_report::{HistReport, OutputMode};
+
     use super::*;
 
     #[test]
@@ -339,8 +312,18 @@ mod tests {
         hist.count = 3;
         hist.sum = 6_000;
         hist.max = 2_500;
+        let report = HistReport {
+            tool: "syslat",
+            unit: Unit::Usecs,
+            mode: OutputMode::Text { timestamp: false },
+            percentiles: None,
+            summary: true,
+        };
+        let hists = [(0, hist)];
+        let none = BTreeMap::new();
+        let rows = rows("syscall", &hists, &none);
         let mut out = Vec::new();
-        write_hists(&mut out, "syscall", &[(0, hist)], Unit::Usecs, None).unwrap();
+        report.write_rows(&mut out, &rows, Unit::Usecs).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], "syscall = read");
@@ -349,8 +332,47 @@ mod tests {
             lines.last().unwrap(),
             &"count = 3, mean = 2.0 usecs, max = 2.5 usecs"
         );
-        let json = json_hists(&[(0, hist)], None);
-        assert_eq!(json[0]["key"]["syscall"], "read");
-        assert_eq!(json[0]["count"], 3);
+        let json = report.json_row(&rows[0]);
+        assert_eq!(json["key"]["syscall"], "read");
+        assert_eq!(json["count"], 3);
+    }
+
+    #[test]
+    fn options_map_to_config_fields() {
+        let btf = KernelBtf::load().unwrap();
+        let options = Options {
+            pid: Some(5),
+            tid: Some(6),
+            syscalls: Some(vec![9, 11]),
+            failed_only: true,
+            count_errors: true,
+            record_sizes: true,
+            loglinear: true,
+            reclaim: true,
+            reclaim_per_process: true,
+        };
+        let config = config(&options, Unit::Nsecs, &btf, 99).unwrap();
+        assert_eq!(config.unit_divisor, 1);
+        assert_eq!(
+            (config.filter_pid, config.filter_tid, config.self_pid),
+            (5, 6, 99)
+        );
+        let switches = [
+            config.filter_syscalls,
+            config.filter_failed,
+            config.count_errors,
+            config.record_sizes,
+            config.loglinear,
+            config.reclaim_per_process,
+        ];
+        assert_eq!(switches, [1; 6]);
+        assert_ne!(config.off_pt_regs_si, config.off_pt_regs_dx);
+        let sizes = map_sizes(&options);
+        assert_eq!(sizes[0], (maps::HISTS, 12));
+        assert_eq!(sizes[4], (maps::RECLAIM, maps::MAX_PROCESSES));
+        let plain = super::config(&Options::default(), Unit::Usecs, &btf, 99).unwrap();
+        assert_eq!(plain.unit_divisor, 1000);
+        assert_eq!((plain.filter_syscalls, plain.count_errors), (0, 0));
+        assert_eq!(map_sizes(&Options::default())[1], (maps::ERRORS, 1));
     }
 }

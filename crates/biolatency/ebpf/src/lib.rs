@@ -1,2 +1,108 @@
 #![no_std]
-//! Kernel side of biolatency; the programs are in the `biolatency` binary target.
+//! The contract between biolatency's two halves: its configuration, map
+//! names and drop reasons. The programs are in the `biolatency` binary
+//! target of this crate; userspace is `crates/biolatency`.
+
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`: the verifier sees it as constants and prunes the
+/// branches of options that are off.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Raw units (ns) per histogram unit: 1000 for usecs, 1_000_000 for
+    /// msecs.
+    pub unit_divisor: u64,
+    /// With `-c`: the cgroup's id.
+    pub cgroup_id: u64,
+    /// `-d`: only this disk (its dev_t, `major << 20 | minor`).
+    pub filter_dev: u32,
+    pub target_dev: u32,
+    /// `-D`: a histogram per disk.
+    pub per_disk: u32,
+    /// `-F`: a histogram per request flags.
+    pub per_flag: u32,
+    /// `-Q`: include the time queued (from insert).
+    pub queued: u32,
+    /// Also record log-linear histograms (`--percentiles`, `--compact`).
+    pub loglinear: u32,
+    /// `-c`: only I/O issued by tasks in the cgroup (or below it), at this
+    /// depth.
+    pub filter_cgroup: u32,
+    pub cgroup_level: u32,
+    /// Field offsets from the running kernel's BTF.
+    pub off: Offsets,
+}
+
+/// Where biolatency's fields are in this kernel's structures.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offsets {
+    pub request_q: u32,
+    pub request_cmd_flags: u32,
+    pub queue_disk: u32,
+    pub queue_elevator: u32,
+    pub disk_major: u32,
+    pub disk_first_minor: u32,
+}
+
+impl Config {
+    /// Usecs, one histogram, no filter: what the object holds before load.
+    pub const DEFAULT: Self = Self {
+        unit_divisor: 1000,
+        cgroup_id: 0,
+        filter_dev: 0,
+        target_dev: 0,
+        per_disk: 0,
+        per_flag: 0,
+        queued: 0,
+        loglinear: 0,
+        filter_cgroup: 0,
+        cgroup_level: 0,
+        off: Offsets {
+            request_q: 0,
+            request_cmd_flags: 0,
+            queue_disk: 0,
+            queue_elevator: 0,
+            disk_major: 0,
+            disk_first_minor: 0,
+        },
+    };
+}
+
+// No padding anywhere: every byte is initialized, as `Pod` requires.
+const _: () = assert!(size_of::<Config>() == 2 * 8 + 8 * 4 + 6 * 4);
+
+// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Config {}
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    /// Start time of each in-flight request, by its address.
+    pub const START: &str = "START";
+    pub const HISTS: &str = "HISTS";
+    pub const LLHISTS: &str = "LLHISTS";
+    /// Errored requests by `dev << 32 | blk_status_t`.
+    pub const ERRORS: &str = "ERRORS";
+    /// Histograms (disks x flags) a split run can hold.
+    pub const MAX_HISTS: u32 = 1024;
+    /// Requests in flight at once that can be timed.
+    pub const MAX_IN_FLIGHT: u32 = 10240;
+}
+
+/// Indexes of the `DROPPED` counter, and what each means.
+pub mod dropped {
+    pub const START_FULL: u32 = 0;
+    pub const HIST_FULL: u32 = 1;
+    /// A request whose completion the kernel did not run our program for
+    /// (its address was issued again while its start time was still kept).
+    pub const COMPLETION_SKIPPED: u32 = 2;
+    pub const ERRORS_FULL: u32 = 3;
+    /// Said on stderr, in JSON and OpenMetrics.
+    pub const REASONS: &[&str] = &[
+        "in-flight request map full",
+        "histogram map full",
+        "the kernel did not run the completion program",
+        "error map full",
+    ];
+}

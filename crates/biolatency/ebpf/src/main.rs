@@ -10,51 +10,19 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
 };
-use common_ebpf::{
-    Hist, LlHist,
-    bpf::{
-        bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record,
-        map_entry, read_kernel,
-    },
+use biolatency_ebpf::{
+    Config, dropped,
+    maps::{MAX_HISTS, MAX_IN_FLIGHT},
+};
+use toolkit_core::{Hist, LlHist};
+use toolkit_kernel::{
+    bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, map_entry,
+    read_kernel,
 };
 
-// Read-only globals, set by userspace before load.
+/// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
-static FILTER_DEV: u32 = 0;
-#[unsafe(no_mangle)]
-static TARGET_DEV: u32 = 0;
-#[unsafe(no_mangle)]
-static PER_DISK: u32 = 0;
-#[unsafe(no_mangle)]
-static PER_FLAG: u32 = 0;
-#[unsafe(no_mangle)]
-static QUEUED: u32 = 0;
-#[unsafe(no_mangle)]
-static UNIT_DIVISOR: u64 = 1000;
-/// Also record log-linear histograms (`--percentiles`, `--compact`).
-#[unsafe(no_mangle)]
-static LOGLINEAR: u32 = 0;
-#[unsafe(no_mangle)]
-static FILTER_CGROUP: u32 = 0;
-#[unsafe(no_mangle)]
-static CGROUP_ID: u64 = 0;
-#[unsafe(no_mangle)]
-static CGROUP_LEVEL: u32 = 0;
-// Field offsets from the running kernel's BTF.
-#[unsafe(no_mangle)]
-static OFF_REQUEST_Q: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_REQUEST_CMD_FLAGS: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_QUEUE_DISK: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_QUEUE_ELEVATOR: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_DISK_MAJOR: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_DISK_FIRST_MINOR: u32 = 0;
-
-const MAX_IN_FLIGHT: u32 = 10240;
+static CONFIG: Config = Config::DEFAULT;
 
 /// Start time of each in-flight request, keyed by its address.
 #[map]
@@ -62,56 +30,57 @@ static START: HashMap<u64, u64> = HashMap::with_max_entries(MAX_IN_FLIGHT, 0);
 
 /// Histograms keyed by `dev << 32 | cmd_flags` (zero parts when not split).
 #[map]
-static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1024, 0);
+static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
 
 /// Log-linear histograms (ns), same keys; allocated per key on first use.
 #[map]
 static LLHISTS: PerCpuHashMap<u64, LlHist> =
-    PerCpuHashMap::with_max_entries(1024, BPF_F_NO_PREALLOC);
+    PerCpuHashMap::with_max_entries(MAX_HISTS, BPF_F_NO_PREALLOC);
 
 /// Requests that completed with an error, keyed by `dev << 32 | status`
 /// (the `blk_status_t`); only errored completions touch it.
 #[map]
-static ERRORS: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(1024, 0);
+static ERRORS: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
 
 /// Samples lost: [0] start map full, [1] histogram map full, [2] a request
 /// whose completion the kernel did not run our program for (its address
 /// was issued again while its start time was still here), [3] error map
 /// full.
 #[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// dev_t of the request's disk, as the kernel encodes it (major << 20 | minor).
 #[inline(always)]
 fn disk_dev(rq: u64) -> u32 {
-    let Some(queue) = read_kernel::<u64>(rq, global(&OFF_REQUEST_Q)) else {
+    let Some(queue) = read_kernel::<u64>(rq, global(&CONFIG.off.request_q)) else {
         return 0;
     };
-    let Some(disk) = read_kernel::<u64>(queue, global(&OFF_QUEUE_DISK)) else {
+    let Some(disk) = read_kernel::<u64>(queue, global(&CONFIG.off.queue_disk)) else {
         return 0;
     };
     if disk == 0 {
         return 0;
     }
-    let major = read_kernel::<u32>(disk, global(&OFF_DISK_MAJOR)).unwrap_or(0);
-    let minor = read_kernel::<u32>(disk, global(&OFF_DISK_FIRST_MINOR)).unwrap_or(0);
+    let major = read_kernel::<u32>(disk, global(&CONFIG.off.disk_major)).unwrap_or(0);
+    let minor = read_kernel::<u32>(disk, global(&CONFIG.off.disk_first_minor)).unwrap_or(0);
     major << 20 | minor
 }
 
 #[inline(always)]
 fn trace_start(rq: u64, issue: bool) -> i32 {
-    if global(&FILTER_CGROUP) != 0 && !current_in_cgroup(global(&CGROUP_ID), global(&CGROUP_LEVEL))
+    if global(&CONFIG.filter_cgroup) != 0
+        && !current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
     {
         return 0;
     }
-    if issue && global(&QUEUED) != 0 {
+    if issue && global(&CONFIG.queued) != 0 {
         // With a scheduler the request was timestamped at insert already.
-        let queue = read_kernel::<u64>(rq, global(&OFF_REQUEST_Q)).unwrap_or(0);
-        if read_kernel::<u64>(queue, global(&OFF_QUEUE_ELEVATOR)).unwrap_or(0) != 0 {
+        let queue = read_kernel::<u64>(rq, global(&CONFIG.off.request_q)).unwrap_or(0);
+        if read_kernel::<u64>(queue, global(&CONFIG.off.queue_elevator)).unwrap_or(0) != 0 {
             return 0;
         }
     }
-    if global(&FILTER_DEV) != 0 && disk_dev(rq) != global(&TARGET_DEV) {
+    if global(&CONFIG.filter_dev) != 0 && disk_dev(rq) != global(&CONFIG.target_dev) {
         return 0;
     }
     // SAFETY: helper without arguments.
@@ -120,10 +89,10 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
         return 0;
     }
     if START.get_ptr(&rq).is_none() {
-        bump(&DROPPED, 0); // full (or its bucket busy on this CPU)
+        bump(&DROPPED, dropped::START_FULL); // full (or its bucket busy on this CPU)
         return 0;
     }
-    if issue && global(&QUEUED) != 0 {
+    if issue && global(&CONFIG.queued) != 0 {
         // -Q without a scheduler: the request was timestamped at insert
         // (when it went through one); keep that.
         return 0;
@@ -133,9 +102,9 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
     // the kernel (a requeued request drops its own at block_rq_requeue):
     // count that sample as lost, never silently, and time this one.
     if START.insert(&rq, &now, 0).is_err() {
-        bump(&DROPPED, 0);
+        bump(&DROPPED, dropped::START_FULL);
     } else {
-        bump(&DROPPED, 2);
+        bump(&DROPPED, dropped::COMPLETION_SKIPPED);
     }
     0
 }
@@ -160,7 +129,7 @@ fn trace_done(rq: u64, status: u8) -> i32 {
         let key = (disk_dev(rq) as u64) << 32 | status as u64;
         match map_entry(&ERRORS, &key, &ZERO_COUNT) {
             Some(count) => *count += 1,
-            None => bump(&DROPPED, 3),
+            None => bump(&DROPPED, dropped::ERRORS_FULL),
         }
     }
     // SAFETY: helper without arguments.
@@ -169,19 +138,19 @@ fn trace_done(rq: u64, status: u8) -> i32 {
         return 0;
     }
     let mut key = 0u64;
-    if global(&PER_DISK) != 0 {
+    if global(&CONFIG.per_disk) != 0 {
         key = (disk_dev(rq) as u64) << 32;
     }
-    if global(&PER_FLAG) != 0 {
-        key |= read_kernel::<u32>(rq, global(&OFF_REQUEST_CMD_FLAGS)).unwrap_or(0) as u64;
+    if global(&CONFIG.per_flag) != 0 {
+        key |= read_kernel::<u32>(rq, global(&CONFIG.off.request_cmd_flags)).unwrap_or(0) as u64;
     }
     match hist_entry(&HISTS, &key) {
-        Some(hist) => hist_record(hist, delta as u64, global(&UNIT_DIVISOR)),
-        None => bump(&DROPPED, 1),
+        Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
+        None => bump(&DROPPED, dropped::HIST_FULL),
     }
-    if global(&LOGLINEAR) != 0 {
+    if global(&CONFIG.loglinear) != 0 {
         if !ll_hist_record(&LLHISTS, &key, delta as u64) {
-            bump(&DROPPED, 1);
+            bump(&DROPPED, dropped::HIST_FULL);
         }
     }
     0
@@ -209,25 +178,25 @@ fn on_complete<C: EbpfContext>(ctx: &C) -> i32 {
     trace_done(rq_arg(ctx), ctx_arg(ctx, 1) as u8)
 }
 
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "block_rq_insert",
     block_rq_insert_btf,
     block_rq_insert_raw,
     on_insert
 );
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "block_rq_issue",
     block_rq_issue_btf,
     block_rq_issue_raw,
     on_issue
 );
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "block_rq_requeue",
     block_rq_requeue_btf,
     block_rq_requeue_raw,
     on_requeue
 );
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "block_rq_complete",
     block_rq_complete_btf,
     block_rq_complete_raw,

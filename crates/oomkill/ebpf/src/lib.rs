@@ -1,6 +1,53 @@
 #![no_std]
-//! Kernel side of oomkill; the program is in the `oomkill` binary target.
-//! This is the contract between the two halves: the event both read.
+//! The contract between oomkill's two halves: its configuration, the event
+//! both read, map names and drop reasons. The program is in the `oomkill`
+//! binary target of this crate; userspace is `crates/oomkill`.
+
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// 1 when `mark_victim`'s first argument is the victim's task (Linux
+    /// 6.8 and later), 0 when it is its pid (the offsets are then unused).
+    pub arg_is_task: u32,
+    /// Field offsets from the running kernel's BTF.
+    pub task_tgid: u32,
+    pub task_comm: u32,
+    pub task_cgroups: u32,
+    /// `css_set.subsys[memory_cgrp_id]`.
+    pub css_set_memcg: u32,
+    pub css_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
+}
+
+impl Config {
+    /// What the object holds before load.
+    pub const DEFAULT: Self = Self {
+        arg_is_task: 1,
+        task_tgid: 0,
+        task_comm: 0,
+        task_cgroups: 0,
+        css_set_memcg: 0,
+        css_cgroup: 0,
+        cgroup_kn: 0,
+        kernfs_node_id: 0,
+    };
+}
+
+// No padding anywhere: every byte is initialized, as `Pod` requires.
+const _: () = assert!(size_of::<Config>() == 8 * 4);
+
+// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Config {}
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    /// The ring buffer of [`OomEvent`](super::OomEvent)s.
+    pub const EVENTS: &str = "EVENTS";
+}
 
 /// One OOM kill, as the kernel side sends it through the `EVENTS` ring
 /// buffer.
@@ -23,8 +70,10 @@ pub struct OomEvent {
 
 const _: () = assert!(core::mem::size_of::<OomEvent>() == 48);
 
-/// Indexes of the `DROPPED` counter.
+/// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
     /// The ring buffer was full.
     pub const RING_FULL: u32 = 0;
+    /// Said on stderr.
+    pub const REASONS: &[&str] = &["ring buffer full"];
 }

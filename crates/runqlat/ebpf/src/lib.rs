@@ -1,10 +1,12 @@
 #![no_std]
-//! Kernel side of runqlat; the programs are in the `runqlat` binary target.
+//! The contract between runqlat's two halves: its configuration, map names,
+//! drop reasons and groupings. The programs are in the `runqlat` binary
+//! target of this crate; userspace is `crates/runqlat`.
 
 /// Histogram key when latencies are not split (libbpf-tools uses -1 too).
 pub const ALL: u32 = u32::MAX;
 
-/// How histograms are keyed, the `GROUP_BY` global.
+/// How histograms are keyed ([`Config::group_by`]).
 pub mod group {
     /// One histogram.
     pub const NONE: u32 = 0;
@@ -14,4 +16,126 @@ pub mod group {
     pub const THREAD: u32 = 2;
     /// Per PID namespace (its inode number), `--pidnss`.
     pub const PIDNS: u32 = 3;
+}
+
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`: the verifier sees it as constants and prunes the
+/// branches of options that are off.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Raw units per histogram unit: 1000 for usecs, 1_000_000 for msecs.
+    pub unit_divisor: u64,
+    /// With `-c`: the cgroup's id.
+    pub cgroup_id: u64,
+    /// `-p`: only this process (0: all).
+    pub filter_tgid: u32,
+    /// A [`group`] constant.
+    pub group_by: u32,
+    /// Also record log-linear histograms (`--percentiles`, `--compact`).
+    pub loglinear: u32,
+    /// `-c`: only tasks in the cgroup (or below it) at this depth.
+    pub filter_cgroup: u32,
+    pub cgroup_level: u32,
+    /// Field offsets from the running kernel's BTF.
+    pub task: TaskOffsets,
+    /// With `--pidnss` only.
+    pub pidns: PidNsOffsets,
+    /// With `-c` only.
+    pub cgroup: CgroupOffsets,
+}
+
+/// `struct task_struct` fields every run reads.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskOffsets {
+    pub state: u32,
+    pub pid: u32,
+    pub tgid: u32,
+    pub comm: u32,
+    pub group_leader: u32,
+}
+
+/// The way from a task to its PID namespace's inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PidNsOffsets {
+    pub task_thread_pid: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub size_upid: u32,
+    pub upid_ns: u32,
+    pub pidns_inum: u32,
+}
+
+/// The way from a task to its default-hierarchy cgroup's ancestors' ids.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CgroupOffsets {
+    pub task_cgroups: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub cgroup_level: u32,
+    pub cgroup_ancestors: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
+}
+
+impl Config {
+    /// Usecs, one histogram, no filter: what the object holds before load.
+    pub const DEFAULT: Self = Self {
+        unit_divisor: 1000,
+        cgroup_id: 0,
+        filter_tgid: 0,
+        group_by: group::NONE,
+        loglinear: 0,
+        filter_cgroup: 0,
+        cgroup_level: 0,
+        task: TaskOffsets {
+            state: 0,
+            pid: 0,
+            tgid: 0,
+            comm: 0,
+            group_leader: 0,
+        },
+        pidns: PidNsOffsets {
+            task_thread_pid: 0,
+            pid_level: 0,
+            pid_numbers: 0,
+            size_upid: 0,
+            upid_ns: 0,
+            pidns_inum: 0,
+        },
+        cgroup: CgroupOffsets {
+            task_cgroups: 0,
+            css_set_dfl_cgrp: 0,
+            cgroup_level: 0,
+            cgroup_ancestors: 0,
+            cgroup_kn: 0,
+            kernfs_node_id: 0,
+        },
+    };
+}
+
+// No padding anywhere: every byte is initialized, as `Pod` requires.
+const _: () = assert!(size_of::<Config>() == 2 * 8 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4);
+
+// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Config {}
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    pub const HISTS: &str = "HISTS";
+    pub const LLHISTS: &str = "LLHISTS";
+    pub const COMMS: &str = "COMMS";
+    /// Keys (processes, threads, namespaces) a split run can hold.
+    pub const MAX_KEYS: u32 = 10240;
+}
+
+/// Indexes of the `DROPPED` counter, and what each means.
+pub mod dropped {
+    pub const START_FULL: u32 = 0;
+    pub const HIST_FULL: u32 = 1;
+    /// Said on stderr, in JSON and OpenMetrics.
+    pub const REASONS: &[&str] = &["run-queue start map full", "histogram map full"];
 }

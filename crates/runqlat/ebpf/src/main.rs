@@ -12,68 +12,17 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
-use common_ebpf::{
-    Hist, LlHist,
-    bpf::{
-        TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
-    },
+use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
+use toolkit_core::{Hist, LlHist};
+use toolkit_kernel::{
+    TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
 };
-use runqlat_ebpf::{ALL, group};
 
-// Read-only globals, set by userspace before load.
+/// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
-static FILTER_TGID: u32 = 0;
-#[unsafe(no_mangle)]
-static GROUP_BY: u32 = group::NONE;
-#[unsafe(no_mangle)]
-static UNIT_DIVISOR: u64 = 1000;
-/// Also record log-linear histograms (`--percentiles`, `--compact`).
-#[unsafe(no_mangle)]
-static LOGLINEAR: u32 = 0;
-#[unsafe(no_mangle)]
-static FILTER_CGROUP: u32 = 0;
-#[unsafe(no_mangle)]
-static CGROUP_ID: u64 = 0;
-#[unsafe(no_mangle)]
-static CGROUP_LEVEL: u32 = 0;
-// Field offsets from the running kernel's BTF.
-#[unsafe(no_mangle)]
-static OFF_TASK_STATE: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_TASK_PID: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_TASK_TGID: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_TASK_COMM: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_TASK_GROUP_LEADER: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_TASK_THREAD_PID: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_PID_LEVEL: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_PID_NUMBERS: u32 = 0;
-#[unsafe(no_mangle)]
-static SIZE_UPID: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_UPID_NS: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_PIDNS_INUM: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_TASK_CGROUPS: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_CSS_SET_DFL_CGRP: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_CGROUP_LEVEL: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_CGROUP_ANCESTORS: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_CGROUP_KN: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_KERNFS_NODE_ID: u32 = 0;
+static CONFIG: Config = Config::DEFAULT;
 
 const TASK_RUNNING: u32 = 0;
-const MAX_QUEUED: u32 = 10240;
 
 /// Enqueue time of each runnable task that has not run yet (0: none), in
 /// its task storage: the `tp_btf` programs' way, no hash update per event.
@@ -84,24 +33,24 @@ static QUEUED_AT: TaskStorage<u64> = TaskStorage::new();
 /// The same by thread id, for the `raw_tp` fallback programs, whose task
 /// pointers the verifier does not trust for task storage.
 #[map]
-static START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_QUEUED, 0);
+static START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_KEYS, 0);
 
 /// Histograms keyed by tgid, tid or PID namespace inode ([`ALL`] unsplit).
 #[map]
-static HISTS: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(MAX_QUEUED, 0);
+static HISTS: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
 
 /// Log-linear histograms (ns), same keys; allocated per key on first use.
 #[map]
 static LLHISTS: PerCpuHashMap<u32, LlHist> =
-    PerCpuHashMap::with_max_entries(MAX_QUEUED, BPF_F_NO_PREALLOC);
+    PerCpuHashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 
 /// Command name of each histogram key, with -P, -L and --pidnss.
 #[map]
-static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_QUEUED, 0);
+static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_KEYS, 0);
 
-/// Samples lost: [0] start map full, [1] histogram map full.
+/// Samples lost, indexed by `runqlat_ebpf::dropped`.
 #[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 #[inline(always)]
 fn task_u32(task: u64, offset: &u32) -> u32 {
@@ -112,25 +61,25 @@ fn task_u32(task: u64, offset: &u32) -> u32 {
 /// cgroup's ancestor at the filter's depth is the filter's cgroup.
 #[inline(always)]
 fn task_in_cgroup(task: u64) -> bool {
-    let level = global(&CGROUP_LEVEL);
-    let Some(css_set) = read_kernel::<u64>(task, global(&OFF_TASK_CGROUPS)) else {
+    let level = global(&CONFIG.cgroup_level);
+    let Some(css_set) = read_kernel::<u64>(task, global(&CONFIG.cgroup.task_cgroups)) else {
         return false;
     };
-    let Some(cgroup) = read_kernel::<u64>(css_set, global(&OFF_CSS_SET_DFL_CGRP)) else {
+    let Some(cgroup) = read_kernel::<u64>(css_set, global(&CONFIG.cgroup.css_set_dfl_cgrp)) else {
         return false;
     };
-    match read_kernel::<i32>(cgroup, global(&OFF_CGROUP_LEVEL)) {
+    match read_kernel::<i32>(cgroup, global(&CONFIG.cgroup.cgroup_level)) {
         Some(l) if l >= level as i32 => {}
         _ => return false,
     }
-    let slot = global(&OFF_CGROUP_ANCESTORS) + level * 8;
+    let slot = global(&CONFIG.cgroup.cgroup_ancestors) + level * 8;
     let Some(ancestor) = read_kernel::<u64>(cgroup, slot) else {
         return false;
     };
-    let Some(kn) = read_kernel::<u64>(ancestor, global(&OFF_CGROUP_KN)) else {
+    let Some(kn) = read_kernel::<u64>(ancestor, global(&CONFIG.cgroup.cgroup_kn)) else {
         return false;
     };
-    read_kernel::<u64>(kn, global(&OFF_KERNFS_NODE_ID)) == Some(global(&CGROUP_ID))
+    read_kernel::<u64>(kn, global(&CONFIG.cgroup.kernfs_node_id)) == Some(global(&CONFIG.cgroup_id))
 }
 
 /// Where enqueue times are kept.
@@ -176,7 +125,7 @@ impl StartTimes for ByTid {
 
     #[inline(always)]
     fn take(task: u64) -> Option<u64> {
-        let tid = task_u32(task, &OFF_TASK_PID);
+        let tid = task_u32(task, &CONFIG.task.pid);
         // SAFETY: the value is copied out before the entry is removed.
         let then = unsafe { START.get(&tid) }.copied()?;
         let _ = START.remove(&tid);
@@ -187,21 +136,21 @@ impl StartTimes for ByTid {
 /// `task` is runnable from now on: remember when, unless filtered out.
 #[inline(always)]
 fn enqueue<S: StartTimes>(task: u64) {
-    let pid = task_u32(task, &OFF_TASK_PID);
+    let pid = task_u32(task, &CONFIG.task.pid);
     if pid == 0 {
         return; // the idle task
     }
-    let tgid = global(&FILTER_TGID);
-    if tgid != 0 && task_u32(task, &OFF_TASK_TGID) != tgid {
+    let tgid = global(&CONFIG.filter_tgid);
+    if tgid != 0 && task_u32(task, &CONFIG.task.tgid) != tgid {
         return;
     }
-    if global(&FILTER_CGROUP) != 0 && !task_in_cgroup(task) {
+    if global(&CONFIG.filter_cgroup) != 0 && !task_in_cgroup(task) {
         return;
     }
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     if !S::set(task, pid, now) {
-        bump(&DROPPED, 0);
+        bump(&DROPPED, dropped::START_FULL);
     }
 }
 
@@ -209,26 +158,27 @@ fn enqueue<S: StartTimes>(task: u64) {
 /// was allocated in).
 #[inline(always)]
 fn pid_namespace(task: u64) -> u32 {
-    let Some(pid) = read_kernel::<u64>(task, global(&OFF_TASK_THREAD_PID)) else {
+    let Some(pid) = read_kernel::<u64>(task, global(&CONFIG.pidns.task_thread_pid)) else {
         return 0;
     };
-    let level = task_u32(pid, &OFF_PID_LEVEL);
-    let upid = global(&OFF_PID_NUMBERS) + level * global(&SIZE_UPID);
-    let Some(ns) = read_kernel::<u64>(pid, upid + global(&OFF_UPID_NS)) else {
+    let level = task_u32(pid, &CONFIG.pidns.pid_level);
+    let upid = global(&CONFIG.pidns.pid_numbers) + level * global(&CONFIG.pidns.size_upid);
+    let Some(ns) = read_kernel::<u64>(pid, upid + global(&CONFIG.pidns.upid_ns)) else {
         return 0;
     };
-    task_u32(ns, &OFF_PIDNS_INUM)
+    task_u32(ns, &CONFIG.pidns.pidns_inum)
 }
 
 /// The histogram key of `task` and the task whose comm names it.
 #[inline(always)]
 fn key_of(task: u64) -> (u32, u64) {
-    match global(&GROUP_BY) {
+    match global(&CONFIG.group_by) {
         group::PROCESS => {
-            let leader = read_kernel::<u64>(task, global(&OFF_TASK_GROUP_LEADER)).unwrap_or(task);
-            (task_u32(task, &OFF_TASK_TGID), leader)
+            let leader =
+                read_kernel::<u64>(task, global(&CONFIG.task.group_leader)).unwrap_or(task);
+            (task_u32(task, &CONFIG.task.tgid), leader)
         }
-        group::THREAD => (task_u32(task, &OFF_TASK_PID), task),
+        group::THREAD => (task_u32(task, &CONFIG.task.pid), task),
         group::PIDNS => (pid_namespace(task), task),
         _ => (ALL, task),
     }
@@ -238,7 +188,7 @@ fn key_of(task: u64) -> (u32, u64) {
 fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     // A preempted task stays on the run queue, as does one whose sleep was
     // cancelled (state set back to running): both wait from now on.
-    if preempt & 1 != 0 || task_u32(prev, &OFF_TASK_STATE) == TASK_RUNNING {
+    if preempt & 1 != 0 || task_u32(prev, &CONFIG.task.state) == TASK_RUNNING {
         enqueue::<S>(prev);
     }
     let Some(start) = S::take(next) else {
@@ -251,19 +201,19 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     }
     let (key, named) = key_of(next);
     let Some(hist) = hist_entry(&HISTS, &key) else {
-        bump(&DROPPED, 1);
+        bump(&DROPPED, dropped::HIST_FULL);
         return 0;
     };
     if hist.count == 0 && key != ALL {
         // First sample of this key on this CPU: name it.
-        if let Some(comm) = read_kernel::<[u8; 16]>(named, global(&OFF_TASK_COMM)) {
+        if let Some(comm) = read_kernel::<[u8; 16]>(named, global(&CONFIG.task.comm)) {
             let _ = COMMS.insert(&key, &comm, 0);
         }
     }
-    hist_record(hist, delta as u64, global(&UNIT_DIVISOR));
-    if global(&LOGLINEAR) != 0 {
+    hist_record(hist, delta as u64, global(&CONFIG.unit_divisor));
+    if global(&CONFIG.loglinear) != 0 {
         if !ll_hist_record(&LLHISTS, &key, delta as u64) {
-            bump(&DROPPED, 1);
+            bump(&DROPPED, dropped::HIST_FULL);
         }
     }
     0
@@ -273,7 +223,7 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
 /// in ps; only keys already named are renamed (`BPF_EXIST`).
 fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let key = match global(&GROUP_BY) {
+    let key = match global(&CONFIG.group_by) {
         group::PROCESS => (pid_tgid >> 32) as u32,
         group::THREAD => pid_tgid as u32,
         _ => return 0,
@@ -284,7 +234,7 @@ fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
     0
 }
 
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "sched_process_exec",
     sched_process_exec_btf,
     sched_process_exec_raw,

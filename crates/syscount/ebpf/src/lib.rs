@@ -1,6 +1,82 @@
 #![no_std]
-//! Kernel side of syscount; the programs are in the `syscount` binary target.
+//! The contract between syscount's two halves: its configuration, map
+//! names and drop reasons. The programs are in the `syscount` binary target
+//! of this crate; userspace is `crates/syscount`.
 
 /// Slots of the per-syscall table; numbers at or above it (x32 ABI, future
 /// syscalls) are counted in the last slot.
 pub const SYSCALL_SLOTS: u32 = 1024;
+
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`: the verifier sees it as constants and prunes the
+/// branches of options that are off.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// With `-c`: the cgroup's id.
+    pub cgroup_id: u64,
+    /// `-p`: only this process (0: all).
+    pub filter_pid: u32,
+    /// syscount's own pid: its map reads are not the workload's syscalls.
+    pub self_pid: u32,
+    /// `-x`: only failed calls.
+    pub filter_failed: u32,
+    /// `-e`: only calls failing with this errno (0: any).
+    pub filter_errno: u32,
+    /// `-L`: time calls too (adds the sys_enter program).
+    pub measure_latency: u32,
+    /// `-P`: count per process instead of per syscall.
+    pub by_process: u32,
+    /// `-c`: only tasks in the cgroup (or below it), at this depth.
+    pub filter_cgroup: u32,
+    pub cgroup_level: u32,
+    /// `pt_regs.orig_ax`, from the running kernel's BTF: the syscall
+    /// number at sys_exit when its entry was not timed.
+    pub off_pt_regs_orig_ax: u32,
+    /// Keeps the size a multiple of 8 with no implicit padding.
+    pub _reserved: u32,
+}
+
+impl Config {
+    /// Count every syscall of every process: what the object holds before
+    /// load.
+    pub const DEFAULT: Self = Self {
+        cgroup_id: 0,
+        filter_pid: 0,
+        self_pid: 0,
+        filter_failed: 0,
+        filter_errno: 0,
+        measure_latency: 0,
+        by_process: 0,
+        filter_cgroup: 0,
+        cgroup_level: 0,
+        off_pt_regs_orig_ax: 0,
+        _reserved: 0,
+    };
+}
+
+// No padding anywhere: every byte is initialized, as `Pod` requires.
+const _: () = assert!(size_of::<Config>() == 8 + 10 * 4);
+
+// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Config {}
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    /// `[count, total_ns]` per syscall number.
+    pub const SYSCALLS: &str = "SYSCALLS";
+    /// `[count, total_ns]` per process, with `-P`.
+    pub const PROCESSES: &str = "PROCESSES";
+    pub const COMMS: &str = "COMMS";
+    /// Processes a `-P` run can hold.
+    pub const MAX_PROCESSES: u32 = 10240;
+}
+
+/// Indexes of the `DROPPED` counter, and what each means.
+pub mod dropped {
+    pub const NO_TASK_STORAGE: u32 = 0;
+    pub const PROCESSES_FULL: u32 = 1;
+    /// Said on stderr, in JSON and OpenMetrics.
+    pub const REASONS: &[&str] = &["no task storage for a start time", "process map full"];
+}

@@ -11,33 +11,15 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
 };
-use common_ebpf::bpf::{
+use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
+use toolkit_kernel::{
     SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, global, read_kernel,
     syscall_enter, syscall_exit,
 };
-use syscount_ebpf::SYSCALL_SLOTS;
 
+/// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
-static FILTER_PID: u32 = 0;
-/// syscount's own pid: its map reads are not the workload's syscalls.
-#[unsafe(no_mangle)]
-static SELF_PID: u32 = 0;
-#[unsafe(no_mangle)]
-static FILTER_FAILED: u32 = 0;
-#[unsafe(no_mangle)]
-static FILTER_ERRNO: u32 = 0;
-#[unsafe(no_mangle)]
-static MEASURE_LATENCY: u32 = 0;
-#[unsafe(no_mangle)]
-static BY_PROCESS: u32 = 0;
-#[unsafe(no_mangle)]
-static FILTER_CGROUP: u32 = 0;
-#[unsafe(no_mangle)]
-static CGROUP_ID: u64 = 0;
-#[unsafe(no_mangle)]
-static CGROUP_LEVEL: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_PT_REGS_ORIG_AX: u32 = 0;
+static CONFIG: Config = Config::DEFAULT;
 
 /// [count, total_ns] per syscall number.
 /// Syscall entry time of each thread (0: none), in its task storage.
@@ -50,26 +32,27 @@ static SYSCALLS: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(SYSCALL_S
 
 /// [count, total_ns] per process (tgid), with -P.
 #[map]
-static PROCESSES: PerCpuHashMap<u32, [u64; 2]> = PerCpuHashMap::with_max_entries(10240, 0);
+static PROCESSES: PerCpuHashMap<u32, [u64; 2]> = PerCpuHashMap::with_max_entries(MAX_PROCESSES, 0);
 
 /// Command name of each process seen with -P.
 #[map]
-static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(10240, 0);
+static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_PROCESSES, 0);
 
-/// Samples lost: [0] no task storage for a start time, [1] process map full.
+/// Samples lost, indexed by `syscount_ebpf::dropped`.
 #[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// The current task passes the -p and -c filters; returns its pid_tgid.
 #[inline(always)]
 fn traced() -> Option<u64> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let pid = global(&FILTER_PID);
-    if (pid != 0 && tgid != pid) || tgid == global(&SELF_PID) {
+    let pid = global(&CONFIG.filter_pid);
+    if (pid != 0 && tgid != pid) || tgid == global(&CONFIG.self_pid) {
         return None;
     }
-    if global(&FILTER_CGROUP) != 0 && !current_in_cgroup(global(&CGROUP_ID), global(&CGROUP_LEVEL))
+    if global(&CONFIG.filter_cgroup) != 0
+        && !current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
     {
         return None;
     }
@@ -83,7 +66,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
         return 0;
     }
     if !syscall_enter(&SYSCALL_ENTRY, ctx_arg(ctx, 1)) {
-        bump(&DROPPED, 0);
+        bump(&DROPPED, dropped::NO_TASK_STORAGE);
     }
     0
 }
@@ -92,7 +75,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     let Some(pid_tgid) = traced() else { return 0 };
     // With -L the number comes with the start time; otherwise from pt_regs.
-    let (elapsed, known_nr) = if global(&MEASURE_LATENCY) != 0 {
+    let (elapsed, known_nr) = if global(&CONFIG.measure_latency) != 0 {
         match syscall_exit(&SYSCALL_ENTRY) {
             Some((ns, nr)) => (ns, Some(nr)),
             None => return 0, // entered before tracing began
@@ -101,14 +84,14 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         (0, None)
     };
     let ret = ctx_arg(ctx, 1) as i64;
-    if global(&FILTER_FAILED) != 0 && ret >= 0 {
+    if global(&CONFIG.filter_failed) != 0 && ret >= 0 {
         return 0;
     }
-    let errno = global(&FILTER_ERRNO);
+    let errno = global(&CONFIG.filter_errno);
     if errno != 0 && ret != -(errno as i64) {
         return 0;
     }
-    let stat = if global(&BY_PROCESS) != 0 {
+    let stat = if global(&CONFIG.by_process) != 0 {
         let tgid = (pid_tgid >> 32) as u32;
         match PROCESSES.get_ptr_mut(&tgid) {
             Some(ptr) => ptr,
@@ -120,7 +103,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
                 match PROCESSES.get_ptr_mut(&tgid) {
                     Some(ptr) => ptr,
                     None => {
-                        bump(&DROPPED, 1);
+                        bump(&DROPPED, dropped::PROCESSES_FULL);
                         return 0;
                     }
                 }
@@ -128,7 +111,8 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         }
     } else {
         let nr = known_nr.unwrap_or_else(|| {
-            read_kernel::<u64>(ctx_arg(ctx, 0), global(&OFF_PT_REGS_ORIG_AX)).unwrap_or(u64::MAX)
+            read_kernel::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
+                .unwrap_or(u64::MAX)
         });
         let slot = if nr < SYSCALL_SLOTS as u64 {
             nr as u32
@@ -159,14 +143,14 @@ fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
     0
 }
 
-common_ebpf::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
+toolkit_kernel::tracepoint_programs!(
     "sched_process_exec",
     sched_process_exec_btf,
     sched_process_exec_raw,
     on_exec
 );
-common_ebpf::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
+toolkit_kernel::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

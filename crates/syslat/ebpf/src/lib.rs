@@ -1,12 +1,97 @@
 #![no_std]
-//! Kernel side of syslat and memlat; the programs are in the `syslat` binary
-//! target.
+//! The contract between the two halves of syslat and memlat (one eBPF
+//! object): its configuration, map names, drop reasons and reclaim kinds.
+//! The programs are in the `syslat` binary target of this crate; userspace
+//! is `crates/syslat`.
 
 /// Syscall numbers at or above this are not traced (x32 ABI, future
 /// syscalls); it sizes the watched-syscall table.
 pub const SYSCALL_SLOTS: u32 = 1024;
 
-/// Indexes of the `DROPPED` counters.
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`: the verifier sees it as constants and prunes the
+/// branches of options that are off.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Raw units (ns) per histogram unit: 1, 1000 or 1_000_000.
+    pub unit_divisor: u64,
+    /// `-p`: only this process (0: all).
+    pub filter_pid: u32,
+    /// `-t`: only this thread (0: all).
+    pub filter_tid: u32,
+    /// The tool's own pid: its map reads are not the workload's syscalls.
+    pub self_pid: u32,
+    /// Only the syscalls marked in the `WATCHED` map (`-s`, memlat).
+    pub filter_syscalls: u32,
+    /// `-x`: only failed calls.
+    pub filter_failed: u32,
+    /// Count failed calls per syscall and errno (memlat).
+    pub count_errors: u32,
+    /// Histograms of the length asked of mmap and mremap (memlat `-s`).
+    pub record_sizes: u32,
+    /// Also record log-linear histograms (`--percentiles`, `--compact`).
+    pub loglinear: u32,
+    /// memlat `--reclaim -P`: reclaim stall histograms per process.
+    pub reclaim_per_process: u32,
+    /// `pt_regs` fields from the running kernel's BTF: mmap's and
+    /// mremap's length arguments.
+    pub off_pt_regs_si: u32,
+    pub off_pt_regs_dx: u32,
+    /// Keeps the size a multiple of 8 with no implicit padding.
+    pub _reserved: u32,
+}
+
+impl Config {
+    /// Every syscall, usecs: what the object holds before load.
+    pub const DEFAULT: Self = Self {
+        unit_divisor: 1000,
+        filter_pid: 0,
+        filter_tid: 0,
+        self_pid: 0,
+        filter_syscalls: 0,
+        filter_failed: 0,
+        count_errors: 0,
+        record_sizes: 0,
+        loglinear: 0,
+        reclaim_per_process: 0,
+        off_pt_regs_si: 0,
+        off_pt_regs_dx: 0,
+        _reserved: 0,
+    };
+}
+
+// No padding anywhere: every byte is initialized, as `Pod` requires.
+const _: () = assert!(size_of::<Config>() == 8 + 12 * 4);
+
+// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Config {}
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    /// Non-zero for each syscall number to trace, with `filter_syscalls`.
+    pub const WATCHED: &str = "WATCHED";
+    /// Latency histograms indexed by syscall number.
+    pub const HISTS: &str = "HISTS";
+    pub const LLHISTS: &str = "LLHISTS";
+    /// Failed calls by `nr << 32 | errno`.
+    pub const ERRORS: &str = "ERRORS";
+    /// Requested-length histograms by syscall number.
+    pub const SIZES: &str = "SIZES";
+    /// Reclaim stall histograms by [`reclaim`](super::reclaim) kind (and
+    /// tgid above it, per process).
+    pub const RECLAIM: &str = "RECLAIM";
+    pub const RECLAIM_LL: &str = "RECLAIM_LL";
+    /// Failed (syscall, errno) pairs that can be counted.
+    pub const MAX_ERRORS: u32 = 4096;
+    /// mmap and mremap, with room.
+    pub const MAX_SIZES: u32 = 8;
+    /// Processes `--reclaim -P` can hold.
+    pub const MAX_PROCESSES: u32 = 10240;
+}
+
+/// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
     /// No task storage could be had for a start time.
     pub const START: u32 = 0;
@@ -18,6 +103,14 @@ pub mod dropped {
     pub const SIZES: u32 = 3;
     /// No task storage for a reclaim start time, or the reclaim map full.
     pub const RECLAIM: u32 = 4;
+    /// Said on stderr, in JSON and OpenMetrics.
+    pub const REASONS: &[&str] = &[
+        "no task storage for a start time",
+        "latency histogram map full",
+        "failed-call map full",
+        "size histogram map full",
+        "no task storage for a reclaim start time, or reclaim map full",
+    ];
 }
 
 /// Kinds of direct reclaim (memlat `--reclaim`): the low byte of a

@@ -12,54 +12,31 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, PerCpuArray, PerCpuHashMap},
 };
-use common_ebpf::{
-    Hist, LlHist,
-    bpf::{
-        SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-        read_kernel, syscall_enter, syscall_exit,
-    },
+use syslat_ebpf::{
+    Config, SYSCALL_SLOTS, dropped,
+    maps::{MAX_ERRORS, MAX_SIZES},
+    reclaim,
 };
-use syslat_ebpf::{SYSCALL_SLOTS, dropped, reclaim};
+use toolkit_core::{Hist, LlHist};
+use toolkit_kernel::{
+    SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
+    read_kernel, syscall_enter, syscall_exit,
+};
 
+/// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
-static FILTER_PID: u32 = 0;
-#[unsafe(no_mangle)]
-static FILTER_TID: u32 = 0;
-/// The tool's own pid: its map reads are not the workload's syscalls.
-#[unsafe(no_mangle)]
-static SELF_PID: u32 = 0;
-/// Only syscalls marked in WATCHED are traced.
-#[unsafe(no_mangle)]
-static FILTER_SYSCALLS: u32 = 0;
-#[unsafe(no_mangle)]
-static FILTER_FAILED: u32 = 0;
-#[unsafe(no_mangle)]
-static UNIT_DIVISOR: u64 = 1000;
-#[unsafe(no_mangle)]
-static COUNT_ERRORS: u32 = 0;
-#[unsafe(no_mangle)]
-static RECORD_SIZES: u32 = 0;
-/// Also record log-linear histograms (`--percentiles`).
-#[unsafe(no_mangle)]
-static LOGLINEAR: u32 = 0;
-/// With memlat --reclaim -P: reclaim histograms per process.
-#[unsafe(no_mangle)]
-static RECLAIM_PER_PROCESS: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_PT_REGS_SI: u32 = 0;
-#[unsafe(no_mangle)]
-static OFF_PT_REGS_DX: u32 = 0;
+static CONFIG: Config = Config::DEFAULT;
 
 const NR_MMAP: u64 = 9;
 const NR_MREMAP: u64 = 25;
 
-/// Non-zero for each syscall number to trace, with FILTER_SYSCALLS; set by
-/// userspace before the programs are attached.
 /// Syscall entry time of each thread (0: none), in its task storage.
 #[unsafe(link_section = ".maps")]
 #[unsafe(export_name = "SYSCALL_ENTRY")]
 static SYSCALL_ENTRY: TaskStorage<SyscallStart> = TaskStorage::new();
 
+/// Non-zero for each syscall number to trace, with `filter_syscalls`; set
+/// by userspace before the programs are attached.
 #[map]
 static WATCHED: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 
@@ -76,11 +53,11 @@ static LLHISTS: PerCpuHashMap<u32, LlHist> =
 
 /// Failed calls by `nr << 32 | errno`: [count, 0].
 #[map]
-static ERRORS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(4096, 0);
+static ERRORS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(MAX_ERRORS, 0);
 
 /// Requested-length histograms (bytes) of mmap and mremap, by number.
 #[map]
-static SIZES: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(8, 0);
+static SIZES: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(MAX_SIZES, 0);
 
 /// When the thread entered each kind of reclaim (0: not in it), in its task
 /// storage; indexed by `syslat_ebpf::reclaim`.
@@ -100,23 +77,23 @@ static RECLAIM_LL: PerCpuHashMap<u64, LlHist> =
 
 /// Samples lost, indexed by `syslat_ebpf::dropped`.
 #[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(5, 0);
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// The current thread passes the -p/-t filters.
 #[inline(always)]
 fn traced() -> bool {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let pid = global(&FILTER_PID);
-    let tid = global(&FILTER_TID);
+    let pid = global(&CONFIG.filter_pid);
+    let tid = global(&CONFIG.filter_tid);
     !((pid != 0 && tgid != pid)
         || (tid != 0 && pid_tgid as u32 != tid)
-        || tgid == global(&SELF_PID))
+        || tgid == global(&CONFIG.self_pid))
 }
 
 #[inline(always)]
 fn watched(nr: u64) -> bool {
-    if global(&FILTER_SYSCALLS) == 0 {
+    if global(&CONFIG.filter_syscalls) == 0 {
         return true;
     }
     nr < SYSCALL_SLOTS as u64 && WATCHED.get(nr as u32).is_some_and(|&on| on != 0)
@@ -131,13 +108,13 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
     if !syscall_enter(&SYSCALL_ENTRY, nr) {
         bump(&DROPPED, dropped::START);
     }
-    if global(&RECORD_SIZES) != 0 && (nr == NR_MMAP || nr == NR_MREMAP) {
+    if global(&CONFIG.record_sizes) != 0 && (nr == NR_MMAP || nr == NR_MREMAP) {
         let regs = ctx_arg(ctx, 0);
         // mmap(addr, len, ...), mremap(old_addr, old_len, new_len, ...)
         let offset = if nr == NR_MMAP {
-            global(&OFF_PT_REGS_SI)
+            global(&CONFIG.off_pt_regs_si)
         } else {
-            global(&OFF_PT_REGS_DX)
+            global(&CONFIG.off_pt_regs_dx)
         };
         let len = read_kernel::<u64>(regs, offset).unwrap_or(0);
         match hist_entry(&SIZES, &(nr as u32)) {
@@ -159,10 +136,10 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     };
     let ret = ctx_arg(ctx, 1) as i64;
     let failed = (-4095..0).contains(&ret);
-    if global(&FILTER_FAILED) != 0 && !failed {
+    if global(&CONFIG.filter_failed) != 0 && !failed {
         return 0;
     }
-    if global(&COUNT_ERRORS) != 0 && failed {
+    if global(&CONFIG.count_errors) != 0 && failed {
         let key = nr << 32 | (-ret) as u64;
         match ERRORS.get_ptr_mut(&key) {
             // SAFETY: per-CPU value, exclusive to this CPU while we run.
@@ -176,10 +153,10 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     }
     match HISTS.get_ptr_mut(nr as u32) {
         // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
-        Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&UNIT_DIVISOR)),
+        Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::HISTS),
     }
-    if global(&LOGLINEAR) != 0 {
+    if global(&CONFIG.loglinear) != 0 {
         if !ll_hist_record(&LLHISTS, &(nr as u32), elapsed) {
             bump(&DROPPED, dropped::HISTS);
         }
@@ -218,14 +195,14 @@ fn reclaim_end(kind: u64) -> i32 {
         return 0;
     }
     let mut key = kind;
-    if global(&RECLAIM_PER_PROCESS) != 0 {
+    if global(&CONFIG.reclaim_per_process) != 0 {
         key |= (bpf_get_current_pid_tgid() >> 32) << 8;
     }
     match hist_entry(&RECLAIM, &key) {
-        Some(hist) => hist_record(hist, delta as u64, global(&UNIT_DIVISOR)),
+        Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::RECLAIM),
     }
-    if global(&LOGLINEAR) != 0 && !ll_hist_record(&RECLAIM_LL, &key, delta as u64) {
+    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&RECLAIM_LL, &key, delta as u64) {
         bump(&DROPPED, dropped::RECLAIM);
     }
     0
@@ -247,32 +224,32 @@ fn on_memcg_end<C: EbpfContext>(_ctx: &C) -> i32 {
     reclaim_end(reclaim::MEMCG)
 }
 
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "mm_vmscan_direct_reclaim_begin",
     mm_vmscan_direct_reclaim_begin_btf,
     mm_vmscan_direct_reclaim_begin_raw,
     on_direct_begin
 );
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "mm_vmscan_direct_reclaim_end",
     mm_vmscan_direct_reclaim_end_btf,
     mm_vmscan_direct_reclaim_end_raw,
     on_direct_end
 );
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "mm_vmscan_memcg_reclaim_begin",
     mm_vmscan_memcg_reclaim_begin_btf,
     mm_vmscan_memcg_reclaim_begin_raw,
     on_memcg_begin
 );
-common_ebpf::tracepoint_programs!(
+toolkit_kernel::tracepoint_programs!(
     "mm_vmscan_memcg_reclaim_end",
     mm_vmscan_memcg_reclaim_end_btf,
     mm_vmscan_memcg_reclaim_end_raw,
     on_memcg_end
 );
-common_ebpf::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
-common_ebpf::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
+toolkit_kernel::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
+toolkit_kernel::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

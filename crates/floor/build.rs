@@ -1,3 +1,0 @@
-fn main() -> anyhow::Result<()> {
-    common_ebpf::build::build_ebpf("floor-ebpf")
-}

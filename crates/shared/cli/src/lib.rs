@@ -1,0 +1,293 @@
+//! A tool's frame: its `main` ([`tool_main`]: signals, parsing, the exit
+//! status), the options every tool shares (`[interval] [count]`, `-T -m
+//! --json`, `--percentiles --compact --openmetrics`), the stop signals and
+//! the interval loop ([`signals`]), man pages and completions, and the one
+//! list of the toolkit's tools ([`TOOLS`]).
+
+pub mod signals;
+
+use std::{io, io::Write as _, time::Duration};
+
+use anyhow::{Context as _, Result, bail};
+use clap::CommandFactory;
+use toolkit_report::{OpenMetrics, OutputMode, Unit, output::CompactPrinter};
+
+pub use signals::{StopSignals, Wake, run_intervals};
+
+/// The toolkit's tools, one per line of `tools.txt` at the root of the
+/// source tree, which `scripts/install.sh` and the tests read too.
+pub const TOOLS: &str = include_str!("../../../../tools.txt");
+
+/// The tools' names, from [`TOOLS`].
+pub fn tools() -> impl Iterator<Item = &'static str> {
+    TOOLS.lines().map(str::trim).filter(|l| !l.is_empty())
+}
+
+/// `--version` of every tool: the release and the git commit built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("TOOLKIT_GIT_COMMIT"),
+    ")"
+);
+
+/// With this environment variable set to `man`, `bash`, `zsh` or `fish`, a
+/// tool prints its man page or completion script (generated from its clap
+/// definition, so they cannot drift from `--help`) instead of running;
+/// `scripts/install.sh` uses it.
+pub const GENERATE_ENV: &str = "EBPF_TOOLKIT_GENERATE";
+
+/// What a tool's man page says beyond its `--help`.
+pub struct ManPage {
+    /// The OVERHEAD section: measured cost per event.
+    pub overhead: &'static str,
+    /// The EXAMPLES section (the `after_help` text, without its heading).
+    pub examples: &'static str,
+}
+
+/// The output options of the histogram tools, as libbpf-tools spells them.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct HistArgs {
+    /// Include timestamp on output
+    #[arg(short = 'T', long)]
+    pub timestamp: bool,
+    /// Millisecond histograms
+    #[arg(short = 'm', long)]
+    pub milliseconds: bool,
+    /// Print one JSON object per interval instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// High-resolution histograms: percentiles, latency over time, OpenMetrics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PercentileArgs {
+    /// Under each histogram: count, mean, min, these percentiles and max,
+    /// from log-linear bins (2 significant digits; default 50,90,99,99.9)
+    #[arg(long, value_name = "LIST", num_args = 0..=1, require_equals = true,
+          value_delimiter = ',', value_parser = toolkit_report::output::parse_percentile,
+          default_missing_values = ["50", "90", "99", "99.9"])]
+    pub percentiles: Option<Vec<f64>>,
+    /// One line per interval and histogram: time, count, p10, p50, p90, p99
+    /// and max (needs an interval): latency over time
+    #[arg(long, requires = "interval", conflicts_with = "json")]
+    pub compact: bool,
+    /// Also write the histograms, cumulative since start, as OpenMetrics
+    /// text to FILE (rewritten atomically each interval; for node_exporter's
+    /// textfile collector)
+    #[arg(long, value_name = "FILE")]
+    pub openmetrics: Option<std::path::PathBuf>,
+}
+
+impl PercentileArgs {
+    /// Whether the kernel must record log-linear histograms.
+    pub fn loglinear(&self) -> bool {
+        self.percentiles.is_some() || self.compact
+    }
+
+    /// The `--openmetrics` writer, its file already written once (empty) so
+    /// that a path that cannot be written (or is not a regular file) fails
+    /// now, not at the first interval.
+    pub fn open_metrics(
+        &self,
+        tool: &'static str,
+        label: Option<&'static str>,
+        unit: Unit,
+    ) -> anyhow::Result<Option<OpenMetrics>> {
+        let Some(path) = &self.openmetrics else {
+            return Ok(None);
+        };
+        let om = OpenMetrics::new(path, tool, label, unit)?;
+        om.publish_or_fail()?;
+        Ok(Some(om))
+    }
+}
+
+impl HistArgs {
+    /// The one output mode these options and `hires` ask for. `title`
+    /// names the key column of `--compact`, whose lines for the keys in
+    /// `always` start at the first interval.
+    pub fn mode(
+        &self,
+        hires: &PercentileArgs,
+        title: &str,
+        unit: Unit,
+        always: impl IntoIterator<Item = String>,
+    ) -> OutputMode {
+        if self.json {
+            OutputMode::Json
+        } else if hires.compact {
+            OutputMode::Compact(CompactPrinter::new(title, unit, always))
+        } else {
+            OutputMode::Text {
+                timestamp: self.timestamp,
+            }
+        }
+    }
+}
+
+/// Fails with `thread N not found` unless `tid` names a live thread (a
+/// `-t` filter for a thread that is gone would silently trace nothing).
+/// Processes (`-p`) are checked and watched by
+/// [`StopSignals::watch_process`].
+pub fn require_thread(tid: u32) -> anyhow::Result<()> {
+    if tid == 0 || !std::path::Path::new(&format!("/proc/{tid}/status")).exists() {
+        anyhow::bail!("thread {tid} not found");
+    }
+    Ok(())
+}
+
+/// The one error sink of every tool's `main`: a closed pipe (`| head`) ends
+/// quietly with 0; anything else prints `tool: error: ...` on one line and
+/// exits 1.
+pub fn exit_on_error(tool: &str, result: anyhow::Result<()>) -> ! {
+    let code = match result {
+        Ok(()) => 0,
+        Err(err)
+            if err
+                .chain()
+                .filter_map(|e| e.downcast_ref::<io::Error>())
+                .any(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            0
+        }
+        Err(err) => {
+            let text = format!("{err:#}").replace('\n', " ");
+            toolkit_report::say!("{tool}: error: {text}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+/// For the tools' unit tests: each of `cases` (arguments after the program
+/// name) is a usage error, exit status 2.
+pub fn assert_usage_errors<C: clap::Parser>(cases: &[&[&str]]) {
+    for args in cases {
+        let argv = std::iter::once("tool").chain(args.iter().copied());
+        match C::try_parse_from(argv) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(err) => assert_eq!(err.exit_code(), 2, "{args:?}: {err}"),
+        }
+    }
+}
+
+/// The trailing `[interval] [count]` of bcc-style tools. The interval is in
+/// seconds as there, and may be fractional (`0.1`) here.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct IntervalArgs {
+    /// Output interval, in seconds, fractions allowed (default: until Ctrl-C)
+    #[arg(value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+    /// Number of outputs
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+impl IntervalArgs {
+    /// The interval, `None` for "until Ctrl-C".
+    pub fn every(&self) -> Option<Duration> {
+        self.interval
+    }
+}
+
+/// Longest interval accepted: a day. Beyond, a typo is likelier than intent.
+const MAX_INTERVAL_SECS: f64 = 86_400.0;
+
+/// Seconds, at least a millisecond and at most a day: `1`, `0.1`, `2.5`.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.001..=MAX_INTERVAL_SECS).contains(&secs) {
+        return Err(format!(
+            "interval must be between 0.001 and {MAX_INTERVAL_SECS} seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The whole `main` of a tool: block the stop signals (before any thread
+/// exists), parse the command line (usage errors exit 2), run, and turn the
+/// outcome into an exit status through [`exit_on_error`].
+pub fn tool_main<C: clap::Parser>(
+    tool: &str,
+    man: &ManPage,
+    run: impl FnOnce(C, &StopSignals) -> anyhow::Result<()>,
+) -> ! {
+    if let Some(what) = std::env::var_os(GENERATE_ENV) {
+        exit_on_error(tool, generate::<C>(&what.to_string_lossy(), man));
+    }
+    let signals = StopSignals::block(tool);
+    let cli = C::parse();
+    exit_on_error(tool, signals.map_err(Into::into).and_then(|s| run(cli, &s)))
+}
+
+/// Writes the man page or a completion script of `C` to stdout.
+fn generate<C: CommandFactory>(what: &str, man: &ManPage) -> Result<()> {
+    let mut cmd = C::command();
+    let name = cmd.get_name().to_string();
+    let mut out = std::io::stdout().lock();
+    let shell = match what {
+        "man" => return write_man(cmd, man, &mut out),
+        "bash" => clap_complete::Shell::Bash,
+        "zsh" => clap_complete::Shell::Zsh,
+        "fish" => clap_complete::Shell::Fish,
+        other => bail!("{GENERATE_ENV}={other}: expected man, bash, zsh or fish"),
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    Ok(out.flush()?)
+}
+
+fn write_man(cmd: clap::Command, man: &ManPage, out: &mut impl std::io::Write) -> Result<()> {
+    use clap_mangen::roff::{Roff, bold, roman};
+    let name = cmd.get_name().to_string();
+    let page = clap_mangen::Man::new(cmd.clone())
+        .section("8")
+        .manual("ebpf-toolkit")
+        .source(format!("ebpf-toolkit {VERSION}"));
+    let mut buf = Vec::new();
+    page.render_title(&mut buf)?;
+    page.render_name_section(&mut buf)?;
+    page.render_synopsis_section(&mut buf)?;
+    page.render_description_section(&mut buf)?;
+    page.render_options_section(&mut buf)?;
+    let mut roff = Roff::new();
+    roff.control("SH", ["EXAMPLES"]);
+    let lines = man.examples.lines().map(str::trim);
+    for line in lines.filter(|l| !l.is_empty() && *l != "EXAMPLES:") {
+        let (command, comment) = line.split_once('#').unwrap_or((line, ""));
+        roff.control("TP", []);
+        roff.text([bold(command.trim())]);
+        roff.text([roman(comment.trim())]);
+    }
+    roff.control("SH", ["OVERHEAD"]);
+    roff.text([roman(man.overhead)]);
+    roff.control("SH", ["SEE ALSO"]);
+    let others: Vec<String> = tools()
+        .filter(|t| *t != name)
+        .map(|t| format!("{t}(8)"))
+        .collect();
+    roff.text([roman(format!(
+        "{}, bpftool(8), bpftrace(8). Documentation: docs/{name}.md in the source tree.",
+        others.join(", ")
+    ))]);
+    roff.to_writer(&mut buf)?;
+    page.render_version_section(&mut buf)?;
+    out.write_all(&buf).context("writing the man page")?;
+    Ok(out.flush()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_in_seconds_with_fractions() {
+        assert_eq!(parse_interval("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("0.1"), Ok(Duration::from_millis(100)));
+        for bad in ["0", "-1", "0.0001", "86401", "1e30", "NaN", "inf", "x", ""] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Reading the kernel's maps interval by interval: per-CPU maps of
+//! cumulative values become per-interval figures ([`HistDrain`],
+//! [`ArrayDrain`]), all read with one [`IntervalClock`]'s tick; what the
+//! kernel could not record becomes [`Losses`]; comm names come along
+//! ([`CommTable`]).
+
+pub mod clock;
+pub mod comms;
+pub mod losses;
+
+use std::collections::BTreeMap;
+
+pub use clock::{IntervalClock, Tick};
+pub use comms::CommTable;
+pub use losses::{DropReport, Losses, RECURSION};
+
+use anyhow::{Context as _, Result};
+use aya::{
+    Ebpf, Pod,
+    maps::{MapData, PerCpuArray, PerCpuHashMap},
+};
+use toolkit_core::{
+    hist::{Hist, MAX_SLOTS},
+    loglinear::{LL_BINS, LlHist},
+};
+
+/// Per-CPU map values that only grow (counts, sums), so that per-interval
+/// figures are differences of totals.
+pub trait Counters: Pod + Copy {
+    /// The empty value.
+    const ZERO: Self;
+    /// Number of events behind the value (an idle key has none new).
+    fn events(&self) -> u64;
+    /// Adds one CPU's value; `generation` is the current interval's, for
+    /// values that keep a per-interval maximum.
+    fn accumulate(&mut self, cpu: &Self, generation: u64);
+    /// The part of `self` (a later total) that is not in `before`.
+    fn since(&self, before: &Self) -> Self;
+}
+
+impl Counters for Hist {
+    const ZERO: Self = Hist::ZERO;
+
+    fn events(&self) -> u64 {
+        self.count
+    }
+
+    fn accumulate(&mut self, cpu: &Self, generation: u64) {
+        for i in 0..MAX_SLOTS {
+            self.slots[i] += cpu.slots[i];
+        }
+        self.count += cpu.count;
+        self.sum += cpu.sum;
+        if cpu.generation == generation {
+            self.max = self.max.max(cpu.max);
+        }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        let mut delta = *self;
+        for i in 0..MAX_SLOTS {
+            delta.slots[i] = self.slots[i].wrapping_sub(before.slots[i]);
+        }
+        delta.count = self.count.wrapping_sub(before.count);
+        delta.sum = self.sum.wrapping_sub(before.sum);
+        delta
+    }
+}
+
+impl Counters for LlHist {
+    const ZERO: Self = LlHist::ZERO;
+
+    fn events(&self) -> u64 {
+        self.count
+    }
+
+    fn accumulate(&mut self, cpu: &Self, generation: u64) {
+        for i in 0..LL_BINS {
+            self.bins[i] += cpu.bins[i];
+        }
+        // Minimum and maximum count only from CPUs that recorded in this
+        // interval (a CPU's generation is that of its last sample).
+        if cpu.generation == generation && cpu.count > 0 {
+            let first = self.max == 0 && self.min == 0;
+            self.min = if first {
+                cpu.min
+            } else {
+                self.min.min(cpu.min)
+            };
+            self.max = self.max.max(cpu.max);
+        }
+        self.count += cpu.count;
+        self.sum += cpu.sum;
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        let mut delta = *self;
+        for i in 0..LL_BINS {
+            delta.bins[i] = self.bins[i].wrapping_sub(before.bins[i]);
+        }
+        delta.count = self.count.wrapping_sub(before.count);
+        delta.sum = self.sum.wrapping_sub(before.sum);
+        delta
+    }
+}
+
+/// Plain counts, such as biolatency's errored requests.
+impl Counters for u64 {
+    const ZERO: Self = 0;
+
+    fn events(&self) -> u64 {
+        *self
+    }
+
+    fn accumulate(&mut self, cpu: &Self, _generation: u64) {
+        *self += cpu;
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        self.wrapping_sub(*before)
+    }
+}
+
+/// `[count, total]` pairs, such as syscount's per-syscall counters.
+impl Counters for [u64; 2] {
+    const ZERO: Self = [0, 0];
+
+    fn events(&self) -> u64 {
+        self[0]
+    }
+
+    fn accumulate(&mut self, cpu: &Self, _generation: u64) {
+        self[0] += cpu[0];
+        self[1] += cpu[1];
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        [
+            self[0].wrapping_sub(before[0]),
+            self[1].wrapping_sub(before[1]),
+        ]
+    }
+}
+
+/// Turns a per-CPU hash map of cumulative values into per-interval ones.
+///
+/// Userspace never writes values (a write would race the kernel's adds and
+/// lose samples): it keeps the previous totals and subtracts. Keys with no
+/// new event in an interval are deleted from the map so that it cannot fill
+/// up with idle keys (pids that exited, ...).
+pub struct HistDrain<K: Pod, V: Counters = Hist> {
+    map: PerCpuHashMap<MapData, K, V>,
+    previous: BTreeMap<K, V>,
+}
+
+impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
+    /// Takes ownership of the object's per-CPU hash map `name`.
+    pub fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
+        let map = ebpf
+            .take_map(name)
+            .with_context(|| format!("map {name} missing from the object"))?;
+        Ok(Self {
+            map: PerCpuHashMap::try_from(map)?,
+            previous: BTreeMap::new(),
+        })
+    }
+
+    /// The values that changed since the last call, in key order. Keys that
+    /// went idle are appended to `idle` so that side tables can forget them.
+    pub fn drain_with_idle(&mut self, tick: &Tick, idle: &mut Vec<K>) -> Result<Vec<(K, V)>> {
+        let keys: Vec<K> = self.map.keys().collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for key in keys {
+            let Ok(per_cpu) = self.map.get(&key, 0) else {
+                continue; // deleted meanwhile
+            };
+            let mut total = V::ZERO;
+            for cpu in per_cpu.iter() {
+                total.accumulate(cpu, tick.generation());
+            }
+            let before = self.previous.get(&key).copied().unwrap_or(V::ZERO);
+            if total.events() == before.events() {
+                // Idle for a whole interval: forget it (an event landing
+                // between the read above and this delete is the only loss).
+                let _ = self.map.remove(&key);
+                self.previous.remove(&key);
+                idle.push(key);
+                continue;
+            }
+            self.previous.insert(key, total);
+            out.push((key, total.since(&before)));
+        }
+        // Key order (disk, pid, ...), not the kernel's hash order.
+        out.sort_unstable_by_key(|(key, _)| *key);
+        Ok(out)
+    }
+
+    /// Like [`HistDrain::drain_with_idle`], for callers without side tables.
+    pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(K, V)>> {
+        self.drain_with_idle(tick, &mut Vec::new())
+    }
+}
+
+/// [`HistDrain::drain`] of a drain that may not exist (a map only used with
+/// some options): empty without one.
+pub fn drain_optional<K: Pod + Ord, V: Counters>(
+    drain: &mut Option<HistDrain<K, V>>,
+    tick: &Tick,
+) -> Result<BTreeMap<K, V>> {
+    match drain {
+        Some(drain) => Ok(drain.drain(tick)?.into_iter().collect()),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Per-interval differences of a per-CPU array of cumulative values, by
+/// index (indexes with no new event are left out).
+pub struct ArrayDrain<V: Counters> {
+    array: PerCpuArray<MapData, V>,
+    /// Indexes to read, all by default.
+    indexes: Vec<u32>,
+    previous: BTreeMap<u32, V>,
+}
+
+impl<V: Counters> ArrayDrain<V> {
+    /// Takes ownership of the object's per-CPU array `name`.
+    pub fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
+        let map = ebpf
+            .take_map(name)
+            .with_context(|| format!("map {name} missing from the object"))?;
+        let array = PerCpuArray::try_from(map)?;
+        let indexes = (0..array.len()).collect();
+        Ok(Self {
+            array,
+            indexes,
+            previous: BTreeMap::new(),
+        })
+    }
+
+    /// Reads only `indexes` from now on (the only ones the kernel writes,
+    /// such as the syscalls of a `-s` filter): one map read each.
+    pub fn only(mut self, indexes: impl IntoIterator<Item = u32>) -> Self {
+        self.indexes = indexes
+            .into_iter()
+            .filter(|&i| i < self.array.len())
+            .collect();
+        self
+    }
+
+    /// `(index, value)` for every index with new events since the last call.
+    pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(u32, V)>> {
+        let mut out = Vec::new();
+        for &index in &self.indexes {
+            let mut total = V::ZERO;
+            for cpu in self.array.get(&index, 0)?.iter() {
+                total.accumulate(cpu, tick.generation());
+            }
+            let before = self.previous.entry(index).or_insert(V::ZERO);
+            if total.events() != before.events() {
+                out.push((index, total.since(before)));
+                *before = total;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Sum over CPUs of entry `index` of the per-CPU `u64` array `name`
+/// (counters of dropped samples and the like).
+pub fn percpu_counter(ebpf: &Ebpf, name: &str, index: u32) -> Result<u64> {
+    let map = ebpf
+        .map(name)
+        .with_context(|| format!("map {name} missing from the object"))?;
+    let array = PerCpuArray::<_, u64>::try_from(map)?;
+    Ok(array.get(&index, 0)?.iter().sum())
+}

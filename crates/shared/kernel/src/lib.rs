@@ -1,0 +1,301 @@
+//! Kernel-side helpers shared by the tools' eBPF programs: reading the
+//! configuration and kernel memory, map entries, recording samples into
+//! the histograms of `toolkit-core`, task storage, the tracepoint program
+//! pairs. Compiled for `bpfel-unknown-none` only; empty on the host.
+#![no_std]
+#![cfg(target_arch = "bpf")]
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    macros::map,
+    maps::{Array, PerCpuHashMap},
+};
+
+use toolkit_core::{
+    hist::{Hist, MAX_SLOTS, log2_slot},
+    loglinear::{LlHist, loglinear_bin},
+};
+
+/// Reads a load-time global (filter, unit, field offset). Volatile, so the
+/// value set by userspace before load is read rather than the compile-time
+/// default being folded in.
+#[inline(always)]
+pub fn global<T: Copy>(v: &T) -> T {
+    // SAFETY: v is a valid reference to a static.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// Argument `n` of a `tp_btf` or `raw_tp` program: both contexts are arrays
+/// of u64 arguments.
+#[inline(always)]
+pub fn ctx_arg<C: aya_ebpf::EbpfContext>(ctx: &C, n: usize) -> u64 {
+    // SAFETY: tracepoint contexts hold at least n + 1 arguments; callers
+    // pass indexes within the tracepoint's prototype.
+    unsafe { *(ctx.as_ptr() as *const u64).add(n) }
+}
+
+/// Interval generation, bumped by userspace after each drain; a histogram
+/// whose `generation` differs restarts its `max`.
+#[map]
+pub static HIST_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Initial value of new histogram entries; a static so that it is not built
+/// on the 512-byte eBPF stack.
+static ZERO_HIST: Hist = Hist::ZERO;
+
+/// Initial value of new log-linear histograms (8.7 KiB: never on the stack).
+pub static ZERO_LL_HIST: LlHist = LlHist::ZERO;
+
+/// The histogram of `key` in `map` for this CPU, created empty on first use.
+/// `None` only when the map is full.
+#[inline(always)]
+pub fn hist_entry<K>(map: &PerCpuHashMap<K, Hist>, key: &K) -> Option<&'static mut Hist> {
+    map_entry(map, key, &ZERO_HIST)
+}
+
+/// The value of `key` in the per-CPU `map` for this CPU, created as `zero`
+/// on first use. `None` only when the map is full.
+#[inline(always)]
+pub fn map_entry<K, V>(
+    map: &PerCpuHashMap<K, V>,
+    key: &K,
+    zero: &'static V,
+) -> Option<&'static mut V> {
+    let ptr = match map.get_ptr_mut(key) {
+        Some(ptr) => ptr,
+        None => {
+            // Another program on this CPU cannot race us (per-CPU value), but
+            // another CPU may have created the key: NOEXIST keeps its data.
+            let _ = map.insert(key, zero, BPF_NOEXIST as u64);
+            map.get_ptr_mut(key)?
+        }
+    };
+    // SAFETY: a per-CPU map value stays valid for the program's run and no
+    // other program instance touches this CPU's copy concurrently.
+    Some(unsafe { &mut *ptr })
+}
+
+/// Records one sample: `value` is the raw measurement (ns, bytes) that goes
+/// into `sum` and `max`; its log2 bucket is taken of `value / divisor`
+/// (1000 for usecs, 1_000_000 for msecs, 1 for raw units).
+#[inline(always)]
+pub fn hist_record(hist: &mut Hist, value: u64, divisor: u64) {
+    // checked_div: a plain `/` would add a panic path, which the verifier
+    // rejects (a program must end in an exit).
+    let scaled = value.checked_div(divisor).unwrap_or(value);
+    let slot = log2_slot(scaled) & (MAX_SLOTS - 1);
+    hist.slots[slot] += 1;
+    hist.count += 1;
+    hist.sum += value;
+    let generation = HIST_GENERATION.get(0).copied().unwrap_or(0);
+    if hist.generation != generation {
+        hist.generation = generation;
+        hist.max = value;
+    } else if value > hist.max {
+        hist.max = value;
+    }
+}
+
+/// Records one sample of `value` (nanoseconds, bytes) in a log-linear
+/// histogram, with its exact count, sum, and per-interval minimum and
+/// maximum.
+#[inline(always)]
+pub fn ll_record(hist: &mut LlHist, value: u64) {
+    if let Some(bin) = hist.bins.get_mut(loglinear_bin(value)) {
+        *bin += 1;
+    }
+    let generation = HIST_GENERATION.get(0).copied().unwrap_or(0);
+    if hist.generation != generation || hist.count == 0 {
+        hist.generation = generation;
+        hist.min = value;
+        hist.max = value;
+    } else {
+        if value > hist.max {
+            hist.max = value;
+        }
+        if value < hist.min {
+            hist.min = value;
+        }
+    }
+    hist.count += 1;
+    hist.sum += value;
+}
+
+/// Records `value` in the log-linear histogram of `key` in `map`, created
+/// empty on first use. False only when the map is full.
+#[inline(always)]
+pub fn ll_hist_record<K>(map: &PerCpuHashMap<K, LlHist>, key: &K, value: u64) -> bool {
+    match map_entry(map, key, &ZERO_LL_HIST) {
+        Some(hist) => {
+            ll_record(hist, value);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Reads a `T` at `base + offset` in kernel memory; the offset comes from
+/// kernel BTF at load time, which makes the read portable across kernels.
+#[inline(always)]
+pub fn read_kernel<T>(base: u64, offset: u32) -> Option<T> {
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
+    unsafe { bpf_probe_read_kernel((base + offset as u64) as *const T).ok() }
+}
+
+/// Adds one to a per-CPU counter (dropped samples, full maps).
+#[inline(always)]
+pub fn bump(counter: &aya_ebpf::maps::PerCpuArray<u64>, index: u32) {
+    if let Some(ptr) = counter.get_ptr_mut(index) {
+        // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
+        unsafe { *ptr += 1 };
+    }
+}
+
+/// Whether the current task is in cgroup `id` (at depth `level`) or below.
+#[inline(always)]
+pub fn current_in_cgroup(id: u64, level: u32) -> bool {
+    // SAFETY: helper without memory arguments.
+    unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) == id }
+}
+
+/// x86_64 `exit` and `exit_group` never return: no start time is kept for
+/// them.
+const NO_RETURN_SYSCALLS: [u64; 2] = [60, 231];
+
+/// A task-local storage map (`BPF_MAP_TYPE_TASK_STORAGE`): one `T` per
+/// task, found from the task pointer without a hash lookup or a lock on the
+/// hot path. aya-ebpf 0.2 has no type for it; this is the BTF map layout
+/// (`.maps` section) that loaders read the definition from.
+#[repr(C)]
+pub struct TaskStorage<T> {
+    r#type: *const [i32; aya_ebpf::bindings::bpf_map_type::BPF_MAP_TYPE_TASK_STORAGE as usize],
+    key: *const i32,
+    value: *const T,
+    max_entries: *const [i32; 0],
+    map_flags: *const [i32; aya_ebpf::bindings::BPF_F_NO_PREALLOC as usize],
+}
+
+// SAFETY: the fields are never dereferenced; the loader reads the layout from
+// BTF and the kernel owns the storage.
+unsafe impl<T> Sync for TaskStorage<T> {}
+
+impl<T> TaskStorage<T> {
+    pub const fn new() -> Self {
+        Self {
+            r#type: core::ptr::null(),
+            key: core::ptr::null(),
+            value: core::ptr::null(),
+            max_entries: core::ptr::null(),
+            map_flags: core::ptr::null(),
+        }
+    }
+
+    /// The current task's value, created zeroed when `create` is set.
+    #[inline(always)]
+    pub fn current(&self, create: bool) -> Option<&'static mut T> {
+        // SAFETY: helper without arguments; the result is a trusted pointer.
+        let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() };
+        self.of(task as u64, create)
+    }
+
+    /// The value of `task`, created zeroed when `create` is set. `task` must
+    /// be a pointer the verifier trusts: a `tp_btf` argument or
+    /// `bpf_get_current_task_btf()`, never a number read from memory.
+    #[inline(always)]
+    pub fn of(&self, task: u64, create: bool) -> Option<&'static mut T> {
+        let flags = if create {
+            aya_ebpf::bindings::BPF_LOCAL_STORAGE_GET_F_CREATE as u64
+        } else {
+            0
+        };
+        // SAFETY: the verifier checks that `task` is a trusted task pointer;
+        // the value lives as long as the task, beyond this program run.
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_task_storage_get(
+                core::ptr::from_ref(self).cast_mut().cast(),
+                task as *mut _,
+                core::ptr::null_mut(),
+                flags,
+            )
+            .cast::<T>()
+            .as_mut()
+        }
+    }
+}
+
+impl<T> Default for TaskStorage<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A thread's syscall in progress, kept in its task storage by the latency
+/// tools: when it entered (0: none in progress) and which syscall it is, so
+/// that `sys_exit` need not read the number from `pt_regs`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SyscallStart {
+    pub at: u64,
+    pub nr: u64,
+}
+
+/// At `sys_enter`: remembers when the current thread entered syscall `nr`,
+/// in its slot of `starts` (a tool's own task-storage map, defined in its
+/// object so that tools without syscall timing do not carry it). Returns
+/// false when no storage could be had.
+#[inline(always)]
+pub fn syscall_enter(starts: &TaskStorage<SyscallStart>, nr: u64) -> bool {
+    if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
+        return true;
+    }
+    let Some(start) = starts.current(true) else {
+        return false;
+    };
+    // SAFETY: helper without arguments.
+    start.at = unsafe { bpf_ktime_get_ns() };
+    start.nr = nr;
+    true
+}
+
+/// At `sys_exit`: how long the current thread spent in the syscall that
+/// returns, and its number, or `None` when its entry was not seen.
+#[inline(always)]
+pub fn syscall_exit(starts: &TaskStorage<SyscallStart>) -> Option<(u64, u64)> {
+    let start = starts.current(false)?;
+    let then = start.at;
+    if then == 0 {
+        return None;
+    }
+    start.at = 0;
+    // SAFETY: helper without arguments.
+    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(then) as i64;
+    (delta >= 0).then_some((delta as u64, start.nr))
+}
+
+/// The panic handler of every tool's eBPF object. Programs must not have
+/// panic paths at all (the verifier rejects code that does not end in an
+/// exit); this only satisfies `no_std`.
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// Defines the pair of programs for one tracepoint that every tool ships:
+/// `$btf_name` (`tp_btf`) and `$raw_name` (`raw_tp`), both calling
+/// `$handler(&ctx)`, which reads its arguments with [`ctx_arg`] and so works
+/// with either context. Userspace picks one per run (`attach_tracepoints`).
+#[macro_export]
+macro_rules! tracepoint_programs {
+    ($tracepoint:literal, $btf_name:ident, $raw_name:ident, $handler:path) => {
+        #[aya_ebpf::macros::btf_tracepoint(function = $tracepoint)]
+        pub fn $btf_name(ctx: aya_ebpf::programs::BtfTracePointContext) -> i32 {
+            $handler(&ctx)
+        }
+
+        #[aya_ebpf::macros::raw_tracepoint(tracepoint = $tracepoint)]
+        pub fn $raw_name(ctx: aya_ebpf::programs::RawTracePointContext) -> i32 {
+            $handler(&ctx)
+        }
+    };
+}

@@ -1,0 +1,325 @@
+//! `--openmetrics FILE`: the histograms as an OpenMetrics text exposition,
+//! rewritten atomically each interval, for node_exporter's textfile
+//! collector (or any scraper). Histograms there are cumulative counters, so
+//! the file holds totals since the tool started, not the last interval.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::Result;
+
+use toolkit_core::hist::{Hist, MAX_SLOTS};
+use toolkit_drain::Losses;
+
+use crate::{ReplacedFile, Unit};
+
+/// Buckets written: log2 slots 0..BUCKETS, then `+Inf`. With microsecond
+/// slots the last finite bound is 2^28 us, about 4.5 minutes.
+const BUCKETS: usize = 28;
+
+/// A histogram family: one histogram per label value.
+struct HistFamily {
+    help: &'static str,
+    label: Option<&'static str>,
+    unit: Unit,
+    totals: BTreeMap<String, Hist>,
+}
+
+/// A counter family: one counter per set of label values.
+struct CounterFamily {
+    help: &'static str,
+    labels: &'static [&'static str],
+    totals: BTreeMap<Vec<String>, u64>,
+}
+
+/// Everything one tool exposes: its latency histograms, and whatever other
+/// histograms (sizes) and counters (failures, lost samples) it measures,
+/// all cumulative since the tool started.
+pub struct OpenMetrics {
+    file: ReplacedFile,
+    tool: &'static str,
+    histograms: BTreeMap<String, HistFamily>,
+    counters: BTreeMap<String, CounterFamily>,
+}
+
+impl OpenMetrics {
+    /// A writer of `path` for `tool`, whose latency histograms are keyed by
+    /// `label` (`syscall`, `disk`, `pid`, as Prometheus conventions spell
+    /// it; `None` for a single histogram). Refuses a `path` that is not a
+    /// regular file; the file is first written at the first
+    /// [`OpenMetrics::publish`].
+    pub fn new(
+        path: &Path,
+        tool: &'static str,
+        label: Option<&'static str>,
+        unit: Unit,
+    ) -> Result<Self> {
+        let mut om = Self {
+            file: ReplacedFile::new(tool, path)?,
+            tool,
+            histograms: BTreeMap::new(),
+            counters: BTreeMap::new(),
+        };
+        om.histograms.insert(
+            format!("{tool}_latency_seconds"),
+            HistFamily {
+                help: "Latency, from eBPF, since the tool started.",
+                label,
+                unit,
+                totals: BTreeMap::new(),
+            },
+        );
+        Ok(om)
+    }
+
+    /// The path written.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// The unit of the latency histograms' log2 slots (usecs, msecs...),
+    /// which the tool's other latency histograms share.
+    pub fn latency_unit(&self) -> Unit {
+        self.histograms
+            .get(&format!("{}_latency_seconds", self.tool))
+            .map_or(Unit::Usecs, |f| f.unit)
+    }
+
+    /// Adds one interval's latency histograms, by label value.
+    fn latency<'a>(&mut self, hists: impl IntoIterator<Item = (String, &'a Hist)>) {
+        let name = format!("{}_latency_seconds", self.tool);
+        if let Some(family) = self.histograms.get_mut(&name) {
+            add_hists(&mut family.totals, hists);
+        }
+    }
+
+    /// Adds one interval's histograms of another family,
+    /// `<tool>_<name>_<unit>` (`memlat_request_size_bytes`).
+    pub fn histograms<'a>(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        label: Option<&'static str>,
+        unit: Unit,
+        hists: impl IntoIterator<Item = (String, &'a Hist)>,
+    ) {
+        let base = if unit == Unit::Bytes {
+            "bytes"
+        } else {
+            "seconds"
+        };
+        let family = self
+            .histograms
+            .entry(format!("{}_{name}_{base}", self.tool))
+            .or_insert_with(|| HistFamily {
+                help,
+                label,
+                unit,
+                totals: BTreeMap::new(),
+            });
+        add_hists(&mut family.totals, hists);
+    }
+
+    /// Declares the counter family `<tool>_<name>` before it has any
+    /// sample, so that scrapers see it (with `# TYPE`) from the start.
+    pub fn declare_counter(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) {
+        self.counters
+            .entry(format!("{}_{name}", self.tool))
+            .or_insert_with(|| CounterFamily {
+                help,
+                labels,
+                totals: BTreeMap::new(),
+            });
+    }
+
+    /// Adds `delta` to the counter `<tool>_<name>_total` with these label
+    /// values (one per name in `labels`). A counter added with 0 is still
+    /// exposed, so that `rate()` sees it from the start.
+    pub fn count(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        labels: &'static [&'static str],
+        values: Vec<String>,
+        delta: u64,
+    ) {
+        self.declare_counter(name, help, labels);
+        let Some(family) = self.counters.get_mut(&format!("{}_{name}", self.tool)) else {
+            return;
+        };
+        *family.totals.entry(values).or_insert(0) += delta;
+    }
+
+    /// Ends an interval: adds its latency histograms (by label value) and
+    /// its losses, then rewrites the file (see [`OpenMetrics::publish`]).
+    /// Other families are added before this.
+    pub fn end_interval<'a>(
+        &mut self,
+        latency: impl IntoIterator<Item = (String, &'a Hist)>,
+        lost: &Losses,
+    ) {
+        self.latency(latency);
+        for (reason, n) in &lost.0 {
+            self.count(
+                "lost_samples",
+                "Events the kernel side could not record, by reason.",
+                &["reason"],
+                vec![reason.to_string()],
+                *n,
+            );
+        }
+        self.publish();
+    }
+
+    /// Rewrites the file with the totals so far. A failure is a warning on
+    /// stderr naming the path: tracing and the tool's own output go on.
+    pub fn publish(&self) {
+        self.file.replace_or_warn(self.render().as_bytes());
+    }
+
+    /// Writes the file now, failing on any error: at start-up, so that a
+    /// path that cannot be written is said before tracing begins.
+    pub fn publish_or_fail(&self) -> Result<()> {
+        use anyhow::Context as _;
+        self.file
+            .replace(self.render().as_bytes())
+            .with_context(|| format!("writing {}", self.path().display()))
+    }
+
+    fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (f, family) in &self.histograms {
+            // Bucket bounds and sums in the family's base unit: seconds
+            // (values are ns) or bytes.
+            let (base, raw_per_base) = if family.unit == Unit::Bytes {
+                ("bytes", 1.0)
+            } else {
+                ("seconds", 1e9)
+            };
+            let bucket_scale = family.unit.divisor() as f64 / raw_per_base;
+            let _ = writeln!(out, "# TYPE {f} histogram");
+            let _ = writeln!(out, "# UNIT {f} {base}");
+            let _ = writeln!(out, "# HELP {f} {}", family.help);
+            for (key, hist) in &family.totals {
+                // `name="value",` before `le`, and alone (without the comma).
+                let (label, alone) = match family.label {
+                    Some(name) => {
+                        let pair = format!("{name}=\"{}\"", escape(key));
+                        (format!("{pair},"), format!("{{{pair}}}"))
+                    }
+                    None => (String::new(), String::new()),
+                };
+                let mut cumulative = 0;
+                for slot in 0..BUCKETS {
+                    cumulative += hist.slots[slot];
+                    // Slot k holds whole units in [2^k, 2^(k+1)).
+                    let le = (1u64 << (slot + 1)) as f64 * bucket_scale;
+                    let _ = writeln!(out, "{f}_bucket{{{label}le=\"{le:e}\"}} {cumulative}");
+                }
+                let _ = writeln!(out, "{f}_bucket{{{label}le=\"+Inf\"}} {}", hist.count);
+                let _ = writeln!(out, "{f}_count{alone} {}", hist.count);
+                let _ = writeln!(out, "{f}_sum{alone} {:e}", hist.sum as f64 / raw_per_base);
+            }
+        }
+        for (f, family) in &self.counters {
+            let _ = writeln!(out, "# TYPE {f} counter");
+            let _ = writeln!(out, "# HELP {f} {}", family.help);
+            for (values, total) in &family.totals {
+                let pairs: Vec<String> = family
+                    .labels
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
+                    .collect();
+                let labels = if pairs.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{}}}", pairs.join(","))
+                };
+                let _ = writeln!(out, "{f}_total{labels} {total}");
+            }
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+fn add_hists<'a>(
+    totals: &mut BTreeMap<String, Hist>,
+    hists: impl IntoIterator<Item = (String, &'a Hist)>,
+) {
+    for (key, hist) in hists {
+        let total = totals.entry(key).or_insert(Hist::ZERO);
+        for i in 0..MAX_SLOTS {
+            total.slots[i] += hist.slots[i];
+        }
+        total.count += hist.count;
+        total.sum += hist.sum;
+    }
+}
+
+/// Escapes a label value (backslash, double quote, newline).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cumulative_buckets_count_and_sum() {
+        let dir = std::env::temp_dir().join(format!("om-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.prom");
+        let mut om = OpenMetrics::new(&path, "syslat", Some("syscall"), Unit::Usecs).unwrap();
+        let mut hist = Hist::ZERO;
+        hist.slots[0] = 2; // 0-1 us
+        hist.slots[3] = 1; // 8-15 us
+        hist.count = 3;
+        hist.sum = 10_500;
+        om.latency([("read".to_string(), &hist)]);
+        om.latency([("read".to_string(), &hist)]);
+        om.count(
+            "failures",
+            "Failed calls.",
+            &["syscall", "errno"],
+            vec!["mmap".into(), "EINVAL".into()],
+            7,
+        );
+        om.publish_or_fail().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("syslat_latency_seconds_bucket{syscall=\"read\",le=\"2e-6\"} 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("syslat_latency_seconds_bucket{syscall=\"read\",le=\"1.6e-5\"} 6\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("syslat_latency_seconds_count{syscall=\"read\"} 6\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("syslat_latency_seconds_sum{syscall=\"read\"} 2.1e-5\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE syslat_failures counter\n"), "{text}");
+        assert!(
+            text.contains("syslat_failures_total{syscall=\"mmap\",errno=\"EINVAL\"} 7\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,77 @@
+//! From the command line and the kernel's BTF to the configuration the
+//! kernel side reads (`syscount_ebpf::Config`): a pure function, tested
+//! without loading anything.
+
+use anyhow::Result;
+use syscount_ebpf::{Config, maps};
+use toolkit_load::{CgroupFilter, KernelBtf};
+
+use crate::cli::Cli;
+
+/// The kernel side's configuration for `cli`; `self_pid` (syscount's own)
+/// is never counted.
+pub fn build(
+    cli: &Cli,
+    btf: &KernelBtf,
+    cgroup: Option<CgroupFilter>,
+    self_pid: u32,
+) -> Result<Config> {
+    let flag = |on: bool| u32::from(on);
+    Ok(Config {
+        cgroup_id: cgroup.map_or(0, |c| c.id),
+        filter_pid: cli.pid.unwrap_or(0),
+        self_pid,
+        filter_failed: flag(cli.failures),
+        filter_errno: cli.errno.unwrap_or(0) as u32,
+        measure_latency: flag(cli.latency),
+        by_process: flag(cli.process),
+        filter_cgroup: flag(cgroup.is_some()),
+        cgroup_level: cgroup.map_or(0, |c| c.level),
+        off_pt_regs_orig_ax: btf.member_offset("pt_regs", "orig_ax")?,
+        ..Config::DEFAULT
+    })
+}
+
+/// Map sizes: the process tables only with `-P`.
+pub fn map_sizes(cli: &Cli) -> [(&'static str, u32); 2] {
+    let processes = if cli.process { maps::MAX_PROCESSES } else { 1 };
+    [(maps::PROCESSES, processes), (maps::COMMS, processes)]
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn config_of(args: &[&str]) -> Config {
+        let argv = std::iter::once("syscount").chain(args.iter().copied());
+        let cli = Cli::try_parse_from(argv).unwrap();
+        build(&cli, &KernelBtf::load().unwrap(), None, 7).unwrap()
+    }
+
+    #[test]
+    fn defaults_count_everything() {
+        let config = config_of(&[]);
+        assert_eq!(config.self_pid, 7);
+        let switches = [
+            config.filter_pid,
+            config.filter_failed,
+            config.filter_errno,
+            config.measure_latency,
+            config.by_process,
+            config.filter_cgroup,
+        ];
+        assert_eq!(switches, [0; 6]);
+        assert_ne!(config.off_pt_regs_orig_ax, 0);
+    }
+
+    #[test]
+    fn options_map_to_fields() {
+        let config = config_of(&["-p", "42", "-e", "ENOENT", "-L", "-P"]);
+        assert_eq!(config.filter_pid, 42);
+        assert_eq!(config.filter_errno, 2);
+        assert_eq!((config.measure_latency, config.by_process), (1, 1));
+        assert_eq!(config_of(&["-x"]).filter_failed, 1);
+    }
+}

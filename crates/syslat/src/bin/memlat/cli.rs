@@ -1,0 +1,79 @@
+//! Command line of memlat.
+
+use clap::Parser;
+use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+
+pub const EXAMPLES: &str = "\
+EXAMPLES:
+    memlat              # mmap/munmap/brk/mremap latency and failures, at Ctrl-C
+    memlat 1 10         # 1 second summaries, 10 times
+    memlat -p 185       # process 185 only
+    memlat --size       # also the requested lengths of mmap and mremap
+    memlat -a -n        # also mprotect and madvise, nanosecond buckets
+    memlat --json 1     # one JSON object per second, for scripts
+    memlat --percentiles  # p50, p90, p99, p99.9 of each call
+    memlat --compact 1  # mmap/munmap/brk/mremap percentiles, a line a second
+    memlat --reclaim 5  # also direct-reclaim stalls (memory saturation)
+    memlat --reclaim -P # reclaim stalls per process";
+
+/// Summarize the latency and failures of memory-management syscalls.
+///
+/// Times mmap, munmap, brk and mremap (and mprotect, madvise with -a),
+/// counts their failures per errno (the USE method's memory errors), and
+/// with --size shows the requested lengths. Other syscalls are filtered out
+/// in the kernel. Needs root, or CAP_BPF and CAP_PERFMON.
+#[derive(Debug, Parser)]
+#[command(name = "memlat", version = VERSION, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub out: HistArgs,
+    /// Nanosecond histograms
+    #[arg(short = 'n', long, conflicts_with = "milliseconds")]
+    pub nanoseconds: bool,
+    /// Trace this process only
+    #[arg(short = 'p', long, value_name = "PID",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+    /// Also trace mprotect and madvise
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Also print histograms of the length requested from mmap and mremap
+    #[arg(long)]
+    pub size: bool,
+    /// Also print how long tasks stall in direct reclaim, global and
+    /// memory-cgroup: the USE method's memory saturation
+    #[arg(long)]
+    pub reclaim: bool,
+    /// With --reclaim, a reclaim histogram per process
+    #[arg(short = 'P', long = "pids", requires = "reclaim")]
+    pub per_process: bool,
+    #[command(flatten)]
+    pub hires: PercentileArgs,
+    #[command(flatten)]
+    pub every: IntervalArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use toolkit_cli::assert_usage_errors;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert_usage_errors::<Cli>(&[
+            &["0"],
+            &["1", "0"],
+            &["-p", "0"],
+            &["-m", "-n"],
+            &["--size=3"],
+        ]);
+    }
+}

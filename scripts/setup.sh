@@ -33,6 +33,11 @@ if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q
     rustup component add rust-src --toolchain nightly
 fi
 
+if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^clippy'; then
+    log "adding clippy to the nightly toolchain (lints the eBPF crates)"
+    rustup component add clippy --toolchain nightly
+fi
+
 if ! bpf-linker --version 2>/dev/null | grep -q "${BPF_LINKER_VERSION}"; then
     log "building bpf-linker ${BPF_LINKER_VERSION} against LLVM ${LLVM_MAJOR} (about a minute)"
     LLVM_PREFIX=/usr/lib/llvm-${LLVM_MAJOR} cargo install bpf-linker \

@@ -9,5 +9,10 @@ bash scripts/setup.sh
 cargo fmt --all --check
 cargo build --release --locked
 cargo clippy --release --locked --all-targets -- -D warnings
+# The kernel halves too, as aya-build compiles them (nightly, bpf target).
+mapfile -t ebpf_crates < <(cargo metadata --no-deps --format-version 1 |
+    python3 -c 'import json, sys; print("\n".join(p["name"] for p in json.load(sys.stdin)["packages"] if p["name"].endswith("-ebpf") or p["name"] in ("toolkit-kernel", "toolkit-core")))')
+cargo +nightly clippy --release --locked --target bpfel-unknown-none -Z build-std=core \
+    "${ebpf_crates[@]/#/-p=}" -- -D warnings
 # The tools must be built before the integration tests run them.
 cargo test --release --locked

@@ -5,7 +5,7 @@
 use anyhow::{Context as _, Result};
 use aya::{EbpfLoader, programs::BtfTracePoint};
 use clap::Parser;
-use toolkit_cli::{ManPage, StopSignals, tool_main};
+use toolkit_cli::{StopSignals, tool_main};
 use toolkit_load::{btf::aya_btf, check_privileges};
 use toolkit_report::print_banner;
 
@@ -20,13 +20,11 @@ struct Cli {
     tracepoints: Vec<String>,
 }
 
-const MAN: ManPage = ManPage {
-    examples: "floor sys_enter sys_exit  # the floor under the syscall tools",
-    overhead: "Only what any program on a hook costs.",
-};
+/// The OVERHEAD section of its man page.
+const OVERHEAD: &str = "Only what any program on a hook costs.";
 
 fn main() {
-    tool_main("floor", &MAN, run)
+    tool_main("floor", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

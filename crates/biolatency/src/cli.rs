@@ -54,16 +54,9 @@ pub struct Cli {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory as _;
-
     use toolkit_cli::assert_usage_errors;
 
     use super::*;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn parses_libbpf_tools_style() {

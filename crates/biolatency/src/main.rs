@@ -10,7 +10,7 @@ mod status;
 use anyhow::{Context as _, Result};
 use aya::Ebpf;
 use biolatency_ebpf::{dropped, maps};
-use toolkit_cli::{ManPage, StopSignals, run_intervals, tool_main};
+use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_drain::{DropReport, HistDrain, IntervalClock, drain_optional};
 use toolkit_load::{
     CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
@@ -33,14 +33,11 @@ const ERRORS: (&str, &str, &[&str]) = (
     &["disk", "status"],
 );
 
-/// What `man biolatency` says beyond `--help`.
-const MAN: ManPage = ManPage {
-    examples: cli::EXAMPLES,
-    overhead: "Two programs per block I/O (three with -Q): about 400 ns per event each on the project's 2-core VM, level with libbpf-tools' biolatency (1.0x); a do-nothing program on the same hook costs 60 ns. See docs/performance.md.",
-};
+/// The OVERHEAD section of `man biolatency`: measured cost per event.
+const OVERHEAD: &str = "Two programs per block I/O (three with -Q): about 400 ns per event each on the project's 2-core VM, level with libbpf-tools' biolatency (1.0x); a do-nothing program on the same hook costs 60 ns. See docs/performance.md.";
 
 fn main() {
-    tool_main("biolatency", &MAN, run)
+    tool_main("biolatency", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

@@ -45,16 +45,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory as _;
-
     use toolkit_cli::assert_usage_errors;
 
     use super::*;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn durations() {

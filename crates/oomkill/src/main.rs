@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use aya::maps::RingBuf;
 use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
-use toolkit_cli::{ManPage, StopSignals, Wake, tool_main};
+use toolkit_cli::{StopSignals, Wake, tool_main};
 use toolkit_drain::DropReport;
 use toolkit_load::{Hook, KernelBtf, attach_tracepoints, load_object};
 use toolkit_report::{
@@ -25,17 +25,15 @@ use crate::{cli::Cli, memcg::MemoryHierarchy};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomkill"));
 
-/// What `man oomkill` says beyond `--help`.
-const MAN: ManPage = ManPage {
-    examples: cli::EXAMPLES,
-    overhead: "One program on oom:mark_victim, which runs once per OOM kill: no cost at other times.",
-};
+/// The OVERHEAD section of `man oomkill`: measured cost per event.
+const OVERHEAD: &str =
+    "One program on oom:mark_victim, which runs once per OOM kill: no cost at other times.";
 
 /// How long events may wait in the ring buffer before they are printed.
 const POLL: Duration = Duration::from_millis(100);
 
 fn main() {
-    tool_main("oomkill", &MAN, run)
+    tool_main("oomkill", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

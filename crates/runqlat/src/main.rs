@@ -6,7 +6,7 @@ mod report;
 
 use anyhow::Result;
 use runqlat_ebpf::{dropped, maps};
-use toolkit_cli::{ManPage, StopSignals, run_intervals, tool_main};
+use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_drain::{CommTable, DropReport, HistDrain, IntervalClock, drain_optional};
 use toolkit_load::{
     CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
@@ -17,14 +17,11 @@ use crate::{cli::Cli, report::Grouping};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
 
-/// What `man runqlat` says beyond `--help`.
-const MAN: ManPage = ManPage {
-    examples: cli::EXAMPLES,
-    overhead: "Enqueue times live in task storage: sched_switch about 260 ns per event (0.67x libbpf-tools' runqlat), sched_wakeup about 270 ns (0.77x); a do-nothing program costs 65 ns. See docs/performance.md.",
-};
+/// The OVERHEAD section of `man runqlat`: measured cost per event.
+const OVERHEAD: &str = "Enqueue times live in task storage: sched_switch about 260 ns per event (0.67x libbpf-tools' runqlat), sched_wakeup about 270 ns (0.77x); a do-nothing program costs 65 ns. See docs/performance.md.";
 
 fn main() {
-    tool_main("runqlat", &MAN, run)
+    tool_main("runqlat", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

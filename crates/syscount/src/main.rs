@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, io::Write as _, time::Duration};
 
 use anyhow::Result;
 use syscount_ebpf::{dropped, maps};
-use toolkit_cli::{ManPage, StopSignals, run_intervals, tool_main};
+use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_drain::{ArrayDrain, CommTable, DropReport, HistDrain, IntervalClock};
 use toolkit_load::{
     CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
@@ -22,14 +22,11 @@ use crate::{
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
 
-/// What `man syscount` says beyond `--help`.
-const MAN: ManPage = ManPage {
-    examples: cli::EXAMPLES,
-    overhead: "One program per syscall (two with -L). On a getppid loop, count mode adds 185 ns per call (0.83x what libbpf-tools' syscount adds); -L adds 0.65x what libbpf-tools' syscount -L adds. See docs/performance.md.",
-};
+/// The OVERHEAD section of `man syscount`: measured cost per event.
+const OVERHEAD: &str = "One program per syscall (two with -L). On a getppid loop, count mode adds 185 ns per call (0.83x what libbpf-tools' syscount adds); -L adds 0.65x what libbpf-tools' syscount -L adds. See docs/performance.md.";
 
 fn main() {
-    tool_main("syscount", &MAN, run)
+    tool_main("syscount", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

@@ -69,21 +69,18 @@ impl Config {
     };
 }
 
-// No padding anywhere: every byte is initialized, as `Pod` requires.
-const _: () = assert!(size_of::<Config>() == 2 * 8 + 8 * 4 + 6 * 4);
-
-// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for Config {}
+toolkit_core::pod_config!(Config, 2 * 8 + 8 * 4 + 6 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
-    /// Start time of each in-flight request, by its address.
-    pub const START: &str = "START";
-    pub const HISTS: &str = "HISTS";
-    pub const LLHISTS: &str = "LLHISTS";
-    /// Errored requests by `dev << 32 | blk_status_t`.
-    pub const ERRORS: &str = "ERRORS";
+    toolkit_core::map_names!(
+        /// Start time of each in-flight request, by its address.
+        START,
+        HISTS,
+        LLHISTS,
+        /// Errored requests by `dev << 32 | blk_status_t`.
+        ERRORS,
+    );
     /// Histograms (disks x flags) a split run can hold.
     pub const MAX_HISTS: u32 = 1024;
     /// Requests in flight at once that can be timed.

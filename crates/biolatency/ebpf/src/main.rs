@@ -85,10 +85,10 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
     }
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    if START.insert(&rq, &now, BPF_NOEXIST as u64).is_ok() {
+    if START.insert(rq, now, BPF_NOEXIST as u64).is_ok() {
         return 0;
     }
-    if START.get_ptr(&rq).is_none() {
+    if START.get_ptr(rq).is_none() {
         bump(&DROPPED, dropped::START_FULL); // full (or its bucket busy on this CPU)
         return 0;
     }
@@ -101,7 +101,7 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
     // this address completed without our completion program being run by
     // the kernel (a requeued request drops its own at block_rq_requeue):
     // count that sample as lost, never silently, and time this one.
-    if START.insert(&rq, &now, 0).is_err() {
+    if START.insert(rq, now, 0).is_err() {
         bump(&DROPPED, dropped::START_FULL);
     } else {
         bump(&DROPPED, dropped::COMPLETION_SKIPPED);
@@ -112,17 +112,17 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
 /// A requeued request is issued again: its first start time goes, as
 /// libbpf-tools' overwrite on re-issue would.
 fn on_requeue<C: EbpfContext>(ctx: &C) -> i32 {
-    let _ = START.remove(&rq_arg(ctx));
+    let _ = START.remove(rq_arg(ctx));
     0
 }
 
 #[inline(always)]
 fn trace_done(rq: u64, status: u8) -> i32 {
     // SAFETY: the value is copied out before the entry is removed.
-    let Some(start) = (unsafe { START.get(&rq) }).copied() else {
+    let Some(start) = (unsafe { START.get(rq) }).copied() else {
         return 0; // in flight before tracing started, or filtered out
     };
-    let _ = START.remove(&rq);
+    let _ = START.remove(rq);
     if status != 0 {
         // Errored requests are counted here and, as in libbpf-tools, still
         // go into the latency histogram below.
@@ -148,10 +148,8 @@ fn trace_done(rq: u64, status: u8) -> i32 {
         Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::HIST_FULL),
     }
-    if global(&CONFIG.loglinear) != 0 {
-        if !ll_hist_record(&LLHISTS, &key, delta as u64) {
-            bump(&DROPPED, dropped::HIST_FULL);
-        }
+    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&LLHISTS, &key, delta as u64) {
+        bump(&DROPPED, dropped::HIST_FULL);
     }
     0
 }

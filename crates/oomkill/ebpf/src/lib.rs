@@ -36,17 +36,14 @@ impl Config {
     };
 }
 
-// No padding anywhere: every byte is initialized, as `Pod` requires.
-const _: () = assert!(size_of::<Config>() == 8 * 4);
-
-// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for Config {}
+toolkit_core::pod_config!(Config, 8 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
-    /// The ring buffer of [`OomEvent`](super::OomEvent)s.
-    pub const EVENTS: &str = "EVENTS";
+    toolkit_core::map_names!(
+        /// The ring buffer of [`OomEvent`](super::OomEvent)s.
+        EVENTS,
+    );
 }
 
 /// One OOM kill, as the kernel side sends it through the `EVENTS` ring

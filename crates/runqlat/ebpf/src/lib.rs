@@ -116,18 +116,11 @@ impl Config {
     };
 }
 
-// No padding anywhere: every byte is initialized, as `Pod` requires.
-const _: () = assert!(size_of::<Config>() == 2 * 8 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4);
-
-// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for Config {}
+toolkit_core::pod_config!(Config, 2 * 8 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
-    pub const HISTS: &str = "HISTS";
-    pub const LLHISTS: &str = "LLHISTS";
-    pub const COMMS: &str = "COMMS";
+    toolkit_core::map_names!(HISTS, LLHISTS, COMMS);
     /// Keys (processes, threads, namespaces) a split run can hold.
     pub const MAX_KEYS: u32 = 10240;
 }

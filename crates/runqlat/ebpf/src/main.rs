@@ -120,15 +120,15 @@ struct ByTid;
 impl StartTimes for ByTid {
     #[inline(always)]
     fn set(_task: u64, tid: u32, now: u64) -> bool {
-        START.insert(&tid, &now, 0).is_ok()
+        START.insert(tid, now, 0).is_ok()
     }
 
     #[inline(always)]
     fn take(task: u64) -> Option<u64> {
         let tid = task_u32(task, &CONFIG.task.pid);
         // SAFETY: the value is copied out before the entry is removed.
-        let then = unsafe { START.get(&tid) }.copied()?;
-        let _ = START.remove(&tid);
+        let then = unsafe { START.get(tid) }.copied()?;
+        let _ = START.remove(tid);
         Some(then)
     }
 }
@@ -207,14 +207,12 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     if hist.count == 0 && key != ALL {
         // First sample of this key on this CPU: name it.
         if let Some(comm) = read_kernel::<[u8; 16]>(named, global(&CONFIG.task.comm)) {
-            let _ = COMMS.insert(&key, &comm, 0);
+            let _ = COMMS.insert(key, comm, 0);
         }
     }
     hist_record(hist, delta as u64, global(&CONFIG.unit_divisor));
-    if global(&CONFIG.loglinear) != 0 {
-        if !ll_hist_record(&LLHISTS, &key, delta as u64) {
-            bump(&DROPPED, dropped::HIST_FULL);
-        }
+    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&LLHISTS, &key, delta as u64) {
+        bump(&DROPPED, dropped::HIST_FULL);
     }
     0
 }
@@ -229,7 +227,7 @@ fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
         _ => return 0,
     };
     if let Ok(comm) = bpf_get_current_comm() {
-        let _ = COMMS.insert(&key, &comm, BPF_EXIST as u64);
+        let _ = COMMS.insert(key, comm, BPF_EXIST as u64);
     }
     0
 }

@@ -37,14 +37,6 @@ pub const VERSION: &str = concat!(
 /// `scripts/install.sh` uses it.
 pub const GENERATE_ENV: &str = "EBPF_TOOLKIT_GENERATE";
 
-/// What a tool's man page says beyond its `--help`.
-pub struct ManPage {
-    /// The OVERHEAD section: measured cost per event.
-    pub overhead: &'static str,
-    /// The EXAMPLES section (the `after_help` text, without its heading).
-    pub examples: &'static str,
-}
-
 /// The output options of the histogram tools, as libbpf-tools spells them.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct HistArgs {
@@ -209,14 +201,16 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 
 /// The whole `main` of a tool: block the stop signals (before any thread
 /// exists), parse the command line (usage errors exit 2), run, and turn the
-/// outcome into an exit status through [`exit_on_error`].
+/// outcome into an exit status through [`exit_on_error`]. `overhead` is
+/// the OVERHEAD section of its man page (measured cost per event); the
+/// EXAMPLES section is the command's `after_help`.
 pub fn tool_main<C: clap::Parser>(
     tool: &str,
-    man: &ManPage,
-    run: impl FnOnce(C, &StopSignals) -> anyhow::Result<()>,
+    overhead: &str,
+    run: impl FnOnce(C, &StopSignals) -> Result<()>,
 ) -> ! {
     if let Some(what) = std::env::var_os(GENERATE_ENV) {
-        exit_on_error(tool, generate::<C>(&what.to_string_lossy(), man));
+        exit_on_error(tool, generate::<C>(&what.to_string_lossy(), overhead));
     }
     let signals = StopSignals::block(tool);
     let cli = C::parse();
@@ -224,12 +218,15 @@ pub fn tool_main<C: clap::Parser>(
 }
 
 /// Writes the man page or a completion script of `C` to stdout.
-fn generate<C: CommandFactory>(what: &str, man: &ManPage) -> Result<()> {
+fn generate<C: CommandFactory>(what: &str, overhead: &str) -> Result<()> {
     let mut cmd = C::command();
+    // Every tool's definition is checked here, where the install test
+    // generates each man page (clap checks it only in debug builds).
+    cmd.clone().debug_assert();
     let name = cmd.get_name().to_string();
     let mut out = std::io::stdout().lock();
     let shell = match what {
-        "man" => return write_man(cmd, man, &mut out),
+        "man" => return write_man(cmd, overhead, &mut out),
         "bash" => clap_complete::Shell::Bash,
         "zsh" => clap_complete::Shell::Zsh,
         "fish" => clap_complete::Shell::Fish,
@@ -239,7 +236,7 @@ fn generate<C: CommandFactory>(what: &str, man: &ManPage) -> Result<()> {
     Ok(out.flush()?)
 }
 
-fn write_man(cmd: clap::Command, man: &ManPage, out: &mut impl std::io::Write) -> Result<()> {
+fn write_man(cmd: clap::Command, overhead: &str, out: &mut impl io::Write) -> Result<()> {
     use clap_mangen::roff::{Roff, bold, roman};
     let name = cmd.get_name().to_string();
     let page = clap_mangen::Man::new(cmd.clone())
@@ -254,7 +251,8 @@ fn write_man(cmd: clap::Command, man: &ManPage, out: &mut impl std::io::Write) -
     page.render_options_section(&mut buf)?;
     let mut roff = Roff::new();
     roff.control("SH", ["EXAMPLES"]);
-    let lines = man.examples.lines().map(str::trim);
+    let examples = cmd.get_after_help().map(ToString::to_string);
+    let lines = examples.iter().flat_map(|e| e.lines()).map(str::trim);
     for line in lines.filter(|l| !l.is_empty() && *l != "EXAMPLES:") {
         let (command, comment) = line.split_once('#').unwrap_or((line, ""));
         roff.control("TP", []);
@@ -262,7 +260,7 @@ fn write_man(cmd: clap::Command, man: &ManPage, out: &mut impl std::io::Write) -
         roff.text([roman(comment.trim())]);
     }
     roff.control("SH", ["OVERHEAD"]);
-    roff.text([roman(man.overhead)]);
+    roff.text([roman(overhead)]);
     roff.control("SH", ["SEE ALSO"]);
     let others: Vec<String> = tools()
         .filter(|t| *t != name)

@@ -14,6 +14,33 @@ pub const INTERVAL_GENERATION_MAP: &str = "HIST_GENERATION";
 /// named in each tool's eBPF crate).
 pub const DROPPED_MAP: &str = "DROPPED";
 
+/// Defines map-name constants equal to their identifiers, each naming the
+/// kernel side's static of the same name: `map_names!(HISTS, COMMS)` is
+/// `pub const HISTS: &str = "HISTS"; pub const COMMS: &str = "COMMS";`.
+#[macro_export]
+macro_rules! map_names {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        $( $(#[$doc])* pub const $name: &str = stringify!($name); )*
+    };
+}
+
+/// For a tool's `#[repr(C)]` configuration: checks at compile time that
+/// its size is `$size`, the sum of its fields' sizes (so that it has no
+/// padding and every byte is initialized), and implements `aya::Pod` for
+/// it behind the calling crate's `user` feature.
+#[macro_export]
+macro_rules! pod_config {
+    ($ty:ty, $size:expr) => {
+        const _: () = assert!(
+            ::core::mem::size_of::<$ty>() == $size,
+            "the configuration has padding: add an explicit field"
+        );
+        // SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
+        #[cfg(feature = "user")]
+        unsafe impl aya::Pod for $ty {}
+    };
+}
+
 pub mod hist;
 pub mod loglinear;
 

@@ -57,6 +57,10 @@ pub fn hist_entry<K>(map: &PerCpuHashMap<K, Hist>, key: &K) -> Option<&'static m
 /// The value of `key` in the per-CPU `map` for this CPU, created as `zero`
 /// on first use. `None` only when the map is full.
 #[inline(always)]
+#[expect(
+    clippy::mut_from_ref,
+    reason = "the mutable value is the map's, not `zero`'s: kernel memory, per CPU"
+)]
 pub fn map_entry<K, V>(
     map: &PerCpuHashMap<K, V>,
     key: &K,

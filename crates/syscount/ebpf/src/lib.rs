@@ -55,20 +55,17 @@ impl Config {
     };
 }
 
-// No padding anywhere: every byte is initialized, as `Pod` requires.
-const _: () = assert!(size_of::<Config>() == 8 + 10 * 4);
-
-// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for Config {}
+toolkit_core::pod_config!(Config, 8 + 10 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
-    /// `[count, total_ns]` per syscall number.
-    pub const SYSCALLS: &str = "SYSCALLS";
-    /// `[count, total_ns]` per process, with `-P`.
-    pub const PROCESSES: &str = "PROCESSES";
-    pub const COMMS: &str = "COMMS";
+    toolkit_core::map_names!(
+        /// `[count, total_ns]` per syscall number.
+        SYSCALLS,
+        /// `[count, total_ns]` per process, with `-P`.
+        PROCESSES,
+        COMMS,
+    );
     /// Processes a `-P` run can hold.
     pub const MAX_PROCESSES: u32 = 10240;
 }

@@ -93,14 +93,14 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     }
     let stat = if global(&CONFIG.by_process) != 0 {
         let tgid = (pid_tgid >> 32) as u32;
-        match PROCESSES.get_ptr_mut(&tgid) {
+        match PROCESSES.get_ptr_mut(tgid) {
             Some(ptr) => ptr,
             None => {
                 if let Ok(comm) = bpf_get_current_comm() {
-                    let _ = COMMS.insert(&tgid, &comm, 0);
+                    let _ = COMMS.insert(tgid, comm, 0);
                 }
-                let _ = PROCESSES.insert(&tgid, &[0, 0], 0);
-                match PROCESSES.get_ptr_mut(&tgid) {
+                let _ = PROCESSES.insert(tgid, [0, 0], 0);
+                match PROCESSES.get_ptr_mut(tgid) {
                     Some(ptr) => ptr,
                     None => {
                         bump(&DROPPED, dropped::PROCESSES_FULL);
@@ -138,7 +138,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
 fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if let Ok(comm) = bpf_get_current_comm() {
-        let _ = COMMS.insert(&tgid, &comm, BPF_EXIST as u64);
+        let _ = COMMS.insert(tgid, comm, BPF_EXIST as u64);
     }
     0
 }

@@ -61,28 +61,25 @@ impl Config {
     };
 }
 
-// No padding anywhere: every byte is initialized, as `Pod` requires.
-const _: () = assert!(size_of::<Config>() == 8 + 12 * 4);
-
-// SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for Config {}
+toolkit_core::pod_config!(Config, 8 + 12 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
-    /// Non-zero for each syscall number to trace, with `filter_syscalls`.
-    pub const WATCHED: &str = "WATCHED";
-    /// Latency histograms indexed by syscall number.
-    pub const HISTS: &str = "HISTS";
-    pub const LLHISTS: &str = "LLHISTS";
-    /// Failed calls by `nr << 32 | errno`.
-    pub const ERRORS: &str = "ERRORS";
-    /// Requested-length histograms by syscall number.
-    pub const SIZES: &str = "SIZES";
-    /// Reclaim stall histograms by [`reclaim`](super::reclaim) kind (and
-    /// tgid above it, per process).
-    pub const RECLAIM: &str = "RECLAIM";
-    pub const RECLAIM_LL: &str = "RECLAIM_LL";
+    toolkit_core::map_names!(
+        /// Non-zero for each syscall number to trace, with `filter_syscalls`.
+        WATCHED,
+        /// Latency histograms indexed by syscall number.
+        HISTS,
+        LLHISTS,
+        /// Failed calls by `nr << 32 | errno`.
+        ERRORS,
+        /// Requested-length histograms by syscall number.
+        SIZES,
+        /// Reclaim stall histograms by [`reclaim`](super::reclaim) kind (and
+        /// tgid above it, per process).
+        RECLAIM,
+        RECLAIM_LL,
+    );
     /// Failed (syscall, errno) pairs that can be counted.
     pub const MAX_ERRORS: u32 = 4096;
     /// mmap and mremap, with room.

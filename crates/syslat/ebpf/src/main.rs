@@ -141,11 +141,11 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     }
     if global(&CONFIG.count_errors) != 0 && failed {
         let key = nr << 32 | (-ret) as u64;
-        match ERRORS.get_ptr_mut(&key) {
+        match ERRORS.get_ptr_mut(key) {
             // SAFETY: per-CPU value, exclusive to this CPU while we run.
             Some(count) => unsafe { (*count)[0] += 1 },
             None => {
-                if ERRORS.insert(&key, &[1, 0], 0).is_err() {
+                if ERRORS.insert(key, [1, 0], 0).is_err() {
                     bump(&DROPPED, dropped::ERRORS);
                 }
             }
@@ -156,10 +156,8 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::HISTS),
     }
-    if global(&CONFIG.loglinear) != 0 {
-        if !ll_hist_record(&LLHISTS, &(nr as u32), elapsed) {
-            bump(&DROPPED, dropped::HISTS);
-        }
+    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&LLHISTS, &(nr as u32), elapsed) {
+        bump(&DROPPED, dropped::HISTS);
     }
     0
 }

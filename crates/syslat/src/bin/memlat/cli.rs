@@ -55,16 +55,9 @@ pub struct Cli {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory as _;
-
     use toolkit_cli::assert_usage_errors;
 
     use super::*;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn rejects_bad_values() {

@@ -6,7 +6,7 @@ mod report;
 
 use anyhow::Result;
 use syslat::{Options, Tracer};
-use toolkit_cli::{ManPage, StopSignals, run_intervals, tool_main};
+use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_report::{HistReport, Unit, names::syscall_number, output::stdout, print_banner};
 
 use crate::cli::Cli;
@@ -15,14 +15,11 @@ use crate::cli::Cli;
 const CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
 const MORE_CALLS: [&str; 2] = ["mprotect", "madvise"];
 
-/// What `man memlat` says beyond `--help`.
-const MAN: ManPage = ManPage {
-    examples: cli::EXAMPLES,
-    overhead: "Syscalls other than the memory calls are filtered in the kernel at entry; on a getppid loop (not traced) memlat adds about 300 ns per call, 0.51x what libbpf-tools' syscount -L adds, close to the cost of any two programs on the syscall hooks. See docs/performance.md.",
-};
+/// The OVERHEAD section of `man memlat`: measured cost per event.
+const OVERHEAD: &str = "Syscalls other than the memory calls are filtered in the kernel at entry; on a getppid loop (not traced) memlat adds about 300 ns per call, 0.51x what libbpf-tools' syscount -L adds, close to the cost of any two programs on the syscall hooks. See docs/performance.md.";
 
 fn main() {
-    tool_main("memlat", &MAN, run)
+    tool_main("memlat", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

@@ -4,7 +4,7 @@ mod cli;
 
 use anyhow::Result;
 use syslat::{Options, Tracer, rows};
-use toolkit_cli::{ManPage, StopSignals, require_thread, run_intervals, tool_main};
+use toolkit_cli::{StopSignals, require_thread, run_intervals, tool_main};
 use toolkit_core::Hist;
 use toolkit_report::{
     HistReport, Sections, Unit, names::syscall_name, output::stdout, print_banner,
@@ -12,14 +12,11 @@ use toolkit_report::{
 
 use crate::cli::{Cli, SortBy};
 
-/// What `man syslat` says beyond `--help`.
-const MAN: ManPage = ManPage {
-    examples: cli::EXAMPLES,
-    overhead: "Two programs per syscall, start times in task storage, histograms in a per-CPU array: on a getppid loop syslat adds about 410 ns per call, 0.66x what libbpf-tools' syscount -L adds; with --percentiles (log-linear bins too) its sys_exit program costs 1.26x. See docs/performance.md.",
-};
+/// The OVERHEAD section of `man syslat`: measured cost per event.
+const OVERHEAD: &str = "Two programs per syscall, start times in task storage, histograms in a per-CPU array: on a getppid loop syslat adds about 410 ns per call, 0.66x what libbpf-tools' syscount -L adds; with --percentiles (log-linear bins too) its sys_exit program costs 1.26x. See docs/performance.md.";
 
 fn main() {
-    tool_main("syslat", &MAN, run)
+    tool_main("syslat", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {

@@ -15,7 +15,7 @@ use toolkit_drain::{DropReport, HistDrain, IntervalClock, drain_optional};
 use toolkit_load::{
     CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
 };
-use toolkit_report::{HistReport, output::stdout, print_banner};
+use toolkit_report::{output::stdout, print_banner};
 
 use crate::{
     cli::Cli,
@@ -43,11 +43,7 @@ fn main() {
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let disks = Disks::load();
     let target_dev = cli.disk.as_deref().map(|d| disks.dev_of(d)).transpose()?;
-    let cgroup = cli
-        .cgroup
-        .as_deref()
-        .map(CgroupFilter::from_path)
-        .transpose()?;
+    let cgroup = CgroupFilter::from_arg(cli.cgroup.as_deref())?;
     check_privileges()?;
     let btf = KernelBtf::load()?;
     let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
@@ -79,13 +75,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let unit = config::unit(&cli);
     // Unsplit, the one histogram is "all" from the first interval on.
     let always = (!cli.per_disk && !cli.per_flag).then(|| "all".to_string());
-    let mut report = HistReport {
-        tool: "biolatency",
-        unit,
-        mode: cli.out.mode(&cli.hires, "DISK", unit, always),
-        percentiles: cli.hires.percentiles.clone(),
-        summary: false,
-    };
+    let mut report = cli
+        .out
+        .report("biolatency", &cli.hires, "DISK", unit, always);
     // One OpenMetrics label: the disk, the flags, or both joined by '/'.
     let label = match (cli.per_disk, cli.per_flag) {
         (true, true) => Some("disk_flags"),

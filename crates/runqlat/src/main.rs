@@ -11,7 +11,7 @@ use toolkit_drain::{CommTable, DropReport, HistDrain, IntervalClock, drain_optio
 use toolkit_load::{
     CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
 };
-use toolkit_report::{HistReport, output::stdout, print_banner};
+use toolkit_report::{output::stdout, print_banner};
 
 use crate::{cli::Cli, report::Grouping};
 
@@ -25,14 +25,8 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    if let Some(pid) = cli.pid {
-        signals.watch_process(pid)?;
-    }
-    let cgroup = cli
-        .cgroup
-        .as_deref()
-        .map(CgroupFilter::from_path)
-        .transpose()?;
+    signals.watch(cli.pid)?;
+    let cgroup = CgroupFilter::from_arg(cli.cgroup.as_deref())?;
     check_privileges()?;
     let grouping = cli.grouping();
     let btf = KernelBtf::load()?;
@@ -60,13 +54,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     // Unsplit, the one histogram is "all" from the first interval on.
     let title = grouping.label().unwrap_or("TASKS").to_uppercase();
     let always = (grouping == Grouping::None).then(|| "all".to_string());
-    let mut report = HistReport {
-        tool: "runqlat",
-        unit,
-        mode: cli.out.mode(&cli.hires, &title, unit, always),
-        percentiles: cli.hires.percentiles.clone(),
-        summary: false,
-    };
+    let mut report = cli.out.report("runqlat", &cli.hires, &title, unit, always);
     let mut openmetrics = cli.hires.open_metrics("runqlat", grouping.label(), unit)?;
 
     print_banner(

@@ -37,14 +37,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         return Ok(());
     }
-    if let Some(pid) = cli.pid {
-        signals.watch_process(pid)?;
-    }
-    let cgroup = cli
-        .cgroup
-        .as_deref()
-        .map(CgroupFilter::from_path)
-        .transpose()?;
+    signals.watch(cli.pid)?;
+    let cgroup = CgroupFilter::from_arg(cli.cgroup.as_deref())?;
     check_privileges()?;
     let btf = KernelBtf::load()?;
     let mut tracepoints = vec!["sys_exit"];

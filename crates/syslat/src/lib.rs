@@ -312,13 +312,13 @@ mod tests {
         hist.count = 3;
         hist.sum = 6_000;
         hist.max = 2_500;
-        let report = HistReport {
-            tool: "syslat",
-            unit: Unit::Usecs,
-            mode: OutputMode::Text { timestamp: false },
-            percentiles: None,
-            summary: true,
-        };
+        let mut report = HistReport::new(
+            "syslat",
+            Unit::Usecs,
+            OutputMode::Text { timestamp: false },
+            None,
+        );
+        report.summary = true;
         let hists = [(0, hist)];
         let none = BTreeMap::new();
         let rows = rows("syscall", &hists, &none);

@@ -10,7 +10,7 @@ use std::{io, io::Write as _, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
 use clap::CommandFactory;
-use toolkit_report::{OpenMetrics, OutputMode, Unit, output::CompactPrinter};
+use toolkit_report::{HistReport, OpenMetrics, OutputMode, Unit, output::CompactPrinter};
 
 pub use signals::{StopSignals, Wake, run_intervals};
 
@@ -96,6 +96,20 @@ impl PercentileArgs {
 }
 
 impl HistArgs {
+    /// The report of a histogram tool for these options and `hires`; see
+    /// [`mode`](Self::mode) for `title` and `always`.
+    pub fn report(
+        &self,
+        tool: &'static str,
+        hires: &PercentileArgs,
+        title: &str,
+        unit: Unit,
+        always: impl IntoIterator<Item = String>,
+    ) -> HistReport {
+        let mode = self.mode(hires, title, unit, always);
+        HistReport::new(tool, unit, mode, hires.percentiles.clone())
+    }
+
     /// The one output mode these options and `hires` ask for. `title`
     /// names the key column of `--compact`, whose lines for the keys in
     /// `always` start at the first interval.

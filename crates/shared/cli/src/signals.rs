@@ -62,6 +62,15 @@ impl StopSignals {
     /// when `pid` is not a live process, or is a thread of another process
     /// (whose pid is then named).
     pub fn watch_process(&self, pid: u32) -> Result<()> {
+        self.watch(Some(pid))
+    }
+
+    /// [`watch_process`](Self::watch_process) for a `-p` that may be
+    /// absent.
+    pub fn watch(&self, pid: Option<u32>) -> Result<()> {
+        let Some(pid) = pid else {
+            return Ok(());
+        };
         let pidfd = open_process(pid)?;
         let _ = self.watched.set((pid, pidfd));
         Ok(())

@@ -17,6 +17,11 @@ pub struct CgroupFilter {
 }
 
 impl CgroupFilter {
+    /// The `-c` filter, if one was given.
+    pub fn from_arg(path: Option<&Path>) -> Result<Option<Self>> {
+        path.map(Self::from_path).transpose()
+    }
+
     /// Resolves a cgroup v2 directory such as `/sys/fs/cgroup/system.slice`.
     pub fn from_path(path: &Path) -> Result<Self> {
         let shown = path.display();

@@ -82,6 +82,22 @@ pub struct HistReport {
 }
 
 impl HistReport {
+    /// A report without the summary line (libbpf-tools' layout).
+    pub fn new(
+        tool: &'static str,
+        unit: Unit,
+        mode: OutputMode,
+        percentiles: Option<Vec<f64>>,
+    ) -> Self {
+        Self {
+            tool,
+            unit,
+            mode,
+            percentiles,
+            summary: false,
+        }
+    }
+
     /// Writes one interval and flushes.
     pub fn write(
         &mut self,

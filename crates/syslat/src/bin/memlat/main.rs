@@ -7,7 +7,7 @@ mod report;
 use anyhow::Result;
 use syslat::{Options, Tracer};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_report::{HistReport, Unit, names::syscall_number, output::stdout, print_banner};
+use toolkit_report::{Unit, names::syscall_number, output::stdout, print_banner};
 
 use crate::cli::Cli;
 
@@ -23,9 +23,7 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    if let Some(pid) = cli.pid {
-        signals.watch_process(pid)?;
-    }
+    signals.watch(cli.pid)?;
     let mut names = CALLS.to_vec();
     if cli.all {
         names.extend(MORE_CALLS);
@@ -45,13 +43,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut tracer = Tracer::attach("memlat", &options, unit)?;
     // Every traced call has a --compact line from the first interval on.
     let always = names.iter().map(|n| n.to_string());
-    let mut report = HistReport {
-        tool: "memlat",
-        unit,
-        mode: cli.out.mode(&cli.hires, "SYSCALL", unit, always),
-        percentiles: cli.hires.percentiles.clone(),
-        summary: true,
-    };
+    let mut report = cli
+        .out
+        .report("memlat", &cli.hires, "SYSCALL", unit, always);
+    report.summary = true;
     let mut openmetrics = cli.hires.open_metrics("memlat", Some("syscall"), unit)?;
     print_banner(
         &format!(

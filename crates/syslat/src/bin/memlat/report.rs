@@ -120,13 +120,13 @@ impl Sections for Extras {
             }
         }
         if let Some(sizes) = &self.sizes {
-            let bytes = HistReport {
-                tool: "memlat",
-                unit: Unit::Bytes,
-                mode: OutputMode::Text { timestamp: false },
-                percentiles: None,
-                summary: true,
-            };
+            let mut bytes = HistReport::new(
+                "memlat",
+                Unit::Bytes,
+                OutputMode::Text { timestamp: false },
+                None,
+            );
+            bytes.summary = true;
             let none = BTreeMap::new();
             bytes.write_rows(w, &rows("size", sizes, &none), Unit::Bytes)?;
         }

@@ -6,9 +6,7 @@ use anyhow::Result;
 use syslat::{Options, Tracer, rows};
 use toolkit_cli::{StopSignals, require_thread, run_intervals, tool_main};
 use toolkit_core::Hist;
-use toolkit_report::{
-    HistReport, Sections, Unit, names::syscall_name, output::stdout, print_banner,
-};
+use toolkit_report::{Sections, Unit, names::syscall_name, output::stdout, print_banner};
 
 use crate::cli::{Cli, SortBy};
 
@@ -20,9 +18,7 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    if let Some(pid) = cli.pid {
-        signals.watch_process(pid)?;
-    }
+    signals.watch(cli.pid)?;
     if let Some(tid) = cli.tid {
         require_thread(tid)?;
     }
@@ -40,13 +36,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     // The syscalls asked for (-s) have a --compact line from the first
     // interval on.
     let always = cli.syscalls.iter().flatten().map(|nr| syscall_name(*nr));
-    let mut report = HistReport {
-        tool: "syslat",
-        unit,
-        mode: cli.out.mode(&cli.hires, "SYSCALL", unit, always),
-        percentiles: cli.hires.percentiles.clone(),
-        summary: true,
-    };
+    let mut report = cli
+        .out
+        .report("syslat", &cli.hires, "SYSCALL", unit, always);
+    report.summary = true;
     print_banner(
         "Tracing syscalls... Hit Ctrl-C to end.",
         report.mode.is_json(),

@@ -307,11 +307,15 @@ mod tests {
 
     #[test]
     fn histogram_is_headed_by_name_and_ends_with_summary() {
-        let mut hist = Hist::ZERO;
-        hist.slots[1] = 3;
-        hist.count = 3;
-        hist.sum = 6_000;
-        hist.max = 2_500;
+        let mut slots = [0; toolkit_core::MAX_SLOTS];
+        slots[1] = 3;
+        let hist = Hist {
+            slots,
+            count: 3,
+            sum: 6_000,
+            max: 2_500,
+            ..Hist::ZERO
+        };
         let mut report = HistReport::new(
             "syslat",
             Unit::Usecs,

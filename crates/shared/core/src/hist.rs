@@ -72,8 +72,6 @@ pub struct Hist {
     pub generation: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Hist>() == (MAX_SLOTS + 4) * 8);
-
 impl Hist {
     /// An empty histogram, the initial value of every map entry.
     pub const ZERO: Hist = Hist {
@@ -85,10 +83,7 @@ impl Hist {
     };
 }
 
-// SAFETY: Hist is repr(C), made only of u64 fields, has no padding, and every
-// bit pattern is a valid value.
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for Hist {}
+crate::pod_config!(Hist, (MAX_SLOTS + 4) * 8);
 
 #[cfg(test)]
 mod tests {

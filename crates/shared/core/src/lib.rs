@@ -24,7 +24,8 @@ macro_rules! map_names {
     };
 }
 
-/// For a tool's `#[repr(C)]` configuration: checks at compile time that
+/// For a `#[repr(C)]` type both halves share (a tool's configuration, the
+/// histograms): checks at compile time that
 /// its size is `$size`, the sum of its fields' sizes (so that it has no
 /// padding and every byte is initialized), and implements `aya::Pod` for
 /// it behind the calling crate's `user` feature.

@@ -99,9 +99,7 @@ impl LlHist {
     };
 }
 
-#[cfg(feature = "user")]
-// SAFETY: repr(C), only u64 fields, no padding.
-unsafe impl aya::Pod for LlHist {}
+crate::pod_config!(LlHist, (LL_BINS + 5) * 8);
 
 #[cfg(test)]
 mod tests {

@@ -1,35 +1,23 @@
 //! memlat against a child that makes known mmap, munmap and failing calls.
 
-use toolkit_tests::{ForkedChild, Running, parse_log2_hists, run_tool, trace_forked};
+use toolkit_tests::{
+    ForkedChild, Running, mmap_anonymous, parse_log2_hists, parse_openmetrics, run_tool,
+    trace_forked,
+};
 
 const PAIRS: u64 = 1009;
 const FAILED: u64 = 7;
 const LEN: usize = 64 * 1024;
 
-fn mmap(len: usize) -> i64 {
-    // SAFETY: anonymous private mapping at a kernel-chosen address.
-    unsafe {
-        libc::syscall(
-            libc::SYS_mmap,
-            0usize,
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    }
-}
-
 /// PAIRS mmap + munmap of 64 KiB, then FAILED zero-length mmaps (EINVAL).
 fn workload() {
     for _ in 0..PAIRS {
-        let addr = mmap(LEN);
+        let addr = mmap_anonymous(LEN);
         // SAFETY: unmapping the mapping just made.
         unsafe { libc::syscall(libc::SYS_munmap, addr, LEN) };
     }
     for _ in 0..FAILED {
-        mmap(0);
+        mmap_anonymous(0);
     }
 }
 
@@ -169,13 +157,8 @@ for family in text_string_to_metric_families(open(sys.argv[1]).read()):
             out["calls " + s.labels["syscall"]] = s.value
 print(json.dumps(out, sort_keys=True))
 "#;
-    let parsed = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", parser, &path_arg])
-        .output()
-        .expect("python3 with prometheus_client (scripts/setup.sh installs it)");
-    let _ = std::fs::remove_file(&path);
-    assert!(parsed.status.success(), "{parsed:?}");
-    let got: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    let parsed = parse_openmetrics(parser, &path);
+    let got: serde_json::Value = serde_json::from_str(&parsed).unwrap();
     assert_eq!(got["failed mmap EINVAL"], FAILED as f64, "{got}");
     assert_eq!(got["calls mmap"], (PAIRS + FAILED) as f64, "{got}");
     assert_eq!(got["calls munmap"], PAIRS as f64, "{got}");
@@ -204,15 +187,7 @@ fn read_big_file() {
             libc::O_RDONLY,
         );
         libc::syscall(libc::SYS_fadvise64, fd, 0, 0, libc::POSIX_FADV_DONTNEED);
-        let buf = libc::syscall(
-            libc::SYS_mmap,
-            0usize,
-            1usize << 20,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
+        let buf = mmap_anonymous(1 << 20);
         while libc::syscall(libc::SYS_read, fd, buf, 1usize << 20) > 0 {}
         libc::syscall(libc::SYS_close, fd);
     }

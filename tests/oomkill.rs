@@ -1,7 +1,9 @@
 //! oomkill against the kernel's own count of OOM kills in a memory cgroup
 //! the test creates and limits.
 
-use toolkit_tests::{ForkedChild, MemoryCgroup, Running, assert_unloaded, run_tool};
+use toolkit_tests::{
+    ForkedChild, MemoryCgroup, Running, assert_unloaded, mmap_anonymous, run_tool,
+};
 
 const LIMIT: u64 = 8 << 20;
 const HOG: usize = 64 << 20;
@@ -11,15 +13,7 @@ const HOG: usize = 64 << 20;
 fn hog() {
     // SAFETY: a fresh anonymous private mapping, written within its length.
     unsafe {
-        let p = libc::syscall(
-            libc::SYS_mmap,
-            0usize,
-            HOG,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        ) as *mut u8;
+        let p = mmap_anonymous(HOG) as *mut u8;
         if p as isize == -1 {
             return;
         }

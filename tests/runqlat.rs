@@ -3,8 +3,8 @@
 //! third (times switched in).
 
 use toolkit_tests::{
-    ForkedChild, Running, TestCgroup, assert_unloaded, parse_log2_hists, program_types, run_tool,
-    sleep_ns, tool_path,
+    ForkedChild, Running, TestCgroup, assert_unloaded, monotonic_ns, parse_log2_hists,
+    parse_openmetrics, program_types, run_tool, sleep_ns, tool_path,
 };
 
 const SLEEPS: u32 = 1009;
@@ -14,16 +14,6 @@ fn sleeper() {
     for _ in 0..SLEEPS {
         sleep_ns(1_000_000);
     }
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid timespec out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Burns CPU for 1.5 s of wall time.
@@ -70,6 +60,18 @@ fn trace_in(workload: fn(), args: &[&str], cgroup: Option<&TestCgroup>) -> Trace
     child.wait_blocked();
     all.extend_from_slice(args);
     let tool = Running::start("runqlat", &all);
+    let (stdout, schedstat) = release_and_stop(child, tool);
+    Traced {
+        stdout,
+        schedstat,
+        pid: pid.parse().unwrap(),
+    }
+}
+
+/// Releases the child, waits for it to exit, stops the tool with SIGINT,
+/// and returns the tool's output and the child's schedstat deltas (run
+/// time, run-queue wait, times scheduled in) over its run.
+fn release_and_stop(child: ForkedChild, tool: Running) -> (String, [u64; 3]) {
     let programs = tool.programs.clone();
     let before = child.schedstat();
     child.release();
@@ -79,11 +81,7 @@ fn trace_in(workload: fn(), args: &[&str], cgroup: Option<&TestCgroup>) -> Trace
     child.reap();
     assert!(done.status.success(), "{done:?}");
     assert_unloaded(&programs);
-    Traced {
-        stdout: done.stdout,
-        schedstat: [0, 1, 2].map(|i| after[i] - before[i]),
-        pid: pid.parse().unwrap(),
-    }
+    (done.stdout, [0, 1, 2].map(|i| after[i] - before[i]))
 }
 
 fn assert_within(what: &str, got: u64, want: u64, percent: u64) {
@@ -156,22 +154,10 @@ fn raw_tracepoint_fallback_counts_the_same() {
         types.len() == 3 && types.iter().all(|t| t == "raw_tracepoint"),
         "{types:?}"
     );
-    let before = child.schedstat();
-    child.release();
-    child.wait_exited();
-    let after = child.schedstat();
-    let done = tool.signal(libc::SIGINT);
-    child.reap();
-    assert!(done.status.success(), "{done:?}");
-    assert_unloaded(&programs);
-    let hists = parse_log2_hists(&done.stdout);
-    assert_eq!(hists.len(), 1, "{}", done.stdout);
-    assert_within(
-        "samples (raw_tp)",
-        hists[0].total(),
-        after[2] - before[2],
-        3,
-    );
+    let (stdout, schedstat) = release_and_stop(child, tool);
+    let hists = parse_log2_hists(&stdout);
+    assert_eq!(hists.len(), 1, "{stdout}");
+    assert_within("samples (raw_tp)", hists[0].total(), schedstat[2], 3);
 }
 
 #[test]
@@ -307,16 +293,8 @@ for family in text_string_to_metric_families(open(sys.argv[1]).read()):
         if s.name.endswith("_count"):
             print(int(s.value))
 "#;
-    let parsed = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", parser, &path_arg])
-        .output()
-        .expect("python3 with prometheus_client (scripts/setup.sh installs it)");
-    let _ = std::fs::remove_file(&path);
-    assert!(parsed.status.success(), "{parsed:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&parsed.stdout).trim(),
-        count.to_string()
-    );
+    let parsed = parse_openmetrics(parser, &path);
+    assert_eq!(parsed.trim(), count.to_string());
 }
 
 /// `-P` names a process after its `exec`: 31 `/bin/true` started from a

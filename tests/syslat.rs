@@ -1,8 +1,8 @@
 //! syslat against children that make known numbers of syscalls.
 
 use toolkit_tests::{
-    ForkedChild, Running, assert_unloaded, parse_log2_hists, program_types, run_tool, sleep_ns,
-    trace_forked,
+    ForkedChild, Running, assert_unloaded, monotonic_ns, parse_log2_hists, parse_openmetrics,
+    program_types, run_tool, sleep_ns, trace_forked,
 };
 
 const SLEEPS: usize = 1009;
@@ -160,24 +160,14 @@ static MEASURED: std::sync::atomic::AtomicPtr<u64> =
 const SHORT: usize = 900;
 const LONG: usize = 109;
 
-fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid timespec out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// 900 sleeps of 1 ms and 109 of 20 ms, each timed by the child itself.
 fn two_speed_sleeper() {
     let out = MEASURED.load(std::sync::atomic::Ordering::Relaxed);
     for i in 0..SHORT + LONG {
-        let start = now_ns();
+        let start = monotonic_ns();
         sleep_ns(if i < SHORT { 1_000_000 } else { 20_000_000 });
         // SAFETY: `out` holds SHORT + LONG u64s, shared with the parent.
-        unsafe { *out.add(i) = now_ns() - start };
+        unsafe { *out.add(i) = monotonic_ns() - start };
     }
 }
 
@@ -300,13 +290,8 @@ for family in text_string_to_metric_families(open(sys.argv[1]).read()):
             out.setdefault(key, {})["inf"] = s.value
 print(json.dumps(out))
 "#;
-    let parsed = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", parser, &path_arg])
-        .output()
-        .expect("python3 with prometheus_client (scripts/setup.sh installs it)");
-    assert!(parsed.status.success(), "{parsed:?}");
-    let counts: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let parsed = parse_openmetrics(parser, &path);
+    let counts: serde_json::Value = serde_json::from_str(&parsed).unwrap();
     for hist in record["histograms"].as_array().unwrap() {
         let name = hist["key"]["syscall"].as_str().unwrap();
         let json_count = hist["count"].as_u64().unwrap() as f64;
@@ -338,12 +323,8 @@ print(json.dumps(out))
         both,
         &["-s", "getppid,clock_nanosleep", "--openmetrics", &path_arg],
     );
-    let parsed = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", parser, &path_arg])
-        .output()
-        .unwrap();
-    let counts: serde_json::Value = serde_json::from_slice(&parsed.stdout).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let parsed = parse_openmetrics(parser, &path);
+    let counts: serde_json::Value = serde_json::from_str(&parsed).unwrap();
     let mut seen = 0;
     let mut name = "";
     for line in out.lines() {

@@ -799,3 +799,48 @@ impl Drop for MemoryCgroup {
         }
     }
 }
+
+/// CLOCK_MONOTONIC, in nanoseconds (what the kernel's timestamps use).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// One raw `mmap` syscall of an anonymous private read-write mapping of
+/// `len` bytes (exactly one syscall, as the memory tests count them); the
+/// address, or the negated errno as the raw syscall returns it (-1 and
+/// errno, through libc).
+pub fn mmap_anonymous(len: usize) -> i64 {
+    // SAFETY: an anonymous private mapping at a kernel-chosen address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_mmap,
+            0usize,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    }
+}
+
+/// Runs `script` (Python, reading the OpenMetrics file `path` as
+/// `sys.argv[1]`) with the Prometheus project's own parser available,
+/// removes the file, and returns what the script printed.
+pub fn parse_openmetrics(script: &str, path: &Path) -> String {
+    let parsed = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3 with prometheus_client (scripts/setup.sh installs it)");
+    let _ = std::fs::remove_file(path);
+    assert!(parsed.status.success(), "{parsed:?}");
+    String::from_utf8_lossy(&parsed.stdout).into_owned()
+}

@@ -86,66 +86,37 @@ fn closed_pipe_ends_quietly() {
 /// message, never a panic, never a run.
 #[test]
 fn bad_values_are_usage_errors() {
-    let cases: &[(&str, &[&str])] = &[
-        ("biolatency", &["0"]),
-        ("biolatency", &["-1"]),
-        ("biolatency", &["1", "0"]),
-        ("biolatency", &["abc"]),
-        ("biolatency", &["100000"]),
-        ("biolatency", &["1", "99999999999999999999999"]),
-        ("biolatency", &["-d"]),
-        ("biolatency", &["--bogus"]),
-        ("runqlat", &["0.0001"]),
-        ("runqlat", &["NaN"]),
-        ("runqlat", &["-p", "0"]),
-        ("runqlat", &["-p", "-5"]),
-        ("runqlat", &["-p", "abc"]),
-        ("runqlat", &["-p", "99999999999"]),
-        ("runqlat", &["-P", "-L"]),
-        ("runqlat", &["-L", "--pidnss"]),
-        ("runqlat", &["-P", "--pidnss"]),
-        ("runqlat", &["1", "2", "3"]),
-        ("syscount", &["-i", "-1"]),
-        ("syscount", &["-i", "x"]),
-        ("syscount", &["-i", "100000"]),
-        ("syscount", &["-d", "0"]),
-        ("syscount", &["-T", "0"]),
-        ("syscount", &["-T", "-3"]),
-        ("syscount", &["-e", "EBOGUS"]),
-        ("syscount", &["-e", "0"]),
-        ("syscount", &["-e", "5000"]),
-        ("syscount", &["-p", "0"]),
-        ("syscount", &["-c"]),
-        ("syslat", &["-s", "nosuchcall"]),
-        ("syslat", &["-s", "read,,write"]),
-        ("syslat", &["-s", ""]),
-        ("syslat", &["--top", "0"]),
-        ("syslat", &["--top", "-1"]),
-        ("syslat", &["--sort", "name"]),
-        ("syslat", &["-m", "-n"]),
-        ("syslat", &["-t", "0"]),
-        ("syslat", &["-t", "x"]),
-        ("syslat", &["inf"]),
-        ("memlat", &["-m", "-n"]),
-        ("memlat", &["--size=3"]),
-        ("memlat", &["-p", "-1"]),
-        ("memlat", &["0"]),
-        ("memlat", &["1", "0"]),
-        ("memlat", &["x"]),
-        ("syslat", &["--percentiles=0"]),
-        ("syslat", &["--percentiles=101"]),
-        ("runqlat", &["--percentiles=abc"]),
-        ("runqlat", &["--percentiles=50,,99"]),
-        ("runqlat", &["--compact"]),
-        ("biolatency", &["--compact"]),
-        ("memlat", &["--openmetrics"]),
-        ("memlat", &["-P"]),
-        ("syslat", &["--json", "--compact", "1"]),
-        ("runqlat", &["--compact", "--json", "1"]),
-    ];
-    assert!(cases.len() >= 30);
+    // One line per tool, cases separated by `|`; `''` is an empty argument.
+    let table = "
+        biolatency: 0 | -1 | 1 0 | abc | 100000 | 1 99999999999999999999999 | -d | --bogus
+            | --compact
+        runqlat: 0.0001 | NaN | -p 0 | -p -5 | -p abc | -p 99999999999 | -P -L | -L --pidnss
+            | -P --pidnss | 1 2 3 | --percentiles=abc | --percentiles=50,,99 | --compact
+            | --compact --json 1
+        syscount: -i -1 | -i x | -i 100000 | -d 0 | -T 0 | -T -3 | -e EBOGUS | -e 0 | -e 5000
+            | -p 0 | -c
+        syslat: -s nosuchcall | -s read,,write | -s '' | --top 0 | --top -1 | --sort name
+            | -m -n | -t 0 | -t x | inf | --percentiles=0 | --percentiles=101
+            | --json --compact 1
+        memlat: -m -n | --size=3 | -p -1 | 0 | 1 0 | x | --openmetrics | -P";
+    let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut tool = "";
+    for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let rest = match line.split_once(": ") {
+            Some((name, rest)) if !name.contains(' ') => {
+                tool = name;
+                rest
+            }
+            _ => line.trim_start_matches('|'),
+        };
+        for case in rest.split('|') {
+            let args = case.split_whitespace();
+            cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
+        }
+    }
+    assert_eq!(cases.len(), 55);
     for (tool, args) in cases {
-        let out = run_tool(tool, args);
+        let out = run_tool(tool, &args);
         assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {out:?}");
         assert!(
             out.stderr.starts_with("error: ") && !out.stderr.contains("panicked"),
@@ -159,20 +130,24 @@ fn bad_values_are_usage_errors() {
 #[test]
 fn missing_kernel_btf_is_named() {
     for tool in tools() {
-        let out = Command::new(tool_path(tool))
-            .env("EBPF_TOOLKIT_BTF", "/nonexistent/vmlinux")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
-        assert_eq!(
-            stderr,
+        let mut cmd = Command::new(tool_path(tool));
+        cmd.env("EBPF_TOOLKIT_BTF", "/nonexistent/vmlinux");
+        assert_fails_with(
+            &mut cmd,
             format!(
                 "{tool}: error: kernel BTF not readable at /nonexistent/vmlinux (the kernel \
                  needs CONFIG_DEBUG_INFO_BTF=y): No such file or directory (os error 2)\n"
-            )
+            ),
         );
     }
+}
+
+/// Runs `cmd`, which must exit 1 with exactly `stderr`.
+fn assert_fails_with(cmd: &mut Command, stderr: String) {
+    let out = cmd.output().unwrap();
+    let got = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{got}");
+    assert_eq!(got, stderr);
 }
 
 const CALLS: u64 = 100_003;
@@ -550,18 +525,13 @@ fn two_intervals(tool: &str) -> &'static [&'static str] {
 #[test]
 fn stdout_write_error_names_stdout() {
     for tool in interval_tools() {
-        let out = Command::new(tool_path(tool))
-            .args(two_intervals(tool))
-            .stdout(dev_full())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
-        assert_eq!(
-            stderr,
+        let mut cmd = Command::new(tool_path(tool));
+        cmd.args(two_intervals(tool)).stdout(dev_full());
+        assert_fails_with(
+            &mut cmd,
             format!(
                 "{tool}: error: writing to standard output: No space left on device (os error 28)\n"
-            )
+            ),
         );
     }
 }

@@ -7,7 +7,7 @@ mod flags;
 mod report;
 mod status;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::Ebpf;
 use biolatency_ebpf::{dropped, maps};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
@@ -120,9 +120,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
 /// no histogram: say how many (in flight at exit, or, after the I/O has
 /// settled, completions the kernel did not run our program for).
 fn say_unfinished(ebpf: &Ebpf) -> Result<()> {
-    let map = ebpf
-        .map(maps::START)
-        .context("map START missing from the object")?;
+    let map = toolkit_drain::map(ebpf, maps::START)?;
     let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
     let unfinished = start.keys().filter(Result::is_ok).count();
     if unfinished > 0 {

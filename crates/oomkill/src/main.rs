@@ -9,12 +9,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::maps::RingBuf;
 use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
 use toolkit_cli::{StopSignals, Wake, tool_main};
-use toolkit_drain::DropReport;
+use toolkit_drain::{DropReport, take_map};
 use toolkit_load::{Hook, KernelBtf, attach_tracepoints, load_object};
 use toolkit_report::{
     output::{local_hms, rfc3339_now, stdout},
@@ -43,10 +43,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &[])?;
     attach_tracepoints(&mut ebpf, &["mark_victim"], Hook::RawTracePoint)?;
-    let mut events = RingBuf::try_from(
-        ebpf.take_map(maps::EVENTS)
-            .context("map EVENTS missing from the object")?,
-    )?;
+    let mut events = RingBuf::try_from(take_map(&mut ebpf, maps::EVENTS)?)?;
     let memory = MemoryHierarchy::find();
     // SAFETY: sysconf has no preconditions.
     let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);

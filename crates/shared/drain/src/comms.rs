@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::{
     Ebpf,
     maps::{HashMap, MapData},
@@ -19,9 +19,7 @@ pub struct CommTable {
 impl CommTable {
     /// Takes ownership of the object's comm map `name`.
     pub fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
-        let map = ebpf
-            .take_map(name)
-            .with_context(|| format!("map {name} missing from the object"))?;
+        let map = crate::take_map(ebpf, name)?;
         Ok(Self {
             map: HashMap::try_from(map)?,
             names: BTreeMap::new(),

@@ -11,6 +11,18 @@ pub mod losses;
 use std::collections::BTreeMap;
 
 pub use clock::{IntervalClock, Tick};
+
+/// Takes ownership of the object's map `name`; failing names it.
+pub fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map> {
+    ebpf.take_map(name)
+        .with_context(|| format!("map {name} missing from the object"))
+}
+
+/// The object's map `name`, borrowed; failing names it.
+pub fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
+    ebpf.map(name)
+        .with_context(|| format!("map {name} missing from the object"))
+}
 pub use comms::CommTable;
 pub use losses::{DropReport, Losses, RECURSION};
 
@@ -19,10 +31,7 @@ use aya::{
     Ebpf, Pod,
     maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
-use toolkit_core::{
-    hist::{Hist, MAX_SLOTS},
-    loglinear::{LL_BINS, LlHist},
-};
+use toolkit_core::{hist::Hist, loglinear::LlHist};
 
 /// Per-CPU map values that only grow (counts, sums), so that per-interval
 /// figures are differences of totals.
@@ -38,6 +47,18 @@ pub trait Counters: Pod + Copy {
     fn since(&self, before: &Self) -> Self;
 }
 
+/// `to[i] += from[i]` for every bucket.
+fn add_each(to: &mut [u64], from: &[u64]) {
+    to.iter_mut().zip(from).for_each(|(t, f)| *t += f);
+}
+
+/// `to[i] -= from[i]` for every bucket, wrapping as the kernel's counters do.
+fn sub_each(to: &mut [u64], from: &[u64]) {
+    to.iter_mut()
+        .zip(from)
+        .for_each(|(t, f)| *t = t.wrapping_sub(*f));
+}
+
 impl Counters for Hist {
     const ZERO: Self = Hist::ZERO;
 
@@ -46,9 +67,7 @@ impl Counters for Hist {
     }
 
     fn accumulate(&mut self, cpu: &Self, generation: u64) {
-        for i in 0..MAX_SLOTS {
-            self.slots[i] += cpu.slots[i];
-        }
+        add_each(&mut self.slots, &cpu.slots);
         self.count += cpu.count;
         self.sum += cpu.sum;
         if cpu.generation == generation {
@@ -58,9 +77,7 @@ impl Counters for Hist {
 
     fn since(&self, before: &Self) -> Self {
         let mut delta = *self;
-        for i in 0..MAX_SLOTS {
-            delta.slots[i] = self.slots[i].wrapping_sub(before.slots[i]);
-        }
+        sub_each(&mut delta.slots, &before.slots);
         delta.count = self.count.wrapping_sub(before.count);
         delta.sum = self.sum.wrapping_sub(before.sum);
         delta
@@ -75,9 +92,7 @@ impl Counters for LlHist {
     }
 
     fn accumulate(&mut self, cpu: &Self, generation: u64) {
-        for i in 0..LL_BINS {
-            self.bins[i] += cpu.bins[i];
-        }
+        add_each(&mut self.bins, &cpu.bins);
         // Minimum and maximum count only from CPUs that recorded in this
         // interval (a CPU's generation is that of its last sample).
         if cpu.generation == generation && cpu.count > 0 {
@@ -95,9 +110,7 @@ impl Counters for LlHist {
 
     fn since(&self, before: &Self) -> Self {
         let mut delta = *self;
-        for i in 0..LL_BINS {
-            delta.bins[i] = self.bins[i].wrapping_sub(before.bins[i]);
-        }
+        sub_each(&mut delta.bins, &before.bins);
         delta.count = self.count.wrapping_sub(before.count);
         delta.sum = self.sum.wrapping_sub(before.sum);
         delta
@@ -156,9 +169,7 @@ pub struct HistDrain<K: Pod, V: Counters = Hist> {
 impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
     /// Takes ownership of the object's per-CPU hash map `name`.
     pub fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
-        let map = ebpf
-            .take_map(name)
-            .with_context(|| format!("map {name} missing from the object"))?;
+        let map = take_map(ebpf, name)?;
         Ok(Self {
             map: PerCpuHashMap::try_from(map)?,
             previous: BTreeMap::new(),
@@ -225,9 +236,7 @@ pub struct ArrayDrain<V: Counters> {
 impl<V: Counters> ArrayDrain<V> {
     /// Takes ownership of the object's per-CPU array `name`.
     pub fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
-        let map = ebpf
-            .take_map(name)
-            .with_context(|| format!("map {name} missing from the object"))?;
+        let map = take_map(ebpf, name)?;
         let array = PerCpuArray::try_from(map)?;
         let indexes = (0..array.len()).collect();
         Ok(Self {
@@ -268,9 +277,7 @@ impl<V: Counters> ArrayDrain<V> {
 /// Sum over CPUs of entry `index` of the per-CPU `u64` array `name`
 /// (counters of dropped samples and the like).
 pub fn percpu_counter(ebpf: &Ebpf, name: &str, index: u32) -> Result<u64> {
-    let map = ebpf
-        .map(name)
-        .with_context(|| format!("map {name} missing from the object"))?;
+    let map = map(ebpf, name)?;
     let array = PerCpuArray::<_, u64>::try_from(map)?;
     Ok(array.get(&index, 0)?.iter().sum())
 }

@@ -348,7 +348,8 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/run.py: run as root")
-    for tool in ["biolatency", "runqlat", "syscount", "syslat", "memlat", "oomkill", "floor"]:
+    tools = (ROOT / "tools.txt").read_text().split()
+    for tool in tools + ["floor"]:
         if not (RELEASE / tool).exists():
             raise SystemExit(f"bench/run.py: {RELEASE / tool} missing: cargo build --release")
     # libbpf-tools' syscount and bpftrace attach perf-event tracepoints.

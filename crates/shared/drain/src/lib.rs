@@ -45,6 +45,16 @@ pub trait Counters: Pod + Copy {
     fn accumulate(&mut self, cpu: &Self, generation: u64);
     /// The part of `self` (a later total) that is not in `before`.
     fn since(&self, before: &Self) -> Self;
+
+    /// The sum of every CPU's value, read in the interval of `tick`.
+    fn total<'a>(per_cpu: impl Iterator<Item = &'a Self>, tick: &Tick) -> Self
+    where
+        Self: 'a,
+    {
+        let mut total = Self::ZERO;
+        per_cpu.for_each(|cpu| total.accumulate(cpu, tick.generation()));
+        total
+    }
 }
 
 /// `to[i] += from[i]` for every bucket.
@@ -185,10 +195,7 @@ impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
             let Ok(per_cpu) = self.map.get(&key, 0) else {
                 continue; // deleted meanwhile
             };
-            let mut total = V::ZERO;
-            for cpu in per_cpu.iter() {
-                total.accumulate(cpu, tick.generation());
-            }
+            let total = V::total(per_cpu.iter(), tick);
             let before = self.previous.get(&key).copied().unwrap_or(V::ZERO);
             if total.events() == before.events() {
                 // Idle for a whole interval: forget it (an event landing
@@ -260,10 +267,7 @@ impl<V: Counters> ArrayDrain<V> {
     pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(u32, V)>> {
         let mut out = Vec::new();
         for &index in &self.indexes {
-            let mut total = V::ZERO;
-            for cpu in self.array.get(&index, 0)?.iter() {
-                total.accumulate(cpu, tick.generation());
-            }
+            let total = V::total(self.array.get(&index, 0)?.iter(), tick);
             let before = self.previous.entry(index).or_insert(V::ZERO);
             if total.events() != before.events() {
                 out.push((index, total.since(before)));

@@ -16,8 +16,8 @@ use biolatency_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, map_entry,
-    read_kernel,
+    NoEntry, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record,
+    map_entry, read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -128,8 +128,8 @@ fn trace_done(rq: u64, status: u8) -> i32 {
         // go into the latency histogram below.
         let key = (disk_dev(rq) as u64) << 32 | status as u64;
         match map_entry(&ERRORS, &key, &ZERO_COUNT) {
-            Some(count) => *count += 1,
-            None => bump(&DROPPED, dropped::ERRORS_FULL),
+            Ok(count) => *count += 1,
+            Err(_) => bump(&DROPPED, dropped::ERRORS_FULL),
         }
     }
     // SAFETY: helper without arguments.
@@ -148,8 +148,10 @@ fn trace_done(rq: u64, status: u8) -> i32 {
         Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::HIST_FULL),
     }
-    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&LLHISTS, &key, delta as u64) {
-        bump(&DROPPED, dropped::HIST_FULL);
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&LLHISTS, &key, delta as u64)
+    {
+        bump(&DROPPED, dropped::ll_lost(no == NoEntry::NoMemory));
     }
     0
 }

@@ -15,7 +15,8 @@ use aya_ebpf::{
 use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
+    NoEntry, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
+    read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -211,8 +212,10 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
         }
     }
     hist_record(hist, delta as u64, global(&CONFIG.unit_divisor));
-    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&LLHISTS, &key, delta as u64) {
-        bump(&DROPPED, dropped::HIST_FULL);
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&LLHISTS, &key, delta as u64)
+    {
+        bump(&DROPPED, dropped::ll_lost(no == NoEntry::NoMemory));
     }
     0
 }

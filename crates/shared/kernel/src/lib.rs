@@ -47,15 +47,30 @@ static ZERO_HIST: Hist = Hist::ZERO;
 /// Initial value of new log-linear histograms (8.7 KiB: never on the stack).
 pub static ZERO_LL_HIST: LlHist = LlHist::ZERO;
 
-/// The histogram of `key` in `map` for this CPU, created empty on first use.
-/// `None` only when the map is full.
+/// The histogram of `key` in `map` (preallocated) for this CPU, created
+/// empty on first use. `None` only when the map is full.
 #[inline(always)]
 pub fn hist_entry<K>(map: &PerCpuHashMap<K, Hist>, key: &K) -> Option<&'static mut Hist> {
-    map_entry(map, key, &ZERO_HIST)
+    map_entry(map, key, &ZERO_HIST).ok()
 }
 
+/// Why a map entry could not be had, so that the sample lost is counted
+/// under its real reason.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NoEntry {
+    /// The map holds its maximum number of keys (or the key's bucket was
+    /// locked by a program this one interrupted).
+    Full,
+    /// The kernel had no memory for a new entry: maps that allocate on use
+    /// (`BPF_F_NO_PREALLOC`) draw from per-CPU caches that are refilled
+    /// asynchronously, and a burst of new keys can empty them.
+    NoMemory,
+}
+
+const ENOMEM: i64 = 12;
+
 /// The value of `key` in the per-CPU `map` for this CPU, created as `zero`
-/// on first use. `None` only when the map is full.
+/// on first use.
 #[inline(always)]
 #[expect(
     clippy::mut_from_ref,
@@ -65,19 +80,21 @@ pub fn map_entry<K, V>(
     map: &PerCpuHashMap<K, V>,
     key: &K,
     zero: &'static V,
-) -> Option<&'static mut V> {
+) -> Result<&'static mut V, NoEntry> {
     let ptr = match map.get_ptr_mut(key) {
         Some(ptr) => ptr,
         None => {
             // Another program on this CPU cannot race us (per-CPU value), but
             // another CPU may have created the key: NOEXIST keeps its data.
-            let _ = map.insert(key, zero, BPF_NOEXIST as u64);
-            map.get_ptr_mut(key)?
+            if matches!(map.insert(key, zero, BPF_NOEXIST as u64), Err(e) if e as i64 == -ENOMEM) {
+                return Err(NoEntry::NoMemory);
+            }
+            map.get_ptr_mut(key).ok_or(NoEntry::Full)?
         }
     };
     // SAFETY: a per-CPU map value stays valid for the program's run and no
     // other program instance touches this CPU's copy concurrently.
-    Some(unsafe { &mut *ptr })
+    Ok(unsafe { &mut *ptr })
 }
 
 /// Records one sample: `value` is the raw measurement (ns, bytes) that goes
@@ -126,17 +143,16 @@ pub fn ll_record(hist: &mut LlHist, value: u64) {
     hist.sum += value;
 }
 
-/// Records `value` in the log-linear histogram of `key` in `map`, created
-/// empty on first use. False only when the map is full.
+/// Records `value` in the log-linear histogram of `key` in `map` (allocated
+/// on use), created empty on first use.
 #[inline(always)]
-pub fn ll_hist_record<K>(map: &PerCpuHashMap<K, LlHist>, key: &K, value: u64) -> bool {
-    match map_entry(map, key, &ZERO_LL_HIST) {
-        Some(hist) => {
-            ll_record(hist, value);
-            true
-        }
-        None => false,
-    }
+pub fn ll_hist_record<K>(
+    map: &PerCpuHashMap<K, LlHist>,
+    key: &K,
+    value: u64,
+) -> Result<(), NoEntry> {
+    ll_record(map_entry(map, key, &ZERO_LL_HIST)?, value);
+    Ok(())
 }
 
 /// Reads a `T` at `base + offset` in kernel memory; the offset comes from

@@ -100,6 +100,8 @@ pub mod dropped {
     pub const SIZES: u32 = 3;
     /// No task storage for a reclaim start time, or the reclaim map full.
     pub const RECLAIM: u32 = 4;
+    /// No kernel memory for a new log-linear histogram (latency or reclaim).
+    pub const LL_NO_MEMORY: u32 = 5;
     /// Said on stderr, in JSON and OpenMetrics.
     pub const REASONS: &[&str] = &[
         "no task storage for a start time",
@@ -107,7 +109,14 @@ pub mod dropped {
         "failed-call map full",
         "size histogram map full",
         "no task storage for a reclaim start time, or reclaim map full",
+        "no kernel memory for a new log-linear histogram",
     ];
+
+    /// The index of a log-linear sample lost for want of memory, or else
+    /// `full` (the map's own reason).
+    pub const fn ll_lost(no_memory: bool, full: u32) -> u32 {
+        if no_memory { LL_NO_MEMORY } else { full }
+    }
 }
 
 /// Kinds of direct reclaim (memlat `--reclaim`): the low byte of a

@@ -19,8 +19,8 @@ use syslat_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    read_kernel, syscall_enter, syscall_exit,
+    NoEntry, SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record,
+    ll_hist_record, read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -156,8 +156,13 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::HISTS),
     }
-    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&LLHISTS, &(nr as u32), elapsed) {
-        bump(&DROPPED, dropped::HISTS);
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&LLHISTS, &(nr as u32), elapsed)
+    {
+        bump(
+            &DROPPED,
+            dropped::ll_lost(no == NoEntry::NoMemory, dropped::HISTS),
+        );
     }
     0
 }
@@ -200,8 +205,13 @@ fn reclaim_end(kind: u64) -> i32 {
         Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::RECLAIM),
     }
-    if global(&CONFIG.loglinear) != 0 && !ll_hist_record(&RECLAIM_LL, &key, delta as u64) {
-        bump(&DROPPED, dropped::RECLAIM);
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&RECLAIM_LL, &key, delta as u64)
+    {
+        bump(
+            &DROPPED,
+            dropped::ll_lost(no == NoEntry::NoMemory, dropped::RECLAIM),
+        );
     }
     0
 }

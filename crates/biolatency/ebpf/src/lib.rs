@@ -49,23 +49,7 @@ impl Config {
     /// Usecs, one histogram, no filter: what the object holds before load.
     pub const DEFAULT: Self = Self {
         unit_divisor: 1000,
-        cgroup_id: 0,
-        filter_dev: 0,
-        target_dev: 0,
-        per_disk: 0,
-        per_flag: 0,
-        queued: 0,
-        loglinear: 0,
-        filter_cgroup: 0,
-        cgroup_level: 0,
-        off: Offsets {
-            request_q: 0,
-            request_cmd_flags: 0,
-            queue_disk: 0,
-            queue_elevator: 0,
-            disk_major: 0,
-            disk_first_minor: 0,
-        },
+        ..Self::ZEROED
     };
 }
 

@@ -26,13 +26,7 @@ impl Config {
     /// What the object holds before load.
     pub const DEFAULT: Self = Self {
         arg_is_task: 1,
-        task_tgid: 0,
-        task_comm: 0,
-        task_cgroups: 0,
-        css_set_memcg: 0,
-        css_cgroup: 0,
-        cgroup_kn: 0,
-        kernfs_node_id: 0,
+        ..Self::ZEROED
     };
 }
 

@@ -84,35 +84,7 @@ impl Config {
     /// Usecs, one histogram, no filter: what the object holds before load.
     pub const DEFAULT: Self = Self {
         unit_divisor: 1000,
-        cgroup_id: 0,
-        filter_tgid: 0,
-        group_by: group::NONE,
-        loglinear: 0,
-        filter_cgroup: 0,
-        cgroup_level: 0,
-        task: TaskOffsets {
-            state: 0,
-            pid: 0,
-            tgid: 0,
-            comm: 0,
-            group_leader: 0,
-        },
-        pidns: PidNsOffsets {
-            task_thread_pid: 0,
-            pid_level: 0,
-            pid_numbers: 0,
-            size_upid: 0,
-            upid_ns: 0,
-            pidns_inum: 0,
-        },
-        cgroup: CgroupOffsets {
-            task_cgroups: 0,
-            css_set_dfl_cgrp: 0,
-            cgroup_level: 0,
-            cgroup_ancestors: 0,
-            cgroup_kn: 0,
-            kernfs_node_id: 0,
-        },
+        ..Self::ZEROED
     };
 }
 

@@ -24,11 +24,12 @@ macro_rules! map_names {
     };
 }
 
-/// For a `#[repr(C)]` type both halves share (a tool's configuration, the
-/// histograms): checks at compile time that
-/// its size is `$size`, the sum of its fields' sizes (so that it has no
-/// padding and every byte is initialized), and implements `aya::Pod` for
-/// it behind the calling crate's `user` feature.
+/// For a `#[repr(C)]` type of integers that both halves share (a tool's
+/// configuration, the histograms): checks at compile time that its size is
+/// `$size`, the sum of its fields' sizes (so that it has no padding and
+/// every byte is initialized), implements `aya::Pod` for it behind the
+/// calling crate's `user` feature, and defines `ZEROED` (every switch off,
+/// every offset unset) for its defaults to start from.
 #[macro_export]
 macro_rules! pod_config {
     ($ty:ty, $size:expr) => {
@@ -39,6 +40,12 @@ macro_rules! pod_config {
         // SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
         #[cfg(feature = "user")]
         unsafe impl aya::Pod for $ty {}
+
+        impl $ty {
+            /// All zeros.
+            // SAFETY: integers only: all zeros is a valid value.
+            pub const ZEROED: Self = unsafe { ::core::mem::zeroed() };
+        }
     };
 }
 

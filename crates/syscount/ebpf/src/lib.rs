@@ -40,19 +40,7 @@ pub struct Config {
 impl Config {
     /// Count every syscall of every process: what the object holds before
     /// load.
-    pub const DEFAULT: Self = Self {
-        cgroup_id: 0,
-        filter_pid: 0,
-        self_pid: 0,
-        filter_failed: 0,
-        filter_errno: 0,
-        measure_latency: 0,
-        by_process: 0,
-        filter_cgroup: 0,
-        cgroup_level: 0,
-        off_pt_regs_orig_ax: 0,
-        _reserved: 0,
-    };
+    pub const DEFAULT: Self = Self::ZEROED;
 }
 
 toolkit_core::pod_config!(Config, 8 + 10 * 4);

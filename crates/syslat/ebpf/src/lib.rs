@@ -46,18 +46,7 @@ impl Config {
     /// Every syscall, usecs: what the object holds before load.
     pub const DEFAULT: Self = Self {
         unit_divisor: 1000,
-        filter_pid: 0,
-        filter_tid: 0,
-        self_pid: 0,
-        filter_syscalls: 0,
-        filter_failed: 0,
-        count_errors: 0,
-        record_sizes: 0,
-        loglinear: 0,
-        reclaim_per_process: 0,
-        off_pt_regs_si: 0,
-        off_pt_regs_dx: 0,
-        _reserved: 0,
+        ..Self::ZEROED
     };
 }
 

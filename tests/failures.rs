@@ -89,7 +89,7 @@ fn bad_values_are_usage_errors() {
     // One line per tool, cases separated by `|`; `''` is an empty argument.
     let table = "
         biolatency: 0 | -1 | 1 0 | abc | 100000 | 1 99999999999999999999999 | -d | --bogus
-            | --compact
+            | --compact | 2d | 500us
         runqlat: 0.0001 | NaN | -p 0 | -p -5 | -p abc | -p 99999999999 | -P -L | -L --pidnss
             | -P --pidnss | 1 2 3 | --percentiles=abc | --percentiles=50,,99 | --compact
             | --compact --json 1
@@ -114,7 +114,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 55);
+    assert_eq!(cases.len(), 57);
     for (tool, args) in cases {
         let out = run_tool(tool, &args);
         assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {out:?}");

@@ -182,7 +182,8 @@ pub fn assert_usage_errors<C: clap::Parser>(cases: &[&[&str]]) {
 /// seconds as there, and may be fractional (`0.1`) here.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct IntervalArgs {
-    /// Output interval, in seconds, fractions allowed (default: until Ctrl-C)
+    /// Output interval: seconds, fractions allowed, or a duration such as
+    /// 500ms or 1m (default: until Ctrl-C)
     #[arg(value_parser = parse_interval)]
     pub interval: Option<Duration>,
     /// Number of outputs
@@ -200,11 +201,15 @@ impl IntervalArgs {
 /// Longest interval accepted: a day. Beyond, a typo is likelier than intent.
 const MAX_INTERVAL_SECS: f64 = 86_400.0;
 
-/// Seconds, at least a millisecond and at most a day: `1`, `0.1`, `2.5`.
+/// Seconds (`1`, `0.1`, `2.5`) or a duration (`500ms`, `2s`, `1m`), at
+/// least a millisecond and at most a day.
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    let secs: f64 = match text.parse() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|_| format!("'{text}' is not a number of seconds or a duration (500ms, 2s)"))?
+            .as_secs_f64(),
+    };
     if !(0.001..=MAX_INTERVAL_SECS).contains(&secs) {
         return Err(format!(
             "interval must be between 0.001 and {MAX_INTERVAL_SECS} seconds"
@@ -298,6 +303,12 @@ mod tests {
     fn intervals_in_seconds_with_fractions() {
         assert_eq!(parse_interval("1"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_interval("0.1"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["0ms", "500us", "2d", "1 parsec"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
         for bad in ["0", "-1", "0.0001", "86401", "1e30", "NaN", "inf", "x", ""] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }

@@ -1,6 +1,6 @@
 //! biolatency against /sys/block/NAME/stat on a loop device it alone uses.
 
-use toolkit_tests::{LoopDevice, Running, assert_unloaded, parse_log2_hists, run_tool};
+use toolkit_tests::{LoopDevice, Running, assert_unloaded, counts_in, parse_log2_hists, run_tool};
 
 const N: usize = 1009;
 
@@ -152,12 +152,7 @@ fn json_counts_equal_text_and_oracle() {
     assert_eq!(v["tool"], "biolatency");
     assert_eq!(v["unit"], "usecs");
     let hist = &v["histograms"][0];
-    let bucket_sum: u64 = hist["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["count"].as_u64().unwrap())
-        .sum();
+    let bucket_sum = counts_in(hist, "buckets");
     let count = hist["count"].as_u64().unwrap();
     let context = format!("json: {}\nstderr: {}", lines[0], json.stderr);
     assert_counted("json count", count, expected, &json.stderr, &context);
@@ -341,12 +336,7 @@ fn percentiles_per_disk_count_every_io() {
         let v = hist["percentiles"][p].as_f64().unwrap();
         assert!(min <= v && v <= max, "{p} {v} outside [{min}, {max}]");
     }
-    let binned: u64 = hist["loglinear"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["count"].as_u64().unwrap())
-        .sum();
+    let binned = counts_in(hist, "loglinear");
     assert_eq!(binned, count, "{context}");
 }
 

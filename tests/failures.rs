@@ -5,7 +5,8 @@
 use std::{os::unix::fs::FileTypeExt as _, process::Command};
 
 use toolkit_tests::{
-    ForkedChild, Running, assert_unloaded, interval_tools, parse_table, run_tool, tool_path, tools,
+    ForkedChild, Running, assert_unloaded, assert_usage_errors, interval_tools, parse_table,
+    run_tool, tool_path, tools,
 };
 
 /// Arguments for one JSON interval of `secs` seconds.
@@ -116,14 +117,7 @@ fn bad_values_are_usage_errors() {
     }
     assert_eq!(cases.len(), 57);
     for (tool, args) in cases {
-        let out = run_tool(tool, &args);
-        assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {out:?}");
-        assert!(
-            out.stderr.starts_with("error: ") && !out.stderr.contains("panicked"),
-            "{tool} {args:?}: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty(), "{tool} {args:?} ran: {}", out.stdout);
+        assert_usage_errors(tool, &[&args]);
     }
 }
 
@@ -153,10 +147,7 @@ fn assert_fails_with(cmd: &mut Command, stderr: String) {
 const CALLS: u64 = 100_003;
 
 fn getppids() {
-    for _ in 0..CALLS {
-        // SAFETY: no arguments.
-        unsafe { libc::syscall(libc::SYS_getppid) };
-    }
+    toolkit_tests::getppids(CALLS);
 }
 
 /// Two instances of the same tool on the same child at once: each counts

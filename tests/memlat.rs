@@ -1,8 +1,8 @@
 //! memlat against a child that makes known mmap, munmap and failing calls.
 
 use toolkit_tests::{
-    ForkedChild, Running, mmap_anonymous, parse_log2_hists, parse_openmetrics, run_tool,
-    trace_forked,
+    ForkedChild, Running, counts_in, json_list, mmap_anonymous, parse_log2_hists,
+    parse_openmetrics, run_tool, trace_forked,
 };
 
 const PAIRS: u64 = 1009;
@@ -115,18 +115,10 @@ fn bad_input_is_one_line_and_nonzero() {
 fn percentiles_bin_every_call() {
     let out = trace_child(workload, &["--percentiles", "--json"]);
     let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let mmap = record["histograms"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let mmap = json_list(&record["histograms"])
         .find(|h| h["key"]["syscall"] == "mmap")
         .unwrap();
-    let binned: u64 = mmap["loglinear"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["count"].as_u64().unwrap())
-        .sum();
+    let binned = counts_in(mmap, "loglinear");
     assert_eq!(binned, PAIRS + FAILED, "{out}");
     let (min, max) = (mmap["min"].as_f64().unwrap(), mmap["max"].as_f64().unwrap());
     let p50 = mmap["percentiles"]["p50"].as_f64().unwrap();

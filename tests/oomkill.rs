@@ -2,7 +2,7 @@
 //! the test creates and limits.
 
 use toolkit_tests::{
-    ForkedChild, MemoryCgroup, Running, assert_unloaded, mmap_anonymous, run_tool,
+    ForkedChild, MemoryCgroup, Running, assert_unloaded, assert_usage_errors, mmap_anonymous,
 };
 
 const LIMIT: u64 = 8 << 20;
@@ -74,13 +74,8 @@ fn duration_ends_the_run_and_bad_input_is_a_usage_error() {
     let done = tool.finish();
     assert!(done.status.success(), "{done:?}");
     assert_unloaded(&programs);
-    for args in [&["-d", "0"][..], &["-d", "soon"], &["5"], &["--bogus"]] {
-        let out = run_tool("oomkill", args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-        assert!(
-            out.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            out.stderr
-        );
-    }
+    assert_usage_errors(
+        "oomkill",
+        &[&["-d", "0"], &["-d", "soon"], &["5"], &["--bogus"]],
+    );
 }

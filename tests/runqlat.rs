@@ -3,7 +3,7 @@
 //! third (times switched in).
 
 use toolkit_tests::{
-    ForkedChild, Running, TestCgroup, assert_unloaded, monotonic_ns, parse_log2_hists,
+    ForkedChild, Running, TestCgroup, assert_unloaded, json_list, monotonic_ns, parse_log2_hists,
     parse_openmetrics, program_types, run_tool, sleep_ns, tool_path,
 };
 
@@ -307,10 +307,7 @@ fn per_process_names_follow_exec() {
     assert!(done.status.success(), "{done:?}");
     let record: serde_json::Value =
         serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
-    let trues = record["histograms"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let trues = json_list(&record["histograms"])
         .filter(|h| h["key"]["comm"] == "true")
         .count();
     assert_eq!(trues, 31, "{}", done.stdout);

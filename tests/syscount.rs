@@ -1,6 +1,8 @@
 //! syscount against a child that makes a known number of syscalls.
 
-use toolkit_tests::{ForkedChild, Running, assert_unloaded, parse_table, run_tool};
+use toolkit_tests::{
+    ForkedChild, Running, assert_unloaded, assert_usage_errors, parse_table, run_tool,
+};
 
 const GETPPID: u64 = 100_003;
 const FAILED_OPENS: u64 = 1009;
@@ -137,20 +139,10 @@ fn latency_total_is_plausible() {
 
 #[test]
 fn bad_input() {
-    for args in [
-        &["-e", "EBOGUS"][..],
-        &["-T", "0"],
-        &["-p", "0"],
-        &["-i", "-1"],
-    ] {
-        let out = run_tool("syscount", args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-        assert!(
-            out.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            out.stderr
-        );
-    }
+    assert_usage_errors(
+        "syscount",
+        &[&["-e", "EBOGUS"], &["-T", "0"], &["-p", "0"], &["-i", "-1"]],
+    );
     let out = run_tool("syscount", &["-p", "2147483646"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -163,10 +155,7 @@ fn bad_input() {
 const BURST: u64 = 2_000_003;
 
 fn burst() {
-    for _ in 0..BURST {
-        // SAFETY: no arguments.
-        unsafe { libc::syscall(libc::SYS_getppid) };
-    }
+    toolkit_tests::getppids(BURST);
 }
 
 #[test]

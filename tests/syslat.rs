@@ -16,10 +16,7 @@ fn sleeper() {
 }
 
 fn getppids() {
-    for _ in 0..GETPPIDS {
-        // SAFETY: no arguments.
-        unsafe { libc::syscall(libc::SYS_getppid) };
-    }
+    toolkit_tests::getppids(GETPPIDS as u64);
 }
 
 fn trace_child(workload: fn(), args: &[&str]) -> String {

@@ -844,3 +844,39 @@ pub fn parse_openmetrics(script: &str, path: &Path) -> String {
     assert!(parsed.status.success(), "{parsed:?}");
     String::from_utf8_lossy(&parsed.stdout).into_owned()
 }
+
+/// The sum of the `count` fields of a JSON histogram's `field` list
+/// (`buckets` or `loglinear`).
+pub fn counts_in(hist: &serde_json::Value, field: &str) -> u64 {
+    json_list(&hist[field])
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum()
+}
+
+/// The elements of a JSON array (none when it is not one).
+pub fn json_list(value: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    value.as_array().into_iter().flatten()
+}
+
+/// Runs `tool` with each of `cases`: every one must be a usage error
+/// (exit 2, clap's one-line `error: ...`), never a panic, never a run.
+pub fn assert_usage_errors(tool: &str, cases: &[&[&str]]) {
+    for args in cases {
+        let out = run_tool(tool, args);
+        assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("error: ") && !out.stderr.contains("panicked"),
+            "{tool} {args:?}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{tool} {args:?} ran: {}", out.stdout);
+    }
+}
+
+/// Makes `n` getppid syscalls: a workload whose count is known exactly.
+pub fn getppids(n: u64) {
+    for _ in 0..n {
+        // SAFETY: no arguments.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+}

@@ -37,13 +37,13 @@ impl Keys {
                     heading.push_str(&format!("flags = {}", flags.describe(*key as u32)));
                 }
                 heading.push('\n');
-                HistRow {
+                HistRow::new(
                     heading,
-                    name: self.key_name(*key),
-                    labels: self.labels(*key),
+                    self.key_name(*key),
+                    self.labels(*key),
                     hist,
-                    loglinear: loglinear.get(key),
-                }
+                    loglinear.get(key),
+                )
             })
             .collect()
     }

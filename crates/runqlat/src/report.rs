@@ -49,13 +49,7 @@ pub fn rows<'a>(
                 }
                 None => (String::new(), "all".to_string()),
             };
-            HistRow {
-                heading,
-                name,
-                labels,
-                hist,
-                loglinear: loglinear.get(key),
-            }
+            HistRow::new(heading, name, labels, hist, loglinear.get(key))
         })
         .collect()
 }

@@ -199,8 +199,9 @@ impl Tracer {
         })
     }
 
-    /// What happened since the last call (or since attaching).
-    pub fn interval(&mut self) -> Result<Interval> {
+    /// What happened since the last call (or since attaching), added to
+    /// the OpenMetrics totals when there are some (`--openmetrics`).
+    pub fn interval(&mut self, om: Option<&mut OpenMetrics>) -> Result<Interval> {
         let tick = self.clock.tick();
         let latency = self.latency.drain(&tick)?;
         let errors = self
@@ -218,7 +219,7 @@ impl Tracer {
         let reclaim_ll = drain_optional(&mut self.reclaim_ll, &tick)?;
         self.clock.advance(tick)?;
         let lost = self.drops.check(&self.ebpf)?;
-        Ok(Interval {
+        let interval = Interval {
             latency,
             errors,
             sizes,
@@ -226,7 +227,11 @@ impl Tracer {
             reclaim,
             reclaim_ll,
             lost,
-        })
+        };
+        if let Some(om) = om {
+            interval.publish(om);
+        }
+        Ok(interval)
     }
 }
 
@@ -288,20 +293,20 @@ pub fn rows<'a>(
             let name = syscall_name(*nr);
             let mut labels = Map::new();
             labels.insert("syscall".into(), name.clone().into());
-            HistRow {
-                heading: format!("\n{label} = {name}\n"),
+            HistRow::new(
+                format!("\n{label} = {name}\n"),
                 name,
                 labels,
                 hist,
-                loglinear: loglinear.get(nr),
-            }
+                loglinear.get(nr),
+            )
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use toolkit_report::{HistReport, OutputMode};
+    use toolkit_report::HistReport;
 
     use super::*;
 
@@ -316,13 +321,7 @@ mod tests {
             max: 2_500,
             ..Hist::ZERO
         };
-        let mut report = HistReport::new(
-            "syslat",
-            Unit::Usecs,
-            OutputMode::Text { timestamp: false },
-            None,
-        );
-        report.summary = true;
+        let report = HistReport::text_with_summary("syslat", Unit::Usecs);
         let hists = [(0, hist)];
         let none = BTreeMap::new();
         let rows = rows("syscall", &hists, &none);

@@ -73,25 +73,13 @@ pub mod maps {
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
-    pub const START_FULL: u32 = 0;
-    pub const HIST_FULL: u32 = 1;
-    /// A request whose completion the kernel did not run our program for
-    /// (its address was issued again while its start time was still kept).
-    pub const COMPLETION_SKIPPED: u32 = 2;
-    pub const ERRORS_FULL: u32 = 3;
-    pub const LL_NO_MEMORY: u32 = 4;
-    /// Said on stderr, in JSON and OpenMetrics.
-    pub const REASONS: &[&str] = &[
-        "in-flight request map full",
-        "histogram map full",
-        "the kernel did not run the completion program",
-        "error map full",
-        "no kernel memory for a new log-linear histogram",
-    ];
-
-    /// The index of a log-linear sample lost for want of memory, or of a
-    /// full map.
-    pub const fn ll_lost(no_memory: bool) -> u32 {
-        if no_memory { LL_NO_MEMORY } else { HIST_FULL }
-    }
+    toolkit_core::drop_reasons!(
+        START_FULL => "in-flight request map full",
+        HIST_FULL => "histogram map full",
+        /// A request whose completion the kernel did not run our program for
+        /// (its address was issued again while its start time was still kept).
+        COMPLETION_SKIPPED => "the kernel did not run the completion program",
+        ERRORS_FULL => "error map full",
+        LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+    );
 }

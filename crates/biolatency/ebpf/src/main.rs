@@ -16,8 +16,8 @@ use biolatency_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    NoEntry, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record,
-    map_entry, read_kernel,
+    bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, map_entry,
+    read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -151,7 +151,10 @@ fn trace_done(rq: u64, status: u8) -> i32 {
     if global(&CONFIG.loglinear) != 0
         && let Err(no) = ll_hist_record(&LLHISTS, &key, delta as u64)
     {
-        bump(&DROPPED, dropped::ll_lost(no == NoEntry::NoMemory));
+        bump(
+            &DROPPED,
+            no.reason(dropped::HIST_FULL, dropped::LL_NO_MEMORY),
+        );
     }
     0
 }

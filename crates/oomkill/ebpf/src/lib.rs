@@ -63,8 +63,8 @@ const _: () = assert!(core::mem::size_of::<OomEvent>() == 48);
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
-    /// The ring buffer was full.
-    pub const RING_FULL: u32 = 0;
-    /// Said on stderr.
-    pub const REASONS: &[&str] = &["ring buffer full"];
+    toolkit_core::drop_reasons!(
+        /// The ring buffer was full.
+        RING_FULL => "ring buffer full",
+    );
 }

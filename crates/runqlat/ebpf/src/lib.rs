@@ -99,19 +99,9 @@ pub mod maps {
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
-    pub const START_FULL: u32 = 0;
-    pub const HIST_FULL: u32 = 1;
-    pub const LL_NO_MEMORY: u32 = 2;
-    /// Said on stderr, in JSON and OpenMetrics.
-    pub const REASONS: &[&str] = &[
-        "run-queue start map full",
-        "histogram map full",
-        "no kernel memory for a new log-linear histogram",
-    ];
-
-    /// The index of a log-linear sample lost for want of memory, or of a
-    /// full map.
-    pub const fn ll_lost(no_memory: bool) -> u32 {
-        if no_memory { LL_NO_MEMORY } else { HIST_FULL }
-    }
+    toolkit_core::drop_reasons!(
+        START_FULL => "run-queue start map full",
+        HIST_FULL => "histogram map full",
+        LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+    );
 }

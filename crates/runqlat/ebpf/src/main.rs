@@ -15,8 +15,7 @@ use aya_ebpf::{
 use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    NoEntry, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    read_kernel,
+    TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -215,7 +214,10 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     if global(&CONFIG.loglinear) != 0
         && let Err(no) = ll_hist_record(&LLHISTS, &key, delta as u64)
     {
-        bump(&DROPPED, dropped::ll_lost(no == NoEntry::NoMemory));
+        bump(
+            &DROPPED,
+            no.reason(dropped::HIST_FULL, dropped::LL_NO_MEMORY),
+        );
     }
     0
 }
@@ -242,39 +244,54 @@ toolkit_kernel::tracepoint_programs!(
     on_exec
 );
 
-#[btf_tracepoint(function = "sched_wakeup")]
-pub fn sched_wakeup_btf(ctx: BtfTracePointContext) -> i32 {
-    enqueue::<InTaskStorage>(ctx_arg(&ctx, 0));
+/// A task becomes runnable: `sched_wakeup(p)`, `sched_wakeup_new(p)`.
+#[inline(always)]
+fn on_wakeup<S: StartTimes, C: EbpfContext>(ctx: &C) -> i32 {
+    enqueue::<S>(ctx_arg(ctx, 0));
     0
 }
 
-#[btf_tracepoint(function = "sched_wakeup_new")]
-pub fn sched_wakeup_new_btf(ctx: BtfTracePointContext) -> i32 {
-    enqueue::<InTaskStorage>(ctx_arg(&ctx, 0));
-    0
+/// `sched_switch(preempt, prev, next, ...)`.
+#[inline(always)]
+fn on_switch_args<S: StartTimes, C: EbpfContext>(ctx: &C) -> i32 {
+    on_switch::<S>(ctx_arg(ctx, 0), ctx_arg(ctx, 1), ctx_arg(ctx, 2))
 }
 
-#[btf_tracepoint(function = "sched_switch")]
-pub fn sched_switch_btf(ctx: BtfTracePointContext) -> i32 {
-    on_switch::<InTaskStorage>(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
+/// The two programs of one scheduler tracepoint: `tp_btf`, keeping start
+/// times in task storage, and the `raw_tp` fallback, keeping them by
+/// thread id.
+macro_rules! sched_programs {
+    ($tracepoint:literal, $btf_name:ident, $raw_name:ident, $handler:ident) => {
+        #[btf_tracepoint(function = $tracepoint)]
+        pub fn $btf_name(ctx: BtfTracePointContext) -> i32 {
+            $handler::<InTaskStorage, _>(&ctx)
+        }
+
+        #[raw_tracepoint(tracepoint = $tracepoint)]
+        pub fn $raw_name(ctx: RawTracePointContext) -> i32 {
+            $handler::<ByTid, _>(&ctx)
+        }
+    };
 }
 
-#[raw_tracepoint(tracepoint = "sched_wakeup")]
-pub fn sched_wakeup_raw(ctx: RawTracePointContext) -> i32 {
-    enqueue::<ByTid>(ctx_arg(&ctx, 0));
-    0
-}
-
-#[raw_tracepoint(tracepoint = "sched_wakeup_new")]
-pub fn sched_wakeup_new_raw(ctx: RawTracePointContext) -> i32 {
-    enqueue::<ByTid>(ctx_arg(&ctx, 0));
-    0
-}
-
-#[raw_tracepoint(tracepoint = "sched_switch")]
-pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
-    on_switch::<ByTid>(ctx_arg(&ctx, 0), ctx_arg(&ctx, 1), ctx_arg(&ctx, 2))
-}
+sched_programs!(
+    "sched_wakeup",
+    sched_wakeup_btf,
+    sched_wakeup_raw,
+    on_wakeup
+);
+sched_programs!(
+    "sched_wakeup_new",
+    sched_wakeup_new_btf,
+    sched_wakeup_new_raw,
+    on_wakeup
+);
+sched_programs!(
+    "sched_switch",
+    sched_switch_btf,
+    sched_switch_raw,
+    on_switch_args
+);
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

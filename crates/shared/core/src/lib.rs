@@ -49,6 +49,24 @@ macro_rules! pod_config {
     };
 }
 
+/// Defines a tool's drop reasons once: an index constant for each (0, 1,
+/// ...: the kernel side bumps that index of `DROPPED`) and `REASONS`, the
+/// words userspace says for each index, in the same order.
+#[macro_export]
+macro_rules! drop_reasons {
+    ($($(#[$doc:meta])* $name:ident => $words:literal),* $(,)?) => {
+        /// What each index means: said on stderr, in JSON and OpenMetrics.
+        pub const REASONS: &[&str] = &[$($words),*];
+        $crate::drop_reasons!(@index 0u32, $($(#[$doc])* $name,)*);
+    };
+    (@index $i:expr, $(#[$doc:meta])* $name:ident, $($rest:tt)*) => {
+        $(#[$doc])*
+        pub const $name: u32 = $i;
+        $crate::drop_reasons!(@index $i + 1, $($rest)*);
+    };
+    (@index $i:expr,) => {};
+}
+
 pub mod hist;
 pub mod loglinear;
 

@@ -67,6 +67,18 @@ pub enum NoEntry {
     NoMemory,
 }
 
+impl NoEntry {
+    /// The drop-counter index to count the sample under: `full` or
+    /// `no_memory`, the tool's indexes for the two reasons.
+    #[inline(always)]
+    pub fn reason(self, full: u32, no_memory: u32) -> u32 {
+        match self {
+            Self::Full => full,
+            Self::NoMemory => no_memory,
+        }
+    }
+}
+
 const ENOMEM: i64 = 12;
 
 /// The value of `key` in the per-CPU `map` for this CPU, created as `zero`

@@ -49,6 +49,25 @@ pub struct HistRow<'a> {
     pub loglinear: Option<&'a LlHist>,
 }
 
+impl<'a> HistRow<'a> {
+    /// The row of `hist` (and its log-linear twin, if recorded).
+    pub fn new(
+        heading: String,
+        name: String,
+        labels: Map<String, Value>,
+        hist: &'a Hist,
+        loglinear: Option<&'a LlHist>,
+    ) -> Self {
+        Self {
+            heading,
+            name,
+            labels,
+            hist,
+            loglinear,
+        }
+    }
+}
+
 /// What a tool prints beyond its histograms: extra JSON fields and text
 /// sections after the histograms (errors, sizes, ...), and keys with
 /// samples that `--compact` must not report idle although they are not
@@ -96,6 +115,20 @@ impl HistReport {
             percentiles,
             summary: false,
         }
+    }
+
+    /// Plain text with the summary line under each histogram, no
+    /// percentiles: histograms of another unit within a report (memlat's
+    /// sizes), and tests.
+    pub fn text_with_summary(tool: &'static str, unit: Unit) -> Self {
+        Self::new(tool, unit, OutputMode::Text { timestamp: false }, None).summarized()
+    }
+
+    /// With the exact count/mean/max line under each histogram that has no
+    /// percentiles (syslat, memlat).
+    pub fn summarized(mut self) -> Self {
+        self.summary = true;
+        self
     }
 
     /// Writes one interval and flushes.

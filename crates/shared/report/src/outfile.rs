@@ -84,23 +84,21 @@ fn refuse_unless_regular(path: &Path) -> Result<()> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(err) => bail!("{}: {err}", path.display()),
     };
-    let what = if kind.is_file() {
+    if kind.is_file() {
         return Ok(());
-    } else if kind.is_symlink() {
-        "a symbolic link"
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    };
+    }
+    let kinds = [
+        (kind.is_symlink(), "a symbolic link"),
+        (kind.is_dir(), "a directory"),
+        (kind.is_fifo(), "a FIFO"),
+        (kind.is_char_device(), "a character device"),
+        (kind.is_block_device(), "a block device"),
+        (kind.is_socket(), "a socket"),
+    ];
+    let what = kinds
+        .iter()
+        .find_map(|&(is, what)| is.then_some(what))
+        .unwrap_or("not a regular file");
     bail!(
         "refusing to write {}: it is {what}, not a regular file",
         path.display()

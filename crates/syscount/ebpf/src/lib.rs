@@ -60,8 +60,8 @@ pub mod maps {
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
-    pub const NO_TASK_STORAGE: u32 = 0;
-    pub const PROCESSES_FULL: u32 = 1;
-    /// Said on stderr, in JSON and OpenMetrics.
-    pub const REASONS: &[&str] = &["no task storage for a start time", "process map full"];
+    toolkit_core::drop_reasons!(
+        NO_TASK_STORAGE => "no task storage for a start time",
+        PROCESSES_FULL => "process map full",
+    );
 }

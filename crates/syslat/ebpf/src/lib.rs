@@ -79,33 +79,20 @@ pub mod maps {
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
-    /// No task storage could be had for a start time.
-    pub const START: u32 = 0;
-    /// The latency histogram map was full.
-    pub const HISTS: u32 = 1;
-    /// The failed-call map was full.
-    pub const ERRORS: u32 = 2;
-    /// The size histogram map was full.
-    pub const SIZES: u32 = 3;
-    /// No task storage for a reclaim start time, or the reclaim map full.
-    pub const RECLAIM: u32 = 4;
-    /// No kernel memory for a new log-linear histogram (latency or reclaim).
-    pub const LL_NO_MEMORY: u32 = 5;
-    /// Said on stderr, in JSON and OpenMetrics.
-    pub const REASONS: &[&str] = &[
-        "no task storage for a start time",
-        "latency histogram map full",
-        "failed-call map full",
-        "size histogram map full",
-        "no task storage for a reclaim start time, or reclaim map full",
-        "no kernel memory for a new log-linear histogram",
-    ];
-
-    /// The index of a log-linear sample lost for want of memory, or else
-    /// `full` (the map's own reason).
-    pub const fn ll_lost(no_memory: bool, full: u32) -> u32 {
-        if no_memory { LL_NO_MEMORY } else { full }
-    }
+    toolkit_core::drop_reasons!(
+        /// No task storage could be had for a start time.
+        START => "no task storage for a start time",
+        /// The latency histogram map was full.
+        HISTS => "latency histogram map full",
+        /// The failed-call map was full.
+        ERRORS => "failed-call map full",
+        /// The size histogram map was full.
+        SIZES => "size histogram map full",
+        /// No task storage for a reclaim start time, or the reclaim map full.
+        RECLAIM => "no task storage for a reclaim start time, or reclaim map full",
+        /// No kernel memory for a new log-linear histogram (latency or reclaim).
+        LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+    );
 }
 
 /// Kinds of direct reclaim (memlat `--reclaim`): the low byte of a

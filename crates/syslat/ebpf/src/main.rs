@@ -19,8 +19,8 @@ use syslat_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    NoEntry, SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record,
-    ll_hist_record, read_kernel, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
+    read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -159,10 +159,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     if global(&CONFIG.loglinear) != 0
         && let Err(no) = ll_hist_record(&LLHISTS, &(nr as u32), elapsed)
     {
-        bump(
-            &DROPPED,
-            dropped::ll_lost(no == NoEntry::NoMemory, dropped::HISTS),
-        );
+        bump(&DROPPED, no.reason(dropped::HISTS, dropped::LL_NO_MEMORY));
     }
     0
 }
@@ -208,10 +205,7 @@ fn reclaim_end(kind: u64) -> i32 {
     if global(&CONFIG.loglinear) != 0
         && let Err(no) = ll_hist_record(&RECLAIM_LL, &key, delta as u64)
     {
-        bump(
-            &DROPPED,
-            dropped::ll_lost(no == NoEntry::NoMemory, dropped::RECLAIM),
-        );
+        bump(&DROPPED, no.reason(dropped::RECLAIM, dropped::LL_NO_MEMORY));
     }
     0
 }

@@ -45,8 +45,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let always = names.iter().map(|n| n.to_string());
     let mut report = cli
         .out
-        .report("memlat", &cli.hires, "SYSCALL", unit, always);
-    report.summary = true;
+        .report("memlat", &cli.hires, "SYSCALL", unit, always)
+        .summarized();
     let mut openmetrics = cli.hires.open_metrics("memlat", Some("syscall"), unit)?;
     print_banner(
         &format!(
@@ -56,10 +56,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         report.mode.is_json(),
     )?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
-        let interval = tracer.interval()?;
-        if let Some(om) = &mut openmetrics {
-            interval.publish(om);
-        }
+        let interval = tracer.interval(openmetrics.as_mut())?;
         report::write(&mut report, &mut stdout(), &order, &cli, interval)?;
         Ok(())
     })

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use syslat::{Interval, rows};
 use toolkit_core::{Hist, LlHist};
 use toolkit_report::{
-    HistReport, OutputMode, Sections, Unit,
+    HistReport, Sections, Unit,
     names::{errno_name, syscall_name},
     output::{json_hist, json_loglinear, print_log2_hist, print_percentiles},
 };
@@ -120,13 +120,7 @@ impl Sections for Extras {
             }
         }
         if let Some(sizes) = &self.sizes {
-            let mut bytes = HistReport::new(
-                "memlat",
-                Unit::Bytes,
-                OutputMode::Text { timestamp: false },
-                None,
-            );
-            bytes.summary = true;
+            let bytes = HistReport::text_with_summary("memlat", Unit::Bytes);
             let none = BTreeMap::new();
             bytes.write_rows(w, &rows("size", sizes, &none), Unit::Bytes)?;
         }

@@ -38,17 +38,14 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let always = cli.syscalls.iter().flatten().map(|nr| syscall_name(*nr));
     let mut report = cli
         .out
-        .report("syslat", &cli.hires, "SYSCALL", unit, always);
-    report.summary = true;
+        .report("syslat", &cli.hires, "SYSCALL", unit, always)
+        .summarized();
     print_banner(
         "Tracing syscalls... Hit Ctrl-C to end.",
         report.mode.is_json(),
     )?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
-        let interval = tracer.interval()?;
-        if let Some(om) = &mut openmetrics {
-            interval.publish(om);
-        }
+        let interval = tracer.interval(openmetrics.as_mut())?;
         let active: Vec<u32> = interval.latency.iter().map(|(nr, _)| *nr).collect();
         let hists = select(interval.latency, &cli);
         let hidden = Hidden(

@@ -72,7 +72,7 @@ impl Interval {
     /// Adds everything measured to the OpenMetrics totals and rewrites the
     /// file: latency, failed calls and requested sizes (when counted), and
     /// lost samples.
-    pub fn publish(&self, om: &mut OpenMetrics) {
+    fn publish(&self, om: &mut OpenMetrics) {
         for &(nr, errno, count) in &self.errors {
             om.count(
                 "failures",

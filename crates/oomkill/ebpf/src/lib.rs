@@ -26,7 +26,7 @@ impl Config {
     /// What the object holds before load.
     pub const DEFAULT: Self = Self {
         arg_is_task: 1,
-        ..Self::ZEROED
+        ..Self::ZERO
     };
 }
 

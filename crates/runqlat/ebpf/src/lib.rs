@@ -84,7 +84,7 @@ impl Config {
     /// Usecs, one histogram, no filter: what the object holds before load.
     pub const DEFAULT: Self = Self {
         unit_divisor: 1000,
-        ..Self::ZEROED
+        ..Self::ZERO
     };
 }
 

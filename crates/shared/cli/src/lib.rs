@@ -135,7 +135,7 @@ impl HistArgs {
 /// Fails with `thread N not found` unless `tid` names a live thread (a
 /// `-t` filter for a thread that is gone would silently trace nothing).
 /// Processes (`-p`) are checked and watched by
-/// [`StopSignals::watch_process`].
+/// [`StopSignals::watch`].
 pub fn require_thread(tid: u32) -> anyhow::Result<()> {
     if tid == 0 || !std::path::Path::new(&format!("/proc/{tid}/status")).exists() {
         anyhow::bail!("thread {tid} not found");

@@ -60,13 +60,7 @@ impl StopSignals {
 
     /// Ends the run when process `pid` exits (`-p`). Fails, in one line,
     /// when `pid` is not a live process, or is a thread of another process
-    /// (whose pid is then named).
-    pub fn watch_process(&self, pid: u32) -> Result<()> {
-        self.watch(Some(pid))
-    }
-
-    /// [`watch_process`](Self::watch_process) for a `-p` that may be
-    /// absent.
+    /// (whose pid is then named). Does nothing without a `-p`.
     pub fn watch(&self, pid: Option<u32>) -> Result<()> {
         let Some(pid) = pid else {
             return Ok(());

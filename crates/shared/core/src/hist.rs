@@ -72,17 +72,6 @@ pub struct Hist {
     pub generation: u64,
 }
 
-impl Hist {
-    /// An empty histogram, the initial value of every map entry.
-    pub const ZERO: Hist = Hist {
-        slots: [0; MAX_SLOTS],
-        count: 0,
-        sum: 0,
-        max: 0,
-        generation: 0,
-    };
-}
-
 crate::pod_config!(Hist, (MAX_SLOTS + 4) * 8);
 
 #[cfg(test)]

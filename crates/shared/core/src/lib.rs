@@ -28,8 +28,8 @@ macro_rules! map_names {
 /// configuration, the histograms): checks at compile time that its size is
 /// `$size`, the sum of its fields' sizes (so that it has no padding and
 /// every byte is initialized), implements `aya::Pod` for it behind the
-/// calling crate's `user` feature, and defines `ZEROED` (every switch off,
-/// every offset unset) for its defaults to start from.
+/// calling crate's `user` feature, and defines `ZERO` (every count zero,
+/// every switch off, every offset unset).
 #[macro_export]
 macro_rules! pod_config {
     ($ty:ty, $size:expr) => {
@@ -42,9 +42,10 @@ macro_rules! pod_config {
         unsafe impl aya::Pod for $ty {}
 
         impl $ty {
-            /// All zeros.
+            /// All zeros: an empty histogram, the initial value of every
+            /// map entry; a configuration's defaults start from it.
             // SAFETY: integers only: all zeros is a valid value.
-            pub const ZEROED: Self = unsafe { ::core::mem::zeroed() };
+            pub const ZERO: Self = unsafe { ::core::mem::zeroed() };
         }
     };
 }

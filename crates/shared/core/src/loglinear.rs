@@ -88,17 +88,6 @@ pub struct LlHist {
     pub generation: u64,
 }
 
-impl LlHist {
-    pub const ZERO: Self = Self {
-        bins: [0; LL_BINS],
-        count: 0,
-        sum: 0,
-        min: 0,
-        max: 0,
-        generation: 0,
-    };
-}
-
 crate::pod_config!(LlHist, (LL_BINS + 5) * 8);
 
 #[cfg(test)]

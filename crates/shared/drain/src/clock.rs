@@ -27,9 +27,6 @@ impl Tick {
     pub fn generation(&self) -> u64 {
         self.0
     }
-
-    /// The tick of a drain read with no clock (unit tests).
-    pub const FIRST: Tick = Tick(0);
 }
 
 /// Owns the kernel's interval generation.

@@ -40,7 +40,7 @@ pub struct Config {
 impl Config {
     /// Count every syscall of every process: what the object holds before
     /// load.
-    pub const DEFAULT: Self = Self::ZEROED;
+    pub const DEFAULT: Self = Self::ZERO;
 }
 
 toolkit_core::pod_config!(Config, 8 + 10 * 4);

@@ -46,7 +46,7 @@ impl Config {
     /// Every syscall, usecs: what the object holds before load.
     pub const DEFAULT: Self = Self {
         unit_divisor: 1000,
-        ..Self::ZEROED
+        ..Self::ZERO
     };
 }
 

@@ -100,7 +100,10 @@ pub mod maps {
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
     toolkit_core::drop_reasons!(
+        /// raw_tp only: the enqueue-time hash map was full.
         START_FULL => "run-queue start map full",
+        /// tp_btf only: no task storage for an enqueue time, or to take one.
+        START_REFUSED => toolkit_core::STORAGE_REFUSED,
         HIST_FULL => "histogram map full",
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
     );

@@ -84,33 +84,36 @@ fn task_in_cgroup(task: u64) -> bool {
 
 /// Where enqueue times are kept.
 trait StartTimes {
+    /// The drop reason when a time cannot be kept or taken.
+    const LOST: u32;
     /// Records `now` for `task` (thread id `tid`); false when it cannot.
     fn set(task: u64, tid: u32, now: u64) -> bool;
-    /// Takes (and clears) the enqueue time of `task`, if one was recorded.
-    fn take(task: u64) -> Option<u64>;
+    /// Takes (and clears) the enqueue time of `task`: `Ok(None)` when none
+    /// was recorded, `Err` when it could not be looked up.
+    fn take(task: u64) -> Result<Option<u64>, ()>;
 }
 
 /// In task storage, for `tp_btf` programs.
 struct InTaskStorage;
 
 impl StartTimes for InTaskStorage {
+    const LOST: u32 = dropped::START_REFUSED;
+
     #[inline(always)]
     fn set(task: u64, _tid: u32, now: u64) -> bool {
-        match QUEUED_AT.of(task, true) {
-            Some(start) => {
+        match QUEUED_AT.get_or_create(task) {
+            Ok(start) => {
                 *start = now;
                 true
             }
-            None => false,
+            Err(_) => false,
         }
     }
 
     #[inline(always)]
-    fn take(task: u64) -> Option<u64> {
-        let start = QUEUED_AT.of(task, false)?;
-        let then = *start;
-        *start = 0;
-        (then != 0).then_some(then)
+    fn take(task: u64) -> Result<Option<u64>, ()> {
+        let start = QUEUED_AT.get_or_create(task).map_err(|_| ())?;
+        Ok(Some(core::mem::take(start)).filter(|&then| then != 0))
     }
 }
 
@@ -118,18 +121,22 @@ impl StartTimes for InTaskStorage {
 struct ByTid;
 
 impl StartTimes for ByTid {
+    const LOST: u32 = dropped::START_FULL;
+
     #[inline(always)]
     fn set(_task: u64, tid: u32, now: u64) -> bool {
         START.insert(tid, now, 0).is_ok()
     }
 
     #[inline(always)]
-    fn take(task: u64) -> Option<u64> {
+    fn take(task: u64) -> Result<Option<u64>, ()> {
         let tid = task_u32(task, &CONFIG.task.pid);
         // SAFETY: the value is copied out before the entry is removed.
-        let then = unsafe { START.get(tid) }.copied()?;
+        let Some(then) = unsafe { START.get(tid) }.copied() else {
+            return Ok(None);
+        };
         let _ = START.remove(tid);
-        Some(then)
+        Ok(Some(then))
     }
 }
 
@@ -150,7 +157,7 @@ fn enqueue<S: StartTimes>(task: u64) {
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     if !S::set(task, pid, now) {
-        bump(&DROPPED, dropped::START_FULL);
+        bump(&DROPPED, S::LOST);
     }
 }
 
@@ -191,8 +198,13 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
     if preempt & 1 != 0 || task_u32(prev, &CONFIG.task.state) == TASK_RUNNING {
         enqueue::<S>(prev);
     }
-    let Some(start) = S::take(next) else {
-        return 0; // enqueued before tracing began, filtered out, or idle
+    let start = match S::take(next) {
+        Ok(Some(start)) => start,
+        Ok(None) => return 0, // enqueued before tracing began, filtered out, or idle
+        Err(()) => {
+            bump(&DROPPED, S::LOST);
+            return 0;
+        }
     };
     // SAFETY: helper without arguments.
     let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(start) as i64;

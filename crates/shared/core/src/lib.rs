@@ -55,7 +55,7 @@ macro_rules! pod_config {
 /// words userspace says for each index, in the same order.
 #[macro_export]
 macro_rules! drop_reasons {
-    ($($(#[$doc:meta])* $name:ident => $words:literal),* $(,)?) => {
+    ($($(#[$doc:meta])* $name:ident => $words:expr),* $(,)?) => {
         /// What each index means: said on stderr, in JSON and OpenMetrics.
         pub const REASONS: &[&str] = &[$($words),*];
         $crate::drop_reasons!(@index 0u32, $($(#[$doc])* $name,)*);
@@ -67,6 +67,11 @@ macro_rules! drop_reasons {
     };
     (@index $i:expr,) => {};
 }
+
+/// The drop reason of a sample lost because the kernel refused task
+/// storage (`toolkit-kernel`'s `StorageRefused`): never a full map, since
+/// task storage has no size limit.
+pub const STORAGE_REFUSED: &str = "task storage refused (busy on this CPU, or out of memory)";
 
 pub mod hist;
 pub mod loglinear;

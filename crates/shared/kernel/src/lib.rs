@@ -223,24 +223,24 @@ impl<T> TaskStorage<T> {
         }
     }
 
-    /// The current task's value, created zeroed when `create` is set.
+    /// The current task's value, created zeroed if it has none.
     #[inline(always)]
-    pub fn current(&self, create: bool) -> Option<&'static mut T> {
+    pub fn current(&self) -> Result<&'static mut T, StorageRefused> {
         // SAFETY: helper without arguments; the result is a trusted pointer.
         let task = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() };
-        self.of(task as u64, create)
+        self.get_or_create(task as u64)
     }
 
-    /// The value of `task`, created zeroed when `create` is set. `task` must
-    /// be a pointer the verifier trusts: a `tp_btf` argument or
+    /// The value of `task`, created zeroed if it has none. `task` must be a
+    /// pointer the verifier trusts: a `tp_btf` argument or
     /// `bpf_get_current_task_btf()`, never a number read from memory.
+    ///
+    /// Lookups create too, on purpose: a plain lookup's NULL would mean
+    /// either "never stored" or "refused", and a refused lookup would lose
+    /// a sample silently. Created zeroed, a slot reads as "nothing stored",
+    /// so callers treat zero as absent and every `Err` is a real refusal.
     #[inline(always)]
-    pub fn of(&self, task: u64, create: bool) -> Option<&'static mut T> {
-        let flags = if create {
-            aya_ebpf::bindings::BPF_LOCAL_STORAGE_GET_F_CREATE as u64
-        } else {
-            0
-        };
+    pub fn get_or_create(&self, task: u64) -> Result<&'static mut T, StorageRefused> {
         // SAFETY: the verifier checks that `task` is a trusted task pointer;
         // the value lives as long as the task, beyond this program run.
         unsafe {
@@ -248,13 +248,25 @@ impl<T> TaskStorage<T> {
                 core::ptr::from_ref(self).cast_mut().cast(),
                 task as *mut _,
                 core::ptr::null_mut(),
-                flags,
+                aya_ebpf::bindings::BPF_LOCAL_STORAGE_GET_F_CREATE as u64,
             )
             .cast::<T>()
             .as_mut()
         }
+        .ok_or(StorageRefused)
     }
 }
+
+/// The kernel returned no task storage. Task storage has no size limit, so
+/// this is never "full": either the allocation failed (out of memory), or
+/// task storage was busy on this CPU, which is how kernels before 6.2
+/// refuse even a lookup from a program that ran nested inside another task
+/// storage operation on the same CPU (a wakeup from an interrupt that
+/// arrived while an exiting task's storage was being freed, for example;
+/// 6.2 and later refuse only the creation then). Tools count it under
+/// `toolkit_core::STORAGE_REFUSED`.
+#[derive(Clone, Copy, Debug)]
+pub struct StorageRefused;
 
 impl<T> Default for TaskStorage<T> {
     fn default() -> Self {
@@ -281,7 +293,7 @@ pub fn syscall_enter(starts: &TaskStorage<SyscallStart>, nr: u64) -> bool {
     if nr == NO_RETURN_SYSCALLS[0] || nr == NO_RETURN_SYSCALLS[1] {
         return true;
     }
-    let Some(start) = starts.current(true) else {
+    let Ok(start) = starts.current() else {
         return false;
     };
     // SAFETY: helper without arguments.
@@ -291,18 +303,23 @@ pub fn syscall_enter(starts: &TaskStorage<SyscallStart>, nr: u64) -> bool {
 }
 
 /// At `sys_exit`: how long the current thread spent in the syscall that
-/// returns, and its number, or `None` when its entry was not seen.
+/// returns, and its number; `Ok(None)` when its entry was not seen (it
+/// entered before tracing began, or was not watched).
+///
+/// The slot is looked up with create, so that `Err` means one thing: the
+/// kernel refused task storage ([`TaskStorage::get_or_create`]), and a
+/// call that was timed may have gone unrecorded: count it.
 #[inline(always)]
-pub fn syscall_exit(starts: &TaskStorage<SyscallStart>) -> Option<(u64, u64)> {
-    let start = starts.current(false)?;
+pub fn syscall_exit(starts: &TaskStorage<SyscallStart>) -> Result<Option<(u64, u64)>, StorageRefused> {
+    let start = starts.current()?;
     let then = start.at;
     if then == 0 {
-        return None;
+        return Ok(None);
     }
     start.at = 0;
     // SAFETY: helper without arguments.
     let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(then) as i64;
-    (delta >= 0).then_some((delta as u64, start.nr))
+    Ok((delta >= 0).then_some((delta as u64, start.nr)))
 }
 
 /// The panic handler of every tool's eBPF object. Programs must not have

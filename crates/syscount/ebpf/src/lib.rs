@@ -61,7 +61,8 @@ pub mod maps {
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
     toolkit_core::drop_reasons!(
-        NO_TASK_STORAGE => "no task storage for a start time",
+        /// With -L: no task storage for a start time, or to take one.
+        NO_TASK_STORAGE => toolkit_core::STORAGE_REFUSED,
         PROCESSES_FULL => "process map full",
     );
 }

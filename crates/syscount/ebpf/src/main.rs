@@ -77,8 +77,12 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     // With -L the number comes with the start time; otherwise from pt_regs.
     let (elapsed, known_nr) = if global(&CONFIG.measure_latency) != 0 {
         match syscall_exit(&SYSCALL_ENTRY) {
-            Some((ns, nr)) => (ns, Some(nr)),
-            None => return 0, // entered before tracing began
+            Ok(Some((ns, nr))) => (ns, Some(nr)),
+            Ok(None) => return 0, // entered before tracing began
+            Err(_) => {
+                bump(&DROPPED, dropped::NO_TASK_STORAGE);
+                return 0;
+            }
         }
     } else {
         (0, None)

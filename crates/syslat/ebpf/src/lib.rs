@@ -80,16 +80,17 @@ pub mod maps {
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {
     toolkit_core::drop_reasons!(
-        /// No task storage could be had for a start time.
-        START => "no task storage for a start time",
+        /// No task storage for a start time (syscall or reclaim), or to
+        /// take one.
+        START => toolkit_core::STORAGE_REFUSED,
         /// The latency histogram map was full.
         HISTS => "latency histogram map full",
         /// The failed-call map was full.
         ERRORS => "failed-call map full",
         /// The size histogram map was full.
         SIZES => "size histogram map full",
-        /// No task storage for a reclaim start time, or the reclaim map full.
-        RECLAIM => "no task storage for a reclaim start time, or reclaim map full",
+        /// The reclaim histogram map was full.
+        RECLAIM => "reclaim histogram map full",
         /// No kernel memory for a new log-linear histogram (latency or reclaim).
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
     );

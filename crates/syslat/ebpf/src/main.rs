@@ -131,8 +131,13 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         return 0;
     }
     // Only watched syscalls were given a start time at sys_enter.
-    let Some((elapsed, nr)) = syscall_exit(&SYSCALL_ENTRY) else {
-        return 0; // not watched, or entered before tracing began
+    let (elapsed, nr) = match syscall_exit(&SYSCALL_ENTRY) {
+        Ok(Some(timed)) => timed,
+        Ok(None) => return 0, // not watched, or entered before tracing began
+        Err(_) => {
+            bump(&DROPPED, dropped::START);
+            return 0;
+        }
     };
     let ret = ctx_arg(ctx, 1) as i64;
     let failed = (-4095..0).contains(&ret);
@@ -170,10 +175,10 @@ fn reclaim_begin(kind: u64) -> i32 {
     if !traced() {
         return 0;
     }
-    match RECLAIM_START.current(true) {
+    match RECLAIM_START.current() {
         // SAFETY: helper without arguments.
-        Some(start) => start[kind as usize & 1] = unsafe { bpf_ktime_get_ns() },
-        None => bump(&DROPPED, dropped::RECLAIM),
+        Ok(start) => start[kind as usize & 1] = unsafe { bpf_ktime_get_ns() },
+        Err(_) => bump(&DROPPED, dropped::START),
     }
     0
 }
@@ -181,7 +186,8 @@ fn reclaim_begin(kind: u64) -> i32 {
 /// Leaving it: record the stall.
 #[inline(always)]
 fn reclaim_end(kind: u64) -> i32 {
-    let Some(start) = RECLAIM_START.current(false) else {
+    let Ok(start) = RECLAIM_START.current() else {
+        bump(&DROPPED, dropped::START);
         return 0;
     };
     let slot = &mut start[kind as usize & 1];

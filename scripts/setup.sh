@@ -2,7 +2,8 @@
 # Installs what a fresh Debian 12 machine lacks to build and test the toolkit:
 # LLVM 22 (for bpf-linker), nightly rust-src (for -Z build-std=core on the
 # eBPF side), bpf-linker, and the peers used as yardsticks in tests and
-# benchmarks (libbpf-tools, bpftrace, bpftool, stress-ng, perf, gcc). Idempotent: a second run only checks.
+# benchmarks (libbpf-tools, bpftrace, bpftool, stress-ng, perf, gcc), and
+# QEMU for the kernel matrix. Idempotent: a second run only checks.
 set -euo pipefail
 
 BPF_LINKER_VERSION=0.13.0
@@ -26,6 +27,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# The kernel matrix (scripts/kernel-matrix.sh): QEMU, and a static busybox
+# for the guests' initramfs. Without QEMU's recommends (a desktop's worth of
+# GUI and audio libraries).
+need_matrix=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_matrix+=(qemu-system-x86)
+[ -x /bin/busybox ] || need_matrix+=(busybox-static)
+command -v xz >/dev/null 2>&1 || need_matrix+=(xz-utils)
+if [ ${#need_matrix[@]} -gt 0 ]; then
+    log "installing Debian packages for the kernel matrix: ${need_matrix[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    [ ${#need_apt[@]} -gt 0 ] || apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_matrix[@]}" >/dev/null
 fi
 
 if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, builds everything, and runs every test: unit
 # tests, CLI tests, and the root-only integration tests against the running
-# kernel (they load real eBPF programs; they fail, never skip, without BPF).
+# kernel (they load real eBPF programs; they fail, never skip, without BPF),
+# then the kernel matrix: the oracle checks on other kernels under QEMU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,6 @@ cargo +nightly clippy --release --locked --target bpfel-unknown-none -Z build-st
     "${ebpf_crates[@]/#/-p=}" -- -D warnings
 # The tools must be built before the integration tests run them.
 cargo test --release --locked
+# The oracle checks again on Debian's 6.1 and 6.12 kernels under QEMU, and
+# on this one, with both hook kinds (about 4 minutes).
+bash scripts/kernel-matrix.sh

@@ -310,7 +310,9 @@ pub fn syscall_enter(starts: &TaskStorage<SyscallStart>, nr: u64) -> bool {
 /// kernel refused task storage ([`TaskStorage::get_or_create`]), and a
 /// call that was timed may have gone unrecorded: count it.
 #[inline(always)]
-pub fn syscall_exit(starts: &TaskStorage<SyscallStart>) -> Result<Option<(u64, u64)>, StorageRefused> {
+pub fn syscall_exit(
+    starts: &TaskStorage<SyscallStart>,
+) -> Result<Option<(u64, u64)>, StorageRefused> {
     let start = starts.current()?;
     let then = start.at;
     if then == 0 {

@@ -21,6 +21,11 @@ pub enum Hook {
 /// so that tests exercise them on kernels where `tp_btf` works.
 pub const FORCE_RAW_TP_ENV: &str = "EBPF_TOOLKIT_FORCE_RAW_TP";
 
+/// Environment variable that makes every tool use its `tp_btf` programs,
+/// even those that prefer `raw_tp`, so that the kernel matrix proves both
+/// kinds of every tool on every kernel.
+pub const FORCE_TP_BTF_ENV: &str = "EBPF_TOOLKIT_FORCE_TP_BTF";
+
 /// Attaches each of `tracepoints` with the object's programs named after it,
 /// `<tracepoint>_btf` (`tp_btf`) and `<tracepoint>_raw` (`raw_tp`), trying
 /// `first` and falling back to the other. The links live as long as `ebpf`.
@@ -31,11 +36,12 @@ pub const FORCE_RAW_TP_ENV: &str = "EBPF_TOOLKIT_FORCE_RAW_TP";
 /// parsing the kernel's BTF into aya's types (18 MiB, ~10 ms). Check that
 /// the tracepoints exist first (`KernelBtf::require_tracepoints`).
 pub fn attach_tracepoints(ebpf: &mut Ebpf, tracepoints: &[&str], first: Hook) -> Result<Hook> {
-    let force_raw = std::env::var_os(FORCE_RAW_TP_ENV).is_some();
-    let order = match (force_raw, first) {
-        (true, _) => &[Hook::RawTracePoint][..],
-        (false, Hook::RawTracePoint) => &[Hook::RawTracePoint, Hook::BtfTracePoint],
-        (false, Hook::BtfTracePoint) => &[Hook::BtfTracePoint, Hook::RawTracePoint],
+    let forced = |name| std::env::var_os(name).is_some();
+    let order = match first {
+        _ if forced(FORCE_RAW_TP_ENV) => &[Hook::RawTracePoint][..],
+        _ if forced(FORCE_TP_BTF_ENV) => &[Hook::BtfTracePoint][..],
+        Hook::RawTracePoint => &[Hook::RawTracePoint, Hook::BtfTracePoint],
+        Hook::BtfTracePoint => &[Hook::BtfTracePoint, Hook::RawTracePoint],
     };
     let mut btf = None;
     let mut errors = Vec::new();

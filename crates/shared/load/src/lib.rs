@@ -7,7 +7,7 @@ pub mod attach;
 pub mod btf;
 pub mod cgroup;
 
-pub use attach::{FORCE_RAW_TP_ENV, Hook, attach_tracepoints};
+pub use attach::{FORCE_RAW_TP_ENV, FORCE_TP_BTF_ENV, Hook, attach_tracepoints};
 pub use btf::KernelBtf;
 pub use cgroup::CgroupFilter;
 

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# The kernel matrix: runs the oracle checks (scripts/kernel-matrix/checks.txt,
+# compiled integration tests) with both hook kinds (tp_btf, forced raw_tp) on
+# every kernel listed in scripts/kernel-matrix/kernels.txt, each booted under
+# QEMU (software emulation) from a small initramfs, and on the host's own
+# kernel. Prints one table, kernel x tool x hook kind, and exits non-zero if
+# any cell fails.
+#
+# Usage: scripts/kernel-matrix.sh [--kernel PKG]... [--tool TOOL]...
+#                                  [--hook tp_btf|raw_tp]... [--no-host]
+# Kernel packages are downloaded with apt-get (never installed) and kept in
+# $KERNEL_MATRIX_CACHE (default /var/cache/ebpf-toolkit/kernels).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+here=scripts/kernel-matrix
+cache=${KERNEL_MATRIX_CACHE:-/var/cache/ebpf-toolkit/kernels}
+# Per guest: boot plus every check with both hook kinds, under emulation.
+guest_timeout=${KERNEL_MATRIX_TIMEOUT:-1500}
+
+log() { printf 'kernel-matrix: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+kernels=() tools=() hooks=() host=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --kernel) kernels+=("$2"); shift 2 ;;
+    --tool) tools+=("$2"); shift 2 ;;
+    --hook) hooks+=("$2"); shift 2 ;;
+    --no-host) host=0; shift ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[ ${#kernels[@]} -gt 0 ] || mapfile -t kernels < <(sed 's/#.*//' "$here/kernels.txt" | awk 'NF { print $1 }')
+[ ${#hooks[@]} -gt 0 ] || hooks=(tp_btf raw_tp)
+for hook in "${hooks[@]}"; do
+    case $hook in tp_btf | raw_tp) ;; *) die "unknown hook kind '$hook'" ;; esac
+done
+[ ${#tools[@]} -gt 0 ] || mapfile -t tools < <(awk '!/^#/ && NF { print $1 }' "$here/checks.txt" | awk '!seen[$0]++')
+for tool in "${tools[@]}"; do
+    grep -qx "$tool" tools.txt || die "unknown tool '$tool'"
+done
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing: run scripts/setup.sh"
+[ -x /usr/bin/busybox ] || die "busybox is missing: run scripts/setup.sh"
+
+work=$(mktemp -d /tmp/kernel-matrix.XXXXXX)
+# KERNEL_MATRIX_KEEP=1 keeps the initramfs and console logs for debugging.
+[ -n "${KERNEL_MATRIX_KEEP:-}" ] && log "keeping $work" || trap 'rm -rf "$work"' EXIT
+
+log "building the tools and the test binaries"
+cargo build --release --locked --quiet
+# test target name -> executable.
+declare -A test_bin
+while read -r name path; do
+    test_bin[$name]=$path
+done < <(cargo test --release --locked --no-run --message-format=json 2>/dev/null |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        kind = m["target"]["kind"][0]
+        # tests/<name>.rs is <name>; the unit tests of a crate are <name>.<kind>.
+        name = m["target"]["name"] if kind == "test" else m["target"]["name"] + "." + kind
+        print(name, m["executable"])')
+
+# results[kernel|tool|hook] = pass, or the first error line of a failed check
+declare -A results timing
+columns=()
+
+record() { # kernel, then "check HOOK TOOL TEST RESULT SECONDS WHY..." lines on stdin
+    local kernel=$1 word hook tool test result secs why key
+    while read -r word hook tool test result secs why; do
+        [ "$word" = check ] || continue
+        key="$kernel|$tool|$hook"
+        printf '  %s %s %s %s: %s in %s s %s\n' "$kernel" "$hook" "$tool" "$test" "$result" "$secs" "$why" >&2
+        if [ "$result" = pass ]; then
+            [ -n "${results[$key]:-}" ] || results[$key]=pass
+        elif [ "${results[$key]:-pass}" = pass ]; then
+            results[$key]="$test: $why"
+        fi
+    done
+}
+
+# Stages a directory laid out as the tests expect: the tools in DIR, the
+# test binaries in DIR/deps (tool_path() looks beside deps/).
+stage_binaries() {
+    local dir=$1 target
+    mkdir -p "$dir/deps"
+    for tool in $(cat tools.txt); do cp target/release/"$tool" "$dir/"; done
+    for target in $(awk '!/^#/ && NF { print $2 }' "$here/checks.txt" | sort -u); do
+        [ -n "${test_bin[$target]:-}" ] || die "no test binary for $target (checks.txt)"
+        cp "${test_bin[$target]}" "$dir/deps/$target-matrix"
+    done
+    cp "$here/run-checks.sh" "$here/checks.txt" "$dir/"
+}
+
+if [ $host = 1 ]; then
+    kernel=$(uname -r)
+    columns+=("$kernel")
+    log "host kernel $kernel"
+    stage_binaries "$work/host"
+    start=$(date +%s)
+    for hook in "${hooks[@]}"; do
+        record "$kernel" < <(sh "$work/host/run-checks.sh" "$work/host" "$work/host/checks.txt" "$hook" "${tools[@]}")
+    done
+    timing[$kernel]="host, checks $(($(date +%s) - start)) s"
+fi
+
+# Copies an executable and the shared libraries it loads into the guest root.
+add_elf() {
+    local root=$1 src=$2 dest=${3:-$2}
+    mkdir -p "$root/$(dirname "$dest")"
+    rm -f "$root/$dest" # perhaps a busybox applet's link
+    cp -L "$src" "$root/$dest"
+    add_libs "$root" "$src"
+}
+
+# Copies the shared libraries an executable loads into the guest root.
+add_libs() {
+    local root=$1 src=$2 lib
+    for lib in $(ldd "$src" 2>/dev/null | grep -o '/[^ ]*'); do
+        [ -e "$root/$lib" ] || { mkdir -p "$root/$(dirname "$lib")"; cp -L "$lib" "$root/$lib"; }
+    done
+}
+
+decompress() {
+    case $1 in
+    *.xz) xz -dc "$1" ;;
+    *.zst) zstd -qdc "$1" ;;
+    *) cat "$1" ;;
+    esac
+}
+
+# Adds kernel module NAME and the modules it depends on (first) from an
+# unpacked kernel package to the guest, decompressed for busybox insmod.
+add_module() {
+    local root=$1 modroot=$2 name=$3 file dep
+    grep -qx "$name.ko" "$root/matrix/modules.order" 2>/dev/null && return
+    file=$(find "$modroot" -name "$name.ko" -o -name "$name.ko.xz" -o -name "$name.ko.zst" | head -n1)
+    [ -n "$file" ] || die "module $name is not in $modroot"
+    # The .modinfo section's "depends=" string (no kmod on the host needed).
+    for dep in $(decompress "$file" | tr '\0' '\n' | sed -n 's/^depends=//p' | tr ',' ' '); do
+        add_module "$root" "$modroot" "$dep"
+    done
+    mkdir -p "$root/matrix/modules"
+    decompress "$file" >"$root/matrix/modules/$name.ko"
+    echo "$name.ko" >>"$root/matrix/modules.order"
+}
+
+# The guest's userland, shared by every kernel: busybox, the few programs
+# the tests run that busybox lacks or differs in, the tools and the tests.
+base=$work/rootfs
+if [ ${#kernels[@]} -gt 0 ]; then
+    mkdir -p "$base"/{bin,dev,proc,sys,tmp,run,root,matrix}
+    cp /usr/bin/busybox "$base/bin/busybox"
+    for applet in $(/usr/bin/busybox --list); do
+        [ "$applet" = busybox ] || ln -sf busybox "$base/bin/$applet"
+    done
+    add_elf "$base" /bin/bash /bin/bash
+    add_elf "$base" /usr/bin/stdbuf /bin/stdbuf
+    add_elf "$base" /usr/libexec/coreutils/libstdbuf.so
+    add_elf "$base" "$(command -v losetup)" /bin/losetup # busybox's has no --show
+    stage_binaries "$base/matrix"
+    for elf in "$base"/matrix/* "$base"/matrix/deps/*; do
+        [ -f "$elf" ] && [ -x "$elf" ] && add_libs "$base" "$elf"
+    done
+    cp "$here/init" "$base/init"
+    printf '%s\n' "${hooks[@]}" >"$base/matrix/hooks"
+    printf '%s\n' "${tools[@]}" >"$base/matrix/tools"
+fi
+
+mkdir -p "$cache"
+for package in "${kernels[@]}"; do
+    # A meta-package names the current build: follow it to the image itself.
+    real=$package
+    while dep=$(apt-cache depends "$real" 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }') && [ -n "$dep" ]; do
+        real=$dep
+    done
+    deb=$(ls "$cache/${real}"_*.deb 2>/dev/null | head -n1 || true)
+    if [ -z "$deb" ]; then
+        log "downloading $real"
+        (cd "$cache" && apt-get download -q "$real" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+        deb=$(ls "$cache/${real}"_*.deb 2>/dev/null | head -n1 || true)
+        [ -n "$deb" ] || die "could not download $real"
+    fi
+    unpacked=$work/${real}
+    dpkg -x "$deb" "$unpacked"
+    vmlinuz=$(ls "$unpacked"/boot/vmlinuz-* | head -n1)
+    release=${vmlinuz##*/vmlinuz-}
+    columns+=("$release")
+
+    root=$work/root-$release
+    cp -a "$base" "$root"
+    add_module "$root" "$unpacked/lib/modules/$release" loop
+    (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/initrd-$release"
+
+    log "booting $release under QEMU (TCG)"
+    console=$work/console-$release.log
+    start=$(date +%s)
+    timeout "$guest_timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
+        -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
+        -append "console=ttyS0 panic=-1 quiet loglevel=3" </dev/null >"$console" 2>&1 || true
+    elapsed=$(($(date +%s) - start))
+    # Without the carriage returns and the firmware's terminal escapes.
+    sed -i 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' "$console"
+    record "$release" <"$console"
+    booted=$(sed -n 's/.*matrix: booted .* in \([0-9.]*\) s.*/\1/p' "$console")
+    done_at=$(sed -n 's/.*matrix: done at \([0-9.]*\) s.*/\1/p' "$console")
+    if [ -z "$booted" ]; then
+        timing[$release]="did not boot ($elapsed s): $(grep -v '^$' "$console" | tail -n1)"
+    elif [ -z "$done_at" ]; then
+        timing[$release]="boot ${booted} s, checks did not finish in ${guest_timeout} s"
+    else
+        timing[$release]="boot ${booted} s, checks $(awk "BEGIN { printf \"%.0f\", $done_at - $booted }") s, QEMU wall ${elapsed} s"
+    fi
+    grep -h 'matrix: \(insmod\|no \)' "$console" >&2 || true
+done
+
+# The table: one row per kernel and tool, one column per hook kind; a
+# failed cell points to its first error line below the table.
+failed=0 notes=()
+printf '\n%-32s %-11s' kernel tool
+for hook in "${hooks[@]}"; do printf ' %-10s' "$hook"; done
+printf '\n'
+for kernel in "${columns[@]}"; do
+    for tool in "${tools[@]}"; do
+        printf '%-32s %-11s' "$kernel" "$tool"
+        for hook in "${hooks[@]}"; do
+            cell=${results[$kernel|$tool|$hook]:-no result}
+            if [ "$cell" = pass ]; then
+                printf ' %-10s' pass
+            else
+                failed=1
+                notes+=("$cell")
+                printf ' %-10s' "FAIL [${#notes[@]}]"
+            fi
+        done
+        printf '\n'
+    done
+done
+printf '\n'
+for kernel in "${columns[@]}"; do printf '%s: %s\n' "$kernel" "${timing[$kernel]:-}"; done
+for i in "${!notes[@]}"; do printf '[%d] %s\n' $((i + 1)) "${notes[$i]}"; done
+exit $failed

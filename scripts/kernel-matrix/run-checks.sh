@@ -1,0 +1,43 @@
+#!/bin/sh
+# Runs the matrix's checks (checks.txt) with one hook kind, on whatever
+# kernel this runs on: the host, or a guest booted by kernel-matrix.sh
+# (busybox sh, hence POSIX sh). Prints one line per check:
+#   check HOOK TOOL TEST pass|fail SECONDS [first error line]
+# Usage: run-checks.sh BINDIR CHECKS HOOK [TOOL...]
+#   BINDIR  the tools' directory, with the test binaries in BINDIR/deps,
+#           as TARGET-matrix (kernel-matrix.sh stages them so)
+#   HOOK    tp_btf (EBPF_TOOLKIT_FORCE_TP_BTF) or raw_tp (EBPF_TOOLKIT_FORCE_RAW_TP)
+set -u
+bindir=$1 checks=$2 hook=$3
+shift 3
+# Each tool is forced onto one kind (without, most prefer raw_tp).
+unset EBPF_TOOLKIT_FORCE_RAW_TP EBPF_TOOLKIT_FORCE_TP_BTF
+case $hook in
+tp_btf) export EBPF_TOOLKIT_FORCE_TP_BTF=1 ;;
+raw_tp) export EBPF_TOOLKIT_FORCE_RAW_TP=1 ;;
+*) echo "run-checks.sh: unknown hook kind '$hook'" >&2; exit 2 ;;
+esac
+log=${TMPDIR:-/tmp}/matrix-check.log
+grep -v '^#' "$checks" | while read -r tool target test; do
+    [ -n "$tool" ] || continue
+    if [ $# -gt 0 ]; then
+        case " $* " in *" $tool "*) ;; *) continue ;; esac
+    fi
+    bin=$bindir/deps/$target-matrix
+    start=$(date +%s)
+    if [ ! -x "$bin" ]; then
+        result="fail" why="no test binary for $target in $bindir/deps"
+    elif timeout 600 "$bin" --exact "$test" --test-threads=1 >"$log" 2>&1 \
+        && grep -q '^test result: ok. 1 passed' "$log"; then
+        result=pass why=
+    else
+        result=fail
+        # The assertion's message follows "panicked at" (with assert_eq!'s
+        # left and right on the next lines); a test that never panicked
+        # (killed, timed out, not found) has its last line instead.
+        why=$(sed -n '/panicked at/{n;N;N;p;q}' "$log" | sed '/^$/,$d; /^note: /,$d; s/^ *//' | tr '\n' ' ' | cut -c1-200)
+        [ -n "$why" ] || why=$(grep -v '^$' "$log" | tail -n1)
+        [ -n "$why" ] || why="no output (timed out after 600 s?)"
+    fi
+    echo "check $hook $tool $test $result $(($(date +%s) - start)) $why"
+done

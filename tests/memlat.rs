@@ -119,7 +119,13 @@ fn percentiles_bin_every_call() {
         .find(|h| h["key"]["syscall"] == "mmap")
         .unwrap();
     let binned = counts_in(mmap, "loglinear");
-    assert_eq!(binned, PAIRS + FAILED, "{out}");
+    // The kernel's allocator can refuse the per-CPU memory of a new
+    // log-linear histogram (its cache refills asynchronously: seen on 6.1
+    // under QEMU); such a call is counted under that reason, not lost.
+    let refused = record["lost"]["no kernel memory for a new log-linear histogram"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(binned + refused, PAIRS + FAILED, "{out}");
     let (min, max) = (mmap["min"].as_f64().unwrap(), mmap["max"].as_f64().unwrap());
     let p50 = mmap["percentiles"]["p50"].as_f64().unwrap();
     assert!(min <= p50 && p50 <= max, "{out}");

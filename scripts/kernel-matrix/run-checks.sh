@@ -33,9 +33,12 @@ grep -v '^#' "$checks" | while read -r tool target test; do
     else
         result=fail
         # The assertion's message follows "panicked at" (with assert_eq!'s
-        # left and right on the next lines); a test that never panicked
+        # left and right after it); a test that never panicked
         # (killed, timed out, not found) has its last line instead.
-        why=$(sed -n '/panicked at/{n;N;N;p;q}' "$log" | sed '/^$/,$d; /^note: /,$d; s/^ *//' | tr '\n' ' ' | cut -c1-200)
+        # assert_eq!'s values come first: its message may be long.
+        why=$(sed -n '/panicked at/,/^note: /p' "$log" | sed '1d; /^note: /d; s/^ *//' |
+            awk '/^(left|right):/ { lr = lr $0 " "; next } { msg = msg $0 " " } END { print lr msg }' |
+            cut -c1-240)
         [ -n "$why" ] || why=$(grep -v '^$' "$log" | tail -n1)
         [ -n "$why" ] || why="no output (timed out after 600 s?)"
     fi

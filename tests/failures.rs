@@ -5,17 +5,15 @@
 use std::{os::unix::fs::FileTypeExt as _, process::Command};
 
 use toolkit_tests::{
-    ForkedChild, Running, assert_unloaded, assert_usage_errors, interval_tools, parse_table,
+    ForkedChild, Running, assert_unloaded, assert_usage_errors, every, interval_tools, parse_table,
     run_tool, tool_path, tools,
 };
 
 /// Arguments for one JSON interval of `secs` seconds.
 fn json_every(tool: &str, secs: &'static str) -> Vec<&'static str> {
-    if tool == "syscount" {
-        vec!["--json", "-i", secs]
-    } else {
-        vec!["--json", secs]
-    }
+    let mut args = vec!["--json"];
+    args.extend(every(tool, secs));
+    args
 }
 
 #[test]
@@ -70,12 +68,7 @@ fn signals_mid_interval_print_the_partial_interval() {
 #[test]
 fn closed_pipe_ends_quietly() {
     for tool in interval_tools() {
-        let args: &[&str] = if tool == "syscount" {
-            &["-i", "1"]
-        } else {
-            &["0.1"]
-        };
-        let running = Running::start(tool, args);
+        let running = Running::start(tool, &every(tool, "0.1"));
         let programs = running.programs.clone();
         let status = running.close_stdout();
         assert!(status.success(), "{tool} after EPIPE: {status}");
@@ -99,7 +92,9 @@ fn bad_values_are_usage_errors() {
         syslat: -s nosuchcall | -s read,,write | -s '' | --top 0 | --top -1 | --sort name
             | -m -n | -t 0 | -t x | inf | --percentiles=0 | --percentiles=101
             | --json --compact 1
-        memlat: -m -n | --size=3 | -p -1 | 0 | 1 0 | x | --openmetrics | -P";
+        memlat: -m -n | --size=3 | -p -1 | 0 | 1 0 | x | --openmetrics | -P
+        netdrop: -r bad! | -x '' | -T 0 | 0 | 1 2 3
+        tcpretrans: -4 -6 | -i 1 | -d x | -l | -c -i 0";
     let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut tool = "";
     for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -115,7 +110,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 57);
+    assert_eq!(cases.len(), 67);
     for (tool, args) in cases {
         assert_usage_errors(tool, &[&args]);
     }
@@ -502,14 +497,15 @@ fn dev_full() -> std::fs::File {
         .unwrap()
 }
 
-/// Arguments for two short intervals (syscount's interval is whole
-/// seconds).
-fn two_intervals(tool: &str) -> &'static [&'static str] {
-    if tool == "syscount" {
-        &["-i", "1", "-d", "2"]
-    } else {
-        &["0.1", "2"]
+/// Arguments for two short intervals.
+fn two_intervals(tool: &str) -> Vec<&'static str> {
+    let mut args = every(tool, "0.1");
+    match tool {
+        // -i and -d, as libbpf-tools' syscount and tcprtt and bcc's tcpretrans.
+        "syscount" | "tcprtt" | "tcpretrans" => args.extend(["-d", "0.2"]),
+        _ => args.push("2"),
     }
+    args
 }
 
 /// A failing stdout is one line saying it was standard output, exit 1.

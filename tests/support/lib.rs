@@ -880,3 +880,140 @@ pub fn getppids(n: u64) {
         unsafe { libc::syscall(libc::SYS_getppid) };
     }
 }
+
+/// Two network namespaces joined by a veth pair, made by the test and
+/// removed on drop: `a` (10.231.N.1, fd00:231:N::1) and `b` (.2, ::2). All
+/// traffic stays between them; no address outside this machine is used.
+pub struct NetPair {
+    pub a: String,
+    pub b: String,
+    /// The veth ends' names (in `a` and in `b`).
+    pub dev_a: String,
+    pub dev_b: String,
+    pub addr_a: String,
+    pub addr_b: String,
+    pub addr6_a: String,
+    pub addr6_b: String,
+}
+
+impl NetPair {
+    /// Creates the pair; `tag` (a few letters) names it after the test.
+    pub fn new(tag: &str) -> NetPair {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{tag}{}{seq}", std::process::id() % 100_000);
+        let subnet = (std::process::id() + seq * 7) % 250 + 1;
+        let pair = NetPair {
+            a: format!("tk-{id}-a"),
+            b: format!("tk-{id}-b"),
+            dev_a: format!("v{id}a"),
+            dev_b: format!("v{id}b"),
+            addr_a: format!("10.231.{subnet}.1"),
+            addr_b: format!("10.231.{subnet}.2"),
+            addr6_a: format!("fd00:231:{subnet:x}::1"),
+            addr6_b: format!("fd00:231:{subnet:x}::2"),
+        };
+        assert!(
+            pair.dev_a.len() <= 15,
+            "interface name {} too long",
+            pair.dev_a
+        );
+        let script = format!(
+            "set -e
+             ip netns add {a}; ip netns add {b}
+             ip link add {da} netns {a} type veth peer name {db} netns {b}
+             ip -n {a} addr add {aa}/24 dev {da}; ip -n {b} addr add {ab}/24 dev {db}
+             ip -n {a} addr add {a6}/64 dev {da} nodad; ip -n {b} addr add {b6}/64 dev {db} nodad
+             ip -n {a} link set {da} up; ip -n {b} link set {db} up
+             ip -n {a} link set lo up; ip -n {b} link set lo up",
+            a = pair.a,
+            b = pair.b,
+            da = pair.dev_a,
+            db = pair.dev_b,
+            aa = pair.addr_a,
+            ab = pair.addr_b,
+            a6 = pair.addr6_a,
+            b6 = pair.addr6_b,
+        );
+        pair.sh(&script);
+        pair
+    }
+
+    /// Runs a shell script on the host, failing the test if it fails.
+    pub fn sh(&self, script: &str) -> String {
+        let out = Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .expect("running sh");
+        assert!(
+            out.status.success(),
+            "{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `args` in namespace `ns`, returning its stdout; fails the test
+    /// if it fails.
+    pub fn exec(&self, ns: &str, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .output()
+            .expect("running ip netns exec");
+        assert!(
+            out.status.success(),
+            "{args:?} in {ns}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `args` in namespace `ns` with piped stdout.
+    pub fn spawn(&self, ns: &str, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("running ip netns exec")
+    }
+
+    /// A counter of namespace `ns` from /proc/net/snmp or /proc/net/netstat
+    /// (`Udp`, `RcvbufErrors`; `TcpExt`, ...), as the namespace sees it.
+    pub fn snmp(&self, ns: &str, group: &str, field: &str) -> u64 {
+        let text = self.exec(ns, &["cat", "/proc/net/snmp", "/proc/net/netstat"]);
+        let prefix = format!("{group}:");
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&prefix)).collect();
+        for pair in lines.chunks(2) {
+            let names = pair[0].split_whitespace();
+            let values = pair[1].split_whitespace();
+            if let Some((_, v)) = names.zip(values).find(|(n, _)| *n == field) {
+                return v.parse().unwrap();
+            }
+        }
+        panic!("{group}:{field} not in {ns}'s /proc/net/snmp or netstat");
+    }
+}
+
+impl Drop for NetPair {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth, and so the pair.
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// The arguments that make `tool` print every `secs` seconds: the trailing
+/// `[interval]` of most tools, libbpf-tools' `-i` for syscount and tcprtt,
+/// and `-c -i` for tcpretrans (whose default prints each event).
+pub fn every(tool: &str, secs: &'static str) -> Vec<&'static str> {
+    match tool {
+        "syscount" | "tcprtt" => vec!["-i", secs],
+        "tcpretrans" => vec!["-c", "-i", secs],
+        _ => vec![secs],
+    }
+}

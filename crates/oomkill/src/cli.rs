@@ -23,24 +23,11 @@ EXAMPLES:
 pub struct Cli {
     /// Trace for this long, then exit (a duration: 30s, 10m, 1h; plain
     /// numbers are seconds)
-    #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = toolkit_cli::parse_duration)]
     pub duration: Option<Duration>,
     /// Print one JSON object per OOM kill instead of text
     #[arg(long)]
     pub json: bool,
-}
-
-/// `30`, `30s`, `10m`, `1h`: at least a millisecond.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::try_from_secs_f64(secs).ok(),
-        Ok(_) => None,
-        Err(_) => humantime::parse_duration(text).ok(),
-    };
-    match parsed {
-        Some(d) if d >= Duration::from_millis(1) => Ok(d),
-        _ => Err(format!("'{text}' is not a duration (30, 30s, 10m, 1h)")),
-    }
 }
 
 #[cfg(test)]

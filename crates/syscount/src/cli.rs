@@ -1,6 +1,6 @@
 //! Command line, compatible with libbpf-tools' syscount.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
@@ -30,13 +30,14 @@ pub struct Cli {
     /// Process PID to trace
     #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]
     pub pid: Option<u32>,
-    /// Print summary at this interval (seconds, at most a day), 0 for once at exit
-    #[arg(short = 'i', long, default_value_t = 0,
-          value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    pub interval: u64,
-    /// Total tracing duration (seconds, at most a week)
-    #[arg(short = 'd', long, value_parser = clap::value_parser!(u64).range(1..=604_800))]
-    pub duration: Option<u64>,
+    /// Print summary at this interval (seconds, fractions allowed, or a
+    /// duration such as 500ms; at most a day), 0 for once at exit
+    #[arg(short = 'i', long, value_parser = parse_interval_or_zero)]
+    pub interval: Option<Duration>,
+    /// Total tracing duration (seconds, fractions allowed, or a duration
+    /// such as 10m; at most a week)
+    #[arg(short = 'd', long, value_parser = toolkit_cli::parse_duration)]
+    pub duration: Option<Duration>,
     /// Print only the top syscalls
     #[arg(short = 'T', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub top: u64,
@@ -66,6 +67,15 @@ pub struct Cli {
     pub json: bool,
 }
 
+/// An interval, or libbpf-tools' `-i 0` (the default: print once, at
+/// exit) as zero.
+fn parse_interval_or_zero(text: &str) -> Result<Duration, String> {
+    if text.parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    toolkit_cli::parse_interval(text)
+}
+
 #[cfg(test)]
 mod tests {
     use toolkit_cli::assert_usage_errors;
@@ -81,7 +91,12 @@ mod tests {
         assert_eq!(cli.pid, Some(42));
         assert_eq!(cli.errno, Some(2));
         assert!(cli.latency && cli.milliseconds);
-        assert_eq!((cli.interval, cli.top), (5, 10));
+        assert_eq!((cli.interval, cli.top), (Some(Duration::from_secs(5)), 10));
+        let cli = Cli::try_parse_from(["syscount", "-i", "0.5", "-d", "2.5"]).unwrap();
+        assert_eq!(cli.interval, Some(Duration::from_millis(500)));
+        assert_eq!(cli.duration, Some(Duration::from_millis(2500)));
+        let once = Cli::try_parse_from(["syscount", "-i", "0"]).unwrap();
+        assert_eq!(once.interval, Some(Duration::ZERO));
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod cli;
 mod config;
 mod report;
 
-use std::{collections::BTreeMap, io::Write as _, time::Duration};
+use std::{collections::BTreeMap, io::Write as _};
 
 use anyhow::Result;
 use syscount_ebpf::{dropped, maps};
@@ -73,13 +73,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         ),
         cli.json,
     )?;
-    let (interval, count) = match (cli.interval, cli.duration) {
-        (0, None) => (None, None),
-        (0, Some(d)) => (Some(d), Some(1)),
-        (i, d) => (Some(i), d.map(|d| d.div_ceil(i))),
+    let (interval, count) = match (cli.interval.filter(|i| !i.is_zero()), cli.duration) {
+        (None, None) => (None, None),
+        (None, Some(d)) => (Some(d), Some(1)),
+        (Some(i), d) => (
+            Some(i),
+            d.map(|d| d.as_nanos().div_ceil(i.as_nanos()) as u64),
+        ),
     };
     let mut drops = DropReport::new("syscount", dropped::REASONS);
-    run_intervals(signals, interval.map(Duration::from_secs), count, || {
+    run_intervals(signals, interval, count, || {
         let tick = clock.tick();
         let rows: Vec<Row> = if cli.process {
             let mut idle = Vec::new();

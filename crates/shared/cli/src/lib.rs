@@ -200,20 +200,29 @@ impl IntervalArgs {
 
 /// Longest interval accepted: a day. Beyond, a typo is likelier than intent.
 const MAX_INTERVAL_SECS: f64 = 86_400.0;
+/// Longest run (`-d`) accepted: a week.
+const MAX_DURATION_SECS: f64 = 604_800.0;
 
 /// Seconds (`1`, `0.1`, `2.5`) or a duration (`500ms`, `2s`, `1m`), at
-/// least a millisecond and at most a day.
-fn parse_interval(text: &str) -> Result<Duration, String> {
+/// least a millisecond and at most a day: every interval.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    parse_seconds(text, "interval", MAX_INTERVAL_SECS)
+}
+
+/// Like [`parse_interval`], up to a week: every `-d DURATION`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_seconds(text, "duration", MAX_DURATION_SECS)
+}
+
+fn parse_seconds(text: &str, what: &str, max: f64) -> Result<Duration, String> {
     let secs: f64 = match text.parse() {
         Ok(secs) => secs,
         Err(_) => humantime::parse_duration(text)
             .map_err(|_| format!("'{text}' is not a number of seconds or a duration (500ms, 2s)"))?
             .as_secs_f64(),
     };
-    if !(0.001..=MAX_INTERVAL_SECS).contains(&secs) {
-        return Err(format!(
-            "interval must be between 0.001 and {MAX_INTERVAL_SECS} seconds"
-        ));
+    if !(0.001..=max).contains(&secs) {
+        return Err(format!("{what} must be between 0.001 and {max} seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
 }

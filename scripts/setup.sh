@@ -20,6 +20,11 @@ command -v bpftrace >/dev/null 2>&1 || need_apt+=(bpftrace)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf)
+# The network tools' tests: namespaces and veth pairs (iproute2), nft rules
+# that drop (nftables), offloads off on the veth pairs (ethtool).
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+command -v ethtool >/dev/null 2>&1 || need_apt+=(ethtool)
 # A standard OpenMetrics parser, for the --openmetrics tests.
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
 if [ ${#need_apt[@]} -gt 0 ]; then

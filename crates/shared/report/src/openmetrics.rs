@@ -71,6 +71,17 @@ impl OpenMetrics {
         Ok(om)
     }
 
+    /// A writer of `path` for a tool that measures no latency (`netdrop`):
+    /// counters only, no latency family.
+    pub fn counters_only(path: &Path, tool: &'static str) -> Result<Self> {
+        Ok(Self {
+            file: ReplacedFile::new(tool, path)?,
+            tool,
+            histograms: BTreeMap::new(),
+            counters: BTreeMap::new(),
+        })
+    }
+
     /// The path written.
     pub fn path(&self) -> &Path {
         self.file.path()

@@ -1,0 +1,75 @@
+#![no_std]
+//! The contract between netdrop's two halves: its configuration, the key
+//! both read, map names and drop reasons. The program is in the `netdrop`
+//! binary target of this crate; userspace is `crates/netdrop`.
+
+/// Slots of the per-reason switch (`COUNTED`): `enum skb_drop_reason`
+/// values below it can be selected (6.18 has about 130). Larger values
+/// (subsystem-encoded reasons, such as mac80211's) are counted as they are
+/// when `count_unlisted` is set.
+pub const MAX_REASONS: u32 = 1024;
+
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `-I`: key drops by the interface's name too.
+    pub by_interface: u32,
+    /// Count reasons at or above [`MAX_REASONS`] (no `-r` given).
+    pub count_unlisted: u32,
+    /// Field offsets from the running kernel's BTF.
+    pub skb_dev: u32,
+    pub skb_protocol: u32,
+    pub skb_head: u32,
+    pub skb_network_header: u32,
+    pub netdev_name: u32,
+    /// Keeps the size a multiple of 8 with no implicit padding.
+    pub _reserved: u32,
+}
+
+impl Config {
+    /// What the object holds before load.
+    pub const DEFAULT: Self = Self::ZERO;
+}
+
+toolkit_core::pod_config!(Config, 8 * 4);
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    toolkit_core::map_names!(
+        /// Drops per [`DropKey`](super::DropKey), per CPU.
+        DROPS,
+        /// One byte per reason below [`MAX_REASONS`](super::MAX_REASONS):
+        /// 1 to count it. Set by userspace before attach.
+        COUNTED,
+    );
+    /// Distinct (reason, protocol, interface) keys a run can hold.
+    pub const MAX_KEYS: u32 = 4096;
+}
+
+/// What one drop is counted under.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DropKey {
+    /// The `enum skb_drop_reason` value.
+    pub reason: u32,
+    /// `skb->protocol`, host order (`ETH_P_IP`, `ETH_P_IPV6`, ...).
+    pub l3: u16,
+    /// The IP header's protocol (`IPPROTO_TCP`, ...), 0 when not IP or not
+    /// known (no network header yet).
+    pub l4: u8,
+    pub _pad: u8,
+    /// The device's name with `-I` (empty without a device).
+    pub ifname: [u8; 16],
+}
+
+toolkit_core::pod_config!(DropKey, 24);
+
+/// Indexes of the `DROPPED` counter, and what each means.
+pub mod dropped {
+    toolkit_core::drop_reasons!(
+        KEYS_FULL => "drop-count map full",
+        NO_MEMORY => "no kernel memory for a new drop-count entry",
+    );
+}

@@ -1,0 +1,91 @@
+//! netdrop's eBPF program: at `skb:kfree_skb` (the kernel freeing a packet
+//! it dropped, with the reason), count the drop under its reason, protocol
+//! and, with `-I`, interface. Normal frees go to `skb:consume_skb`, which
+//! is not traced.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    macros::map,
+    maps::{Array, PerCpuArray, PerCpuHashMap},
+};
+use netdrop_ebpf::{Config, DropKey, MAX_REASONS, dropped, maps::MAX_KEYS};
+use toolkit_kernel::{bump, ctx_arg, global, map_entry, read_kernel};
+
+/// Set by userspace before load (see `Config`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config::DEFAULT;
+
+#[map]
+static DROPS: PerCpuHashMap<DropKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+
+#[map]
+static COUNTED: Array<u8> = Array::with_max_entries(MAX_REASONS, 0);
+
+/// Drops that could not be counted, by [`dropped`] index.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+/// Initial value of a new key (a static: not built on the stack).
+static NONE_YET: u64 = 0;
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+/// `skb->network_header` before a network header is set.
+const NO_HEADER: u16 = 0xffff;
+
+/// The IP protocol of `skb` (IPv4's `protocol`, IPv6's `nexthdr`), 0 when
+/// it has no network header yet.
+#[inline(always)]
+fn ip_protocol(skb: u64, l3: u16) -> u8 {
+    let Some(head) = read_kernel::<u64>(skb, global(&CONFIG.skb_head)) else {
+        return 0;
+    };
+    let Some(network) = read_kernel::<u16>(skb, global(&CONFIG.skb_network_header)) else {
+        return 0;
+    };
+    if network == NO_HEADER {
+        return 0;
+    }
+    let field = if l3 == ETH_P_IP { 9 } else { 6 };
+    read_kernel::<u8>(head, u32::from(network) + field).unwrap_or(0)
+}
+
+fn on_kfree_skb<C: EbpfContext>(ctx: &C) -> i32 {
+    let reason = ctx_arg(ctx, 2);
+    let counted = if reason < u64::from(MAX_REASONS) {
+        COUNTED.get(reason as u32).copied() == Some(1)
+    } else {
+        global(&CONFIG.count_unlisted) != 0
+    };
+    if !counted {
+        return 0;
+    }
+    let skb = ctx_arg(ctx, 0);
+    let mut key = DropKey {
+        reason: reason as u32,
+        ..DropKey::ZERO
+    };
+    key.l3 = u16::from_be(read_kernel::<u16>(skb, global(&CONFIG.skb_protocol)).unwrap_or(0));
+    if key.l3 == ETH_P_IP || key.l3 == ETH_P_IPV6 {
+        key.l4 = ip_protocol(skb, key.l3);
+    }
+    if global(&CONFIG.by_interface) != 0
+        && let Some(dev) = read_kernel::<u64>(skb, global(&CONFIG.skb_dev))
+        && dev != 0
+    {
+        key.ifname = read_kernel::<[u8; 16]>(dev, global(&CONFIG.netdev_name)).unwrap_or_default();
+    }
+    match map_entry(&DROPS, &key, &NONE_YET) {
+        Ok(count) => *count += 1,
+        Err(no) => bump(&DROPPED, no.reason(dropped::KEYS_FULL, dropped::NO_MEMORY)),
+    }
+    0
+}
+
+toolkit_kernel::tracepoint_programs!("kfree_skb", kfree_skb_btf, kfree_skb_raw, on_kfree_skb);
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

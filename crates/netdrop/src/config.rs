@@ -1,0 +1,168 @@
+//! From the command line and the kernel's BTF to what the kernel side reads:
+//! the configuration (`netdrop_ebpf::Config`) and the set of reasons to
+//! count. Pure functions, tested without loading anything.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use netdrop_ebpf::{Config, MAX_REASONS};
+use toolkit_load::KernelBtf;
+
+use crate::cli::Cli;
+
+/// Reasons that are not drops: `kfree_skb` never reports the first two on
+/// current kernels (they go to `consume_skb`), and the sentinel is not a
+/// reason.
+const NEVER_DROPS: [&str; 3] = ["NOT_DROPPED_YET", "CONSUMED", "MAX"];
+/// Legacy `kfree_skb()` callers that give no reason: some are drops, some
+/// are not, so they are left out unless asked for.
+pub const NOT_SPECIFIED: &str = "NOT_SPECIFIED";
+
+/// This kernel's drop reasons (`enum skb_drop_reason`), by value, named
+/// without the `SKB_DROP_REASON_` / `SKB_` prefix.
+#[derive(Debug, Clone)]
+pub struct Reasons {
+    names: BTreeMap<u32, String>,
+}
+
+impl Reasons {
+    pub fn from_btf(btf: &KernelBtf) -> Result<Self> {
+        let names = btf
+            .enum_values("skb_drop_reason")?
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let short = name
+                    .strip_prefix("SKB_DROP_REASON_")
+                    .or_else(|| name.strip_prefix("SKB_"))
+                    .unwrap_or(&name);
+                Some((u32::try_from(value).ok()?, short.to_string()))
+            })
+            .collect();
+        Ok(Self { names })
+    }
+
+    /// The name of reason `value`; a subsystem-encoded reason (outside the
+    /// enum) by its number.
+    pub fn name(&self, value: u32) -> String {
+        self.names
+            .get(&value)
+            .cloned()
+            .unwrap_or_else(|| format!("REASON_{value:#x}"))
+    }
+
+    /// Every drop reason (not the sentinels), in value order.
+    pub fn drops(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.names
+            .iter()
+            .filter(|(_, n)| !NEVER_DROPS.contains(&n.as_str()))
+            .map(|(&v, n)| (v, n.as_str()))
+    }
+
+    fn value(&self, name: &str) -> Result<u32> {
+        match self.drops().find(|(_, n)| *n == name) {
+            Some((value, _)) => Ok(value),
+            None => bail!("unknown drop reason '{name}' (netdrop -l lists this kernel's)"),
+        }
+    }
+
+    /// The values to count for `cli`: its -r list, or every drop reason
+    /// but NOT_SPECIFIED (unless --all), minus its -x list.
+    pub fn selected(&self, cli: &Cli) -> Result<Vec<u32>> {
+        let mut values: Vec<u32> = if cli.reasons.is_empty() {
+            self.drops()
+                .filter(|(_, n)| cli.all || *n != NOT_SPECIFIED)
+                .map(|(v, _)| v)
+                .collect()
+        } else {
+            cli.reasons
+                .iter()
+                .map(|n| self.value(n))
+                .collect::<Result<_>>()?
+        };
+        for name in &cli.exclude {
+            let value = self.value(name)?;
+            values.retain(|&v| v != value);
+        }
+        values.retain(|&v| v < MAX_REASONS);
+        values.sort_unstable();
+        values.dedup();
+        Ok(values)
+    }
+}
+
+/// The kernel side's configuration for `cli`.
+pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
+    Ok(Config {
+        by_interface: u32::from(cli.interfaces),
+        count_unlisted: u32::from(cli.reasons.is_empty()),
+        skb_dev: btf.member_offset("sk_buff", "dev")?,
+        skb_protocol: btf.member_offset("sk_buff", "protocol")?,
+        skb_head: btf.member_offset("sk_buff", "head")?,
+        skb_network_header: btf.member_offset("sk_buff", "network_header")?,
+        netdev_name: btf.member_offset("net_device", "name")?,
+        ..Config::DEFAULT
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("netdrop").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn this_kernels_reasons_are_named_without_prefix() {
+        let reasons = Reasons::from_btf(&KernelBtf::load().unwrap()).unwrap();
+        let names: Vec<&str> = reasons.drops().map(|(_, n)| n).collect();
+        for expected in [
+            "NOT_SPECIFIED",
+            "NO_SOCKET",
+            "SOCKET_RCVBUFF",
+            "NETFILTER_DROP",
+        ] {
+            assert!(names.contains(&expected), "{expected} missing: {names:?}");
+        }
+        assert!(!names.contains(&"CONSUMED") && !names.contains(&"MAX"));
+    }
+
+    #[test]
+    fn selection_follows_options() {
+        let reasons = Reasons::from_btf(&KernelBtf::load().unwrap()).unwrap();
+        let value = |n| reasons.value(n).unwrap();
+        let default = reasons.selected(&cli(&[])).unwrap();
+        assert!(default.contains(&value("NO_SOCKET")));
+        assert!(!default.contains(&value(NOT_SPECIFIED)));
+        assert!(
+            reasons
+                .selected(&cli(&["--all"]))
+                .unwrap()
+                .contains(&value(NOT_SPECIFIED))
+        );
+        let only = reasons
+            .selected(&cli(&["-r", "NO_SOCKET,NETFILTER_DROP", "-x", "NO_SOCKET"]))
+            .unwrap();
+        assert_eq!(only, [value("NETFILTER_DROP")]);
+        let err = reasons
+            .selected(&cli(&["-r", "NO_SUCH_REASON"]))
+            .unwrap_err();
+        assert!(format!("{err}").contains("unknown drop reason 'NO_SUCH_REASON'"));
+    }
+
+    #[test]
+    fn offsets_come_from_this_kernel() {
+        let config = build(&cli(&["-I"]), &KernelBtf::load().unwrap()).unwrap();
+        assert_eq!((config.by_interface, config.count_unlisted), (1, 1));
+        assert_ne!(config.skb_dev, config.skb_protocol);
+        assert_ne!(config.skb_head, 0);
+        assert_eq!(
+            build(&cli(&["-r", "NO_SOCKET"]), &KernelBtf::load().unwrap())
+                .unwrap()
+                .count_unlisted,
+            0
+        );
+    }
+}

@@ -229,16 +229,27 @@ impl KernelBtf {
     /// `btf_trace_<name>` typedef is a pointer to a function whose
     /// parameters are the program's context, then the tracepoint's.
     pub fn tracepoint_first_arg_is_pointer(&self, name: &str) -> Result<bool> {
-        let proto = self
-            .find(&format!("btf_trace_{name}"), &[KIND_TYPEDEF])
+        let proto = self.tracepoint_proto(name)?;
+        // Parameters follow the 12-byte header, 8 bytes each: name, type.
+        let first = self.u32_at(proto.pos + 12 + 8 + 4);
+        Ok(self.resolve(first).is_some_and(|t| t.kind == KIND_PTR))
+    }
+
+    /// How many arguments tracepoint `name` passes: some gained one
+    /// (`tcp_retransmit_skb`'s `err`, `kfree_skb`'s `rx_sk`).
+    pub fn tracepoint_arg_count(&self, name: &str) -> Result<u32> {
+        Ok(self.tracepoint_proto(name)?.vlen as u32 - 1)
+    }
+
+    /// The function prototype of `btf_trace_<name>`: the program's context,
+    /// then the tracepoint's arguments.
+    fn tracepoint_proto(&self, name: &str) -> Result<TypeRecord> {
+        self.find(&format!("btf_trace_{name}"), &[KIND_TYPEDEF])
             .and_then(|t| self.resolve(t.size_or_type))
             .filter(|t| t.kind == KIND_PTR)
             .and_then(|t| self.resolve(t.size_or_type))
             .filter(|t| t.kind == KIND_FUNC_PROTO && t.vlen >= 2)
-            .with_context(|| format!("tracepoint {name} has no prototype in kernel BTF"))?;
-        // Parameters follow the 12-byte header, 8 bytes each: name, type.
-        let first = self.u32_at(proto.pos + 12 + 8 + 4);
-        Ok(self.resolve(first).is_some_and(|t| t.kind == KIND_PTR))
+            .with_context(|| format!("tracepoint {name} has no prototype in kernel BTF"))
     }
 
     /// Fails with `tracepoint X not found in this kernel` for the first of

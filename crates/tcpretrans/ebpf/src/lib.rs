@@ -1,0 +1,96 @@
+#![no_std]
+//! The contract between tcpretrans's two halves: its configuration, the
+//! event and key both read, map names and drop reasons. The program is in
+//! the `tcpretrans` binary target of this crate; userspace is
+//! `crates/tcpretrans`.
+
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `-c`: count per flow (`FLOWS`) instead of an event per retransmit.
+    pub count: u32,
+    /// `-4` / `-6`: only this address family (`AF_INET`, `AF_INET6`; 0: both).
+    pub family: u32,
+    /// 1 when the tracepoint passes the transmit's `err` (6.13 and later
+    /// fire it for failed transmits too): only `err == 0` is a retransmit.
+    pub has_err_arg: u32,
+    /// Field offsets from the running kernel's BTF.
+    pub skc_family: u32,
+    pub skc_num: u32,
+    pub skc_dport: u32,
+    pub skc_state: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    pub skc_v6_daddr: u32,
+    /// `sk_buff.cb` + `tcp_skb_cb.tcp_gso_segs`: segments in the skb.
+    pub skb_gso_segs: u32,
+}
+
+impl Config {
+    /// What the object holds before load.
+    pub const DEFAULT: Self = Self::ZERO;
+}
+
+toolkit_core::pod_config!(Config, 12 * 4);
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    toolkit_core::map_names!(
+        /// The ring buffer of [`RetransEvent`](super::RetransEvent)s.
+        EVENTS,
+        /// `[retransmits, segments]` per [`Flow`](super::Flow), with `-c`.
+        FLOWS,
+    );
+    /// Flows a `-c` run can hold.
+    pub const MAX_FLOWS: u32 = 10240;
+}
+
+/// A TCP connection's endpoints, as the socket holds them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Flow {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+    /// Local port, host order.
+    pub lport: u16,
+    /// Remote port, host order.
+    pub dport: u16,
+    pub _pad: u16,
+    /// Addresses: the first 4 bytes for IPv4.
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+}
+
+toolkit_core::pod_config!(Flow, 40);
+
+/// One retransmit, as the kernel side sends it through `EVENTS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetransEvent {
+    pub flow: Flow,
+    /// The process running when the kernel retransmitted (often 0: the
+    /// retransmit timer runs in softirq context).
+    pub pid: u32,
+    /// The socket's state (`TCP_ESTABLISHED` = 1, ...).
+    pub state: u8,
+    pub _pad: [u8; 1],
+    /// Segments in the retransmitted skb (more than 1 with TSO/GSO).
+    pub segments: u16,
+}
+
+toolkit_core::pod_config!(RetransEvent, 48);
+
+/// Indexes of the `DROPPED` counter, and what each means.
+pub mod dropped {
+    toolkit_core::drop_reasons!(
+        RING_FULL => "ring buffer full",
+        FLOWS_FULL => "flow map full",
+        NO_MEMORY => "no kernel memory for a new flow entry",
+    );
+}

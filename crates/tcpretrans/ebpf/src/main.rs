@@ -1,0 +1,102 @@
+//! tcpretrans's eBPF program: at `tcp:tcp_retransmit_skb`, the socket's
+//! endpoints and state, sent as an event or counted per flow.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::bpf_get_current_pid_tgid,
+    macros::map,
+    maps::{PerCpuArray, PerCpuHashMap, RingBuf},
+};
+use tcpretrans_ebpf::{AF_INET, AF_INET6, Config, Flow, RetransEvent, dropped, maps::MAX_FLOWS};
+use toolkit_kernel::{bump, ctx_arg, global, map_entry, read_kernel};
+
+/// Set by userspace before load (see `Config`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config::DEFAULT;
+
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+#[map]
+static FLOWS: PerCpuHashMap<Flow, [u64; 2]> = PerCpuHashMap::with_max_entries(MAX_FLOWS, 0);
+
+/// Retransmits that could not be recorded, by [`dropped`] index.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+/// Initial value of a new flow (a static: not built on the stack).
+static NONE_YET: [u64; 2] = [0, 0];
+
+/// The endpoints of socket `sk`, `None` for a family other than IPv4/IPv6
+/// or one filtered out.
+#[inline(always)]
+fn flow_of(sk: u64) -> Option<Flow> {
+    let family = read_kernel::<u16>(sk, global(&CONFIG.skc_family))?;
+    let wanted = global(&CONFIG.family);
+    if (family != AF_INET && family != AF_INET6) || (wanted != 0 && u32::from(family) != wanted) {
+        return None;
+    }
+    let mut flow = Flow {
+        family,
+        lport: read_kernel::<u16>(sk, global(&CONFIG.skc_num))?,
+        dport: u16::from_be(read_kernel::<u16>(sk, global(&CONFIG.skc_dport))?),
+        ..Flow::ZERO
+    };
+    if family == AF_INET {
+        let s = read_kernel::<[u8; 4]>(sk, global(&CONFIG.skc_rcv_saddr))?;
+        let d = read_kernel::<[u8; 4]>(sk, global(&CONFIG.skc_daddr))?;
+        flow.saddr[..4].copy_from_slice(&s);
+        flow.daddr[..4].copy_from_slice(&d);
+    } else {
+        flow.saddr = read_kernel::<[u8; 16]>(sk, global(&CONFIG.skc_v6_rcv_saddr))?;
+        flow.daddr = read_kernel::<[u8; 16]>(sk, global(&CONFIG.skc_v6_daddr))?;
+    }
+    Some(flow)
+}
+
+fn on_retransmit<C: EbpfContext>(ctx: &C) -> i32 {
+    if global(&CONFIG.has_err_arg) != 0 && ctx_arg(ctx, 2) as i32 != 0 {
+        return 0; // the transmit failed: not a retransmit (nor counted by the kernel)
+    }
+    let sk = ctx_arg(ctx, 0);
+    let Some(flow) = flow_of(sk) else {
+        return 0;
+    };
+    let segments = read_kernel::<u16>(ctx_arg(ctx, 1), global(&CONFIG.skb_gso_segs))
+        .unwrap_or(1)
+        .max(1);
+    if global(&CONFIG.count) != 0 {
+        match map_entry(&FLOWS, &flow, &NONE_YET) {
+            Ok(counts) => {
+                counts[0] += 1;
+                counts[1] += u64::from(segments);
+            }
+            Err(no) => bump(&DROPPED, no.reason(dropped::FLOWS_FULL, dropped::NO_MEMORY)),
+        }
+        return 0;
+    }
+    let event = RetransEvent {
+        flow,
+        pid: (bpf_get_current_pid_tgid() >> 32) as u32,
+        state: read_kernel::<u8>(sk, global(&CONFIG.skc_state)).unwrap_or(0),
+        _pad: [0],
+        segments,
+    };
+    if EVENTS.output::<RetransEvent>(&event, 0).is_err() {
+        bump(&DROPPED, dropped::RING_FULL);
+    }
+    0
+}
+
+toolkit_kernel::tracepoint_programs!(
+    "tcp_retransmit_skb",
+    tcp_retransmit_skb_btf,
+    tcp_retransmit_skb_raw,
+    on_retransmit
+);
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,209 @@
+//! tcpretrans's output: bcc's lines and per-flow table, or JSON.
+
+use std::{
+    io::{self, Write},
+    net::{Ipv4Addr, Ipv6Addr},
+};
+
+use serde_json::{Value, json};
+use tcpretrans_ebpf::{AF_INET, Flow, RetransEvent};
+use toolkit_drain::Losses;
+use toolkit_report::output::{local_hms, losses_json, rfc3339_now};
+
+/// bcc's names of the kernel's TCP states.
+pub fn state_name(state: u8) -> &'static str {
+    match state {
+        1 => "ESTABLISHED",
+        2 => "SYN_SENT",
+        3 => "SYN_RECV",
+        4 => "FIN_WAIT1",
+        5 => "FIN_WAIT2",
+        6 => "TIME_WAIT",
+        7 => "CLOSE",
+        8 => "CLOSE_WAIT",
+        9 => "LAST_ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        12 => "NEW_SYN_RECV",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A flow's endpoints as text: addresses, ports, IP version.
+pub struct Endpoints {
+    pub ip: u8,
+    pub laddr: String,
+    pub lport: u16,
+    pub raddr: String,
+    pub rport: u16,
+}
+
+impl Endpoints {
+    pub fn of(flow: &Flow) -> Self {
+        let addr = |bytes: &[u8; 16]| {
+            if flow.family == AF_INET {
+                Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()
+            } else {
+                Ipv6Addr::from(*bytes).to_string()
+            }
+        };
+        Self {
+            ip: if flow.family == AF_INET { 4 } else { 6 },
+            laddr: addr(&flow.saddr),
+            lport: flow.lport,
+            raddr: addr(&flow.daddr),
+            rport: flow.dport,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "ip": self.ip,
+            "laddr": self.laddr,
+            "lport": self.lport,
+            "raddr": self.raddr,
+            "rport": self.rport,
+        })
+    }
+}
+
+/// bcc's header of the per-event lines.
+pub fn write_event_header(w: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "{:<8} {:<6} {:<2} {:<20} {:>1}> {:<20} {:<4}",
+        "TIME", "PID", "IP", "LADDR:LPORT", "T", "RADDR:RPORT", "STATE"
+    )
+}
+
+/// One retransmit: bcc's line, or a JSON object.
+pub fn write_event(w: &mut impl Write, event: &RetransEvent, json: bool) -> io::Result<()> {
+    let ends = Endpoints::of(&event.flow);
+    let state = state_name(event.state);
+    if json {
+        let mut v = ends.json();
+        v["time"] = rfc3339_now().into();
+        v["pid"] = event.pid.into();
+        v["type"] = "R".into();
+        v["state"] = state.into();
+        v["segments"] = event.segments.into();
+        serde_json::to_writer(&mut *w, &v)?;
+        return writeln!(w);
+    }
+    writeln!(
+        w,
+        "{:<8} {:<6} {:<2} {:<20} R> {:<20} {state}",
+        local_hms(),
+        event.pid,
+        ends.ip,
+        format!("{}:{}", ends.laddr, ends.lport),
+        format!("{}:{}", ends.raddr, ends.rport),
+    )
+}
+
+/// `-c`: the flows' counts (retransmitted skbs, and the segments they
+/// carried), most retransmits first; bcc's table, or a JSON line.
+pub fn write_counts(
+    w: &mut impl Write,
+    mut flows: Vec<(Flow, [u64; 2])>,
+    lost: &Losses,
+    json: bool,
+    stamp: bool,
+) -> io::Result<()> {
+    flows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+    if json {
+        let rows: Vec<Value> = flows
+            .iter()
+            .map(|(flow, [retransmits, segments])| {
+                let mut v = Endpoints::of(flow).json();
+                v["retransmits"] = (*retransmits).into();
+                v["segments"] = (*segments).into();
+                v
+            })
+            .collect();
+        let record = json!({
+            "tool": "tcpretrans",
+            "time": rfc3339_now(),
+            "flows": rows,
+            "lost": losses_json(lost),
+        });
+        serde_json::to_writer(&mut *w, &record)?;
+        writeln!(w)?;
+        return w.flush();
+    }
+    if stamp {
+        writeln!(w, "\n[{}]", local_hms())?;
+    }
+    writeln!(
+        w,
+        "\n{:<25} {:<25} {:<10}",
+        "LADDR:LPORT", "RADDR:RPORT", "RETRANSMITS"
+    )?;
+    for (flow, [retransmits, _]) in &flows {
+        let ends = Endpoints::of(flow);
+        writeln!(
+            w,
+            "{:<20} <-> {:<20} {retransmits:>10}",
+            format!("{}:{}", ends.laddr, ends.lport),
+            format!("{}:{}", ends.raddr, ends.rport),
+        )?;
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use tcpretrans_ebpf::AF_INET6;
+
+    use super::*;
+
+    fn flow(family: u16) -> Flow {
+        let mut flow = Flow {
+            family,
+            lport: 5201,
+            dport: 40312,
+            ..Flow::ZERO
+        };
+        if family == AF_INET {
+            flow.saddr[..4].copy_from_slice(&[10, 231, 7, 2]);
+            flow.daddr[..4].copy_from_slice(&[10, 231, 7, 1]);
+        } else {
+            flow.saddr = "fd00:231:7::2".parse::<Ipv6Addr>().unwrap().octets();
+            flow.daddr = "fd00:231:7::1".parse::<Ipv6Addr>().unwrap().octets();
+        }
+        flow
+    }
+
+    #[test]
+    fn event_lines_are_bccs() {
+        let mut out = Vec::new();
+        write_event_header(&mut out).unwrap();
+        let event = RetransEvent {
+            flow: flow(AF_INET),
+            pid: 0,
+            state: 1,
+            _pad: [0],
+            segments: 1,
+        };
+        write_event(&mut out, &event, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "TIME     PID    IP LADDR:LPORT          T> RADDR:RPORT          STATE"
+        );
+        // The time varies: compare after it.
+        assert_eq!(
+            &lines[1][9..],
+            "0      4  10.231.7.2:5201      R> 10.231.7.1:40312     ESTABLISHED"
+        );
+    }
+
+    #[test]
+    fn count_table_is_bccs() {
+        let mut out = Vec::new();
+        let flows = vec![(flow(AF_INET6), [2, 2]), (flow(AF_INET), [7, 9])];
+        write_counts(&mut out, flows, &Losses::default(), false, false).unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
+}

@@ -1,0 +1,186 @@
+//! tcpretrans against the kernel's own counter: an nftables rule in the
+//! receiver's namespace drops every Nth incoming data segment, the sender
+//! retransmits, and the sender namespace's `Tcp: RetransSegs` delta equals
+//! the segments tcpretrans reports, exactly. All traffic stays between two
+//! namespaces the test creates.
+
+use std::io::{BufRead as _, BufReader};
+
+use toolkit_tests::{NetPair, Running, assert_unloaded, json_list, run_tool};
+
+const PORT: &str = "5201";
+
+/// In `b`: accepts one connection, reads it to the end, answers with the
+/// byte count and closes. Prints "ready" once listening.
+const SERVER: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+l = socket.socket(fam, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(1)
+print("ready", flush=True)
+c, _ = l.accept()
+n = 0
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    n += len(b)
+c.sendall(str(n).encode())
+c.close()
+print(n, flush=True)
+"#;
+
+/// In `a`: sends argv[3] bytes to argv[1]:argv[2], half-closes, and waits
+/// for the server's count: every byte (and so every retransmit) is through.
+const CLIENT: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"x" * int(sys.argv[3]))
+s.shutdown(socket.SHUT_WR)
+print(s.recv(64).decode(), flush=True)
+"#;
+
+const BYTES: u64 = 2 << 20;
+
+/// Sets up the pair with the dropping rule, runs one transfer from `a` to
+/// `b` (over IPv6 when `v6`) and returns the pair, the sender's address and
+/// its RetransSegs delta.
+fn lossy_transfer(tag: &str, v6: bool, during: impl FnOnce(&NetPair, &dyn Fn())) -> NetPair {
+    let pair = NetPair::new(tag);
+    pair.exec(&pair.b, &["nft", "add", "table", "inet", "tk"]);
+    pair.exec(
+        &pair.b,
+        &[
+            "nft",
+            "add chain inet tk input { type filter hook input priority 0 ; policy accept ; }",
+        ],
+    );
+    // Data segments only (handshake, ACKs and FINs are short), one in 17.
+    pair.exec(
+        &pair.b,
+        &[
+            "nft", "add", "rule", "inet", "tk", "input", "tcp", "dport", PORT, "meta", "length",
+            "gt", "200", "numgen", "inc", "mod", "17", "==", "0", "counter", "drop",
+        ],
+    );
+    let server_addr = if v6 {
+        pair.addr6_b.clone()
+    } else {
+        pair.addr_b.clone()
+    };
+    let transfer = || {
+        let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, &server_addr, PORT]);
+        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        let got = pair.exec(
+            &pair.a,
+            &[
+                "python3",
+                "-c",
+                CLIENT,
+                &server_addr,
+                PORT,
+                &BYTES.to_string(),
+            ],
+        );
+        assert_eq!(got.trim(), BYTES.to_string());
+        assert_eq!(lines.next().unwrap().unwrap(), BYTES.to_string());
+        server.wait().unwrap();
+    };
+    during(&pair, &transfer);
+    pair
+}
+
+fn stop(tool: Running) -> String {
+    let programs = tool.programs.clone();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    done.stdout
+}
+
+/// Event mode and `-c` side by side on the same transfer: one line per
+/// retransmitted skb, the same total per flow, and the segments they
+/// carried equal the kernel's RetransSegs.
+#[test]
+fn retransmits_equal_the_namespaces_retranssegs() {
+    for v6 in [false, true] {
+        let mut outputs = None;
+        let mut retrans_segs = 0;
+        let pair = lossy_transfer(if v6 { "r6" } else { "r4" }, v6, |pair, transfer| {
+            let before = pair.snmp(&pair.a, "Tcp", "RetransSegs");
+            let events = Running::start("tcpretrans", &["--json"]);
+            let counts = Running::start("tcpretrans", &["-c", "--json"]);
+            transfer();
+            retrans_segs = pair.snmp(&pair.a, "Tcp", "RetransSegs") - before;
+            outputs = Some((stop(events), stop(counts)));
+        });
+        let (events, counts) = outputs.unwrap();
+        let (laddr, raddr) = if v6 {
+            (&pair.addr6_a, &pair.addr6_b)
+        } else {
+            (&pair.addr_a, &pair.addr_b)
+        };
+        let ours = |v: &serde_json::Value| {
+            v["laddr"] == laddr.as_str() && v["raddr"] == raddr.as_str() && v["rport"] == 5201
+        };
+        let lines: Vec<serde_json::Value> = events
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(ours)
+            .collect();
+        assert!(retrans_segs > 0, "the rule dropped nothing");
+        let segments: u64 = lines.iter().map(|e| e["segments"].as_u64().unwrap()).sum();
+        assert_eq!(segments, retrans_segs, "v6={v6}: {events}");
+        assert!(lines.iter().all(|e| e["ip"] == if v6 { 6 } else { 4 }));
+        let record: serde_json::Value =
+            serde_json::from_str(counts.lines().last().expect("no -c output")).unwrap();
+        let flow: Vec<&serde_json::Value> =
+            json_list(&record["flows"]).filter(|f| ours(f)).collect();
+        assert_eq!(flow.len(), 1, "{record}");
+        assert_eq!(
+            flow[0]["retransmits"].as_u64().unwrap(),
+            lines.len() as u64,
+            "{record}"
+        );
+        assert_eq!(
+            flow[0]["segments"].as_u64().unwrap(),
+            retrans_segs,
+            "{record}"
+        );
+    }
+}
+
+/// -4 leaves IPv6 out, and the text is bcc's.
+#[test]
+fn ipv4_only_prints_bccs_lines() {
+    let mut text = String::new();
+    let pair = lossy_transfer("t4", true, |_, transfer| {
+        let tool = Running::start("tcpretrans", &["-4"]);
+        transfer();
+        text = stop(tool);
+    });
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "TIME     PID    IP LADDR:LPORT          T> RADDR:RPORT          STATE"
+    );
+    assert!(!text.contains(&pair.addr6_a), "{text}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    for (args, words) in [
+        (&["-4", "-6"][..], "cannot be used with"),
+        (&["-i", "1"][..], "required"),
+        (&["-l"][..], "tail loss probes"),
+        (&["-d", "soon"][..], "is not a duration"),
+    ] {
+        let out = run_tool("tcpretrans", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(words), "{args:?}: {}", out.stderr);
+    }
+}

@@ -94,7 +94,8 @@ fn bad_values_are_usage_errors() {
             | --json --compact 1
         memlat: -m -n | --size=3 | -p -1 | 0 | 1 0 | x | --openmetrics | -P
         netdrop: -r bad! | -x '' | -T 0 | 0 | 1 2 3
-        tcpretrans: -4 -6 | -i 1 | -d x | -l | -c -i 0";
+        tcpretrans: -4 -6 | -i 1 | -d x | -l | -c -i 0
+        tcprtt: -4 -6 | -b -B | -p 0 | -a 1.2.3 | -i 0 | --compact";
     let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut tool = "";
     for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -110,7 +111,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 67);
+    assert_eq!(cases.len(), 73);
     for (tool, args) in cases {
         assert_usage_errors(tool, &[&args]);
     }

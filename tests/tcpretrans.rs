@@ -177,7 +177,10 @@ fn bad_input_is_one_line_and_nonzero() {
         (&["-4", "-6"][..], "cannot be used with"),
         (&["-i", "1"][..], "required"),
         (&["-l"][..], "tail loss probes"),
-        (&["-d", "soon"][..], "is not a duration"),
+        (
+            &["-d", "soon"][..],
+            "is not a number of seconds or a duration",
+        ),
     ] {
         let out = run_tool("tcpretrans", args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");

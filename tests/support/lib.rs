@@ -936,6 +936,35 @@ impl NetPair {
             b6 = pair.addr6_b,
         );
         pair.sh(&script);
+        // Static neighbours: no ARP or neighbour discovery on the first
+        // packet (a first IPv6 SYN otherwise waits a second for it).
+        let mac = |ns: &str, dev: &str| {
+            let link = pair.exec(ns, &["cat", &format!("/sys/class/net/{dev}/address")]);
+            link.trim().to_string()
+        };
+        let (mac_a, mac_b) = (mac(&pair.a, &pair.dev_a), mac(&pair.b, &pair.dev_b));
+        for (ns, dev, peer, peer6, lladdr) in [
+            (&pair.a, &pair.dev_a, &pair.addr_b, &pair.addr6_b, &mac_b),
+            (&pair.b, &pair.dev_b, &pair.addr_a, &pair.addr6_a, &mac_a),
+        ] {
+            for addr in [peer, peer6] {
+                pair.exec(
+                    ns,
+                    &[
+                        "ip",
+                        "neigh",
+                        "replace",
+                        addr,
+                        "lladdr",
+                        lladdr,
+                        "dev",
+                        dev,
+                        "nud",
+                        "permanent",
+                    ],
+                );
+            }
+        }
         pair
     }
 

@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    toolkit_build::build_ebpf("tcprtt-ebpf")
+}

@@ -1,0 +1,89 @@
+#![no_std]
+//! The contract between tcprtt's two halves: its configuration, the key
+//! both read, map names and drop reasons. The program is in the `tcprtt`
+//! binary target of this crate; userspace is `crates/tcprtt`.
+
+/// Everything userspace decides before load, read by the kernel from the
+/// one global `CONFIG`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// 1000 for microsecond log2 slots, 1_000_000 with `-m`.
+    pub unit_divisor: u64,
+    /// `-a` / `-A`: the address compared (first 4 bytes for IPv4).
+    pub laddr: [u8; 16],
+    pub raddr: [u8; 16],
+    /// `-p` / `-P`: ports, host order (0: any).
+    pub lport: u16,
+    pub rport: u16,
+    /// `-4` / `-6` (or the family of `-a`/`-A`): `AF_INET`, `AF_INET6`, 0.
+    pub family: u16,
+    /// [`key`] values: one histogram, or one per local or remote address.
+    pub key_by: u16,
+    /// 1 when `-a` / `-A` filter.
+    pub filter_laddr: u32,
+    pub filter_raddr: u32,
+    /// `--percentiles` / `--compact`: record log-linear histograms too.
+    pub loglinear: u32,
+    /// Field offsets from the running kernel's BTF.
+    pub skc_family: u32,
+    pub skc_num: u32,
+    pub skc_dport: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    pub skc_v6_daddr: u32,
+    /// `tcp_sock.srtt_us`: the smoothed RTT, in microseconds times 8.
+    pub srtt_us: u32,
+    /// Keeps the size a multiple of 8 with no implicit padding.
+    pub _reserved: u32,
+}
+
+impl Config {
+    /// What the object holds before load.
+    pub const DEFAULT: Self = Self {
+        unit_divisor: 1000,
+        ..Self::ZERO
+    };
+}
+
+toolkit_core::pod_config!(Config, 8 + 2 * 16 + 4 * 2 + 12 * 4);
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// How histograms are keyed (`Config::key_by`).
+pub mod key {
+    /// One histogram (libbpf-tools' "All Addresses").
+    pub const ALL: u16 = 0;
+    /// `-b`: per local address.
+    pub const LOCAL: u16 = 1;
+    /// `-B`: per remote address.
+    pub const REMOTE: u16 = 2;
+}
+
+/// A histogram's key: an address (zero for all).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AddrKey {
+    pub family: u16,
+    pub _pad: [u8; 6],
+    pub addr: [u8; 16],
+}
+
+toolkit_core::pod_config!(AddrKey, 24);
+
+/// Map names, shared with the kernel's statics of the same names.
+pub mod maps {
+    toolkit_core::map_names!(HISTS, LLHISTS);
+    /// Addresses a `-b`/`-B` run can hold.
+    pub const MAX_KEYS: u32 = 10240;
+}
+
+/// Indexes of the `DROPPED` counter, and what each means.
+pub mod dropped {
+    toolkit_core::drop_reasons!(
+        HIST_FULL => "histogram map full",
+        LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+    );
+}

@@ -1,0 +1,201 @@
+//! tcprtt against the kernel's own view of the socket (`ss -ti`): one
+//! sample per segment the connection received in the established state,
+//! and the mean of the samples at the smoothed RTT the kernel reports. The
+//! RTT is made by `tbf` shaping in the sender's namespace: each request
+//! waits for its tokens (one MSS at 2 Mbit/s: about 5.8 ms). All traffic
+//! stays between two namespaces the test creates.
+
+use std::io::{BufRead as _, BufReader};
+
+use toolkit_tests::{NetPair, Running, assert_unloaded, json_list, run_tool};
+
+const PORT: &str = "5201";
+/// Request/response round trips: with srtt's gain of 1/8, the first ~20
+/// samples climb from the handshake's RTT; over 300 they weigh about 3%.
+const ROUNDS: u32 = 300;
+
+/// In `b`: answers each 1400-byte request (one segment over IPv4 and IPv6)
+/// with one byte.
+const SERVER: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+l = socket.socket(fam, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(1)
+print("ready", flush=True)
+c, _ = l.accept()
+while True:
+    n = 0
+    while n < 1400:
+        b = c.recv(1400 - n)
+        if not b:
+            sys.exit(0)
+        n += len(b)
+    c.sendall(b"k")
+"#;
+
+/// In `a`: argv[3] round trips, then "done", then holds the connection
+/// open until stdin closes (so that `ss` can read it).
+const CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for _ in range(int(sys.argv[3])):
+    s.sendall(b"x" * 1400)
+    assert s.recv(1) == b"k"
+print("done", flush=True)
+sys.stdin.read()
+"#;
+
+/// `segs_in` and `rtt` (ms) of the one connection to PORT in `ns`.
+fn ss(pair: &NetPair, ns: &str) -> (u64, f64) {
+    let out = pair.exec(ns, &["ss", "-tin", "dport", "=", &format!(":{PORT}")]);
+    let field = |name: &str| {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    let segs_in = field("segs_in:").parse().unwrap();
+    let rtt = field("rtt:").split('/').next().unwrap().parse().unwrap();
+    (segs_in, rtt)
+}
+
+fn shaped_pair(tag: &str) -> NetPair {
+    let pair = NetPair::new(tag);
+    // One skb per segment (no TSO/GSO, no GRO): segs_in counts segments,
+    // tcp_probe fires per skb.
+    for (ns, dev) in [(&pair.a, &pair.dev_a), (&pair.b, &pair.dev_b)] {
+        pair.exec(
+            ns,
+            &[
+                "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off",
+            ],
+        );
+    }
+    pair.exec(
+        &pair.a,
+        &[
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            &pair.dev_a,
+            "root",
+            "tbf",
+            "rate",
+            "2mbit",
+            "burst",
+            "3000",
+            "latency",
+            "50ms",
+        ],
+    );
+    pair
+}
+
+/// Runs the round trips over `addr` (b's), calling `check` while the
+/// connection is still open, after the last response.
+fn round_trips(pair: &NetPair, addr: &str, check: impl FnOnce()) {
+    let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, addr, PORT]);
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let mut client = pair.spawn(
+        &pair.a,
+        &["python3", "-c", CLIENT, addr, PORT, &ROUNDS.to_string()],
+    );
+    let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
+    assert_eq!(out.next().unwrap().unwrap(), "done");
+    check();
+    drop(client.stdin.take());
+    assert!(client.wait().unwrap().success());
+    server.wait().unwrap();
+}
+
+#[test]
+fn samples_equal_established_segments_and_mean_is_the_kernels_srtt() {
+    for v6 in [false, true] {
+        let pair = shaped_pair(if v6 { "t6" } else { "t4" });
+        let (local, remote) = if v6 {
+            (pair.addr6_a.clone(), pair.addr6_b.clone())
+        } else {
+            (pair.addr_a.clone(), pair.addr_b.clone())
+        };
+        let coalesced_before = pair.snmp(&pair.a, "TcpExt", "TCPBacklogCoalesce");
+        let tool = Running::start(
+            "tcprtt",
+            &["-a", &local, "-P", PORT, "-b", "--percentiles", "--json"],
+        );
+        let programs = tool.programs.clone();
+        let mut kernel = (0, 0.0);
+        round_trips(&pair, &remote, || kernel = ss(&pair, &pair.a));
+        let done = tool.signal(libc::SIGINT);
+        assert!(done.status.success(), "{done:?}");
+        assert_unloaded(&programs);
+        let coalesced = pair.snmp(&pair.a, "TcpExt", "TCPBacklogCoalesce") - coalesced_before;
+        let record: serde_json::Value =
+            serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+        let hists: Vec<_> = json_list(&record["histograms"]).collect();
+        assert_eq!(hists.len(), 1, "{record}");
+        assert_eq!(hists[0]["key"]["laddr"], local.as_str());
+        let count = hists[0]["count"].as_u64().unwrap();
+        let (segs_in, srtt_ms) = kernel;
+        // segs_in counts the SYN-ACK, received in SYN_SENT (not
+        // tcp_rcv_established), and each ACK that the kernel coalesced
+        // into another on the socket's backlog (one tcp_probe for both).
+        assert_eq!(
+            count,
+            segs_in - 1 - coalesced,
+            "v6={v6}: segs_in {segs_in}, coalesced {coalesced}: {record}"
+        );
+        let mean_ms = hists[0]["sum"].as_f64().unwrap() / count as f64 / 1e6;
+        eprintln!("v6={v6}: {count} samples, mean {mean_ms:.3} ms, ss rtt {srtt_ms} ms");
+        assert!(
+            (mean_ms - srtt_ms).abs() <= srtt_ms * 0.10,
+            "mean {mean_ms} ms vs the kernel's srtt {srtt_ms} ms"
+        );
+        assert!(srtt_ms > 3.0, "tbf added no delay: {srtt_ms} ms");
+    }
+}
+
+#[test]
+fn text_is_libbpf_tools_layout() {
+    let pair = shaped_pair("tx");
+    let remote = pair.addr_b.clone();
+    let tool = Running::start("tcprtt", &["-B", "-e", "-A", &remote]);
+    round_trips(&pair, &remote, || {});
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    let heading = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Remote Address = "))
+        .unwrap_or_else(|| panic!("{}", done.stdout));
+    assert!(
+        heading.starts_with(&format!("Remote Address = {remote} [AVG ")),
+        "{heading}"
+    );
+    assert!(
+        done.stdout
+            .contains("     usecs               : count    distribution")
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    for (args, code, words) in [
+        (&["-4", "-6"][..], 2, "cannot be used with"),
+        (&["-a", "10.0.0"][..], 2, "invalid value"),
+        (&["-p", "70000"][..], 2, "invalid value"),
+        (&["-a", "10.0.0.1", "-A", "fd00::1"][..], 1, "not both"),
+        (&["-6", "-a", "10.0.0.1"][..], 1, "not both"),
+    ] {
+        let out = run_tool("tcprtt", args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(words), "{args:?}: {}", out.stderr);
+        if code == 1 {
+            assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        }
+    }
+}

@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -84,6 +85,11 @@ tracepoint:vmscan:mm_vmscan_memcg_reclaim_end /@start[tid]/ {
 BT_OOMKILL = """
 tracepoint:oom:mark_victim { printf("OOM kill of %d by %d (%s)\\n", args->pid, pid, comm); }"""
 
+BT_NETDROP = "tracepoint:skb:kfree_skb { @[args->reason] = count(); }"
+BT_TCPRTT = "tracepoint:tcp:tcp_probe { @usecs = hist(args->srtt >> 3); }"
+BT_TCPRETRANS = """
+tracepoint:tcp:tcp_retransmit_skb { @[args->sport, args->dport] = count(); }"""
+
 SYS = ["sys_enter", "sys_exit"]
 RECLAIM = ["mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_reclaim_end"]
 TOOLS = {
@@ -111,7 +117,18 @@ TOOLS = {
                              bpftrace=BT_RECLAIM, hooks=RECLAIM),
     "oomkill": dict(workload="oom", ours=["oomkill"], libbpf=None, bpftrace=BT_OOMKILL,
                     hooks=["mark_victim"]),
+    # libbpf-tools' tcprtt needs fentry or a kprobe; it has no tcpretrans
+    # or drop counter: bpftrace and the floor are the yardsticks.
+    "netdrop": dict(workload="udp_noport", ours=["netdrop"], libbpf=None, bpftrace=BT_NETDROP,
+                    hooks=["kfree_skb"]),
+    "tcprtt": dict(workload="tcp_pingpong", ours=["tcprtt"], libbpf=None, bpftrace=BT_TCPRTT,
+                   hooks=["tcp_probe"]),
+    "tcpretrans": dict(workload="tcp_lossy", ours=["tcpretrans", "-c"], libbpf=None,
+                       bpftrace=BT_TCPRETRANS, hooks=["tcp_retransmit_skb"]),
 }
+
+NET_OPS = 20_000
+LOSSY_BYTES = 8 << 20
 
 RECLAIM_FILE_MIB = 64
 RECLAIM_LIMIT = 16 << 20
@@ -221,7 +238,76 @@ class Workloads:
             self.in_cgroup(self.oom_cg, [sys.executable, "-c", "b = bytearray(64 << 20)"])
         return (time.perf_counter_ns() - start) / OOM_KILLS
 
+    def udp_noport(self) -> float:
+        """UDP datagrams to a closed port on loopback: each one a NO_SOCKET
+        drop. ns per datagram."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        start = time.perf_counter_ns()
+        for _ in range(NET_OPS):
+            s.sendto(b"x", ("127.0.0.1", port))
+        ns = (time.perf_counter_ns() - start) / NET_OPS
+        s.close()
+        return ns
+
+    def tcp_pingpong(self) -> float:
+        """One-byte request/response round trips over loopback TCP: each a
+        tcp_probe on either end. ns per round trip."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        for sock in (client, server):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start = time.perf_counter_ns()
+        for _ in range(NET_OPS):
+            client.sendall(b"q")
+            server.recv(1)
+            server.sendall(b"r")
+            client.recv(1)
+        ns = (time.perf_counter_ns() - start) / NET_OPS
+        for sock in (client, server, listener):
+            sock.close()
+        return ns
+
+    def tcp_lossy(self) -> float:
+        """LOSSY_BYTES over TCP between two namespaces of the bench's own,
+        the receiver's nftables dropping one data segment in 10: a
+        retransmit each. ns per MiB."""
+        if not hasattr(self, "netns"):
+            tag = f"bench{os.getpid() % 100000}"
+            self.netns = (f"{tag}-a", f"{tag}-b")
+            a, b = self.netns
+            script = f"""set -e
+                ip netns add {a}; ip netns add {b}
+                ip link add {tag}a netns {a} type veth peer name {tag}b netns {b}
+                ip -n {a} addr add 10.234.0.1/24 dev {tag}a; ip -n {b} addr add 10.234.0.2/24 dev {tag}b
+                ip -n {a} link set {tag}a up; ip -n {b} link set {tag}b up
+                ip netns exec {b} nft add table inet bench
+                ip netns exec {b} nft 'add chain inet bench input {{ type filter hook input priority 0 ; }}'
+                ip netns exec {b} nft add rule inet bench input tcp dport 5201 meta length gt 200 numgen inc mod 10 == 0 drop"""
+            subprocess.run(["sh", "-c", script], check=True)
+        a, b = self.netns
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", b, sys.executable, "-c",
+             "import socket\nl = socket.create_server(('10.234.0.2', 5201))\nprint(flush=True)\n"
+             "c, _ = l.accept()\nwhile c.recv(1 << 16): pass"],
+            stdout=subprocess.PIPE, text=True)
+        server.stdout.readline()
+        start = time.perf_counter_ns()
+        subprocess.run(["ip", "netns", "exec", a, sys.executable, "-c",
+                        "import socket\ns = socket.create_connection(('10.234.0.2', 5201))\n"
+                        f"s.sendall(bytes({LOSSY_BYTES}))\ns.shutdown(socket.SHUT_WR)\ns.recv(1)"],
+                       check=True)
+        ns = (time.perf_counter_ns() - start) / (LOSSY_BYTES >> 20)
+        server.wait()
+        return ns
+
     def close(self):
+        for ns in getattr(self, "netns", ()):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
         if self.loop:
             subprocess.run(["losetup", "-d", self.loop], check=False)
         for cgroup in self.cgroups:
@@ -301,9 +387,11 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
     names = {prog_id: prog_name(prog_id) for prog_id in after}
     if names and all(n == "noop" for n in names.values()):
         names = dict(zip(sorted(names), hooks))
-    elif cmd[0] == "bpftrace" and len(set(names.values())) < len(names) == len(hooks):
-        # Names cut to 15 characters can collide (tracepoint_vmsc...):
-        # bpftrace loads its probes in script order, which follows hooks.
+    elif cmd[0] == "bpftrace" and (len(set(names.values())) < len(names) == len(hooks)
+                                   or len(names) == len(hooks) == 1):
+        # Names cut to 15 characters can collide (tracepoint_vmsc...) or
+        # lose the hook's name (tracepoint_tcp_): bpftrace loads its probes
+        # in script order, which follows hooks.
         names = dict(zip(sorted(names), hooks))
     proc.send_signal(signal.SIGINT)
     try:

@@ -102,7 +102,8 @@ if [ $host = 1 ]; then
     stage_binaries "$work/host"
     start=$(date +%s)
     for hook in "${hooks[@]}"; do
-        record "$kernel" < <(sh "$work/host/run-checks.sh" "$work/host" "$work/host/checks.txt" "$hook" "${tools[@]}")
+        record "$kernel" < <(sh "$work/host/run-checks.sh" "$work/host" "$work/host/checks.txt" "$hook" "${tools[@]}" |
+            tee >(grep '^  | ' >&2))
     done
     timing[$kernel]="host, checks $(($(date +%s) - start)) s"
 fi
@@ -161,6 +162,17 @@ if [ ${#kernels[@]} -gt 0 ]; then
     add_elf "$base" /usr/bin/stdbuf /bin/stdbuf
     add_elf "$base" /usr/libexec/coreutils/libstdbuf.so
     add_elf "$base" "$(command -v losetup)" /bin/losetup # busybox's has no --show
+    # The network tools' tests: namespaces, veth pairs, nftables rules, tbf
+    # and offloads (busybox's ip and tc cannot), and the Python workloads.
+    for prog in ip tc ss nft ethtool; do
+        add_elf "$base" "$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$prog")" "/bin/$prog"
+    done
+    add_elf "$base" /usr/bin/python3.11 /usr/bin/python3
+    mkdir -p "$base/usr/lib"
+    tar -C /usr/lib --exclude=test --exclude=tests --exclude=idlelib --exclude=tkinter \
+        --exclude=ensurepip --exclude=lib2to3 --exclude=__pycache__ --exclude=site-packages \
+        --exclude=dist-packages -cf - python3.11 | tar -C "$base/usr/lib" -xf -
+    for so in "$base"/usr/lib/python3.11/lib-dynload/*.so; do add_libs "$base" "$so"; done
     stage_binaries "$base/matrix"
     for elf in "$base"/matrix/* "$base"/matrix/deps/*; do
         [ -f "$elf" ] && [ -x "$elf" ] && add_libs "$base" "$elf"
@@ -192,7 +204,9 @@ for package in "${kernels[@]}"; do
 
     root=$work/root-$release
     cp -a "$base" "$root"
-    add_module "$root" "$unpacked/lib/modules/$release" loop
+    for module in loop veth nf_tables nft_numgen sch_tbf tcp_diag; do
+        add_module "$root" "$unpacked/lib/modules/$release" "$module"
+    done
     (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/initrd-$release"
 
     log "booting $release under QEMU (TCG)"
@@ -215,6 +229,8 @@ for package in "${kernels[@]}"; do
         timing[$release]="boot ${booted} s, checks $(awk "BEGIN { printf \"%.0f\", $done_at - $booted }") s, QEMU wall ${elapsed} s"
     fi
     grep -h 'matrix: \(insmod\|no \)' "$console" >&2 || true
+    # Failed tests' output (run-checks.sh prints it indented with "  | ").
+    grep -h '^  | ' "$console" >&2 || true
 done
 
 # The table: one row per kernel and tool, one column per hook kind; a

@@ -120,12 +120,22 @@ fn percentiles_bin_every_call() {
         .unwrap();
     let binned = counts_in(mmap, "loglinear");
     // The kernel's allocator can refuse the per-CPU memory of a new
-    // log-linear histogram (its cache refills asynchronously: seen on 6.1
-    // under QEMU); such a call is counted under that reason, not lost.
+    // log-linear histogram (6.1's bpf_mem_alloc cache holds one element
+    // per CPU and refills asynchronously: seen under QEMU, tens of samples
+    // in a row, mmap's and munmap's alike); such samples are counted under
+    // that reason, for all syscalls together. Every mmap not binned must
+    // be among them.
     let refused = record["lost"]["no kernel memory for a new log-linear histogram"]
         .as_u64()
         .unwrap();
-    assert_eq!(binned + refused, PAIRS + FAILED, "{out}");
+    assert!(binned <= PAIRS + FAILED, "{out}");
+    assert!(
+        PAIRS + FAILED - binned <= refused,
+        "{binned} binned, {refused} refused: {out}"
+    );
+    if refused == 0 {
+        assert_eq!(binned, PAIRS + FAILED, "{out}");
+    }
     let (min, max) = (mmap["min"].as_f64().unwrap(), mmap["max"].as_f64().unwrap());
     let p50 = mmap["percentiles"]["p50"].as_f64().unwrap();
     assert!(min <= p50 && p50 <= max, "{out}");

@@ -43,4 +43,8 @@ grep -v '^#' "$checks" | while read -r tool target test; do
         [ -n "$why" ] || why="no output (timed out after 600 s?)"
     fi
     echo "check $hook $tool $test $result $(($(date +%s) - start)) $why"
+    # A failed test's own output, for the console log (kernel-matrix.sh
+    # prints it under the table).
+    [ "$result" = pass ] || tail -n 60 "$log" | sed 's/^/  | /'
+
 done

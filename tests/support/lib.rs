@@ -918,24 +918,67 @@ impl NetPair {
             "interface name {} too long",
             pair.dev_a
         );
-        let script = format!(
-            "set -e
-             ip netns add {a}; ip netns add {b}
-             ip link add {da} netns {a} type veth peer name {db} netns {b}
-             ip -n {a} addr add {aa}/24 dev {da}; ip -n {b} addr add {ab}/24 dev {db}
-             ip -n {a} addr add {a6}/64 dev {da} nodad; ip -n {b} addr add {b6}/64 dev {db} nodad
-             ip -n {a} link set {da} up; ip -n {b} link set {db} up
-             ip -n {a} link set lo up; ip -n {b} link set lo up",
-            a = pair.a,
-            b = pair.b,
-            da = pair.dev_a,
-            db = pair.dev_b,
-            aa = pair.addr_a,
-            ab = pair.addr_b,
-            a6 = pair.addr6_a,
-            b6 = pair.addr6_b,
-        );
-        pair.sh(&script);
+        // Each command run directly (no shell: busybox's would run its own
+        // `ip` applet, which has no namespaces, in the kernel matrix).
+        let (a, b) = (pair.a.as_str(), pair.b.as_str());
+        let (da, db) = (pair.dev_a.as_str(), pair.dev_b.as_str());
+        let steps: [&[&str]; 11] = [
+            &["netns", "add", a],
+            &["netns", "add", b],
+            &[
+                "link", "add", da, "netns", a, "type", "veth", "peer", "name", db, "netns", b,
+            ],
+            &[
+                "-n",
+                a,
+                "addr",
+                "add",
+                &format!("{}/24", pair.addr_a),
+                "dev",
+                da,
+            ],
+            &[
+                "-n",
+                b,
+                "addr",
+                "add",
+                &format!("{}/24", pair.addr_b),
+                "dev",
+                db,
+            ],
+            &[
+                "-n",
+                a,
+                "addr",
+                "add",
+                &format!("{}/64", pair.addr6_a),
+                "dev",
+                da,
+                "nodad",
+            ],
+            &[
+                "-n",
+                b,
+                "addr",
+                "add",
+                &format!("{}/64", pair.addr6_b),
+                "dev",
+                db,
+                "nodad",
+            ],
+            &["-n", a, "link", "set", da, "up"],
+            &["-n", b, "link", "set", db, "up"],
+            &["-n", a, "link", "set", "lo", "up"],
+            &["-n", b, "link", "set", "lo", "up"],
+        ];
+        for args in steps {
+            let out = Command::new("ip").args(args).output().expect("running ip");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         // Static neighbours: no ARP or neighbour discovery on the first
         // packet (a first IPv6 SYN otherwise waits a second for it).
         let mac = |ns: &str, dev: &str| {
@@ -966,20 +1009,6 @@ impl NetPair {
             }
         }
         pair
-    }
-
-    /// Runs a shell script on the host, failing the test if it fails.
-    pub fn sh(&self, script: &str) -> String {
-        let out = Command::new("sh")
-            .args(["-c", script])
-            .output()
-            .expect("running sh");
-        assert!(
-            out.status.success(),
-            "{script}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs `args` in namespace `ns`, returning its stdout; fails the test

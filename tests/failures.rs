@@ -541,3 +541,25 @@ fn unwritable_stderr_is_not_fatal() {
         assert_eq!(stdout.lines().count(), 2, "{tool}: {stdout}");
     }
 }
+
+/// libbpf-tools' `-v` on every tool: what is loaded and attached, on
+/// stderr; the output and exit status as without.
+#[test]
+fn verbose_says_what_is_loaded_and_attached() {
+    for tool in tools() {
+        let mut args = vec!["-v"];
+        if tool == "oomkill" {
+            args.extend(["-d", "0.1"]);
+        } else {
+            args.extend(two_intervals(tool));
+        }
+        let out = run_tool(tool, &args);
+        assert!(out.status.success(), "{tool}: {out:?}");
+        assert!(
+            out.stderr.contains("loaded an object of "),
+            "{tool}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("attached "), "{tool}: {}", out.stderr);
+    }
+}

@@ -241,13 +241,28 @@ pub fn tool_main<C: clap::Parser>(
         exit_on_error(tool, generate::<C>(&what.to_string_lossy(), overhead));
     }
     let signals = StopSignals::block(tool);
-    let cli = C::parse();
+    let matches = C::command().arg(verbose_arg()).get_matches();
+    toolkit_load::set_verbose(matches.get_flag(VERBOSE));
+    let cli = C::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     exit_on_error(tool, signals.map_err(Into::into).and_then(|s| run(cli, &s)))
 }
 
 /// Writes the man page or a completion script of `C` to stdout.
+/// The id of `-v`, which every tool takes.
+const VERBOSE: &str = "verbose";
+
+/// libbpf-tools' `-v`: what is loaded and attached, and the verifier's log
+/// on a failure, on stderr. Added to every tool's command here, in one place.
+fn verbose_arg() -> clap::Arg {
+    clap::Arg::new(VERBOSE)
+        .short('v')
+        .long(VERBOSE)
+        .action(clap::ArgAction::SetTrue)
+        .help("Verbose debug output: what is loaded and attached, and the verifier's log on a failure (stderr)")
+}
+
 fn generate<C: CommandFactory>(what: &str, overhead: &str) -> Result<()> {
-    let mut cmd = C::command();
+    let mut cmd = C::command().arg(verbose_arg());
     // Every tool's definition is checked here, where the install test
     // generates each man page (clap checks it only in debug builds).
     cmd.clone().debug_assert();

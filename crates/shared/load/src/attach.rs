@@ -95,10 +95,12 @@ fn attach_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook, btf: &mut Option<Bt
                 .try_into()?;
             program
                 .load()
+                .inspect_err(|err| crate::verbose(|| format!("loading {name} failed: {err:#}")))
                 .with_context(|| format!("loading raw_tp {tracepoint}"))?;
             program
                 .attach(tracepoint)
                 .with_context(|| format!("attaching raw_tp {tracepoint}"))?;
+            crate::verbose(|| format!("attached {name} to raw tracepoint {tracepoint}"));
         }
         Hook::BtfTracePoint => {
             let name = format!("{tracepoint}_btf");
@@ -112,10 +114,12 @@ fn attach_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook, btf: &mut Option<Bt
                 .try_into()?;
             program
                 .load(tracepoint, btf)
+                .inspect_err(|err| crate::verbose(|| format!("loading {name} failed: {err:#}")))
                 .with_context(|| format!("loading tp_btf {tracepoint}"))?;
             program
                 .attach()
                 .with_context(|| format!("attaching tp_btf {tracepoint}"))?;
+            crate::verbose(|| format!("attached {name} to BTF tracepoint {tracepoint}"));
         }
     }
     Ok(())

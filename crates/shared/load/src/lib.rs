@@ -50,6 +50,24 @@ pub const CONFIG_GLOBAL: &str = "CONFIG";
 /// need shrunk to one entry: preallocating a large per-CPU hash takes
 /// milliseconds). A configuration whose size differs from the object's is
 /// refused by the loader.
+/// `-v` (every tool, as libbpf-tools' `--verbose`): say on stderr what is
+/// loaded and attached, and a failed program's whole verifier log.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns `-v` on or off.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// With `-v`, writes `what()` on stderr (a failing stderr is ignored: it
+/// is only diagnostics).
+pub(crate) fn verbose(what: impl FnOnce() -> String) {
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{}", what());
+    }
+}
+
 pub fn load_object<C: Pod>(object: &[u8], config: &C, max_entries: &[(&str, u32)]) -> Result<Ebpf> {
     check_privileges()?;
     // aya 0.14 parses the kernel's BTF here, eagerly (18 MiB of heap, ~8 ms
@@ -67,7 +85,7 @@ pub fn load_object<C: Pod>(object: &[u8], config: &C, max_entries: &[(&str, u32)
     // aya; userspace never touches it, the kernel creates it all the same.
     loader.allow_unsupported_maps();
     loader.override_global(CONFIG_GLOBAL, GlobalData::from(config), true);
-    loader.load(object).map_err(|err| {
+    let loaded = loader.load(object).map_err(|err| {
         let text = format!("{err:#}");
         if text.contains("Operation not permitted") {
             anyhow!(
@@ -76,5 +94,14 @@ pub fn load_object<C: Pod>(object: &[u8], config: &C, max_entries: &[(&str, u32)
         } else {
             anyhow!(err).context("loading eBPF programs")
         }
-    })
+    })?;
+    verbose(|| {
+        let maps: Vec<&str> = loaded.maps().map(|(name, _)| name).collect();
+        let programs: Vec<&str> = loaded.programs().map(|(name, _)| name).collect();
+        format!(
+            "loaded an object of {} bytes: maps {maps:?}, programs {programs:?}",
+            object.len()
+        )
+    });
+    Ok(loaded)
 }

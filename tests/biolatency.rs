@@ -428,3 +428,50 @@ fn errored_requests_are_counted_by_disk_and_status() {
     let done = tool.signal(libc::SIGINT);
     assert!(!done.stdout.contains("errors:"), "{}", done.stdout);
 }
+
+/// bcc's `-e`: under the histograms, the interval's average, total and
+/// count; the count is every I/O the oracle counts, and the average is the
+/// total over the count.
+#[test]
+fn extension_summary_counts_every_io() {
+    let dev = LoopDevice::new(64);
+    let before = dev.settle();
+    let tool = Running::start("biolatency", &["-d", &dev.name, "-e"]);
+    dev.direct_io(N, 0);
+    let after = dev.settle();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    let line = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("avg = "))
+        .unwrap_or_else(|| panic!("no summary:\n{}", done.stdout));
+    // avg = 123 usecs, total: 456789 usecs, count: 1009
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let [avg, total, count] = numbers[..] else {
+        panic!("{line}")
+    };
+    assert_counted(
+        "-e count",
+        count,
+        after.writes - before.writes,
+        &done.stderr,
+        &done.stdout,
+    );
+    assert_eq!(avg, total / count, "{line}");
+    let hists = parse_log2_hists(&done.stdout);
+    assert_eq!(hists[0].total(), count, "{}", done.stdout);
+}
+
+/// bcc's `-j` is --json; `--flags` is -F.
+#[test]
+fn bcc_spellings_are_accepted() {
+    let out = run_tool("biolatency", &["-j", "--flags", "0.1", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    let record: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(record["tool"], "biolatency");
+}

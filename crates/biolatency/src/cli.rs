@@ -13,6 +13,7 @@ EXAMPLES:
     biolatency -Q           # include OS queued time in I/O time
     biolatency -D           # show each disk device separately
     biolatency -F           # show I/O flags separately
+    biolatency -e 1         # average, total and count of each second's I/Os
     biolatency -d sdc       # trace sdc only
     biolatency -c /sys/fs/cgroup/system.slice  # trace I/O issued by that cgroup
     biolatency --json 1     # one JSON object per second, for scripts
@@ -38,8 +39,15 @@ pub struct Cli {
     #[arg(short = 'D', long = "disks")]
     pub per_disk: bool,
     /// Print a histogram per set of I/O flags
-    #[arg(short = 'F', long = "flag")]
+    #[arg(short = 'F', long = "flag", visible_alias = "flags")]
     pub per_flag: bool,
+    /// Under the histograms: the average, total and count of the interval's
+    /// I/Os (bcc's extension summary)
+    #[arg(short = 'e', long = "extension")]
+    pub extension: bool,
+    /// bcc's JSON flag: the same as --json
+    #[arg(short = 'j', hide = true)]
+    pub bcc_json: bool,
     /// Trace this disk only (a name under /sys/block)
     #[arg(short = 'd', long, value_name = "DISK")]
     pub disk: Option<String>,

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use std::path::Path;
+
 use anyhow::{Result, bail};
 
 /// Whole disks known to the kernel, by kernel dev_t (major << 20 | minor).
@@ -33,7 +35,13 @@ impl Disks {
     pub fn dev_of(&self, name: &str) -> Result<u32> {
         match self.by_dev.iter().find(|(_, n)| *n == name) {
             Some((dev, _)) => Ok(*dev),
-            None => bail!("disk '{name}' not found in /sys/block"),
+            None => match whole_disk_of(name) {
+                Some(disk) => bail!(
+                    "'{name}' is a partition of {disk}: biolatency times requests per whole \
+                     disk (as the block layer issues them); use -d {disk}"
+                ),
+                None => bail!("disk '{name}' not found in /sys/block"),
+            },
         }
     }
 
@@ -48,6 +56,22 @@ impl Disks {
 }
 
 /// Parses `MAJOR:MINOR` into the kernel's dev_t encoding.
+/// The whole disk holding partition `name`.
+fn whole_disk_of(name: &str) -> Option<String> {
+    whole_disk_in(Path::new("/sys/class/block"), name)
+}
+
+/// The whole disk holding partition `name`, from a sysfs `class/block`
+/// directory: `<class>/<name>` is a link into its disk's directory
+/// (`.../block/sda/sda1`) and has a `partition` file.
+fn whole_disk_in(class: &Path, name: &str) -> Option<String> {
+    if name.contains('/') || !class.join(name).join("partition").exists() {
+        return None;
+    }
+    let target = std::fs::canonicalize(class.join(name)).ok()?;
+    Some(target.parent()?.file_name()?.to_string_lossy().into_owned())
+}
+
 pub fn parse_dev(text: &str) -> Option<u32> {
     let (major, minor) = text.trim().split_once(':')?;
     Some(major.parse::<u32>().ok()? << 20 | minor.parse::<u32>().ok()?)
@@ -62,6 +86,24 @@ mod tests {
         assert_eq!(parse_dev("7:0\n"), Some(7 << 20));
         assert_eq!(parse_dev("254:3"), Some(254 << 20 | 3));
         assert_eq!(parse_dev("garbage"), None);
+    }
+
+    /// A partition is found through sysfs's layout (this machine's kernel
+    /// has no partition tables: the layout is built in a directory).
+    #[test]
+    fn partition_names_its_disk() {
+        let root = std::env::temp_dir().join(format!("biolatency-sysfs-{}", std::process::id()));
+        let part = root.join("devices/virtual/block/vdz/vdz1");
+        std::fs::create_dir_all(&part).unwrap();
+        std::fs::write(part.join("partition"), "1\n").unwrap();
+        let class = root.join("class/block");
+        std::fs::create_dir_all(&class).unwrap();
+        std::os::unix::fs::symlink(&part, class.join("vdz1")).unwrap();
+        std::os::unix::fs::symlink(part.parent().unwrap(), class.join("vdz")).unwrap();
+        assert_eq!(whole_disk_in(&class, "vdz1").as_deref(), Some("vdz"));
+        assert_eq!(whole_disk_in(&class, "vdz"), None);
+        assert_eq!(whole_disk_in(&class, "../vdz1"), None);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::{
     cli::Cli,
     disks::Disks,
     flags::FlagNames,
-    report::{Errors, Keys},
+    report::{Extras, Keys},
 };
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
@@ -40,7 +40,8 @@ fn main() {
     tool_main("biolatency", OVERHEAD, run)
 }
 
-fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
+    cli.out.json |= cli.bcc_json;
     let disks = Disks::load();
     let target_dev = cli.disk.as_deref().map(|d| disks.dev_of(d)).transpose()?;
     let cgroup = CgroupFilter::from_arg(cli.cgroup.as_deref())?;
@@ -99,18 +100,24 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let tick = clock.tick();
         let hists = drain.drain(&tick)?;
         let ll = drain_optional(&mut loglinear, &tick)?;
-        let errors = Errors(keys.error_rows(&errors.drain(&tick)?));
+        let extras = Extras {
+            errors: keys.error_rows(&errors.drain(&tick)?),
+            summary: cli.extension.then(|| {
+                let total = hists.iter().map(|(_, h)| h.sum).sum();
+                (total, hists.iter().map(|(_, h)| h.count).sum(), unit)
+            }),
+        };
         clock.advance(tick)?;
         let lost = drops.check(&ebpf)?;
         let rows = keys.rows(&hists, &ll);
         if let Some(om) = &mut openmetrics {
-            for (disk, status, count) in &errors.0 {
+            for (disk, status, count) in &extras.errors {
                 let labels = vec![disk.clone(), status.clone()];
                 om.count(ERRORS.0, ERRORS.1, ERRORS.2, labels, *count);
             }
             om.end_interval(rows.iter().map(|r| (r.name.clone(), r.hist)), &lost);
         }
-        report.write(&mut stdout(), &rows, &lost, &errors)?;
+        report.write(&mut stdout(), &rows, &lost, &extras)?;
         Ok(())
     })?;
     say_unfinished(&ebpf)

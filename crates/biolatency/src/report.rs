@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, io};
 
 use serde_json::{Map, Value, json};
 use toolkit_core::{Hist, LlHist};
-use toolkit_report::{HistRow, Sections};
+use toolkit_report::{HistRow, Sections, Unit};
 
 use crate::{disks::Disks, flags::FlagNames, status::status_name};
 
@@ -85,15 +85,22 @@ impl Keys {
     }
 }
 
-/// The interval's errored requests: `errors` in JSON (always), an
-/// `errors:` table after the histograms when there were any (so that the
-/// libbpf-tools layout is unchanged otherwise).
-pub struct Errors(pub Vec<(String, String, u64)>);
+/// What biolatency prints after the histograms: with `-e`, bcc's
+/// extension summary of the interval (all histograms together); then the
+/// interval's errored requests, `errors` in JSON (always), an `errors:`
+/// table in text when there were any (so that the libbpf-tools layout is
+/// unchanged otherwise).
+pub struct Extras {
+    pub errors: Vec<(String, String, u64)>,
+    /// `-e`: total nanoseconds and count of the interval's I/Os, and the
+    /// unit to say them in.
+    pub summary: Option<(u64, u64, Unit)>,
+}
 
-impl Sections for Errors {
+impl Sections for Extras {
     fn json(&self, fields: &mut Map<String, Value>) {
         let rows: Vec<Value> = self
-            .0
+            .errors
             .iter()
             .map(|(disk, status, count)| json!({"disk": disk, "status": status, "count": count}))
             .collect();
@@ -101,12 +108,25 @@ impl Sections for Errors {
     }
 
     fn text(&self, w: &mut dyn io::Write) -> io::Result<()> {
-        if self.0.is_empty() {
+        if let Some((total_ns, count, unit)) = self.summary
+            && count > 0
+        {
+            // bcc's arithmetic: the total in the unit, then the average of
+            // that, both printed truncated.
+            let total = total_ns / unit.divisor();
+            let label = unit.label();
+            writeln!(
+                w,
+                "\navg = {} {label}, total: {total} {label}, count: {count}\n",
+                total / count
+            )?;
+        }
+        if self.errors.is_empty() {
             return Ok(());
         }
         writeln!(w, "\nerrors:")?;
         writeln!(w, "{:<16} {:<16} {:>8}", "DISK", "STATUS", "COUNT")?;
-        for (disk, status, count) in &self.0 {
+        for (disk, status, count) in &self.errors {
             writeln!(w, "{disk:<16} {status:<16} {count:>8}")?;
         }
         Ok(())

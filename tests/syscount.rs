@@ -209,3 +209,86 @@ fn per_process_names_follow_exec() {
         .count();
     assert_eq!(trues, 31, "{}", done.stdout);
 }
+
+/// bcc's `--syscall` (a comma list here) counts only those syscalls,
+/// exactly; with -P too.
+#[test]
+fn syscall_filter_counts_only_those() {
+    let (table, text, _) = trace_child(&["--syscall", "openat"]);
+    assert_eq!(
+        count(&table, "openat"),
+        Some(FAILED_OPENS + GOOD_OPENS),
+        "{text}"
+    );
+    assert_eq!(table.len(), 1, "{text}");
+    let (_, text, pid) = trace_child(&["--syscall", "getppid,openat", "-P"]);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&pid.to_string()))
+        .unwrap_or_else(|| panic!("{text}"));
+    let total: u64 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert_eq!(total, GETPPID + FAILED_OPENS + GOOD_OPENS, "{text}");
+}
+
+/// bcc's `-t TID`: the single-threaded child's only thread, counted as -p
+/// counts it.
+#[test]
+fn thread_filter_counts_the_thread() {
+    let child = ForkedChild::new(workload);
+    let tid = child.pid.to_string();
+    let tool = Running::start("syscount", &["-t", &tid, "--syscall", "getppid"]);
+    child.run_to_end();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(
+        count(&parse_table(&done.stdout), "getppid"),
+        Some(GETPPID),
+        "{}",
+        done.stdout
+    );
+}
+
+/// A grandchild's getppid calls, made in a child that forks it.
+fn parent_of_worker() {
+    // SAFETY: fork in a single-threaded child; the grandchild only makes
+    // raw syscalls and exits.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            for _ in 0..GETPPID {
+                libc::syscall(libc::SYS_getppid);
+            }
+            libc::_exit(0);
+        }
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+/// bcc's `-c` as `--ppid PID`: only the children of that process (here a
+/// child whose own child makes the calls: the test process has others).
+#[test]
+fn ppid_filter_counts_the_children() {
+    let child = ForkedChild::new(parent_of_worker);
+    let ppid = child.pid.to_string();
+    let tool = Running::start("syscount", &["--ppid", &ppid, "--syscall", "getppid"]);
+    child.run_to_end();
+    let done = tool.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(
+        count(&parse_table(&done.stdout), "getppid"),
+        Some(GETPPID),
+        "{}",
+        done.stdout
+    );
+}
+
+/// The peers' errno aliases: EWOULDBLOCK is EAGAIN, ENOTSUP EOPNOTSUPP.
+#[test]
+fn errno_aliases_are_accepted() {
+    let (table, text, _) = trace_child(&["-e", "EWOULDBLOCK"]);
+    assert_eq!(count(&table, "openat"), None, "{text}");
+    for alias in ["ENOTSUP", "EDEADLOCK"] {
+        let out = run_tool("syscount", &["-e", alias, "-d", "0.1"]);
+        assert!(out.status.success(), "{alias}: {out:?}");
+    }
+}

@@ -17,6 +17,8 @@ EXAMPLES:
     syscount -x -i 5         # count only failed syscalls
     syscount -e ENOENT -i 5  # count only syscalls failed with a given errno
     syscount -c CG           # trace processes in cgroup v2 path CG
+    syscount --syscall openat,read   # count only these syscalls
+    syscount -t 4242         # one thread only (bcc)
     syscount --json -i 1     # one JSON object per second";
 
 /// Summarize syscall counts and latencies.
@@ -59,6 +61,19 @@ pub struct Cli {
     /// Print list of recognized syscalls and exit
     #[arg(short = 'l', long)]
     pub list: bool,
+    /// Trace this thread only (bcc)
+    #[arg(short = 't', long = "tid", value_name = "TID", conflicts_with = "pid",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub tid: Option<u32>,
+    /// Trace only the children of this process (bcc's -c, which here is the
+    /// cgroup, as in libbpf-tools)
+    #[arg(long = "ppid", value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub ppid: Option<u32>,
+    /// Count only these syscalls (names or numbers, comma-separated; -l
+    /// lists them)
+    #[arg(long = "syscall", value_name = "SYSCALL", value_delimiter = ',',
+          value_parser = toolkit_report::names::parse_syscall)]
+    pub syscalls: Option<Vec<u32>>,
     /// Trace processes in this cgroup v2 (and its descendants)
     #[arg(short = 'c', long, value_name = "CGROUP")]
     pub cgroup: Option<PathBuf>,

@@ -28,7 +28,11 @@ pub fn build(
         filter_cgroup: flag(cgroup.is_some()),
         cgroup_level: cgroup.map_or(0, |c| c.level),
         off_pt_regs_orig_ax: btf.member_offset("pt_regs", "orig_ax")?,
-        ..Config::DEFAULT
+        filter_tid: cli.tid.unwrap_or(0),
+        filter_ppid: cli.ppid.unwrap_or(0),
+        filter_syscalls: flag(cli.syscalls.is_some()),
+        off_task_real_parent: btf.member_offset("task_struct", "real_parent")?,
+        off_task_tgid: btf.member_offset("task_struct", "tgid")?,
     })
 }
 
@@ -68,6 +72,12 @@ mod tests {
 
     #[test]
     fn options_map_to_fields() {
+        let bcc = config_of(&["-t", "7", "--ppid", "1", "--syscall", "read,write"]);
+        assert_eq!(
+            (bcc.filter_tid, bcc.filter_ppid, bcc.filter_syscalls),
+            (7, 1, 1)
+        );
+        assert_ne!(bcc.off_task_real_parent, bcc.off_task_tgid);
         let config = config_of(&["-p", "42", "-e", "ENOENT", "-L", "-P"]);
         assert_eq!(config.filter_pid, 42);
         assert_eq!(config.filter_errno, 2);

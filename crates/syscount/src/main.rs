@@ -38,6 +38,14 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         return Ok(());
     }
     signals.watch(cli.pid)?;
+    if let Some(tid) = cli.tid {
+        toolkit_cli::require_thread(tid)?;
+    }
+    if let Some(ppid) = cli.ppid
+        && !std::path::Path::new(&format!("/proc/{ppid}")).exists()
+    {
+        anyhow::bail!("process {ppid} not found");
+    }
     let cgroup = CgroupFilter::from_arg(cli.cgroup.as_deref())?;
     check_privileges()?;
     let btf = KernelBtf::load()?;
@@ -52,6 +60,17 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let config = config::build(&cli, &btf, cgroup, std::process::id())?;
     drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
+    if let Some(syscalls) = &cli.syscalls {
+        let mut watched: aya::maps::Array<_, u32> = aya::maps::Array::try_from(
+            ebpf.map_mut(maps::WATCHED)
+                .ok_or_else(|| anyhow::anyhow!("map WATCHED missing from the object"))?,
+        )?;
+        for &nr in syscalls {
+            if nr < syscount_ebpf::SYSCALL_SLOTS {
+                watched.set(nr, 1, 0)?;
+            }
+        }
+    }
     attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, maps::SYSCALLS)?;

@@ -46,6 +46,13 @@ pub fn parse_errno(text: &str) -> Result<i32, String> {
             Err(format!("errno {n} is out of range 1-4095"))
         };
     }
+    // Names glibc gives the same number as another (the peers accept both).
+    let text = match text {
+        "EWOULDBLOCK" => "EAGAIN",
+        "ENOTSUP" => "EOPNOTSUPP",
+        "EDEADLOCK" => "EDEADLK",
+        other => other,
+    };
     (1..4096)
         .find(|&n| Errno::new(n).name() == Some(text))
         .ok_or_else(|| format!("unknown errno name '{text}' (expected e.g. ENOENT, or a number)"))
@@ -63,6 +70,9 @@ mod tests {
         assert!(all_syscalls().any(|(nr, name)| nr == 0 && name == "read"));
         assert_eq!(syscall_number("clock_nanosleep"), Some(230));
         assert_eq!(parse_syscall("mmap"), Ok(9));
+        assert_eq!(parse_errno("EWOULDBLOCK"), parse_errno("EAGAIN"));
+        assert_eq!(parse_errno("ENOTSUP"), Ok(95));
+        assert_eq!(parse_errno("EDEADLOCK"), Ok(35));
         assert!(
             parse_syscall("nosuchcall")
                 .unwrap_err()

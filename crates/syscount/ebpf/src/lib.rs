@@ -33,8 +33,15 @@ pub struct Config {
     /// `pt_regs.orig_ax`, from the running kernel's BTF: the syscall
     /// number at sys_exit when its entry was not timed.
     pub off_pt_regs_orig_ax: u32,
-    /// Keeps the size a multiple of 8 with no implicit padding.
-    pub _reserved: u32,
+    /// `-t` (bcc): only this thread (0: all).
+    pub filter_tid: u32,
+    /// `--ppid` (bcc's `-c`): only children of this process (0: any).
+    pub filter_ppid: u32,
+    /// `--syscall`: only the syscalls marked in the `WATCHED` map.
+    pub filter_syscalls: u32,
+    /// `task_struct.real_parent` and `.tgid`, for `--ppid`.
+    pub off_task_real_parent: u32,
+    pub off_task_tgid: u32,
 }
 
 impl Config {
@@ -43,7 +50,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 8 + 10 * 4);
+toolkit_core::pod_config!(Config, 8 + 14 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -52,6 +59,8 @@ pub mod maps {
         SYSCALLS,
         /// `[count, total_ns]` per process, with `-P`.
         PROCESSES,
+        /// `--syscall`: 1 per syscall number counted.
+        WATCHED,
         COMMS,
     );
     /// Processes a `-P` run can hold.

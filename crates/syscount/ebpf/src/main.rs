@@ -7,9 +7,9 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_EXIST,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task},
     macros::map,
-    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
 use toolkit_kernel::{
@@ -29,6 +29,11 @@ static SYSCALL_ENTRY: TaskStorage<SyscallStart> = TaskStorage::new();
 
 #[map]
 static SYSCALLS: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(SYSCALL_SLOTS, 0);
+
+/// `--syscall`: 1 for each syscall number to count. Set by userspace
+/// before attach.
+#[map]
+static WATCHED: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 
 /// [count, total_ns] per process (tgid), with -P.
 #[map]
@@ -50,6 +55,19 @@ fn traced() -> Option<u64> {
     let pid = global(&CONFIG.filter_pid);
     if (pid != 0 && tgid != pid) || tgid == global(&CONFIG.self_pid) {
         return None;
+    }
+    let tid = global(&CONFIG.filter_tid);
+    if tid != 0 && pid_tgid as u32 != tid {
+        return None;
+    }
+    let ppid = global(&CONFIG.filter_ppid);
+    if ppid != 0 {
+        // SAFETY: helper without arguments.
+        let task = unsafe { bpf_get_current_task() };
+        let parent = read_kernel::<u64>(task, global(&CONFIG.off_task_real_parent))?;
+        if read_kernel::<u32>(parent, global(&CONFIG.off_task_tgid)) != Some(ppid) {
+            return None;
+        }
     }
     if global(&CONFIG.filter_cgroup) != 0
         && !current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
@@ -75,7 +93,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     let Some(pid_tgid) = traced() else { return 0 };
     // With -L the number comes with the start time; otherwise from pt_regs.
-    let (elapsed, known_nr) = if global(&CONFIG.measure_latency) != 0 {
+    let (elapsed, mut known_nr) = if global(&CONFIG.measure_latency) != 0 {
         match syscall_exit(&SYSCALL_ENTRY) {
             Ok(Some((ns, nr))) => (ns, Some(nr)),
             Ok(None) => return 0, // entered before tracing began
@@ -94,6 +112,16 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     let errno = global(&CONFIG.filter_errno);
     if errno != 0 && ret != -(errno as i64) {
         return 0;
+    }
+    if global(&CONFIG.filter_syscalls) != 0 {
+        let nr = known_nr.unwrap_or_else(|| {
+            read_kernel::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
+                .unwrap_or(u64::MAX)
+        });
+        if !(nr < SYSCALL_SLOTS as u64 && WATCHED.get(nr as u32).is_some_and(|&on| on != 0)) {
+            return 0;
+        }
+        known_nr = Some(nr);
     }
     let stat = if global(&CONFIG.by_process) != 0 {
         let tgid = (pid_tgid >> 32) as u32;

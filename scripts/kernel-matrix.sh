@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 here=scripts/kernel-matrix
 cache=${KERNEL_MATRIX_CACHE:-/var/cache/ebpf-toolkit/kernels}
 # Per guest: boot plus every check with both hook kinds, under emulation.
-guest_timeout=${KERNEL_MATRIX_TIMEOUT:-1500}
+# (about 2.5 minutes here; a guest that hangs, a kernel lockup say, is cut).
+guest_timeout=${KERNEL_MATRIX_TIMEOUT:-600}
 
 log() { printf 'kernel-matrix: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -51,18 +52,20 @@ log "building the tools and the test binaries"
 cargo build --release --locked --quiet
 # test target name -> executable.
 declare -A test_bin
+# To a file first: a test target that does not build fails the run here.
+cargo test --release --locked --no-run --message-format=json >"$work/tests.json" 2>"$work/tests.err" ||
+    { cat "$work/tests.err" >&2; die "the test binaries do not build"; }
 while read -r name path; do
     test_bin[$name]=$path
-done < <(cargo test --release --locked --no-run --message-format=json 2>/dev/null |
-    python3 -c '
+done < <(python3 -c '
 import json, sys
-for line in sys.stdin:
+for line in open(sys.argv[1]):
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
         kind = m["target"]["kind"][0]
         # tests/<name>.rs is <name>; the unit tests of a crate are <name>.<kind>.
         name = m["target"]["name"] if kind == "test" else m["target"]["name"] + "." + kind
-        print(name, m["executable"])')
+        print(name, m["executable"])' "$work/tests.json")
 
 # results[kernel|tool|hook] = pass, or the first error line of a failed check
 declare -A results timing

@@ -27,7 +27,7 @@ grep -v '^#' "$checks" | while read -r tool target test; do
     start=$(date +%s)
     if [ ! -x "$bin" ]; then
         result="fail" why="no test binary for $target in $bindir/deps"
-    elif timeout 600 "$bin" --exact "$test" --test-threads=1 >"$log" 2>&1 \
+    elif timeout 300 "$bin" --exact "$test" --test-threads=1 >"$log" 2>&1 \
         && grep -q '^test result: ok. 1 passed' "$log"; then
         result=pass why=
     else
@@ -40,7 +40,7 @@ grep -v '^#' "$checks" | while read -r tool target test; do
             awk '/^(left|right):/ { lr = lr $0 " "; next } { msg = msg $0 " " } END { print lr msg }' |
             cut -c1-240)
         [ -n "$why" ] || why=$(grep -v '^$' "$log" | tail -n1)
-        [ -n "$why" ] || why="no output (timed out after 600 s?)"
+        [ -n "$why" ] || why="no output (timed out after 300 s?)"
     fi
     echo "check $hook $tool $test $result $(($(date +%s) - start)) $why"
     # A failed test's own output, for the console log (kernel-matrix.sh

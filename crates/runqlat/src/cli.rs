@@ -13,6 +13,7 @@ EXAMPLES:
     runqlat 1 10    # print 1 second summaries, 10 times
     runqlat -mT 1   # 1s summaries, milliseconds, and timestamps
     runqlat -P      # show each PID separately
+    runqlat -C 1    # a histogram per CPU, every second
     runqlat -p 185  # trace PID 185 only
     runqlat -c CG   # trace tasks in cgroup v2 CG (and below)
     runqlat --json 1  # one JSON object per second, for scripts
@@ -40,6 +41,10 @@ pub struct Cli {
     /// Print a histogram per PID namespace
     #[arg(long = "pidnss")]
     pub per_pidns: bool,
+    /// Print a histogram per CPU (the CPU the task waited for): one
+    /// saturated CPU hides in the all-CPU histogram
+    #[arg(short = 'C', long = "cpus", conflicts_with_all = ["per_process", "per_thread", "per_pidns"])]
+    pub per_cpu: bool,
     /// Trace this PID only
     #[arg(short = 'p', long, value_name = "PID",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -62,6 +67,8 @@ impl Cli {
             Grouping::Thread
         } else if self.per_pidns {
             Grouping::PidNamespace
+        } else if self.per_cpu {
+            Grouping::Cpu
         } else {
             Grouping::None
         }

@@ -22,6 +22,7 @@ pub fn build(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result
             Grouping::Process => group::PROCESS,
             Grouping::Thread => group::THREAD,
             Grouping::PidNamespace => group::PIDNS,
+            Grouping::Cpu => group::CPU,
         },
         loglinear: u32::from(cli.hires.loglinear()),
         task: TaskOffsets {

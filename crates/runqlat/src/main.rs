@@ -40,8 +40,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     // tp_btf first: its programs keep enqueue times in task storage, which
-    // needs the trusted task pointers only tp_btf arguments are.
-    attach_tracepoints(&mut ebpf, &tracepoints, Hook::BtfTracePoint)?;
+    // needs the trusted task pointers only tp_btf arguments are. Before
+    // 6.2, the kernel refuses task-storage lookups nested in another
+    // task-storage operation on the same CPU, indistinguishably from a
+    // missing slot: raw_tp's hash map counts every loss there.
+    let first = if kernel_before(6, 2) {
+        Hook::RawTracePoint
+    } else {
+        Hook::BtfTracePoint
+    };
+    attach_tracepoints(&mut ebpf, &tracepoints, first)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut drain = HistDrain::<u32>::new(&mut ebpf, maps::HISTS)?;
     let mut loglinear = cli
@@ -68,7 +76,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let hists = drain.drain_with_idle(&tick, &mut idle)?;
         let ll = drain_optional(&mut loglinear, &tick)?;
         clock.advance(tick)?;
-        if grouping != Grouping::None {
+        if matches!(
+            grouping,
+            Grouping::Process | Grouping::Thread | Grouping::PidNamespace
+        ) {
             comms.update(hists.iter().map(|(key, _)| *key), &idle);
         }
         let lost = drops.check(&ebpf)?;
@@ -79,4 +90,17 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         report.write(&mut stdout(), &rows, &lost, &())?;
         Ok(())
     })
+}
+
+/// Whether the running kernel is older than `major.minor` (from
+/// /proc/sys/kernel/osrelease; an unreadable release counts as new).
+fn kernel_before(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(a), Some(b)) => (a, b) < (major, minor),
+        _ => false,
+    }
 }

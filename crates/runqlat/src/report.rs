@@ -15,6 +15,7 @@ pub enum Grouping {
     Process,
     Thread,
     PidNamespace,
+    Cpu,
 }
 
 impl Grouping {
@@ -25,6 +26,7 @@ impl Grouping {
             Self::Process => Some("pid"),
             Self::Thread => Some("tid"),
             Self::PidNamespace => Some("pidns"),
+            Self::Cpu => Some("cpu"),
         }
     }
 }
@@ -41,6 +43,10 @@ pub fn rows<'a>(
         .map(|(key, hist)| {
             let mut labels = Map::new();
             let (heading, name) = match grouping.label() {
+                Some(label) if grouping == Grouping::Cpu => {
+                    labels.insert(label.into(), (*key).into());
+                    (format!("\n{label} = {key}\n"), key.to_string())
+                }
                 Some(label) => {
                     labels.insert(label.into(), (*key).into());
                     labels.insert("comm".into(), comms.name(*key).into());

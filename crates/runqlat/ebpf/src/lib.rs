@@ -16,6 +16,8 @@ pub mod group {
     pub const THREAD: u32 = 2;
     /// Per PID namespace (its inode number), `--pidnss`.
     pub const PIDNS: u32 = 3;
+    /// Per CPU the task waited for (where it then ran), `-C`.
+    pub const CPU: u32 = 4;
 }
 
 /// Everything userspace decides before load, read by the kernel from the

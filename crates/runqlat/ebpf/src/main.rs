@@ -7,7 +7,9 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_EXIST, BPF_F_NO_PREALLOC},
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+    },
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePointContext, RawTracePointContext},
@@ -112,7 +114,14 @@ impl StartTimes for InTaskStorage {
 
     #[inline(always)]
     fn take(task: u64) -> Result<Option<u64>, ()> {
-        let start = QUEUED_AT.get_or_create(task).map_err(|_| ())?;
+        // A lookup, not a get-or-create: creating storage for every task
+        // switched in, under the run-queue lock, locked a CPU up on 6.1 in
+        // the kernel matrix. On kernels before 6.2 a lookup nested in
+        // another task-storage operation on the CPU is refused like a
+        // missing slot; userspace prefers raw_tp there (see main.rs).
+        let Some(start) = QUEUED_AT.lookup(task) else {
+            return Ok(None);
+        };
         Ok(Some(core::mem::take(start)).filter(|&then| then != 0))
     }
 }
@@ -187,6 +196,9 @@ fn key_of(task: u64) -> (u32, u64) {
         }
         group::THREAD => (task_u32(task, &CONFIG.task.pid), task),
         group::PIDNS => (pid_namespace(task), task),
+        // SAFETY: helper without arguments. At sched_switch, the CPU the
+        // next task waited for is the one switching to it.
+        group::CPU => (unsafe { bpf_get_smp_processor_id() }, task),
         _ => (ALL, task),
     }
 }
@@ -216,7 +228,11 @@ fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
         bump(&DROPPED, dropped::HIST_FULL);
         return 0;
     };
-    if hist.count == 0 && key != ALL {
+    let named_keys = matches!(
+        global(&CONFIG.group_by),
+        group::PROCESS | group::THREAD | group::PIDNS
+    );
+    if hist.count == 0 && named_keys {
         // First sample of this key on this CPU: name it.
         if let Some(comm) = read_kernel::<[u8; 16]>(named, global(&CONFIG.task.comm)) {
             let _ = COMMS.insert(key, comm, 0);

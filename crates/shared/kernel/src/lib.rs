@@ -257,6 +257,27 @@ impl<T> TaskStorage<T> {
     }
 }
 
+impl<T> TaskStorage<T> {
+    /// The value of `task` if it has one, without creating it: for
+    /// programs that must not allocate (under the run-queue lock). A
+    /// `None` is "never stored" or, on kernels before 6.2, "refused":
+    /// callers that cannot tell must avoid relying on it there.
+    #[inline(always)]
+    pub fn lookup(&self, task: u64) -> Option<&'static mut T> {
+        // SAFETY: as in `get_or_create`, without the create flag.
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_task_storage_get(
+                core::ptr::from_ref(self).cast_mut().cast(),
+                task as *mut _,
+                core::ptr::null_mut(),
+                0,
+            )
+            .cast::<T>()
+            .as_mut()
+        }
+    }
+}
+
 /// The kernel returned no task storage. Task storage has no size limit, so
 /// this is never "full": either the allocation failed (out of memory), or
 /// task storage was busy on this CPU, which is how kernels before 6.2

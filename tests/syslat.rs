@@ -364,3 +364,80 @@ fn compact_prints_idle_intervals_as_zero() {
         );
     }
 }
+
+/// The peers' `-e ERRNO`: only calls failing with that error.
+#[test]
+fn errno_filter_counts_only_that_error() {
+    fn opens() {
+        // 101 ENOENT, 7 ENOTDIR, 5 successes.
+        for (path, times) in [
+            (c"/nonexistent/syslat-test", 101),
+            (c"/etc/passwd/x", 7),
+            (c"/", 5),
+        ] {
+            for _ in 0..times {
+                // SAFETY: raw syscall with a static NUL-terminated path.
+                let fd =
+                    unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), 0) };
+                if fd >= 0 {
+                    // SAFETY: closing the fd just opened.
+                    unsafe { libc::close(fd as i32) };
+                }
+            }
+        }
+    }
+    for (errno, want) in [("ENOENT", 101), ("ENOTDIR", 7)] {
+        let out = trace_child(opens, &["-e", errno, "-s", "openat"]);
+        let hists = parse_log2_hists(&out);
+        assert_eq!(hists.len(), 1, "{out}");
+        assert_eq!(hists[0].total(), want, "{errno}: {out}");
+    }
+}
+
+/// `-c CGROUP` (cgroup v2) for syslat and memlat: a child in the cgroup is
+/// counted, exactly; the test process itself, outside it, is not.
+#[test]
+fn cgroup_filter_counts_only_its_tasks() {
+    for (tool, syscall) in [("syslat", "getppid"), ("memlat", "mmap")] {
+        let cgroup = toolkit_tests::TestCgroup::new(&format!("{tool}-cg"));
+        let child = ForkedChild::new(if tool == "syslat" {
+            short_getppids
+        } else {
+            short_mmaps
+        });
+        cgroup.add(child.pid);
+        let path = cgroup.path.to_string_lossy().into_owned();
+        let mut args = vec!["-c", path.as_str(), "--json"];
+        if tool == "syslat" {
+            args.extend(["-s", "getppid"]);
+        }
+        let tool_run = Running::start(tool, &args);
+        // Outside the cgroup: not counted.
+        getppids();
+        let _ = toolkit_tests::mmap_anonymous(4096);
+        child.run_to_end();
+        let done = tool_run.signal(libc::SIGINT);
+        assert!(done.status.success(), "{done:?}");
+        let record: serde_json::Value =
+            serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+        let count: u64 = toolkit_tests::json_list(&record["histograms"])
+            .filter(|h| h["key"]["syscall"] == syscall)
+            .map(|h| h["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(count, CG_CALLS, "{tool}: {record}");
+    }
+}
+
+const CG_CALLS: u64 = 1009;
+
+fn short_getppids() {
+    toolkit_tests::getppids(CG_CALLS);
+}
+
+fn short_mmaps() {
+    for _ in 0..CG_CALLS {
+        let addr = toolkit_tests::mmap_anonymous(4096);
+        // SAFETY: unmapping the mapping just made.
+        unsafe { libc::syscall(libc::SYS_munmap, addr, 4096) };
+    }
+}

@@ -39,6 +39,10 @@ pub struct Options {
     pub reclaim: bool,
     /// Reclaim stalls per process (memlat `-P`).
     pub reclaim_per_process: bool,
+    /// Only calls failing with this errno (syslat `-e`).
+    pub errno: Option<i32>,
+    /// Only tasks in this cgroup v2 or below (`-c`).
+    pub cgroup: Option<toolkit_load::CgroupFilter>,
 }
 
 /// The kernel's direct-reclaim tracepoints, global then memory-cgroup.
@@ -253,6 +257,10 @@ pub fn config(options: &Options, unit: Unit, btf: &KernelBtf, self_pid: u32) -> 
         reclaim_per_process: flag(options.reclaim_per_process),
         off_pt_regs_si: regs("si")?,
         off_pt_regs_dx: regs("dx")?,
+        filter_errno: options.errno.unwrap_or(0) as u32,
+        filter_cgroup: flag(options.cgroup.is_some()),
+        cgroup_level: options.cgroup.map_or(0, |c| c.level),
+        cgroup_id: options.cgroup.map_or(0, |c| c.id),
         ..Config::DEFAULT
     })
 }
@@ -353,8 +361,15 @@ mod tests {
             loglinear: true,
             reclaim: true,
             reclaim_per_process: true,
+            errno: Some(2),
+            cgroup: Some(toolkit_load::CgroupFilter { id: 77, level: 2 }),
         };
         let config = config(&options, Unit::Nsecs, &btf, 99).unwrap();
+        assert_eq!(config.filter_errno, 2);
+        assert_eq!(
+            (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
+            (1, 77, 2)
+        );
         assert_eq!(config.unit_divisor, 1);
         assert_eq!(
             (config.filter_pid, config.filter_tid, config.self_pid),

@@ -38,8 +38,15 @@ pub struct Config {
     /// mremap's length arguments.
     pub off_pt_regs_si: u32,
     pub off_pt_regs_dx: u32,
+    /// syslat `-e`: only calls failing with this errno (0: any).
+    pub filter_errno: u32,
+    /// `-c`: only tasks in the cgroup (or below it), at this depth.
+    pub filter_cgroup: u32,
+    pub cgroup_level: u32,
     /// Keeps the size a multiple of 8 with no implicit padding.
     pub _reserved: u32,
+    /// With `-c`: the cgroup's id.
+    pub cgroup_id: u64,
 }
 
 impl Config {
@@ -50,7 +57,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 8 + 12 * 4);
+toolkit_core::pod_config!(Config, 8 + 15 * 4 + 4 + 8);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -19,8 +19,8 @@ use syslat_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    read_kernel, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record,
+    ll_hist_record, read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -86,9 +86,14 @@ fn traced() -> bool {
     let tgid = (pid_tgid >> 32) as u32;
     let pid = global(&CONFIG.filter_pid);
     let tid = global(&CONFIG.filter_tid);
-    !((pid != 0 && tgid != pid)
+    if (pid != 0 && tgid != pid)
         || (tid != 0 && pid_tgid as u32 != tid)
-        || tgid == global(&CONFIG.self_pid))
+        || tgid == global(&CONFIG.self_pid)
+    {
+        return false;
+    }
+    global(&CONFIG.filter_cgroup) == 0
+        || current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
 }
 
 #[inline(always)]
@@ -142,6 +147,10 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     let ret = ctx_arg(ctx, 1) as i64;
     let failed = (-4095..0).contains(&ret);
     if global(&CONFIG.filter_failed) != 0 && !failed {
+        return 0;
+    }
+    let errno = global(&CONFIG.filter_errno);
+    if errno != 0 && ret != -(errno as i64) {
         return 0;
     }
     if global(&CONFIG.count_errors) != 0 && failed {

@@ -34,6 +34,9 @@ pub struct Cli {
     #[arg(short = 'p', long, value_name = "PID",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub pid: Option<u32>,
+    /// Trace tasks in this cgroup v2 (and its descendants)
+    #[arg(short = 'c', long, value_name = "CGROUP")]
+    pub cgroup: Option<std::path::PathBuf>,
     /// Also trace mprotect and madvise
     #[arg(short = 'a', long)]
     pub all: bool,

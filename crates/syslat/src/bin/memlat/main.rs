@@ -38,6 +38,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         loglinear: cli.hires.loglinear(),
         reclaim: cli.reclaim,
         reclaim_per_process: cli.per_process,
+        cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
         ..Options::default()
     };
     let mut tracer = Tracer::attach("memlat", &options, unit)?;

@@ -57,6 +57,12 @@ pub struct Cli {
     /// Trace only failed calls
     #[arg(short = 'x', long)]
     pub failures: bool,
+    /// Trace only calls that fail with this error (number, or name like ENOENT)
+    #[arg(short = 'e', long, value_parser = toolkit_report::names::parse_errno)]
+    pub errno: Option<i32>,
+    /// Trace tasks in this cgroup v2 (and its descendants)
+    #[arg(short = 'c', long, value_name = "CGROUP")]
+    pub cgroup: Option<std::path::PathBuf>,
     /// Print only the N syscalls with the most total time
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub top: Option<u64>,

@@ -29,6 +29,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         syscalls: cli.syscalls.clone(),
         failed_only: cli.failures,
         loglinear: cli.hires.loglinear(),
+        errno: cli.errno,
+        cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
         ..Options::default()
     };
     let mut openmetrics = cli.hires.open_metrics("syslat", Some("syscall"), unit)?;

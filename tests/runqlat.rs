@@ -312,3 +312,29 @@ fn per_process_names_follow_exec() {
         .count();
     assert_eq!(trues, 31, "{}", done.stdout);
 }
+
+/// Sleeps like [`sleeper`], pinned to CPU 1.
+fn pinned_sleeper() {
+    // SAFETY: a CPU set on the stack, for this process only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(1, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+    sleeper();
+}
+
+/// `-C`: a histogram per CPU. A sleeper pinned to CPU 1 waits on CPU 1
+/// only, as often as schedstat counts it switched in (within 3%, for the
+/// reason given at `sleeper_samples_match_schedstat_switch_ins`).
+#[test]
+fn per_cpu_histograms_put_a_pinned_task_on_its_cpu() {
+    let traced = trace(pinned_sleeper, &["-C", "--json"]);
+    let record: serde_json::Value =
+        serde_json::from_str(traced.stdout.lines().last().unwrap()).unwrap();
+    let hists: Vec<_> = json_list(&record["histograms"]).collect();
+    assert_eq!(hists.len(), 1, "{record}");
+    assert_eq!(hists[0]["key"]["cpu"], 1, "{record}");
+    let samples = hists[0]["count"].as_u64().unwrap();
+    assert_within("samples", samples, traced.schedstat[2], 3);
+}

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead as _, BufReader};
 
-use toolkit_tests::{NetPair, Running, assert_unloaded, json_list, run_tool};
+use toolkit_tests::{NetPair, Running, json_list, run_tool};
 
 /// In namespace `b`: a UDP socket on port argv[2] that never reads, with
 /// the smallest receive buffer the kernel allows (argv[3] = 1) or one big
@@ -94,12 +94,10 @@ fn count_on(record: &serde_json::Value, reason: &str, dev: &str) -> u64 {
         .sum()
 }
 
+/// Stops the tool and returns its last JSON record.
 fn stop(tool: Running) -> serde_json::Value {
-    let programs = tool.programs.clone();
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_unloaded(&programs);
-    serde_json::from_str(done.stdout.lines().last().expect("no JSON output")).unwrap()
+    let stdout = tool.stop();
+    serde_json::from_str(stdout.lines().last().expect("no JSON output")).unwrap()
 }
 
 /// (a) An nftables `counter drop` rule on one UDP port: NETFILTER_DROP on

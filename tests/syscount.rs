@@ -230,22 +230,22 @@ fn syscall_filter_counts_only_those() {
     assert_eq!(total, GETPPID + FAILED_OPENS + GOOD_OPENS, "{text}");
 }
 
+/// getppid calls syscount counts with `filter` (naming the forked child's
+/// pid) while the child runs `workload`.
+fn getppids_counted(workload: fn(), filter: &str) -> Option<u64> {
+    let child = ForkedChild::new(workload);
+    let pid = child.pid.to_string();
+    let tool = Running::start("syscount", &[filter, &pid, "--syscall", "getppid"]);
+    child.run_to_end();
+    let stdout = tool.stop();
+    count(&parse_table(&stdout), "getppid")
+}
+
 /// bcc's `-t TID`: the single-threaded child's only thread, counted as -p
 /// counts it.
 #[test]
 fn thread_filter_counts_the_thread() {
-    let child = ForkedChild::new(workload);
-    let tid = child.pid.to_string();
-    let tool = Running::start("syscount", &["-t", &tid, "--syscall", "getppid"]);
-    child.run_to_end();
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_eq!(
-        count(&parse_table(&done.stdout), "getppid"),
-        Some(GETPPID),
-        "{}",
-        done.stdout
-    );
+    assert_eq!(getppids_counted(workload, "-t"), Some(GETPPID));
 }
 
 /// A grandchild's getppid calls, made in a child that forks it.
@@ -268,18 +268,7 @@ fn parent_of_worker() {
 /// child whose own child makes the calls: the test process has others).
 #[test]
 fn ppid_filter_counts_the_children() {
-    let child = ForkedChild::new(parent_of_worker);
-    let ppid = child.pid.to_string();
-    let tool = Running::start("syscount", &["--ppid", &ppid, "--syscall", "getppid"]);
-    child.run_to_end();
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_eq!(
-        count(&parse_table(&done.stdout), "getppid"),
-        Some(GETPPID),
-        "{}",
-        done.stdout
-    );
+    assert_eq!(getppids_counted(parent_of_worker, "--ppid"), Some(GETPPID));
 }
 
 /// The peers' errno aliases: EWOULDBLOCK is EAGAIN, ENOTSUP EOPNOTSUPP.

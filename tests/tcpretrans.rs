@@ -6,7 +6,7 @@
 
 use std::io::{BufRead as _, BufReader};
 
-use toolkit_tests::{NetPair, Running, assert_unloaded, json_list, run_tool};
+use toolkit_tests::{NetPair, Running, json_list, run_tool};
 
 const PORT: &str = "5201";
 
@@ -94,14 +94,6 @@ fn lossy_transfer(tag: &str, v6: bool, during: impl FnOnce(&NetPair, &dyn Fn()))
     pair
 }
 
-fn stop(tool: Running) -> String {
-    let programs = tool.programs.clone();
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_unloaded(&programs);
-    done.stdout
-}
-
 /// Event mode and `-c` side by side on the same transfer: one line per
 /// retransmitted skb, the same total per flow, and the segments they
 /// carried equal the kernel's RetransSegs.
@@ -116,7 +108,7 @@ fn retransmits_equal_the_namespaces_retranssegs() {
             let counts = Running::start("tcpretrans", &["-c", "--json"]);
             transfer();
             retrans_segs = pair.snmp(&pair.a, "Tcp", "RetransSegs") - before;
-            outputs = Some((stop(events), stop(counts)));
+            outputs = Some((events.stop(), counts.stop()));
         });
         let (events, counts) = outputs.unwrap();
         let (laddr, raddr) = if v6 {
@@ -161,7 +153,7 @@ fn ipv4_only_prints_bccs_lines() {
     let pair = lossy_transfer("t4", true, |_, transfer| {
         let tool = Running::start("tcpretrans", &["-4"]);
         transfer();
-        text = stop(tool);
+        text = tool.stop();
     });
     let header = text.lines().next().unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead as _, BufReader};
 
-use toolkit_tests::{NetPair, Running, assert_unloaded, json_list, run_tool};
+use toolkit_tests::{NetPair, Running, json_list, run_tool};
 
 const PORT: &str = "5201";
 /// Request/response round trips: with srtt's gain of 1/8, the first ~20
@@ -136,15 +136,11 @@ fn measure(v6: bool) -> Measured {
         "tcprtt",
         &["-a", &local, "-P", PORT, "-b", "--percentiles", "--json"],
     );
-    let programs = tool.programs.clone();
     let mut kernel = (0, 0.0);
     round_trips(&pair, &remote, || kernel = ss(&pair, &pair.a));
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_unloaded(&programs);
+    let stdout = tool.stop();
     let coalesced = pair.snmp(&pair.a, "TcpExt", "TCPBacklogCoalesce") - coalesced_before;
-    let record: serde_json::Value =
-        serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+    let record: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let hists: Vec<_> = json_list(&record["histograms"]).collect();
     assert_eq!(hists.len(), 1, "{record}");
     assert_eq!(hists[0]["key"]["laddr"], local.as_str());
@@ -197,21 +193,16 @@ fn text_is_libbpf_tools_layout() {
     let remote = pair.addr_b.clone();
     let tool = Running::start("tcprtt", &["-B", "-e", "-A", &remote]);
     round_trips(&pair, &remote, || {});
-    let done = tool.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    let heading = done
-        .stdout
+    let stdout = tool.stop();
+    let heading = stdout
         .lines()
         .find(|l| l.starts_with("Remote Address = "))
-        .unwrap_or_else(|| panic!("{}", done.stdout));
+        .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
         heading.starts_with(&format!("Remote Address = {remote} [AVG ")),
         "{heading}"
     );
-    assert!(
-        done.stdout
-            .contains("     usecs               : count    distribution")
-    );
+    assert!(stdout.contains("     usecs               : count    distribution"));
 }
 
 #[test]

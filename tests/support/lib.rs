@@ -186,6 +186,16 @@ impl Running {
         self.finish()
     }
 
+    /// Stops the tool with SIGINT, as Ctrl-C does; checks that it exited 0
+    /// and left nothing loaded, and returns its stdout.
+    pub fn stop(self) -> String {
+        let programs = self.programs.clone();
+        let done = self.signal(libc::SIGINT);
+        assert!(done.status.success(), "{done:?}");
+        assert_unloaded(&programs);
+        done.stdout
+    }
+
     /// Closes the read end of the tool's stdout, as `| head -1` does, and
     /// waits for it to exit.
     pub fn close_stdout(mut self) -> ExitStatus {
@@ -670,12 +680,8 @@ pub fn trace_forked(tool: &str, workload: fn(), args: &[&str]) -> String {
     let mut all = vec!["-p", pid.as_str()];
     all.extend_from_slice(args);
     let running = Running::start(tool, &all);
-    let programs = running.programs.clone();
     child.run_to_end();
-    let done = running.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    assert_unloaded(&programs);
-    done.stdout
+    running.stop()
 }
 
 /// Sleeps `ns` nanoseconds with one raw `clock_nanosleep` syscall (no libc

@@ -92,14 +92,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         ),
         cli.json,
     )?;
-    let (interval, count) = match (cli.interval.filter(|i| !i.is_zero()), cli.duration) {
-        (None, None) => (None, None),
-        (None, Some(d)) => (Some(d), Some(1)),
-        (Some(i), d) => (
-            Some(i),
-            d.map(|d| d.as_nanos().div_ceil(i.as_nanos()) as u64),
-        ),
-    };
+    let (interval, count) =
+        toolkit_cli::interval_and_count(cli.interval.filter(|i| !i.is_zero()), cli.duration);
     let mut drops = DropReport::new("syscount", dropped::REASONS);
     run_intervals(signals, interval, count, || {
         let tick = clock.tick();

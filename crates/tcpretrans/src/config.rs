@@ -2,7 +2,7 @@
 //! kernel side reads (`tcpretrans_ebpf::Config`): a pure function, tested
 //! without loading anything.
 
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use tcpretrans_ebpf::{AF_INET, AF_INET6, Config};
 use toolkit_load::KernelBtf;
 
@@ -12,13 +12,6 @@ use crate::cli::Cli;
 pub const TRACEPOINT: &str = "tcp_retransmit_skb";
 
 pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
-    let common = |member| btf.member_offset("sock_common", member);
-    // The socket's common part is its first member: its offsets are the
-    // socket's.
-    ensure!(
-        btf.member_offset("sock", "__sk_common")? == 0,
-        "struct sock does not start with its sock_common in this kernel"
-    );
     let family = if cli.ipv4 {
         AF_INET
     } else if cli.ipv6 {
@@ -31,14 +24,7 @@ pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
         family: u32::from(family),
         // (sk, skb) before 6.13; (sk, skb, err) since.
         has_err_arg: u32::from(btf.tracepoint_arg_count(TRACEPOINT)? >= 3),
-        skc_family: common("skc_family")?,
-        skc_num: common("skc_num")?,
-        skc_dport: common("skc_dport")?,
-        skc_state: common("skc_state")?,
-        skc_rcv_saddr: common("skc_rcv_saddr")?,
-        skc_daddr: common("skc_daddr")?,
-        skc_v6_rcv_saddr: common("skc_v6_rcv_saddr")?,
-        skc_v6_daddr: common("skc_v6_daddr")?,
+        sock: btf.sock_offsets()?,
         skb_gso_segs: btf.member_offset("sk_buff", "cb")?
             + btf.member_offset("tcp_skb_cb", "tcp_gso_segs")?,
     })
@@ -60,9 +46,9 @@ mod tests {
     fn options_and_this_kernels_offsets() {
         let config = config_of(&[]);
         assert_eq!((config.count, config.family), (0, 0));
-        assert_ne!(config.skc_dport, config.skc_num);
-        assert_ne!(config.skc_v6_daddr, config.skc_v6_rcv_saddr);
-        assert!(config.skb_gso_segs > config.skc_family);
+        assert_ne!(config.sock.dport, config.sock.num);
+        assert_ne!(config.sock.v6_daddr, config.sock.v6_rcv_saddr);
+        assert!(config.skb_gso_segs > config.sock.family);
         assert_eq!(config_of(&["-c", "-6"]).family, u32::from(AF_INET6));
         assert_eq!(config_of(&["-4"]).family, u32::from(AF_INET));
     }

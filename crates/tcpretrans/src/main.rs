@@ -55,14 +55,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     if cli.count {
         let mut clock = IntervalClock::new(&mut ebpf)?;
         let mut counts = HistDrain::<Flow, [u64; 2]>::new(&mut ebpf, maps::FLOWS)?;
-        let (interval, count) = match (cli.interval, cli.duration) {
-            (None, None) => (None, None),
-            (None, Some(d)) => (Some(d), Some(1)),
-            (Some(i), d) => (
-                Some(i),
-                d.map(|d| d.as_nanos().div_ceil(i.as_nanos()) as u64),
-            ),
-        };
+        let (interval, count) = toolkit_cli::interval_and_count(cli.interval, cli.duration);
         // Counts since the start when printed only at the end (as bcc);
         // per interval with -i.
         return run_intervals(signals, interval, count, || {

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, bail};
 use tcprtt_ebpf::{AF_INET, AF_INET6, Config, key, maps};
 use toolkit_load::KernelBtf;
 use toolkit_report::Unit;
@@ -62,11 +62,6 @@ pub fn unit(cli: &Cli) -> Unit {
 }
 
 pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
-    let common = |member| btf.member_offset("sock_common", member);
-    ensure!(
-        btf.member_offset("sock", "__sk_common")? == 0,
-        "struct sock does not start with its sock_common in this kernel"
-    );
     let key_by = if cli.by_laddr {
         key::LOCAL
     } else if cli.by_raddr {
@@ -85,17 +80,10 @@ pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
         filter_laddr: u32::from(cli.laddr.is_some()),
         filter_raddr: u32::from(cli.raddr.is_some()),
         loglinear: u32::from(cli.hires.loglinear()),
-        skc_family: common("skc_family")?,
-        skc_num: common("skc_num")?,
-        skc_dport: common("skc_dport")?,
-        skc_rcv_saddr: common("skc_rcv_saddr")?,
-        skc_daddr: common("skc_daddr")?,
-        skc_v6_rcv_saddr: common("skc_v6_rcv_saddr")?,
-        skc_v6_daddr: common("skc_v6_daddr")?,
+        sock: btf.sock_offsets()?,
         // tcp_sock starts with its inet_connection_sock, which starts with
         // the sock: the offset in tcp_sock is the offset from the socket.
         srtt_us: btf.member_offset("tcp_sock", "srtt_us")?,
-        ..Config::DEFAULT
     })
 }
 
@@ -130,7 +118,7 @@ mod tests {
             (config.family, config.key_by, config.lport),
             (0, key::ALL, 0)
         );
-        assert!(config.srtt_us > config.skc_v6_daddr);
+        assert!(config.srtt_us > config.sock.v6_daddr);
     }
 
     #[test]

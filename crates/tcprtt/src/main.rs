@@ -48,14 +48,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         None => "Tracing TCP RTT... Hit Ctrl-C to end.".to_string(),
     };
     print_banner(&banner, report.mode.is_json())?;
-    let (interval, count) = match (cli.interval, cli.duration) {
-        (None, None) => (None, None),
-        (None, Some(d)) => (Some(d), Some(1)),
-        (Some(i), d) => (
-            Some(i),
-            d.map(|d| d.as_nanos().div_ceil(i.as_nanos()) as u64),
-        ),
-    };
+    let (interval, count) = toolkit_cli::interval_and_count(cli.interval, cli.duration);
     let mut drops = DropReport::new("tcprtt", dropped::REASONS);
     run_intervals(signals, interval, count, || {
         let tick = clock.tick();

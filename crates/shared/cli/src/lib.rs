@@ -198,6 +198,23 @@ impl IntervalArgs {
     }
 }
 
+/// libbpf-tools' `-i INTERVAL` and `-d DURATION` as [`run_intervals`]
+/// takes them: every interval, or once at the end of the duration (or at
+/// Ctrl-C); with both, as many intervals as cover the duration.
+pub fn interval_and_count(
+    interval: Option<Duration>,
+    duration: Option<Duration>,
+) -> (Option<Duration>, Option<u64>) {
+    match (interval, duration) {
+        (None, None) => (None, None),
+        (None, Some(d)) => (Some(d), Some(1)),
+        (Some(i), d) => (
+            Some(i),
+            d.map(|d| d.as_nanos().div_ceil(i.as_nanos()) as u64),
+        ),
+    }
+}
+
 /// Longest interval accepted: a day. Beyond, a typo is likelier than intent.
 const MAX_INTERVAL_SECS: f64 = 86_400.0;
 /// Longest run (`-d`) accepted: a week.

@@ -73,6 +73,28 @@ macro_rules! drop_reasons {
 /// task storage has no size limit.
 pub const STORAGE_REFUSED: &str = "task storage refused (busy on this CPU, or out of memory)";
 
+/// Offsets of a socket's common fields (`struct sock_common`, the first
+/// member of every `struct sock`, so offsets from the socket itself), from
+/// the running kernel's BTF: what the network tools read of a socket.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockOffsets {
+    pub family: u32,
+    /// Local port, host order.
+    pub num: u32,
+    /// Remote port, network order.
+    pub dport: u32,
+    pub state: u32,
+    /// IPv4 local and remote addresses.
+    pub rcv_saddr: u32,
+    pub daddr: u32,
+    /// IPv6 local and remote addresses.
+    pub v6_rcv_saddr: u32,
+    pub v6_daddr: u32,
+}
+
+pod_config!(SockOffsets, 8 * 4);
+
 pub mod hist;
 pub mod loglinear;
 

@@ -175,6 +175,36 @@ pub fn read_kernel<T>(base: u64, offset: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel((base + offset as u64) as *const T).ok() }
 }
 
+/// `AF_INET`, as sockets hold it.
+pub const AF_INET: u16 = 2;
+
+/// The local (`remote` false) or remote address of socket `sk` of
+/// `family`: the first 4 bytes for IPv4, all 16 for IPv6.
+#[inline(always)]
+pub fn sock_address(
+    sk: u64,
+    offsets: &toolkit_core::SockOffsets,
+    family: u16,
+    remote: bool,
+) -> Option<[u8; 16]> {
+    if family == AF_INET {
+        let at = if remote {
+            &offsets.daddr
+        } else {
+            &offsets.rcv_saddr
+        };
+        let a = read_kernel::<[u8; 4]>(sk, global(at))?;
+        Some([a[0], a[1], a[2], a[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    } else {
+        let at = if remote {
+            &offsets.v6_daddr
+        } else {
+            &offsets.v6_rcv_saddr
+        };
+        read_kernel::<[u8; 16]>(sk, global(at))
+    }
+}
+
 /// Adds one to a per-CPU counter (dropped samples, full maps).
 #[inline(always)]
 pub fn bump(counter: &aya_ebpf::maps::PerCpuArray<u64>, index: u32) {

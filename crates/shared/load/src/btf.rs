@@ -271,6 +271,26 @@ impl KernelBtf {
             .with_context(|| format!("struct {name} has no member {member} in kernel BTF"))
     }
 
+    /// The socket offsets the network tools read (`sock_common`'s fields;
+    /// it is the first member of `struct sock`, which is checked).
+    pub fn sock_offsets(&self) -> Result<toolkit_core::SockOffsets> {
+        anyhow::ensure!(
+            self.member_offset("sock", "__sk_common")? == 0,
+            "struct sock does not start with its sock_common in this kernel"
+        );
+        let common = |member| self.member_offset("sock_common", member);
+        Ok(toolkit_core::SockOffsets {
+            family: common("skc_family")?,
+            num: common("skc_num")?,
+            dport: common("skc_dport")?,
+            state: common("skc_state")?,
+            rcv_saddr: common("skc_rcv_saddr")?,
+            daddr: common("skc_daddr")?,
+            v6_rcv_saddr: common("skc_v6_rcv_saddr")?,
+            v6_daddr: common("skc_v6_daddr")?,
+        })
+    }
+
     /// Size in bytes of `struct name` (to index arrays of it, such as
     /// `pid.numbers`).
     pub fn struct_size(&self, name: &str) -> Result<u32> {

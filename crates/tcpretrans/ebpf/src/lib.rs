@@ -16,17 +16,10 @@ pub struct Config {
     /// 1 when the tracepoint passes the transmit's `err` (6.13 and later
     /// fire it for failed transmits too): only `err == 0` is a retransmit.
     pub has_err_arg: u32,
-    /// Field offsets from the running kernel's BTF.
-    pub skc_family: u32,
-    pub skc_num: u32,
-    pub skc_dport: u32,
-    pub skc_state: u32,
-    pub skc_rcv_saddr: u32,
-    pub skc_daddr: u32,
-    pub skc_v6_rcv_saddr: u32,
-    pub skc_v6_daddr: u32,
     /// `sk_buff.cb` + `tcp_skb_cb.tcp_gso_segs`: segments in the skb.
     pub skb_gso_segs: u32,
+    /// The socket's fields, from the running kernel's BTF.
+    pub sock: toolkit_core::SockOffsets,
 }
 
 impl Config {
@@ -34,7 +27,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 12 * 4);
+toolkit_core::pod_config!(Config, 4 * 4 + 8 * 4);
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;

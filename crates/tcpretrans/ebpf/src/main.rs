@@ -10,7 +10,7 @@ use aya_ebpf::{
     maps::{PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tcpretrans_ebpf::{AF_INET, AF_INET6, Config, Flow, RetransEvent, dropped, maps::MAX_FLOWS};
-use toolkit_kernel::{bump, ctx_arg, global, map_entry, read_kernel};
+use toolkit_kernel::{bump, ctx_arg, global, map_entry, read_kernel, sock_address};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -33,27 +33,20 @@ static NONE_YET: [u64; 2] = [0, 0];
 /// or one filtered out.
 #[inline(always)]
 fn flow_of(sk: u64) -> Option<Flow> {
-    let family = read_kernel::<u16>(sk, global(&CONFIG.skc_family))?;
+    let sock = &CONFIG.sock;
+    let family = read_kernel::<u16>(sk, global(&sock.family))?;
     let wanted = global(&CONFIG.family);
     if (family != AF_INET && family != AF_INET6) || (wanted != 0 && u32::from(family) != wanted) {
         return None;
     }
-    let mut flow = Flow {
+    Some(Flow {
         family,
-        lport: read_kernel::<u16>(sk, global(&CONFIG.skc_num))?,
-        dport: u16::from_be(read_kernel::<u16>(sk, global(&CONFIG.skc_dport))?),
-        ..Flow::ZERO
-    };
-    if family == AF_INET {
-        let s = read_kernel::<[u8; 4]>(sk, global(&CONFIG.skc_rcv_saddr))?;
-        let d = read_kernel::<[u8; 4]>(sk, global(&CONFIG.skc_daddr))?;
-        flow.saddr[..4].copy_from_slice(&s);
-        flow.daddr[..4].copy_from_slice(&d);
-    } else {
-        flow.saddr = read_kernel::<[u8; 16]>(sk, global(&CONFIG.skc_v6_rcv_saddr))?;
-        flow.daddr = read_kernel::<[u8; 16]>(sk, global(&CONFIG.skc_v6_daddr))?;
-    }
-    Some(flow)
+        lport: read_kernel::<u16>(sk, global(&sock.num))?,
+        dport: u16::from_be(read_kernel::<u16>(sk, global(&sock.dport))?),
+        _pad: 0,
+        saddr: sock_address(sk, sock, family, false)?,
+        daddr: sock_address(sk, sock, family, true)?,
+    })
 }
 
 fn on_retransmit<C: EbpfContext>(ctx: &C) -> i32 {
@@ -80,7 +73,7 @@ fn on_retransmit<C: EbpfContext>(ctx: &C) -> i32 {
     let event = RetransEvent {
         flow,
         pid: (bpf_get_current_pid_tgid() >> 32) as u32,
-        state: read_kernel::<u8>(sk, global(&CONFIG.skc_state)).unwrap_or(0),
+        state: read_kernel::<u8>(sk, global(&CONFIG.sock.state)).unwrap_or(0),
         _pad: [0],
         segments,
     };

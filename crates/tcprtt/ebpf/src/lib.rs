@@ -25,18 +25,10 @@ pub struct Config {
     pub filter_raddr: u32,
     /// `--percentiles` / `--compact`: record log-linear histograms too.
     pub loglinear: u32,
-    /// Field offsets from the running kernel's BTF.
-    pub skc_family: u32,
-    pub skc_num: u32,
-    pub skc_dport: u32,
-    pub skc_rcv_saddr: u32,
-    pub skc_daddr: u32,
-    pub skc_v6_rcv_saddr: u32,
-    pub skc_v6_daddr: u32,
     /// `tcp_sock.srtt_us`: the smoothed RTT, in microseconds times 8.
     pub srtt_us: u32,
-    /// Keeps the size a multiple of 8 with no implicit padding.
-    pub _reserved: u32,
+    /// The socket's fields, from the running kernel's BTF.
+    pub sock: toolkit_core::SockOffsets,
 }
 
 impl Config {
@@ -47,7 +39,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 8 + 2 * 16 + 4 * 2 + 12 * 4);
+toolkit_core::pod_config!(Config, 8 + 2 * 16 + 4 * 2 + 4 * 4 + 8 * 4);
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;

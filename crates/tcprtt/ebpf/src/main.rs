@@ -13,7 +13,9 @@ use aya_ebpf::{
 };
 use tcprtt_ebpf::{AF_INET, AF_INET6, AddrKey, Config, dropped, key, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
-use toolkit_kernel::{bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel};
+use toolkit_kernel::{
+    bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel, sock_address,
+};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -31,21 +33,10 @@ static LLHISTS: PerCpuHashMap<AddrKey, LlHist> =
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
-/// The socket's address at `v4`/`v6` offsets: 4 bytes for IPv4, 16 for
-/// IPv6.
-#[inline(always)]
-fn address(sk: u64, family: u16, v4: &u32, v6: &u32) -> Option<[u8; 16]> {
-    if family == AF_INET {
-        let a = read_kernel::<[u8; 4]>(sk, global(v4))?;
-        Some([a[0], a[1], a[2], a[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
-    } else {
-        read_kernel::<[u8; 16]>(sk, global(v6))
-    }
-}
-
 fn on_tcp_probe<C: EbpfContext>(ctx: &C) -> i32 {
     let sk = ctx_arg(ctx, 0);
-    let Some(family) = read_kernel::<u16>(sk, global(&CONFIG.skc_family)) else {
+    let sock = &CONFIG.sock;
+    let Some(family) = read_kernel::<u16>(sk, global(&sock.family)) else {
         return 0;
     };
     let wanted = global(&CONFIG.family);
@@ -53,23 +44,21 @@ fn on_tcp_probe<C: EbpfContext>(ctx: &C) -> i32 {
         return 0;
     }
     let lport = global(&CONFIG.lport);
-    if lport != 0 && read_kernel::<u16>(sk, global(&CONFIG.skc_num)) != Some(lport) {
+    if lport != 0 && read_kernel::<u16>(sk, global(&sock.num)) != Some(lport) {
         return 0;
     }
     let rport = global(&CONFIG.rport);
-    if rport != 0
-        && read_kernel::<u16>(sk, global(&CONFIG.skc_dport)).map(u16::from_be) != Some(rport)
-    {
+    if rport != 0 && read_kernel::<u16>(sk, global(&sock.dport)).map(u16::from_be) != Some(rport) {
         return 0;
     }
     let key_by = global(&CONFIG.key_by);
     let local = if global(&CONFIG.filter_laddr) != 0 || key_by == key::LOCAL {
-        address(sk, family, &CONFIG.skc_rcv_saddr, &CONFIG.skc_v6_rcv_saddr)
+        sock_address(sk, sock, family, false)
     } else {
         None
     };
     let remote = if global(&CONFIG.filter_raddr) != 0 || key_by == key::REMOTE {
-        address(sk, family, &CONFIG.skc_daddr, &CONFIG.skc_v6_daddr)
+        sock_address(sk, sock, family, true)
     } else {
         None
     };

@@ -563,3 +563,70 @@ fn verbose_says_what_is_loaded_and_attached() {
         assert!(out.stderr.contains("attached "), "{tool}: {}", out.stderr);
     }
 }
+
+/// `-v` beside libbpf-tools' `-v`, for the tools whose peer attaches here
+/// (its tcprtt and oomkill need kprobes or fentry): both exit 0 with their
+/// load and attach details on stderr, and the same banner and column heads
+/// on stdout (an idle disk prints no histogram: heads compared when both
+/// have them).
+#[test]
+fn verbose_beside_libbpf_tools() {
+    let banner = |stdout: &str| stdout.lines().next().unwrap_or("").to_string();
+    let heads = |stdout: &str| -> std::collections::BTreeSet<String> {
+        stdout
+            .lines()
+            .filter(|l| l.contains("distribution") || l.starts_with("SYSCALL"))
+            .map(str::to_string)
+            .collect()
+    };
+    for (tool, args) in [
+        ("biolatency", &["1", "1"][..]),
+        ("runqlat", &["1", "1"]),
+        ("syscount", &["-i", "1", "-d", "1"]),
+    ] {
+        let spawn = |program: std::path::PathBuf| {
+            Command::new("stdbuf")
+                .arg("-oL")
+                .arg(program)
+                .arg("-v")
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let ours = spawn(tool_path(tool));
+        let theirs = spawn(format!("/usr/sbin/{tool}").into());
+        let (ours, theirs) = (
+            ours.wait_with_output().unwrap(),
+            theirs.wait_with_output().unwrap(),
+        );
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (our_err, their_err) = (text(&ours.stderr), text(&theirs.stderr));
+        assert!(ours.status.success(), "{tool}: {our_err}");
+        assert!(theirs.status.success(), "libbpf-tools {tool}: {their_err}");
+        assert!(
+            their_err.contains("libbpf: "),
+            "libbpf-tools {tool}: {their_err}"
+        );
+        assert!(
+            our_err.contains("loaded an object of "),
+            "{tool}: {our_err}"
+        );
+        assert!(our_err.contains("attached "), "{tool}: {our_err}");
+        let (ours, theirs) = (text(&ours.stdout), text(&theirs.stdout));
+        assert_eq!(
+            banner(&ours),
+            banner(&theirs),
+            "{tool}:\n{ours}\nlibbpf-tools:\n{theirs}"
+        );
+        let (our_heads, their_heads) = (heads(&ours), heads(&theirs));
+        if !our_heads.is_empty() && !their_heads.is_empty() {
+            assert_eq!(
+                our_heads, their_heads,
+                "{tool}:\n{ours}\nlibbpf-tools:\n{theirs}"
+            );
+        }
+    }
+}

@@ -440,3 +440,59 @@ fn short_mmaps() {
         unsafe { libc::syscall(libc::SYS_munmap, addr, 4096) };
     }
 }
+
+/// `-P`: a histogram per process for the traced syscalls together, headed
+/// `pid = PID COMM`; two children with known call counts get exactly
+/// theirs, in text and in JSON (with the log-linear twin).
+#[test]
+fn per_process_histograms_count_each_child_exactly() {
+    fn thousand() {
+        toolkit_tests::getppids(1009);
+    }
+    fn two_thousand() {
+        toolkit_tests::getppids(1009);
+        for _ in 0..997 {
+            // SAFETY: a raw syscall without arguments.
+            unsafe { libc::syscall(libc::SYS_getpid) };
+        }
+    }
+    for json in [false, true] {
+        let a = ForkedChild::named(c"syslat-a", thousand);
+        let b = ForkedChild::named(c"syslat-b", two_thousand);
+        a.wait_blocked();
+        b.wait_blocked();
+        let mut args = vec!["-P", "-s", "getppid,getpid"];
+        if json {
+            args.extend(["--json", "--percentiles"]);
+        }
+        let running = Running::start("syslat", &args);
+        let (pid_a, pid_b) = (a.pid as u64, b.pid as u64);
+        a.run_to_end();
+        b.run_to_end();
+        let out = running.stop();
+        let expected = [(pid_a, "syslat-a", 1009), (pid_b, "syslat-b", 2006)];
+        if json {
+            let record: serde_json::Value =
+                serde_json::from_str(out.lines().last().unwrap()).unwrap();
+            for (pid, comm, count) in expected {
+                let hist = toolkit_tests::json_list(&record["histograms"])
+                    .find(|h| h["key"]["pid"] == pid)
+                    .unwrap_or_else(|| panic!("no histogram for {pid}: {out}"));
+                assert_eq!(hist["key"]["comm"], comm, "{out}");
+                assert_eq!(hist["count"], count, "{out}");
+                assert_eq!(toolkit_tests::counts_in(hist, "loglinear"), count, "{out}");
+            }
+        } else {
+            let hists = parse_log2_hists(&out);
+            for (pid, comm, count) in expected {
+                let header = format!("pid = {pid} {comm}");
+                let hist = hists
+                    .iter()
+                    .find(|h| h.header == header)
+                    .unwrap_or_else(|| panic!("no `{header}`: {out}"));
+                assert_eq!(hist.total(), count, "{out}");
+            }
+            assert!(!out.contains("syscall = "), "{out}");
+        }
+    }
+}

@@ -9,7 +9,9 @@ use aya::{Ebpf, maps::Array};
 use serde_json::Map;
 use syslat_ebpf::{Config, SYSCALL_SLOTS, dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{ArrayDrain, DropReport, HistDrain, IntervalClock, Losses, drain_optional};
+use toolkit_drain::{
+    ArrayDrain, CommTable, DropReport, HistDrain, IntervalClock, Losses, drain_optional,
+};
 use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
 use toolkit_report::{
     HistRow, OpenMetrics, Unit,
@@ -39,6 +41,8 @@ pub struct Options {
     pub reclaim: bool,
     /// Reclaim stalls per process (memlat `-P`).
     pub reclaim_per_process: bool,
+    /// Latency per process, the traced syscalls together (syslat `-P`).
+    pub per_process: bool,
     /// Only calls failing with this errno (syslat `-e`).
     pub errno: Option<i32>,
     /// Only tasks in this cgroup v2 or below (`-c`).
@@ -55,13 +59,15 @@ const RECLAIM_TRACEPOINTS: [&str; 4] = [
 
 /// One interval's figures.
 pub struct Interval {
-    /// Latency histogram per syscall number.
+    /// Latency histogram per syscall number, or per process (tgid) with
+    /// `per_process`.
     pub latency: Vec<(u32, Hist)>,
     /// `(syscall, errno, failed calls)`, with `count_errors`.
     pub errors: Vec<(u32, u32, u64)>,
     /// Requested-length histogram per syscall number, with `record_sizes`.
     pub sizes: Vec<(u32, Hist)>,
-    /// Log-linear latency histogram per syscall number, with `loglinear`.
+    /// Log-linear latency histogram per syscall number (or process), with
+    /// `loglinear`.
     pub loglinear: BTreeMap<u32, LlHist>,
     /// Direct reclaim stall histograms, keyed `tgid << 8 | kind`
     /// (`syslat_ebpf::reclaim`; tgid 0 unless per process).
@@ -70,6 +76,8 @@ pub struct Interval {
     pub reclaim_ll: BTreeMap<u64, LlHist>,
     /// What the kernel side could not record.
     pub lost: Losses,
+    /// With `per_process`: the command name of each process.
+    pub comms: Option<BTreeMap<u32, String>>,
 }
 
 impl Interval {
@@ -115,10 +123,17 @@ impl Interval {
                 self.sizes.iter().map(|(nr, h)| (syscall_name(*nr), h)),
             );
         }
-        om.end_interval(
-            self.latency.iter().map(|(nr, h)| (syscall_name(*nr), h)),
-            &self.lost,
-        );
+        if self.comms.is_some() {
+            om.end_interval(
+                self.latency.iter().map(|(pid, h)| (pid.to_string(), h)),
+                &self.lost,
+            );
+        } else {
+            om.end_interval(
+                self.latency.iter().map(|(nr, h)| (syscall_name(*nr), h)),
+                &self.lost,
+            );
+        }
     }
 }
 
@@ -127,6 +142,7 @@ pub struct Tracer {
     ebpf: Ebpf,
     clock: IntervalClock,
     latency: ArrayDrain<Hist>,
+    processes: Option<(HistDrain<u32>, CommTable)>,
     errors: HistDrain<u64, [u64; 2]>,
     sizes: HistDrain<u32>,
     loglinear: Option<HistDrain<u32, LlHist>>,
@@ -140,7 +156,10 @@ impl Tracer {
     pub fn attach(tool: &'static str, options: &Options, unit: Unit) -> Result<Self> {
         check_privileges()?;
         let btf = KernelBtf::load()?;
-        let tracepoints = ["sys_exit", "sys_enter"];
+        let mut tracepoints = vec!["sys_exit", "sys_enter"];
+        if options.per_process {
+            tracepoints.push("sched_process_exec");
+        }
         btf.require_tracepoints(&tracepoints)?;
         // Memory-cgroup reclaim needs CONFIG_MEMCG; global reclaim is
         // always there.
@@ -174,9 +193,19 @@ impl Tracer {
         }
         let clock = IntervalClock::new(&mut ebpf)?;
         let mut latency = ArrayDrain::new(&mut ebpf, maps::HISTS)?;
-        if let Some(syscalls) = &options.syscalls {
+        if let Some(syscalls) = &options.syscalls
+            && !options.per_process
+        {
             latency = latency.only(syscalls.iter().copied());
         }
+        let processes = if options.per_process {
+            Some((
+                HistDrain::new(&mut ebpf, maps::PROCESSES)?,
+                CommTable::new(&mut ebpf, maps::COMMS)?,
+            ))
+        } else {
+            None
+        };
         let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;
         let sizes = HistDrain::new(&mut ebpf, maps::SIZES)?;
         let loglinear = options
@@ -194,6 +223,7 @@ impl Tracer {
             ebpf,
             clock,
             latency,
+            processes,
             errors,
             sizes,
             loglinear,
@@ -207,7 +237,15 @@ impl Tracer {
     /// the OpenMetrics totals when there are some (`--openmetrics`).
     pub fn interval(&mut self, om: Option<&mut OpenMetrics>) -> Result<Interval> {
         let tick = self.clock.tick();
-        let latency = self.latency.drain(&tick)?;
+        let (latency, comms) = match &mut self.processes {
+            Some((drain, comms)) => {
+                let mut idle = Vec::new();
+                let hists = drain.drain_with_idle(&tick, &mut idle)?;
+                comms.update(hists.iter().map(|(pid, _)| *pid), &idle);
+                (hists, Some(comms.names().clone()))
+            }
+            None => (self.latency.drain(&tick)?, None),
+        };
         let errors = self
             .errors
             .drain(&tick)?
@@ -231,6 +269,7 @@ impl Tracer {
             reclaim,
             reclaim_ll,
             lost,
+            comms,
         };
         if let Some(om) = om {
             interval.publish(om);
@@ -261,13 +300,13 @@ pub fn config(options: &Options, unit: Unit, btf: &KernelBtf, self_pid: u32) -> 
         filter_cgroup: flag(options.cgroup.is_some()),
         cgroup_level: options.cgroup.map_or(0, |c| c.level),
         cgroup_id: options.cgroup.map_or(0, |c| c.id),
-        ..Config::DEFAULT
+        per_process: flag(options.per_process),
     })
 }
 
 /// Map sizes: histograms up to the highest traced syscall; failures,
-/// sizes, log-linear and reclaim maps only when asked.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
+/// sizes, log-linear, per-process and reclaim maps only when asked.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 8] {
     let syscalls = options.syscalls.as_ref().map_or(SYSCALL_SLOTS, |s| {
         s.iter().max().map_or(1, |&nr| (nr + 1).min(SYSCALL_SLOTS))
     });
@@ -277,11 +316,20 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
         (true, false) => 2,
         (true, true) => maps::MAX_PROCESSES,
     };
+    let processes = on(options.per_process, maps::MAX_PROCESSES);
+    let hists = if options.per_process { 1 } else { syscalls };
+    let loglinear = if options.per_process {
+        processes
+    } else {
+        SYSCALL_SLOTS
+    };
     [
-        (maps::HISTS, syscalls),
+        (maps::HISTS, hists),
+        (maps::PROCESSES, processes),
+        (maps::COMMS, processes),
         (maps::ERRORS, on(options.count_errors, maps::MAX_ERRORS)),
         (maps::SIZES, on(options.record_sizes, maps::MAX_SIZES)),
-        (maps::LLHISTS, on(options.loglinear, SYSCALL_SLOTS)),
+        (maps::LLHISTS, on(options.loglinear, loglinear)),
         (maps::RECLAIM, reclaim),
         (maps::RECLAIM_LL, on(options.loglinear, reclaim)),
     ]
@@ -307,6 +355,33 @@ pub fn rows<'a>(
                 labels,
                 hist,
                 loglinear.get(nr),
+            )
+        })
+        .collect()
+}
+
+/// Per-process histograms (syslat `-P`, in display order) as rows headed
+/// `pid = 42 comm` (libbpf-tools' runqlat `-P`), keyed `{"pid": 42,
+/// "comm": "comm"}` in JSON.
+pub fn process_rows<'a>(
+    hists: &'a [(u32, Hist)],
+    loglinear: &'a BTreeMap<u32, LlHist>,
+    comms: &BTreeMap<u32, String>,
+) -> Vec<HistRow<'a>> {
+    hists
+        .iter()
+        .map(|(pid, hist)| {
+            let comm = comms.get(pid).map_or("", String::as_str);
+            let mut labels = Map::new();
+            labels.insert("pid".into(), (*pid).into());
+            labels.insert("comm".into(), comm.into());
+            let name = format!("{pid} {comm}");
+            HistRow::new(
+                format!("\npid = {name}\n"),
+                name,
+                labels,
+                hist,
+                loglinear.get(pid),
             )
         })
         .collect()
@@ -361,6 +436,7 @@ mod tests {
             loglinear: true,
             reclaim: true,
             reclaim_per_process: true,
+            per_process: false,
             errno: Some(2),
             cgroup: Some(toolkit_load::CgroupFilter { id: 77, level: 2 }),
         };
@@ -387,10 +463,23 @@ mod tests {
         assert_ne!(config.off_pt_regs_si, config.off_pt_regs_dx);
         let sizes = map_sizes(&options);
         assert_eq!(sizes[0], (maps::HISTS, 12));
-        assert_eq!(sizes[4], (maps::RECLAIM, maps::MAX_PROCESSES));
+        assert_eq!(sizes[6], (maps::RECLAIM, maps::MAX_PROCESSES));
+        assert_eq!(sizes[1], (maps::PROCESSES, 1));
+        let per_process = Options {
+            per_process: true,
+            loglinear: true,
+            ..Options::default()
+        };
+        let on = super::config(&per_process, Unit::Usecs, &btf, 1).unwrap();
+        assert_eq!(on.per_process, 1);
+        let sizes = map_sizes(&per_process);
+        assert_eq!(sizes[0], (maps::HISTS, 1));
+        assert_eq!(sizes[1], (maps::PROCESSES, maps::MAX_PROCESSES));
+        assert_eq!(sizes[2], (maps::COMMS, maps::MAX_PROCESSES));
+        assert_eq!(sizes[5], (maps::LLHISTS, maps::MAX_PROCESSES));
         let plain = super::config(&Options::default(), Unit::Usecs, &btf, 99).unwrap();
         assert_eq!(plain.unit_divisor, 1000);
         assert_eq!((plain.filter_syscalls, plain.count_errors), (0, 0));
-        assert_eq!(map_sizes(&Options::default())[1], (maps::ERRORS, 1));
+        assert_eq!(map_sizes(&Options::default())[3], (maps::ERRORS, 1));
     }
 }

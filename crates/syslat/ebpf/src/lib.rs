@@ -43,8 +43,9 @@ pub struct Config {
     /// `-c`: only tasks in the cgroup (or below it), at this depth.
     pub filter_cgroup: u32,
     pub cgroup_level: u32,
-    /// Keeps the size a multiple of 8 with no implicit padding.
-    pub _reserved: u32,
+    /// syslat `-P`: latency histograms per process (tgid) instead of per
+    /// syscall; `LLHISTS` is keyed by tgid too.
+    pub per_process: u32,
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
 }
@@ -57,7 +58,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 8 + 15 * 4 + 4 + 8);
+toolkit_core::pod_config!(Config, 8 + 16 * 4 + 8);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -66,7 +67,12 @@ pub mod maps {
         WATCHED,
         /// Latency histograms indexed by syscall number.
         HISTS,
+        /// Log-linear latency histograms by syscall number (tgid with -P).
         LLHISTS,
+        /// Latency histograms by tgid (syslat `-P`).
+        PROCESSES,
+        /// Command names of the processes in `PROCESSES`.
+        COMMS,
         /// Failed calls by `nr << 32 | errno`.
         ERRORS,
         /// Requested-length histograms by syscall number.
@@ -80,7 +86,7 @@ pub mod maps {
     pub const MAX_ERRORS: u32 = 4096;
     /// mmap and mremap, with room.
     pub const MAX_SIZES: u32 = 8;
-    /// Processes `--reclaim -P` can hold.
+    /// Processes `-P` (syslat, memlat `--reclaim`) can hold.
     pub const MAX_PROCESSES: u32 = 10240;
 }
 
@@ -100,6 +106,8 @@ pub mod dropped {
         RECLAIM => "reclaim histogram map full",
         /// No kernel memory for a new log-linear histogram (latency or reclaim).
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+        /// The per-process histogram map was full (syslat `-P`).
+        PROCESSES => "per-process histogram map full",
     );
 }
 

@@ -7,10 +7,10 @@
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::BPF_F_NO_PREALLOC,
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    bindings::{BPF_EXIST, BPF_F_NO_PREALLOC},
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::map,
-    maps::{Array, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use syslat_ebpf::{
     Config, SYSCALL_SLOTS, dropped,
@@ -45,11 +45,21 @@ static WATCHED: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 #[map]
 static HISTS: PerCpuArray<Hist> = PerCpuArray::with_max_entries(SYSCALL_SLOTS, 0);
 
-/// Log-linear latency histograms (ns) by syscall number, with
-/// `--percentiles`; allocated per key on first use (8.7 KiB per CPU each).
+/// Log-linear latency histograms (ns) by syscall number (by tgid with -P),
+/// with `--percentiles`; allocated per key on first use (8.7 KiB per CPU
+/// each).
 #[map]
 static LLHISTS: PerCpuHashMap<u32, LlHist> =
     PerCpuHashMap::with_max_entries(SYSCALL_SLOTS, BPF_F_NO_PREALLOC);
+
+/// syslat -P: latency histograms by tgid, for the watched syscalls
+/// together (sized 1 unless -P).
+#[map]
+static PROCESSES: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(1, 0);
+
+/// The command name of each process in `PROCESSES`, from its first call.
+#[map]
+static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(1, 0);
 
 /// Failed calls by `nr << 32 | errno`: [count, 0].
 #[map]
@@ -165,15 +175,52 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
             }
         }
     }
-    match HISTS.get_ptr_mut(nr as u32) {
-        // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
-        Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&CONFIG.unit_divisor)),
-        None => bump(&DROPPED, dropped::HISTS),
-    }
+    let key = if global(&CONFIG.per_process) != 0 {
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        match process_hist(tgid) {
+            Some(hist) => hist_record(hist, elapsed, global(&CONFIG.unit_divisor)),
+            None => {
+                bump(&DROPPED, dropped::PROCESSES);
+                return 0;
+            }
+        }
+        tgid
+    } else {
+        match HISTS.get_ptr_mut(nr as u32) {
+            // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
+            Some(hist) => hist_record(unsafe { &mut *hist }, elapsed, global(&CONFIG.unit_divisor)),
+            None => bump(&DROPPED, dropped::HISTS),
+        }
+        nr as u32
+    };
     if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&LLHISTS, &(nr as u32), elapsed)
+        && let Err(no) = ll_hist_record(&LLHISTS, &key, elapsed)
     {
         bump(&DROPPED, no.reason(dropped::HISTS, dropped::LL_NO_MEMORY));
+    }
+    0
+}
+
+/// The histogram of process `tgid` (syslat -P), created on its first call
+/// with its command name beside it.
+#[inline(always)]
+fn process_hist(tgid: u32) -> Option<&'static mut Hist> {
+    if let Some(hist) = PROCESSES.get_ptr_mut(tgid) {
+        // SAFETY: per-CPU value, exclusive to this CPU while we run.
+        return Some(unsafe { &mut *hist });
+    }
+    if let Ok(comm) = bpf_get_current_comm() {
+        let _ = COMMS.insert(tgid, comm, 0);
+    }
+    hist_entry(&PROCESSES, &tgid)
+}
+
+/// With -P: a process that execs takes its new name, as in ps. Only
+/// processes already named are renamed (`BPF_EXIST`).
+fn on_exec<C: EbpfContext>(_ctx: &C) -> i32 {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if let Ok(comm) = bpf_get_current_comm() {
+        let _ = COMMS.insert(tgid, comm, BPF_EXIST as u64);
     }
     0
 }
@@ -264,6 +311,12 @@ toolkit_kernel::tracepoint_programs!(
     mm_vmscan_memcg_reclaim_end_btf,
     mm_vmscan_memcg_reclaim_end_raw,
     on_memcg_end
+);
+toolkit_kernel::tracepoint_programs!(
+    "sched_process_exec",
+    sched_process_exec_btf,
+    sched_process_exec_raw,
+    on_exec
 );
 toolkit_kernel::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
 toolkit_kernel::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);

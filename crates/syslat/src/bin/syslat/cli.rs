@@ -12,6 +12,7 @@ EXAMPLES:
     syslat -p 185 -s read,write # process 185's read and write calls only
     syslat -n -s getppid        # nanosecond buckets, for the fast calls
     syslat -x                   # only calls that failed
+    syslat -P -s read,write     # read and write latency, one histogram per process
     syslat --top 5 --sort total # the 5 syscalls with the most total time
     syslat -s read --percentiles          # p50, p90, p99, p99.9 of reads
     syslat --percentiles=50,99.99 -p 185  # chosen percentiles, one process
@@ -50,6 +51,10 @@ pub struct Cli {
     #[arg(short = 't', long, value_name = "TID",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub tid: Option<u32>,
+    /// A histogram per process (PID and command) instead of per syscall:
+    /// the traced syscalls (all, or -s) together
+    #[arg(short = 'P', long = "pids")]
+    pub per_process: bool,
     /// Trace only these syscalls (names, comma-separated)
     #[arg(short = 's', long = "syscall", value_name = "NAME[,NAME...]",
           value_delimiter = ',', value_parser = parse_syscall)]
@@ -63,7 +68,7 @@ pub struct Cli {
     /// Trace tasks in this cgroup v2 (and its descendants)
     #[arg(short = 'c', long, value_name = "CGROUP")]
     pub cgroup: Option<std::path::PathBuf>,
-    /// Print only the N syscalls with the most total time
+    /// Print only the N syscalls (processes, with -P) with the most total time
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub top: Option<u64>,
     /// Order of the histograms
@@ -88,6 +93,8 @@ mod tests {
         assert_eq!(cli.syscalls, Some(vec![0, 1, 110]));
         assert!(cli.nanoseconds);
         assert_eq!(cli.every.interval, Some(std::time::Duration::from_secs(1)));
+        let cli = Cli::try_parse_from(["syslat", "-P", "-s", "read"]).unwrap();
+        assert!(cli.per_process);
     }
 
     #[test]

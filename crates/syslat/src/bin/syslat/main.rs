@@ -3,7 +3,7 @@
 mod cli;
 
 use anyhow::Result;
-use syslat::{Options, Tracer, rows};
+use syslat::{Options, Tracer, process_rows, rows};
 use toolkit_cli::{StopSignals, require_thread, run_intervals, tool_main};
 use toolkit_core::Hist;
 use toolkit_report::{Sections, Unit, names::syscall_name, output::stdout, print_banner};
@@ -31,16 +31,24 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         loglinear: cli.hires.loglinear(),
         errno: cli.errno,
         cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
+        per_process: cli.per_process,
         ..Options::default()
     };
-    let mut openmetrics = cli.hires.open_metrics("syslat", Some("syscall"), unit)?;
+    let label = if cli.per_process { "pid" } else { "syscall" };
+    let mut openmetrics = cli.hires.open_metrics("syslat", Some(label), unit)?;
     let mut tracer = Tracer::attach("syslat", &options, unit)?;
     // The syscalls asked for (-s) have a --compact line from the first
-    // interval on.
-    let always = cli.syscalls.iter().flatten().map(|nr| syscall_name(*nr));
+    // interval on; processes only once they make a call.
+    let always = cli
+        .syscalls
+        .iter()
+        .flatten()
+        .filter(|_| !cli.per_process)
+        .map(|nr| syscall_name(*nr));
+    let title = if cli.per_process { "PID" } else { "SYSCALL" };
     let mut report = cli
         .out
-        .report("syslat", &cli.hires, "SYSCALL", unit, always)
+        .report("syslat", &cli.hires, title, unit, always)
         .summarized();
     print_banner(
         "Tracing syscalls... Hit Ctrl-C to end.",
@@ -50,19 +58,26 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let interval = tracer.interval(openmetrics.as_mut())?;
         let active: Vec<u32> = interval.latency.iter().map(|(nr, _)| *nr).collect();
         let hists = select(interval.latency, &cli);
+        let rows = match &interval.comms {
+            Some(comms) => process_rows(&hists, &interval.loglinear, comms),
+            None => rows("syscall", &hists, &interval.loglinear),
+        };
+        let name = |key: &u32| match &interval.comms {
+            Some(comms) => format!("{key} {}", comms.get(key).map_or("", String::as_str)),
+            None => syscall_name(*key),
+        };
         let hidden = Hidden(
             active
                 .iter()
-                .filter(|nr| !hists.iter().any(|(shown, _)| shown == *nr))
-                .map(|nr| syscall_name(*nr))
+                .filter(|key| !hists.iter().any(|(shown, _)| shown == *key))
+                .map(name)
                 .collect(),
         );
-        let rows = rows("syscall", &hists, &interval.loglinear);
         Ok(report.write(&mut stdout(), &rows, &interval.lost, &hidden)?)
     })
 }
 
-/// Syscalls with samples that `--top` leaves out: `--compact` does not
+/// Syscalls (processes) with samples that `--top` leaves out: `--compact` does not
 /// print them as idle.
 struct Hidden(Vec<String>);
 

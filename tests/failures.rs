@@ -500,10 +500,16 @@ fn dev_full() -> std::fs::File {
 
 /// Arguments for two short intervals.
 fn two_intervals(tool: &str) -> Vec<&'static str> {
-    let mut args = every(tool, "0.1");
+    two_intervals_spelled(tool, "0.1", "0.2")
+}
+
+/// Two intervals of `secs`, the run lasting `twice` where the tool takes a
+/// duration (`-d`) rather than a count.
+fn two_intervals_spelled(tool: &str, secs: &'static str, twice: &'static str) -> Vec<&'static str> {
+    let mut args = every(tool, secs);
     match tool {
         // -i and -d, as libbpf-tools' syscount and tcprtt and bcc's tcpretrans.
-        "syscount" | "tcprtt" | "tcpretrans" => args.extend(["-d", "0.2"]),
+        "syscount" | "tcprtt" | "tcpretrans" => args.extend(["-d", twice]),
         _ => args.push("2"),
     }
     args
@@ -526,13 +532,14 @@ fn stdout_write_error_names_stdout() {
 
 /// A stderr that cannot be written (here /dev/full; a closed pipe alike)
 /// neither crashes a tool nor stops it: with `--json` the banner goes to
-/// stderr, and the intervals still reach stdout.
+/// stderr, and the intervals still reach stdout. The intervals are
+/// spelled as durations (`100ms`), which every interval also accepts.
 #[test]
 fn unwritable_stderr_is_not_fatal() {
     for tool in interval_tools() {
         let out = Command::new(tool_path(tool))
             .arg("--json")
-            .args(two_intervals(tool))
+            .args(two_intervals_spelled(tool, "100ms", "200ms"))
             .stderr(dev_full())
             .output()
             .unwrap();

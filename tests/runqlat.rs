@@ -346,5 +346,9 @@ fn per_cpu_histograms_put_a_pinned_task_on_its_cpu() {
     let total: u64 = hists.iter().map(|h| h["count"].as_u64().unwrap()).sum();
     assert!(total - on(1) <= 1, "{record}");
     assert_within("samples", total, traced.schedstat[2], 3);
-    assert!(on(1) >= u64::from(SLEEPS), "{record}");
+    // Not `on(1) >= SLEEPS`: a sleep whose timer fires before the task has
+    // switched out (the VM's vCPU stolen by the host for over a
+    // millisecond) leaves it on the run queue, with no wait to count and
+    // no switch-in for schedstat either.
+    assert!(on(1) * 100 >= u64::from(SLEEPS) * 97, "{record}");
 }

@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::{self, Write as _},
-    os::unix::fs::FileTypeExt as _,
+    os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
 };
 
@@ -57,6 +57,14 @@ impl ReplacedFile {
             .suffix(".tmp")
             .tempfile_in(&self.dir)?;
         tmp.write_all(content)?;
+        // Readable by others, as a file written in place would be (the
+        // temporary file is 0600): node_exporter reads the textfile
+        // directory as its own user. A file already there keeps its mode.
+        let mode = match fs::metadata(&self.path) {
+            Ok(meta) => meta.permissions(),
+            Err(_) => fs::Permissions::from_mode(0o644),
+        };
+        tmp.as_file().set_permissions(mode)?;
         tmp.as_file().sync_all()?;
         tmp.persist(&self.path).map_err(|err| err.error)?;
         Ok(())
@@ -131,8 +139,13 @@ mod tests {
         let path = dir.join("m.prom");
         let file = ReplacedFile::new("t", &path).unwrap();
         file.replace(b"one\n").unwrap();
+        // Readable by a scraper running as another user.
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o644);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         file.replace(b"two\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
+        assert_eq!(mode(&path), 0o640, "a chosen mode is kept");
         assert_eq!(entries(&dir), ["m.prom"]);
         fs::remove_dir_all(&dir).unwrap();
     }

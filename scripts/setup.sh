@@ -27,6 +27,8 @@ command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 command -v ethtool >/dev/null 2>&1 || need_apt+=(ethtool)
 # A standard OpenMetrics parser, for the --openmetrics tests.
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
+# A standard SVG renderer, for the --svg tests (the picture, rendered).
+command -v rsvg-convert >/dev/null 2>&1 || need_apt+=(librsvg2-bin)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -78,7 +78,7 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
     let always = (!cli.per_disk && !cli.per_flag).then(|| "all".to_string());
     let mut report = cli
         .out
-        .report("biolatency", &cli.hires, "DISK", unit, always);
+        .report("biolatency", &cli.hires, "DISK", unit, always)?;
     // One OpenMetrics label: the disk, the flags, or both joined by '/'.
     let label = match (cli.per_disk, cli.per_flag) {
         (true, true) => Some("disk_flags"),
@@ -120,6 +120,7 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
         report.write(&mut stdout(), &rows, &lost, &extras)?;
         Ok(())
     })?;
+    report.finish()?;
     say_unfinished(&ebpf)
 }
 

@@ -62,7 +62,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     // Unsplit, the one histogram is "all" from the first interval on.
     let title = grouping.label().unwrap_or("TASKS").to_uppercase();
     let always = (grouping == Grouping::None).then(|| "all".to_string());
-    let mut report = cli.out.report("runqlat", &cli.hires, &title, unit, always);
+    let mut report = cli
+        .out
+        .report("runqlat", &cli.hires, &title, unit, always)?;
     let mut openmetrics = cli.hires.open_metrics("runqlat", grouping.label(), unit)?;
 
     print_banner(
@@ -89,7 +91,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let rows = report::rows(grouping, &hists, &ll, &comms);
         report.write(&mut stdout(), &rows, &lost, &())?;
         Ok(())
-    })
+    })?;
+    report.finish()
 }
 
 /// Whether the running kernel is older than `major.minor` (from

@@ -41,7 +41,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let label = report::label(config.key_by);
     let always = label.is_none().then(|| "all".to_string());
     let title = label.unwrap_or("ADDRESSES").to_uppercase();
-    let mut report = cli.out.report("tcprtt", &cli.hires, &title, unit, always);
+    let mut report = cli.out.report("tcprtt", &cli.hires, &title, unit, always)?;
     let mut openmetrics = cli.hires.open_metrics("tcprtt", label, unit)?;
     let banner = match cli.duration {
         Some(d) => format!("Tracing TCP RTT for {} secs.", d.as_secs_f64()),
@@ -67,5 +67,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let rows = report::rows(config.key_by, cli.extension, unit, &hists, &ll);
         report.write(&mut stdout(), &rows, &lost, &())?;
         Ok(())
-    })
+    })?;
+    report.finish()
 }

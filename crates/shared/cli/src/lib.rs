@@ -10,7 +10,12 @@ use std::{io, io::Write as _, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
 use clap::CommandFactory;
-use toolkit_report::{HistReport, OpenMetrics, OutputMode, Unit, output::CompactPrinter};
+use toolkit_report::{
+    HistReport, OpenMetrics, OutputMode, Unit,
+    heatmap::{HeatmapPrinter, Palette},
+    output::CompactPrinter,
+    svg::SvgRecorder,
+};
 
 pub use signals::{StopSignals, Wake, run_intervals};
 
@@ -69,12 +74,56 @@ pub struct PercentileArgs {
     /// textfile collector)
     #[arg(long, value_name = "FILE")]
     pub openmetrics: Option<std::path::PathBuf>,
+    /// A latency heatmap (needs an interval): per interval and histogram, a
+    /// strip of cells over latency on a log scale, shaded by count, then
+    /// the count, p50 and p99
+    #[arg(long, requires = "interval", conflicts_with_all = ["json", "compact"])]
+    pub heatmap: bool,
+    /// Colour the heatmap: auto (on a terminal, unless NO_COLOR is set),
+    /// always or never (plain characters)
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+    /// At exit, draw the whole run into FILE as an SVG heatmap (needs an
+    /// interval): time across, latency up on a log scale, the percentiles
+    /// (10,50,90 or --percentiles) as lines, a panel per histogram
+    #[arg(long, value_name = "FILE", requires = "interval")]
+    pub svg: Option<std::path::PathBuf>,
 }
+
+/// `--color`: when the heatmap is in colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The percentile lines of `--svg` without `--percentiles`.
+const SVG_PERCENTILES: [f64; 3] = [10.0, 50.0, 90.0];
 
 impl PercentileArgs {
     /// Whether the kernel must record log-linear histograms.
     pub fn loglinear(&self) -> bool {
-        self.percentiles.is_some() || self.compact
+        self.percentiles.is_some() || self.compact || self.heatmap || self.svg.is_some()
+    }
+
+    /// The `--svg` recorder, its file checked (and written empty) now.
+    /// The picture's title is the command line and the host.
+    pub fn svg(&self, tool: &'static str, unit: Unit) -> anyhow::Result<Option<SvgRecorder>> {
+        let Some(path) = &self.svg else {
+            return Ok(None);
+        };
+        // The tool's name without its path, then its options as given.
+        let command: Vec<String> = std::iter::once(tool.to_string())
+            .chain(std::env::args().skip(1))
+            .collect();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let title = format!("{} on {}", command.join(" "), host.trim());
+        let lines = self
+            .percentiles
+            .clone()
+            .unwrap_or_else(|| SVG_PERCENTILES.to_vec());
+        SvgRecorder::new(tool, path, title, unit, lines).map(Some)
     }
 
     /// The `--openmetrics` writer, its file already written once (empty) so
@@ -97,7 +146,8 @@ impl PercentileArgs {
 
 impl HistArgs {
     /// The report of a histogram tool for these options and `hires`; see
-    /// [`mode`](Self::mode) for `title` and `always`.
+    /// [`mode`](Self::mode) for `title` and `always`. Fails when the
+    /// `--svg` file cannot be written.
     pub fn report(
         &self,
         tool: &'static str,
@@ -105,9 +155,10 @@ impl HistArgs {
         title: &str,
         unit: Unit,
         always: impl IntoIterator<Item = String>,
-    ) -> HistReport {
+    ) -> anyhow::Result<HistReport> {
         let mode = self.mode(hires, title, unit, always);
-        HistReport::new(tool, unit, mode, hires.percentiles.clone())
+        let svg = hires.svg(tool, unit)?;
+        Ok(HistReport::new(tool, unit, mode, hires.percentiles.clone()).with_svg(svg))
     }
 
     /// The one output mode these options and `hires` ask for. `title`
@@ -124,6 +175,17 @@ impl HistArgs {
             OutputMode::Json
         } else if hires.compact {
             OutputMode::Compact(CompactPrinter::new(title, unit, always))
+        } else if hires.heatmap {
+            let forced = match hires.color {
+                ColorWhen::Auto => None,
+                ColorWhen::Always => Some(true),
+                ColorWhen::Never => Some(false),
+            };
+            OutputMode::Heatmap(HeatmapPrinter::new(
+                unit,
+                Palette::choose(forced),
+                HeatmapPrinter::terminal_width(),
+            ))
         } else {
             OutputMode::Text {
                 timestamp: self.timestamp,

@@ -1,7 +1,8 @@
 //! One report path for every histogram tool: an interval's histograms,
 //! named once by the tool ([`HistRow`]), printed in the output mode the
-//! user chose ([`OutputMode`]): libbpf-tools' text, compact lines, or one
-//! JSON record.
+//! user chose ([`OutputMode`]): libbpf-tools' text, compact lines, heatmap
+//! strips, or one JSON record; and, with `--svg`, recorded for the picture
+//! drawn at exit.
 
 use std::io::{self, Write};
 
@@ -11,10 +12,12 @@ use toolkit_drain::Losses;
 
 use crate::{
     Unit,
+    heatmap::HeatmapPrinter,
     output::{
         CompactPrinter, json_hist, json_loglinear, print_log2_hist, print_percentiles,
         print_summary, print_timestamp, write_json_interval,
     },
+    svg::SvgRecorder,
 };
 
 /// How each interval is printed: one choice, made once from the options.
@@ -23,6 +26,8 @@ pub enum OutputMode {
     Text { timestamp: bool },
     /// `--compact`: one line per key and interval (latency over time).
     Compact(CompactPrinter),
+    /// `--heatmap`: a strip of shaded cells per key and interval.
+    Heatmap(HeatmapPrinter),
     /// `--json`: one JSON record per interval.
     Json,
 }
@@ -98,6 +103,8 @@ pub struct HistReport {
     /// In text, the exact count/mean/max line under each histogram that
     /// has no percentiles (syslat, memlat).
     pub summary: bool,
+    /// `--svg FILE`: every interval kept for the picture drawn at exit.
+    pub svg: Option<SvgRecorder>,
 }
 
 impl HistReport {
@@ -114,6 +121,22 @@ impl HistReport {
             mode,
             percentiles,
             summary: false,
+            svg: None,
+        }
+    }
+
+    /// Keeps every interval for an SVG picture, drawn by
+    /// [`finish`](Self::finish).
+    pub fn with_svg(mut self, svg: Option<SvgRecorder>) -> Self {
+        self.svg = svg;
+        self
+    }
+
+    /// At the end of the run: draws the SVG picture, if one was asked for.
+    pub fn finish(&self) -> anyhow::Result<()> {
+        match &self.svg {
+            Some(svg) => svg.finish(),
+            None => Ok(()),
         }
     }
 
@@ -139,11 +162,17 @@ impl HistReport {
         lost: &Losses,
         sections: &impl Sections,
     ) -> io::Result<()> {
+        if let Some(svg) = &mut self.svg {
+            svg.record(rows.iter().map(|r| (r.name.clone(), r.loglinear)));
+        }
         match &mut self.mode {
             OutputMode::Compact(compact) => {
                 let shown = rows.iter().map(|r| (r.name.clone(), r.loglinear));
                 let hidden = sections.hidden().into_iter().map(|name| (name, None));
                 compact.write(w, shown.chain(hidden))
+            }
+            OutputMode::Heatmap(heatmap) => {
+                heatmap.write(w, rows.iter().map(|r| (r.name.clone(), r.loglinear)))
             }
             OutputMode::Json => {
                 let histograms = rows.iter().map(|r| self.json_row(r)).collect();

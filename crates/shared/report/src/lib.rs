@@ -1,14 +1,17 @@
 //! What the tools print: libbpf-tools' text histograms, percentiles and
-//! compact lines ([`output`]), one report path for every histogram tool
+//! compact lines ([`output`]), latency heatmaps in the terminal
+//! ([`heatmap`]) and as SVG ([`svg`]), one report path for every histogram tool
 //! ([`interval`]), JSON lines, OpenMetrics files
 //! ([`openmetrics`], written safely by [`outfile`]), syscall and errno names
 //! ([`names`]), and the tools' stderr ([`say!`]).
 
+pub mod heatmap;
 pub mod interval;
 pub mod names;
 pub mod openmetrics;
 pub mod outfile;
 pub mod output;
+pub mod svg;
 
 use std::io;
 

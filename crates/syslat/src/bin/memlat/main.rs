@@ -46,7 +46,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let always = names.iter().map(|n| n.to_string());
     let mut report = cli
         .out
-        .report("memlat", &cli.hires, "SYSCALL", unit, always)
+        .report("memlat", &cli.hires, "SYSCALL", unit, always)?
         .summarized();
     let mut openmetrics = cli.hires.open_metrics("memlat", Some("syscall"), unit)?;
     print_banner(
@@ -60,5 +60,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let interval = tracer.interval(openmetrics.as_mut())?;
         report::write(&mut report, &mut stdout(), &order, &cli, interval)?;
         Ok(())
-    })
+    })?;
+    report.finish()
 }

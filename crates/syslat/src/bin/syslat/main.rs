@@ -48,7 +48,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let title = if cli.per_process { "PID" } else { "SYSCALL" };
     let mut report = cli
         .out
-        .report("syslat", &cli.hires, title, unit, always)
+        .report("syslat", &cli.hires, title, unit, always)?
         .summarized();
     print_banner(
         "Tracing syscalls... Hit Ctrl-C to end.",
@@ -74,7 +74,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 .collect(),
         );
         Ok(report.write(&mut stdout(), &rows, &interval.lost, &hidden)?)
-    })
+    })?;
+    report.finish()
 }
 
 /// Syscalls (processes) with samples that `--top` leaves out: `--compact` does not

@@ -1,0 +1,297 @@
+//! `--svg FILE`: the whole run as one latency heatmap picture, written at
+//! exit. x is time, y latency on a log scale, each cell coloured by its
+//! count (viridis, log scale), with percentile lines over it; one panel per
+//! key. Drawn with plotters' SVG backend; the figures behind the picture
+//! (cells, percentiles, the plot area's pixels) ride along in the SVG's
+//! `<metadata>` as JSON, so that scripts and tests can check the picture
+//! against the tool's own numbers.
+
+use std::{collections::BTreeMap, path::Path, time::Instant};
+
+use anyhow::{Context as _, Result};
+use plotters::{coord::Shift, prelude::*};
+use serde_json::{Value, json};
+use toolkit_core::loglinear::LlHist;
+
+use crate::{
+    heatmap::{Cells, format_ns, shade, viridis},
+    outfile::ReplacedFile,
+    output::{Unit, ll_percentiles, percentile_label},
+};
+
+/// Cells per decade on the picture's latency axis.
+const PER_DECADE: u32 = 10;
+/// Picture width, and height per panel, in pixels.
+const WIDTH: u32 = 1000;
+const PANEL_HEIGHT: u32 = 320;
+/// Height of the title band.
+const TITLE_HEIGHT: u32 = 40;
+
+/// Colours of the percentile lines, in the order the percentiles are
+/// asked for: clear of viridis's blues, greens and yellows.
+const LINE_COLOURS: [RGBColor; 6] = [
+    RGBColor(230, 20, 20),
+    RGBColor(255, 130, 0),
+    RGBColor(255, 0, 200),
+    RGBColor(255, 255, 255),
+    RGBColor(0, 0, 0),
+    RGBColor(140, 70, 20),
+];
+
+/// One histogram of one interval, kept small: its non-empty cells and
+/// its percentiles (raw units).
+struct Sample {
+    cells: Vec<(u32, u64)>,
+    count: u64,
+    percentiles: Vec<f64>,
+}
+
+/// One interval: when it began and ended (seconds since the start), and
+/// each key's sample.
+struct Column {
+    start: f64,
+    end: f64,
+    samples: BTreeMap<String, Sample>,
+}
+
+/// Records every interval's log-linear histograms, then draws them.
+pub struct SvgRecorder {
+    file: ReplacedFile,
+    title: String,
+    unit: Unit,
+    percentiles: Vec<f64>,
+    started: Instant,
+    columns: Vec<Column>,
+    /// Keys in order of first appearance: one panel each.
+    keys: Vec<String>,
+}
+
+impl SvgRecorder {
+    /// A recorder writing to `path` (checked now, and given an empty
+    /// picture, so that a path that cannot be written fails at start-up);
+    /// `title` says what was traced, `percentiles` which lines to draw.
+    pub fn new(
+        tool: &'static str,
+        path: &Path,
+        title: String,
+        unit: Unit,
+        percentiles: Vec<f64>,
+    ) -> Result<Self> {
+        let file = ReplacedFile::new(tool, path)?;
+        let recorder = Self {
+            file,
+            title,
+            unit,
+            percentiles,
+            started: Instant::now(),
+            columns: Vec::new(),
+            keys: Vec::new(),
+        };
+        recorder
+            .file
+            .replace(recorder.render()?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(recorder)
+    }
+
+    /// Adds one interval: its keys and their log-linear histograms.
+    pub fn record<'a>(&mut self, rows: impl IntoIterator<Item = (String, Option<&'a LlHist>)>) {
+        let end = self.started.elapsed().as_secs_f64();
+        let start = self.columns.last().map_or(0.0, |c| c.end);
+        let cells = Cells::new(PER_DECADE);
+        let mut samples = BTreeMap::new();
+        for (key, hist) in rows {
+            let Some(hist) = hist.filter(|h| h.count > 0) else {
+                continue;
+            };
+            if !self.keys.contains(&key) {
+                self.keys.push(key.clone());
+            }
+            let sample = Sample {
+                cells: cells.of(hist),
+                count: hist.count,
+                percentiles: ll_percentiles(hist, &self.percentiles),
+            };
+            samples.insert(key, sample);
+        }
+        self.columns.push(Column {
+            start,
+            end,
+            samples,
+        });
+    }
+
+    /// Draws the run and replaces the file with it.
+    pub fn finish(&self) -> Result<()> {
+        let svg = self.render()?;
+        self.file
+            .replace(svg.as_bytes())
+            .with_context(|| format!("writing {}", self.file.path().display()))
+    }
+
+    /// The picture, with its figures in `<metadata>`.
+    fn render(&self) -> Result<String> {
+        let panels = self.keys.len().max(1);
+        let height = TITLE_HEIGHT + PANEL_HEIGHT * panels as u32;
+        let mut svg = String::new();
+        let mut meta = Vec::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+            root.fill(&WHITE).map_err(draw_error)?;
+            let root = root
+                .titled(&self.title, ("sans-serif", 18))
+                .map_err(draw_error)?;
+            let areas = root.split_evenly((panels, 1));
+            if self.keys.is_empty() {
+                areas[0]
+                    .draw_text(
+                        "no samples",
+                        &("sans-serif", 16).into_text_style(&areas[0]),
+                        (WIDTH as i32 / 2 - 40, PANEL_HEIGHT as i32 / 2),
+                    )
+                    .map_err(draw_error)?;
+            }
+            for (area, key) in areas.iter().zip(&self.keys) {
+                meta.push(self.panel(area, key)?);
+            }
+            root.present().map_err(draw_error)?;
+        }
+        let lines: serde_json::Map<String, Value> = self
+            .percentiles
+            .iter()
+            .zip(LINE_COLOURS.iter().cycle())
+            .map(|(p, c)| (percentile_label(*p), hex(c).into()))
+            .collect();
+        let metadata = json!({
+            "unit": "nsecs",
+            "cells_per_decade": PER_DECADE,
+            "lines": lines,
+            "panels": meta,
+        });
+        let metadata = format!(
+            "<metadata id=\"ebpf-toolkit-heatmap\">{}</metadata>\n",
+            xml_escape(&metadata.to_string())
+        );
+        match svg.rfind("</svg>") {
+            Some(end) => svg.insert_str(end, &metadata),
+            None => svg.push_str(&metadata),
+        }
+        Ok(svg)
+    }
+
+    /// One key's panel; returns its figures for the metadata.
+    fn panel(&self, area: &DrawingArea<SVGBackend, Shift>, key: &str) -> Result<Value> {
+        let cells = Cells::new(PER_DECADE);
+        let samples = || {
+            self.columns
+                .iter()
+                .filter_map(move |c| c.samples.get(key).map(|s| (c, s)))
+        };
+        let (mut low, mut high, mut max) = (u32::MAX, 0, 0);
+        for (_, sample) in samples() {
+            for &(cell, count) in &sample.cells {
+                low = low.min(cell);
+                high = high.max(cell);
+                max = max.max(count);
+            }
+        }
+        // Whole decades, so that the axis has labelled powers of ten.
+        let low = low / PER_DECADE * PER_DECADE;
+        let high = (high / PER_DECADE + 1) * PER_DECADE;
+        let (y_low, y_high) = (cells.bounds(low).0.max(1.0), cells.bounds(high - 1).1);
+        let x_high = self.columns.last().map_or(1.0, |c| c.end).max(0.001);
+        let caption = format!(
+            "{key} (colour: samples per cell, log scale, 1 to {max}; unit of the tool: {})",
+            self.unit.label()
+        );
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_high, (y_low..y_high).log_scale())
+            .map_err(draw_error)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("seconds since start")
+            .y_desc("latency")
+            .y_label_formatter(&|v| format_ns(*v))
+            .draw()
+            .map_err(draw_error)?;
+        let mut columns = Vec::new();
+        for (column, sample) in samples() {
+            chart
+                .draw_series(sample.cells.iter().map(|&(cell, count)| {
+                    let (c0, c1) = cells.bounds(cell);
+                    let (r, g, b) = viridis(shade(count, max));
+                    Rectangle::new(
+                        [(column.start, c0.max(y_low)), (column.end, c1)],
+                        RGBColor(r, g, b).filled(),
+                    )
+                }))
+                .map_err(draw_error)?;
+            columns.push(json!({
+                "start": column.start,
+                "end": column.end,
+                "count": sample.count,
+                "cells": sample.cells.iter().map(|&(cell, count)| {
+                    let (c0, c1) = cells.bounds(cell);
+                    json!([c0, c1, count])
+                }).collect::<Vec<_>>(),
+                "percentiles": self.percentiles.iter().zip(&sample.percentiles)
+                    .map(|(p, v)| (percentile_label(*p), json!(v)))
+                    .collect::<serde_json::Map<_, _>>(),
+            }));
+        }
+        for (i, (p, colour)) in self
+            .percentiles
+            .iter()
+            .zip(LINE_COLOURS.iter().cycle())
+            .enumerate()
+        {
+            let points: Vec<(f64, f64)> = samples()
+                .map(|(c, s)| ((c.start + c.end) / 2.0, s.percentiles[i].max(y_low)))
+                .collect();
+            let style = colour.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(points, style))
+                .map_err(draw_error)?
+                .label(percentile_label(*p))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+        if !self.percentiles.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(draw_error)?;
+        }
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        Ok(json!({
+            "key": key,
+            "plot": [xs.start, ys.start, xs.end, ys.end],
+            "x_range": [0.0, x_high],
+            "y_range": [y_low, y_high],
+            "columns": columns,
+        }))
+    }
+}
+
+fn draw_error<E: std::error::Error + Send + Sync + 'static>(
+    err: DrawingAreaErrorKind<E>,
+) -> anyhow::Error {
+    anyhow::anyhow!("drawing the SVG: {err}")
+}
+
+fn hex(c: &RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -14,6 +14,14 @@ const FAST: u64 = 150;
 const SLOW: u64 = 12;
 const SLEEPS: u64 = CYCLES * (FAST + SLOW);
 
+/// 1 ms sleeps, then 20 ms ones, twice over, then GETPPIDS getppid calls.
+fn bimodal_then_getppid() {
+    bimodal();
+    toolkit_tests::getppids(GETPPIDS);
+}
+
+const GETPPIDS: u64 = 1009;
+
 /// 1 ms sleeps, then 20 ms ones, twice over.
 fn bimodal() {
     for _ in 0..CYCLES {
@@ -64,11 +72,11 @@ fn hex_rgb(hex: &str) -> [i32; 3] {
     [v >> 16, (v >> 8) & 0xff, v & 0xff]
 }
 
-/// `--svg` beside `--json` on the same run: one panel for the one key;
-/// per interval, each cell's count is the sum of the JSON log-linear bins
-/// inside its bounds, and the counts add up to every sleep; rendered by
-/// rsvg-convert, the picture is not blank and each percentile line passes
-/// through the pixel of its reported value.
+/// `--svg` beside `--json` on the same run: one panel per key (two
+/// syscalls); per interval, each cell's count is the sum of the JSON
+/// log-linear bins inside its bounds, and the counts add up to every call;
+/// rendered by rsvg-convert, the picture is not blank and each percentile
+/// line passes through the pixel of its reported value.
 #[test]
 fn svg_cells_and_lines_match_json() {
     let dir = scratch("svg");
@@ -76,10 +84,10 @@ fn svg_cells_and_lines_match_json() {
     let svg_arg = svg_path.to_string_lossy().into_owned();
     let out = trace_forked(
         "syslat",
-        bimodal,
+        bimodal_then_getppid,
         &[
             "-s",
-            "clock_nanosleep",
+            "clock_nanosleep,getppid",
             "--json",
             "--percentiles=10,50,90",
             "--svg",
@@ -87,65 +95,15 @@ fn svg_cells_and_lines_match_json() {
             "0.2",
         ],
     );
-    // The intervals with samples, from JSON.
     let records: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter_map(|r| {
-            r["histograms"]
-                .as_array()
-                .and_then(|h| h.iter().find(|h| h["count"].as_u64() > Some(0)).cloned())
-        })
         .collect();
-    let total: u64 = records.iter().map(|h| h["count"].as_u64().unwrap()).sum();
-    assert_eq!(total, SLEEPS, "{out}");
-
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let meta = svg_metadata(&svg);
     let panels = meta["panels"].as_array().unwrap();
-    assert_eq!(panels.len(), 1, "one panel per key");
-    assert_eq!(panels[0]["key"], "clock_nanosleep");
-    let columns = panels[0]["columns"].as_array().unwrap();
-    assert_eq!(
-        columns.len(),
-        records.len(),
-        "a column per interval with samples"
-    );
-    for (column, json) in columns.iter().zip(&records) {
-        assert_eq!(column["count"], json["count"]);
-        let bins: Vec<(f64, u64)> = json["loglinear"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| (b["value"].as_f64().unwrap(), b["count"].as_u64().unwrap()))
-            .collect();
-        let mut in_cells = 0;
-        for cell in column["cells"].as_array().unwrap() {
-            let (low, high) = (cell[0].as_f64().unwrap(), cell[1].as_f64().unwrap());
-            let want: u64 = bins
-                .iter()
-                .filter(|(v, _)| low <= *v && *v < high)
-                .map(|b| b.1)
-                .sum();
-            assert_eq!(cell[2].as_u64().unwrap(), want, "cell [{low}, {high})");
-            in_cells += want;
-        }
-        assert_eq!(
-            in_cells,
-            json["count"].as_u64().unwrap(),
-            "every bin in a cell"
-        );
-        for p in ["p10", "p50", "p90"] {
-            let (drawn, reported) = (
-                column["percentiles"][p].as_f64().unwrap(),
-                json["percentiles"][p].as_f64().unwrap(),
-            );
-            assert!(
-                (drawn - reported).abs() <= reported * 1e-9,
-                "{p}: {drawn} vs {reported}"
-            );
-        }
-    }
+    let keys: Vec<&str> = panels.iter().map(|p| p["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["clock_nanosleep", "getppid"], "one panel per key");
 
     let png_path = dir.join("syslat.png");
     let status = Command::new("rsvg-convert")
@@ -167,55 +125,119 @@ fn svg_cells_and_lines_match_json() {
         coloured * 20 > width * height,
         "the picture is nearly blank"
     );
-
-    let plot: Vec<f64> = panels[0]["plot"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let x_high = panels[0]["x_range"][1].as_f64().unwrap();
-    let (y_low, y_high) = (
-        panels[0]["y_range"][0].as_f64().unwrap().ln(),
-        panels[0]["y_range"][1].as_f64().unwrap().ln(),
-    );
     let lines: BTreeMap<String, [i32; 3]> = meta["lines"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(p, c)| (p.clone(), hex_rgb(c.as_str().unwrap())))
         .collect();
-    let to_pixel = |t: f64, v: f64| -> (f64, f64) {
-        let x = plot[0] + t / x_high * (plot[2] - plot[0]);
-        let y = plot[3] - (v.ln() - y_low) / (y_high - y_low) * (plot[3] - plot[1]);
-        (x, y)
-    };
-    for column in columns {
-        let mid = (column["start"].as_f64().unwrap() + column["end"].as_f64().unwrap()) / 2.0;
-        let at: BTreeMap<&String, (f64, f64)> = lines
-            .keys()
-            .map(|p| (p, to_pixel(mid, column["percentiles"][p].as_f64().unwrap())))
+
+    for (panel, calls) in panels.iter().zip([SLEEPS, GETPPIDS]) {
+        let key = panel["key"].as_str().unwrap();
+        // This key's histograms in the intervals where it had samples.
+        let hists: Vec<&Value> = records
+            .iter()
+            .filter_map(|r| {
+                r["histograms"]
+                    .as_array()?
+                    .iter()
+                    .find(|h| h["key"]["syscall"] == key && h["count"].as_u64() > Some(0))
+            })
             .collect();
-        for (p, &(x, y)) in &at {
-            // Lines drawn over each other here (p10 = p50, say): any of
-            // their colours will do.
-            let colours: Vec<[i32; 3]> = at
+        let total: u64 = hists.iter().map(|h| h["count"].as_u64().unwrap()).sum();
+        assert_eq!(total, calls, "{key}: {out}");
+        let columns = panel["columns"].as_array().unwrap();
+        assert_eq!(
+            columns.len(),
+            hists.len(),
+            "{key}: a column per interval with samples"
+        );
+        for (column, json) in columns.iter().zip(&hists) {
+            assert_eq!(column["count"], json["count"], "{key}");
+            let bins: Vec<(f64, u64)> = json["loglinear"]
+                .as_array()
+                .unwrap()
                 .iter()
-                .filter(|(_, other)| (other.1 - y).abs() <= 3.0)
-                .map(|(q, _)| lines[*q])
+                .map(|b| (b["value"].as_f64().unwrap(), b["count"].as_u64().unwrap()))
                 .collect();
-            // Within 4 pixels: a line's last point is where its stroke
-            // ends (a butt cap), half a pixel from the end of its drawing.
-            let found = (-4..=4).any(|dy: i32| {
-                (-4..=4).any(|dx: i32| {
-                    let (px, py) = ((x as i32 + dx) as usize, (y as i32 + dy) as usize);
-                    let c = pixel(px, py);
-                    colours
-                        .iter()
-                        .any(|l| (0..3).map(|k| (c[k] - l[k]).abs()).sum::<i32>() < 90)
-                })
-            });
-            assert!(found, "{p} line not at ({x:.0}, {y:.0}) at t = {mid:.2} s");
+            let mut in_cells = 0;
+            for cell in column["cells"].as_array().unwrap() {
+                let (low, high) = (cell[0].as_f64().unwrap(), cell[1].as_f64().unwrap());
+                let want: u64 = bins
+                    .iter()
+                    .filter(|(v, _)| low <= *v && *v < high)
+                    .map(|b| b.1)
+                    .sum();
+                assert_eq!(
+                    cell[2].as_u64().unwrap(),
+                    want,
+                    "{key}: cell [{low}, {high})"
+                );
+                in_cells += want;
+            }
+            assert_eq!(
+                in_cells,
+                json["count"].as_u64().unwrap(),
+                "{key}: every bin in a cell"
+            );
+            for p in ["p10", "p50", "p90"] {
+                let (drawn, reported) = (
+                    column["percentiles"][p].as_f64().unwrap(),
+                    json["percentiles"][p].as_f64().unwrap(),
+                );
+                assert!(
+                    (drawn - reported).abs() <= reported * 1e-9,
+                    "{key} {p}: {drawn} vs {reported}"
+                );
+            }
+        }
+
+        let plot: Vec<f64> = panel["plot"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let x_high = panel["x_range"][1].as_f64().unwrap();
+        let (y_low, y_high) = (
+            panel["y_range"][0].as_f64().unwrap().ln(),
+            panel["y_range"][1].as_f64().unwrap().ln(),
+        );
+        let to_pixel = |t: f64, v: f64| -> (f64, f64) {
+            let x = plot[0] + t / x_high * (plot[2] - plot[0]);
+            let y = plot[3] - (v.ln() - y_low) / (y_high - y_low) * (plot[3] - plot[1]);
+            (x, y)
+        };
+        for column in columns {
+            let mid = (column["start"].as_f64().unwrap() + column["end"].as_f64().unwrap()) / 2.0;
+            let at: BTreeMap<&String, (f64, f64)> = lines
+                .keys()
+                .map(|p| (p, to_pixel(mid, column["percentiles"][p].as_f64().unwrap())))
+                .collect();
+            for (p, &(x, y)) in &at {
+                // Lines drawn over each other here (p10 = p50, say): any of
+                // their colours will do.
+                let colours: Vec<[i32; 3]> = at
+                    .iter()
+                    .filter(|(_, other)| (other.1 - y).abs() <= 3.0)
+                    .map(|(q, _)| lines[*q])
+                    .collect();
+                // Within 4 pixels: a line's last point is where its stroke
+                // ends (a butt cap), half a pixel from the end of its drawing.
+                let found = (-4..=4).any(|dy: i32| {
+                    (-4..=4).any(|dx: i32| {
+                        let (px, py) = ((x as i32 + dx) as usize, (y as i32 + dy) as usize);
+                        let c = pixel(px, py);
+                        colours
+                            .iter()
+                            .any(|l| (0..3).map(|k| (c[k] - l[k]).abs()).sum::<i32>() < 90)
+                    })
+                });
+                assert!(
+                    found,
+                    "{key}: {p} line not at ({x:.0}, {y:.0}) at t = {mid:.2} s"
+                );
+            }
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();

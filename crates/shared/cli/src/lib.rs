@@ -109,7 +109,7 @@ impl PercentileArgs {
 
     /// The `--svg` recorder, its file checked (and written empty) now.
     /// The picture's title is the command line and the host.
-    pub fn svg(&self, tool: &'static str, unit: Unit) -> anyhow::Result<Option<SvgRecorder>> {
+    pub fn svg(&self, tool: &'static str) -> anyhow::Result<Option<SvgRecorder>> {
         let Some(path) = &self.svg else {
             return Ok(None);
         };
@@ -123,7 +123,7 @@ impl PercentileArgs {
             .percentiles
             .clone()
             .unwrap_or_else(|| SVG_PERCENTILES.to_vec());
-        SvgRecorder::new(tool, path, title, unit, lines).map(Some)
+        SvgRecorder::new(tool, path, title, lines).map(Some)
     }
 
     /// The `--openmetrics` writer, its file already written once (empty) so
@@ -157,7 +157,7 @@ impl HistArgs {
         always: impl IntoIterator<Item = String>,
     ) -> anyhow::Result<HistReport> {
         let mode = self.mode(hires, title, unit, always);
-        let svg = hires.svg(tool, unit)?;
+        let svg = hires.svg(tool)?;
         Ok(HistReport::new(tool, unit, mode, hires.percentiles.clone()).with_svg(svg))
     }
 

@@ -16,7 +16,7 @@ use toolkit_core::loglinear::LlHist;
 use crate::{
     heatmap::{Cells, format_ns, shade, viridis},
     outfile::ReplacedFile,
-    output::{Unit, ll_percentiles, percentile_label},
+    output::{ll_percentiles, percentile_label},
 };
 
 /// Cells per decade on the picture's latency axis.
@@ -24,8 +24,8 @@ const PER_DECADE: u32 = 10;
 /// Picture width, and height per panel, in pixels.
 const WIDTH: u32 = 1000;
 const PANEL_HEIGHT: u32 = 320;
-/// Height of the title band.
-const TITLE_HEIGHT: u32 = 40;
+/// Height of the title band (the title, then the colour scale).
+const TITLE_HEIGHT: u32 = 60;
 
 /// Colours of the percentile lines, in the order the percentiles are
 /// asked for: clear of viridis's blues, greens and yellows.
@@ -58,7 +58,6 @@ struct Column {
 pub struct SvgRecorder {
     file: ReplacedFile,
     title: String,
-    unit: Unit,
     percentiles: Vec<f64>,
     started: Instant,
     columns: Vec<Column>,
@@ -74,14 +73,12 @@ impl SvgRecorder {
         tool: &'static str,
         path: &Path,
         title: String,
-        unit: Unit,
         percentiles: Vec<f64>,
     ) -> Result<Self> {
         let file = ReplacedFile::new(tool, path)?;
         let recorder = Self {
             file,
             title,
-            unit,
             percentiles,
             started: Instant::now(),
             columns: Vec::new(),
@@ -138,10 +135,11 @@ impl SvgRecorder {
         {
             let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
             root.fill(&WHITE).map_err(draw_error)?;
-            let root = root
-                .titled(&self.title, ("sans-serif", 18))
+            let (top, body) = root.split_vertically(TITLE_HEIGHT);
+            top.titled(&self.title, ("sans-serif", 18))
                 .map_err(draw_error)?;
-            let areas = root.split_evenly((panels, 1));
+            colour_scale(&top).map_err(draw_error)?;
+            let areas = body.split_evenly((panels, 1));
             if self.keys.is_empty() {
                 areas[0]
                     .draw_text(
@@ -200,10 +198,7 @@ impl SvgRecorder {
         let high = (high / PER_DECADE + 1) * PER_DECADE;
         let (y_low, y_high) = (cells.bounds(low).0.max(1.0), cells.bounds(high - 1).1);
         let x_high = self.columns.last().map_or(1.0, |c| c.end).max(0.001);
-        let caption = format!(
-            "{key} (colour: samples per cell, log scale, 1 to {max}; unit of the tool: {})",
-            self.unit.label()
-        );
+        let caption = format!("{key} (samples per cell: 1 to {max}, colour on a log scale)");
         let mut chart = ChartBuilder::on(area)
             .caption(caption, ("sans-serif", 14))
             .margin(10)
@@ -250,15 +245,31 @@ impl SvgRecorder {
             .zip(LINE_COLOURS.iter().cycle())
             .enumerate()
         {
-            let points: Vec<(f64, f64)> = samples()
-                .map(|(c, s)| ((c.start + c.end) / 2.0, s.percentiles[i].max(y_low)))
-                .collect();
+            // Steps: an interval's percentile holds over the whole
+            // interval; a line breaks where the key had no samples.
+            let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+            let mut last_end = None;
+            for (column, sample) in samples() {
+                let value = sample.percentiles[i].max(y_low);
+                if last_end != Some(column.start) {
+                    runs.push(Vec::new());
+                }
+                if let Some(run) = runs.last_mut() {
+                    run.extend([(column.start, value), (column.end, value)]);
+                }
+                last_end = Some(column.end);
+            }
             let style = colour.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(points, style))
-                .map_err(draw_error)?
-                .label(percentile_label(*p))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            for (n, run) in runs.into_iter().enumerate() {
+                let series = chart
+                    .draw_series(LineSeries::new(run, style))
+                    .map_err(draw_error)?;
+                if n == 0 {
+                    series
+                        .label(percentile_label(*p))
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                }
+            }
         }
         if !self.percentiles.is_empty() {
             chart
@@ -278,6 +289,27 @@ impl SvgRecorder {
             "columns": columns,
         }))
     }
+}
+
+/// The colour scale, under the title on the right: from one sample per
+/// cell to the most in a panel (each panel's caption says how many).
+fn colour_scale(
+    root: &DrawingArea<SVGBackend, Shift>,
+) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    const STEPS: i32 = 24;
+    const STEP: i32 = 6;
+    let (x, y) = (WIDTH as i32 - 40 - STEPS * STEP, 36);
+    let text = ("sans-serif", 12).into_text_style(root);
+    root.draw_text("samples per cell: 1", &text, (x - 118, y))?;
+    for i in 0..STEPS {
+        let (r, g, b) = viridis(f64::from(i) / f64::from(STEPS - 1));
+        root.draw(&Rectangle::new(
+            [(x + i * STEP, y), (x + (i + 1) * STEP, y + 12)],
+            RGBColor(r, g, b).filled(),
+        ))?;
+    }
+    root.draw_text("max", &text, (x + STEPS * STEP + 4, y))?;
+    Ok(())
 }
 
 fn draw_error<E: std::error::Error + Send + Sync + 'static>(

@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use aya::{EbpfLoader, programs::BtfTracePoint};
 use clap::Parser;
 use toolkit_cli::{StopSignals, tool_main};
-use toolkit_load::{btf::aya_btf, check_privileges};
+use toolkit_load::{KernelBtf, check_privileges};
 use toolkit_report::print_banner;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/floor"));
@@ -29,7 +29,7 @@ fn main() {
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     check_privileges()?;
-    let btf = aya_btf()?;
+    let btf = KernelBtf::load()?;
     let mut loaded = Vec::new();
     for tp in &cli.tracepoints {
         let mut ebpf = EbpfLoader::new().btf(None).load(OBJECT)?;
@@ -37,7 +37,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             .program_mut("noop")
             .context("program noop missing from the object")?
             .try_into()?;
-        program.load(tp, &btf)?;
+        program.load_by_btf_id(btf.tracepoint_btf_id(tp)?)?;
         program
             .attach()
             .with_context(|| format!("attaching to {tp}"))?;

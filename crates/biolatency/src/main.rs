@@ -57,9 +57,8 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
         .then(|| FlagNames::from_btf(&btf))
         .transpose()?;
     let config = config::build(&cli, &btf, target_dev, cgroup)?;
-    drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
-    attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
+    attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut drain = HistDrain::<u64>::new(&mut ebpf, maps::HISTS)?;
     let mut errors = HistDrain::<u64, u64>::new(&mut ebpf, maps::ERRORS)?;

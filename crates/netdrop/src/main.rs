@@ -49,7 +49,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     check_privileges()?;
     btf.require_tracepoints(&["kfree_skb"])?;
     let config = config::build(&cli, &btf)?;
-    drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &[])?;
     {
         let mut switch: Array<_, u8> = Array::try_from(
@@ -60,7 +59,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             switch.set(value, 1, 0)?;
         }
     }
-    attach_tracepoints(&mut ebpf, &["kfree_skb"], Hook::RawTracePoint)?;
+    attach_tracepoints(&mut ebpf, &btf, &["kfree_skb"], Hook::RawTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut drops = HistDrain::<DropKey, u64>::new(&mut ebpf, maps::DROPS)?;
     let report = Report {

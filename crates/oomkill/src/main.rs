@@ -40,9 +40,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let btf = KernelBtf::load()?;
     btf.require_tracepoints(&["mark_victim"])?;
     let config = config(&btf)?;
-    drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &[])?;
-    attach_tracepoints(&mut ebpf, &["mark_victim"], Hook::RawTracePoint)?;
+    attach_tracepoints(&mut ebpf, &btf, &["mark_victim"], Hook::RawTracePoint)?;
     let mut events = RingBuf::try_from(take_map(&mut ebpf, maps::EVENTS)?)?;
     let memory = MemoryHierarchy::find();
     // SAFETY: sysconf has no preconditions.

@@ -37,7 +37,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     }
     btf.require_tracepoints(&tracepoints)?;
     let config = config::build(&cli, &btf, cgroup)?;
-    drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     // tp_btf first: its programs keep enqueue times in task storage, which
     // needs the trusted task pointers only tp_btf arguments are. Before
@@ -49,7 +48,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     } else {
         Hook::BtfTracePoint
     };
-    attach_tracepoints(&mut ebpf, &tracepoints, first)?;
+    attach_tracepoints(&mut ebpf, &btf, &tracepoints, first)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut drain = HistDrain::<u32>::new(&mut ebpf, maps::HISTS)?;
     let mut loglinear = cli

@@ -58,7 +58,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     }
     btf.require_tracepoints(&tracepoints)?;
     let config = config::build(&cli, &btf, cgroup, std::process::id())?;
-    drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     if let Some(syscalls) = &cli.syscalls {
         let mut watched: aya::maps::Array<_, u32> = aya::maps::Array::try_from(
@@ -71,7 +70,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             }
         }
     }
-    attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
+    attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, maps::SYSCALLS)?;
     let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, maps::PROCESSES)?;

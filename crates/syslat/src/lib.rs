@@ -171,7 +171,6 @@ impl Tracer {
             btf.require_tracepoints(&RECLAIM_TRACEPOINTS[..2])?;
         }
         let config = config(options, unit, &btf, std::process::id())?;
-        drop(btf); // before aya's loader parses its own copy
         let mut ebpf = load_object(OBJECT, &config, &map_sizes(options))?;
         if let Some(syscalls) = &options.syscalls {
             let mut watched: Array<_, u32> = Array::try_from(
@@ -186,10 +185,10 @@ impl Tracer {
         }
         // sys_exit first: a syscall entered before sys_exit is attached is
         // then never half-seen.
-        attach_tracepoints(&mut ebpf, &tracepoints, Hook::RawTracePoint)?;
+        attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
         // Ends before begins, for the same reason.
         if !reclaim.is_empty() {
-            attach_tracepoints(&mut ebpf, &reclaim, Hook::RawTracePoint)?;
+            attach_tracepoints(&mut ebpf, &btf, &reclaim, Hook::RawTracePoint)?;
         }
         let clock = IntervalClock::new(&mut ebpf)?;
         let mut latency = ArrayDrain::new(&mut ebpf, maps::HISTS)?;

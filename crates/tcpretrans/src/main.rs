@@ -46,10 +46,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let btf = KernelBtf::load()?;
     btf.require_tracepoints(&[TRACEPOINT])?;
     let config = config::build(&cli, &btf)?;
-    drop(btf); // before aya's loader parses its own copy
     let flows = if cli.count { maps::MAX_FLOWS } else { 1 };
     let mut ebpf = load_object(OBJECT, &config, &[(maps::FLOWS, flows)])?;
-    attach_tracepoints(&mut ebpf, &[TRACEPOINT], Hook::RawTracePoint)?;
+    attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::RawTracePoint)?;
     let mut drops = DropReport::new("tcpretrans", dropped::REASONS);
     print_banner("Tracing retransmits ... Hit Ctrl-C to end", cli.json)?;
     if cli.count {

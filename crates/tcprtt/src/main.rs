@@ -27,9 +27,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let btf = KernelBtf::load()?;
     btf.require_tracepoints(&[TRACEPOINT])?;
     let config = config::build(&cli, &btf)?;
-    drop(btf); // before aya's loader parses its own copy
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
-    attach_tracepoints(&mut ebpf, &[TRACEPOINT], Hook::RawTracePoint)?;
+    attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::RawTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut drain = HistDrain::<AddrKey>::new(&mut ebpf, maps::HISTS)?;
     let mut loglinear = cli

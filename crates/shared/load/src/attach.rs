@@ -2,11 +2,11 @@
 
 use anyhow::{Context as _, Result, bail};
 use aya::{
-    Btf, Ebpf,
+    Ebpf,
     programs::{BtfTracePoint, RawTracePoint},
 };
 
-use crate::btf::aya_btf;
+use crate::btf::KernelBtf;
 
 /// How a program ended up attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,10 +32,16 @@ pub const FORCE_TP_BTF_ENV: &str = "EBPF_TOOLKIT_FORCE_TP_BTF";
 ///
 /// Tools whose programs need the kernel's trusted task pointers (task
 /// storage of a task other than the current one) prefer `tp_btf`; the
-/// others prefer `raw_tp`, which costs the same per event and spares
-/// parsing the kernel's BTF into aya's types (18 MiB, ~10 ms). Check that
-/// the tracepoints exist first (`KernelBtf::require_tracepoints`).
-pub fn attach_tracepoints(ebpf: &mut Ebpf, tracepoints: &[&str], first: Hook) -> Result<Hook> {
+/// others prefer `raw_tp`, which costs the same per event. A `tp_btf`
+/// program is loaded with the type id `btf` finds for it (aya's own parse
+/// of the kernel's BTF is never needed). Check that the tracepoints exist
+/// first (`KernelBtf::require_tracepoints`).
+pub fn attach_tracepoints(
+    ebpf: &mut Ebpf,
+    btf: &KernelBtf,
+    tracepoints: &[&str],
+    first: Hook,
+) -> Result<Hook> {
     let forced = |name| std::env::var_os(name).is_some();
     let order = match first {
         _ if forced(FORCE_RAW_TP_ENV) => &[Hook::RawTracePoint][..],
@@ -43,12 +49,11 @@ pub fn attach_tracepoints(ebpf: &mut Ebpf, tracepoints: &[&str], first: Hook) ->
         Hook::RawTracePoint => &[Hook::RawTracePoint, Hook::BtfTracePoint],
         Hook::BtfTracePoint => &[Hook::BtfTracePoint, Hook::RawTracePoint],
     };
-    let mut btf = None;
     let mut errors = Vec::new();
     for &hook in order {
         let mut done = Vec::new();
         let attached = tracepoints.iter().try_for_each(|tp| {
-            attach_one(ebpf, tp, hook, &mut btf)?;
+            attach_one(ebpf, tp, hook, btf)?;
             done.push(*tp);
             Ok::<_, anyhow::Error>(())
         });
@@ -85,7 +90,7 @@ fn unload_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook) {
     };
 }
 
-fn attach_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook, btf: &mut Option<Btf>) -> Result<()> {
+fn attach_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook, btf: &KernelBtf) -> Result<()> {
     match hook {
         Hook::RawTracePoint => {
             let name = format!("{tracepoint}_raw");
@@ -104,16 +109,13 @@ fn attach_one(ebpf: &mut Ebpf, tracepoint: &str, hook: Hook, btf: &mut Option<Bt
         }
         Hook::BtfTracePoint => {
             let name = format!("{tracepoint}_btf");
-            let btf = match btf {
-                Some(btf) => btf,
-                None => btf.insert(aya_btf()?),
-            };
+            let id = btf.tracepoint_btf_id(tracepoint)?;
             let program: &mut BtfTracePoint = ebpf
                 .program_mut(&name)
                 .with_context(|| format!("program {name} missing from the object"))?
                 .try_into()?;
             program
-                .load(tracepoint, btf)
+                .load_by_btf_id(id)
                 .inspect_err(|err| crate::verbose(|| format!("loading {name} failed: {err:#}")))
                 .with_context(|| format!("loading tp_btf {tracepoint}"))?;
             program

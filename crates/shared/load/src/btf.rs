@@ -4,14 +4,14 @@
 //! (`request.q`, `task_struct.pid`, ...) to read kernel memory portably, the
 //! way CO-RE does in C. This is a minimal reader of the BTF format for that:
 //! it indexes type records once and answers member-offset and enum queries.
-//! aya's own `Btf` (needed to load `tp_btf` programs, and about 18 MiB of
-//! heap for this kernel's BTF) is parsed by [`aya_btf`] only when such a
-//! program is loaded; tools drop their `KernelBtf` before loading.
+//! It also finds the type id a `tp_btf` program attaches to, so that aya's
+//! own `Btf` (about 18 MiB of heap and 8 ms for this kernel's BTF) is never
+//! parsed: the file is mapped, not copied, and only an offset per type is
+//! kept.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use aya::{Btf, Endianness};
 
 /// Environment variable that points the tools at another BTF file (tests use
 /// it to simulate a kernel without BTF).
@@ -117,17 +117,6 @@ fn btf_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_BTF_PATH))
 }
 
-/// aya's view of the kernel's BTF, for loading `tp_btf` programs. Parsed
-/// anew on each call: callers need it once.
-pub fn aya_btf() -> Result<Btf> {
-    let path = btf_path();
-    let data = Bytes::map(&path)
-        .or_else(|_| std::fs::read(&path).map(Bytes::Owned))
-        .with_context(|| format!("reading kernel BTF {}", path.display()))?;
-    Btf::parse(&data, Endianness::default())
-        .with_context(|| format!("parsing kernel BTF {}", path.display()))
-}
-
 impl KernelBtf {
     /// Reads the kernel's BTF (`/sys/kernel/btf/vmlinux`, or the file named
     /// by `EBPF_TOOLKIT_BTF`).
@@ -211,9 +200,21 @@ impl KernelBtf {
     }
 
     fn find(&self, name: &str, kinds: &[u32]) -> Option<TypeRecord> {
-        (1..self.types.len() as u32)
-            .filter_map(|id| self.record(id))
-            .find(|t| kinds.contains(&t.kind) && self.string(t.name) == name.as_bytes())
+        self.find_id(name, kinds).and_then(|id| self.record(id))
+    }
+
+    fn find_id(&self, name: &str, kinds: &[u32]) -> Option<u32> {
+        (1..self.types.len() as u32).find(|&id| {
+            self.record(id)
+                .is_some_and(|t| kinds.contains(&t.kind) && self.string(t.name) == name.as_bytes())
+        })
+    }
+
+    /// The type id a `tp_btf` program for tracepoint `name` attaches to:
+    /// its `btf_trace_<name>` typedef's.
+    pub fn tracepoint_btf_id(&self, name: &str) -> Result<u32> {
+        self.find_id(&format!("btf_trace_{name}"), &[KIND_TYPEDEF])
+            .with_context(|| format!("tracepoint {name} not found in this kernel"))
     }
 
     /// Whether the kernel has a tracepoint called `name` (it then has a

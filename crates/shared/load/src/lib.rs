@@ -70,10 +70,9 @@ pub(crate) fn verbose(what: impl FnOnce() -> String) {
 
 pub fn load_object<C: Pod>(object: &[u8], config: &C, max_entries: &[(&str, u32)]) -> Result<Ebpf> {
     check_privileges()?;
-    // aya 0.14 parses the kernel's BTF here, eagerly (18 MiB of heap, ~8 ms
-    // on the test machine), although it is then discarded: the largest part
-    // of every tool's start-up time and peak RSS, not avoidable through
-    // aya's public API.
+    // aya 0.14 parsed the kernel's BTF here, eagerly (18 MiB of heap, ~8 ms
+    // on the test machine), to throw it away: the patched copy in
+    // vendor/aya-0.14.0-lazy-btf does not (see its PATCH.md).
     let mut loader = EbpfLoader::new();
     for (name, size) in max_entries {
         loader.map_max_entries(name, *size);

@@ -70,7 +70,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             }
         }
     }
-    attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
+    // tp_btf first: its sys_exit reads the syscall number from pt_regs with
+    // a plain load rather than a helper call.
+    attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::BtfTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut by_syscall = ArrayDrain::<[u64; 2]>::new(&mut ebpf, maps::SYSCALLS)?;
     let mut by_process = HistDrain::<u32, [u64; 2]>::new(&mut ebpf, maps::PROCESSES)?;

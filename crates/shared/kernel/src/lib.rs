@@ -35,6 +35,36 @@ pub fn ctx_arg<C: aya_ebpf::EbpfContext>(ctx: &C, n: usize) -> u64 {
     unsafe { *(ctx.as_ptr() as *const u64).add(n) }
 }
 
+/// A tracepoint program's context (`tp_btf` or `raw_tp`), and how it reads
+/// a field of a kernel object that one of its arguments points to.
+pub trait TracepointContext: aya_ebpf::EbpfContext {
+    /// The `T` at `offset` in the object `arg` points to, where `arg` is a
+    /// pointer argument of the tracepoint ([`ctx_arg`]) and `offset` a
+    /// field's, from the kernel's BTF.
+    fn arg_field<T: Copy>(arg: u64, offset: u32) -> Option<T>;
+}
+
+impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
+    /// A plain load: `tp_btf` arguments are typed pointers, so the verifier
+    /// checks the field (offsets are load-time constants) and makes the
+    /// load fault-tolerant, without the cost of a helper call.
+    #[inline(always)]
+    fn arg_field<T: Copy>(arg: u64, offset: u32) -> Option<T> {
+        // SAFETY: checked by the verifier against the argument's BTF type;
+        // a faulting address reads as zero (a BPF_PROBE_MEM load).
+        Some(unsafe { core::ptr::read_volatile((arg + offset as u64) as *const T) })
+    }
+}
+
+impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
+    /// `raw_tp` arguments are plain numbers to the verifier: through
+    /// `bpf_probe_read_kernel`.
+    #[inline(always)]
+    fn arg_field<T: Copy>(arg: u64, offset: u32) -> Option<T> {
+        read_kernel(arg, offset)
+    }
+}
+
 /// Interval generation, bumped by userspace after each drain; a histogram
 /// whose `generation` differs restarts its `max`.
 #[map]

@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, global, read_kernel,
-    syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_in_cgroup, global,
+    read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -90,7 +90,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 }
 
 #[inline(always)]
-fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
     let Some(pid_tgid) = traced() else { return 0 };
     // With -L the number comes with the start time; otherwise from pt_regs.
     let (elapsed, mut known_nr) = if global(&CONFIG.measure_latency) != 0 {
@@ -115,7 +115,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     }
     if global(&CONFIG.filter_syscalls) != 0 {
         let nr = known_nr.unwrap_or_else(|| {
-            read_kernel::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
+            C::arg_field::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
                 .unwrap_or(u64::MAX)
         });
         if !(nr < SYSCALL_SLOTS as u64 && WATCHED.get(nr as u32).is_some_and(|&on| on != 0)) {
@@ -143,7 +143,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         }
     } else {
         let nr = known_nr.unwrap_or_else(|| {
-            read_kernel::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
+            C::arg_field::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
                 .unwrap_or(u64::MAX)
         });
         let slot = if nr < SYSCALL_SLOTS as u64 {

@@ -11,7 +11,8 @@ use anyhow::Result;
 use aya::Ebpf;
 use biolatency_ebpf::{dropped, maps};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_drain::{DropReport, HistDrain, IntervalClock, drain_optional};
+use toolkit_core::Hist;
+use toolkit_drain::{ArrayDrain, DropReport, HistDrain, IntervalClock, Tick, drain_optional};
 use toolkit_load::{
     CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
 };
@@ -60,7 +61,7 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
-    let mut drain = HistDrain::<u64>::new(&mut ebpf, maps::HISTS)?;
+    let mut drain = Histograms::new(&mut ebpf, cli.per_disk || cli.per_flag)?;
     let mut errors = HistDrain::<u64, u64>::new(&mut ebpf, maps::ERRORS)?;
     let mut loglinear = cli
         .hires
@@ -137,4 +138,32 @@ fn say_unfinished(ebpf: &Ebpf) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where the kernel keeps the histograms: a hash by disk and flags when
+/// split, one per-CPU array slot (key 0) when not.
+enum Histograms {
+    Split(HistDrain<u64>),
+    Total(ArrayDrain<Hist>),
+}
+
+impl Histograms {
+    fn new(ebpf: &mut Ebpf, split: bool) -> Result<Self> {
+        Ok(if split {
+            Self::Split(HistDrain::new(ebpf, maps::HISTS)?)
+        } else {
+            Self::Total(ArrayDrain::new(ebpf, maps::TOTAL)?)
+        })
+    }
+
+    fn drain(&mut self, tick: &Tick) -> Result<Vec<(u64, Hist)>> {
+        Ok(match self {
+            Self::Split(drain) => drain.drain(tick)?,
+            Self::Total(drain) => drain
+                .drain(tick)?
+                .into_iter()
+                .map(|(_, hist)| (0, hist))
+                .collect(),
+        })
+    }
 }

@@ -60,7 +60,10 @@ pub mod maps {
     toolkit_core::map_names!(
         /// Start time of each in-flight request, by its address.
         START,
+        /// Histograms of a split run (`-D`, `-F`), by disk and flags.
         HISTS,
+        /// The one histogram of an unsplit run.
+        TOTAL,
         LLHISTS,
         /// Errored requests by `dev << 32 | blk_status_t`.
         ERRORS,

@@ -32,6 +32,11 @@ static START: HashMap<u64, u64> = HashMap::with_max_entries(MAX_IN_FLIGHT, 0);
 #[map]
 static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
 
+/// The one histogram when not split: a per-CPU array slot, no hash lookup
+/// on the completion path.
+#[map]
+static TOTAL: PerCpuArray<Hist> = PerCpuArray::with_max_entries(1, 0);
+
 /// Log-linear histograms (ns), same keys; allocated per key on first use.
 #[map]
 static LLHISTS: PerCpuHashMap<u64, LlHist> =
@@ -144,7 +149,13 @@ fn trace_done(rq: u64, status: u8) -> i32 {
     if global(&CONFIG.per_flag) != 0 {
         key |= read_kernel::<u32>(rq, global(&CONFIG.off.request_cmd_flags)).unwrap_or(0) as u64;
     }
-    match hist_entry(&HISTS, &key) {
+    let hist = if global(&CONFIG.per_disk) == 0 && global(&CONFIG.per_flag) == 0 {
+        // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
+        TOTAL.get_ptr_mut(0).map(|hist| unsafe { &mut *hist })
+    } else {
+        hist_entry(&HISTS, &key)
+    };
+    match hist {
         Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::HIST_FULL),
     }

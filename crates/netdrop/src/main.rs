@@ -59,7 +59,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             switch.set(value, 1, 0)?;
         }
     }
-    attach_tracepoints(&mut ebpf, &btf, &["kfree_skb"], Hook::RawTracePoint)?;
+    // tp_btf first: the skb's fields are plain loads there.
+    attach_tracepoints(&mut ebpf, &btf, &["kfree_skb"], Hook::BtfTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut drops = HistDrain::<DropKey, u64>::new(&mut ebpf, maps::DROPS)?;
     let report = Report {

@@ -6,12 +6,11 @@
 #![no_main]
 
 use aya_ebpf::{
-    EbpfContext,
     macros::map,
     maps::{Array, PerCpuArray, PerCpuHashMap},
 };
 use netdrop_ebpf::{Config, DropKey, MAX_REASONS, dropped, maps::MAX_KEYS};
-use toolkit_kernel::{bump, ctx_arg, global, map_entry, read_kernel};
+use toolkit_kernel::{TracepointContext, bump, ctx_arg, global, map_entry, read_kernel};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -38,11 +37,11 @@ const NO_HEADER: u16 = 0xffff;
 /// The IP protocol of `skb` (IPv4's `protocol`, IPv6's `nexthdr`), 0 when
 /// it has no network header yet.
 #[inline(always)]
-fn ip_protocol(skb: u64, l3: u16) -> u8 {
-    let Some(head) = read_kernel::<u64>(skb, global(&CONFIG.skb_head)) else {
+fn ip_protocol<C: TracepointContext>(skb: u64, l3: u16) -> u8 {
+    let Some(head) = C::arg_field::<u64>(skb, global(&CONFIG.skb_head)) else {
         return 0;
     };
-    let Some(network) = read_kernel::<u16>(skb, global(&CONFIG.skb_network_header)) else {
+    let Some(network) = C::arg_field::<u16>(skb, global(&CONFIG.skb_network_header)) else {
         return 0;
     };
     if network == NO_HEADER {
@@ -52,7 +51,7 @@ fn ip_protocol(skb: u64, l3: u16) -> u8 {
     read_kernel::<u8>(head, u32::from(network) + field).unwrap_or(0)
 }
 
-fn on_kfree_skb<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
     let reason = ctx_arg(ctx, 2);
     let counted = if reason < u64::from(MAX_REASONS) {
         COUNTED.get(reason as u32).copied() == Some(1)
@@ -67,12 +66,12 @@ fn on_kfree_skb<C: EbpfContext>(ctx: &C) -> i32 {
         reason: reason as u32,
         ..DropKey::ZERO
     };
-    key.l3 = u16::from_be(read_kernel::<u16>(skb, global(&CONFIG.skb_protocol)).unwrap_or(0));
+    key.l3 = u16::from_be(C::arg_field::<u16>(skb, global(&CONFIG.skb_protocol)).unwrap_or(0));
     if key.l3 == ETH_P_IP || key.l3 == ETH_P_IPV6 {
-        key.l4 = ip_protocol(skb, key.l3);
+        key.l4 = ip_protocol::<C>(skb, key.l3);
     }
     if global(&CONFIG.by_interface) != 0
-        && let Some(dev) = read_kernel::<u64>(skb, global(&CONFIG.skb_dev))
+        && let Some(dev) = C::arg_field::<u64>(skb, global(&CONFIG.skb_dev))
         && dev != 0
     {
         key.ifname = read_kernel::<[u8; 16]>(dev, global(&CONFIG.netdev_name)).unwrap_or_default();

@@ -17,7 +17,8 @@ use aya_ebpf::{
 use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TaskStorage, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
+    TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record,
+    ll_hist_record, read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -57,6 +58,13 @@ static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASON
 #[inline(always)]
 fn task_u32(task: u64, offset: &u32) -> u32 {
     read_kernel::<u32>(task, global(offset)).unwrap_or(0)
+}
+
+/// Like [`task_u32`] for a task that is the tracepoint's argument itself:
+/// a plain load on `tp_btf`, whose arguments are typed pointers.
+#[inline(always)]
+fn arg_u32<C: TracepointContext>(task: u64, offset: &u32) -> u32 {
+    C::arg_field::<u32>(task, global(offset)).unwrap_or(0)
 }
 
 /// Whether `task` is in the -c cgroup or below it: its default-hierarchy
@@ -151,13 +159,13 @@ impl StartTimes for ByTid {
 
 /// `task` is runnable from now on: remember when, unless filtered out.
 #[inline(always)]
-fn enqueue<S: StartTimes>(task: u64) {
-    let pid = task_u32(task, &CONFIG.task.pid);
+fn enqueue<S: StartTimes, C: TracepointContext>(task: u64) {
+    let pid = arg_u32::<C>(task, &CONFIG.task.pid);
     if pid == 0 {
         return; // the idle task
     }
     let tgid = global(&CONFIG.filter_tgid);
-    if tgid != 0 && task_u32(task, &CONFIG.task.tgid) != tgid {
+    if tgid != 0 && arg_u32::<C>(task, &CONFIG.task.tgid) != tgid {
         return;
     }
     if global(&CONFIG.filter_cgroup) != 0 && !task_in_cgroup(task) {
@@ -204,11 +212,11 @@ fn key_of(task: u64) -> (u32, u64) {
 }
 
 #[inline(always)]
-fn on_switch<S: StartTimes>(preempt: u64, prev: u64, next: u64) -> i32 {
+fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next: u64) -> i32 {
     // A preempted task stays on the run queue, as does one whose sleep was
     // cancelled (state set back to running): both wait from now on.
-    if preempt & 1 != 0 || task_u32(prev, &CONFIG.task.state) == TASK_RUNNING {
-        enqueue::<S>(prev);
+    if preempt & 1 != 0 || arg_u32::<C>(prev, &CONFIG.task.state) == TASK_RUNNING {
+        enqueue::<S, C>(prev);
     }
     let start = match S::take(next) {
         Ok(Some(start)) => start,
@@ -274,15 +282,15 @@ toolkit_kernel::tracepoint_programs!(
 
 /// A task becomes runnable: `sched_wakeup(p)`, `sched_wakeup_new(p)`.
 #[inline(always)]
-fn on_wakeup<S: StartTimes, C: EbpfContext>(ctx: &C) -> i32 {
-    enqueue::<S>(ctx_arg(ctx, 0));
+fn on_wakeup<S: StartTimes, C: TracepointContext>(ctx: &C) -> i32 {
+    enqueue::<S, C>(ctx_arg(ctx, 0));
     0
 }
 
 /// `sched_switch(preempt, prev, next, ...)`.
 #[inline(always)]
-fn on_switch_args<S: StartTimes, C: EbpfContext>(ctx: &C) -> i32 {
-    on_switch::<S>(ctx_arg(ctx, 0), ctx_arg(ctx, 1), ctx_arg(ctx, 2))
+fn on_switch_args<S: StartTimes, C: TracepointContext>(ctx: &C) -> i32 {
+    on_switch::<S, C>(ctx_arg(ctx, 0), ctx_arg(ctx, 1), ctx_arg(ctx, 2))
 }
 
 /// The two programs of one scheduler tracepoint: `tp_btf`, keeping start

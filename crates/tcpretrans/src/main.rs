@@ -48,7 +48,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let config = config::build(&cli, &btf)?;
     let flows = if cli.count { maps::MAX_FLOWS } else { 1 };
     let mut ebpf = load_object(OBJECT, &config, &[(maps::FLOWS, flows)])?;
-    attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::RawTracePoint)?;
+    // tp_btf first: the socket's fields are plain loads there.
+    attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
     let mut drops = DropReport::new("tcpretrans", dropped::REASONS);
     print_banner("Tracing retransmits ... Hit Ctrl-C to end", cli.json)?;
     if cli.count {

@@ -28,7 +28,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     btf.require_tracepoints(&[TRACEPOINT])?;
     let config = config::build(&cli, &btf)?;
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
-    attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::RawTracePoint)?;
+    // tp_btf first: the socket's fields are plain loads there.
+    attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
     let mut clock = IntervalClock::new(&mut ebpf)?;
     let mut drain = HistDrain::<AddrKey>::new(&mut ebpf, maps::HISTS)?;
     let mut loglinear = cli

@@ -17,8 +17,8 @@ use aya_ebpf::{
 use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record,
-    ll_hist_record, read_kernel,
+    TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
+    read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).

@@ -4,13 +4,14 @@
 #![no_main]
 
 use aya_ebpf::{
-    EbpfContext,
     helpers::bpf_get_current_pid_tgid,
     macros::map,
     maps::{PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tcpretrans_ebpf::{AF_INET, AF_INET6, Config, Flow, RetransEvent, dropped, maps::MAX_FLOWS};
-use toolkit_kernel::{bump, ctx_arg, global, map_entry, read_kernel, sock_address};
+use toolkit_kernel::{
+    TracepointContext, bump, ctx_arg, global, map_entry, read_kernel, sock_address,
+};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -32,29 +33,29 @@ static NONE_YET: [u64; 2] = [0, 0];
 /// The endpoints of socket `sk`, `None` for a family other than IPv4/IPv6
 /// or one filtered out.
 #[inline(always)]
-fn flow_of(sk: u64) -> Option<Flow> {
+fn flow_of<C: TracepointContext>(sk: u64) -> Option<Flow> {
     let sock = &CONFIG.sock;
-    let family = read_kernel::<u16>(sk, global(&sock.family))?;
+    let family = C::arg_field::<u16>(sk, global(&sock.family))?;
     let wanted = global(&CONFIG.family);
     if (family != AF_INET && family != AF_INET6) || (wanted != 0 && u32::from(family) != wanted) {
         return None;
     }
     Some(Flow {
         family,
-        lport: read_kernel::<u16>(sk, global(&sock.num))?,
-        dport: u16::from_be(read_kernel::<u16>(sk, global(&sock.dport))?),
+        lport: C::arg_field::<u16>(sk, global(&sock.num))?,
+        dport: u16::from_be(C::arg_field::<u16>(sk, global(&sock.dport))?),
         _pad: 0,
         saddr: sock_address(sk, sock, family, false)?,
         daddr: sock_address(sk, sock, family, true)?,
     })
 }
 
-fn on_retransmit<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_retransmit<C: TracepointContext>(ctx: &C) -> i32 {
     if global(&CONFIG.has_err_arg) != 0 && ctx_arg(ctx, 2) as i32 != 0 {
         return 0; // the transmit failed: not a retransmit (nor counted by the kernel)
     }
     let sk = ctx_arg(ctx, 0);
-    let Some(flow) = flow_of(sk) else {
+    let Some(flow) = flow_of::<C>(sk) else {
         return 0;
     };
     let segments = read_kernel::<u16>(ctx_arg(ctx, 1), global(&CONFIG.skb_gso_segs))
@@ -73,7 +74,7 @@ fn on_retransmit<C: EbpfContext>(ctx: &C) -> i32 {
     let event = RetransEvent {
         flow,
         pid: (bpf_get_current_pid_tgid() >> 32) as u32,
-        state: read_kernel::<u8>(sk, global(&CONFIG.sock.state)).unwrap_or(0),
+        state: C::arg_field::<u8>(sk, global(&CONFIG.sock.state)).unwrap_or(0),
         _pad: [0],
         segments,
     };

@@ -6,7 +6,6 @@
 #![no_main]
 
 use aya_ebpf::{
-    EbpfContext,
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
     maps::{PerCpuArray, PerCpuHashMap},
@@ -14,7 +13,8 @@ use aya_ebpf::{
 use tcprtt_ebpf::{AF_INET, AF_INET6, AddrKey, Config, dropped, key, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel, sock_address,
+    TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
+    sock_address,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -33,10 +33,10 @@ static LLHISTS: PerCpuHashMap<AddrKey, LlHist> =
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
-fn on_tcp_probe<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_tcp_probe<C: TracepointContext>(ctx: &C) -> i32 {
     let sk = ctx_arg(ctx, 0);
     let sock = &CONFIG.sock;
-    let Some(family) = read_kernel::<u16>(sk, global(&sock.family)) else {
+    let Some(family) = C::arg_field::<u16>(sk, global(&sock.family)) else {
         return 0;
     };
     let wanted = global(&CONFIG.family);
@@ -44,11 +44,11 @@ fn on_tcp_probe<C: EbpfContext>(ctx: &C) -> i32 {
         return 0;
     }
     let lport = global(&CONFIG.lport);
-    if lport != 0 && read_kernel::<u16>(sk, global(&sock.num)) != Some(lport) {
+    if lport != 0 && C::arg_field::<u16>(sk, global(&sock.num)) != Some(lport) {
         return 0;
     }
     let rport = global(&CONFIG.rport);
-    if rport != 0 && read_kernel::<u16>(sk, global(&sock.dport)).map(u16::from_be) != Some(rport) {
+    if rport != 0 && C::arg_field::<u16>(sk, global(&sock.dport)).map(u16::from_be) != Some(rport) {
         return 0;
     }
     let key_by = global(&CONFIG.key_by);
@@ -68,6 +68,8 @@ fn on_tcp_probe<C: EbpfContext>(ctx: &C) -> i32 {
     if global(&CONFIG.filter_raddr) != 0 && remote != Some(global(&CONFIG.raddr)) {
         return 0;
     }
+    // A tcp_sock field, past the end of the argument's type (struct sock):
+    // out of bounds for a typed load, so through the helper.
     let Some(srtt) = read_kernel::<u32>(sk, global(&CONFIG.srtt_us)) else {
         return 0;
     };

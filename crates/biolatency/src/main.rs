@@ -35,7 +35,7 @@ const ERRORS: (&str, &str, &[&str]) = (
 );
 
 /// The OVERHEAD section of `man biolatency`: measured cost per event.
-const OVERHEAD: &str = "Two programs per block I/O (three with -Q): about 400 ns per event each on the project's 2-core VM, level with libbpf-tools' biolatency (1.0x); a do-nothing program on the same hook costs 60 ns. See docs/performance.md.";
+const OVERHEAD: &str = "Two programs per block I/O (three with -Q): about 170-190 ns per event each on the project's 2-core VM, level with libbpf-tools' biolatency (a hash of start times by request, as there); a do-nothing program on the same hook costs 35 ns. See docs/performance.md.";
 
 fn main() {
     tool_main("biolatency", OVERHEAD, run)

@@ -16,7 +16,7 @@ const CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
 const MORE_CALLS: [&str; 2] = ["mprotect", "madvise"];
 
 /// The OVERHEAD section of `man memlat`: measured cost per event.
-const OVERHEAD: &str = "Syscalls other than the memory calls are filtered in the kernel at entry; on a getppid loop (not traced) memlat adds about 300 ns per call, 0.51x what libbpf-tools' syscount -L adds, close to the cost of any two programs on the syscall hooks. See docs/performance.md.";
+const OVERHEAD: &str = "Syscalls other than the memory calls are filtered in the kernel at entry; on a getppid loop (not traced) memlat adds about 120 ns per call, 0.49x what libbpf-tools' syscount -L adds, close to the cost of any two programs on the syscall hooks. See docs/performance.md.";
 
 fn main() {
     tool_main("memlat", OVERHEAD, run)

@@ -11,7 +11,7 @@ use toolkit_report::{Sections, Unit, names::syscall_name, output::stdout, print_
 use crate::cli::{Cli, SortBy};
 
 /// The OVERHEAD section of `man syslat`: measured cost per event.
-const OVERHEAD: &str = "Two programs per syscall, start times in task storage, histograms in a per-CPU array: on a getppid loop syslat adds about 410 ns per call, 0.66x what libbpf-tools' syscount -L adds; with --percentiles (log-linear bins too) its sys_exit program costs 1.26x. See docs/performance.md.";
+const OVERHEAD: &str = "Two programs per syscall, start times in task storage, histograms in a per-CPU array: on a getppid loop on the project's 2-core VM syslat adds about 170 ns per call, 0.71x what libbpf-tools' syscount -L adds; with --percentiles (log-linear bins too) its sys_exit program costs 0.96x libbpf-tools'. See docs/performance.md.";
 
 fn main() {
     tool_main("syslat", OVERHEAD, run)

@@ -91,7 +91,15 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 
 #[inline(always)]
 fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
-    let Some(pid_tgid) = traced() else { return 0 };
+    // With -L and no filter, only calls traced at entry have a start time
+    // (the tool's own do not): the exclusion need not be checked again.
+    let filtered = global(&CONFIG.filter_pid) != 0
+        || global(&CONFIG.filter_tid) != 0
+        || global(&CONFIG.filter_ppid) != 0
+        || global(&CONFIG.filter_cgroup) != 0;
+    if (filtered || global(&CONFIG.measure_latency) == 0) && traced().is_none() {
+        return 0;
+    }
     // With -L the number comes with the start time; otherwise from pt_regs.
     let (elapsed, mut known_nr) = if global(&CONFIG.measure_latency) != 0 {
         match syscall_exit(&SYSCALL_ENTRY) {
@@ -124,7 +132,7 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
         known_nr = Some(nr);
     }
     let stat = if global(&CONFIG.by_process) != 0 {
-        let tgid = (pid_tgid >> 32) as u32;
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         match PROCESSES.get_ptr_mut(tgid) {
             Some(ptr) => ptr,
             None => {

@@ -142,7 +142,12 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 
 #[inline(always)]
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
-    if !traced() {
+    // Without a filter, only calls traced at entry have a start time (the
+    // tool's own do not): the exclusion need not be checked again.
+    let filtered = global(&CONFIG.filter_pid) != 0
+        || global(&CONFIG.filter_tid) != 0
+        || global(&CONFIG.filter_cgroup) != 0;
+    if filtered && !traced() {
         return 0;
     }
     // Only watched syscalls were given a start time at sys_enter.

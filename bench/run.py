@@ -440,9 +440,12 @@ def main():
     for tool in tools + ["floor"]:
         if not (RELEASE / tool).exists():
             raise SystemExit(f"bench/run.py: {RELEASE / tool} missing: cargo build --release")
-    # libbpf-tools' syscount and bpftrace attach perf-event tracepoints.
+    # libbpf-tools' syscount and bpftrace attach perf-event tracepoints;
+    # tracefs is unmounted again at the end if it was mounted here.
+    mounted_tracefs = False
     if subprocess.run(["mountpoint", "-q", "/sys/kernel/tracing"]).returncode != 0:
         subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=True)
+        mounted_tracefs = True
     stats_before = Path("/proc/sys/kernel/bpf_stats_enabled").read_text().strip()
     Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
     selected = args.tools.split(",")
@@ -471,6 +474,8 @@ def main():
         finally:
             workloads.close()
             Path("/proc/sys/kernel/bpf_stats_enabled").write_text(stats_before)
+            if mounted_tracefs:
+                subprocess.run(["umount", "/sys/kernel/tracing"], check=False)
     table = render(results, selected, args.rounds)
     print(table)
     if not args.no_write:

@@ -24,6 +24,8 @@ const PER_DECADE: u32 = 10;
 /// Picture width, and height per panel, in pixels.
 const WIDTH: u32 = 1000;
 const PANEL_HEIGHT: u32 = 320;
+/// Most panels in one picture: beyond, the keys with the most samples.
+const MAX_PANELS: usize = 12;
 /// Height of the title band (the title, then the colour scale).
 const TITLE_HEIGHT: u32 = 60;
 
@@ -128,7 +130,18 @@ impl SvgRecorder {
 
     /// The picture, with its figures in `<metadata>`.
     fn render(&self) -> Result<String> {
-        let panels = self.keys.len().max(1);
+        let keys = self.shown_keys();
+        let panels = keys.len().max(1);
+        let title = if keys.len() < self.keys.len() {
+            format!(
+                "{} ({} of {} keys: those with the most samples)",
+                self.title,
+                keys.len(),
+                self.keys.len()
+            )
+        } else {
+            self.title.clone()
+        };
         let height = TITLE_HEIGHT + PANEL_HEIGHT * panels as u32;
         let mut svg = String::new();
         let mut meta = Vec::new();
@@ -136,11 +149,10 @@ impl SvgRecorder {
             let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
             root.fill(&WHITE).map_err(draw_error)?;
             let (top, body) = root.split_vertically(TITLE_HEIGHT);
-            top.titled(&self.title, ("sans-serif", 18))
-                .map_err(draw_error)?;
+            top.titled(&title, ("sans-serif", 18)).map_err(draw_error)?;
             colour_scale(&top).map_err(draw_error)?;
             let areas = body.split_evenly((panels, 1));
-            if self.keys.is_empty() {
+            if keys.is_empty() {
                 areas[0]
                     .draw_text(
                         "no samples",
@@ -149,7 +161,7 @@ impl SvgRecorder {
                     )
                     .map_err(draw_error)?;
             }
-            for (area, key) in areas.iter().zip(&self.keys) {
+            for (area, key) in areas.iter().zip(keys) {
                 meta.push(self.panel(area, key)?);
             }
             root.present().map_err(draw_error)?;
@@ -164,6 +176,7 @@ impl SvgRecorder {
             "unit": "nsecs",
             "cells_per_decade": PER_DECADE,
             "lines": lines,
+            "keys": self.keys.len(),
             "panels": meta,
         });
         let metadata = format!(
@@ -175,6 +188,31 @@ impl SvgRecorder {
             None => svg.push_str(&metadata),
         }
         Ok(svg)
+    }
+
+    /// The keys drawn, in order of first appearance: all of them, or the
+    /// [`MAX_PANELS`] with the most samples over the run.
+    fn shown_keys(&self) -> Vec<&String> {
+        if self.keys.len() <= MAX_PANELS {
+            return self.keys.iter().collect();
+        }
+        let total = |key: &String| -> u64 {
+            self.columns
+                .iter()
+                .filter_map(|c| c.samples.get(key))
+                .map(|s| s.count)
+                .sum()
+        };
+        let mut ranked: Vec<(u64, usize)> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (total(k), i))
+            .collect();
+        ranked.sort_by_key(|&(count, i)| (std::cmp::Reverse(count), i));
+        let mut shown: Vec<usize> = ranked.iter().take(MAX_PANELS).map(|&(_, i)| i).collect();
+        shown.sort_unstable();
+        shown.into_iter().map(|i| &self.keys[i]).collect()
     }
 
     /// One key's panel; returns its figures for the metadata.
@@ -326,4 +364,57 @@ fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use toolkit_core::loglinear::loglinear_bin;
+
+    use super::*;
+
+    fn hist(value: u64, count: u64) -> LlHist {
+        let mut hist = LlHist::ZERO;
+        hist.bins[loglinear_bin(value)] = count;
+        hist.count = count;
+        hist.min = value;
+        hist.max = value;
+        hist
+    }
+
+    /// Many keys: the picture keeps the ones with the most samples, says
+    /// so in its title, and counts them all in its metadata.
+    #[test]
+    fn many_keys_draw_the_busiest_panels() {
+        let dir = std::env::temp_dir().join(format!("svg-many-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("many.svg");
+        let mut svg = SvgRecorder::new("t", &path, "t on host".into(), vec![50.0]).unwrap();
+        let hists: Vec<(String, LlHist)> = (0..20u64)
+            .map(|k| (format!("key{k}"), hist(1_000 * (k + 1), k + 1)))
+            .collect();
+        svg.record(hists.iter().map(|(k, h)| (k.clone(), Some(h))));
+        svg.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("12 of 20 keys"), "title");
+        let start = text.find("<metadata").unwrap();
+        let json =
+            &text[text[start..].find('>').unwrap() + start + 1..text.find("</metadata>").unwrap()];
+        let meta: Value = serde_json::from_str(
+            &json
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+        )
+        .unwrap();
+        assert_eq!(meta["keys"], 20);
+        let panels: Vec<&str> = meta["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["key"].as_str().unwrap())
+            .collect();
+        let busiest: Vec<String> = (8..20).map(|k| format!("key{k}")).collect();
+        assert_eq!(panels, busiest);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
-use crate::report::Grouping;
+use runqlat::Grouping;
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:

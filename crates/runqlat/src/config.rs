@@ -1,22 +1,21 @@
-//! From the command line and the kernel's BTF to the configuration the
-//! kernel side reads (`runqlat_ebpf::Config`): a pure function, tested
-//! without loading anything.
+//! From the options and the kernel's BTF to the configuration the kernel
+//! side reads (`runqlat_ebpf::Config`): a pure function, tested without
+//! loading anything.
 
 use anyhow::Result;
 use runqlat_ebpf::{CgroupOffsets, Config, PidNsOffsets, TaskOffsets, group, maps};
-use toolkit_load::{CgroupFilter, KernelBtf};
-use toolkit_report::Unit;
+use toolkit_load::KernelBtf;
 
-use crate::{cli::Cli, report::Grouping};
+use crate::{Options, report::Grouping};
 
-/// The kernel side's configuration for `cli`; offsets the run does not
-/// use stay zero (their code is pruned by the verifier).
-pub fn build(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result<Config> {
-    let grouping = cli.grouping();
+/// The kernel side's configuration for `options`; offsets the run does
+/// not use stay zero (their code is pruned by the verifier).
+pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
+    let grouping = options.grouping;
     let task = |member: &str| btf.member_offset("task_struct", member);
     let mut config = Config {
-        unit_divisor: unit(cli).divisor(),
-        filter_tgid: cli.pid.unwrap_or(0),
+        unit_divisor: options.unit().divisor(),
+        filter_tgid: options.pid.unwrap_or(0),
         group_by: match grouping {
             Grouping::None => group::NONE,
             Grouping::Process => group::PROCESS,
@@ -24,7 +23,7 @@ pub fn build(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result
             Grouping::PidNamespace => group::PIDNS,
             Grouping::Cpu => group::CPU,
         },
-        loglinear: u32::from(cli.hires.loglinear()),
+        loglinear: u32::from(options.loglinear),
         task: TaskOffsets {
             state: btf.first_member_offset("task_struct", &["__state", "state"])?,
             pid: task("pid")?,
@@ -45,7 +44,7 @@ pub fn build(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result
                 + btf.member_offset("ns_common", "inum")?,
         };
     }
-    if let Some(cgroup) = cgroup {
+    if let Some(cgroup) = options.cgroup {
         config.filter_cgroup = 1;
         config.cgroup_id = cgroup.id;
         config.cgroup_level = cgroup.level;
@@ -61,19 +60,14 @@ pub fn build(cli: &Cli, btf: &KernelBtf, cgroup: Option<CgroupFilter>) -> Result
     Ok(config)
 }
 
-/// The histograms' unit.
-pub fn unit(cli: &Cli) -> Unit {
-    Unit::latency(cli.out.milliseconds, false)
-}
-
 /// Map sizes: one histogram unless split; log-linear ones only when used.
-pub fn map_sizes(cli: &Cli) -> [(&'static str, u32); 3] {
-    let keys = if cli.grouping() == Grouping::None {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
+    let keys = if options.grouping == Grouping::None {
         1
     } else {
         maps::MAX_KEYS
     };
-    let ll_keys = if cli.hires.loglinear() { keys } else { 1 };
+    let ll_keys = if options.loglinear { keys } else { 1 };
     [
         (maps::HISTS, keys),
         (maps::COMMS, keys),
@@ -83,19 +77,17 @@ pub fn map_sizes(cli: &Cli) -> [(&'static str, u32); 3] {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
+    use toolkit_load::CgroupFilter;
 
     use super::*;
 
-    fn config_of(args: &[&str], cgroup: Option<CgroupFilter>) -> Config {
-        let cli =
-            Cli::try_parse_from(std::iter::once("runqlat").chain(args.iter().copied())).unwrap();
-        build(&cli, &KernelBtf::load().unwrap(), cgroup).unwrap()
+    fn config_of(options: Options) -> Config {
+        build(&options, &KernelBtf::load().unwrap()).unwrap()
     }
 
     #[test]
     fn defaults_trace_everything_in_usecs() {
-        let config = config_of(&[], None);
+        let config = config_of(Options::default());
         assert_eq!(config.unit_divisor, 1000);
         assert_eq!(
             (config.filter_tgid, config.group_by, config.loglinear),
@@ -109,12 +101,25 @@ mod tests {
 
     #[test]
     fn options_map_to_fields() {
-        let config = config_of(&["-m", "-P", "-p", "42", "--percentiles"], None);
+        let config = config_of(Options {
+            milliseconds: true,
+            grouping: Grouping::Process,
+            pid: Some(42),
+            loglinear: true,
+            ..Options::default()
+        });
         assert_eq!(config.unit_divisor, 1_000_000);
         assert_eq!((config.filter_tgid, config.group_by), (42, group::PROCESS));
         assert_eq!(config.loglinear, 1);
-        assert_eq!(config_of(&["-L"], None).group_by, group::THREAD);
-        let pidns = config_of(&["--pidnss"], None);
+        let by = |grouping| {
+            config_of(Options {
+                grouping,
+                ..Options::default()
+            })
+        };
+        assert_eq!(by(Grouping::Thread).group_by, group::THREAD);
+        assert_eq!(by(Grouping::Cpu).group_by, group::CPU);
+        let pidns = by(Grouping::PidNamespace);
         assert_eq!(pidns.group_by, group::PIDNS);
         assert_ne!(pidns.pidns.size_upid, 0);
     }
@@ -122,7 +127,10 @@ mod tests {
     #[test]
     fn cgroup_filter_carries_its_id_and_offsets() {
         let cgroup = CgroupFilter { id: 77, level: 2 };
-        let config = config_of(&[], Some(cgroup));
+        let config = config_of(Options {
+            cgroup: Some(cgroup),
+            ..Options::default()
+        });
         assert_eq!(
             (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
             (1, 77, 2)

@@ -1,0 +1,164 @@
+//! Run-queue latency tracing, for `runqlat` and any tool that needs the
+//! same measure (`usecheck`'s CPU saturation): load and attach the eBPF
+//! object for [`Options`], then drain it interval by interval
+//! ([`Tracer::interval`]). The text, JSON and OpenMetrics output is the
+//! binary's; [`report::rows`] names the histograms for it.
+
+pub mod config;
+pub mod report;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use runqlat_ebpf::{dropped, maps};
+use toolkit_core::{Hist, LlHist};
+use toolkit_drain::{CommTable, DropReport, HistDrain, IntervalClock, Losses, drain_optional};
+use toolkit_load::{
+    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
+};
+use toolkit_report::Unit;
+
+pub use report::Grouping;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
+
+/// What to trace and how.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// How histograms are split (`-P`, `-L`, `--pidnss`, `-C`).
+    pub grouping: Grouping,
+    /// Only this process.
+    pub pid: Option<u32>,
+    /// Only tasks in this cgroup v2 or below.
+    pub cgroup: Option<CgroupFilter>,
+    /// Millisecond buckets.
+    pub milliseconds: bool,
+    /// Log-linear histograms too, for percentiles.
+    pub loglinear: bool,
+}
+
+impl Default for Options {
+    /// Every task, one histogram, microseconds.
+    fn default() -> Self {
+        Self {
+            grouping: Grouping::None,
+            pid: None,
+            cgroup: None,
+            milliseconds: false,
+            loglinear: false,
+        }
+    }
+}
+
+impl Options {
+    /// The histograms' unit.
+    pub fn unit(&self) -> Unit {
+        Unit::latency(self.milliseconds, false)
+    }
+}
+
+/// One interval's figures.
+pub struct Interval {
+    /// Log2 histograms by key (tgid, tid, PID namespace inode, CPU, or
+    /// [`runqlat_ebpf::ALL`]).
+    pub hists: Vec<(u32, Hist)>,
+    /// Their log-linear twins, with `loglinear`.
+    pub loglinear: BTreeMap<u32, LlHist>,
+    /// What the kernel side could not record.
+    pub lost: Losses,
+}
+
+/// The attached programs and their maps.
+pub struct Tracer {
+    ebpf: aya::Ebpf,
+    grouping: Grouping,
+    clock: IntervalClock,
+    drain: HistDrain<u32>,
+    loglinear: Option<HistDrain<u32, LlHist>>,
+    comms: CommTable,
+    drops: DropReport,
+}
+
+impl Tracer {
+    /// Loads the object for `options` and attaches it; `tool` names the
+    /// losses it reports.
+    pub fn attach(tool: &'static str, options: &Options) -> Result<Self> {
+        check_privileges()?;
+        let btf = KernelBtf::load()?;
+        let mut tracepoints = vec!["sched_wakeup", "sched_wakeup_new", "sched_switch"];
+        if matches!(options.grouping, Grouping::Process | Grouping::Thread) {
+            // Names follow exec.
+            tracepoints.push("sched_process_exec");
+        }
+        btf.require_tracepoints(&tracepoints)?;
+        let config = config::build(options, &btf)?;
+        let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
+        // tp_btf first: its programs keep enqueue times in task storage,
+        // which needs the trusted task pointers only tp_btf arguments are.
+        // Before 6.2, the kernel refuses task-storage lookups nested in
+        // another task-storage operation on the same CPU,
+        // indistinguishably from a missing slot: raw_tp's hash map counts
+        // every loss there.
+        let first = if kernel_before(6, 2) {
+            Hook::RawTracePoint
+        } else {
+            Hook::BtfTracePoint
+        };
+        attach_tracepoints(&mut ebpf, &btf, &tracepoints, first)?;
+        let clock = IntervalClock::new(&mut ebpf)?;
+        let drain = HistDrain::new(&mut ebpf, maps::HISTS)?;
+        let loglinear = options
+            .loglinear
+            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
+            .transpose()?;
+        let comms = CommTable::new(&mut ebpf, maps::COMMS)?;
+        Ok(Self {
+            ebpf,
+            grouping: options.grouping,
+            clock,
+            drain,
+            loglinear,
+            comms,
+            drops: DropReport::new(tool, dropped::REASONS),
+        })
+    }
+
+    /// What happened since the last call (or since attaching).
+    pub fn interval(&mut self) -> Result<Interval> {
+        let tick = self.clock.tick();
+        let mut idle = Vec::new();
+        let hists = self.drain.drain_with_idle(&tick, &mut idle)?;
+        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
+        self.clock.advance(tick)?;
+        if matches!(
+            self.grouping,
+            Grouping::Process | Grouping::Thread | Grouping::PidNamespace
+        ) {
+            self.comms.update(hists.iter().map(|(key, _)| *key), &idle);
+        }
+        let lost = self.drops.check(&self.ebpf)?;
+        Ok(Interval {
+            hists,
+            loglinear,
+            lost,
+        })
+    }
+
+    /// The command names of the keys seen (with `-P`, `-L`, `--pidnss`).
+    pub fn comms(&self) -> &CommTable {
+        &self.comms
+    }
+}
+
+/// Whether the running kernel is older than `major.minor` (from
+/// /proc/sys/kernel/osrelease; an unreadable release counts as new).
+fn kernel_before(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(a), Some(b)) => (a, b) < (major, minor),
+        _ => false,
+    }
+}

@@ -19,6 +19,8 @@ EXAMPLES:
     biolatency --json 1     # one JSON object per second, for scripts
     biolatency -D --percentiles  # p50, p90, p99, p99.9 per disk
     biolatency -d vda --compact 1  # vda's I/O latency percentiles, a line a second
+    biolatency -D --heatmap 1      # latency over time per disk, as shaded strips
+    biolatency --svg io.svg 1 60   # a minute of latency, drawn as a heatmap at exit
     biolatency -D --openmetrics /var/lib/node_exporter/biolatency.prom 15";
 
 /// Summarize block device I/O latency as a histogram.

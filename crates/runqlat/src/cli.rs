@@ -19,6 +19,7 @@ EXAMPLES:
     runqlat --json 1  # one JSON object per second, for scripts
     runqlat --percentiles -P  # p50, p90, p99, p99.9 per process
     runqlat --compact 1       # p10-p99 and max of run-queue waits, a line a second
+    runqlat --heatmap 1       # run-queue waits over time, a shaded strip a second
     runqlat --openmetrics /var/lib/node_exporter/runqlat.prom 15";
 
 /// Summarize run queue (scheduler) latency as a histogram.

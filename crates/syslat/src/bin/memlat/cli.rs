@@ -13,6 +13,7 @@ EXAMPLES:
     memlat --json 1     # one JSON object per second, for scripts
     memlat --percentiles  # p50, p90, p99, p99.9 of each call
     memlat --compact 1  # mmap/munmap/brk/mremap percentiles, a line a second
+    memlat --heatmap 1  # their latency over time, as shaded strips
     memlat --reclaim 5  # also direct-reclaim stalls (memory saturation)
     memlat --reclaim -P # reclaim stalls per process";
 

@@ -17,6 +17,7 @@ EXAMPLES:
     syslat -s read --percentiles          # p50, p90, p99, p99.9 of reads
     syslat --percentiles=50,99.99 -p 185  # chosen percentiles, one process
     syslat -s read --compact 1  # read latency percentiles, a line a second
+    syslat -s read --heatmap --svg read.svg 1  # read latency over time; a picture at exit
     syslat --openmetrics /var/lib/node_exporter/syslat.prom 15  # for Prometheus
     syslat --json 1             # one JSON object per second, for scripts";
 

@@ -1,32 +1,26 @@
-//! From the command line and the kernel's BTF to the configuration the
-//! kernel side reads (`biolatency_ebpf::Config`): a pure function, tested
-//! without loading anything.
+//! From the options and the kernel's BTF to the configuration the kernel
+//! side reads (`biolatency_ebpf::Config`): a pure function, tested without
+//! loading anything.
 
 use anyhow::Result;
 use biolatency_ebpf::{Config, Offsets, maps};
-use toolkit_load::{CgroupFilter, KernelBtf};
-use toolkit_report::Unit;
+use toolkit_load::KernelBtf;
 
-use crate::cli::Cli;
+use crate::Options;
 
-/// The kernel side's configuration for `cli`, `dev` being the `-d` disk's
-/// dev_t.
-pub fn build(
-    cli: &Cli,
-    btf: &KernelBtf,
-    dev: Option<u32>,
-    cgroup: Option<CgroupFilter>,
-) -> Result<Config> {
+/// The kernel side's configuration for `options`.
+pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
     let flag = |on: bool| u32::from(on);
+    let (dev, cgroup) = (options.dev, options.cgroup);
     Ok(Config {
-        unit_divisor: unit(cli).divisor(),
+        unit_divisor: options.unit().divisor(),
         cgroup_id: cgroup.map_or(0, |c| c.id),
         filter_dev: flag(dev.is_some()),
         target_dev: dev.unwrap_or(0),
-        per_disk: flag(cli.per_disk),
-        per_flag: flag(cli.per_flag),
-        queued: flag(cli.queued),
-        loglinear: flag(cli.hires.loglinear()),
+        per_disk: flag(options.per_disk),
+        per_flag: flag(options.per_flag),
+        queued: flag(options.queued),
+        loglinear: flag(options.loglinear),
         filter_cgroup: flag(cgroup.is_some()),
         cgroup_level: cgroup.map_or(0, |c| c.level),
         off: Offsets {
@@ -40,37 +34,26 @@ pub fn build(
     })
 }
 
-/// The histograms' unit.
-pub fn unit(cli: &Cli) -> Unit {
-    Unit::latency(cli.out.milliseconds, false)
-}
-
 /// Map sizes: one histogram unless split; log-linear ones only when used.
-pub fn map_sizes(cli: &Cli) -> [(&'static str, u32); 2] {
-    let hists = if cli.per_disk || cli.per_flag {
-        maps::MAX_HISTS
-    } else {
-        1
-    };
-    let ll_hists = if cli.hires.loglinear() { hists } else { 1 };
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 2] {
+    let hists = if options.split() { maps::MAX_HISTS } else { 1 };
+    let ll_hists = if options.loglinear { hists } else { 1 };
     [(maps::HISTS, hists), (maps::LLHISTS, ll_hists)]
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
+    use toolkit_load::CgroupFilter;
 
     use super::*;
 
-    fn config_of(args: &[&str], dev: Option<u32>, cgroup: Option<CgroupFilter>) -> Config {
-        let argv = std::iter::once("biolatency").chain(args.iter().copied());
-        let cli = Cli::try_parse_from(argv).unwrap();
-        build(&cli, &KernelBtf::load().unwrap(), dev, cgroup).unwrap()
+    fn config_of(options: Options) -> Config {
+        build(&options, &KernelBtf::load().unwrap()).unwrap()
     }
 
     #[test]
     fn defaults_time_every_disk_in_usecs() {
-        let config = config_of(&[], None, None);
+        let config = config_of(Options::default());
         assert_eq!(config.unit_divisor, 1000);
         let switches = [
             config.filter_dev,
@@ -87,11 +70,15 @@ mod tests {
     #[test]
     fn options_map_to_fields() {
         let cgroup = CgroupFilter { id: 9, level: 1 };
-        let config = config_of(
-            &["-m", "-D", "-F", "-Q", "--percentiles"],
-            Some(253 << 20),
-            Some(cgroup),
-        );
+        let config = config_of(Options {
+            milliseconds: true,
+            per_disk: true,
+            per_flag: true,
+            queued: true,
+            loglinear: true,
+            dev: Some(253 << 20),
+            cgroup: Some(cgroup),
+        });
         assert_eq!(config.unit_divisor, 1_000_000);
         assert_eq!((config.filter_dev, config.target_dev), (1, 253 << 20));
         assert_eq!([config.per_disk, config.per_flag, config.queued], [1; 3]);

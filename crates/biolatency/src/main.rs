@@ -1,31 +1,18 @@
 //! biolatency: block device I/O latency as a log2 histogram.
 
 mod cli;
-mod config;
-mod disks;
-mod flags;
 mod report;
-mod status;
 
 use anyhow::Result;
-use aya::Ebpf;
-use biolatency_ebpf::{dropped, maps};
+use biolatency::{Options, Tracer, disks::Disks};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_core::Hist;
-use toolkit_drain::{ArrayDrain, DropReport, HistDrain, IntervalClock, Tick, drain_optional};
-use toolkit_load::{
-    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
-};
+use toolkit_load::CgroupFilter;
 use toolkit_report::{output::stdout, print_banner};
 
 use crate::{
     cli::Cli,
-    disks::Disks,
-    flags::FlagNames,
     report::{Extras, Keys},
 };
-
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
 
 /// The OpenMetrics counter family of errored requests: name, help, labels.
 const ERRORS: (&str, &str, &[&str]) = (
@@ -44,38 +31,24 @@ fn main() {
 fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
     cli.out.json |= cli.bcc_json;
     let disks = Disks::load();
-    let target_dev = cli.disk.as_deref().map(|d| disks.dev_of(d)).transpose()?;
-    let cgroup = CgroupFilter::from_arg(cli.cgroup.as_deref())?;
-    check_privileges()?;
-    let btf = KernelBtf::load()?;
-    let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
-    if cli.queued {
-        tracepoints.push("block_rq_insert");
-    }
-    btf.require_tracepoints(&tracepoints)?;
-    let flags = cli
-        .per_flag
-        .then(|| FlagNames::from_btf(&btf))
-        .transpose()?;
-    let config = config::build(&cli, &btf, target_dev, cgroup)?;
-    let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
-    attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
-    let mut clock = IntervalClock::new(&mut ebpf)?;
-    let mut drain = Histograms::new(&mut ebpf, cli.per_disk || cli.per_flag)?;
-    let mut errors = HistDrain::<u64, u64>::new(&mut ebpf, maps::ERRORS)?;
-    let mut loglinear = cli
-        .hires
-        .loglinear()
-        .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
-        .transpose()?;
+    let options = Options {
+        per_disk: cli.per_disk,
+        per_flag: cli.per_flag,
+        queued: cli.queued,
+        dev: cli.disk.as_deref().map(|d| disks.dev_of(d)).transpose()?,
+        cgroup: CgroupFilter::from_arg(cli.cgroup.as_deref())?,
+        milliseconds: cli.out.milliseconds,
+        loglinear: cli.hires.loglinear(),
+    };
+    let mut tracer = Tracer::attach("biolatency", &options)?;
     let mut keys = Keys {
         per_disk: cli.per_disk,
-        flags,
+        flags: tracer.take_flag_names(),
         disks,
     };
-    let unit = config::unit(&cli);
+    let unit = options.unit();
     // Unsplit, the one histogram is "all" from the first interval on.
-    let always = (!cli.per_disk && !cli.per_flag).then(|| "all".to_string());
+    let always = (!options.split()).then(|| "all".to_string());
     let mut report = cli
         .out
         .report("biolatency", &cli.hires, "DISK", unit, always)?;
@@ -95,42 +68,34 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
         "Tracing block device I/O... Hit Ctrl-C to end.",
         report.mode.is_json(),
     )?;
-    let mut drops = DropReport::new("biolatency", dropped::REASONS);
     run_intervals(signals, cli.every.every(), cli.every.count, || {
-        let tick = clock.tick();
-        let hists = drain.drain(&tick)?;
-        let ll = drain_optional(&mut loglinear, &tick)?;
+        let interval = tracer.interval()?;
+        let hists = &interval.hists;
         let extras = Extras {
-            errors: keys.error_rows(&errors.drain(&tick)?),
+            errors: keys.error_rows(&interval.errors),
             summary: cli.extension.then(|| {
                 let total = hists.iter().map(|(_, h)| h.sum).sum();
                 (total, hists.iter().map(|(_, h)| h.count).sum(), unit)
             }),
         };
-        clock.advance(tick)?;
-        let lost = drops.check(&ebpf)?;
-        let rows = keys.rows(&hists, &ll);
+        let rows = keys.rows(hists, &interval.loglinear);
         if let Some(om) = &mut openmetrics {
             for (disk, status, count) in &extras.errors {
                 let labels = vec![disk.clone(), status.clone()];
                 om.count(ERRORS.0, ERRORS.1, ERRORS.2, labels, *count);
             }
-            om.end_interval(rows.iter().map(|r| (r.name.clone(), r.hist)), &lost);
+            om.end_interval(
+                rows.iter().map(|r| (r.name.clone(), r.hist)),
+                &interval.lost,
+            );
         }
-        report.write(&mut stdout(), &rows, &lost, &extras)?;
+        report.write(&mut stdout(), &rows, &interval.lost, &extras)?;
         Ok(())
     })?;
     report.finish()?;
-    say_unfinished(&ebpf)
-}
-
-/// At exit, requests started while tracing but not seen to complete are in
-/// no histogram: say how many (in flight at exit, or, after the I/O has
-/// settled, completions the kernel did not run our program for).
-fn say_unfinished(ebpf: &Ebpf) -> Result<()> {
-    let map = toolkit_drain::map(ebpf, maps::START)?;
-    let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
-    let unfinished = start.keys().filter(Result::is_ok).count();
+    // At exit, requests started while tracing but not seen to complete
+    // are in no histogram: say how many.
+    let unfinished = tracer.unfinished()?;
     if unfinished > 0 {
         toolkit_report::say!(
             "biolatency: {unfinished} requests started while tracing were not seen to \
@@ -138,32 +103,4 @@ fn say_unfinished(ebpf: &Ebpf) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Where the kernel keeps the histograms: a hash by disk and flags when
-/// split, one per-CPU array slot (key 0) when not.
-enum Histograms {
-    Split(HistDrain<u64>),
-    Total(ArrayDrain<Hist>),
-}
-
-impl Histograms {
-    fn new(ebpf: &mut Ebpf, split: bool) -> Result<Self> {
-        Ok(if split {
-            Self::Split(HistDrain::new(ebpf, maps::HISTS)?)
-        } else {
-            Self::Total(ArrayDrain::new(ebpf, maps::TOTAL)?)
-        })
-    }
-
-    fn drain(&mut self, tick: &Tick) -> Result<Vec<(u64, Hist)>> {
-        Ok(match self {
-            Self::Split(drain) => drain.drain(tick)?,
-            Self::Total(drain) => drain
-                .drain(tick)?
-                .into_iter()
-                .map(|(_, hist)| (0, hist))
-                .collect(),
-        })
-    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use toolkit_core::{Hist, LlHist};
 use toolkit_report::{HistRow, Sections, Unit};
 
-use crate::{disks::Disks, flags::FlagNames, status::status_name};
+use biolatency::{disks::Disks, flags::FlagNames, status::status_name};
 
 /// How histogram keys (`dev << 32 | cmd_flags`) and error keys (`dev << 32
 /// | blk_status_t`) are named.

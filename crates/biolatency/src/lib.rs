@@ -1,0 +1,179 @@
+//! Block I/O latency tracing, for `biolatency` and any tool that needs the
+//! same measures (`usecheck`'s disk saturation and errors): load and attach
+//! the eBPF object for [`Options`], then drain it interval by interval
+//! ([`Tracer::interval`]); disks, request flags and completion statuses by
+//! name ([`disks`], [`flags`], [`status`]). The output is the binary's.
+
+pub mod config;
+pub mod disks;
+pub mod flags;
+pub mod status;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use aya::Ebpf;
+use biolatency_ebpf::{dropped, maps};
+use toolkit_core::{Hist, LlHist};
+use toolkit_drain::{
+    ArrayDrain, DropReport, HistDrain, IntervalClock, Losses, Tick, drain_optional,
+};
+use toolkit_load::{
+    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
+};
+use toolkit_report::Unit;
+
+use crate::flags::FlagNames;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
+
+/// What to trace and how.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// A histogram per disk (`-D`).
+    pub per_disk: bool,
+    /// A histogram per request flag set (`-F`).
+    pub per_flag: bool,
+    /// From insertion in the queue rather than issue (`-Q`).
+    pub queued: bool,
+    /// Only this disk, as the kernel's dev_t (`-d`).
+    pub dev: Option<u32>,
+    /// Only I/O issued by tasks in this cgroup v2 or below (`-c`).
+    pub cgroup: Option<CgroupFilter>,
+    /// Millisecond buckets.
+    pub milliseconds: bool,
+    /// Log-linear histograms too, for percentiles.
+    pub loglinear: bool,
+}
+
+impl Options {
+    /// The histograms' unit.
+    pub fn unit(&self) -> Unit {
+        Unit::latency(self.milliseconds, false)
+    }
+
+    /// Whether histograms are split by disk or flags.
+    pub fn split(&self) -> bool {
+        self.per_disk || self.per_flag
+    }
+}
+
+/// One interval's figures.
+pub struct Interval {
+    /// Log2 histograms keyed `dev << 32 | cmd_flags` (zero parts when not
+    /// split).
+    pub hists: Vec<(u64, Hist)>,
+    /// Their log-linear twins, with `loglinear`.
+    pub loglinear: BTreeMap<u64, LlHist>,
+    /// Requests completed with an error, keyed `dev << 32 | status`.
+    pub errors: Vec<(u64, u64)>,
+    /// What the kernel side could not record.
+    pub lost: Losses,
+}
+
+/// The attached programs and their maps.
+pub struct Tracer {
+    ebpf: Ebpf,
+    clock: IntervalClock,
+    hists: Histograms,
+    errors: HistDrain<u64, u64>,
+    loglinear: Option<HistDrain<u64, LlHist>>,
+    flag_names: Option<FlagNames>,
+    drops: DropReport,
+}
+
+impl Tracer {
+    /// Loads the object for `options` and attaches it; `tool` names the
+    /// losses it reports.
+    pub fn attach(tool: &'static str, options: &Options) -> Result<Self> {
+        check_privileges()?;
+        let btf = KernelBtf::load()?;
+        let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
+        if options.queued {
+            tracepoints.push("block_rq_insert");
+        }
+        btf.require_tracepoints(&tracepoints)?;
+        let flag_names = options
+            .per_flag
+            .then(|| FlagNames::from_btf(&btf))
+            .transpose()?;
+        let config = config::build(options, &btf)?;
+        let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
+        attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
+        let clock = IntervalClock::new(&mut ebpf)?;
+        let hists = Histograms::new(&mut ebpf, options.split())?;
+        let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;
+        let loglinear = options
+            .loglinear
+            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
+            .transpose()?;
+        Ok(Self {
+            ebpf,
+            clock,
+            hists,
+            errors,
+            loglinear,
+            flag_names,
+            drops: DropReport::new(tool, dropped::REASONS),
+        })
+    }
+
+    /// The names of this kernel's request flags, with `per_flag` (taken:
+    /// the caller keeps them).
+    pub fn take_flag_names(&mut self) -> Option<FlagNames> {
+        self.flag_names.take()
+    }
+
+    /// What happened since the last call (or since attaching).
+    pub fn interval(&mut self) -> Result<Interval> {
+        let tick = self.clock.tick();
+        let hists = self.hists.drain(&tick)?;
+        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
+        let errors = self.errors.drain(&tick)?;
+        self.clock.advance(tick)?;
+        let lost = self.drops.check(&self.ebpf)?;
+        Ok(Interval {
+            hists,
+            loglinear,
+            errors,
+            lost,
+        })
+    }
+
+    /// Requests started while tracing and not seen to complete: in flight
+    /// now or, once the I/O has settled, completions the kernel did not run
+    /// the program for. They are in no histogram.
+    pub fn unfinished(&self) -> Result<usize> {
+        let map = toolkit_drain::map(&self.ebpf, maps::START)?;
+        let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
+        Ok(start.keys().filter(Result::is_ok).count())
+    }
+}
+
+/// Where the kernel keeps the histograms: a hash by disk and flags when
+/// split, one per-CPU array slot (key 0) when not.
+enum Histograms {
+    Split(HistDrain<u64>),
+    Total(ArrayDrain<Hist>),
+}
+
+impl Histograms {
+    fn new(ebpf: &mut Ebpf, split: bool) -> Result<Self> {
+        Ok(if split {
+            Self::Split(HistDrain::new(ebpf, maps::HISTS)?)
+        } else {
+            Self::Total(ArrayDrain::new(ebpf, maps::TOTAL)?)
+        })
+    }
+
+    fn drain(&mut self, tick: &Tick) -> Result<Vec<(u64, Hist)>> {
+        Ok(match self {
+            Self::Split(drain) => drain.drain(tick)?,
+            Self::Total(drain) => drain
+                .drain(tick)?
+                .into_iter()
+                .map(|(_, hist)| (0, hist))
+                .collect(),
+        })
+    }
+}

@@ -336,8 +336,14 @@ fn percentiles_per_disk_count_every_io() {
         let v = hist["percentiles"][p].as_f64().unwrap();
         assert!(min <= v && v <= max, "{p} {v} outside [{min}, {max}]");
     }
+    // The disk's log-linear histogram is allocated at its first I/O, and
+    // the allocation can fail (6.1 more often); such an I/O is in the log2
+    // histogram and counted as lost, never dropped unsaid.
     let binned = counts_in(hist, "loglinear");
-    assert_eq!(binned, count, "{context}");
+    let refused = record["lost"]["no kernel memory for a new log-linear histogram"]
+        .as_u64()
+        .unwrap();
+    assert!(binned <= count && count - binned <= refused, "{context}");
 }
 
 /// Disk errors: a loop device whose backing file sits on a 2 MiB tmpfs.

@@ -474,14 +474,20 @@ fn per_process_histograms_count_each_child_exactly() {
         if json {
             let record: serde_json::Value =
                 serde_json::from_str(out.lines().last().unwrap()).unwrap();
+            let mut unbinned = 0;
             for (pid, comm, count) in expected {
                 let hist = toolkit_tests::json_list(&record["histograms"])
                     .find(|h| h["key"]["pid"] == pid)
                     .unwrap_or_else(|| panic!("no histogram for {pid}: {out}"));
                 assert_eq!(hist["key"]["comm"], comm, "{out}");
                 assert_eq!(hist["count"], count, "{out}");
-                assert_eq!(toolkit_tests::counts_in(hist, "loglinear"), count, "{out}");
+                unbinned += count - toolkit_tests::counts_in(hist, "loglinear");
             }
+            // A new process's log-linear histogram is allocated at its
+            // first call, and the allocation can fail (on 6.1 more often):
+            // such a call is in the log2 histogram and counted as lost.
+            let lost = &record["lost"]["no kernel memory for a new log-linear histogram"];
+            assert!(unbinned <= lost.as_u64().unwrap(), "{out}");
         } else {
             let hists = parse_log2_hists(&out);
             for (pid, comm, count) in expected {

@@ -48,10 +48,7 @@ pub fn rows<'a>(
                     (format!("\n{label} = {key}\n"), key.to_string())
                 }
                 Some(label) => {
-                    labels.insert(label.into(), (*key).into());
-                    labels.insert("comm".into(), comms.name(*key).into());
-                    let name = format!("{key} {}", comms.name(*key));
-                    (format!("\n{label} = {name}\n"), name)
+                    return HistRow::task(label, *key, comms.name(*key), hist, loglinear.get(key));
                 }
                 None => (String::new(), "all".to_string()),
             };

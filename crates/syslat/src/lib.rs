@@ -76,15 +76,13 @@ pub struct Interval {
     pub reclaim_ll: BTreeMap<u64, LlHist>,
     /// What the kernel side could not record.
     pub lost: Losses,
-    /// With `per_process`: the command name of each process.
-    pub comms: Option<BTreeMap<u32, String>>,
 }
 
 impl Interval {
     /// Adds everything measured to the OpenMetrics totals and rewrites the
     /// file: latency, failed calls and requested sizes (when counted), and
     /// lost samples.
-    fn publish(&self, om: &mut OpenMetrics) {
+    fn publish(&self, om: &mut OpenMetrics, per_process: bool) {
         for &(nr, errno, count) in &self.errors {
             om.count(
                 "failures",
@@ -123,7 +121,7 @@ impl Interval {
                 self.sizes.iter().map(|(nr, h)| (syscall_name(*nr), h)),
             );
         }
-        if self.comms.is_some() {
+        if per_process {
             om.end_interval(
                 self.latency.iter().map(|(pid, h)| (pid.to_string(), h)),
                 &self.lost,
@@ -232,18 +230,23 @@ impl Tracer {
         })
     }
 
+    /// With `per_process`: the command name of each process shown.
+    pub fn comms(&self) -> Option<&CommTable> {
+        self.processes.as_ref().map(|(_, comms)| comms)
+    }
+
     /// What happened since the last call (or since attaching), added to
     /// the OpenMetrics totals when there are some (`--openmetrics`).
     pub fn interval(&mut self, om: Option<&mut OpenMetrics>) -> Result<Interval> {
         let tick = self.clock.tick();
-        let (latency, comms) = match &mut self.processes {
+        let latency = match &mut self.processes {
             Some((drain, comms)) => {
                 let mut idle = Vec::new();
                 let hists = drain.drain_with_idle(&tick, &mut idle)?;
                 comms.update(hists.iter().map(|(pid, _)| *pid), &idle);
-                (hists, Some(comms.names().clone()))
+                hists
             }
-            None => (self.latency.drain(&tick)?, None),
+            None => self.latency.drain(&tick)?,
         };
         let errors = self
             .errors
@@ -268,10 +271,9 @@ impl Tracer {
             reclaim,
             reclaim_ll,
             lost,
-            comms,
         };
         if let Some(om) = om {
-            interval.publish(om);
+            interval.publish(om, self.processes.is_some());
         }
         Ok(interval)
     }
@@ -360,29 +362,15 @@ pub fn rows<'a>(
 }
 
 /// Per-process histograms (syslat `-P`, in display order) as rows headed
-/// `pid = 42 comm` (libbpf-tools' runqlat `-P`), keyed `{"pid": 42,
-/// "comm": "comm"}` in JSON.
+/// `pid = 42 comm`, as libbpf-tools' runqlat `-P` heads them.
 pub fn process_rows<'a>(
     hists: &'a [(u32, Hist)],
     loglinear: &'a BTreeMap<u32, LlHist>,
-    comms: &BTreeMap<u32, String>,
+    comms: &CommTable,
 ) -> Vec<HistRow<'a>> {
     hists
         .iter()
-        .map(|(pid, hist)| {
-            let comm = comms.get(pid).map_or("", String::as_str);
-            let mut labels = Map::new();
-            labels.insert("pid".into(), (*pid).into());
-            labels.insert("comm".into(), comm.into());
-            let name = format!("{pid} {comm}");
-            HistRow::new(
-                format!("\npid = {name}\n"),
-                name,
-                labels,
-                hist,
-                loglinear.get(pid),
-            )
-        })
+        .map(|(pid, hist)| HistRow::task("pid", *pid, comms.name(*pid), hist, loglinear.get(pid)))
         .collect()
 }
 

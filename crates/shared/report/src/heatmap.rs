@@ -81,9 +81,15 @@ impl Cells {
     }
 }
 
-/// The decade (`e` of `10^e`) of a cell's lower bound.
-pub fn decade_of(cells: Cells, cell: u32) -> u32 {
-    cell / cells.per_decade
+/// The decade (`e` of `10^e`) whose cells hold log-linear bin `bin`: the
+/// zero bin goes with the first, the overflow bin with the last, as in
+/// [`Cells::of_bin`].
+fn decade_of_bin(bin: usize) -> u32 {
+    match loglinear_digits(bin) {
+        Some((_, e)) => e as u32,
+        None if bin >= LL_OVERFLOW => LL_DECADES as u32 - 1,
+        None => 0,
+    }
 }
 
 /// A raw latency (ns) in a few characters: `500ns`, `1us`, `10ms`, `1s`.
@@ -264,16 +270,17 @@ impl HeatmapPrinter {
         if rows.is_empty() {
             rows.push(("-".to_string(), None));
         }
-        let fine = Cells::new(MAX_PER_DECADE);
         let mut changed = false;
         for (key, hist) in &rows {
             if key.chars().count() > self.key_width {
                 self.key_width = key.chars().count().min(24);
                 changed = true;
             }
-            let cells = hist.map(|h| fine.of(h)).unwrap_or_default();
-            if let (Some(first), Some(last)) = (cells.first(), cells.last()) {
-                let (low, high) = (decade_of(fine, first.0), decade_of(fine, last.0) + 1);
+            let bins = hist.map_or(&[][..], |h| &h.bins[..]);
+            let first = bins.iter().position(|&count| count > 0);
+            let last = bins.iter().rposition(|&count| count > 0);
+            if let (Some(first), Some(last)) = (first, last) {
+                let (low, high) = (decade_of_bin(first), decade_of_bin(last) + 1);
                 let (old_low, old_high) = self.decades.unwrap_or((low, high));
                 let grown = (old_low.min(low), old_high.max(high));
                 changed |= self.decades != Some(grown);

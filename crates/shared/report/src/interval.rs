@@ -71,6 +71,35 @@ impl<'a> HistRow<'a> {
             loglinear,
         }
     }
+
+    /// The row of a task's histogram, as libbpf-tools heads it: `pid = 42
+    /// sh` (`label` is `pid` or `tid`), named `42 sh` ([`task_name`]),
+    /// keyed `{label: 42, "comm": "sh"}` in JSON.
+    pub fn task(
+        label: &str,
+        key: u32,
+        comm: &str,
+        hist: &'a Hist,
+        loglinear: Option<&'a LlHist>,
+    ) -> Self {
+        let mut labels = Map::new();
+        labels.insert(label.into(), key.into());
+        labels.insert("comm".into(), comm.into());
+        let name = task_name(key, comm);
+        Self::new(
+            format!("\n{label} = {name}\n"),
+            name,
+            labels,
+            hist,
+            loglinear,
+        )
+    }
+}
+
+/// A task's key in a few words, for `--compact`, heatmaps and OpenMetrics
+/// names: `42 sh`.
+pub fn task_name(key: u32, comm: &str) -> String {
+    format!("{key} {comm}")
 }
 
 /// What a tool prints beyond its histograms: extra JSON fields and text

@@ -6,7 +6,9 @@ use anyhow::Result;
 use syslat::{Options, Tracer, process_rows, rows};
 use toolkit_cli::{StopSignals, require_thread, run_intervals, tool_main};
 use toolkit_core::Hist;
-use toolkit_report::{Sections, Unit, names::syscall_name, output::stdout, print_banner};
+use toolkit_report::{
+    Sections, Unit, interval::task_name, names::syscall_name, output::stdout, print_banner,
+};
 
 use crate::cli::{Cli, SortBy};
 
@@ -58,12 +60,12 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let interval = tracer.interval(openmetrics.as_mut())?;
         let active: Vec<u32> = interval.latency.iter().map(|(nr, _)| *nr).collect();
         let hists = select(interval.latency, &cli);
-        let rows = match &interval.comms {
+        let rows = match tracer.comms() {
             Some(comms) => process_rows(&hists, &interval.loglinear, comms),
             None => rows("syscall", &hists, &interval.loglinear),
         };
-        let name = |key: &u32| match &interval.comms {
-            Some(comms) => format!("{key} {}", comms.get(key).map_or("", String::as_str)),
+        let name = |key: &u32| match tracer.comms() {
+            Some(comms) => task_name(*key, comms.name(*key)),
             None => syscall_name(*key),
         };
         let hidden = Hidden(

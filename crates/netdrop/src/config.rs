@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use netdrop_ebpf::{Config, MAX_REASONS};
 use toolkit_load::KernelBtf;
 
-use crate::cli::Cli;
+use crate::Options;
+
 
 /// Reasons that are not drops: `kfree_skb` never reports the first two on
 /// current kernels (they go to `consume_skb`), and the sentinel is not a
@@ -65,21 +66,21 @@ impl Reasons {
         }
     }
 
-    /// The values to count for `cli`: its -r list, or every drop reason
-    /// but NOT_SPECIFIED (unless --all), minus its -x list.
-    pub fn selected(&self, cli: &Cli) -> Result<Vec<u32>> {
-        let mut values: Vec<u32> = if cli.reasons.is_empty() {
+    /// The values to count: the `include` list (-r), or every drop reason
+    /// but NOT_SPECIFIED (unless `all`), minus the `exclude` list (-x).
+    pub fn selected(&self, include: &[String], exclude: &[String], all: bool) -> Result<Vec<u32>> {
+        let mut values: Vec<u32> = if include.is_empty() {
             self.drops()
-                .filter(|(_, n)| cli.all || *n != NOT_SPECIFIED)
+                .filter(|(_, n)| all || *n != NOT_SPECIFIED)
                 .map(|(v, _)| v)
                 .collect()
         } else {
-            cli.reasons
+            include
                 .iter()
                 .map(|n| self.value(n))
                 .collect::<Result<_>>()?
         };
-        for name in &cli.exclude {
+        for name in exclude {
             let value = self.value(name)?;
             values.retain(|&v| v != value);
         }
@@ -90,11 +91,11 @@ impl Reasons {
     }
 }
 
-/// The kernel side's configuration for `cli`.
-pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
+/// The kernel side's configuration for `options`.
+pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
     Ok(Config {
-        by_interface: u32::from(cli.interfaces),
-        count_unlisted: u32::from(cli.reasons.is_empty()),
+        by_interface: u32::from(options.by_interface),
+        count_unlisted: u32::from(options.count_unlisted),
         skb_dev: btf.member_offset("sk_buff", "dev")?,
         skb_protocol: btf.member_offset("sk_buff", "protocol")?,
         skb_head: btf.member_offset("sk_buff", "head")?,
@@ -106,12 +107,10 @@ pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
-
     use super::*;
 
-    fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("netdrop").chain(args.iter().copied())).unwrap()
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| n.to_string()).collect()
     }
 
     #[test]
@@ -133,33 +132,42 @@ mod tests {
     fn selection_follows_options() {
         let reasons = Reasons::from_btf(&KernelBtf::load().unwrap()).unwrap();
         let value = |n| reasons.value(n).unwrap();
-        let default = reasons.selected(&cli(&[])).unwrap();
+        let default = reasons.selected(&[], &[], false).unwrap();
         assert!(default.contains(&value("NO_SOCKET")));
         assert!(!default.contains(&value(NOT_SPECIFIED)));
         assert!(
             reasons
-                .selected(&cli(&["--all"]))
+                .selected(&[], &[], true)
                 .unwrap()
                 .contains(&value(NOT_SPECIFIED))
         );
         let only = reasons
-            .selected(&cli(&["-r", "NO_SOCKET,NETFILTER_DROP", "-x", "NO_SOCKET"]))
+            .selected(
+                &names(&["NO_SOCKET", "NETFILTER_DROP"]),
+                &names(&["NO_SOCKET"]),
+                false,
+            )
             .unwrap();
         assert_eq!(only, [value("NETFILTER_DROP")]);
         let err = reasons
-            .selected(&cli(&["-r", "NO_SUCH_REASON"]))
+            .selected(&names(&["NO_SUCH_REASON"]), &[], false)
             .unwrap_err();
         assert!(format!("{err}").contains("unknown drop reason 'NO_SUCH_REASON'"));
     }
 
     #[test]
     fn offsets_come_from_this_kernel() {
-        let config = build(&cli(&["-I"]), &KernelBtf::load().unwrap()).unwrap();
+        let options = |by_interface, count_unlisted| Options {
+            by_interface,
+            count_unlisted,
+            counted: Vec::new(),
+        };
+        let config = build(&options(true, true), &KernelBtf::load().unwrap()).unwrap();
         assert_eq!((config.by_interface, config.count_unlisted), (1, 1));
         assert_ne!(config.skb_dev, config.skb_protocol);
         assert_ne!(config.skb_head, 0);
         assert_eq!(
-            build(&cli(&["-r", "NO_SOCKET"]), &KernelBtf::load().unwrap())
+            build(&options(false, false), &KernelBtf::load().unwrap())
                 .unwrap()
                 .count_unlisted,
             0

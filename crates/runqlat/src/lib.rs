@@ -19,6 +19,8 @@ use toolkit_load::{
 use toolkit_report::Unit;
 
 pub use report::Grouping;
+/// The key of the one histogram when not split.
+pub use runqlat_ebpf::ALL;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
 

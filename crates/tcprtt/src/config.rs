@@ -1,15 +1,14 @@
-//! From the command line and the kernel's BTF to the configuration the
-//! kernel side reads (`tcprtt_ebpf::Config`): a pure function, tested
-//! without loading anything.
+//! From the options and the kernel's BTF to the configuration the kernel
+//! side reads (`tcprtt_ebpf::Config`): a pure function, tested without
+//! loading anything.
 
 use std::net::IpAddr;
 
 use anyhow::{Result, bail};
 use tcprtt_ebpf::{AF_INET, AF_INET6, Config, key, maps};
 use toolkit_load::KernelBtf;
-use toolkit_report::Unit;
 
-use crate::cli::Cli;
+use crate::Options;
 
 /// The tracepoint traced.
 pub const TRACEPOINT: &str = "tcp_probe";
@@ -27,20 +26,25 @@ fn bytes_of(addr: &IpAddr) -> [u8; 16] {
     out
 }
 
-/// The one address family `cli` asks for (0: both): from -4/-6 and the
-/// addresses it filters by, which must agree.
-fn family(cli: &Cli) -> Result<u16> {
+/// The one address family asked for (0: both), from `-4`/`-6` and the
+/// addresses filtered by (`-a`, `-A`), which must agree.
+pub fn family(
+    ipv4: bool,
+    ipv6: bool,
+    laddr: Option<&IpAddr>,
+    raddr: Option<&IpAddr>,
+) -> Result<u16> {
     let mut families = Vec::new();
-    if cli.ipv4 {
+    if ipv4 {
         families.push(("-4", AF_INET));
     }
-    if cli.ipv6 {
+    if ipv6 {
         families.push(("-6", AF_INET6));
     }
-    if let Some(a) = &cli.laddr {
+    if let Some(a) = laddr {
         families.push(("-a", family_of(a)));
     }
-    if let Some(a) = &cli.raddr {
+    if let Some(a) = raddr {
         families.push(("-A", family_of(a)));
     }
     match families.as_slice() {
@@ -57,29 +61,18 @@ fn family(cli: &Cli) -> Result<u16> {
     }
 }
 
-pub fn unit(cli: &Cli) -> Unit {
-    Unit::latency(cli.out.milliseconds, false)
-}
-
-pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
-    let key_by = if cli.by_laddr {
-        key::LOCAL
-    } else if cli.by_raddr {
-        key::REMOTE
-    } else {
-        key::ALL
-    };
+pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
     Ok(Config {
-        unit_divisor: unit(cli).divisor(),
-        laddr: cli.laddr.as_ref().map_or([0; 16], bytes_of),
-        raddr: cli.raddr.as_ref().map_or([0; 16], bytes_of),
-        lport: cli.lport.unwrap_or(0),
-        rport: cli.rport.unwrap_or(0),
-        family: family(cli)?,
-        key_by,
-        filter_laddr: u32::from(cli.laddr.is_some()),
-        filter_raddr: u32::from(cli.raddr.is_some()),
-        loglinear: u32::from(cli.hires.loglinear()),
+        unit_divisor: options.unit().divisor(),
+        laddr: options.laddr.as_ref().map_or([0; 16], bytes_of),
+        raddr: options.raddr.as_ref().map_or([0; 16], bytes_of),
+        lport: options.lport.unwrap_or(0),
+        rport: options.rport.unwrap_or(0),
+        family: options.family,
+        key_by: options.key_by,
+        filter_laddr: u32::from(options.laddr.is_some()),
+        filter_raddr: u32::from(options.raddr.is_some()),
+        loglinear: u32::from(options.loglinear),
         sock: btf.sock_offsets()?,
         // tcp_sock starts with its inet_connection_sock, which starts with
         // the sock: the offset in tcp_sock is the offset from the socket.
@@ -88,31 +81,27 @@ pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
 }
 
 /// Map sizes: one histogram unless split; log-linear ones only when used.
-pub fn map_sizes(cli: &Cli) -> [(&'static str, u32); 2] {
-    let keys = if cli.by_laddr || cli.by_raddr {
-        maps::MAX_KEYS
-    } else {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 2] {
+    let keys = if options.key_by == key::ALL {
         1
+    } else {
+        maps::MAX_KEYS
     };
-    let ll_keys = if cli.hires.loglinear() { keys } else { 1 };
+    let ll_keys = if options.loglinear { keys } else { 1 };
     [(maps::HISTS, keys), (maps::LLHISTS, ll_keys)]
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
-
     use super::*;
 
-    fn config_of(args: &[&str]) -> Result<Config> {
-        let cli =
-            Cli::try_parse_from(std::iter::once("tcprtt").chain(args.iter().copied())).unwrap();
-        build(&cli, &KernelBtf::load().unwrap())
+    fn config_of(options: &Options) -> Config {
+        build(options, &KernelBtf::load().unwrap()).unwrap()
     }
 
     #[test]
     fn defaults_trace_everything_in_usecs() {
-        let config = config_of(&[]).unwrap();
+        let config = config_of(&Options::default());
         assert_eq!(config.unit_divisor, 1000);
         assert_eq!(
             (config.family, config.key_by, config.lport),
@@ -123,15 +112,25 @@ mod tests {
 
     #[test]
     fn options_map_to_fields() {
-        let config = config_of(&["-m", "-p", "80", "-P", "443", "-A", "10.1.2.3", "-b"]).unwrap();
+        let raddr: IpAddr = "10.1.2.3".parse().unwrap();
+        let config = config_of(&Options {
+            milliseconds: true,
+            lport: Some(80),
+            rport: Some(443),
+            raddr: Some(raddr),
+            key_by: key::LOCAL,
+            family: family(false, false, None, Some(&raddr)).unwrap(),
+            ..Options::default()
+        });
         assert_eq!(config.unit_divisor, 1_000_000);
         assert_eq!((config.lport, config.rport), (80, 443));
         assert_eq!((config.family, config.filter_raddr), (AF_INET, 1));
         assert_eq!(&config.raddr[..4], &[10, 1, 2, 3]);
         assert_eq!(config.key_by, key::LOCAL);
-        assert_eq!(config_of(&["-6", "-B"]).unwrap().family, AF_INET6);
-        let err = config_of(&["-a", "10.0.0.1", "-A", "fd00::1"]).unwrap_err();
+        assert_eq!(family(false, true, None, None).unwrap(), AF_INET6);
+        let (v4, v6): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap());
+        let err = family(false, false, Some(&v4), Some(&v6)).unwrap_err();
         assert!(format!("{err}").contains("not both"), "{err}");
-        assert!(config_of(&["-6", "-A", "10.0.0.1"]).is_err());
+        assert!(family(false, true, None, Some(&v4)).is_err());
     }
 }

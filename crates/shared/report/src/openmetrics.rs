@@ -31,6 +31,13 @@ struct CounterFamily {
     totals: BTreeMap<Vec<String>, u64>,
 }
 
+/// A gauge family: the last value set per set of label values.
+struct GaugeFamily {
+    help: &'static str,
+    labels: &'static [&'static str],
+    values: BTreeMap<Vec<String>, f64>,
+}
+
 /// Everything one tool exposes: its latency histograms, and whatever other
 /// histograms (sizes) and counters (failures, lost samples) it measures,
 /// all cumulative since the tool started.
@@ -39,6 +46,7 @@ pub struct OpenMetrics {
     tool: &'static str,
     histograms: BTreeMap<String, HistFamily>,
     counters: BTreeMap<String, CounterFamily>,
+    gauges: BTreeMap<String, GaugeFamily>,
 }
 
 impl OpenMetrics {
@@ -58,6 +66,7 @@ impl OpenMetrics {
             tool,
             histograms: BTreeMap::new(),
             counters: BTreeMap::new(),
+            gauges: BTreeMap::new(),
         };
         om.histograms.insert(
             format!("{tool}_latency_seconds"),
@@ -79,6 +88,7 @@ impl OpenMetrics {
             tool,
             histograms: BTreeMap::new(),
             counters: BTreeMap::new(),
+            gauges: BTreeMap::new(),
         })
     }
 
@@ -165,6 +175,37 @@ impl OpenMetrics {
         *family.totals.entry(values).or_insert(0) += delta;
     }
 
+    /// Sets the gauge `<tool>_<name>` with these label values (one per
+    /// name in `labels`) to `value`, the last interval's figure. A gauge
+    /// not set in an interval keeps its last value unless
+    /// [`OpenMetrics::clear_gauges`] forgets it.
+    pub fn gauge(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        labels: &'static [&'static str],
+        values: Vec<String>,
+        value: f64,
+    ) {
+        let family = self
+            .gauges
+            .entry(format!("{}_{name}", self.tool))
+            .or_insert_with(|| GaugeFamily {
+                help,
+                labels,
+                values: BTreeMap::new(),
+            });
+        family.values.insert(values, value);
+    }
+
+    /// Forgets every gauge's values (their families stay declared): for a
+    /// tool whose instances come and go (a disk detached).
+    pub fn clear_gauges(&mut self) {
+        for family in self.gauges.values_mut() {
+            family.values.clear();
+        }
+    }
+
     /// Ends an interval: adds its latency histograms (by label value) and
     /// its losses, then rewrites the file (see [`OpenMetrics::publish`]).
     /// Other families are added before this.
@@ -241,18 +282,14 @@ impl OpenMetrics {
             let _ = writeln!(out, "# TYPE {f} counter");
             let _ = writeln!(out, "# HELP {f} {}", family.help);
             for (values, total) in &family.totals {
-                let pairs: Vec<String> = family
-                    .labels
-                    .iter()
-                    .zip(values)
-                    .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
-                    .collect();
-                let labels = if pairs.is_empty() {
-                    String::new()
-                } else {
-                    format!("{{{}}}", pairs.join(","))
-                };
-                let _ = writeln!(out, "{f}_total{labels} {total}");
+                let _ = writeln!(out, "{f}_total{} {total}", labels(family.labels, values));
+            }
+        }
+        for (f, family) in &self.gauges {
+            let _ = writeln!(out, "# TYPE {f} gauge");
+            let _ = writeln!(out, "# HELP {f} {}", family.help);
+            for (values, value) in &family.values {
+                let _ = writeln!(out, "{f}{} {value}", labels(family.labels, values));
             }
         }
         out.push_str("# EOF\n");
@@ -271,6 +308,20 @@ fn add_hists<'a>(
         }
         total.count += hist.count;
         total.sum += hist.sum;
+    }
+}
+
+/// `{name="value",...}`, or nothing without labels.
+fn labels(names: &[&str], values: &[String]) -> String {
+    let pairs: Vec<String> = names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", pairs.join(","))
     }
 }
 

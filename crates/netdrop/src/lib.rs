@@ -1,0 +1,79 @@
+//! Packet-drop counting, for `netdrop` and any tool that reports drops
+//! (`usecheck`'s network saturation and errors): this kernel's drop
+//! reasons by name ([`config::Reasons`]), then the program on
+//! `skb:kfree_skb` loaded for [`Options`] and drained interval by interval
+//! ([`Tracer::interval`]).
+
+pub mod config;
+
+use anyhow::{Context as _, Result};
+use aya::{Ebpf, maps::Array};
+pub use netdrop_ebpf::DropKey;
+use netdrop_ebpf::{dropped, maps};
+use toolkit_drain::{DropReport, HistDrain, IntervalClock, Losses};
+use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netdrop"));
+
+/// The tracepoint traced.
+pub const TRACEPOINT: &str = "kfree_skb";
+
+/// What to count.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Key drops by the interface's name too (`-I`).
+    pub by_interface: bool,
+    /// Count subsystem-encoded reasons too (values beyond the enum's
+    /// switch), as when no `-r` list is given.
+    pub count_unlisted: bool,
+    /// The `enum skb_drop_reason` values to count
+    /// ([`config::Reasons::selected`]).
+    pub counted: Vec<u32>,
+}
+
+/// The attached program and its map.
+pub struct Tracer {
+    ebpf: Ebpf,
+    clock: IntervalClock,
+    drops: HistDrain<DropKey, u64>,
+    losses: DropReport,
+}
+
+impl Tracer {
+    /// Loads the program for `options` and attaches it; `tool` names the
+    /// losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
+        check_privileges()?;
+        btf.require_tracepoints(&[TRACEPOINT])?;
+        let config = config::build(options, btf)?;
+        let mut ebpf = load_object(OBJECT, &config, &[])?;
+        {
+            let mut switch: Array<_, u8> = Array::try_from(
+                ebpf.map_mut(maps::COUNTED)
+                    .context("map COUNTED missing from the object")?,
+            )?;
+            for &value in &options.counted {
+                switch.set(value, 1, 0)?;
+            }
+        }
+        // tp_btf first: the skb's fields are plain loads there.
+        attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
+        let clock = IntervalClock::new(&mut ebpf)?;
+        let drops = HistDrain::new(&mut ebpf, maps::DROPS)?;
+        Ok(Self {
+            ebpf,
+            clock,
+            drops,
+            losses: DropReport::new(tool, dropped::REASONS),
+        })
+    }
+
+    /// The drops since the last call (or since attaching), by key, and
+    /// what the kernel side could not count.
+    pub fn interval(&mut self) -> Result<(Vec<(DropKey, u64)>, Losses)> {
+        let tick = self.clock.tick();
+        let drops = self.drops.drain(&tick)?;
+        self.clock.advance(tick)?;
+        Ok((drops, self.losses.check(&self.ebpf)?))
+    }
+}

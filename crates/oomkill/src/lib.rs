@@ -1,0 +1,208 @@
+//! OOM-kill tracing, for `oomkill` and any tool that reports OOM kills
+//! (`usecheck`'s memory errors): load and attach the program on
+//! `oom:mark_victim` ([`Watcher::attach`]), then read each kill with what
+//! userspace adds ([`Watcher::kills`]).
+
+pub mod memcg;
+
+use anyhow::Result;
+use aya::{Ebpf, maps::{MapData, RingBuf}};
+use oomkill_ebpf::{Config, OomEvent, dropped, maps};
+use serde_json::json;
+use toolkit_drain::{DropReport, Losses, take_map};
+use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+use toolkit_report::output::{local_hms, rfc3339_now};
+
+use crate::memcg::MemoryHierarchy;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomkill"));
+
+/// The tracepoint traced.
+pub const TRACEPOINT: &str = "mark_victim";
+
+/// The attached program and its ring buffer.
+pub struct Watcher {
+    ebpf: Ebpf,
+    events: RingBuf<MapData>,
+    memory: Option<MemoryHierarchy>,
+    page_size: u64,
+    drops: DropReport,
+}
+
+impl Watcher {
+    /// Loads the program and attaches it; `tool` names the losses it
+    /// reports.
+    pub fn attach(tool: &'static str) -> Result<Self> {
+        check_privileges()?;
+        let btf = KernelBtf::load()?;
+        btf.require_tracepoints(&[TRACEPOINT])?;
+        let config = config(&btf)?;
+        let mut ebpf = load_object(OBJECT, &config, &[])?;
+        attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::RawTracePoint)?;
+        let events = RingBuf::try_from(take_map(&mut ebpf, maps::EVENTS)?)?;
+        // SAFETY: sysconf has no preconditions.
+        let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        Ok(Self {
+            ebpf,
+            events,
+            memory: MemoryHierarchy::find(),
+            page_size,
+            drops: DropReport::new(tool, dropped::REASONS),
+        })
+    }
+
+    /// The kills sent since the last call, oldest first.
+    pub fn kills(&mut self) -> Vec<Kill> {
+        let mut kills = Vec::new();
+        while let Some(item) = self.events.next() {
+            // SAFETY: the kernel side writes exactly one OomEvent per record.
+            let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<OomEvent>()) };
+            kills.push(Kill::new(&event, self.memory.as_ref(), self.page_size));
+        }
+        kills
+    }
+
+    /// Kills the kernel side could not send (a full ring buffer), said on
+    /// stderr.
+    pub fn lost(&mut self) -> Result<Losses> {
+        self.drops.check(&self.ebpf)
+    }
+}
+
+/// One OOM kill, with what userspace adds: names read from /proc where the
+/// kernel gave none, the memory cgroup's path, pages and load average.
+pub struct Kill {
+    /// When userspace read it, local `HH:MM:SS`.
+    pub time: String,
+    /// The process whose allocation triggered the kill: pid, name.
+    pub trigger: (u32, String),
+    /// The process killed: pid, name.
+    pub victim: (u32, String),
+    /// The memory the kill was measured against, in pages.
+    pub pages: u64,
+    /// /proc/loadavg then.
+    pub loadavg: String,
+    /// The victim's memory cgroup, from the hierarchy's root.
+    pub memcg: Option<String>,
+}
+
+impl Kill {
+    fn new(event: &OomEvent, memory: Option<&MemoryHierarchy>, page_size: u64) -> Self {
+        let name = |comm: &[u8; 16], pid: u32| {
+            let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
+            if end > 0 {
+                String::from_utf8_lossy(&comm[..end]).into_owned()
+            } else {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map_or_else(|_| "?".to_string(), |c| c.trim().to_string())
+            }
+        };
+        let dir = memory.and_then(|m| m.path_of(event.memcg_id).map(|p| (m, p)));
+        // As the kernel measures the kill: the cgroup's limit when it has
+        // one, else RAM plus swap.
+        let pages = dir
+            .as_ref()
+            .and_then(|(m, p)| m.limit(p))
+            .map_or_else(|| memcg::system_pages(page_size), |b| b / page_size);
+        let memcg = dir.map(|(m, p)| {
+            let rel = p.strip_prefix(&m.root).unwrap_or(&p).to_string_lossy();
+            format!("/{rel}")
+        });
+        Self {
+            time: local_hms(),
+            trigger: (
+                event.trigger_pid,
+                name(&event.trigger_comm, event.trigger_pid),
+            ),
+            victim: (event.victim_pid, name(&event.victim_comm, event.victim_pid)),
+            pages,
+            loadavg: std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            memcg,
+        }
+    }
+
+    /// libbpf-tools' line, then the memory cgroup on a line of its own so
+    /// that scripts parsing the first keep working.
+    pub fn write_text(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        writeln!(
+            w,
+            "{} Triggered by PID {} (\"{}\"), OOM kill of PID {} (\"{}\"), {} pages, loadavg: {}",
+            self.time,
+            self.trigger.0,
+            self.trigger.1,
+            self.victim.0,
+            self.victim.1,
+            self.pages,
+            self.loadavg
+        )?;
+        if let Some(memcg) = &self.memcg {
+            writeln!(w, "  memcg: {memcg}")?;
+        }
+        Ok(())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "tool": "oomkill",
+            "time": rfc3339_now(),
+            "trigger": {"pid": self.trigger.0, "comm": self.trigger.1},
+            "victim": {"pid": self.victim.0, "comm": self.victim.1},
+            "pages": self.pages,
+            "loadavg": self.loadavg,
+            "memcg": self.memcg,
+        })
+    }
+}
+
+/// The kernel side's configuration: this kernel's `mark_victim` argument
+/// and the offsets from a task to its memory cgroup's id.
+pub fn config(btf: &KernelBtf) -> Result<Config> {
+    // Linux 6.8 passes the victim's task (and uid); before, only its pid,
+    // and the task's fields are then not read.
+    let arg_is_task = btf.member_offset("task_struct", "tgid").is_ok()
+        && btf.tracepoint_first_arg_is_pointer("mark_victim")?;
+    let memcg_id = btf
+        .enum_values("cgroup_subsys_id")?
+        .into_iter()
+        .find(|(name, _)| name == "memory_cgrp_id")
+        .map(|(_, v)| v as u32);
+    if !arg_is_task {
+        return Ok(Config {
+            arg_is_task: 0,
+            ..Config::DEFAULT
+        });
+    }
+    let mut config = Config {
+        arg_is_task: 1,
+        task_tgid: btf.member_offset("task_struct", "tgid")?,
+        task_comm: btf.member_offset("task_struct", "comm")?,
+        ..Config::DEFAULT
+    };
+    // Without the memory controller, the cgroup offsets stay zero and the
+    // kernel side reads no memory cgroup.
+    if let Some(memcg) = memcg_id {
+        config.task_cgroups = btf.member_offset("task_struct", "cgroups")?;
+        config.css_set_memcg = btf.member_offset("css_set", "subsys")? + 8 * memcg;
+        config.css_cgroup = btf.member_offset("cgroup_subsys_state", "cgroup")?;
+        config.cgroup_kn = btf.member_offset("cgroup", "kn")?;
+        config.kernfs_node_id = btf.member_offset("kernfs_node", "id")?;
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_kernel_passes_the_victim_task_with_its_memcg_offsets() {
+        let config = config(&KernelBtf::load().unwrap()).unwrap();
+        // 6.8 and later (this machine runs 6.18).
+        assert_eq!(config.arg_is_task, 1);
+        assert_ne!(config.task_cgroups, 0);
+        assert_ne!(config.task_comm, config.task_tgid);
+    }
+}

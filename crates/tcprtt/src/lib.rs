@@ -1,0 +1,112 @@
+//! TCP round-trip-time tracing, for `tcprtt` and any tool that reports
+//! RTT (`usecheck`'s network saturation): the program on `tcp:tcp_probe`
+//! loaded for [`Options`] and drained interval by interval
+//! ([`Tracer::interval`]); [`report`] names the histograms.
+
+pub mod config;
+pub mod report;
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use anyhow::Result;
+use aya::Ebpf;
+pub use tcprtt_ebpf::{AddrKey, key};
+use tcprtt_ebpf::{dropped, maps};
+use toolkit_core::{Hist, LlHist};
+use toolkit_drain::{DropReport, HistDrain, IntervalClock, Losses, drain_optional};
+use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+use toolkit_report::Unit;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcprtt"));
+
+/// The tracepoint traced.
+pub const TRACEPOINT: &str = "tcp_probe";
+
+/// What to trace and how.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// One histogram ([`key::ALL`]), or one per local or remote address.
+    pub key_by: u16,
+    /// Only this address family (`AF_INET`, `AF_INET6`; 0 for both):
+    /// [`config::family`].
+    pub family: u16,
+    /// Only this local address (`-a`).
+    pub laddr: Option<IpAddr>,
+    /// Only this remote address (`-A`).
+    pub raddr: Option<IpAddr>,
+    /// Only this local port (`-p`).
+    pub lport: Option<u16>,
+    /// Only this remote port (`-P`).
+    pub rport: Option<u16>,
+    /// Millisecond buckets.
+    pub milliseconds: bool,
+    /// Log-linear histograms too, for percentiles.
+    pub loglinear: bool,
+}
+
+impl Options {
+    /// The histograms' unit.
+    pub fn unit(&self) -> Unit {
+        Unit::latency(self.milliseconds, false)
+    }
+}
+
+/// One interval's figures.
+pub struct Interval {
+    /// Log2 histograms by address (zero for all).
+    pub hists: Vec<(AddrKey, Hist)>,
+    /// Their log-linear twins, with `loglinear`.
+    pub loglinear: BTreeMap<AddrKey, LlHist>,
+    /// What the kernel side could not record.
+    pub lost: Losses,
+}
+
+/// The attached program and its maps.
+pub struct Tracer {
+    ebpf: Ebpf,
+    clock: IntervalClock,
+    drain: HistDrain<AddrKey>,
+    loglinear: Option<HistDrain<AddrKey, LlHist>>,
+    drops: DropReport,
+}
+
+impl Tracer {
+    /// Loads the program for `options` and attaches it; `tool` names the
+    /// losses it reports.
+    pub fn attach(tool: &'static str, options: &Options) -> Result<Self> {
+        check_privileges()?;
+        let btf = KernelBtf::load()?;
+        btf.require_tracepoints(&[TRACEPOINT])?;
+        let config = config::build(options, &btf)?;
+        let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
+        // tp_btf first: the socket's fields are plain loads there.
+        attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
+        let clock = IntervalClock::new(&mut ebpf)?;
+        let drain = HistDrain::new(&mut ebpf, maps::HISTS)?;
+        let loglinear = options
+            .loglinear
+            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
+            .transpose()?;
+        Ok(Self {
+            ebpf,
+            clock,
+            drain,
+            loglinear,
+            drops: DropReport::new(tool, dropped::REASONS),
+        })
+    }
+
+    /// What happened since the last call (or since attaching).
+    pub fn interval(&mut self) -> Result<Interval> {
+        let tick = self.clock.tick();
+        let hists = self.drain.drain(&tick)?;
+        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
+        self.clock.advance(tick)?;
+        let lost = self.drops.check(&self.ebpf)?;
+        Ok(Interval {
+            hists,
+            loglinear,
+            lost,
+        })
+    }
+}

@@ -1,0 +1,87 @@
+//! usecheck: the USE method on one screen. For CPUs, memory, each disk and
+//! each network interface: utilization, saturation and errors, each a
+//! measured figure, flagged where it crosses a threshold.
+
+mod cli;
+mod counters;
+mod probes;
+mod screen;
+mod thresholds;
+
+use std::io::Write as _;
+
+use anyhow::Result;
+use toolkit_cli::{StopSignals, run_intervals, tool_main};
+use toolkit_load::check_privileges;
+use toolkit_report::{
+    OpenMetrics,
+    output::{local_hms, stdout},
+    print_banner,
+};
+
+use crate::{
+    cli::Cli,
+    probes::Probes,
+    screen::{Screen, Snapshot},
+    thresholds::Thresholds,
+};
+
+/// The OVERHEAD section of `man usecheck`: what it costs.
+const OVERHEAD: &str = "The programs of runqlat (three scheduler tracepoints), memlat (sys_enter and sys_exit, filtered to the memory calls in the kernel, and the reclaim tracepoints), oomkill, biolatency (per disk), netdrop and tcprtt, loaded together: the sum of what those tools cost, measured beside them in docs/performance.md. Counters are read from /proc and /sys once per interval.";
+
+/// `--check`'s exit status when a cell was flagged.
+const FLAGGED: i32 = 3;
+
+fn main() {
+    tool_main("usecheck", OVERHEAD, run)
+}
+
+fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    let thresholds = Thresholds::new(&cli.thresholds);
+    let mut openmetrics = cli
+        .openmetrics
+        .as_deref()
+        .map(|path| OpenMetrics::counters_only(path, "usecheck"))
+        .transpose()?;
+    check_privileges()?;
+    let flagged = {
+        let mut probes = Probes::attach(cli.per_cpu);
+        if let Some(om) = &openmetrics {
+            om.publish_or_fail()?;
+        }
+        print_banner(
+            "Checking utilization, saturation and errors... Hit Ctrl-C to end.",
+            cli.json,
+        )?;
+        let mut before = Snapshot::take();
+        let mut flagged = false;
+        run_intervals(signals, cli.every.every(), cli.every.count, || {
+            let sample = probes.interval()?;
+            let after = Snapshot::take();
+            let screen = Screen::new(&before, &after, sample, &probes, &thresholds, cli.per_cpu);
+            before = after;
+            flagged |= screen.flagged();
+            if let Some(om) = &mut openmetrics {
+                screen.publish(om);
+            }
+            let mut out = stdout();
+            if cli.json {
+                serde_json::to_writer(&mut out, &screen.json(&thresholds))?;
+                writeln!(out)?;
+            } else {
+                let time = cli.timestamp.then(local_hms);
+                write!(out, "{}", screen.text(time.as_deref()))?;
+                writeln!(out)?;
+            }
+            out.flush()?;
+            Ok(())
+        })?;
+        flagged
+        // The probes are detached here, before any exit.
+    };
+    if cli.check && flagged {
+        std::io::stdout().flush()?;
+        std::process::exit(FLAGGED);
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The eBPF half: the kernel programs of runqlat, memlat, oomkill,
+//! biolatency, netdrop and tcprtt, loaded together through their
+//! libraries. A probe that cannot run on this kernel is off, with the
+//! reason, and the others still run.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use toolkit_core::{Hist, LlHist};
+use toolkit_drain::Losses;
+use toolkit_load::KernelBtf;
+use toolkit_report::{Unit, names::syscall_number};
+
+/// A probe, attached or off with the reason.
+pub enum Probe<T> {
+    On(T),
+    Off(String),
+}
+
+impl<T> Probe<T> {
+    fn attach(what: &str, attach: impl FnOnce() -> Result<T>) -> Self {
+        match attach() {
+            Ok(probe) => Self::On(probe),
+            Err(err) => {
+                let why = format!("{err:#}").replace('\n', " ");
+                toolkit_report::say!("usecheck: {what} is not measured: {why}");
+                Self::Off(why)
+            }
+        }
+    }
+
+    /// Why it is off.
+    pub fn off(&self) -> Option<&str> {
+        match self {
+            Self::On(_) => None,
+            Self::Off(why) => Some(why),
+        }
+    }
+
+    fn interval<U>(&mut self, f: impl FnOnce(&mut T) -> Result<U>) -> Result<Option<U>> {
+        match self {
+            Self::On(probe) => f(probe).map(Some),
+            Self::Off(_) => Ok(None),
+        }
+    }
+}
+
+/// The memory syscalls whose failures are memory errors (memlat's).
+const MEMORY_CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
+
+/// Every probe.
+pub struct Probes {
+    pub runq: Probe<runqlat::Tracer>,
+    pub memory: Probe<syslat::Tracer>,
+    pub oom: Probe<oomkill::Watcher>,
+    pub disk: Probe<biolatency::Tracer>,
+    pub drops: Probe<(netdrop::Tracer, netdrop::config::Reasons)>,
+    pub rtt: Probe<tcprtt::Tracer>,
+}
+
+/// One interval of every probe that is on.
+#[derive(Default)]
+pub struct Sample {
+    /// Run-queue latency: the sum of waits (ns) and the log-linear
+    /// histogram, by CPU (`None`: all CPUs).
+    pub runq: Option<BTreeMap<Option<u32>, (u64, LlHist)>>,
+    /// Time tasks stalled in direct or memory-cgroup reclaim, ns.
+    pub reclaim_ns: Option<u64>,
+    /// Failed memory syscalls, by syscall name.
+    pub failed_calls: Option<BTreeMap<String, u64>>,
+    /// OOM kills: (victim pid, victim name, memory cgroup).
+    pub kills: Option<Vec<oomkill::Kill>>,
+    /// I/O latency by disk (dev_t), log-linear.
+    pub io: Option<BTreeMap<u32, LlHist>>,
+    /// Failed I/O by disk and status name.
+    pub io_errors: Option<BTreeMap<u32, BTreeMap<String, u64>>>,
+    /// Packet drops by interface ("" without one) and reason name.
+    pub drops: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    /// TCP RTT by local address, log-linear.
+    pub rtt: Option<BTreeMap<std::net::IpAddr, LlHist>>,
+    /// What the kernel halves could not record.
+    pub lost: Vec<(&'static str, u64)>,
+}
+
+impl Probes {
+    /// Loads and attaches every probe; `per_cpu` splits run-queue latency
+    /// by CPU.
+    pub fn attach(per_cpu: bool) -> Self {
+        let runq = Probe::attach("CPU saturation (run-queue latency)", || {
+            runqlat::Tracer::attach(
+                "usecheck",
+                &runqlat::Options {
+                    grouping: if per_cpu {
+                        runqlat::Grouping::Cpu
+                    } else {
+                        runqlat::Grouping::None
+                    },
+                    loglinear: true,
+                    ..runqlat::Options::default()
+                },
+            )
+        });
+        let memory = Probe::attach("memory saturation and errors (reclaim, failed calls)", || {
+            let options = syslat::Options {
+                syscalls: Some(MEMORY_CALLS.iter().filter_map(|n| syscall_number(n)).collect()),
+                count_errors: true,
+                reclaim: true,
+                ..syslat::Options::default()
+            };
+            syslat::Tracer::attach("usecheck", &options, Unit::Nsecs)
+        });
+        let oom = Probe::attach("OOM kills", || oomkill::Watcher::attach("usecheck"));
+        let disk = Probe::attach("disk saturation and errors (I/O latency)", || {
+            biolatency::Tracer::attach(
+                "usecheck",
+                &biolatency::Options {
+                    per_disk: true,
+                    loglinear: true,
+                    ..biolatency::Options::default()
+                },
+            )
+        });
+        let drops = Probe::attach("packet drops", || {
+            let btf = KernelBtf::load()?;
+            let reasons = netdrop::config::Reasons::from_btf(&btf)?;
+            let options = netdrop::Options {
+                by_interface: true,
+                count_unlisted: true,
+                counted: reasons.selected(&[], &[], false)?,
+            };
+            Ok((netdrop::Tracer::attach("usecheck", &btf, &options)?, reasons))
+        });
+        let rtt = Probe::attach("TCP round-trip time", || {
+            tcprtt::Tracer::attach(
+                "usecheck",
+                &tcprtt::Options {
+                    key_by: tcprtt::key::LOCAL,
+                    loglinear: true,
+                    ..tcprtt::Options::default()
+                },
+            )
+        });
+        Self {
+            runq,
+            memory,
+            oom,
+            disk,
+            drops,
+            rtt,
+        }
+    }
+
+    /// What every probe saw since the last call (or since attaching).
+    pub fn interval(&mut self) -> Result<Sample> {
+        let mut lost = Vec::new();
+        let mut keep = |l: Losses| lost.extend(l.0.into_iter().filter(|(_, n)| *n > 0));
+        let runq = self.runq.interval(|t| {
+            let i = t.interval()?;
+            keep(i.lost);
+            let mut by_cpu = BTreeMap::new();
+            for (key, hist) in &i.hists {
+                let cpu = (*key != runqlat::ALL).then_some(*key);
+                let entry = by_cpu.entry(cpu).or_insert((0, LlHist::ZERO));
+                entry.0 += hist.sum;
+                if let Some(ll) = i.loglinear.get(key) {
+                    merge(&mut entry.1, ll);
+                }
+            }
+            Ok(by_cpu)
+        })?;
+        let memory = self.memory.interval(|t| {
+            let i = t.interval(None)?;
+            keep(i.lost);
+            let reclaim: u64 = i.reclaim.iter().map(|(_, h): &(u64, Hist)| h.sum).sum();
+            let mut failed = BTreeMap::new();
+            for (nr, _, count) in &i.errors {
+                *failed
+                    .entry(toolkit_report::names::syscall_name(*nr))
+                    .or_insert(0) += count;
+            }
+            Ok((reclaim, failed))
+        })?;
+        let kills = self.oom.interval(|w| {
+            let kills = w.kills();
+            keep(w.lost()?);
+            Ok(kills)
+        })?;
+        let disk = self.disk.interval(|t| {
+            let i = t.interval()?;
+            keep(i.lost);
+            let mut io = BTreeMap::new();
+            for (key, ll) in &i.loglinear {
+                merge(io.entry((key >> 32) as u32).or_insert(LlHist::ZERO), ll);
+            }
+            let mut errors: BTreeMap<u32, BTreeMap<String, u64>> = BTreeMap::new();
+            for (key, count) in &i.errors {
+                let status = biolatency::status::status_name(*key as u8);
+                *errors
+                    .entry((key >> 32) as u32)
+                    .or_default()
+                    .entry(status)
+                    .or_insert(0) += count;
+            }
+            Ok((io, errors))
+        })?;
+        let drops = self.drops.interval(|(t, reasons)| {
+            let (drops, l) = t.interval()?;
+            keep(l);
+            let mut by_if: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+            for (key, count) in drops {
+                let end = key.ifname.iter().position(|&b| b == 0).unwrap_or(16);
+                let name = String::from_utf8_lossy(&key.ifname[..end]).into_owned();
+                *by_if
+                    .entry(name)
+                    .or_default()
+                    .entry(reasons.name(key.reason))
+                    .or_insert(0) += count;
+            }
+            Ok(by_if)
+        })?;
+        let rtt = self.rtt.interval(|t| {
+            let i = t.interval()?;
+            keep(i.lost);
+            let mut by_addr = BTreeMap::new();
+            for (key, ll) in &i.loglinear {
+                if let Ok(addr) = tcprtt::report::address(key).parse() {
+                    merge(by_addr.entry(addr).or_insert(LlHist::ZERO), ll);
+                }
+            }
+            Ok(by_addr)
+        })?;
+        let (reclaim_ns, failed_calls) = memory.unzip();
+        let (io, io_errors) = disk.unzip();
+        Ok(Sample {
+            runq,
+            reclaim_ns,
+            failed_calls,
+            kills,
+            io,
+            io_errors,
+            drops,
+            rtt,
+            lost,
+        })
+    }
+}
+
+/// Adds `from` to `into`.
+pub fn merge(into: &mut LlHist, from: &LlHist) {
+    if from.count == 0 {
+        return;
+    }
+    for (a, b) in into.bins.iter_mut().zip(from.bins.iter()) {
+        *a += b;
+    }
+    into.min = if into.count == 0 {
+        from.min
+    } else {
+        into.min.min(from.min)
+    };
+    into.max = into.max.max(from.max);
+    into.count += from.count;
+    into.sum += from.sum;
+}

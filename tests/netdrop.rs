@@ -2,88 +2,14 @@
 //! counter and a namespace's `Udp: RcvbufErrors`, exactly. All traffic
 //! stays between two namespaces the test creates.
 
-use std::io::{BufRead as _, BufReader};
-
 use toolkit_tests::{NetPair, Running, json_list, run_tool};
 
-/// In namespace `b`: a UDP socket on port argv[2] that never reads, with
-/// the smallest receive buffer the kernel allows (argv[3] = 1) or one big
-/// enough for every datagram sent (argv[3] = 0, SO_RCVBUFFORCE as root),
-/// and a marker socket on argv[4]. Prints "ready" once bound and "marker"
-/// when the marker datagram arrives: every datagram sent before it from
-/// the same CPU has been through the stack by then.
-const RECEIVER: &str = r#"
-import socket, sys
-addr, port, quiet, mport = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
-fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-if quiet:
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
-else:
-    s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE
-s.bind((addr, port))
-m = socket.socket(fam, socket.SOCK_DGRAM)
-m.bind((addr, mport))
-print("ready", flush=True)
-m.recv(16)
-print("marker", flush=True)
-sys.stdin.read()
-"#;
-
-/// In namespace `a`, pinned to one CPU (one backlog queue, so the marker
-/// comes last): argv[3] datagrams of 512 bytes to argv[1]:argv[2], then the
-/// marker to argv[1]:argv[4].
-const SENDER: &str = r#"
-import socket, sys
-addr, port, n, mport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-for _ in range(n):
-    s.sendto(b"x" * 512, (addr, port))
-s.sendto(b"m", (addr, mport))
-"#;
-
-const PORT: &str = "5555";
-const MARKER: &str = "5556";
+const PORT: &str = toolkit_tests::UDP_PORT;
 /// Datagrams sent: a prime, so that no other count matches by chance.
 const SENT: u64 = 1009;
 
-/// Sends SENT datagrams from `a` to `b`'s PORT, where a receiver (reading
-/// or not) is bound, and returns once the marker after them has arrived.
 fn send_through(pair: &NetPair, quiet: bool) {
-    let mut receiver = pair.spawn(
-        &pair.b,
-        &[
-            "python3",
-            "-c",
-            RECEIVER,
-            &pair.addr_b,
-            PORT,
-            if quiet { "1" } else { "0" },
-            MARKER,
-        ],
-    );
-    let mut lines = BufReader::new(receiver.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    pair.exec(
-        &pair.a,
-        &[
-            "taskset",
-            "-c",
-            "0",
-            "python3",
-            "-c",
-            SENDER,
-            &pair.addr_b,
-            PORT,
-            &SENT.to_string(),
-            MARKER,
-        ],
-    );
-    assert_eq!(lines.next().unwrap().unwrap(), "marker");
-    drop(receiver.stdin.take());
-    let _ = receiver.kill();
-    let _ = receiver.wait();
+    pair.send_datagrams(SENT, quiet);
 }
 
 /// The count netdrop's last JSON record gives `reason` on `dev`.

@@ -905,6 +905,17 @@ pub struct NetPair {
 impl NetPair {
     /// Creates the pair; `tag` (a few letters) names it after the test.
     pub fn new(tag: &str) -> NetPair {
+        Self::create(tag, true)
+    }
+
+    /// Like [`NetPair::new`], IPv4 only: no IPv6 on either end, so not even
+    /// the kernel's own MLD report at link-up (which the peer drops once, as
+    /// IP_INNOROUTES, whenever it lands).
+    pub fn ipv4_only(tag: &str) -> NetPair {
+        Self::create(tag, false)
+    }
+
+    fn create(tag: &str, ipv6: bool) -> NetPair {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let id = format!("{tag}{}{seq}", std::process::id() % 100_000);
@@ -928,57 +939,48 @@ impl NetPair {
         // `ip` applet, which has no namespaces, in the kernel matrix).
         let (a, b) = (pair.a.as_str(), pair.b.as_str());
         let (da, db) = (pair.dev_a.as_str(), pair.dev_b.as_str());
-        let steps: [&[&str]; 11] = [
-            &["netns", "add", a],
-            &["netns", "add", b],
-            &[
-                "link", "add", da, "netns", a, "type", "veth", "peer", "name", db, "netns", b,
-            ],
-            &[
-                "-n",
-                a,
-                "addr",
-                "add",
-                &format!("{}/24", pair.addr_a),
-                "dev",
-                da,
-            ],
-            &[
-                "-n",
-                b,
-                "addr",
-                "add",
-                &format!("{}/24", pair.addr_b),
-                "dev",
-                db,
-            ],
-            &[
-                "-n",
-                a,
-                "addr",
-                "add",
-                &format!("{}/64", pair.addr6_a),
-                "dev",
-                da,
-                "nodad",
-            ],
-            &[
-                "-n",
-                b,
-                "addr",
-                "add",
-                &format!("{}/64", pair.addr6_b),
-                "dev",
-                db,
-                "nodad",
-            ],
-            &["-n", a, "link", "set", da, "up"],
-            &["-n", b, "link", "set", db, "up"],
-            &["-n", a, "link", "set", "lo", "up"],
-            &["-n", b, "link", "set", "lo", "up"],
-        ];
+        let mut steps: Vec<Vec<String>> = Vec::new();
+        let mut step = |args: &[&str]| steps.push(args.iter().map(|s| s.to_string()).collect());
+        step(&["netns", "add", a]);
+        step(&["netns", "add", b]);
+        if !ipv6 {
+            for ns in [a, b] {
+                step(&[
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1",
+                ]);
+            }
+        }
+        step(&[
+            "link", "add", da, "netns", a, "type", "veth", "peer", "name", db, "netns", b,
+        ]);
+        for (ns, addr, dev) in [(a, &pair.addr_a, da), (b, &pair.addr_b, db)] {
+            step(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+        }
+        if ipv6 {
+            for (ns, addr, dev) in [(a, &pair.addr6_a, da), (b, &pair.addr6_b, db)] {
+                step(&[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/64"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ]);
+            }
+        }
+        for (ns, dev) in [(a, da), (b, db), (a, "lo"), (b, "lo")] {
+            step(&["-n", ns, "link", "set", dev, "up"]);
+        }
         for args in steps {
-            let out = Command::new("ip").args(args).output().expect("running ip");
+            let out = Command::new("ip").args(&args).output().expect("running ip");
             assert!(
                 out.status.success(),
                 "ip {args:?}: {}",
@@ -996,7 +998,8 @@ impl NetPair {
             (&pair.a, &pair.dev_a, &pair.addr_b, &pair.addr6_b, &mac_b),
             (&pair.b, &pair.dev_b, &pair.addr_a, &pair.addr6_a, &mac_a),
         ] {
-            for addr in [peer, peer6] {
+            let peers = if ipv6 { vec![peer, peer6] } else { vec![peer] };
+            for addr in peers {
                 pair.exec(
                     ns,
                     &[
@@ -1059,6 +1062,89 @@ impl NetPair {
             }
         }
         panic!("{group}:{field} not in {ns}'s /proc/net/snmp or netstat");
+    }
+}
+
+/// In namespace `b`: a UDP socket on port argv[2] that never reads, with
+/// the smallest receive buffer the kernel allows (argv[3] = 1) or one big
+/// enough for every datagram sent (argv[3] = 0, SO_RCVBUFFORCE as root),
+/// and a marker socket on argv[4]. Prints "ready" once bound and "marker"
+/// when the marker datagram arrives: every datagram sent before it from
+/// the same CPU has been through the stack by then.
+const RECEIVER: &str = r#"
+import socket, sys
+addr, port, quiet, mport = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+if quiet:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+else:
+    s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE
+s.bind((addr, port))
+m = socket.socket(fam, socket.SOCK_DGRAM)
+m.bind((addr, mport))
+print("ready", flush=True)
+m.recv(16)
+print("marker", flush=True)
+sys.stdin.read()
+"#;
+
+/// In namespace `a`, pinned to one CPU (one backlog queue, so the marker
+/// comes last): argv[3] datagrams of 512 bytes to argv[1]:argv[2], then the
+/// marker to argv[1]:argv[4].
+const SENDER: &str = r#"
+import socket, sys
+addr, port, n, mport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+for _ in range(n):
+    s.sendto(b"x" * 512, (addr, port))
+s.sendto(b"m", (addr, mport))
+"#;
+
+/// The port [`NetPair::send_datagrams`] sends to, and its marker's.
+pub const UDP_PORT: &str = "5555";
+const MARKER: &str = "5556";
+
+impl NetPair {
+    /// Sends `count` datagrams from `a` to `b`'s UDP_PORT, where a receiver
+    /// (reading, or `quiet`: not reading, with the smallest buffer) is
+    /// bound, and returns once the marker after them has arrived.
+    pub fn send_datagrams(&self, count: u64, quiet: bool) {
+        let pair = self;
+        let mut receiver = pair.spawn(
+            &pair.b,
+            &[
+                "python3",
+                "-c",
+                RECEIVER,
+                &pair.addr_b,
+                UDP_PORT,
+                if quiet { "1" } else { "0" },
+                MARKER,
+            ],
+        );
+        let mut lines = BufReader::new(receiver.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        pair.exec(
+            &pair.a,
+            &[
+                "taskset",
+                "-c",
+                "0",
+                "python3",
+                "-c",
+                SENDER,
+                &pair.addr_b,
+                UDP_PORT,
+                &count.to_string(),
+                MARKER,
+            ],
+        );
+        assert_eq!(lines.next().unwrap().unwrap(), "marker");
+        drop(receiver.stdin.take());
+        let _ = receiver.kill();
+        let _ = receiver.wait();
     }
 }
 

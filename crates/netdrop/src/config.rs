@@ -10,7 +10,6 @@ use toolkit_load::KernelBtf;
 
 use crate::Options;
 
-
 /// Reasons that are not drops: `kfree_skb` never reports the first two on
 /// current kernels (they go to `consume_skb`), and the sentinel is not a
 /// reason.

@@ -6,7 +6,10 @@
 pub mod memcg;
 
 use anyhow::Result;
-use aya::{Ebpf, maps::{MapData, RingBuf}};
+use aya::{
+    Ebpf,
+    maps::{MapData, RingBuf},
+};
 use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
 use toolkit_drain::{DropReport, Losses, take_map};

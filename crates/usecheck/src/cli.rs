@@ -72,7 +72,14 @@ mod tests {
 
     #[test]
     fn thresholds_parse_as_lists() {
-        let cli = Cli::try_parse_from(["usecheck", "-t", "cpu.busy=95,disk.p99=20ms", "-t", "net.rtt=1s"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "usecheck",
+            "-t",
+            "cpu.busy=95,disk.p99=20ms",
+            "-t",
+            "net.rtt=1s",
+        ])
+        .unwrap();
         assert_eq!(cli.thresholds.len(), 3);
     }
 }

@@ -95,7 +95,11 @@ pub struct DiskStat {
 /// detached loop devices.
 pub fn disks() -> BTreeMap<String, DiskStat> {
     let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir("/sys/block").into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
@@ -113,7 +117,8 @@ pub fn disks() -> BTreeMap<String, DiskStat> {
             continue;
         }
         // reads, writes, and (since 4.18) discards and (5.5) flushes.
-        let ios = fields[0] + fields[4] + fields.get(11).unwrap_or(&0) + fields.get(15).unwrap_or(&0);
+        let ios =
+            fields[0] + fields[4] + fields.get(11).unwrap_or(&0) + fields.get(15).unwrap_or(&0);
         out.insert(
             name,
             DiskStat {
@@ -147,7 +152,10 @@ fn parse_net_dev(text: &str) -> BTreeMap<String, NetDev> {
         let Some((name, rest)) = line.split_once(':') else {
             continue;
         };
-        let f: Vec<u64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
         if f.len() < 16 {
             continue;
         }

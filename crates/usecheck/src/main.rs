@@ -50,7 +50,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             om.publish_or_fail()?;
         }
         print_banner(
-            "Checking utilization, saturation and errors... Hit Ctrl-C to end.",
+            "Tracing utilization, saturation and errors... Hit Ctrl-C to end.",
             cli.json,
         )?;
         let mut before = Snapshot::take();

@@ -100,15 +100,23 @@ impl Probes {
                 },
             )
         });
-        let memory = Probe::attach("memory saturation and errors (reclaim, failed calls)", || {
-            let options = syslat::Options {
-                syscalls: Some(MEMORY_CALLS.iter().filter_map(|n| syscall_number(n)).collect()),
-                count_errors: true,
-                reclaim: true,
-                ..syslat::Options::default()
-            };
-            syslat::Tracer::attach("usecheck", &options, Unit::Nsecs)
-        });
+        let memory = Probe::attach(
+            "memory saturation and errors (reclaim, failed calls)",
+            || {
+                let options = syslat::Options {
+                    syscalls: Some(
+                        MEMORY_CALLS
+                            .iter()
+                            .filter_map(|n| syscall_number(n))
+                            .collect(),
+                    ),
+                    count_errors: true,
+                    reclaim: true,
+                    ..syslat::Options::default()
+                };
+                syslat::Tracer::attach("usecheck", &options, Unit::Nsecs)
+            },
+        );
         let oom = Probe::attach("OOM kills", || oomkill::Watcher::attach("usecheck"));
         let disk = Probe::attach("disk saturation and errors (I/O latency)", || {
             biolatency::Tracer::attach(
@@ -128,7 +136,10 @@ impl Probes {
                 count_unlisted: true,
                 counted: reasons.selected(&[], &[], false)?,
             };
-            Ok((netdrop::Tracer::attach("usecheck", &btf, &options)?, reasons))
+            Ok((
+                netdrop::Tracer::attach("usecheck", &btf, &options)?,
+                reasons,
+            ))
         });
         let rtt = Probe::attach("TCP round-trip time", || {
             tcprtt::Tracer::attach(

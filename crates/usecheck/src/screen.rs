@@ -162,7 +162,8 @@ impl<'a> CellBuilder<'a> {
 
     /// A count flagged when not zero (errors, drops for a full queue).
     fn count(&mut self, key: &'static str, count: u64, text: String) {
-        let flag = (count > 0).then(|| format!("{}: {text}; drill down: {}", self.what, self.drill));
+        let flag =
+            (count > 0).then(|| format!("{}: {text}; drill down: {}", self.what, self.drill));
         self.cell.figures.push(Figure {
             key,
             value: json!(count),
@@ -238,9 +239,17 @@ fn rate(bits: f64) -> String {
 /// Drop reasons that say a queue or buffer was full: saturation, not
 /// error.
 fn queue_reason(reason: &str) -> bool {
-    ["BACKLOG", "RCVBUFF", "QDISC", "FULL_RING", "PROTO_MEM", "NOMEM", "PRUNE"]
-        .iter()
-        .any(|k| reason.contains(k))
+    [
+        "BACKLOG",
+        "RCVBUFF",
+        "QDISC",
+        "FULL_RING",
+        "PROTO_MEM",
+        "NOMEM",
+        "PRUNE",
+    ]
+    .iter()
+    .any(|k| reason.contains(k))
 }
 
 /// Splits an interface's drops into (queue drops, other drops, the other
@@ -249,9 +258,16 @@ fn split_drops(drops: Option<&BTreeMap<String, u64>>) -> (u64, u64, Option<Strin
     let Some(drops) = drops else {
         return (0, 0, None);
     };
-    let queue = drops.iter().filter(|(r, _)| queue_reason(r)).map(|(_, n)| n).sum();
+    let queue = drops
+        .iter()
+        .filter(|(r, _)| queue_reason(r))
+        .map(|(_, n)| n)
+        .sum();
     let other: Vec<(&String, &u64)> = drops.iter().filter(|(r, _)| !queue_reason(r)).collect();
-    let top = other.iter().max_by_key(|(_, n)| **n).map(|(r, _)| (*r).clone());
+    let top = other
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(r, _)| (*r).clone());
     (queue, other.iter().map(|(_, n)| **n).sum(), top)
 }
 
@@ -276,10 +292,18 @@ impl Screen {
         let seconds = after.at.duration_since(before.at).as_secs_f64().max(1e-3);
         let cpus = after.cpu.keys().filter(|k| k.is_some()).count().max(1);
         let mut rows = Vec::new();
-        cpu_rows(&mut rows, before, after, &sample, probes, thresholds, per_cpu, seconds, cpus);
-        rows.push(memory_row(before, after, &sample, probes, thresholds, seconds));
-        disk_rows(&mut rows, before, after, &sample, probes, thresholds, seconds);
-        net_rows(&mut rows, before, after, &sample, probes, thresholds, seconds);
+        cpu_rows(
+            &mut rows, before, after, &sample, probes, thresholds, per_cpu, seconds, cpus,
+        );
+        rows.push(memory_row(
+            before, after, &sample, probes, thresholds, seconds,
+        ));
+        disk_rows(
+            &mut rows, before, after, &sample, probes, thresholds, seconds,
+        );
+        net_rows(
+            &mut rows, before, after, &sample, probes, thresholds, seconds,
+        );
         Self {
             seconds,
             cpus,
@@ -312,7 +336,8 @@ impl Screen {
             .set_width(80)
             .set_header(["RESOURCE", "UTILIZATION", "SATURATION", "ERRORS"]);
         for row in &self.rows {
-            let name = if row.instance.is_empty() {
+            // Memory is one resource: no instance to name.
+            let name = if row.resource == "memory" {
                 row.resource.to_string()
             } else {
                 format!("{} {}", row.resource, row.instance)
@@ -333,7 +358,10 @@ impl Screen {
             for (column, cell) in COLUMNS.iter().zip(&row.cells) {
                 notes.extend(cell.figures.iter().filter_map(|f| f.flag.clone()));
                 if let Some(why) = cell.unavailable.as_ref().filter(|_| !cell.dash) {
-                    notes.push(format!("n/a: {} {} {column}: {why}", row.resource, row.instance));
+                    notes.push(format!(
+                        "n/a: {} {} {column}: {why}",
+                        row.resource, row.instance
+                    ));
                 }
             }
         }
@@ -342,7 +370,9 @@ impl Screen {
                 "OOM kill of PID {} (\"{}\"){}, triggered by PID {} (\"{}\")",
                 kill.victim.0,
                 kill.victim.1,
-                kill.memcg.as_deref().map_or(String::new(), |m| format!(" in {m}")),
+                kill.memcg
+                    .as_deref()
+                    .map_or(String::new(), |m| format!(" in {m}")),
                 kill.trigger.0,
                 kill.trigger.1
             ));
@@ -415,19 +445,24 @@ impl Screen {
             let labels = vec![row.resource.to_string(), row.instance.clone()];
             for (column, cell) in COLUMNS.iter().zip(&row.cells) {
                 for f in &cell.figures {
-                    if let Some(v) = f.value.as_f64() {
-                        om.gauge(f.key, "The last interval's figure (see usecheck(1)).", LABELS, labels.clone(), v);
-                    }
-                    if *column == "errors"
-                        && let Some(n) = f.value.as_u64()
-                    {
-                        om.count(
-                            &format!("{}", f.key),
+                    // Errors are counters (totals since start: rate() and
+                    // increase() give any window); the rest are gauges.
+                    match (*column, f.value.as_u64(), f.value.as_f64()) {
+                        ("errors", Some(n), _) => om.count(
+                            f.key,
                             "Errors counted since usecheck started.",
                             LABELS,
                             labels.clone(),
                             n,
-                        );
+                        ),
+                        (_, _, Some(v)) => om.gauge(
+                            f.key,
+                            "The last interval's figure (see usecheck(1)).",
+                            LABELS,
+                            labels.clone(),
+                            v,
+                        ),
+                        _ => {}
                     }
                 }
                 let mut values = labels.clone();
@@ -478,10 +513,15 @@ fn cpu_rows(
         if let (Some(a), Some(b)) = (after.cpu.get(&key), before.cpu.get(&key)) {
             let total = a.total.saturating_sub(b.total).max(1) as f64;
             let busy = 100.0 * a.busy.saturating_sub(b.busy) as f64 / total;
-            util.against("busy_pct", busy, "cpu.busy", pct, format!("{} busy", pct(busy)));
+            util.against(
+                "busy_pct",
+                busy,
+                "cpu.busy",
+                pct,
+                format!("{} busy", pct(busy)),
+            );
         }
-        let mut sat = CellBuilder::new(t, what("saturation"), "runqlat")
-            .off(probes.runq.off());
+        let mut sat = CellBuilder::new(t, what("saturation"), "runqlat").off(probes.runq.off());
         if let Some(runq) = &sample.runq {
             let (wait_ns, hist) = runq.get(&key).copied().unwrap_or((0, LlHist::ZERO));
             let mut waiting = wait_ns as f64 / 1e9 / seconds;
@@ -489,7 +529,13 @@ fn cpu_rows(
                 waiting /= cpus as f64;
             }
             match p99(&hist) {
-                Some(p) => sat.against("runq_p99_seconds", p, "cpu.runq", secs, format!("runq p99 {}", secs(p))),
+                Some(p) => sat.against(
+                    "runq_p99_seconds",
+                    p,
+                    "cpu.runq",
+                    secs,
+                    format!("runq p99 {}", secs(p)),
+                ),
                 None => sat.plain("runq_p99_seconds", Value::Null, "runq p99 -".into()),
             }
             sat.against(
@@ -524,10 +570,20 @@ fn memory_row(
     t: &Thresholds,
     seconds: f64,
 ) -> Row {
-    let mut util = CellBuilder::new(t, "memory utilization".into(), "free -m; memory cgroups' usage");
+    let mut util = CellBuilder::new(
+        t,
+        "memory utilization".into(),
+        "free -m; memory cgroups' usage",
+    );
     if let Some((total, available)) = after.memory {
         let used = 100.0 * (1.0 - available as f64 / total.max(1) as f64);
-        util.against("used_pct", used, "mem.used", pct, format!("{} used", pct(used)));
+        util.against(
+            "used_pct",
+            used,
+            "mem.used",
+            pct,
+            format!("{} used", pct(used)),
+        );
     }
     let mut sat = CellBuilder::new(t, "memory saturation".into(), "memlat --reclaim -P")
         .off(probes.memory.off());
@@ -543,13 +599,26 @@ fn memory_row(
     }
     if let (Some(a), Some(b)) = (after.psi_us, before.psi_us) {
         let some = 100.0 * a.saturating_sub(b) as f64 / 1e6 / seconds;
-        sat.against("psi_some_pct", some, "mem.psi", pct, format!("psi some {}", pct(some)));
+        sat.against(
+            "psi_some_pct",
+            some,
+            "mem.psi",
+            pct,
+            format!("psi some {}", pct(some)),
+        );
     }
     let mut errors = CellBuilder::new(t, "memory errors".into(), "oomkill; memlat");
-    let why: Vec<&str> = [probes.oom.off(), probes.memory.off()].into_iter().flatten().collect();
+    let why: Vec<&str> = [probes.oom.off(), probes.memory.off()]
+        .into_iter()
+        .flatten()
+        .collect();
     if let Some(kills) = &sample.kills {
         let n = kills.len() as u64;
-        errors.count("oom_kills", n, format!("{n} OOM kill{}", if n == 1 { "" } else { "s" }));
+        errors.count(
+            "oom_kills",
+            n,
+            format!("{n} OOM kill{}", if n == 1 { "" } else { "s" }),
+        );
     }
     if let Some(failed) = &sample.failed_calls {
         let n: u64 = failed.values().sum();
@@ -564,7 +633,7 @@ fn memory_row(
     let errors = errors.off((!why.is_empty()).then(|| why.join("; ")).as_deref());
     Row {
         resource: "memory",
-        instance: String::new(),
+        instance: "all".into(),
         cells: [util.done(), sat.done(), errors.done()],
     }
 }
@@ -595,19 +664,37 @@ fn disk_rows(
         let what = |column: &str| format!("disk {name} {column}");
         let mut util = CellBuilder::new(t, what("utilization"), "iostat -x 1");
         let busy = (100.0 * a.io_ticks.saturating_sub(b.io_ticks) as f64 / ms).min(100.0);
-        util.against("busy_pct", busy, "disk.busy", pct, format!("{} busy", pct(busy)));
+        util.against(
+            "busy_pct",
+            busy,
+            "disk.busy",
+            pct,
+            format!("{} busy", pct(busy)),
+        );
         let iops = ios as f64 / seconds;
         util.plain("iops", json!(round(iops)), format!("{iops:.0} IOPS"));
-        let mut sat = CellBuilder::new(t, what("saturation"), "biolatency -D")
-            .off(probes.disk.off());
+        let mut sat =
+            CellBuilder::new(t, what("saturation"), "biolatency -D").off(probes.disk.off());
         if let Some(io) = &sample.io {
             match io.get(&a.dev).and_then(p99) {
-                Some(p) => sat.against("io_p99_seconds", p, "disk.p99", secs, format!("I/O p99 {}", secs(p))),
+                Some(p) => sat.against(
+                    "io_p99_seconds",
+                    p,
+                    "disk.p99",
+                    secs,
+                    format!("I/O p99 {}", secs(p)),
+                ),
                 None => sat.plain("io_p99_seconds", Value::Null, "I/O p99 -".into()),
             }
         }
         let queue = a.time_in_queue.saturating_sub(b.time_in_queue) as f64 / ms;
-        sat.against("queue_depth", queue, "disk.queue", num, format!("queue {}", num(queue)));
+        sat.against(
+            "queue_depth",
+            queue,
+            "disk.queue",
+            num,
+            format!("queue {}", num(queue)),
+        );
         let mut errors = CellBuilder::new(t, what("errors"), "biolatency -d DISK (errors table)")
             .off(probes.disk.off());
         if sample.io_errors.is_some() {
@@ -656,9 +743,17 @@ fn net_rows(
     // This namespace's interfaces, then those only seen dropping (other
     // network namespaces: their counters are not readable from here).
     let mut names: Vec<String> = after.interfaces.keys().cloned().collect();
-    names.extend(drops.keys().filter(|n| !n.is_empty() && !after.interfaces.contains_key(*n)).cloned());
+    names.extend(
+        drops
+            .keys()
+            .filter(|n| !n.is_empty() && !after.interfaces.contains_key(*n))
+            .cloned(),
+    );
     for name in names {
-        let counters = after.interfaces.get(&name).map(|a| (a, before.interfaces.get(&name).copied().unwrap_or(*a)));
+        let counters = after
+            .interfaces
+            .get(&name)
+            .map(|a| (a, before.interfaces.get(&name).copied().unwrap_or(*a)));
         let here = drops.get(&name);
         let (queue, other, top) = split_drops(here);
         let device_errors = counters.map(|(a, b)| a.errors.saturating_sub(b.errors));
@@ -674,7 +769,13 @@ fn net_rows(
                 util.plain("bits_per_second", json!(round(bits)), rate(bits));
                 if let Some(speed) = counters::link_speed_mbps(&name) {
                     let used = 100.0 * bits / (speed as f64 * 1e6);
-                    util.against("link_pct", used, "net.util", pct, format!("{} of {}", pct(used), rate(speed as f64 * 1e6)));
+                    util.against(
+                        "link_pct",
+                        used,
+                        "net.util",
+                        pct,
+                        format!("{} of {}", pct(used), rate(speed as f64 * 1e6)),
+                    );
                 }
             }
             None => util.cell.unavailable = Some("in another network namespace".into()),
@@ -683,7 +784,13 @@ fn net_rows(
             .off(probes.drops.off().or(probes.rtt.off()));
         if sample.rtt.is_some() {
             match rtt_by_if.get(&name).and_then(p99) {
-                Some(p) => sat.against("rtt_p99_seconds", p, "net.rtt", secs, format!("rtt p99 {}", secs(p))),
+                Some(p) => sat.against(
+                    "rtt_p99_seconds",
+                    p,
+                    "net.rtt",
+                    secs,
+                    format!("rtt p99 {}", secs(p)),
+                ),
                 None => sat.plain("rtt_p99_seconds", Value::Null, "rtt p99 -".into()),
             }
         }
@@ -712,26 +819,45 @@ fn net_rows(
     let what = |column: &str| format!("net stack {column}");
     let mut util = CellBuilder::new(t, what("utilization"), "nstat");
     let segs = a.segments.saturating_sub(b.segments) as f64 / seconds;
-    util.plain("tcp_segments_per_second", json!(round(segs)), format!("{segs:.0} TCP segs/s"));
+    util.plain(
+        "tcp_segments_per_second",
+        json!(round(segs)),
+        format!("{segs:.0} TCP segs/s"),
+    );
     let (queue, other, top) = split_drops(drops.get(""));
     let mut sat = CellBuilder::new(t, what("saturation"), "tcprtt; netdrop; nstat")
         .off(probes.rtt.off().or(probes.drops.off()));
     if sample.rtt.is_some() {
         match p99(&rtt_all) {
-            Some(p) => sat.against("rtt_p99_seconds", p, "net.rtt", secs, format!("rtt p99 {}", secs(p))),
+            Some(p) => sat.against(
+                "rtt_p99_seconds",
+                p,
+                "net.rtt",
+                secs,
+                format!("rtt p99 {}", secs(p)),
+            ),
             None => sat.plain("rtt_p99_seconds", Value::Null, "rtt p99 -".into()),
         }
     }
     let overflows = a.listen_overflows.saturating_sub(b.listen_overflows);
-    sat.count("listen_overflows", overflows, format!("{overflows} listen overflows"));
+    sat.count(
+        "listen_overflows",
+        overflows,
+        format!("{overflows} listen overflows"),
+    );
     if sample.drops.is_some() {
         sat.count("queue_drops", queue, format!("{queue} queue drops"));
     }
-    let mut errors = CellBuilder::new(t, what("errors"), "tcpretrans; netdrop").off(probes.drops.off());
+    let mut errors =
+        CellBuilder::new(t, what("errors"), "tcpretrans; netdrop").off(probes.drops.off());
     let retrans = a.retransmits.saturating_sub(b.retransmits);
     errors.count("retransmits", retrans, format!("{retrans} retransmits"));
     let resets = a.resets_sent.saturating_sub(b.resets_sent);
-    errors.plain("resets_sent", json!(resets), format!("{resets} resets sent"));
+    errors.plain(
+        "resets_sent",
+        json!(resets),
+        format!("{resets} resets sent"),
+    );
     if sample.drops.is_some() {
         let text = match &top {
             Some(reason) if other > 0 => format!("{other} drops ({reason})"),
@@ -767,7 +893,10 @@ mod tests {
             ("NO_SOCKET".to_string(), 1),
         ]
         .into();
-        assert_eq!(split_drops(Some(&drops)), (3, 6, Some("NETFILTER_DROP".into())));
+        assert_eq!(
+            split_drops(Some(&drops)),
+            (3, 6, Some("NETFILTER_DROP".into()))
+        );
         assert_eq!(split_drops(None), (0, 0, None));
     }
 }

@@ -50,7 +50,7 @@ const DEFS: &[Def] = &[
     },
     Def {
         name: "mem.reclaim",
-        default: 0.001,
+        default: 0.000_1,
         kind: Kind::Duration,
         what: "saturation: time tasks stalled in direct reclaim, per second",
     },
@@ -99,7 +99,7 @@ Thresholds (-t NAME=VALUE); a figure at or above its threshold is flagged:
     cpu.waiting=0.5     saturation: runnable tasks waiting per CPU, average
     cpu.runq=10ms       saturation: run-queue latency p99
     mem.used=90         utilization: % of memory not available (MemAvailable)
-    mem.reclaim=1ms     saturation: time stalled in direct reclaim, per second
+    mem.reclaim=100us   saturation: time stalled in direct reclaim, per second
     mem.psi=10          saturation: % of time some task stalled on memory
     disk.busy=90        utilization: % of time with I/O in flight
     disk.p99=50ms       saturation: I/O latency p99
@@ -131,15 +131,22 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite())
-            .or_else(|| humantime::parse_duration(value).ok().map(|d: Duration| d.as_secs_f64())),
+            .or_else(|| {
+                humantime::parse_duration(value)
+                    .ok()
+                    .map(|d: Duration| d.as_secs_f64())
+            }),
         _ => value.parse::<f64>().ok().filter(|v| v.is_finite()),
     };
     let value = parsed.ok_or_else(|| format!("'{value}' is not a valid value for {name}"))?;
     if value < 0.0 || (def.kind == Kind::Percent && value > 100.0) {
-        return Err(format!("{name} must be {}", match def.kind {
-            Kind::Percent => "between 0 and 100",
-            _ => "at least 0",
-        }));
+        return Err(format!(
+            "{name} must be {}",
+            match def.kind {
+                Kind::Percent => "between 0 and 100",
+                _ => "at least 0",
+            }
+        ));
     }
     Ok(Threshold {
         name: def.name,
@@ -180,7 +187,12 @@ impl Thresholds {
     pub fn json(&self) -> serde_json::Value {
         self.0
             .iter()
-            .map(|(d, v)| (d.name.to_string(), serde_json::json!({"value": v, "what": d.what})))
+            .map(|(d, v)| {
+                (
+                    d.name.to_string(),
+                    serde_json::json!({"value": v, "what": d.what}),
+                )
+            })
             .collect::<serde_json::Map<_, _>>()
             .into()
     }

@@ -1,0 +1,475 @@
+//! usecheck: each scenario flags exactly the cell it provokes, with the
+//! oracle's count (the memory cgroup's OOM kills, the loop device's failed
+//! writes, the nftables rule's counter, a child's failed calls), and no
+//! other resource. The tests here measure the whole machine, so they run
+//! one at a time.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use toolkit_tests::{
+    ForkedChild, LoopDevice, MemoryCgroup, NetPair, Running, assert_unloaded, mmap_anonymous,
+    run_tool,
+};
+
+/// One scenario at a time: each measures the whole machine.
+static MACHINE: Mutex<()> = Mutex::new(());
+
+fn machine() -> std::sync::MutexGuard<'static, ()> {
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How long a scenario's screen covers at least: averages over a few
+/// milliseconds (an OOM kill takes 25 ms) would flag whatever else ran
+/// then; an operator's interval is seconds.
+const WINDOW: Duration = Duration::from_secs(2);
+
+/// Starts `usecheck --json` (until SIGINT), runs `workload`, stops it once
+/// the workload is done and WINDOW has passed, and returns its one record,
+/// checking that it exited 0 and left nothing loaded.
+fn around(workload: impl FnOnce()) -> Value {
+    let tool = Running::start("usecheck", &["--json"]);
+    let start = Instant::now();
+    workload();
+    std::thread::sleep(WINDOW.saturating_sub(start.elapsed()));
+    let stdout = tool.stop();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    serde_json::from_str(lines[0]).unwrap()
+}
+
+/// The row of `resource` `instance`.
+fn row<'a>(record: &'a Value, resource: &str, instance: &str) -> &'a Value {
+    record["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == resource && r["instance"] == instance)
+        .unwrap_or_else(|| panic!("no row {resource} {instance}: {record}"))
+}
+
+/// Every flagged cell, as `resource instance column`.
+fn flags(record: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in record["resources"].as_array().unwrap() {
+        for column in r["flagged"].as_array().unwrap() {
+            out.push(format!(
+                "{} {} {}",
+                r["resource"].as_str().unwrap(),
+                r["instance"].as_str().unwrap(),
+                column.as_str().unwrap()
+            ));
+        }
+    }
+    out
+}
+
+fn spin() {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+/// An idle machine: nothing flagged, and the figures are there.
+#[test]
+fn an_idle_run_flags_nothing() {
+    let _machine = machine();
+    let done = run_tool("usecheck", &["--json", "1", "1"]);
+    assert!(done.status.success(), "{done:?}");
+    let record: Value = serde_json::from_str(done.stdout.trim()).unwrap();
+    assert_eq!(flags(&record), Vec::<String>::new(), "{record}");
+    assert_eq!(record["flagged"], false);
+    let cpu = row(&record, "cpu", "all");
+    assert!(
+        cpu["saturation"]["waiting_per_cpu"].as_f64().unwrap() < 0.5,
+        "{record}"
+    );
+    assert!(cpu["errors"]["unavailable"].is_string(), "{record}");
+    assert!(row(&record, "memory", "all")["utilization"]["used_pct"].is_number());
+    assert!(row(&record, "net", "stack")["errors"]["retransmits"].is_number());
+}
+
+/// Four CPU hogs on two CPUs: CPU saturation (about one task waiting per
+/// CPU) and, as provoked too, CPU utilization; nothing else.
+#[test]
+fn cpu_hogs_flag_cpu_saturation() {
+    let _machine = machine();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let hogs: Vec<ForkedChild> = (0..2 * cpus).map(|_| ForkedChild::new(spin)).collect();
+    for hog in &hogs {
+        hog.wait_blocked();
+        hog.release();
+    }
+    let done = run_tool("usecheck", &["--json", "-C", "2", "1"]);
+    for hog in hogs {
+        hog.kill();
+    }
+    assert!(done.status.success(), "{done:?}");
+    let record: Value = serde_json::from_str(done.stdout.trim()).unwrap();
+    let mut expected = Vec::new();
+    let mut total = 0.0;
+    for cpu in 0..cpus {
+        let r = row(&record, "cpu", &cpu.to_string());
+        let waiting = r["saturation"]["waiting_per_cpu"].as_f64().unwrap();
+        // Each CPU has a hog waiting most of the time (how many where is
+        // the load balancer's choice, moment to moment).
+        assert!(waiting > 0.5, "cpu {cpu}: {waiting} waiting: {record}");
+        total += waiting;
+        expected.push(format!("cpu {cpu} utilization"));
+        expected.push(format!("cpu {cpu} saturation"));
+    }
+    // Two hogs per CPU: one runs, one waits, all the time; the test, its
+    // threads and kernel workers add a little.
+    let hogs_waiting = cpus as f64;
+    assert!(
+        total > 0.9 * hogs_waiting && total < 1.25 * hogs_waiting,
+        "{total} waiting in all: {record}"
+    );
+    assert_eq!(flags(&record), expected, "{record}");
+}
+
+/// Maps and touches 64 MiB, eight times its cgroup's limit: the OOM killer
+/// kills it (there is no swap).
+fn memory_hog() {
+    const HOG: usize = 64 << 20;
+    // SAFETY: a fresh anonymous private mapping, written within its length.
+    unsafe {
+        let p = mmap_anonymous(HOG) as *mut u8;
+        if p as isize == -1 {
+            return;
+        }
+        for offset in (0..HOG).step_by(4096) {
+            p.add(offset).write_volatile(1);
+        }
+    }
+}
+
+/// An OOM kill in a memory cgroup: memory errors, with the kernel's own
+/// count of the cgroup's kills and the victim named; memory saturation (the
+/// cgroup reclaimed before it killed); nothing else.
+#[test]
+fn an_oom_kill_flags_memory_errors() {
+    let _machine = machine();
+    let cgroup = MemoryCgroup::new("toolkit-usecheck-oom", 8 << 20);
+    let kills = cgroup.oom_kills();
+    let mut victim = 0;
+    let record = around(|| {
+        let child = ForkedChild::named(c"memhog", memory_hog);
+        child.wait_blocked();
+        cgroup.add(child.pid);
+        child.release();
+        child.wait_exited();
+        victim = child.pid;
+        child.kill();
+    });
+    let kills = cgroup.oom_kills() - kills;
+    assert_eq!(kills, 1, "the kernel counted {kills} OOM kills");
+    let memory = row(&record, "memory", "all");
+    assert_eq!(memory["errors"]["oom_kills"], kills, "{record}");
+    assert_eq!(record["oom_kills"][0]["victim"]["pid"], victim, "{record}");
+    assert_eq!(record["oom_kills"][0]["memcg"], cgroup.relative.as_str());
+    let flagged = flags(&record);
+    assert!(
+        flagged.contains(&"memory all errors".to_string()),
+        "{record}"
+    );
+    assert!(flagged.iter().all(|f| f.starts_with("memory ")), "{record}");
+}
+
+/// The file the reclaim workload reads, named before the fork.
+static BIG_FILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
+/// Reads BIG_FILE through the page cache (its cached pages dropped first,
+/// so that every page is charged to this process's memory cgroup).
+fn read_big_file() {
+    let path = BIG_FILE.get().unwrap();
+    // SAFETY: raw syscalls on a path and a buffer that outlive them.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY,
+        );
+        libc::syscall(libc::SYS_fadvise64, fd, 0, 0, libc::POSIX_FADV_DONTNEED);
+        let buf = mmap_anonymous(1 << 20);
+        while libc::syscall(libc::SYS_read, fd, buf, 1usize << 20) > 0 {}
+        libc::syscall(libc::SYS_close, fd);
+    }
+}
+
+/// A process reading a file four times its memory cgroup's limit stalls in
+/// reclaim: memory saturation, and nothing else (the read is from the page
+/// cache, written and synced before usecheck starts).
+#[test]
+fn reclaim_flags_memory_saturation() {
+    let _machine = machine();
+    let path = std::env::temp_dir().join(format!("toolkit-usecheck-{}.bin", std::process::id()));
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0x5au8; 1 << 20];
+        for _ in 0..64 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    BIG_FILE
+        .set(std::ffi::CString::new(path.to_str().unwrap()).unwrap())
+        .unwrap();
+    let cgroup = MemoryCgroup::new("toolkit-usecheck-reclaim", 16 << 20);
+    let hits = cgroup.limit_hits();
+    let record = around(|| {
+        let child = ForkedChild::new(read_big_file);
+        child.wait_blocked();
+        cgroup.add(child.pid);
+        child.run_to_end();
+    });
+    let _ = std::fs::remove_file(&path);
+    assert!(cgroup.limit_hits() > hits, "the limit was never hit");
+    let memory = row(&record, "memory", "all");
+    eprintln!("{memory}");
+    let reclaim = memory["saturation"]["reclaim_seconds_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(reclaim > 0.0, "{record}");
+    let flagged = flags(&record);
+    assert!(
+        flagged.contains(&"memory all saturation".to_string()),
+        "{record}"
+    );
+    assert!(flagged.iter().all(|f| f.starts_with("memory ")), "{record}");
+}
+
+/// Failed calls counted by the child that makes them.
+const FAILED_CALLS: u64 = 1009;
+
+/// FAILED_CALLS mmap calls that fail (a zero length is EINVAL).
+fn failing_mmaps() {
+    for _ in 0..FAILED_CALLS {
+        // SAFETY: fails before mapping anything.
+        unsafe {
+            libc::syscall(
+                libc::SYS_mmap,
+                0,
+                0,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+        }
+    }
+}
+
+/// Text and JSON, side by side on the same child: exactly its failed
+/// calls, flagged as memory errors, the same in both.
+#[test]
+fn failed_memory_calls_are_counted_exactly_in_text_and_json() {
+    let _machine = machine();
+    let text = Running::start("usecheck", &[]);
+    let json = Running::start("usecheck", &["--json"]);
+    let start = Instant::now();
+    ForkedChild::new(failing_mmaps).run_to_end();
+    std::thread::sleep(WINDOW.saturating_sub(start.elapsed()));
+    let (text, json) = (text.stop(), json.stop());
+    let record: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        row(&record, "memory", "all")["errors"]["failed_calls"],
+        FAILED_CALLS,
+        "{record}"
+    );
+    assert_eq!(flags(&record), ["memory all errors"], "{record}");
+    let memory = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("memory"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        memory.contains(&format!("{FAILED_CALLS} failed mmap!")),
+        "{text}"
+    );
+    assert!(
+        text.contains("! memory errors: 1009 failed mmap; drill down: oomkill; memlat"),
+        "{text}"
+    );
+}
+
+/// A loop device on a tmpfs that fills midway: errors on that loop device,
+/// with the exact count of writes that failed; no other disk and no other
+/// resource flagged. (The loop device is busy: its utilization is what the
+/// workload provokes too.)
+#[test]
+fn failed_io_flags_that_disk_only() {
+    let _machine = machine();
+    let dev = LoopDevice::on_small_tmpfs(64, 2048);
+    dev.settle();
+    let mut failed = 0;
+    let record = around(|| {
+        failed = dev.direct_writes_counting_failures(2000);
+        dev.settle();
+    });
+    assert!(failed > 100, "the tmpfs should fill: {failed} failed");
+    let disk = row(&record, "disk", &dev.name);
+    assert_eq!(disk["errors"]["failed_io"], failed, "{record}");
+    for flag in flags(&record) {
+        let ours = flag == format!("disk {} errors", dev.name)
+            || flag == format!("disk {} utilization", dev.name);
+        assert!(ours, "{flag}: {record}");
+    }
+    assert!(flags(&record).contains(&format!("disk {} errors", dev.name)));
+}
+
+/// An nftables rule dropping every datagram to one port, in a namespace
+/// the test makes: errors on that interface, exactly the rule's counter;
+/// nothing else flagged.
+#[test]
+fn netfilter_drops_flag_that_interface_only() {
+    let _machine = machine();
+    let pair = NetPair::ipv4_only("uc");
+    pair.exec(&pair.b, &["nft", "add", "table", "inet", "tk"]);
+    pair.exec(
+        &pair.b,
+        &[
+            "nft",
+            "add chain inet tk input { type filter hook input priority 0 ; policy accept ; }",
+        ],
+    );
+    pair.exec(
+        &pair.b,
+        &[
+            "nft",
+            "add",
+            "rule",
+            "inet",
+            "tk",
+            "input",
+            "udp",
+            "dport",
+            toolkit_tests::UDP_PORT,
+            "counter",
+            "drop",
+        ],
+    );
+    let record = around(|| pair.send_datagrams(1009, false));
+    let rules = pair.exec(&pair.b, &["nft", "list", "chain", "inet", "tk", "input"]);
+    let counter: u64 = rules
+        .split("counter packets ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in {rules}"));
+    assert_eq!(counter, 1009, "{rules}");
+    let net = row(&record, "net", &pair.dev_b);
+    assert_eq!(net["errors"]["drops"], counter, "{record}");
+    assert_eq!(
+        flags(&record),
+        [format!("net {} errors", pair.dev_b)],
+        "{record}"
+    );
+    // Its counters are in another namespace: said, not made up.
+    assert!(net["utilization"]["unavailable"].is_string(), "{record}");
+}
+
+/// `--check`: 0 when nothing is flagged, 3 when something is (every CPU
+/// is at least 0% busy); the flag's note names its threshold.
+#[test]
+fn check_exit_status_says_whether_anything_was_flagged() {
+    let _machine = machine();
+    let clean = run_tool("usecheck", &["--check", "0.5", "1"]);
+    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    assert!(clean.stdout.contains("nothing flagged"), "{}", clean.stdout);
+    let flagged = run_tool("usecheck", &["--check", "-t", "cpu.busy=0", "0.5", "1"]);
+    assert_eq!(flagged.status.code(), Some(3), "{flagged:?}");
+    assert!(
+        flagged.stdout.contains("! cpu all utilization: ") && flagged.stdout.contains("(cpu.busy)"),
+        "{}",
+        flagged.stdout
+    );
+    // Without --check, a flag is not a failure.
+    let plain = run_tool("usecheck", &["-t", "cpu.busy=0", "0.5", "1"]);
+    assert_eq!(plain.status.code(), Some(0), "{plain:?}");
+}
+
+/// The screen fits 80 columns, with a row per CPU too.
+#[test]
+fn the_table_fits_80_columns() {
+    let _machine = machine();
+    let done = run_tool("usecheck", &["-C", "-T", "0.5", "1"]);
+    assert!(done.status.success(), "{done:?}");
+    for line in done.stdout.lines().filter(|l| !l.starts_with('!')) {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+    }
+    for header in ["RESOURCE", "UTILIZATION", "SATURATION", "ERRORS"] {
+        assert!(done.stdout.contains(header), "{}", done.stdout);
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    for (args, code) in [
+        (&["-t", "cpu.nope=1"][..], 2),
+        (&["-t", "cpu.busy=lots"][..], 2),
+        (&["-t", "mem.used=120"][..], 2),
+        (&["0"][..], 2),
+        (&["1", "0"][..], 2),
+        (&["--openmetrics", "/nonexistent-dir/x.prom", "1"][..], 1),
+    ] {
+        let done = run_tool("usecheck", args);
+        assert_eq!(done.status.code(), Some(code), "{args:?}: {done:?}");
+        let line = done.stderr.lines().find(|l| !l.is_empty()).unwrap_or("");
+        assert!(
+            line.starts_with("usecheck: ") || line.starts_with("error: "),
+            "{args:?}: {}",
+            done.stderr
+        );
+        if code == 1 {
+            assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
+        }
+    }
+}
+
+#[test]
+fn not_root_names_the_capabilities() {
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(toolkit_tests::tool_path("usecheck"))
+        .output()
+        .expect("setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("CAP_BPF"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// Ctrl-C, SIGTERM and a closed pipe: exit 0, nothing left loaded.
+#[test]
+fn every_exit_detaches() {
+    let _machine = machine();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let tool = Running::start("usecheck", &["1"]);
+        let programs = tool.programs.clone();
+        assert!(programs.len() >= 6, "{programs:?}");
+        let done = tool.signal(signal);
+        assert!(done.status.success(), "{done:?}");
+        assert_unloaded(&programs);
+    }
+    let tool = Running::start("usecheck", &["0.2"]);
+    let programs = tool.programs.clone();
+    let status = tool.close_stdout();
+    assert!(status.success(), "{status}");
+    assert_unloaded(&programs);
+}

@@ -2,8 +2,9 @@
 # Installs what a fresh Debian 12 machine lacks to build and test the toolkit:
 # LLVM 22 (for bpf-linker), nightly rust-src (for -Z build-std=core on the
 # eBPF side), bpf-linker, and the peers used as yardsticks in tests and
-# benchmarks (libbpf-tools, bpftrace, bpftool, stress-ng, perf, gcc), and
-# QEMU for the kernel matrix. Idempotent: a second run only checks.
+# benchmarks (libbpf-tools, bpftrace, bpftool, stress-ng, perf, gcc),
+# QEMU for the kernel matrix, and Prometheus for the fleet test.
+# Idempotent: a second run only checks.
 set -euo pipefail
 
 BPF_LINKER_VERSION=0.13.0
@@ -48,6 +49,18 @@ if [ ${#need_matrix[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     [ ${#need_apt[@]} -gt 0 ] || apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_matrix[@]}" >/dev/null
+fi
+
+# The fleet test (tests/fleet.rs): Debian's Prometheus and node_exporter,
+# started by the test on 127.0.0.1 (not as services).
+need_fleet=()
+command -v prometheus >/dev/null 2>&1 || need_fleet+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need_fleet+=(prometheus-node-exporter)
+if [ ${#need_fleet[@]} -gt 0 ]; then
+    log "installing Debian packages for the fleet test: ${need_fleet[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    [ ${#need_apt[@]} -gt 0 ] || [ ${#need_matrix[@]} -gt 0 ] || apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_fleet[@]}" >/dev/null
 fi
 
 if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then

@@ -61,9 +61,9 @@ pub struct Figure {
 pub struct Cell {
     pub figures: Vec<Figure>,
     pub unavailable: Option<String>,
-    /// Nothing to measure here, by design: `-` in text, the reason in
-    /// JSON and the docs (not a note on every screen).
-    pub dash: bool,
+    /// Nothing to measure here, by design: this text in the cell, the
+    /// reason in JSON and the docs (not a note on every screen).
+    pub dash: Option<&'static str>,
 }
 
 impl Cell {
@@ -72,8 +72,8 @@ impl Cell {
     }
 
     fn text(&self) -> String {
-        if self.dash {
-            return "- (no counter)".into();
+        if let Some(text) = self.dash {
+            return text.into();
         }
         if let Some(why) = &self.unavailable
             && self.figures.is_empty()
@@ -357,7 +357,7 @@ impl Screen {
         for row in &self.rows {
             for (column, cell) in COLUMNS.iter().zip(&row.cells) {
                 notes.extend(cell.figures.iter().filter_map(|f| f.flag.clone()));
-                if let Some(why) = cell.unavailable.as_ref().filter(|_| !cell.dash) {
+                if let Some(why) = cell.unavailable.as_ref().filter(|_| cell.dash.is_none()) {
                     notes.push(format!(
                         "n/a: {} {} {column}: {why}",
                         row.resource, row.instance
@@ -439,7 +439,9 @@ impl Screen {
     /// Sets the gauges (this screen's figures and flags) and adds the
     /// counts to the counters, then rewrites the file.
     pub fn publish(&self, om: &mut OpenMetrics) {
-        const LABELS: &[&str] = &["resource", "instance"];
+        // `device`, as node_exporter names disks and interfaces: Prometheus
+        // keeps `instance` for the scraped target.
+        const LABELS: &[&str] = &["resource", "device"];
         om.clear_gauges();
         for row in &self.rows {
             let labels = vec![row.resource.to_string(), row.instance.clone()];
@@ -470,7 +472,7 @@ impl Screen {
                 om.gauge(
                     "flagged",
                     "1 when the last interval flagged this cell.",
-                    &["resource", "instance", "column"],
+                    &["resource", "device", "column"],
                     values,
                     f64::from(u8::from(cell.flagged())),
                 );
@@ -552,7 +554,7 @@ fn cpu_rows(
                 "the kernel keeps no count of CPU errors to read per interval; machine checks are logged (rasdaemon, mcelog)"
                     .into(),
             ),
-            dash: true,
+            dash: Some("- (no counter)"),
         };
         rows.push(Row {
             resource: "cpu",
@@ -778,7 +780,13 @@ fn net_rows(
                     );
                 }
             }
-            None => util.cell.unavailable = Some("in another network namespace".into()),
+            None => {
+                util.cell.unavailable = Some(
+                    "the interface is in another network namespace: its counters are read there (ip netns exec NS usecheck)"
+                        .into(),
+                );
+                util.cell.dash = Some("- (other netns)");
+            }
         }
         let mut sat = CellBuilder::new(t, what("saturation"), "netdrop -I; tcprtt -b")
             .off(probes.drops.off().or(probes.rtt.off()));

@@ -338,6 +338,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gauges_hold_the_last_value_and_clear() {
+        let dir = std::env::temp_dir().join(format!("om-gauge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut om = OpenMetrics::counters_only(&dir.join("g.prom"), "usecheck").unwrap();
+        let labels = || vec!["cpu".to_string(), "all".to_string()];
+        om.gauge("busy_pct", "Busy.", &["resource", "device"], labels(), 12.5);
+        om.gauge("busy_pct", "Busy.", &["resource", "device"], labels(), 99.0);
+        om.count(
+            "oom_kills",
+            "Kills.",
+            &["resource"],
+            vec!["memory".into()],
+            1,
+        );
+        let text = om.render();
+        assert!(text.contains("# TYPE usecheck_busy_pct gauge\n"), "{text}");
+        assert!(
+            text.contains("usecheck_busy_pct{resource=\"cpu\",device=\"all\"} 99\n"),
+            "{text}"
+        );
+        assert!(!text.contains("12.5"), "{text}");
+        assert!(
+            text.contains("usecheck_oom_kills_total{resource=\"memory\"} 1\n"),
+            "{text}"
+        );
+        om.clear_gauges();
+        assert!(!om.render().contains("usecheck_busy_pct{"));
+        assert!(om.render().contains("# TYPE usecheck_busy_pct gauge"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn cumulative_buckets_count_and_sum() {
         let dir = std::env::temp_dir().join(format!("om-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

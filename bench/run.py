@@ -16,6 +16,9 @@ rounds are reported:
 - time from exec to attached (the tool's banner line), peak RSS (VmHWM),
   binary size.
 
+usecheck, which loads six tools' programs at once, is measured on each of
+their workloads beside those six tools run side by side.
+
 Prints one table and writes it, with the machine and the command, to
 docs/performance.md. Needs root; builds nothing (run `cargo build
 --release` first).
@@ -126,6 +129,22 @@ TOOLS = {
     "tcpretrans": dict(workload="tcp_lossy", ours=["tcpretrans", "-c"], libbpf=None,
                        bpftrace=BT_TCPRETRANS, hooks=["tcp_retransmit_skb"]),
 }
+
+# usecheck loads the kernel halves of these tools together: its yardstick
+# is them, run side by side, on each of their workloads (its cost must not
+# exceed their sum).
+USECHECK_GROUP = [["runqlat", "--percentiles"], ["memlat", "--reclaim"], ["oomkill"],
+                  ["biolatency", "-D", "--percentiles"], ["netdrop", "-I"],
+                  ["tcprtt", "-b", "--percentiles"]]
+USECHECK_HOOKS = (["sched_wakeup", "sched_wakeup_new", "sched_switch"] + SYS
+                  + ["block_rq_issue", "block_rq_requeue", "block_rq_complete", "kfree_skb",
+                     "tcp_probe", "mark_victim"] + RECLAIM)
+for _name, _workload in [("usecheck (scheduler)", "pingpong"), ("usecheck (syscalls)", "getppid"),
+                         ("usecheck (block)", "dio"), ("usecheck (drops)", "udp_noport"),
+                         ("usecheck (tcp)", "tcp_pingpong")]:
+    TOOLS[_name] = dict(workload=_workload, ours=["usecheck"], libbpf=None, bpftrace=None,
+                        group=USECHECK_GROUP, hooks=USECHECK_HOOKS)
+GROUP = "the tools it stands for"
 
 NET_OPS = 20_000
 LOSSY_BYTES = 8 << 20
@@ -366,22 +385,29 @@ def vm_kib(pid: int, field: str) -> int:
 
 
 def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks: list):
-    """Starts cmd, waits for its `ready` line, runs the workload once."""
+    """Starts cmd (or each command of a list of them), waits for its `ready`
+    line, runs the workload once."""
+    cmds = cmd if isinstance(cmd[0], list) else [cmd]
     start = time.perf_counter_ns()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit(f"{cmd[0]} exited before attaching")
-        if line.startswith(ready):
-            break
+    procs = []
+    for one in cmds:
+        proc = subprocess.Popen(one, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        procs.append(proc)
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit(f"{one[0]} exited before attaching")
+            if line.startswith(ready):
+                break
     attach_ms = (time.perf_counter_ns() - start) / 1e6
+    proc = procs[0]
     if cmd[0] == "bpftrace":
         time.sleep(1)  # it prints "Attaching" before it attaches
-    before = prog_fds(proc.pid)
+    before = {k: v for p in procs for k, v in prog_fds(p.pid).items()}
     ns_per_op = workloads.run(workload)
-    after = prog_fds(proc.pid)
-    rss = (vm_kib(proc.pid, "VmHWM"), vm_kib(proc.pid, "VmRSS"))
+    after = {k: v for p in procs for k, v in prog_fds(p.pid).items()}
+    # Side by side, the tools' memory adds up.
+    rss = (sum(vm_kib(p.pid, "VmHWM") for p in procs), sum(vm_kib(p.pid, "VmRSS") for p in procs))
     # Names while the programs are still loaded. floor's are all "noop",
     # loaded one per hook in order.
     names = {prog_id: prog_name(prog_id) for prog_id in after}
@@ -393,12 +419,14 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
         # lose the hook's name (tracepoint_tcp_): bpftrace loads its probes
         # in script order, which follows hooks.
         names = dict(zip(sorted(names), hooks))
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
     per_prog = {}
     for prog_id, (ns, cnt, _) in after.items():
         ns0, cnt0, _ = before.get(prog_id, (0, 0, 0))
@@ -413,7 +441,10 @@ def tracers(tool: str, spec: dict) -> dict:
         label = "libbpf-tools " + " ".join(spec["libbpf"])
         out[label] = (["stdbuf", "-oL", str(LIBBPF / spec["libbpf"][0])] + spec["libbpf"][1:],
                       "Tracing")
-    out["bpftrace"] = (["bpftrace", "-e", spec["bpftrace"]], "Attaching")
+    if spec.get("group"):
+        out[GROUP] = ([[str(RELEASE / c[0])] + c[1:] for c in spec["group"]], "Tracing")
+    if spec.get("bpftrace"):
+        out["bpftrace"] = (["bpftrace", "-e", spec["bpftrace"]], "Attaching")
     out["floor"] = ([str(RELEASE / "floor")] + spec["hooks"], "Tracing")
     return out
 
@@ -493,7 +524,8 @@ def render(results, selected, rounds) -> str:
     ]
     for tool in selected:
         base = med(results[(tool, "none")]["op"])
-        twin = next((k for k in results if k[0] == tool and k[1].startswith("libbpf")), None)
+        twin = next((k for k in results if k[0] == tool
+                     and (k[1].startswith("libbpf") or k[1] == GROUP)), None)
         twin_progs = {n: med(v) for n, v in results[twin]["progs"].items()} if twin else {}
         twin_added = med(results[twin]["op"]) - base if twin else None
         lines.append(f"| {tool} | none | | {fmt(base, 1)} | 1.00 | | | | | |")
@@ -553,7 +585,11 @@ Workloads: `getppid` loop of {GETPPID_CALLS:,} calls (syscall tools),
 `perf bench sched pipe -T -l {PINGPONG_LOOPS}` (runqlat), {DIO_WRITES:,}
 O_DIRECT 4 KiB writes to a loop device (biolatency). For syslat and memlat,
 which have no libbpf-tools twin, the reference is libbpf-tools'
-`syscount -L` on the same hooks.
+`syscount -L` on the same hooks. For usecheck, the reference ("the tools
+it stands for") is the six tools whose programs it loads, run side by side
+on the same workload (`runqlat --percentiles`, `memlat --reclaim`,
+`oomkill`, `biolatency -D --percentiles`, `netdrop -I`,
+`tcprtt -b --percentiles`); their RSS is the sum of theirs.
 
 {table}
 <!-- end of generated results -->

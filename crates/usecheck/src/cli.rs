@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use toolkit_cli::IntervalArgs;
+use toolkit_cli::{IntervalArgs, VERSION};
 
 use crate::thresholds::{THRESHOLDS_HELP, Threshold, parse_threshold};
 
@@ -25,7 +25,7 @@ figure, its threshold and the tool to drill down with.";
 /// counters cannot see (latency distributions, stalls, drops by reason)
 /// and from the kernel's own counters where they can
 #[derive(Debug, Parser)]
-#[command(name = "usecheck", version, after_help = EXAMPLES, after_long_help = format!("{THRESHOLDS_HELP}\n\n{EXAMPLES}"))]
+#[command(name = "usecheck", version = VERSION, after_help = EXAMPLES, after_long_help = format!("{THRESHOLDS_HELP}\n\n{EXAMPLES}"))]
 pub struct Cli {
     #[command(flatten)]
     pub every: IntervalArgs,

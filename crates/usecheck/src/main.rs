@@ -12,7 +12,7 @@ use std::io::Write as _;
 
 use anyhow::Result;
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_load::check_privileges;
+use toolkit_load::{KernelBtf, check_privileges};
 use toolkit_report::{
     OpenMetrics,
     output::{local_hms, stdout},
@@ -44,6 +44,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .map(|path| OpenMetrics::counters_only(path, "usecheck"))
         .transpose()?;
     check_privileges()?;
+    // Without the kernel's BTF no probe can load: said once, as every tool
+    // says it, rather than as six probes off.
+    KernelBtf::load()?;
     let flagged = {
         let mut probes = Probes::attach(cli.per_cpu);
         if let Some(om) = &openmetrics {

@@ -479,3 +479,55 @@ fn every_exit_detaches() {
     assert!(status.success(), "{status}");
     assert_unloaded(&programs);
 }
+
+/// A probe left out (as one this kernel cannot run is): its cells say
+/// why, in text and JSON, and everything else is measured.
+#[test]
+fn a_probe_left_out_is_said_and_the_rest_still_works() {
+    let _machine = machine();
+    let all = Running::start("usecheck", &["1"]);
+    let skipping = Running::start("usecheck", &["--skip", "memory,rtt", "1"]);
+    // The syscall, reclaim and TCP programs are not loaded.
+    assert!(
+        skipping.programs.len() < all.programs.len(),
+        "{:?} against {:?}",
+        skipping.programs,
+        all.programs
+    );
+    all.stop();
+    skipping.stop();
+    let done = run_tool("usecheck", &["--json", "--skip", "memory,rtt", "0.5", "1"]);
+    assert!(done.status.success(), "{done:?}");
+    let record: Value = serde_json::from_str(done.stdout.trim()).unwrap();
+    let memory = row(&record, "memory", "all");
+    let why = "not measured (--skip memory)";
+    assert_eq!(memory["saturation"]["unavailable"], why, "{record}");
+    assert_eq!(memory["errors"]["unavailable"], why, "{record}");
+    assert!(
+        memory["saturation"]["reclaim_seconds_per_second"].is_null(),
+        "{record}"
+    );
+    assert!(memory["saturation"]["psi_some_pct"].is_number(), "{record}");
+    assert!(memory["errors"]["failed_calls"].is_null(), "{record}");
+    assert!(memory["errors"]["oom_kills"].is_number(), "{record}");
+    let stack = row(&record, "net", "stack");
+    assert_eq!(
+        stack["saturation"]["unavailable"],
+        "not measured (--skip rtt)"
+    );
+    assert!(stack["saturation"]["rtt_p99_seconds"].is_null(), "{record}");
+    assert!(stack["saturation"]["queue_drops"].is_number(), "{record}");
+    let cpu = row(&record, "cpu", "all");
+    assert!(
+        cpu["saturation"]["runq_p99_seconds"].is_number()
+            || cpu["saturation"]["runq_p99_seconds"].is_null()
+    );
+    assert!(cpu["saturation"]["waiting_per_cpu"].is_number(), "{record}");
+    let text = run_tool("usecheck", &["--skip", "memory", "0.5", "1"]);
+    assert!(
+        text.stdout
+            .contains("n/a: memory saturation, memory errors: not measured (--skip memory)\n"),
+        "{}",
+        text.stdout
+    );
+}

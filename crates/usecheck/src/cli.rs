@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::Parser;
 use toolkit_cli::{IntervalArgs, VERSION};
 
-use crate::thresholds::{THRESHOLDS_HELP, Threshold, parse_threshold};
+use crate::{
+    probes::Skip,
+    thresholds::{THRESHOLDS_HELP, Threshold, parse_threshold},
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -15,6 +18,7 @@ Examples:
     usecheck --check 10 1     # exit 3 if anything crossed a threshold
     usecheck -t cpu.busy=95,disk.p99=20ms 5
     usecheck --json 10 1      # one JSON object per screen
+    usecheck --skip memory 5  # without the syscall hooks (and their cost)
     usecheck --openmetrics /var/lib/prometheus/node-exporter/usecheck.prom 15
 
 Flagged cells end with '!'; under the table, a line per flag names the
@@ -39,6 +43,10 @@ pub struct Cli {
     /// defaults)
     #[arg(short = 't', long = "threshold", value_name = "NAME=VALUE", value_delimiter = ',', value_parser = parse_threshold)]
     pub thresholds: Vec<Threshold>,
+    /// Leave out these probes (their cells say so): runq, memory (the
+    /// syscall hooks), oom, disk, drops, rtt
+    #[arg(long, value_name = "PROBE", value_delimiter = ',', value_enum)]
+    pub skip: Vec<Skip>,
     /// Exit with status 3 if any cell was flagged (0 if none)
     #[arg(long)]
     pub check: bool,
@@ -67,6 +75,7 @@ mod tests {
             &["0"],
             &["1", "0"],
             &["--nope"],
+            &["--skip", "cpu"],
         ]);
     }
 

@@ -48,7 +48,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     // says it, rather than as six probes off.
     KernelBtf::load()?;
     let flagged = {
-        let mut probes = Probes::attach(cli.per_cpu);
+        let mut probes = Probes::attach(cli.per_cpu, &cli.skip);
         if let Some(om) = &openmetrics {
             om.publish_or_fail()?;
         }

@@ -18,7 +18,12 @@ pub enum Probe<T> {
 }
 
 impl<T> Probe<T> {
-    fn attach(what: &str, attach: impl FnOnce() -> Result<T>) -> Self {
+    /// Attaches the probe `name` unless it is in `skip`; a failure is said
+    /// once on stderr and the probe is off.
+    fn attach(name: &str, what: &str, skip: &[Skip], attach: impl FnOnce() -> Result<T>) -> Self {
+        if skip.iter().any(|s| s.name() == name) {
+            return Self::Off(format!("not measured (--skip {name})"));
+        }
         match attach() {
             Ok(probe) => Self::On(probe),
             Err(err) => {
@@ -41,6 +46,38 @@ impl<T> Probe<T> {
         match self {
             Self::On(probe) => f(probe).map(Some),
             Self::Off(_) => Ok(None),
+        }
+    }
+}
+
+/// The probes `--skip` can leave out, for their overhead (the syscall
+/// hooks run on every syscall) or to see the rest without them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Skip {
+    /// Run-queue latency (CPU saturation): the scheduler hooks.
+    Runq,
+    /// Failed memory calls and reclaim stalls (memory saturation and
+    /// errors): the syscall and reclaim hooks.
+    Memory,
+    /// OOM kills (memory errors).
+    Oom,
+    /// I/O latency and failed I/O (disk saturation and errors).
+    Disk,
+    /// Packet drops by reason (network saturation and errors).
+    Drops,
+    /// TCP round-trip time (network saturation).
+    Rtt,
+}
+
+impl Skip {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Runq => "runq",
+            Self::Memory => "memory",
+            Self::Oom => "oom",
+            Self::Disk => "disk",
+            Self::Drops => "drops",
+            Self::Rtt => "rtt",
         }
     }
 }
@@ -83,10 +120,10 @@ pub struct Sample {
 }
 
 impl Probes {
-    /// Loads and attaches every probe; `per_cpu` splits run-queue latency
-    /// by CPU.
-    pub fn attach(per_cpu: bool) -> Self {
-        let runq = Probe::attach("CPU saturation (run-queue latency)", || {
+    /// Loads and attaches every probe but those in `skip`; `per_cpu` splits
+    /// run-queue latency by CPU.
+    pub fn attach(per_cpu: bool, skip: &[Skip]) -> Self {
+        let runq = Probe::attach("runq", "CPU saturation (run-queue latency)", skip, || {
             runqlat::Tracer::attach(
                 "usecheck",
                 &runqlat::Options {
@@ -101,7 +138,9 @@ impl Probes {
             )
         });
         let memory = Probe::attach(
+            "memory",
             "memory saturation and errors (reclaim, failed calls)",
+            skip,
             || {
                 let options = syslat::Options {
                     syscalls: Some(
@@ -117,18 +156,25 @@ impl Probes {
                 syslat::Tracer::attach("usecheck", &options, Unit::Nsecs)
             },
         );
-        let oom = Probe::attach("OOM kills", || oomkill::Watcher::attach("usecheck"));
-        let disk = Probe::attach("disk saturation and errors (I/O latency)", || {
-            biolatency::Tracer::attach(
-                "usecheck",
-                &biolatency::Options {
-                    per_disk: true,
-                    loglinear: true,
-                    ..biolatency::Options::default()
-                },
-            )
+        let oom = Probe::attach("oom", "OOM kills", skip, || {
+            oomkill::Watcher::attach("usecheck")
         });
-        let drops = Probe::attach("packet drops", || {
+        let disk = Probe::attach(
+            "disk",
+            "disk saturation and errors (I/O latency)",
+            skip,
+            || {
+                biolatency::Tracer::attach(
+                    "usecheck",
+                    &biolatency::Options {
+                        per_disk: true,
+                        loglinear: true,
+                        ..biolatency::Options::default()
+                    },
+                )
+            },
+        );
+        let drops = Probe::attach("drops", "packet drops", skip, || {
             let btf = KernelBtf::load()?;
             let reasons = netdrop::config::Reasons::from_btf(&btf)?;
             let options = netdrop::Options {
@@ -141,7 +187,7 @@ impl Probes {
                 reasons,
             ))
         });
-        let rtt = Probe::attach("TCP round-trip time", || {
+        let rtt = Probe::attach("rtt", "TCP round-trip time", skip, || {
             tcprtt::Tracer::attach(
                 "usecheck",
                 &tcprtt::Options {

@@ -2,11 +2,7 @@
 //! saturation, errors), each a few measured figures, flagged against the
 //! thresholds; then text (comfy-table, 80 columns), JSON or OpenMetrics.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    net::IpAddr,
-    time::Instant,
-};
+use std::{collections::BTreeMap, net::IpAddr, time::Instant};
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::{Map, Value, json};
@@ -353,20 +349,24 @@ impl Screen {
             out.push_str(line.trim_end());
             out.push('\n');
         }
-        let mut notes = Vec::new();
+        let mut flags = Vec::new();
+        // What is not measured, once per reason, with the cells it empties.
+        let mut unmeasured: Vec<(String, Vec<String>)> = Vec::new();
         for row in &self.rows {
             for (column, cell) in COLUMNS.iter().zip(&row.cells) {
-                notes.extend(cell.figures.iter().filter_map(|f| f.flag.clone()));
+                flags.extend(cell.figures.iter().filter_map(|f| f.flag.clone()));
                 if let Some(why) = cell.unavailable.as_ref().filter(|_| cell.dash.is_none()) {
-                    notes.push(format!(
-                        "n/a: {} {} {column}: {why}",
-                        row.resource, row.instance
-                    ));
+                    let what = format!("{} {column}", row.resource);
+                    match unmeasured.iter_mut().find(|(w, _)| w == why) {
+                        Some((_, cells)) if !cells.contains(&what) => cells.push(what),
+                        Some(_) => {}
+                        None => unmeasured.push((why.clone(), vec![what])),
+                    }
                 }
             }
         }
         for kill in &self.kills {
-            notes.push(format!(
+            flags.push(format!(
                 "OOM kill of PID {} (\"{}\"){}, triggered by PID {} (\"{}\")",
                 kill.victim.0,
                 kill.victim.1,
@@ -377,15 +377,14 @@ impl Screen {
                 kill.trigger.1
             ));
         }
-        if notes.is_empty() {
+        if flags.is_empty() {
             out.push_str("nothing flagged\n");
         }
-        // Each note once: an unavailable probe repeats over rows.
-        let mut seen = BTreeSet::new();
-        for note in notes {
-            if seen.insert(note.clone()) {
-                out.push_str(&format!("! {note}\n"));
-            }
+        for flag in flags {
+            out.push_str(&format!("! {flag}\n"));
+        }
+        for (why, cells) in unmeasured {
+            out.push_str(&format!("n/a: {}: {why}\n", cells.join(", ")));
         }
         out
     }

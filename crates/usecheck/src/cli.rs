@@ -7,8 +7,34 @@ use toolkit_cli::{IntervalArgs, VERSION};
 
 use crate::{
     probes::Skip,
-    thresholds::{THRESHOLDS_HELP, Threshold, parse_threshold},
+    thresholds::{Threshold, parse_threshold},
 };
+
+/// The description in `--help` and the man page: what is measured, and
+/// the thresholds with their defaults.
+pub const LONG_ABOUT: &str = "\
+The USE method on one screen: for the CPUs, memory, each disk and each
+network interface (and the TCP/IP stack), its utilization, saturation and
+errors, each a measured figure: from eBPF where counters cannot see
+(run-queue latency, reclaim stalls, OOM kills, failed memory calls, I/O
+latency and failed I/O, drops by reason, TCP RTT), from the kernel's own
+counters where they can. The programs are those of runqlat, memlat,
+oomkill, biolatency, netdrop and tcprtt, loaded together.
+
+Thresholds (-t NAME=VALUE); a figure at or above its threshold is flagged:
+    cpu.busy=90         utilization: % of CPU time busy
+    cpu.waiting=0.5     saturation: runnable tasks waiting per CPU, average
+    cpu.runq=10ms       saturation: run-queue latency p99
+    mem.used=90         utilization: % of memory not available (MemAvailable)
+    mem.reclaim=100us   saturation: time stalled in reclaim, per second
+    mem.psi=10          saturation: % of time some task stalled on memory
+    disk.busy=90        utilization: % of time with I/O in flight
+    disk.p99=50ms       saturation: I/O latency p99
+    disk.queue=4        saturation: average requests in flight
+    net.util=80         utilization: % of link speed, received and sent
+    net.rtt=100ms       saturation: TCP round-trip time p99
+Any error is flagged, and so is any packet dropped for a full queue or
+backlog (saturation).";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -24,12 +50,10 @@ Examples:
 Flagged cells end with '!'; under the table, a line per flag names the
 figure, its threshold and the tool to drill down with.";
 
-/// The USE method on one screen: for each CPU, memory, disk and network
-/// interface, its utilization, saturation and errors, from eBPF where
-/// counters cannot see (latency distributions, stalls, drops by reason)
-/// and from the kernel's own counters where they can
+/// The USE method on one screen: utilization, saturation and errors of
+/// CPUs, memory, disks and network interfaces
 #[derive(Debug, Parser)]
-#[command(name = "usecheck", version = VERSION, after_help = EXAMPLES, after_long_help = format!("{THRESHOLDS_HELP}\n\n{EXAMPLES}"))]
+#[command(name = "usecheck", version = VERSION, long_about = LONG_ABOUT, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub every: IntervalArgs,
@@ -39,8 +63,8 @@ pub struct Cli {
     /// Print a timestamp on each screen's heading
     #[arg(short = 'T', long)]
     pub timestamp: bool,
-    /// Change thresholds, NAME=VALUE[,...] (see --help for the names and
-    /// defaults)
+    /// Change thresholds, NAME=VALUE[,...] (the names and defaults are
+    /// listed above, in --help)
     #[arg(short = 't', long = "threshold", value_name = "NAME=VALUE", value_delimiter = ',', value_parser = parse_threshold)]
     pub thresholds: Vec<Threshold>,
     /// Leave out these probes (their cells say so): runq, memory (the

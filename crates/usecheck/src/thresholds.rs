@@ -52,7 +52,7 @@ const DEFS: &[Def] = &[
         name: "mem.reclaim",
         default: 0.000_1,
         kind: Kind::Duration,
-        what: "saturation: time tasks stalled in direct reclaim, per second",
+        what: "saturation: time tasks stalled in reclaim (direct or memory cgroup), per second",
     },
     Def {
         name: "mem.psi",
@@ -91,23 +91,6 @@ const DEFS: &[Def] = &[
         what: "saturation: TCP round-trip time p99",
     },
 ];
-
-/// The --help section listing the thresholds.
-pub const THRESHOLDS_HELP: &str = "\
-Thresholds (-t NAME=VALUE); a figure at or above its threshold is flagged:
-    cpu.busy=90         utilization: % of CPU time busy
-    cpu.waiting=0.5     saturation: runnable tasks waiting per CPU, average
-    cpu.runq=10ms       saturation: run-queue latency p99
-    mem.used=90         utilization: % of memory not available (MemAvailable)
-    mem.reclaim=100us   saturation: time stalled in direct reclaim, per second
-    mem.psi=10          saturation: % of time some task stalled on memory
-    disk.busy=90        utilization: % of time with I/O in flight
-    disk.p99=50ms       saturation: I/O latency p99
-    disk.queue=4        saturation: average requests in flight
-    net.util=80         utilization: % of link speed, received and sent
-    net.rtt=100ms       saturation: TCP round-trip time p99
-Any error is flagged, and so is any packet dropped for a full queue or
-backlog (saturation).";
 
 /// One `-t NAME=VALUE`, its value in the definition's unit (seconds for
 /// durations).
@@ -219,7 +202,7 @@ mod tests {
     #[test]
     fn help_lists_every_threshold_with_its_default() {
         for def in DEFS {
-            let line = THRESHOLDS_HELP
+            let line = crate::cli::LONG_ABOUT
                 .lines()
                 .find(|l| l.trim_start().starts_with(&format!("{}=", def.name)))
                 .unwrap_or_else(|| panic!("{} missing from the help", def.name));

@@ -83,11 +83,10 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Loads the object for `options` and attaches it; `tool` names the
-    /// losses it reports.
-    pub fn attach(tool: &'static str, options: &Options) -> Result<Self> {
+    /// Loads the object for `options` and attaches it, with the kernel's
+    /// `btf` (read once by the caller); `tool` names the losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         check_privileges()?;
-        let btf = KernelBtf::load()?;
         let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
         if options.queued {
             tracepoints.push("block_rq_insert");
@@ -95,11 +94,11 @@ impl Tracer {
         btf.require_tracepoints(&tracepoints)?;
         let flag_names = options
             .per_flag
-            .then(|| FlagNames::from_btf(&btf))
+            .then(|| FlagNames::from_btf(btf))
             .transpose()?;
-        let config = config::build(options, &btf)?;
+        let config = config::build(options, btf)?;
         let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
-        attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
+        attach_tracepoints(&mut ebpf, btf, &tracepoints, Hook::RawTracePoint)?;
         let clock = IntervalClock::new(&mut ebpf)?;
         let hists = Histograms::new(&mut ebpf, options.split())?;
         let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;

@@ -40,7 +40,7 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
         milliseconds: cli.out.milliseconds,
         loglinear: cli.hires.loglinear(),
     };
-    let mut tracer = Tracer::attach("biolatency", &options)?;
+    let mut tracer = Tracer::attach("biolatency", &toolkit_load::KernelBtf::load()?, &options)?;
     let mut keys = Keys {
         per_disk: cli.per_disk,
         flags: tracer.take_flag_names(),

@@ -33,15 +33,14 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Loads the program and attaches it; `tool` names the losses it
-    /// reports.
-    pub fn attach(tool: &'static str) -> Result<Self> {
+    /// Loads the program and attaches it, with the kernel's `btf` (read
+    /// once by the caller); `tool` names the losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf) -> Result<Self> {
         check_privileges()?;
-        let btf = KernelBtf::load()?;
         btf.require_tracepoints(&[TRACEPOINT])?;
-        let config = config(&btf)?;
+        let config = config(btf)?;
         let mut ebpf = load_object(OBJECT, &config, &[])?;
-        attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::RawTracePoint)?;
+        attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::RawTracePoint)?;
         let events = RingBuf::try_from(take_map(&mut ebpf, maps::EVENTS)?)?;
         // SAFETY: sysconf has no preconditions.
         let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);

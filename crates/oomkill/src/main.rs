@@ -11,6 +11,7 @@ use std::{
 use anyhow::Result;
 use oomkill::Watcher;
 use toolkit_cli::{StopSignals, Wake, tool_main};
+use toolkit_load::KernelBtf;
 use toolkit_report::{output::stdout, print_banner};
 
 use crate::cli::Cli;
@@ -27,7 +28,7 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    let mut watcher = Watcher::attach("oomkill")?;
+    let mut watcher = Watcher::attach("oomkill", &KernelBtf::load()?)?;
     print_banner("Tracing OOM kills... Ctrl-C to stop.", cli.json)?;
     let end = cli.duration.map(|d| Instant::now() + d);
     loop {

@@ -82,18 +82,18 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Loads the object for `options` and attaches it; `tool` names the
-    /// losses it reports.
-    pub fn attach(tool: &'static str, options: &Options) -> Result<Self> {
+    /// Loads the object for `options` and attaches it, with the kernel's
+    /// `btf` (read once by the caller, whatever else it loads); `tool`
+    /// names the losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         check_privileges()?;
-        let btf = KernelBtf::load()?;
         let mut tracepoints = vec!["sched_wakeup", "sched_wakeup_new", "sched_switch"];
         if matches!(options.grouping, Grouping::Process | Grouping::Thread) {
             // Names follow exec.
             tracepoints.push("sched_process_exec");
         }
         btf.require_tracepoints(&tracepoints)?;
-        let config = config::build(options, &btf)?;
+        let config = config::build(options, btf)?;
         let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
         // tp_btf first: its programs keep enqueue times in task storage,
         // which needs the trusted task pointers only tp_btf arguments are.
@@ -106,7 +106,7 @@ impl Tracer {
         } else {
             Hook::BtfTracePoint
         };
-        attach_tracepoints(&mut ebpf, &btf, &tracepoints, first)?;
+        attach_tracepoints(&mut ebpf, btf, &tracepoints, first)?;
         let clock = IntervalClock::new(&mut ebpf)?;
         let drain = HistDrain::new(&mut ebpf, maps::HISTS)?;
         let loglinear = options

@@ -5,7 +5,7 @@ mod cli;
 use anyhow::Result;
 use runqlat::{Grouping, Options, Tracer, report};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_load::CgroupFilter;
+use toolkit_load::{CgroupFilter, KernelBtf};
 use toolkit_report::{output::stdout, print_banner};
 
 use crate::cli::Cli;
@@ -27,7 +27,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         milliseconds: cli.out.milliseconds,
         loglinear: cli.hires.loglinear(),
     };
-    let mut tracer = Tracer::attach("runqlat", &options)?;
+    let mut tracer = Tracer::attach("runqlat", &KernelBtf::load()?, &options)?;
     let unit = options.unit();
     // Unsplit, the one histogram is "all" from the first interval on.
     let title = grouping.label().unwrap_or("TASKS").to_uppercase();

@@ -150,10 +150,15 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Loads the object for `tool` with `options` and attaches it.
-    pub fn attach(tool: &'static str, options: &Options, unit: Unit) -> Result<Self> {
+    /// Loads the object for `tool` with `options` and attaches it, with
+    /// the kernel's `btf` (read once by the caller).
+    pub fn attach(
+        tool: &'static str,
+        btf: &KernelBtf,
+        options: &Options,
+        unit: Unit,
+    ) -> Result<Self> {
         check_privileges()?;
-        let btf = KernelBtf::load()?;
         let mut tracepoints = vec!["sys_exit", "sys_enter"];
         if options.per_process {
             tracepoints.push("sched_process_exec");
@@ -168,7 +173,7 @@ impl Tracer {
         if options.reclaim {
             btf.require_tracepoints(&RECLAIM_TRACEPOINTS[..2])?;
         }
-        let config = config(options, unit, &btf, std::process::id())?;
+        let config = config(options, unit, btf, std::process::id())?;
         let mut ebpf = load_object(OBJECT, &config, &map_sizes(options))?;
         if let Some(syscalls) = &options.syscalls {
             let mut watched: Array<_, u32> = Array::try_from(
@@ -183,10 +188,10 @@ impl Tracer {
         }
         // sys_exit first: a syscall entered before sys_exit is attached is
         // then never half-seen.
-        attach_tracepoints(&mut ebpf, &btf, &tracepoints, Hook::RawTracePoint)?;
+        attach_tracepoints(&mut ebpf, btf, &tracepoints, Hook::RawTracePoint)?;
         // Ends before begins, for the same reason.
         if !reclaim.is_empty() {
-            attach_tracepoints(&mut ebpf, &btf, &reclaim, Hook::RawTracePoint)?;
+            attach_tracepoints(&mut ebpf, btf, &reclaim, Hook::RawTracePoint)?;
         }
         let clock = IntervalClock::new(&mut ebpf)?;
         let mut latency = ArrayDrain::new(&mut ebpf, maps::HISTS)?;

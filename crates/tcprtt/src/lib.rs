@@ -71,16 +71,15 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Loads the program for `options` and attaches it; `tool` names the
-    /// losses it reports.
-    pub fn attach(tool: &'static str, options: &Options) -> Result<Self> {
+    /// Loads the program for `options` and attaches it, with the kernel's
+    /// `btf` (read once by the caller); `tool` names the losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         check_privileges()?;
-        let btf = KernelBtf::load()?;
         btf.require_tracepoints(&[TRACEPOINT])?;
-        let config = config::build(options, &btf)?;
+        let config = config::build(options, btf)?;
         let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
         // tp_btf first: the socket's fields are plain loads there.
-        attach_tracepoints(&mut ebpf, &btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
+        attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
         let clock = IntervalClock::new(&mut ebpf)?;
         let drain = HistDrain::new(&mut ebpf, maps::HISTS)?;
         let loglinear = options

@@ -5,6 +5,7 @@ mod cli;
 use anyhow::Result;
 use tcprtt::{Options, Tracer, config, key, report};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
+use toolkit_load::KernelBtf;
 use toolkit_report::{output::stdout, print_banner};
 
 use crate::cli::Cli;
@@ -38,7 +39,7 @@ fn options(cli: &Cli) -> Result<Options> {
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let options = options(&cli)?;
-    let mut tracer = Tracer::attach("tcprtt", &options)?;
+    let mut tracer = Tracer::attach("tcprtt", &KernelBtf::load()?, &options)?;
     let unit = options.unit();
     let label = report::label(options.key_by);
     let always = label.is_none().then(|| "all".to_string());

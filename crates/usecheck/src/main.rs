@@ -46,9 +46,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     check_privileges()?;
     // Without the kernel's BTF no probe can load: said once, as every tool
     // says it, rather than as six probes off.
-    KernelBtf::load()?;
+    // Read once, for every probe.
+    let btf = KernelBtf::load()?;
     let flagged = {
-        let mut probes = Probes::attach(cli.per_cpu, &cli.skip);
+        let mut probes = Probes::attach(&btf, cli.per_cpu, &cli.skip);
         if let Some(om) = &openmetrics {
             om.publish_or_fail()?;
         }

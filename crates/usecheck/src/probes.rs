@@ -122,10 +122,11 @@ pub struct Sample {
 impl Probes {
     /// Loads and attaches every probe but those in `skip`; `per_cpu` splits
     /// run-queue latency by CPU.
-    pub fn attach(per_cpu: bool, skip: &[Skip]) -> Self {
+    pub fn attach(btf: &KernelBtf, per_cpu: bool, skip: &[Skip]) -> Self {
         let runq = Probe::attach("runq", "CPU saturation (run-queue latency)", skip, || {
             runqlat::Tracer::attach(
                 "usecheck",
+                btf,
                 &runqlat::Options {
                     grouping: if per_cpu {
                         runqlat::Grouping::Cpu
@@ -153,11 +154,11 @@ impl Probes {
                     reclaim: true,
                     ..syslat::Options::default()
                 };
-                syslat::Tracer::attach("usecheck", &options, Unit::Nsecs)
+                syslat::Tracer::attach("usecheck", btf, &options, Unit::Nsecs)
             },
         );
         let oom = Probe::attach("oom", "OOM kills", skip, || {
-            oomkill::Watcher::attach("usecheck")
+            oomkill::Watcher::attach("usecheck", btf)
         });
         let disk = Probe::attach(
             "disk",
@@ -166,6 +167,7 @@ impl Probes {
             || {
                 biolatency::Tracer::attach(
                     "usecheck",
+                    btf,
                     &biolatency::Options {
                         per_disk: true,
                         loglinear: true,
@@ -175,21 +177,21 @@ impl Probes {
             },
         );
         let drops = Probe::attach("drops", "packet drops", skip, || {
-            let btf = KernelBtf::load()?;
-            let reasons = netdrop::config::Reasons::from_btf(&btf)?;
+            let reasons = netdrop::config::Reasons::from_btf(btf)?;
             let options = netdrop::Options {
                 by_interface: true,
                 count_unlisted: true,
                 counted: reasons.selected(&[], &[], false)?,
             };
             Ok((
-                netdrop::Tracer::attach("usecheck", &btf, &options)?,
+                netdrop::Tracer::attach("usecheck", btf, &options)?,
                 reasons,
             ))
         });
         let rtt = Probe::attach("rtt", "TCP round-trip time", skip, || {
             tcprtt::Tracer::attach(
                 "usecheck",
+                btf,
                 &tcprtt::Options {
                     key_by: tcprtt::key::LOCAL,
                     loglinear: true,

@@ -41,7 +41,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
         ..Options::default()
     };
-    let mut tracer = Tracer::attach("memlat", &options, unit)?;
+    let btf = toolkit_load::KernelBtf::load()?;
+    let mut tracer = Tracer::attach("memlat", &btf, &options, unit)?;
     // Every traced call has a --compact line from the first interval on.
     let always = names.iter().map(|n| n.to_string());
     let mut report = cli

@@ -38,7 +38,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     };
     let label = if cli.per_process { "pid" } else { "syscall" };
     let mut openmetrics = cli.hires.open_metrics("syslat", Some(label), unit)?;
-    let mut tracer = Tracer::attach("syslat", &options, unit)?;
+    let btf = toolkit_load::KernelBtf::load()?;
+    let mut tracer = Tracer::attach("syslat", &btf, &options, unit)?;
     // The syscalls asked for (-s) have a --compact line from the first
     // interval on; processes only once they make a call.
     let always = cli

@@ -183,10 +183,7 @@ impl Probes {
                 count_unlisted: true,
                 counted: reasons.selected(&[], &[], false)?,
             };
-            Ok((
-                netdrop::Tracer::attach("usecheck", btf, &options)?,
-                reasons,
-            ))
+            Ok((netdrop::Tracer::attach("usecheck", btf, &options)?, reasons))
         });
         let rtt = Probe::attach("rtt", "TCP round-trip time", skip, || {
             tcprtt::Tracer::attach(

@@ -29,13 +29,13 @@ impl Drop for Server {
     }
 }
 
-/// A port free on 127.0.0.1 now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two different ports free on 127.0.0.1 now (both held while the
+/// second is chosen).
+fn free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, b) = (bind(), bind());
+    let port = |l: &TcpListener| l.local_addr().unwrap().port();
+    (port(&a), port(&b))
 }
 
 /// `GET path` from 127.0.0.1:port: the status code and body.
@@ -79,7 +79,7 @@ impl Fleet {
         let _ = std::fs::remove_dir_all(&dir);
         let textfiles = dir.join("textfile");
         std::fs::create_dir_all(&textfiles).unwrap();
-        let (exporter_port, prometheus_port) = (free_port(), free_port());
+        let (exporter_port, prometheus_port) = free_ports();
         let exporter = Command::new("prometheus-node-exporter")
             .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
             .args(["--collector.disable-defaults", "--collector.textfile"])

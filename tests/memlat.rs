@@ -2,7 +2,7 @@
 
 use toolkit_tests::{
     ForkedChild, Running, counts_in, json_list, mmap_anonymous, parse_log2_hists,
-    parse_openmetrics, run_tool, trace_forked,
+    parse_openmetrics, read_big_file, run_tool, trace_forked, write_big_file,
 };
 
 const PAIRS: u64 = 1009;
@@ -178,29 +178,6 @@ print(json.dumps(out, sort_keys=True))
     );
 }
 
-/// The file the reclaim workload reads, named before the fork.
-static BIG_FILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
-const BIG: usize = 64 << 20;
-
-/// Reads BIG_FILE once through the page cache (its cached pages dropped
-/// first, so that every page is charged to this process's cgroup).
-fn read_big_file() {
-    let path = BIG_FILE.get().unwrap();
-    // SAFETY: raw syscalls on a path and a buffer that outlive them.
-    unsafe {
-        let fd = libc::syscall(
-            libc::SYS_openat,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::O_RDONLY,
-        );
-        libc::syscall(libc::SYS_fadvise64, fd, 0, 0, libc::POSIX_FADV_DONTNEED);
-        let buf = mmap_anonymous(1 << 20);
-        while libc::syscall(libc::SYS_read, fd, buf, 1usize << 20) > 0 {}
-        libc::syscall(libc::SYS_close, fd);
-    }
-}
-
 /// PSI's `some` total of memory stalls, in microseconds.
 fn psi_memory_some_us() -> u64 {
     std::fs::read_to_string("/proc/pressure/memory")
@@ -220,19 +197,7 @@ fn psi_memory_some_us() -> u64 {
 /// tool reports, and the same read without a limit shows no reclaim.
 #[test]
 fn reclaim_stalls_of_a_process_at_its_memcg_limit() {
-    let path = std::env::temp_dir().join(format!("toolkit-reclaim-{}.bin", std::process::id()));
-    {
-        use std::io::Write as _;
-        let mut f = std::fs::File::create(&path).unwrap();
-        let chunk = vec![0x5au8; 1 << 20];
-        for _ in 0..BIG >> 20 {
-            f.write_all(&chunk).unwrap();
-        }
-        f.sync_all().unwrap();
-    }
-    BIG_FILE
-        .set(std::ffi::CString::new(path.to_str().unwrap()).unwrap())
-        .unwrap();
+    let path = write_big_file("toolkit-reclaim");
     let run = |limited: bool| {
         let cgroup = toolkit_tests::MemoryCgroup::new(
             if limited {

@@ -32,31 +32,12 @@ fn stop(tool: Running) -> serde_json::Value {
 #[test]
 fn netfilter_drops_equal_the_rules_counter() {
     let pair = NetPair::new("nf");
-    pair.exec(&pair.b, &["nft", "add", "table", "inet", "tk"]);
-    pair.exec(
-        &pair.b,
-        &[
-            "nft",
-            "add chain inet tk input { type filter hook input priority 0 ; policy accept ; }",
-        ],
-    );
-    pair.exec(
-        &pair.b,
-        &[
-            "nft", "add", "rule", "inet", "tk", "input", "udp", "dport", PORT, "counter", "drop",
-        ],
-    );
+    pair.input_rule(&["udp", "dport", PORT, "counter", "drop"]);
     let tool = Running::start("netdrop", &["-I", "--json"]);
     send_through(&pair, false);
     let record = stop(tool);
-    let rules = pair.exec(&pair.b, &["nft", "list", "chain", "inet", "tk", "input"]);
-    let counter: u64 = rules
-        .split("counter packets ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no counter in {rules}"));
-    assert_eq!(counter, SENT, "{rules}");
+    let counter = pair.rule_packets();
+    assert_eq!(counter, SENT);
     assert_eq!(
         count_on(&record, "NETFILTER_DROP", &pair.dev_b),
         counter,

@@ -2,27 +2,10 @@
 //! the test creates and limits.
 
 use toolkit_tests::{
-    ForkedChild, MemoryCgroup, Running, assert_unloaded, assert_usage_errors, mmap_anonymous,
+    ForkedChild, MemoryCgroup, Running, assert_unloaded, assert_usage_errors, memory_hog,
 };
 
 const LIMIT: u64 = 8 << 20;
-const HOG: usize = 64 << 20;
-
-/// Maps and touches 64 MiB, eight times its cgroup's limit: the OOM killer
-/// kills it (there is no swap to push to).
-fn hog() {
-    // SAFETY: a fresh anonymous private mapping, written within its length.
-    unsafe {
-        let p = mmap_anonymous(HOG) as *mut u8;
-        if p as isize == -1 {
-            return;
-        }
-        for offset in (0..HOG).step_by(4096) {
-            p.add(offset).write_volatile(1);
-        }
-    }
-}
-
 #[test]
 fn one_line_per_kill_naming_trigger_victim_and_memcg() {
     let cgroup = MemoryCgroup::new("toolkit-oom", LIMIT);
@@ -30,7 +13,7 @@ fn one_line_per_kill_naming_trigger_victim_and_memcg() {
     let mut text = Running::start("oomkill", &[]);
     let mut json = Running::start("oomkill", &["--json"]);
     let programs = json.programs.clone();
-    let child = ForkedChild::named(c"memhog", hog);
+    let child = ForkedChild::named(c"memhog", memory_hog);
     child.wait_blocked();
     cgroup.add(child.pid);
     child.release();

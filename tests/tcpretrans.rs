@@ -50,22 +50,11 @@ const BYTES: u64 = 2 << 20;
 /// its RetransSegs delta.
 fn lossy_transfer(tag: &str, v6: bool, during: impl FnOnce(&NetPair, &dyn Fn())) -> NetPair {
     let pair = NetPair::new(tag);
-    pair.exec(&pair.b, &["nft", "add", "table", "inet", "tk"]);
-    pair.exec(
-        &pair.b,
-        &[
-            "nft",
-            "add chain inet tk input { type filter hook input priority 0 ; policy accept ; }",
-        ],
-    );
     // Data segments only (handshake, ACKs and FINs are short), one in 17.
-    pair.exec(
-        &pair.b,
-        &[
-            "nft", "add", "rule", "inet", "tk", "input", "tcp", "dport", PORT, "meta", "length",
-            "gt", "200", "numgen", "inc", "mod", "17", "==", "0", "counter", "drop",
-        ],
-    );
+    pair.input_rule(&[
+        "tcp", "dport", PORT, "meta", "length", "gt", "200", "numgen", "inc", "mod", "17", "==",
+        "0", "counter", "drop",
+    ]);
     let server_addr = if v6 {
         pair.addr6_b.clone()
     } else {

@@ -11,8 +11,8 @@ use std::{
 
 use serde_json::Value;
 use toolkit_tests::{
-    ForkedChild, LoopDevice, MemoryCgroup, NetPair, Running, assert_unloaded, mmap_anonymous,
-    run_tool,
+    ForkedChild, LoopDevice, MemoryCgroup, NetPair, Running, assert_unloaded, memory_hog,
+    read_big_file, run_tool, write_big_file,
 };
 
 /// One scenario at a time: each measures the whole machine.
@@ -131,22 +131,6 @@ fn cpu_hogs_flag_cpu_saturation() {
     assert_eq!(flags(&record), expected, "{record}");
 }
 
-/// Maps and touches 64 MiB, eight times its cgroup's limit: the OOM killer
-/// kills it (there is no swap).
-fn memory_hog() {
-    const HOG: usize = 64 << 20;
-    // SAFETY: a fresh anonymous private mapping, written within its length.
-    unsafe {
-        let p = mmap_anonymous(HOG) as *mut u8;
-        if p as isize == -1 {
-            return;
-        }
-        for offset in (0..HOG).step_by(4096) {
-            p.add(offset).write_volatile(1);
-        }
-    }
-}
-
 /// An OOM kill in a memory cgroup: memory errors, with the kernel's own
 /// count of the cgroup's kills and the victim named; memory saturation (the
 /// cgroup reclaimed before it killed); nothing else.
@@ -179,47 +163,13 @@ fn an_oom_kill_flags_memory_errors() {
     assert!(flagged.iter().all(|f| f.starts_with("memory ")), "{record}");
 }
 
-/// The file the reclaim workload reads, named before the fork.
-static BIG_FILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
-
-/// Reads BIG_FILE through the page cache (its cached pages dropped first,
-/// so that every page is charged to this process's memory cgroup).
-fn read_big_file() {
-    let path = BIG_FILE.get().unwrap();
-    // SAFETY: raw syscalls on a path and a buffer that outlive them.
-    unsafe {
-        let fd = libc::syscall(
-            libc::SYS_openat,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::O_RDONLY,
-        );
-        libc::syscall(libc::SYS_fadvise64, fd, 0, 0, libc::POSIX_FADV_DONTNEED);
-        let buf = mmap_anonymous(1 << 20);
-        while libc::syscall(libc::SYS_read, fd, buf, 1usize << 20) > 0 {}
-        libc::syscall(libc::SYS_close, fd);
-    }
-}
-
 /// A process reading a file four times its memory cgroup's limit stalls in
 /// reclaim: memory saturation, and nothing else (the read is from the page
 /// cache, written and synced before usecheck starts).
 #[test]
 fn reclaim_flags_memory_saturation() {
     let _machine = machine();
-    let path = std::env::temp_dir().join(format!("toolkit-usecheck-{}.bin", std::process::id()));
-    {
-        use std::io::Write as _;
-        let mut f = std::fs::File::create(&path).unwrap();
-        let chunk = vec![0x5au8; 1 << 20];
-        for _ in 0..64 {
-            f.write_all(&chunk).unwrap();
-        }
-        f.sync_all().unwrap();
-    }
-    BIG_FILE
-        .set(std::ffi::CString::new(path.to_str().unwrap()).unwrap())
-        .unwrap();
+    let path = write_big_file("toolkit-usecheck");
     let cgroup = MemoryCgroup::new("toolkit-usecheck-reclaim", 16 << 20);
     let hits = cgroup.limit_hits();
     let record = around(|| {
@@ -247,22 +197,9 @@ fn reclaim_flags_memory_saturation() {
 /// Failed calls counted by the child that makes them.
 const FAILED_CALLS: u64 = 1009;
 
-/// FAILED_CALLS mmap calls that fail (a zero length is EINVAL).
+/// FAILED_CALLS mmap calls that fail.
 fn failing_mmaps() {
-    for _ in 0..FAILED_CALLS {
-        // SAFETY: fails before mapping anything.
-        unsafe {
-            libc::syscall(
-                libc::SYS_mmap,
-                0,
-                0,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-        }
-    }
+    toolkit_tests::failing_mmaps(FAILED_CALLS);
 }
 
 /// Text, then JSON, each on its own child: exactly the child's failed
@@ -337,39 +274,10 @@ fn failed_io_flags_that_disk_only() {
 fn netfilter_drops_flag_that_interface_only() {
     let _machine = machine();
     let pair = NetPair::ipv4_only("uc");
-    pair.exec(&pair.b, &["nft", "add", "table", "inet", "tk"]);
-    pair.exec(
-        &pair.b,
-        &[
-            "nft",
-            "add chain inet tk input { type filter hook input priority 0 ; policy accept ; }",
-        ],
-    );
-    pair.exec(
-        &pair.b,
-        &[
-            "nft",
-            "add",
-            "rule",
-            "inet",
-            "tk",
-            "input",
-            "udp",
-            "dport",
-            toolkit_tests::UDP_PORT,
-            "counter",
-            "drop",
-        ],
-    );
+    pair.input_rule(&["udp", "dport", toolkit_tests::UDP_PORT, "counter", "drop"]);
     let record = around(|| pair.send_datagrams(1009, false));
-    let rules = pair.exec(&pair.b, &["nft", "list", "chain", "inet", "tk", "input"]);
-    let counter: u64 = rules
-        .split("counter packets ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no counter in {rules}"));
-    assert_eq!(counter, 1009, "{rules}");
+    let counter = pair.rule_packets();
+    assert_eq!(counter, 1009);
     let net = row(&record, "net", &pair.dev_b);
     assert_eq!(net["errors"]["drops"], counter, "{record}");
     assert_eq!(
@@ -441,24 +349,6 @@ fn bad_input_is_one_line_and_nonzero() {
             assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {}", done.stderr);
         }
     }
-}
-
-#[test]
-fn not_root_names_the_capabilities() {
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(toolkit_tests::tool_path("usecheck"))
-        .output()
-        .expect("setpriv");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("CAP_BPF"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 /// Ctrl-C, SIGTERM and a closed pipe: exit 0, nothing left loaded.

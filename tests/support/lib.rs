@@ -1148,6 +1148,111 @@ impl NetPair {
     }
 }
 
+impl NetPair {
+    /// In `b`'s namespace: an nftables input chain (`inet tk input`) with
+    /// `rule` (`udp dport 5555 counter drop`, ...) in it.
+    pub fn input_rule(&self, rule: &[&str]) {
+        self.exec(&self.b, &["nft", "add", "table", "inet", "tk"]);
+        self.exec(
+            &self.b,
+            &[
+                "nft",
+                "add chain inet tk input { type filter hook input priority 0 ; policy accept ; }",
+            ],
+        );
+        let mut args = vec!["nft", "add", "rule", "inet", "tk", "input"];
+        args.extend_from_slice(rule);
+        self.exec(&self.b, &args);
+    }
+
+    /// The packet counter of the [`NetPair::input_rule`] rule.
+    pub fn rule_packets(&self) -> u64 {
+        let rules = self.exec(&self.b, &["nft", "list", "chain", "inet", "tk", "input"]);
+        rules
+            .split("counter packets ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no counter in {rules}"))
+    }
+}
+
+/// Maps and touches 64 MiB: in a memory cgroup limited to 8 MiB, the OOM
+/// killer kills it (there is no swap to push to). A forked child's
+/// workload.
+pub fn memory_hog() {
+    const HOG: usize = 64 << 20;
+    // SAFETY: a fresh anonymous private mapping, written within its length.
+    unsafe {
+        let p = mmap_anonymous(HOG) as *mut u8;
+        if p as isize == -1 {
+            return;
+        }
+        for offset in (0..HOG).step_by(4096) {
+            p.add(offset).write_volatile(1);
+        }
+    }
+}
+
+/// `n` mmap calls that fail (a zero length is EINVAL), raw syscalls only.
+pub fn failing_mmaps(n: u64) {
+    for _ in 0..n {
+        // SAFETY: fails before mapping anything.
+        unsafe {
+            libc::syscall(
+                libc::SYS_mmap,
+                0,
+                0,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+        }
+    }
+}
+
+/// The file [`read_big_file`] reads, set by [`write_big_file`] before the
+/// fork.
+static BIG_FILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
+/// Writes a 64 MiB file, synced, for [`read_big_file`]; returns its path
+/// (the caller removes it). Once per test binary.
+pub fn write_big_file(name: &str) -> PathBuf {
+    use std::io::Write as _;
+    let path = std::env::temp_dir().join(format!("{name}-{}.bin", std::process::id()));
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0x5au8; 1 << 20];
+    for _ in 0..64 {
+        f.write_all(&chunk).unwrap();
+    }
+    f.sync_all().unwrap();
+    BIG_FILE
+        .set(std::ffi::CString::new(path.to_str().unwrap()).unwrap())
+        .unwrap();
+    path
+}
+
+/// Reads the [`write_big_file`] file once through the page cache (its
+/// cached pages dropped first, so that every page is charged to this
+/// process's memory cgroup). A forked child's workload.
+pub fn read_big_file() {
+    let path = BIG_FILE.get().unwrap();
+    // SAFETY: raw syscalls on a path and a buffer that outlive them.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY,
+        );
+        libc::syscall(libc::SYS_fadvise64, fd, 0, 0, libc::POSIX_FADV_DONTNEED);
+        let buf = mmap_anonymous(1 << 20);
+        while libc::syscall(libc::SYS_read, fd, buf, 1usize << 20) > 0 {}
+        libc::syscall(libc::SYS_close, fd);
+    }
+}
+
 impl Drop for NetPair {
     fn drop(&mut self) {
         // Deleting a namespace deletes its end of the veth, and so the pair.

@@ -168,6 +168,24 @@ impl<'a> CellBuilder<'a> {
         });
     }
 
+    /// A p99 latency (`label p99 4.2ms`) flagged at threshold `name`, or
+    /// `label p99 -` (null in JSON) without samples.
+    fn p99(&mut self, key: &'static str, label: &str, hist: Option<&LlHist>, name: &str) {
+        match hist.and_then(p99) {
+            Some(p) => self.against(key, p, name, secs, format!("{label} p99 {}", secs(p))),
+            None => self.plain(key, Value::Null, format!("{label} p99 -")),
+        }
+    }
+
+    /// Drops that are errors, with their commonest reason.
+    fn drops(&mut self, count: u64, top: Option<&str>) {
+        let text = match top {
+            Some(reason) if count > 0 => format!("{count} drops ({reason})"),
+            _ => format!("{count} drops"),
+        };
+        self.count("drops", count, text);
+    }
+
     /// A figure never flagged.
     fn plain(&mut self, key: &'static str, value: Value, text: String) {
         self.cell.figures.push(Figure {
@@ -529,16 +547,7 @@ fn cpu_rows(
             if key.is_none() {
                 waiting /= cpus as f64;
             }
-            match p99(&hist) {
-                Some(p) => sat.against(
-                    "runq_p99_seconds",
-                    p,
-                    "cpu.runq",
-                    secs,
-                    format!("runq p99 {}", secs(p)),
-                ),
-                None => sat.plain("runq_p99_seconds", Value::Null, "runq p99 -".into()),
-            }
+            sat.p99("runq_p99_seconds", "runq", Some(&hist), "cpu.runq");
             sat.against(
                 "waiting_per_cpu",
                 waiting,
@@ -677,16 +686,7 @@ fn disk_rows(
         let mut sat =
             CellBuilder::new(t, what("saturation"), "biolatency -D").off(probes.disk.off());
         if let Some(io) = &sample.io {
-            match io.get(&a.dev).and_then(p99) {
-                Some(p) => sat.against(
-                    "io_p99_seconds",
-                    p,
-                    "disk.p99",
-                    secs,
-                    format!("I/O p99 {}", secs(p)),
-                ),
-                None => sat.plain("io_p99_seconds", Value::Null, "I/O p99 -".into()),
-            }
+            sat.p99("io_p99_seconds", "I/O", io.get(&a.dev), "disk.p99");
         }
         let queue = a.time_in_queue.saturating_sub(b.time_in_queue) as f64 / ms;
         sat.against(
@@ -790,27 +790,14 @@ fn net_rows(
         let mut sat = CellBuilder::new(t, what("saturation"), "netdrop -I; tcprtt -b")
             .off(probes.drops.off().or(probes.rtt.off()));
         if sample.rtt.is_some() {
-            match rtt_by_if.get(&name).and_then(p99) {
-                Some(p) => sat.against(
-                    "rtt_p99_seconds",
-                    p,
-                    "net.rtt",
-                    secs,
-                    format!("rtt p99 {}", secs(p)),
-                ),
-                None => sat.plain("rtt_p99_seconds", Value::Null, "rtt p99 -".into()),
-            }
+            sat.p99("rtt_p99_seconds", "rtt", rtt_by_if.get(&name), "net.rtt");
         }
         if sample.drops.is_some() {
             sat.count("queue_drops", queue, format!("{queue} queue drops"));
         }
         let mut errors = CellBuilder::new(t, what("errors"), "netdrop -I").off(probes.drops.off());
         if sample.drops.is_some() {
-            let text = match &top {
-                Some(reason) if other > 0 => format!("{other} drops ({reason})"),
-                _ => format!("{other} drops"),
-            };
-            errors.count("drops", other, text);
+            errors.drops(other, top.as_deref());
         }
         if let Some(n) = device_errors {
             errors.count("device_errors", n, format!("{n} device errors"));
@@ -835,16 +822,7 @@ fn net_rows(
     let mut sat = CellBuilder::new(t, what("saturation"), "tcprtt; netdrop; nstat")
         .off(probes.rtt.off().or(probes.drops.off()));
     if sample.rtt.is_some() {
-        match p99(&rtt_all) {
-            Some(p) => sat.against(
-                "rtt_p99_seconds",
-                p,
-                "net.rtt",
-                secs,
-                format!("rtt p99 {}", secs(p)),
-            ),
-            None => sat.plain("rtt_p99_seconds", Value::Null, "rtt p99 -".into()),
-        }
+        sat.p99("rtt_p99_seconds", "rtt", Some(&rtt_all), "net.rtt");
     }
     let overflows = a.listen_overflows.saturating_sub(b.listen_overflows);
     sat.count(
@@ -866,11 +844,7 @@ fn net_rows(
         format!("{resets} resets sent"),
     );
     if sample.drops.is_some() {
-        let text = match &top {
-            Some(reason) if other > 0 => format!("{other} drops ({reason})"),
-            _ => format!("{other} drops"),
-        };
-        errors.count("drops", other, text);
+        errors.drops(other, top.as_deref());
     }
     rows.push(Row {
         resource: "net",

@@ -1,7 +1,7 @@
 //! memlat against a child that makes known mmap, munmap and failing calls.
 
 use toolkit_tests::{
-    ForkedChild, Running, counts_in, json_list, mmap_anonymous, parse_log2_hists,
+    ForkedChild, Running, TestCgroup, counts_in, json_list, mmap_anonymous, parse_log2_hists,
     parse_openmetrics, read_big_file, run_tool, trace_forked, write_big_file,
 };
 
@@ -178,9 +178,10 @@ print(json.dumps(out, sort_keys=True))
     );
 }
 
-/// PSI's `some` total of memory stalls, in microseconds.
-fn psi_memory_some_us() -> u64 {
-    std::fs::read_to_string("/proc/pressure/memory")
+/// PSI's `some` total of memory stalls, in microseconds, from a
+/// `memory.pressure` (or `/proc/pressure/memory`) file.
+fn psi_memory_some_us(file: &std::path::Path) -> u64 {
+    std::fs::read_to_string(file)
         .unwrap()
         .lines()
         .find_map(|l| l.strip_prefix("some "))
@@ -190,76 +191,158 @@ fn psi_memory_some_us() -> u64 {
         .unwrap()
 }
 
+/// Pins process `pid` to CPU 0.
+fn pin_to_cpu0(pid: i32) {
+    // SAFETY: a zeroed cpu_set_t with one bit set, passed with its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}
+
 /// `--reclaim -P`: a process reading a file four times its memory cgroup's
 /// limit stalls in memory-cgroup reclaim (no swap here: page cache is what
-/// reclaim frees). Oracles: the cgroup's limit was hit (failcnt or
-/// memory.events max), PSI saw memory stalls consistent with the total the
-/// tool reports, and the same read without a limit shows no reclaim.
+/// reclaim frees). Oracles: the number of times the cgroup hit its limit
+/// (exactly, under v2), the stall time PSI saw in the process's own cgroup,
+/// and the same read without a limit, which shows no reclaim.
 #[test]
 fn reclaim_stalls_of_a_process_at_its_memcg_limit() {
     let path = write_big_file("toolkit-reclaim");
-    let run = |limited: bool| {
-        let cgroup = toolkit_tests::MemoryCgroup::new(
-            if limited {
-                "toolkit-reclaim"
-            } else {
-                "toolkit-noreclaim"
-            },
-            if limited { 16 << 20 } else { 1 << 40 },
-        );
-        let tool = Running::start("memlat", &["--reclaim", "-P", "--json"]);
-        let child = ForkedChild::new(read_big_file);
-        child.wait_blocked();
-        cgroup.add(child.pid);
-        let psi = psi_memory_some_us();
-        let hits = cgroup.limit_hits();
-        child.release();
-        child.wait_exited();
-        let (psi, hits) = (psi_memory_some_us() - psi, cgroup.limit_hits() - hits);
-        let done = tool.signal(libc::SIGINT);
-        let pid = child.pid as u64;
-        child.reap();
-        assert!(done.status.success(), "{done:?}");
-        let record: serde_json::Value =
-            serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
-        let ours: Vec<&serde_json::Value> = record["reclaim"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|h| h["key"]["pid"] == pid)
-            .collect();
-        (
-            ours.iter()
-                .map(|h| h["count"].as_u64().unwrap())
-                .sum::<u64>(),
-            ours.iter().map(|h| h["sum"].as_u64().unwrap()).sum::<u64>(),
-            ours.iter().all(|h| h["key"]["kind"] == "memcg"),
-            psi,
-            hits,
-            record,
-        )
-    };
-    let (count, total_ns, all_memcg, psi_us, hits, record) = run(true);
+    let Reclaim {
+        count,
+        total_ns,
+        all_memcg,
+        psi_us,
+        hits,
+        v2,
+        elapsed,
+        record,
+    } = reclaim_run(true);
     eprintln!(
-        "limited: {count} stalls, {total_ns} ns; PSI some +{psi_us} us; limit hit {hits} times"
+        "limited: {count} stalls, {total_ns} ns; PSI some +{psi_us} us; \
+         limit hit {hits} times; {elapsed:?}"
     );
-    assert!(hits > 0, "the limit was never hit");
     assert!(count > 0 && all_memcg, "{record}");
-    // PSI's `some` is the time at least one task stalled, each CPU's share
-    // weighted by its non-idle time, so one task's stalls count at most in
-    // full (with the other CPU busy, about half: measured 0.50-0.53 of the
-    // tool's total). PSI's memstall section in the charge path is wider
-    // than the window between memcg_reclaim_begin and _end (setting up and
-    // finishing the scan): measured 0.4-1.1 us per stall with the other CPU
-    // idle, when PSI counts in full; 2 us per stall are allowed for it.
-    // Nothing else here stalls on memory.
-    let slack = count * 2_000;
+    // Under v2, memory.events `max` counts each reclaim of the charge path,
+    // once, just before it. Under v1, memory.failcnt counts failed charges,
+    // and a failed batch charge is retried for the single page before
+    // reclaim: more hits than stalls (measured 4595 for 414 stalls).
+    if v2 {
+        assert_eq!(count, hits, "stalls against memory.events max");
+    } else {
+        assert!(hits >= count, "{hits} limit hits for {count} stalls");
+    }
+    // PSI's memstall section in the charge path encloses the window between
+    // memcg_reclaim_begin and _end. Below, the tool's total may exceed PSI's
+    // only by PSI's truncation to microseconds, the monotonic clock's NTP
+    // slew against PSI's sched_clock (at most 500 ppm), and, on a run
+    // longer than PSI's 2 s aggregation period, one jiffy (at most 10 ms)
+    // that an aggregation with under a jiffy of non-idle time drops.
+    let period_loss = if elapsed.as_secs() >= 2 {
+        10_000_000
+    } else {
+        0
+    };
     assert!(
-        psi_us * 1000 <= total_ns + slack,
+        total_ns <= psi_us * 1000 + 1000 + total_ns / 2000 + period_loss,
+        "{total_ns} ns of {count} stalls above PSI's {psi_us} us"
+    );
+    // Above, PSI's section is wider by fixed work per stall (PSI's own
+    // bookkeeping under the run-queue lock, the scan's setup, our programs),
+    // which costs what a fraction of a reclaim pass costs on the same
+    // machine: natively here 0.25-0.39 us against a mean stall of 4.5-47 us;
+    // under QEMU's software emulation (the kernel matrix) 8.5-14 us against
+    // 134-207 us, at most 7%. Allowed per stall: 2 us or an eighth of the
+    // mean stall, whichever is more. A missed stall is caught by the count.
+    let per_stall = (total_ns / count / 8).max(2_000);
+    assert!(
+        psi_us * 1000 <= total_ns + count * per_stall,
         "PSI {psi_us} us above the {total_ns} ns of {count} reclaim stalls"
     );
-    assert!(psi_us > 0, "PSI saw no memory stall");
-    let (count, _, _, _, hits, record) = run(false);
+    let Reclaim {
+        count,
+        hits,
+        record,
+        ..
+    } = reclaim_run(false);
     assert_eq!((count, hits), (0, 0), "reclaim without a limit: {record}");
     let _ = std::fs::remove_file(&path);
+}
+
+/// One reclaim run's figures: the tool's, PSI's and the cgroup's.
+struct Reclaim {
+    count: u64,
+    total_ns: u64,
+    all_memcg: bool,
+    psi_us: u64,
+    hits: u64,
+    v2: bool,
+    elapsed: std::time::Duration,
+    record: serde_json::Value,
+}
+
+/// Runs `memlat --reclaim -P` over a child reading the big file in a
+/// memory cgroup, `limited` to 16 MiB or not.
+fn reclaim_run(limited: bool) -> Reclaim {
+    let cgroup = toolkit_tests::MemoryCgroup::new(
+        if limited {
+            "toolkit-reclaim"
+        } else {
+            "toolkit-noreclaim"
+        },
+        if limited { 16 << 20 } else { 1 << 40 },
+    );
+    // PSI keeps its times per cgroup v2 directory: the memory cgroup itself
+    // under v2, a scratch v2 cgroup beside it on a hybrid machine (v1
+    // memory controller). Only the child runs in it.
+    let psi_group = (!cgroup.v2).then(|| TestCgroup::new("toolkit-reclaim-psi"));
+    let pressure = psi_group
+        .as_ref()
+        .map_or(&cgroup.path, |g| &g.path)
+        .join("memory.pressure");
+    let tool = Running::start("memlat", &["--reclaim", "-P", "--json"]);
+    let child = ForkedChild::new(read_big_file);
+    child.wait_blocked();
+    // On one CPU, PSI counts the cgroup's stalls in full: it weights each
+    // CPU's stall time by that CPU's share of the group's non-idle time.
+    pin_to_cpu0(child.pid);
+    cgroup.add(child.pid);
+    if let Some(group) = &psi_group {
+        group.add(child.pid);
+    }
+    let (psi, hits) = (psi_memory_some_us(&pressure), cgroup.limit_hits());
+    let start = std::time::Instant::now();
+    child.release();
+    child.wait_exited();
+    let elapsed = start.elapsed();
+    let (psi_us, hits) = (
+        psi_memory_some_us(&pressure) - psi,
+        cgroup.limit_hits() - hits,
+    );
+    let done = tool.signal(libc::SIGINT);
+    let pid = child.pid as u64;
+    child.reap();
+    assert!(done.status.success(), "{done:?}");
+    let record: serde_json::Value =
+        serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+    let ours: Vec<&serde_json::Value> = record["reclaim"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["key"]["pid"] == pid)
+        .collect();
+    Reclaim {
+        count: ours.iter().map(|h| h["count"].as_u64().unwrap()).sum(),
+        total_ns: ours.iter().map(|h| h["sum"].as_u64().unwrap()).sum(),
+        all_memcg: ours.iter().all(|h| h["key"]["kind"] == "memcg"),
+        psi_us,
+        hits,
+        v2: cgroup.v2,
+        elapsed,
+        record,
+    }
 }

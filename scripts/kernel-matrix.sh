@@ -227,7 +227,12 @@ for package in "${kernels[@]}"; do
     if [ -z "$booted" ]; then
         timing[$release]="did not boot ($elapsed s): $(grep -v '^$' "$console" | tail -n1)"
     elif [ -z "$done_at" ]; then
-        timing[$release]="boot ${booted} s, checks did not finish in ${guest_timeout} s"
+        # The check that had begun and not ended, and what the kernel said
+        # (run-checks.sh dumps blocked tasks when a check hangs; loglevel=3
+        # still prints lockups and oopses).
+        running=$(awk '$1 == "begin" { last = $2 " " $3 " " $4 } $1 == "check" { last = "" } END { print last }' "$console")
+        timing[$release]="boot ${booted} s, checks did not finish in ${guest_timeout} s${running:+ (running: $running)}"
+        grep -v '^\(begin\|check\|matrix:\|  | \)' "$console" | grep -v '^$' | tail -n 40 | sed 's/^/  kernel: /' >&2 || true
     else
         timing[$release]="boot ${booted} s, checks $(awk "BEGIN { printf \"%.0f\", $done_at - $booted }") s, QEMU wall ${elapsed} s"
     fi

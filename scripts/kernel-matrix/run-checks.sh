@@ -1,7 +1,10 @@
 #!/bin/sh
 # Runs the matrix's checks (checks.txt) with one hook kind, on whatever
 # kernel this runs on: the host, or a guest booted by kernel-matrix.sh
-# (busybox sh, hence POSIX sh). Prints one line per check:
+# (busybox sh, hence POSIX sh). Prints two lines per check, one as it
+# starts (which names the check a hung guest was running) and one with its
+# result:
+#   begin HOOK TOOL TEST
 #   check HOOK TOOL TEST pass|fail SECONDS [first error line]
 # Usage: run-checks.sh BINDIR CHECKS HOOK [TOOL...]
 #   BINDIR  the tools' directory, with the test binaries in BINDIR/deps,
@@ -24,13 +27,26 @@ grep -v '^#' "$checks" | while read -r tool target test; do
         case " $* " in *" $tool "*) ;; *) continue ;; esac
     fi
     bin=$bindir/deps/$target-matrix
+    echo "begin $hook $tool $test"
     start=$(date +%s)
     if [ ! -x "$bin" ]; then
         result="fail" why="no test binary for $target in $bindir/deps"
-    elif timeout 300 "$bin" --exact "$test" --test-threads=1 >"$log" 2>&1 \
-        && grep -q '^test result: ok. 1 passed' "$log"; then
-        result=pass why=
     else
+        # A check stuck in the kernel (uninterruptible: timeout cannot end
+        # it) is shown with the kernel's list of blocked tasks.
+        (
+            sleep 240 </dev/null >/dev/null 2>&1 # (not holding the output open)
+            echo "  | $test still running after 240 s; blocked tasks:"
+            { echo w >/proc/sysrq-trigger; } 2>/dev/null
+            dmesg 2>/dev/null | tail -n 80 | sed 's/^/  | /'
+        ) &
+        watchdog=$!
+        timeout 300 "$bin" --exact "$test" --test-threads=1 >"$log" 2>&1
+        kill "$watchdog" 2>/dev/null
+    fi
+    if [ -x "$bin" ] && grep -q '^test result: ok. 1 passed' "$log"; then
+        result=pass why=
+    elif [ -x "$bin" ]; then
         result=fail
         # The assertion's message follows "panicked at" (with assert_eq!'s
         # left and right after it); a test that never panicked

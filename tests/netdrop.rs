@@ -133,3 +133,49 @@ fn lists_this_kernels_reasons() {
         );
     }
 }
+
+/// Containers' interfaces share names (`eth0`): in two namespaces, each
+/// with its receiving veth renamed to the same name, an nftables rule drops
+/// a different number of datagrams. `-I` counts them apart, each under its
+/// own namespace's inode, exactly as
+/// each rule's counter, and the text names them `NAME@INODE`.
+#[test]
+fn same_named_interfaces_in_two_namespaces_are_counted_apart() {
+    const NAME: &str = "tketh0";
+    let pairs = [NetPair::ipv4_only("na"), NetPair::ipv4_only("nb")];
+    for pair in &pairs {
+        for step in [
+            vec!["ip", "link", "set", "dev", &pair.dev_b, "down"],
+            vec!["ip", "link", "set", "dev", &pair.dev_b, "name", NAME],
+            vec!["ip", "link", "set", "dev", NAME, "up"],
+        ] {
+            pair.exec(&pair.b, &step);
+        }
+        pair.input_rule(&["udp", "dport", PORT, "counter", "drop"]);
+    }
+    let json = Running::start("netdrop", &["-I", "--json"]);
+    let text = Running::start("netdrop", &["-I"]);
+    let sent = [SENT, 503];
+    for (pair, count) in pairs.iter().zip(sent) {
+        pair.send_datagrams(count, false);
+    }
+    let record = stop(json);
+    let text = text.stop();
+    for (pair, count) in pairs.iter().zip(sent) {
+        let inode = pair.netns_inode(&pair.b);
+        let counted: u64 = json_list(&record["drops"])
+            .filter(|d| {
+                d["reason"] == "NETFILTER_DROP" && d["interface"] == NAME && d["netns"] == inode
+            })
+            .map(|d| d["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!((counted, pair.rule_packets()), (count, count), "{record}");
+        let row = format!("{NAME}@{inode}");
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().nth(2) == Some(&row)
+                    && l.split_whitespace().nth(3) == Some(&count.to_string())),
+            "no row for {row} with {count}: {text}"
+        );
+    }
+}

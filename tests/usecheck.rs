@@ -278,13 +278,11 @@ fn netfilter_drops_flag_that_interface_only() {
     let record = around(|| pair.send_datagrams(1009, false));
     let counter = pair.rule_packets();
     assert_eq!(counter, 1009);
-    let net = row(&record, "net", &pair.dev_b);
+    // Another namespace's interface: named with its namespace's inode.
+    let name = format!("{}@{}", pair.dev_b, pair.netns_inode(&pair.b));
+    let net = row(&record, "net", &name);
     assert_eq!(net["errors"]["drops"], counter, "{record}");
-    assert_eq!(
-        flags(&record),
-        [format!("net {} errors", pair.dev_b)],
-        "{record}"
-    );
+    assert_eq!(flags(&record), [format!("net {name} errors")], "{record}");
     // Its counters are in another namespace: said, not made up.
     assert!(net["utilization"]["unavailable"].is_string(), "{record}");
 }

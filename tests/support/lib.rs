@@ -1036,6 +1036,13 @@ impl NetPair {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The inode number of namespace `ns` (the nsfs inode behind
+    /// `/run/netns/NS`), as the tools name another namespace's interfaces.
+    pub fn netns_inode(&self, ns: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(format!("/run/netns/{ns}")).unwrap().ino()
+    }
+
     /// Starts `args` in namespace `ns` with piped stdout.
     pub fn spawn(&self, ns: &str, args: &[&str]) -> Child {
         Command::new("ip")

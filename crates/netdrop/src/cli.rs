@@ -30,7 +30,7 @@ EXAMPLES:
 #[derive(Debug, Parser)]
 #[command(name = "netdrop", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Count by interface too
+    /// Count by interface too (NAME@INODE for another network namespace's)
     #[arg(short = 'I', long)]
     pub interfaces: bool,
     /// Count only these drop reasons (names as -l lists them)

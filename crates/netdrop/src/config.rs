@@ -100,6 +100,9 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         skb_head: btf.member_offset("sk_buff", "head")?,
         skb_network_header: btf.member_offset("sk_buff", "network_header")?,
         netdev_name: btf.member_offset("net_device", "name")?,
+        // possible_net_t: an anonymous struct of one member, `struct net *net`.
+        netdev_net: btf.member_offset("net_device", "nd_net")?,
+        net_ns_inum: btf.member_offset("net", "ns")? + btf.member_offset("ns_common", "inum")?,
         ..Config::DEFAULT
     })
 }
@@ -165,6 +168,8 @@ mod tests {
         assert_eq!((config.by_interface, config.count_unlisted), (1, 1));
         assert_ne!(config.skb_dev, config.skb_protocol);
         assert_ne!(config.skb_head, 0);
+        assert_ne!(config.net_ns_inum, 0); // struct net does not start with its ns
+        assert_ne!(config.netdev_net, config.netdev_name);
         assert_eq!(
             build(&options(false, false), &KernelBtf::load().unwrap())
                 .unwrap()

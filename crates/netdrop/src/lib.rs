@@ -18,10 +18,41 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ne
 /// The tracepoint traced.
 pub const TRACEPOINT: &str = "kfree_skb";
 
+/// The device name in `key` (empty without a device).
+pub fn interface_name(key: &DropKey) -> String {
+    let end = key.ifname.iter().position(|&b| b == 0).unwrap_or(16);
+    String::from_utf8_lossy(&key.ifname[..end]).into_owned()
+}
+
+/// An interface as an operator names it: `eth0` in `own_netns` (see
+/// [`own_netns`]), `eth0@4026532281` in another network namespace (its
+/// inode number, as `lsns -t net` and `/proc/PID/ns/net` show it; containers'
+/// interfaces share names), `-` for no interface.
+pub fn interface_label(name: &str, netns: u32, own_netns: u32) -> String {
+    if name.is_empty() {
+        "-".to_string()
+    } else if netns == 0 || netns == own_netns {
+        name.to_string()
+    } else {
+        format!("{name}@{netns}")
+    }
+}
+
+/// Inode number of this process's network namespace (0 if unreadable).
+pub fn own_netns() -> u32 {
+    std::fs::read_link("/proc/self/ns/net")
+        .ok()
+        .and_then(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 /// What to count.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Key drops by the interface's name too (`-I`).
+    /// Key drops by the interface (name and network namespace) too (`-I`).
     pub by_interface: bool,
     /// Count subsystem-encoded reasons too (values beyond the enum's
     /// switch), as when no `-r` list is given.

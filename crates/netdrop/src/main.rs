@@ -7,7 +7,7 @@ mod report;
 use std::io::Write as _;
 
 use anyhow::Result;
-use netdrop::{Options, Tracer, config::Reasons};
+use netdrop::{Options, Tracer, config::Reasons, own_netns};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::KernelBtf;
 use toolkit_report::{OpenMetrics, output::stdout, print_banner};
@@ -49,9 +49,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         interfaces: cli.interfaces,
         top: cli.top as usize,
         json: cli.json,
+        own_netns: own_netns(),
     };
     let labels: &'static [&'static str] = if cli.interfaces {
-        &["reason", "protocol", "interface"]
+        &["reason", "protocol", "interface", "netns"]
     } else {
         &["reason", "protocol"]
     };
@@ -73,6 +74,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 let mut values = vec![row.reason.clone(), row.protocol.clone()];
                 if cli.interfaces {
                     values.push(row.interface.clone());
+                    values.push(match row.netns {
+                        0 => String::new(),
+                        netns => netns.to_string(),
+                    });
                 }
                 om.count("drops", HELP, labels, values, row.count);
             }

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use netdrop_ebpf::DropKey;
+use netdrop::{DropKey, interface_label, interface_name};
 use serde_json::json;
 use toolkit_drain::Losses;
 use toolkit_report::output::{local_hms, losses_json, rfc3339_now};
@@ -14,18 +14,25 @@ pub struct Row {
     pub reason: String,
     pub protocol: String,
     pub interface: String,
+    /// The interface's network namespace (inode number; 0: no interface).
+    pub netns: u32,
     pub count: u64,
 }
 
 impl Row {
     pub fn new(key: &DropKey, reason: String, count: u64) -> Self {
-        let end = key.ifname.iter().position(|&b| b == 0).unwrap_or(16);
         Self {
             reason,
             protocol: protocol_name(key.l3, key.l4),
-            interface: String::from_utf8_lossy(&key.ifname[..end]).into_owned(),
+            interface: interface_name(key),
+            netns: key.netns,
             count,
         }
+    }
+
+    /// The interface as [`interface_label`] names it.
+    pub fn interface_label(&self, own_netns: u32) -> String {
+        interface_label(&self.interface, self.netns, own_netns)
     }
 }
 
@@ -57,6 +64,8 @@ pub struct Report {
     pub interfaces: bool,
     pub top: usize,
     pub json: bool,
+    /// The network namespace whose interfaces go by their plain names.
+    pub own_netns: u32,
 }
 
 impl Report {
@@ -75,20 +84,21 @@ impl Report {
         if rows.is_empty() {
             writeln!(w, "no packet drops")?;
         } else {
+            let shown = &rows[..rows.len().min(self.top)];
+            let labels: Vec<String> = shown
+                .iter()
+                .map(|r| r.interface_label(self.own_netns))
+                .collect();
+            let width = labels.iter().map(String::len).max().unwrap_or(0).max(16);
             write!(w, "{:<28} {:<10}", "REASON", "PROTOCOL")?;
             if self.interfaces {
-                write!(w, " {:<16}", "INTERFACE")?;
+                write!(w, " {:<width$}", "INTERFACE")?;
             }
             writeln!(w, " {:>10}", "COUNT")?;
-            for row in rows.iter().take(self.top) {
+            for (row, label) in shown.iter().zip(&labels) {
                 write!(w, "{:<28} {:<10}", row.reason, row.protocol)?;
                 if self.interfaces {
-                    let name = if row.interface.is_empty() {
-                        "-"
-                    } else {
-                        &row.interface
-                    };
-                    write!(w, " {name:<16}")?;
+                    write!(w, " {label:<width$}")?;
                 }
                 writeln!(w, " {:>10}", row.count)?;
             }
@@ -100,7 +110,7 @@ impl Report {
                     "(other rows)",
                     "",
                     if self.interfaces {
-                        " ".repeat(17)
+                        " ".repeat(width + 1)
                     } else {
                         String::new()
                     }
@@ -118,6 +128,9 @@ impl Report {
                 let mut v = json!({ "reason": r.reason, "protocol": r.protocol, "count": r.count });
                 if self.interfaces {
                     v["interface"] = r.interface.clone().into();
+                    if r.netns != 0 {
+                        v["netns"] = r.netns.into();
+                    }
                 }
                 v
             })
@@ -144,9 +157,12 @@ mod tests {
             reason: reason.into(),
             protocol: protocol.into(),
             interface: interface.into(),
+            netns: if interface.is_empty() { 0 } else { OWN },
             count,
         }
     }
+
+    const OWN: u32 = 4026531840;
 
     fn render(report: &Report, rows: Vec<Row>) -> String {
         let mut out = Vec::new();
@@ -172,6 +188,7 @@ mod tests {
             interfaces: true,
             top: 2,
             json: false,
+            own_netns: OWN,
         };
         let rows = vec![
             row("NO_SOCKET", "IPv4/UDP", "lo", 3),
@@ -187,7 +204,22 @@ mod tests {
             interfaces: false,
             top: 10,
             json: false,
+            own_netns: OWN,
         };
         assert_eq!(render(&report, Vec::new()), "no packet drops\n");
+    }
+
+    #[test]
+    fn interfaces_of_other_namespaces_carry_their_namespace() {
+        let report = Report {
+            interfaces: true,
+            top: 10,
+            json: false,
+            own_netns: OWN,
+        };
+        let mut theirs = row("NETFILTER_DROP", "IPv4/UDP", "eth0", 7);
+        theirs.netns = 4026532281;
+        let rows = vec![row("NETFILTER_DROP", "IPv4/UDP", "eth0", 5), theirs];
+        insta::assert_snapshot!(render(&report, rows));
     }
 }

@@ -111,7 +111,8 @@ pub struct Sample {
     pub io: Option<BTreeMap<u32, LlHist>>,
     /// Failed I/O by disk and status name.
     pub io_errors: Option<BTreeMap<u32, BTreeMap<String, u64>>>,
-    /// Packet drops by interface ("" without one) and reason name.
+    /// Packet drops by interface ("" without one; NAME@INODE in another
+    /// network namespace) and reason name.
     pub drops: Option<BTreeMap<String, BTreeMap<String, u64>>>,
     /// TCP RTT by local address, log-linear.
     pub rtt: Option<BTreeMap<std::net::IpAddr, LlHist>>,
@@ -263,9 +264,14 @@ impl Probes {
             let (drops, l) = t.interval()?;
             keep(l);
             let mut by_if: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+            let own = netdrop::own_netns();
             for (key, count) in drops {
-                let end = key.ifname.iter().position(|&b| b == 0).unwrap_or(16);
-                let name = String::from_utf8_lossy(&key.ifname[..end]).into_owned();
+                // This namespace's interfaces by name; another's as
+                // NAME@INODE, never merged with a same-named one here.
+                let name = match netdrop::interface_name(&key) {
+                    name if name.is_empty() => name,
+                    name => netdrop::interface_label(&name, key.netns, own),
+                };
                 *by_if
                     .entry(name)
                     .or_default()

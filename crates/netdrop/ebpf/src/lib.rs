@@ -14,7 +14,7 @@ pub const MAX_REASONS: u32 = 1024;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// `-I`: key drops by the interface's name too.
+    /// `-I`: key drops by the interface (name and network namespace) too.
     pub by_interface: u32,
     /// Count reasons at or above [`MAX_REASONS`] (no `-r` given).
     pub count_unlisted: u32,
@@ -24,6 +24,10 @@ pub struct Config {
     pub skb_head: u32,
     pub skb_network_header: u32,
     pub netdev_name: u32,
+    /// `net_device.nd_net.net`: the device's network namespace.
+    pub netdev_net: u32,
+    /// `net.ns.inum`: that namespace's inode number.
+    pub net_ns_inum: u32,
     /// Keeps the size a multiple of 8 with no implicit padding.
     pub _reserved: u32,
 }
@@ -33,7 +37,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 8 * 4);
+toolkit_core::pod_config!(Config, 10 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -62,9 +66,12 @@ pub struct DropKey {
     pub _pad: u8,
     /// The device's name with `-I` (empty without a device).
     pub ifname: [u8; 16],
+    /// Inode number of the device's network namespace with `-I` (0 without
+    /// a device): containers' interfaces share names such as `eth0`.
+    pub netns: u32,
 }
 
-toolkit_core::pod_config!(DropKey, 24);
+toolkit_core::pod_config!(DropKey, 28);
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {

@@ -75,6 +75,9 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
         && dev != 0
     {
         key.ifname = read_kernel::<[u8; 16]>(dev, global(&CONFIG.netdev_name)).unwrap_or_default();
+        key.netns = read_kernel::<u64>(dev, global(&CONFIG.netdev_net))
+            .and_then(|net| read_kernel::<u32>(net, global(&CONFIG.net_ns_inum)))
+            .unwrap_or(0);
     }
     match map_entry(&DROPS, &key, &NONE_YET) {
         Ok(count) => *count += 1,

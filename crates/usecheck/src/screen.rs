@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, net::IpAddr, time::Instant};
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use serde_json::{Map, Value, json};
 use toolkit_core::LlHist;
 use toolkit_report::{OpenMetrics, output::ll_percentiles};
@@ -362,6 +362,10 @@ impl Screen {
                 row.cells[1].text(),
                 row.cells[2].text(),
             ]);
+        }
+        // A resource on one line (`net eth0@4026532246`): the figures wrap.
+        if let Some(column) = table.column_mut(0) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
         }
         for line in table.lines() {
             out.push_str(line.trim_end());

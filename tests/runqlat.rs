@@ -104,36 +104,6 @@ fn sleeper_samples_match_schedstat_switch_ins() {
     assert_within("samples", samples, switch_ins, 3);
 }
 
-/// Forks NEW_TASKS children one after another, each exiting at once.
-fn forker() {
-    for _ in 0..NEW_TASKS {
-        // SAFETY: fork in a single-threaded child; the grandchild only exits.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: ends the grandchild without running anything else.
-            unsafe { libc::_exit(0) };
-        }
-        // SAFETY: waits for the grandchild just forked; no status wanted.
-        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-    }
-}
-
-const NEW_TASKS: usize = 101;
-
-/// A new task's first run is timed from its sched_wakeup_new: every
-/// grandchild, which runs once and exits, has its own histogram (-L, in
-/// the cgroup the forker's children inherit).
-#[test]
-fn new_tasks_first_run_is_timed() {
-    let cgroup = TestCgroup::new("runqlat-new");
-    let traced = trace_in(forker, &["-L"], Some(&cgroup));
-    let hists = parse_log2_hists(&traced.stdout);
-    let forker = format!("tid = {} rq-sleeper", traced.pid);
-    let new: Vec<_> = hists.iter().filter(|h| h.header != forker).collect();
-    assert_eq!(new.len(), NEW_TASKS, "{}", traced.stdout);
-    assert!(new.iter().all(|h| h.total() >= 1), "{}", traced.stdout);
-}
-
 #[test]
 fn saturated_cpu_waits_match_schedstat() {
     // Three hogs beside the traced spinner: four runnable tasks, two CPUs.

@@ -17,7 +17,7 @@ use biolatency_ebpf::{
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, map_entry,
-    read_kernel,
+    ns_since, read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -137,11 +137,7 @@ fn trace_done(rq: u64, status: u8) -> i32 {
             Err(_) => bump(&DROPPED, dropped::ERRORS_FULL),
         }
     }
-    // SAFETY: helper without arguments.
-    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(start) as i64;
-    if delta < 0 {
-        return 0;
-    }
+    let delta = ns_since(start);
     let mut key = 0u64;
     if global(&CONFIG.per_disk) != 0 {
         key = (disk_dev(rq) as u64) << 32;
@@ -156,11 +152,11 @@ fn trace_done(rq: u64, status: u8) -> i32 {
         hist_entry(&HISTS, &key)
     };
     match hist {
-        Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
+        Some(hist) => hist_record(hist, delta, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::HIST_FULL),
     }
     if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&LLHISTS, &key, delta as u64)
+        && let Err(no) = ll_hist_record(&LLHISTS, &key, delta)
     {
         bump(
             &DROPPED,

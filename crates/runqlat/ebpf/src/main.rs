@@ -18,7 +18,7 @@ use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    read_kernel,
+    ns_since, read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -226,11 +226,7 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
             return 0;
         }
     };
-    // SAFETY: helper without arguments.
-    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(start) as i64;
-    if delta < 0 {
-        return 0;
-    }
+    let delta = ns_since(start);
     let (key, named) = key_of(next);
     let Some(hist) = hist_entry(&HISTS, &key) else {
         bump(&DROPPED, dropped::HIST_FULL);
@@ -246,9 +242,9 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
             let _ = COMMS.insert(key, comm, 0);
         }
     }
-    hist_record(hist, delta as u64, global(&CONFIG.unit_divisor));
+    hist_record(hist, delta, global(&CONFIG.unit_divisor));
     if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&LLHISTS, &key, delta as u64)
+        && let Err(no) = ll_hist_record(&LLHISTS, &key, delta)
     {
         bump(
             &DROPPED,

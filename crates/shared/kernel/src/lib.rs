@@ -400,9 +400,17 @@ pub fn syscall_exit(
         return Ok(None);
     }
     start.at = 0;
+    Ok(Some((ns_since(then), start.nr)))
+}
+
+/// Nanoseconds from `start`, a `bpf_ktime_get_ns()` reading, to now. The
+/// start may have been read on another CPU (a task migrated, a request
+/// completed elsewhere) whose clock reads a little ahead: such an interval
+/// counts as 0, a sample like any other, never one dropped unseen.
+#[inline(always)]
+pub fn ns_since(start: u64) -> u64 {
     // SAFETY: helper without arguments.
-    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(then) as i64;
-    Ok((delta >= 0).then_some((delta as u64, start.nr)))
+    unsafe { bpf_ktime_get_ns() }.saturating_sub(start)
 }
 
 /// The panic handler of every tool's eBPF object. Programs must not have

@@ -20,7 +20,7 @@ use syslat_ebpf::{
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record,
-    ll_hist_record, read_kernel, syscall_enter, syscall_exit,
+    ll_hist_record, ns_since, read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -256,21 +256,17 @@ fn reclaim_end(kind: u64) -> i32 {
     if then == 0 {
         return 0; // began before tracing, or filtered out
     }
-    // SAFETY: helper without arguments.
-    let delta = unsafe { bpf_ktime_get_ns() }.wrapping_sub(then) as i64;
-    if delta < 0 {
-        return 0;
-    }
+    let delta = ns_since(then);
     let mut key = kind;
     if global(&CONFIG.reclaim_per_process) != 0 {
         key |= (bpf_get_current_pid_tgid() >> 32) << 8;
     }
     match hist_entry(&RECLAIM, &key) {
-        Some(hist) => hist_record(hist, delta as u64, global(&CONFIG.unit_divisor)),
+        Some(hist) => hist_record(hist, delta, global(&CONFIG.unit_divisor)),
         None => bump(&DROPPED, dropped::RECLAIM),
     }
     if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&RECLAIM_LL, &key, delta as u64)
+        && let Err(no) = ll_hist_record(&RECLAIM_LL, &key, delta)
     {
         bump(&DROPPED, no.reason(dropped::RECLAIM, dropped::LL_NO_MEMORY));
     }

@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 here=scripts/kernel-matrix
 cache=${KERNEL_MATRIX_CACHE:-/var/cache/ebpf-toolkit/kernels}
-# Per guest: boot plus every check with both hook kinds, under emulation.
+# Per guest boot: boot plus every check with both hook kinds, under emulation
 # (about 2.5 minutes here; a guest that hangs, a kernel lockup say, is cut).
 guest_timeout=${KERNEL_MATRIX_TIMEOUT:-600}
 
@@ -185,6 +185,81 @@ if [ ${#kernels[@]} -gt 0 ]; then
     printf '%s\n' "${tools[@]}" >"$base/matrix/tools"
 fi
 
+# The monitor command's output (QEMU's human monitor on a UNIX socket).
+monitor() { # socket, command
+    python3 - "$1" "$2" <<'PY' 2>/dev/null || true
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(2)
+def drain():
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    return out.decode(errors="replace")
+drain()
+s.sendall(sys.argv[2].encode() + b"\n")
+time.sleep(1)
+print(drain())
+PY
+}
+
+# Boots kernel RELEASE's guest (attempt N), runs its checks and records
+# them; false if the guest froze before it finished.
+boot_guest() { # release, vmlinuz, attempt
+    local release=$1 vmlinuz=$2 attempt=$3 console qemu start elapsed booted done_at running
+    local socket=$work/monitor-$release-$attempt
+    log "booting $release under QEMU (TCG)$([ "$attempt" = 1 ] || echo ", again: the first boot froze")"
+    console=$work/console-$release-$attempt.log
+    start=$(date +%s)
+    # nokaslr: a frozen CPU's RIP below is a plain kernel address;
+    # unknown_nmi_panic: the monitor's NMI then makes the kernel print where
+    # it was (panic is verbose whatever the loglevel).
+    qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
+        -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
+        -monitor "unix:$socket,server,nowait" \
+        -append "console=ttyS0 panic=-1 quiet loglevel=3 nokaslr unknown_nmi_panic=1" \
+        </dev/null >"$console" 2>&1 &
+    qemu=$!
+    while kill -0 "$qemu" 2>/dev/null && [ $(($(date +%s) - start)) -lt "$guest_timeout" ]; do
+        sleep 1
+    done
+    if kill -0 "$qemu" 2>/dev/null; then
+        log "$release: no end after $guest_timeout s; the virtual CPUs:"
+        monitor "$socket" "info registers -a" | grep -E '^(CPU#|RIP|RSP|EFL)' | sed 's/^/  qemu: /' >&2
+        monitor "$socket" "nmi" >/dev/null
+        sleep 10
+        kill "$qemu" 2>/dev/null
+    fi
+    wait "$qemu" 2>/dev/null || true
+    elapsed=$(($(date +%s) - start))
+    # Without the carriage returns and the firmware's terminal escapes.
+    sed -i 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' "$console"
+    record "$release" <"$console"
+    booted=$(sed -n 's/.*matrix: booted .* in \([0-9.]*\) s.*/\1/p' "$console")
+    done_at=$(sed -n 's/.*matrix: done at \([0-9.]*\) s.*/\1/p' "$console")
+    grep -h 'matrix: \(insmod\|no \)' "$console" >&2 || true
+    # Failed tests' output (run-checks.sh prints it indented with "  | ").
+    grep -h '^  | ' "$console" >&2 || true
+    if [ -z "$booted" ]; then
+        timing[$release]+="did not boot ($elapsed s): $(grep -v '^$' "$console" | tail -n1)"
+        return 0 # not a freeze: nothing to retry
+    elif [ -z "$done_at" ]; then
+        # The check that had begun and not ended, and what the kernel said.
+        running=$(awk '$1 == "begin" { last = $2 " " $3 " " $4 } $1 == "check" { last = "" } END { print last }' "$console")
+        timing[$release]+="boot ${booted} s, FROZE before the checks ended (running: ${running:-?}); "
+        grep '^\[ *[0-9]*\.[0-9]*\]' "$console" | tail -n 80 | sed 's/^/  kernel: /' >&2 || true
+        return 1
+    fi
+    timing[$release]+="boot ${booted} s, checks $(awk "BEGIN { printf \"%.0f\", $done_at - $booted }") s, QEMU wall ${elapsed} s"
+}
+
 mkdir -p "$cache"
 for package in "${kernels[@]}"; do
     # A meta-package names the current build: follow it to the image itself.
@@ -212,38 +287,18 @@ for package in "${kernels[@]}"; do
     done
     (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/initrd-$release"
 
-    log "booting $release under QEMU (TCG)"
-    console=$work/console-$release.log
-    start=$(date +%s)
-    timeout "$guest_timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
-        -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
-        -append "console=ttyS0 panic=-1 quiet loglevel=3" </dev/null >"$console" 2>&1 || true
-    elapsed=$(($(date +%s) - start))
-    # Without the carriage returns and the firmware's terminal escapes.
-    sed -i 's/\r$//; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' "$console"
-    record "$release" <"$console"
-    booted=$(sed -n 's/.*matrix: booted .* in \([0-9.]*\) s.*/\1/p' "$console")
-    done_at=$(sed -n 's/.*matrix: done at \([0-9.]*\) s.*/\1/p' "$console")
-    if [ -z "$booted" ]; then
-        timing[$release]="did not boot ($elapsed s): $(grep -v '^$' "$console" | tail -n1)"
-    elif [ -z "$done_at" ]; then
-        # The check that had begun and not ended, and what the kernel said
-        # (run-checks.sh dumps blocked tasks when a check hangs; loglevel=3
-        # still prints lockups and oopses).
-        running=$(awk '$1 == "begin" { last = $2 " " $3 " " $4 } $1 == "check" { last = "" } END { print last }' "$console")
-        timing[$release]="boot ${booted} s, checks did not finish in ${guest_timeout} s${running:+ (running: $running)}"
-        grep -v '^\(begin\|check\|matrix:\|  | \)' "$console" | grep -v '^$' | tail -n 40 | sed 's/^/  kernel: /' >&2 || true
-    else
-        timing[$release]="boot ${booted} s, checks $(awk "BEGIN { printf \"%.0f\", $done_at - $booted }") s, QEMU wall ${elapsed} s"
-    fi
-    grep -h 'matrix: \(insmod\|no \)' "$console" >&2 || true
-    # Failed tests' output (run-checks.sh prints it indented with "  | ").
-    grep -h '^  | ' "$console" >&2 || true
+    # A guest that freezes (no output, not even run-checks.sh's watchdog:
+    # both virtual CPUs stuck) is booted once more for its checks; the freeze
+    # is reported with where the CPUs were, and fails the run if it recurs.
+    for attempt in 1 2; do
+        boot_guest "$release" "$vmlinuz" "$attempt" && break
+        [ "$attempt" = 1 ] || frozen_twice=1
+    done
 done
 
 # The table: one row per kernel and tool, one column per hook kind; a
 # failed cell points to its first error line below the table.
-failed=0 notes=()
+failed=${frozen_twice:-0} notes=()
 printf '\n%-32s %-11s' kernel tool
 for hook in "${hooks[@]}"; do printf ' %-10s' "$hook"; done
 printf '\n'

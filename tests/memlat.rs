@@ -2,7 +2,7 @@
 
 use toolkit_tests::{
     ForkedChild, Running, TestCgroup, counts_in, json_list, mmap_anonymous, parse_log2_hists,
-    parse_openmetrics, read_big_file, run_tool, trace_forked, write_big_file,
+    parse_openmetrics, pin_to_cpu, read_big_file, run_tool, trace_forked, write_big_file,
 };
 
 const PAIRS: u64 = 1009;
@@ -178,8 +178,8 @@ print(json.dumps(out, sort_keys=True))
     );
 }
 
-/// PSI's `some` total of memory stalls, in microseconds, from a
-/// `memory.pressure` (or `/proc/pressure/memory`) file.
+/// PSI's `some` total of memory stalls, in microseconds, from a cgroup's
+/// `memory.pressure` file.
 fn psi_memory_some_us(file: &std::path::Path) -> u64 {
     std::fs::read_to_string(file)
         .unwrap()
@@ -189,19 +189,6 @@ fn psi_memory_some_us(file: &std::path::Path) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-/// Pins process `pid` to CPU 0.
-fn pin_to_cpu0(pid: i32) {
-    // SAFETY: a zeroed cpu_set_t with one bit set, passed with its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0
-        );
-    }
 }
 
 /// `--reclaim -P`: a process reading a file four times its memory cgroup's
@@ -318,7 +305,7 @@ fn reclaim_run(limited: bool) -> Reclaim {
     child.wait_blocked();
     // On one CPU, PSI counts the cgroup's stalls in full: it weights each
     // CPU's stall time by that CPU's share of the group's non-idle time.
-    pin_to_cpu0(child.pid);
+    assert!(pin_to_cpu(child.pid, 0));
     cgroup.add(child.pid);
     if let Some(group) = &psi_group {
         group.add(child.pid);

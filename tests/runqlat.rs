@@ -4,7 +4,7 @@
 
 use toolkit_tests::{
     ForkedChild, Running, TestCgroup, assert_unloaded, json_list, monotonic_ns, parse_log2_hists,
-    parse_openmetrics, program_types, run_tool, sleep_ns, tool_path,
+    parse_openmetrics, pin_to_cpu, program_types, run_tool, sleep_ns, tool_path,
 };
 
 const SLEEPS: u32 = 1009;
@@ -315,12 +315,7 @@ fn per_process_names_follow_exec() {
 
 /// Sleeps like [`sleeper`], pinned to CPU 1.
 fn pinned_sleeper() {
-    // SAFETY: a CPU set on the stack, for this process only.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(1, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
+    pin_to_cpu(0, 1);
     sleeper();
 }
 

@@ -684,6 +684,17 @@ pub fn trace_forked(tool: &str, workload: fn(), args: &[&str]) -> String {
     running.stop()
 }
 
+/// Pins process `pid` (0: this one) to CPU `cpu`; false if the kernel
+/// refused. No allocation: safe in a forked child's workload.
+pub fn pin_to_cpu(pid: i32, cpu: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t with one bit set, passed with its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
 /// Sleeps `ns` nanoseconds with one raw `clock_nanosleep` syscall (no libc
 /// wrapper, no allocation: safe in a forked child's workload).
 pub fn sleep_ns(ns: i64) {

@@ -91,8 +91,16 @@ pub struct Probes {
     pub memory: Probe<syslat::Tracer>,
     pub oom: Probe<oomkill::Watcher>,
     pub disk: Probe<biolatency::Tracer>,
-    pub drops: Probe<(netdrop::Tracer, netdrop::config::Reasons)>,
+    pub drops: Probe<Drops>,
     pub rtt: Probe<tcprtt::Tracer>,
+}
+
+/// The drop counter, with what names its keys: the kernel's reason names
+/// and this process's network namespace (read once: it does not change).
+pub struct Drops {
+    tracer: netdrop::Tracer,
+    reasons: netdrop::config::Reasons,
+    own_netns: u32,
 }
 
 /// One interval of every probe that is on.
@@ -184,7 +192,11 @@ impl Probes {
                 count_unlisted: true,
                 counted: reasons.selected(&[], &[], false)?,
             };
-            Ok((netdrop::Tracer::attach("usecheck", btf, &options)?, reasons))
+            Ok(Drops {
+                tracer: netdrop::Tracer::attach("usecheck", btf, &options)?,
+                reasons,
+                own_netns: netdrop::own_netns(),
+            })
         });
         let rtt = Probe::attach("rtt", "TCP round-trip time", skip, || {
             tcprtt::Tracer::attach(
@@ -260,22 +272,21 @@ impl Probes {
             }
             Ok((io, errors))
         })?;
-        let drops = self.drops.interval(|(t, reasons)| {
-            let (drops, l) = t.interval()?;
+        let drops = self.drops.interval(|d| {
+            let (drops, l) = d.tracer.interval()?;
             keep(l);
             let mut by_if: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-            let own = netdrop::own_netns();
             for (key, count) in drops {
                 // This namespace's interfaces by name; another's as
                 // NAME@INODE, never merged with a same-named one here.
                 let name = match netdrop::interface_name(&key) {
                     name if name.is_empty() => name,
-                    name => netdrop::interface_label(&name, key.netns, own),
+                    name => netdrop::interface_label(&name, key.netns, d.own_netns),
                 };
                 *by_if
                     .entry(name)
                     .or_default()
-                    .entry(reasons.name(key.reason))
+                    .entry(d.reasons.name(key.reason))
                     .or_insert(0) += count;
             }
             Ok(by_if)

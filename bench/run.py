@@ -10,6 +10,9 @@ rounds are reported:
 
 - per-event cost of each program: run_time_ns / run_cnt from the kernel's
   own accounting (kernel.bpf_stats_enabled=1), over the workload;
+- the programs' own time per workload operation: all of the tracer's
+  run_time_ns over the run, divided by the operations (free of the
+  workload's scheduling noise, which the slowdown is not);
 - workload slowdown: ns per operation against the no-tracer run (a getppid
   loop for the syscall tools, a two-thread pipe ping-pong for runqlat,
   O_DIRECT 4 KiB writes to a loop device for biolatency);
@@ -152,6 +155,11 @@ LOSSY_BYTES = 8 << 20
 RECLAIM_FILE_MIB = 64
 RECLAIM_LIMIT = 16 << 20
 OOM_KILLS = 5
+
+# Operations per workload run, for the programs' own time per operation.
+OPS = {"getppid": GETPPID_CALLS, "pingpong": PINGPONG_LOOPS, "dio": DIO_WRITES,
+       "reclaim": RECLAIM_FILE_MIB, "oom": OOM_KILLS, "udp_noport": NET_OPS,
+       "tcp_pingpong": NET_OPS, "tcp_lossy": LOSSY_BYTES >> 20}
 
 GETPPID_C = r"""
 #include <stdio.h>
@@ -428,11 +436,13 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
             proc.kill()
             proc.communicate()
     per_prog = {}
+    total_ns = 0
     for prog_id, (ns, cnt, _) in after.items():
         ns0, cnt0, _ = before.get(prog_id, (0, 0, 0))
+        total_ns += ns - ns0
         if cnt > cnt0:
             per_prog[hook_of(names[prog_id], hooks)] = (ns - ns0) / (cnt - cnt0)
-    return ns_per_op, per_prog, attach_ms, rss
+    return ns_per_op, per_prog, attach_ms, rss, total_ns / OPS[workload]
 
 
 def tracers(tool: str, spec: dict) -> dict:
@@ -490,12 +500,13 @@ def main():
                     base = workloads.run(spec["workload"])
                     results.setdefault((tool, "none"), {"op": []})["op"].append(base)
                     for label, (cmd, ready) in tracers(tool, spec).items():
-                        op, progs, attach, rss = run_traced(cmd, ready, workloads,
-                                                            spec["workload"], spec["hooks"])
+                        op, progs, attach, rss, prog_op = run_traced(
+                            cmd, ready, workloads, spec["workload"], spec["hooks"])
                         entry = results.setdefault((tool, label),
                                                    {"op": [], "attach": [], "rss": [], "now": [],
-                                                    "progs": {}})
+                                                    "progs": {}, "prog_op": []})
                         entry["op"].append(op)
+                        entry["prog_op"].append(prog_op)
                         entry["attach"].append(attach)
                         entry["rss"].append(rss[0])
                         entry["now"].append(rss[1])
@@ -518,9 +529,10 @@ def render(results, selected, rounds) -> str:
              "floor": lambda t: RELEASE / "floor"}
     lines = [
         "| tool | tracer | per-event ns, by hook (ratio to libbpf-tools) | workload ns/op "
-        "| ratio to no tracer | added ns/op (ratio to libbpf-tools) | exec to attached, ms "
+        "| ratio to no tracer | added ns/op (ratio to libbpf-tools) "
+        "| program ns/op (ratio to libbpf-tools) | exec to attached, ms "
         "| peak RSS, MiB | RSS while tracing, MiB | binary, KiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tool in selected:
         base = med(results[(tool, "none")]["op"])
@@ -528,7 +540,8 @@ def render(results, selected, rounds) -> str:
                      and (k[1].startswith("libbpf") or k[1] == GROUP)), None)
         twin_progs = {n: med(v) for n, v in results[twin]["progs"].items()} if twin else {}
         twin_added = med(results[twin]["op"]) - base if twin else None
-        lines.append(f"| {tool} | none | | {fmt(base, 1)} | 1.00 | | | | | |")
+        twin_prog_op = med(results[twin]["prog_op"]) if twin else None
+        lines.append(f"| {tool} | none | | {fmt(base, 1)} | 1.00 | | | | | | |")
         for key in [k for k in results if k[0] == tool and k[1] != "none"]:
             entry = results[key]
             progs = []
@@ -547,6 +560,9 @@ def render(results, selected, rounds) -> str:
             # adds to them).
             clear = twin_added is not None and twin_added > 0.05 * base
             added_ratio = f" ({added / twin_added:.2f})" if clear and key != twin else ""
+            prog_op = med(entry["prog_op"])
+            prog_ratio = (f" ({prog_op / twin_prog_op:.2f})"
+                          if twin_prog_op and key != twin else "")
             path = None
             if key[1] in sizes:
                 path = sizes[key[1]](tool)
@@ -558,7 +574,8 @@ def render(results, selected, rounds) -> str:
             size = fmt(path.stat().st_size / 1024) if path and path.exists() else "-"
             lines.append(
                 f"| {tool} | {key[1]} | {'; '.join(progs)} | {op:.1f} | {op / base:.2f} "
-                f"| {added:.1f}{added_ratio} | {fmt(med(entry['attach']), 1)} "
+                f"| {added:.1f}{added_ratio} | {fmt(prog_op, 1)}{prog_ratio} "
+                f"| {fmt(med(entry['attach']), 1)} "
                 f"| {fmt(med(entry['rss']) / 1024, 1)} | {fmt(med(entry['now']) / 1024, 1)} "
                 f"| {size} |")
     return "\n".join(lines)

@@ -136,15 +136,27 @@ fn measure(v6: bool) -> Measured {
         "tcprtt",
         &["-a", &local, "-P", PORT, "-b", "--percentiles", "--json"],
     );
+    // The same segments into the one histogram of an unsplit run (a per-CPU
+    // array slot in the kernel, not the hash by address).
+    let whole = Running::start("tcprtt", &["-a", &local, "-P", PORT, "--json"]);
     let mut kernel = (0, 0.0);
     round_trips(&pair, &remote, || kernel = ss(&pair, &pair.a));
     let stdout = tool.stop();
+    let whole: serde_json::Value =
+        serde_json::from_str(whole.stop().lines().last().unwrap()).unwrap();
+    let whole: Vec<_> = json_list(&whole["histograms"]).collect();
+    assert_eq!(whole.len(), 1, "{whole:?}");
     let coalesced = pair.snmp(&pair.a, "TcpExt", "TCPBacklogCoalesce") - coalesced_before;
     let record: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let hists: Vec<_> = json_list(&record["histograms"]).collect();
     assert_eq!(hists.len(), 1, "{record}");
     assert_eq!(hists[0]["key"]["laddr"], local.as_str());
     let count = hists[0]["count"].as_u64().unwrap();
+    assert_eq!(
+        (whole[0]["count"].as_u64(), whole[0]["sum"].as_u64()),
+        (Some(count), hists[0]["sum"].as_u64()),
+        "unsplit run against the run by local address"
+    );
     let mean_ms = hists[0]["sum"].as_f64().unwrap() / count as f64 / 1e6;
     let (segs_in, srtt_ms) = kernel;
     eprintln!(

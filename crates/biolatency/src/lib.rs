@@ -15,9 +15,7 @@ use anyhow::Result;
 use aya::Ebpf;
 use biolatency_ebpf::{dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{
-    ArrayDrain, DropReport, HistDrain, IntervalClock, Losses, Tick, drain_optional,
-};
+use toolkit_drain::{DropReport, HistDrain, Histograms, IntervalClock, Losses, drain_optional};
 use toolkit_load::{
     CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
 };
@@ -75,7 +73,7 @@ pub struct Interval {
 pub struct Tracer {
     ebpf: Ebpf,
     clock: IntervalClock,
-    hists: Histograms,
+    hists: Histograms<u64>,
     errors: HistDrain<u64, u64>,
     loglinear: Option<HistDrain<u64, LlHist>>,
     flag_names: Option<FlagNames>,
@@ -100,7 +98,7 @@ impl Tracer {
         let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
         attach_tracepoints(&mut ebpf, btf, &tracepoints, Hook::RawTracePoint)?;
         let clock = IntervalClock::new(&mut ebpf)?;
-        let hists = Histograms::new(&mut ebpf, options.split())?;
+        let hists = Histograms::new(&mut ebpf, options.split(), maps::HISTS, maps::TOTAL, 0)?;
         let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;
         let loglinear = options
             .loglinear
@@ -146,33 +144,5 @@ impl Tracer {
         let map = toolkit_drain::map(&self.ebpf, maps::START)?;
         let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
         Ok(start.keys().filter(Result::is_ok).count())
-    }
-}
-
-/// Where the kernel keeps the histograms: a hash by disk and flags when
-/// split, one per-CPU array slot (key 0) when not.
-enum Histograms {
-    Split(HistDrain<u64>),
-    Total(ArrayDrain<Hist>),
-}
-
-impl Histograms {
-    fn new(ebpf: &mut Ebpf, split: bool) -> Result<Self> {
-        Ok(if split {
-            Self::Split(HistDrain::new(ebpf, maps::HISTS)?)
-        } else {
-            Self::Total(ArrayDrain::new(ebpf, maps::TOTAL)?)
-        })
-    }
-
-    fn drain(&mut self, tick: &Tick) -> Result<Vec<(u64, Hist)>> {
-        Ok(match self {
-            Self::Split(drain) => drain.drain(tick)?,
-            Self::Total(drain) => drain
-                .drain(tick)?
-                .into_iter()
-                .map(|(_, hist)| (0, hist))
-                .collect(),
-        })
     }
 }

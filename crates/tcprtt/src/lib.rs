@@ -13,7 +13,7 @@ use aya::Ebpf;
 pub use tcprtt_ebpf::{AddrKey, key};
 use tcprtt_ebpf::{dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{DropReport, HistDrain, IntervalClock, Losses, drain_optional};
+use toolkit_drain::{DropReport, HistDrain, Histograms, IntervalClock, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
 use toolkit_report::Unit;
 
@@ -65,7 +65,7 @@ pub struct Interval {
 pub struct Tracer {
     ebpf: Ebpf,
     clock: IntervalClock,
-    drain: HistDrain<AddrKey>,
+    drain: Histograms<AddrKey>,
     loglinear: Option<HistDrain<AddrKey, LlHist>>,
     drops: DropReport,
 }
@@ -81,7 +81,8 @@ impl Tracer {
         // tp_btf first: the socket's fields are plain loads there.
         attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
         let clock = IntervalClock::new(&mut ebpf)?;
-        let drain = HistDrain::new(&mut ebpf, maps::HISTS)?;
+        let split = options.key_by != key::ALL;
+        let drain = Histograms::new(&mut ebpf, split, maps::HISTS, maps::TOTAL, AddrKey::ZERO)?;
         let loglinear = options
             .loglinear
             .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))

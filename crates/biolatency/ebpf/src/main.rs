@@ -17,7 +17,7 @@ use biolatency_ebpf::{
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, map_entry,
-    ns_since, read_kernel,
+    ns_since, read_kernel, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -146,8 +146,7 @@ fn trace_done(rq: u64, status: u8) -> i32 {
         key |= read_kernel::<u32>(rq, global(&CONFIG.off.request_cmd_flags)).unwrap_or(0) as u64;
     }
     let hist = if global(&CONFIG.per_disk) == 0 && global(&CONFIG.per_flag) == 0 {
-        // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
-        TOTAL.get_ptr_mut(0).map(|hist| unsafe { &mut *hist })
+        whole_hist(&TOTAL)
     } else {
         hist_entry(&HISTS, &key)
     };

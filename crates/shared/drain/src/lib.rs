@@ -219,6 +219,39 @@ impl<K: Pod + Ord, V: Counters> HistDrain<K, V> {
     }
 }
 
+/// A tool's histograms: a per-CPU hash by key when the run is split (per
+/// disk, per address, ...), else one per-CPU array slot, which the programs
+/// reach without a hash lookup. Both drain the same way; the slot comes out
+/// under the key `whole`.
+pub enum Histograms<K: Pod, V: Counters = Hist> {
+    Split(HistDrain<K, V>),
+    Whole(ArrayDrain<V>, K),
+}
+
+impl<K: Pod + Ord, V: Counters> Histograms<K, V> {
+    /// Takes the object's hash map `hash` when `split`, else its one-slot
+    /// per-CPU array `array`, read as key `whole`.
+    pub fn new(ebpf: &mut Ebpf, split: bool, hash: &str, array: &str, whole: K) -> Result<Self> {
+        Ok(if split {
+            Self::Split(HistDrain::new(ebpf, hash)?)
+        } else {
+            Self::Whole(ArrayDrain::new(ebpf, array)?.only([0]), whole)
+        })
+    }
+
+    /// The values that changed since the last call, in key order.
+    pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(K, V)>> {
+        Ok(match self {
+            Self::Split(drain) => drain.drain(tick)?,
+            Self::Whole(drain, whole) => drain
+                .drain(tick)?
+                .into_iter()
+                .map(|(_, value)| (*whole, value))
+                .collect(),
+        })
+    }
+}
+
 /// [`HistDrain::drain`] of a drain that may not exist (a map only used with
 /// some options): empty without one.
 pub fn drain_optional<K: Pod + Ord, V: Counters>(

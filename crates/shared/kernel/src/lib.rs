@@ -7,9 +7,12 @@
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_skc_to_tcp_sock,
+    },
     macros::map,
-    maps::{Array, PerCpuHashMap},
+    maps::{Array, PerCpuArray, PerCpuHashMap},
 };
 
 use toolkit_core::{
@@ -42,6 +45,11 @@ pub trait TracepointContext: aya_ebpf::EbpfContext {
     /// pointer argument of the tracepoint ([`ctx_arg`]) and `offset` a
     /// field's, from the kernel's BTF.
     fn arg_field<T: Copy>(arg: u64, offset: u32) -> Option<T>;
+
+    /// Socket `sk` (an argument) as a `struct tcp_sock` whose fields
+    /// [`arg_field`](Self::arg_field) reads, `None` if it is not a TCP
+    /// socket.
+    fn tcp_sock(sk: u64) -> Option<u64>;
 }
 
 impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
@@ -54,6 +62,15 @@ impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
         // a faulting address reads as zero (a BPF_PROBE_MEM load).
         Some(unsafe { core::ptr::read_volatile((arg + offset as u64) as *const T) })
     }
+
+    /// `bpf_skc_to_tcp_sock`: a typed `tcp_sock` pointer, so that its own
+    /// fields (past `struct sock`) are plain loads too.
+    #[inline(always)]
+    fn tcp_sock(sk: u64) -> Option<u64> {
+        // SAFETY: the helper checks the socket's protocol and type.
+        let tcp = unsafe { bpf_skc_to_tcp_sock(sk as *mut core::ffi::c_void) };
+        (!tcp.is_null()).then_some(tcp as u64)
+    }
 }
 
 impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
@@ -62,6 +79,12 @@ impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
     #[inline(always)]
     fn arg_field<T: Copy>(arg: u64, offset: u32) -> Option<T> {
         read_kernel(arg, offset)
+    }
+
+    /// The same address: any field is read through the helper here.
+    #[inline(always)]
+    fn tcp_sock(sk: u64) -> Option<u64> {
+        Some(sk)
     }
 }
 
@@ -82,6 +105,14 @@ pub static ZERO_LL_HIST: LlHist = LlHist::ZERO;
 #[inline(always)]
 pub fn hist_entry<K>(map: &PerCpuHashMap<K, Hist>, key: &K) -> Option<&'static mut Hist> {
     map_entry(map, key, &ZERO_HIST).ok()
+}
+
+/// The one histogram of an unsplit run: slot 0 of a per-CPU array, for
+/// this CPU (no hash lookup). `None` only if the array is empty.
+#[inline(always)]
+pub fn whole_hist(array: &PerCpuArray<Hist>) -> Option<&'static mut Hist> {
+    // SAFETY: a per-CPU array slot, exclusive to this CPU while we run.
+    array.get_ptr_mut(0).map(|hist| unsafe { &mut *hist })
 }
 
 /// Why a map entry could not be had, so that the sample lost is counted
@@ -146,7 +177,13 @@ pub fn map_entry<K, V>(
 pub fn hist_record(hist: &mut Hist, value: u64, divisor: u64) {
     // checked_div: a plain `/` would add a panic path, which the verifier
     // rejects (a program must end in an exit).
-    let scaled = value.checked_div(divisor).unwrap_or(value);
+    hist_record_scaled(hist, value, value.checked_div(divisor).unwrap_or(value));
+}
+
+/// [`hist_record`] with `value` already divided into the histogram's unit
+/// (`scaled`), for callers that have it without a division.
+#[inline(always)]
+pub fn hist_record_scaled(hist: &mut Hist, value: u64, scaled: u64) {
     let slot = log2_slot(scaled) & (MAX_SLOTS - 1);
     hist.slots[slot] += 1;
     hist.count += 1;
@@ -208,10 +245,11 @@ pub fn read_kernel<T>(base: u64, offset: u32) -> Option<T> {
 /// `AF_INET`, as sockets hold it.
 pub const AF_INET: u16 = 2;
 
-/// The local (`remote` false) or remote address of socket `sk` of
-/// `family`: the first 4 bytes for IPv4, all 16 for IPv6.
+/// The local (`remote` false) or remote address of socket `sk` (a
+/// tracepoint's argument) of `family`: the first 4 bytes for IPv4, all 16
+/// for IPv6.
 #[inline(always)]
-pub fn sock_address(
+pub fn sock_address<C: TracepointContext>(
     sk: u64,
     offsets: &toolkit_core::SockOffsets,
     family: u16,
@@ -223,7 +261,7 @@ pub fn sock_address(
         } else {
             &offsets.rcv_saddr
         };
-        let a = read_kernel::<[u8; 4]>(sk, global(at))?;
+        let a = C::arg_field::<[u8; 4]>(sk, global(at))?;
         Some([a[0], a[1], a[2], a[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
     } else {
         let at = if remote {
@@ -231,7 +269,7 @@ pub fn sock_address(
         } else {
             &offsets.v6_rcv_saddr
         };
-        read_kernel::<[u8; 16]>(sk, global(at))
+        C::arg_field::<[u8; 16]>(sk, global(at))
     }
 }
 

@@ -9,9 +9,7 @@ use aya_ebpf::{
     maps::{PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tcpretrans_ebpf::{AF_INET, AF_INET6, Config, Flow, RetransEvent, dropped, maps::MAX_FLOWS};
-use toolkit_kernel::{
-    TracepointContext, bump, ctx_arg, global, map_entry, read_kernel, sock_address,
-};
+use toolkit_kernel::{TracepointContext, bump, ctx_arg, global, map_entry, sock_address};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -45,8 +43,8 @@ fn flow_of<C: TracepointContext>(sk: u64) -> Option<Flow> {
         lport: C::arg_field::<u16>(sk, global(&sock.num))?,
         dport: u16::from_be(C::arg_field::<u16>(sk, global(&sock.dport))?),
         _pad: 0,
-        saddr: sock_address(sk, sock, family, false)?,
-        daddr: sock_address(sk, sock, family, true)?,
+        saddr: sock_address::<C>(sk, sock, family, false)?,
+        daddr: sock_address::<C>(sk, sock, family, true)?,
     })
 }
 
@@ -58,7 +56,7 @@ fn on_retransmit<C: TracepointContext>(ctx: &C) -> i32 {
     let Some(flow) = flow_of::<C>(sk) else {
         return 0;
     };
-    let segments = read_kernel::<u16>(ctx_arg(ctx, 1), global(&CONFIG.skb_gso_segs))
+    let segments = C::arg_field::<u16>(ctx_arg(ctx, 1), global(&CONFIG.skb_gso_segs))
         .unwrap_or(1)
         .max(1);
     if global(&CONFIG.count) != 0 {

@@ -67,7 +67,13 @@ toolkit_core::pod_config!(AddrKey, 24);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
-    toolkit_core::map_names!(HISTS, LLHISTS);
+    toolkit_core::map_names!(
+        /// Histograms by address, with `-b`/`-B`.
+        HISTS,
+        /// The one histogram otherwise.
+        TOTAL,
+        LLHISTS,
+    );
     /// Addresses a `-b`/`-B` run can hold.
     pub const MAX_KEYS: u32 = 10240;
 }

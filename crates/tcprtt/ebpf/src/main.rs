@@ -13,8 +13,8 @@ use aya_ebpf::{
 use tcprtt_ebpf::{AF_INET, AF_INET6, AddrKey, Config, dropped, key, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record, read_kernel,
-    sock_address,
+    TracepointContext, bump, ctx_arg, global, hist_entry, hist_record_scaled, ll_hist_record,
+    sock_address, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -24,14 +24,51 @@ static CONFIG: Config = Config::DEFAULT;
 #[map]
 static HISTS: PerCpuHashMap<AddrKey, Hist> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
 
+/// The one histogram when not split by address: a per-CPU array slot, no
+/// hash lookup per segment.
+#[map]
+static TOTAL: PerCpuArray<Hist> = PerCpuArray::with_max_entries(1, 0);
+
 /// Log-linear histograms (ns), same keys; allocated per key on first use.
 #[map]
 static LLHISTS: PerCpuHashMap<AddrKey, LlHist> =
     PerCpuHashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 
+/// The key of the one histogram (log-linear, with `--percentiles`) when
+/// not split: a static, not built on the stack per segment.
+static WHOLE: AddrKey = AddrKey::ZERO;
+
 /// Samples that could not be recorded, by [`dropped`] index.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+/// The local (`remote` false) or remote address of `sk` where the run
+/// filters (`-a`/`-A`) or keys (`keyed`: `-b`/`-B`) by it: `Err` when the
+/// filter leaves the segment out, `Ok(None)` when not keyed by it.
+#[inline(always)]
+fn side<C: TracepointContext>(
+    sk: u64,
+    family: u16,
+    remote: bool,
+    keyed: bool,
+) -> Result<Option<[u8; 16]>, ()> {
+    let (filter, wanted) = if remote {
+        (global(&CONFIG.filter_raddr), &CONFIG.raddr)
+    } else {
+        (global(&CONFIG.filter_laddr), &CONFIG.laddr)
+    };
+    if filter == 0 && !keyed {
+        return Ok(None);
+    }
+    let address = sock_address::<C>(sk, &CONFIG.sock, family, remote);
+    if filter != 0 {
+        match address {
+            Some(address) if address == global(wanted) => {}
+            _ => return Err(()),
+        }
+    }
+    Ok(if keyed { address } else { None })
+}
 
 fn on_tcp_probe<C: TracepointContext>(ctx: &C) -> i32 {
     let sk = ctx_arg(ctx, 0);
@@ -52,51 +89,56 @@ fn on_tcp_probe<C: TracepointContext>(ctx: &C) -> i32 {
         return 0;
     }
     let key_by = global(&CONFIG.key_by);
-    let local = if global(&CONFIG.filter_laddr) != 0 || key_by == key::LOCAL {
-        sock_address(sk, sock, family, false)
-    } else {
-        None
-    };
-    let remote = if global(&CONFIG.filter_raddr) != 0 || key_by == key::REMOTE {
-        sock_address(sk, sock, family, true)
-    } else {
-        None
-    };
-    if global(&CONFIG.filter_laddr) != 0 && local != Some(global(&CONFIG.laddr)) {
+    let Ok(local) = side::<C>(sk, family, false, key_by == key::LOCAL) else {
         return 0;
-    }
-    if global(&CONFIG.filter_raddr) != 0 && remote != Some(global(&CONFIG.raddr)) {
+    };
+    let Ok(remote) = side::<C>(sk, family, true, key_by == key::REMOTE) else {
         return 0;
-    }
-    // A tcp_sock field, past the end of the argument's type (struct sock):
-    // out of bounds for a typed load, so through the helper.
-    let Some(srtt) = read_kernel::<u32>(sk, global(&CONFIG.srtt_us)) else {
+    };
+    // A tcp_sock field, past the end of the argument's type (struct sock).
+    let Some(srtt) =
+        C::tcp_sock(sk).and_then(|tcp| C::arg_field::<u32>(tcp, global(&CONFIG.srtt_us)))
+    else {
         return 0;
     };
     // srtt_us holds 8 times the smoothed RTT in microseconds.
-    let rtt_ns = u64::from(srtt >> 3) * 1000;
+    let usecs = u64::from(srtt >> 3);
+    let rtt_ns = usecs * 1000;
+    // The bucket's value in the run's unit: no division for usecs.
+    let divisor = global(&CONFIG.unit_divisor);
+    let scaled = if divisor == 1000 {
+        usecs
+    } else {
+        rtt_ns.checked_div(divisor).unwrap_or(rtt_ns)
+    };
     let addr = match key_by {
         key::LOCAL => local,
         key::REMOTE => remote,
         _ => None,
     };
-    let key = match addr {
-        Some(addr) => AddrKey {
-            family,
-            _pad: [0; 6],
-            addr,
-        },
-        None => AddrKey::ZERO,
+    let split_key;
+    let (key, hist) = if key_by == key::ALL {
+        (&WHOLE, whole_hist(&TOTAL))
+    } else {
+        split_key = match addr {
+            Some(addr) => AddrKey {
+                family,
+                _pad: [0; 6],
+                addr,
+            },
+            None => AddrKey::ZERO,
+        };
+        (&split_key, hist_entry(&HISTS, &split_key))
     };
-    match hist_entry(&HISTS, &key) {
-        Some(hist) => hist_record(hist, rtt_ns, global(&CONFIG.unit_divisor)),
+    match hist {
+        Some(hist) => hist_record_scaled(hist, rtt_ns, scaled),
         None => {
             bump(&DROPPED, dropped::HIST_FULL);
             return 0;
         }
     }
     if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&LLHISTS, &key, rtt_ns)
+        && let Err(no) = ll_hist_record(&LLHISTS, key, rtt_ns)
     {
         bump(
             &DROPPED,

@@ -96,7 +96,9 @@ impl Tracer {
             .transpose()?;
         let config = config::build(options, btf)?;
         let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
-        attach_tracepoints(&mut ebpf, btf, &tracepoints, Hook::RawTracePoint)?;
+        // tp_btf first: the request's fields (-d, -D, -F, -Q) are plain
+        // loads there.
+        attach_tracepoints(&mut ebpf, btf, &tracepoints, Hook::BtfTracePoint)?;
         let clock = IntervalClock::new(&mut ebpf)?;
         let hists = Histograms::new(&mut ebpf, options.split(), maps::HISTS, maps::TOTAL, 0)?;
         let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;

@@ -4,7 +4,6 @@
 #![no_main]
 
 use aya_ebpf::{
-    EbpfContext,
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::bpf_ktime_get_ns,
     macros::map,
@@ -16,8 +15,8 @@ use biolatency_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, map_entry,
-    ns_since, read_kernel, whole_hist,
+    TracepointContext, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record,
+    ll_hist_record, map_entry, ns_since, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -56,23 +55,23 @@ static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASON
 
 /// dev_t of the request's disk, as the kernel encodes it (major << 20 | minor).
 #[inline(always)]
-fn disk_dev(rq: u64) -> u32 {
-    let Some(queue) = read_kernel::<u64>(rq, global(&CONFIG.off.request_q)) else {
+fn disk_dev<C: TracepointContext>(rq: u64) -> u32 {
+    let Some(queue) = C::arg_field::<u64>(rq, global(&CONFIG.off.request_q)) else {
         return 0;
     };
-    let Some(disk) = read_kernel::<u64>(queue, global(&CONFIG.off.queue_disk)) else {
+    let Some(disk) = C::arg_field::<u64>(queue, global(&CONFIG.off.queue_disk)) else {
         return 0;
     };
     if disk == 0 {
         return 0;
     }
-    let major = read_kernel::<u32>(disk, global(&CONFIG.off.disk_major)).unwrap_or(0);
-    let minor = read_kernel::<u32>(disk, global(&CONFIG.off.disk_first_minor)).unwrap_or(0);
+    let major = C::arg_field::<u32>(disk, global(&CONFIG.off.disk_major)).unwrap_or(0);
+    let minor = C::arg_field::<u32>(disk, global(&CONFIG.off.disk_first_minor)).unwrap_or(0);
     major << 20 | minor
 }
 
 #[inline(always)]
-fn trace_start(rq: u64, issue: bool) -> i32 {
+fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
     if global(&CONFIG.filter_cgroup) != 0
         && !current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
     {
@@ -80,12 +79,12 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
     }
     if issue && global(&CONFIG.queued) != 0 {
         // With a scheduler the request was timestamped at insert already.
-        let queue = read_kernel::<u64>(rq, global(&CONFIG.off.request_q)).unwrap_or(0);
-        if read_kernel::<u64>(queue, global(&CONFIG.off.queue_elevator)).unwrap_or(0) != 0 {
+        let queue = C::arg_field::<u64>(rq, global(&CONFIG.off.request_q)).unwrap_or(0);
+        if C::arg_field::<u64>(queue, global(&CONFIG.off.queue_elevator)).unwrap_or(0) != 0 {
             return 0;
         }
     }
-    if global(&CONFIG.filter_dev) != 0 && disk_dev(rq) != global(&CONFIG.target_dev) {
+    if global(&CONFIG.filter_dev) != 0 && disk_dev::<C>(rq) != global(&CONFIG.target_dev) {
         return 0;
     }
     // SAFETY: helper without arguments.
@@ -116,13 +115,13 @@ fn trace_start(rq: u64, issue: bool) -> i32 {
 
 /// A requeued request is issued again: its first start time goes, as
 /// libbpf-tools' overwrite on re-issue would.
-fn on_requeue<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_requeue<C: TracepointContext>(ctx: &C) -> i32 {
     let _ = START.remove(rq_arg(ctx));
     0
 }
 
 #[inline(always)]
-fn trace_done(rq: u64, status: u8) -> i32 {
+fn trace_done<C: TracepointContext>(rq: u64, status: u8) -> i32 {
     // SAFETY: the value is copied out before the entry is removed.
     let Some(start) = (unsafe { START.get(rq) }).copied() else {
         return 0; // in flight before tracing started, or filtered out
@@ -131,7 +130,7 @@ fn trace_done(rq: u64, status: u8) -> i32 {
     if status != 0 {
         // Errored requests are counted here and, as in libbpf-tools, still
         // go into the latency histogram below.
-        let key = (disk_dev(rq) as u64) << 32 | status as u64;
+        let key = (disk_dev::<C>(rq) as u64) << 32 | status as u64;
         match map_entry(&ERRORS, &key, &ZERO_COUNT) {
             Ok(count) => *count += 1,
             Err(_) => bump(&DROPPED, dropped::ERRORS_FULL),
@@ -140,10 +139,10 @@ fn trace_done(rq: u64, status: u8) -> i32 {
     let delta = ns_since(start);
     let mut key = 0u64;
     if global(&CONFIG.per_disk) != 0 {
-        key = (disk_dev(rq) as u64) << 32;
+        key = (disk_dev::<C>(rq) as u64) << 32;
     }
     if global(&CONFIG.per_flag) != 0 {
-        key |= read_kernel::<u32>(rq, global(&CONFIG.off.request_cmd_flags)).unwrap_or(0) as u64;
+        key |= C::arg_field::<u32>(rq, global(&CONFIG.off.request_cmd_flags)).unwrap_or(0) as u64;
     }
     let hist = if global(&CONFIG.per_disk) == 0 && global(&CONFIG.per_flag) == 0 {
         whole_hist(&TOTAL)
@@ -166,25 +165,25 @@ fn trace_done(rq: u64, status: u8) -> i32 {
 }
 
 /// All three block_rq tracepoints take the request first.
-fn rq_arg<C: EbpfContext>(ctx: &C) -> u64 {
+fn rq_arg<C: TracepointContext>(ctx: &C) -> u64 {
     ctx_arg(ctx, 0)
 }
 
-fn on_insert<C: EbpfContext>(ctx: &C) -> i32 {
-    trace_start(rq_arg(ctx), false)
+fn on_insert<C: TracepointContext>(ctx: &C) -> i32 {
+    trace_start::<C>(rq_arg(ctx), false)
 }
 
-fn on_issue<C: EbpfContext>(ctx: &C) -> i32 {
-    trace_start(rq_arg(ctx), true)
+fn on_issue<C: TracepointContext>(ctx: &C) -> i32 {
+    trace_start::<C>(rq_arg(ctx), true)
 }
 
 /// Initial value of a new ERRORS entry.
 static ZERO_COUNT: u64 = 0;
 
-fn on_complete<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_complete<C: TracepointContext>(ctx: &C) -> i32 {
     // block_rq_complete(rq, blk_status_t error, nr_bytes); blk_status_t
     // is a u8.
-    trace_done(rq_arg(ctx), ctx_arg(ctx, 1) as u8)
+    trace_done::<C>(rq_arg(ctx), ctx_arg(ctx, 1) as u8)
 }
 
 toolkit_kernel::tracepoint_programs!(

@@ -9,8 +9,8 @@ pub mod config;
 use anyhow::{Context as _, Result};
 use aya::{Ebpf, maps::Array};
 pub use netdrop_ebpf::DropKey;
-use netdrop_ebpf::{dropped, maps};
-use toolkit_drain::{DropReport, HistDrain, IntervalClock, Losses};
+use netdrop_ebpf::{CLASSES, dropped, maps};
+use toolkit_drain::{ArrayDrain, DropReport, HistDrain, IntervalClock, Losses};
 use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netdrop"));
@@ -67,6 +67,8 @@ pub struct Tracer {
     ebpf: Ebpf,
     clock: IntervalClock,
     drops: HistDrain<DropKey, u64>,
+    /// Without `by_interface`: the common protocols' drops, by reason.
+    by_reason: Option<ArrayDrain<[u64; CLASSES.len()]>>,
     losses: DropReport,
 }
 
@@ -77,7 +79,13 @@ impl Tracer {
         check_privileges()?;
         btf.require_tracepoints(&[TRACEPOINT])?;
         let config = config::build(options, btf)?;
-        let mut ebpf = load_object(OBJECT, &config, &[])?;
+        // Per-reason slots up to the largest reason counted (the others go
+        // to the hash), none with -I.
+        let slots = match options.counted.iter().max() {
+            Some(&max) if !options.by_interface => max + 1,
+            _ => 1,
+        };
+        let mut ebpf = load_object(OBJECT, &config, &[(maps::BY_REASON, slots)])?;
         {
             let mut switch: Array<_, u8> = Array::try_from(
                 ebpf.map_mut(maps::COUNTED)
@@ -91,10 +99,15 @@ impl Tracer {
         attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
         let clock = IntervalClock::new(&mut ebpf)?;
         let drops = HistDrain::new(&mut ebpf, maps::DROPS)?;
+        let by_reason = (!options.by_interface)
+            .then(|| ArrayDrain::new(&mut ebpf, maps::BY_REASON))
+            .transpose()?
+            .map(|drain| drain.only(options.counted.iter().copied()));
         Ok(Self {
             ebpf,
             clock,
             drops,
+            by_reason,
             losses: DropReport::new(tool, dropped::REASONS),
         })
     }
@@ -103,7 +116,23 @@ impl Tracer {
     /// what the kernel side could not count.
     pub fn interval(&mut self) -> Result<(Vec<(DropKey, u64)>, Losses)> {
         let tick = self.clock.tick();
-        let drops = self.drops.drain(&tick)?;
+        let mut drops = self.drops.drain(&tick)?;
+        if let Some(by_reason) = &mut self.by_reason {
+            for (reason, counts) in by_reason.drain(&tick)? {
+                for (&(l3, l4), &count) in CLASSES.iter().zip(&counts) {
+                    if count > 0 {
+                        let key = DropKey {
+                            reason,
+                            l3,
+                            l4,
+                            ..DropKey::ZERO
+                        };
+                        drops.push((key, count));
+                    }
+                }
+            }
+            drops.sort_unstable_by_key(|(key, _)| *key);
+        }
         self.clock.advance(tick)?;
         Ok((drops, self.losses.check(&self.ebpf)?))
     }

@@ -9,6 +9,24 @@
 /// when `count_unlisted` is set.
 pub const MAX_REASONS: u32 = 1024;
 
+/// `skb->protocol` values (host order).
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+
+/// The (l3, l4) pairs most drops have, counted per reason in an array
+/// without `-I`; the index in a reason's counts is the position here. l4
+/// 0: no network header yet.
+pub const CLASSES: [(u16, u8); 8] = [
+    (ETH_P_IP, 6),
+    (ETH_P_IP, 17),
+    (ETH_P_IP, 1),
+    (ETH_P_IP, 0),
+    (ETH_P_IPV6, 6),
+    (ETH_P_IPV6, 17),
+    (ETH_P_IPV6, 58),
+    (ETH_P_IPV6, 0),
+];
+
 /// Everything userspace decides before load, read by the kernel from the
 /// one global `CONFIG`.
 #[repr(C)]
@@ -42,8 +60,12 @@ toolkit_core::pod_config!(Config, 10 * 4);
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
     toolkit_core::map_names!(
-        /// Drops per [`DropKey`](super::DropKey), per CPU.
+        /// Drops per [`DropKey`](super::DropKey), per CPU: with `-I`, or a
+        /// protocol not in [`CLASSES`](super::CLASSES).
         DROPS,
+        /// Drops by reason (the index), per [`CLASSES`](super::CLASSES)
+        /// protocol, per CPU, without `-I`.
+        BY_REASON,
         /// One byte per reason below [`MAX_REASONS`](super::MAX_REASONS):
         /// 1 to count it. Set by userspace before attach.
         COUNTED,

@@ -9,7 +9,9 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, PerCpuArray, PerCpuHashMap},
 };
-use netdrop_ebpf::{Config, DropKey, MAX_REASONS, dropped, maps::MAX_KEYS};
+use netdrop_ebpf::{
+    CLASSES, Config, DropKey, ETH_P_IP, ETH_P_IPV6, MAX_REASONS, dropped, maps::MAX_KEYS,
+};
 use toolkit_kernel::{TracepointContext, bump, ctx_arg, global, map_entry, read_kernel};
 
 /// Set by userspace before load (see `Config`).
@@ -22,6 +24,11 @@ static DROPS: PerCpuHashMap<DropKey, u64> = PerCpuHashMap::with_max_entries(MAX_
 #[map]
 static COUNTED: Array<u8> = Array::with_max_entries(MAX_REASONS, 0);
 
+/// Drops by reason (the index) and common protocol ([`CLASSES`]), without
+/// `-I`: one per-CPU array slot, no hash lookup per drop.
+#[map]
+static BY_REASON: PerCpuArray<[u64; CLASSES.len()]> = PerCpuArray::with_max_entries(MAX_REASONS, 0);
+
 /// Drops that could not be counted, by [`dropped`] index.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
@@ -29,8 +36,6 @@ static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASON
 /// Initial value of a new key (a static: not built on the stack).
 static NONE_YET: u64 = 0;
 
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
 /// `skb->network_header` before a network header is set.
 const NO_HEADER: u16 = 0xffff;
 
@@ -69,6 +74,16 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
     key.l3 = u16::from_be(C::arg_field::<u16>(skb, global(&CONFIG.skb_protocol)).unwrap_or(0));
     if key.l3 == ETH_P_IP || key.l3 == ETH_P_IPV6 {
         key.l4 = ip_protocol::<C>(skb, key.l3);
+    }
+    if global(&CONFIG.by_interface) == 0
+        && let Some(class) = CLASSES.iter().position(|&c| c == (key.l3, key.l4))
+        && let Some(counts) = BY_REASON.get_ptr_mut(key.reason)
+    {
+        // SAFETY: a per-CPU array slot, exclusive to this CPU while we run.
+        if let Some(count) = unsafe { &mut *counts }.get_mut(class) {
+            *count += 1;
+        }
+        return 0;
     }
     if global(&CONFIG.by_interface) != 0
         && let Some(dev) = C::arg_field::<u64>(skb, global(&CONFIG.skb_dev))

@@ -144,24 +144,24 @@ impl Counters for u64 {
     }
 }
 
-/// `[count, total]` pairs, such as syscount's per-syscall counters.
-impl Counters for [u64; 2] {
-    const ZERO: Self = [0, 0];
+/// Arrays of counters: `[count, total]` pairs such as syscount's
+/// per-syscall counters, netdrop's drops of one reason by protocol. Every
+/// event grows the sum, which stands for the number of events.
+impl<const N: usize> Counters for [u64; N] {
+    const ZERO: Self = [0; N];
 
     fn events(&self) -> u64 {
-        self[0]
+        self.iter().fold(0, |sum, v| sum.wrapping_add(*v))
     }
 
     fn accumulate(&mut self, cpu: &Self, _generation: u64) {
-        self[0] += cpu[0];
-        self[1] += cpu[1];
+        add_each(self, cpu);
     }
 
     fn since(&self, before: &Self) -> Self {
-        [
-            self[0].wrapping_sub(before[0]),
-            self[1].wrapping_sub(before[1]),
-        ]
+        let mut delta = *self;
+        sub_each(&mut delta, before);
+        delta
     }
 }
 

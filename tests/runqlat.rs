@@ -84,6 +84,20 @@ fn release_and_stop(child: ForkedChild, tool: Running) -> (String, [u64; 3]) {
     (done.stdout, [0, 1, 2].map(|i| after[i] - before[i]))
 }
 
+/// runqlat's count of a child's waits against schedstat's switch-ins over
+/// the same span: never more, and fewer by at most `percent`. Fewer
+/// because the kernel does not always fire `sched_switch`: on the test
+/// machine (6.18 under Firecracker) a switch away from the sandbox's own
+/// agent threads (`tokio-rt-worker`, threads of PID 1, nice -10) fires no
+/// event, so a task switched in at that moment is seen by no tracer, while
+/// schedstat counts its switch-in. Measured beside three CPU hogs: of
+/// 370-436 switch-ins, 0-4 had no event; ftrace's and bpftrace's counts of
+/// `sched_switch` naming the child equalled runqlat's every time.
+fn assert_switch_ins(what: &str, got: u64, want: u64, percent: u64) {
+    assert!(got <= want, "{what}: runqlat {got}, more than schedstat's {want}");
+    assert_within(what, got, want, percent);
+}
+
 fn assert_within(what: &str, got: u64, want: u64, percent: u64) {
     let diff = got.abs_diff(want);
     eprintln!("{what}: runqlat {got}, reference {want}");
@@ -101,7 +115,7 @@ fn sleeper_samples_match_schedstat_switch_ins() {
     let samples = hists[0].total();
     let switch_ins = traced.schedstat[2];
     assert!(switch_ins >= u64::from(SLEEPS), "{switch_ins}");
-    assert_within("samples", samples, switch_ins, 3);
+    assert_switch_ins("samples", samples, switch_ins, 3);
 }
 
 #[test]
@@ -121,7 +135,7 @@ fn saturated_cpu_waits_match_schedstat() {
     let count = hist["count"].as_u64().unwrap();
     let sum = hist["sum"].as_u64().unwrap();
     let [_, wait_ns, switch_ins] = traced.schedstat;
-    assert_within("samples", count, switch_ins, 3);
+    assert_switch_ins("samples", count, switch_ins, 3);
     assert_within("total wait (ns)", sum, wait_ns, 10);
     // Waiting behind other CPU-bound tasks takes milliseconds: most
     // samples are at or above 1024 usecs.
@@ -157,7 +171,7 @@ fn raw_tracepoint_fallback_counts_the_same() {
     let (stdout, schedstat) = release_and_stop(child, tool);
     let hists = parse_log2_hists(&stdout);
     assert_eq!(hists.len(), 1, "{stdout}");
-    assert_within("samples (raw_tp)", hists[0].total(), schedstat[2], 3);
+    assert_switch_ins("samples (raw_tp)", hists[0].total(), schedstat[2], 3);
 }
 
 #[test]
@@ -168,7 +182,7 @@ fn cgroup_filter_counts_only_its_tasks() {
     // Only the child runs in the cgroup.
     assert_eq!(hists.len(), 1, "{}", traced.stdout);
     assert_eq!(hists[0].header, format!("tid = {} rq-sleeper", traced.pid));
-    assert_within("samples (-c)", hists[0].total(), traced.schedstat[2], 3);
+    assert_switch_ins("samples (-c)", hists[0].total(), traced.schedstat[2], 3);
 }
 
 #[test]
@@ -190,7 +204,7 @@ fn groups_name_the_child() {
             traced.pid.to_string()
         };
         assert_eq!(hists[0].header, format!("{label} = {key} rq-sleeper"));
-        assert_within(flag, hists[0].total(), traced.schedstat[2], 3);
+        assert_switch_ins(flag, hists[0].total(), traced.schedstat[2], 3);
     }
 }
 
@@ -279,7 +293,7 @@ fn percentiles_and_openmetrics_agree_with_json() {
         serde_json::from_str(traced.stdout.lines().last().unwrap()).unwrap();
     let hist = &record["histograms"][0];
     let count = hist["count"].as_u64().unwrap();
-    assert_within("samples", count, traced.schedstat[2], 3);
+    assert_switch_ins("samples", count, traced.schedstat[2], 3);
     let (min, max) = (hist["min"].as_f64().unwrap(), hist["max"].as_f64().unwrap());
     for p in ["p50", "p90", "p99", "p99.9"] {
         let v = hist["percentiles"][p].as_f64().unwrap();
@@ -321,8 +335,8 @@ fn pinned_sleeper() {
 
 /// `-C`: a histogram per CPU. A sleeper pinned to CPU 1 waits on CPU 1
 /// (each of its 1009 sleeps), and all its waits add up to schedstat's
-/// switch-ins (within 3%, for the reason given at
-/// `sleeper_samples_match_schedstat_switch_ins`).
+/// switch-ins (up to 3% fewer, for the reason given at
+/// `assert_switch_ins`).
 #[test]
 fn per_cpu_histograms_put_a_pinned_task_on_its_cpu() {
     let traced = trace(pinned_sleeper, &["-C", "--json"]);
@@ -340,7 +354,7 @@ fn per_cpu_histograms_put_a_pinned_task_on_its_cpu() {
     // one wait may be on another CPU.
     let total: u64 = hists.iter().map(|h| h["count"].as_u64().unwrap()).sum();
     assert!(total - on(1) <= 1, "{record}");
-    assert_within("samples", total, traced.schedstat[2], 3);
+    assert_switch_ins("samples", total, traced.schedstat[2], 3);
     // Not `on(1) >= SLEEPS`: a sleep whose timer fires before the task has
     // switched out (the VM's vCPU stolen by the host for over a
     // millisecond) leaves it on the run queue, with no wait to count and

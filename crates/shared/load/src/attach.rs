@@ -30,9 +30,11 @@ pub const FORCE_TP_BTF_ENV: &str = "EBPF_TOOLKIT_FORCE_TP_BTF";
 /// `<tracepoint>_btf` (`tp_btf`) and `<tracepoint>_raw` (`raw_tp`), trying
 /// `first` and falling back to the other. The links live as long as `ebpf`.
 ///
-/// Tools whose programs need the kernel's trusted task pointers (task
-/// storage of a task other than the current one) prefer `tp_btf`; the
-/// others prefer `raw_tp`, which costs the same per event. A `tp_btf`
+/// Tools whose programs read fields of their arguments (plain loads the
+/// verifier checks on `tp_btf`, helper calls on `raw_tp`) or need the
+/// kernel's trusted task pointers (task storage of a task other than the
+/// current one) prefer `tp_btf`; the others prefer `raw_tp`, which costs
+/// them the same per event. A `tp_btf`
 /// program is loaded with the type id `btf` finds for it (aya's own parse
 /// of the kernel's BTF is never needed). Check that the tracepoints exist
 /// first (`KernelBtf::require_tracepoints`).

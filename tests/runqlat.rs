@@ -94,7 +94,10 @@ fn release_and_stop(child: ForkedChild, tool: Running) -> (String, [u64; 3]) {
 /// 370-436 switch-ins, 0-4 had no event; ftrace's and bpftrace's counts of
 /// `sched_switch` naming the child equalled runqlat's every time.
 fn assert_switch_ins(what: &str, got: u64, want: u64, percent: u64) {
-    assert!(got <= want, "{what}: runqlat {got}, more than schedstat's {want}");
+    assert!(
+        got <= want,
+        "{what}: runqlat {got}, more than schedstat's {want}"
+    );
     assert_within(what, got, want, percent);
 }
 

@@ -97,7 +97,8 @@ pub fn assert_unloaded(programs: &BTreeSet<u32>) {
 /// A tool running in the background, already attached (its banner seen).
 pub struct Running {
     child: Child,
-    stdout: BufReader<ChildStdout>,
+    /// `None` once closed or read to the end.
+    stdout: Option<BufReader<ChildStdout>>,
     banner_on_stderr: bool,
     /// IDs of the programs it loaded.
     pub programs: BTreeSet<u32>,
@@ -159,7 +160,7 @@ impl Running {
         let programs = program_ids_of(child.id());
         Running {
             child,
-            stdout,
+            stdout: Some(stdout),
             banner_on_stderr,
             programs,
         }
@@ -168,7 +169,8 @@ impl Running {
     /// The next line of the tool's stdout, `None` at its end.
     pub fn read_line(&mut self) -> Option<String> {
         let mut line = String::new();
-        match self.stdout.read_line(&mut line).unwrap() {
+        let stdout = self.stdout.as_mut()?;
+        match stdout.read_line(&mut line).unwrap() {
             0 => None,
             _ => Some(line),
         }
@@ -199,7 +201,7 @@ impl Running {
     /// Closes the read end of the tool's stdout, as `| head -1` does, and
     /// waits for it to exit.
     pub fn close_stdout(mut self) -> ExitStatus {
-        drop(self.stdout);
+        self.stdout.take();
         self.child.stderr.take();
         self.child.wait().unwrap()
     }
@@ -207,7 +209,9 @@ impl Running {
     /// Waits for the tool to exit by itself.
     pub fn finish(mut self) -> Finished {
         let mut stdout = String::new();
-        self.stdout.read_to_string(&mut stdout).unwrap();
+        if let Some(mut out) = self.stdout.take() {
+            out.read_to_string(&mut stdout).unwrap();
+        }
         let mut stderr = String::new();
         if let Some(mut e) = self.child.stderr.take() {
             e.read_to_string(&mut stderr).unwrap();
@@ -218,6 +222,17 @@ impl Running {
             status,
             stdout,
             stderr,
+        }
+    }
+}
+
+/// A test that failed before stopping its tool: kill the tool, so that
+/// nothing stays attached and nothing holds the test's output open.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
@@ -243,7 +258,9 @@ impl ForkedChild {
         // SAFETY: plain pipe/fork; the child only calls async-signal-safe
         // functions (read, the workload's raw syscalls, _exit).
         unsafe {
-            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+            // Close-on-exec: a tool spawned later must not hold the write
+            // end, or the child would never see it close.
+            assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
             let pid = libc::fork();
             assert!(pid >= 0, "fork failed");
             if pid == 0 {
@@ -315,26 +332,24 @@ impl ForkedChild {
 
     /// Reaps the exited child, checking that its workload succeeded.
     pub fn reap(self) {
+        let mut status = 0;
         // SAFETY: our pipe end and our child's pid.
-        unsafe {
+        let reaped = unsafe {
             libc::close(self.release_fd);
-            let mut status = 0;
-            assert_eq!(libc::waitpid(self.pid, &mut status, 0), self.pid);
-            assert!(
-                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-                "child failed: {status}"
-            );
-        }
+            libc::waitpid(self.pid, &mut status, 0)
+        };
+        // Reaped: its pid may be reused, so no kill at drop.
+        std::mem::forget(self);
+        assert!(reaped > 0, "waitpid failed");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child failed: {status}"
+        );
     }
 
     /// Kills a child that never ends by itself (a CPU hog) and reaps it.
     pub fn kill(self) {
-        // SAFETY: our pipe end and our child's pid.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::close(self.release_fd);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
+        drop(self);
     }
 
     /// The three fields of /proc/PID/schedstat: time on CPU (ns), time
@@ -346,6 +361,19 @@ impl ForkedChild {
             .map(|f| f.parse().unwrap())
             .collect();
         [fields[0], fields[1], fields[2]]
+    }
+}
+
+/// Kills and reaps a child its test did not end (a failed assertion before
+/// `reap` or `kill`): a hog would spin on after the test.
+impl Drop for ForkedChild {
+    fn drop(&mut self) {
+        // SAFETY: our pipe end and our own, not yet reaped, child's pid.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::close(self.release_fd);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
     }
 }
 

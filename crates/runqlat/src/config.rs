@@ -3,7 +3,9 @@
 //! loading anything.
 
 use anyhow::Result;
-use runqlat_ebpf::{CgroupOffsets, Config, PidNsOffsets, TaskOffsets, group, maps};
+use runqlat_ebpf::{
+    CgroupOffsets, Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps,
+};
 use toolkit_load::KernelBtf;
 
 use crate::{Options, report::Grouping};
@@ -33,6 +35,7 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         },
         ..Config::DEFAULT
     };
+    config.first_run = first_run(btf).unwrap_or(Config::ZERO.first_run);
     if grouping == Grouping::PidNamespace {
         config.pidns = PidNsOffsets {
             task_thread_pid: task("thread_pid")?,
@@ -58,6 +61,24 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         };
     }
     Ok(config)
+}
+
+/// Where a new task's first wait is read from, `None` where the kernel
+/// lacks a field (no `CONFIG_SCHED_INFO` or `CONFIG_FAIR_GROUP_SCHED`):
+/// `sched_wakeup_new` is traced there instead.
+fn first_run(btf: &KernelBtf) -> Option<FirstRunOffsets> {
+    let field = |name, member| btf.member_offset(name, member).ok();
+    let info = field("task_struct", "sched_info")?;
+    Some(FirstRunOffsets {
+        enabled: 1,
+        pcount: info + field("sched_info", "pcount")?,
+        run_delay: info + field("sched_info", "run_delay")?,
+        last_queued: info + field("sched_info", "last_queued")?,
+        cfs_rq: field("task_struct", "se")? + field("sched_entity", "cfs_rq")?,
+        rq: field("cfs_rq", "rq")?,
+        rq_clock: field("rq", "clock")?,
+        _reserved: 0,
+    })
 }
 
 /// Map sizes: one histogram unless split; log-linear ones only when used.
@@ -122,6 +143,24 @@ mod tests {
         let pidns = by(Grouping::PidNamespace);
         assert_eq!(pidns.group_by, group::PIDNS);
         assert_ne!(pidns.pidns.size_upid, 0);
+    }
+
+    /// Debian's kernels (6.1, 6.12) and the host's have the fields a new
+    /// task's first wait is read from, so `sched_wakeup_new` is not traced.
+    #[test]
+    fn first_waits_come_from_sched_info() {
+        let first = config_of(Options::default()).first_run;
+        assert_eq!(first.enabled, 1);
+        let offsets = [
+            first.pcount,
+            first.run_delay,
+            first.last_queued,
+            first.cfs_rq,
+            first.rq,
+            first.rq_clock,
+        ];
+        assert!(offsets.iter().all(|&o| o != 0), "{first:?}");
+        assert!(first.pcount < first.run_delay && first.run_delay < first.last_queued);
     }
 
     #[test]

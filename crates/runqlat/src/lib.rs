@@ -87,13 +87,18 @@ impl Tracer {
     /// names the losses it reports.
     pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         check_privileges()?;
-        let mut tracepoints = vec!["sched_wakeup", "sched_wakeup_new", "sched_switch"];
+        let config = config::build(options, btf)?;
+        let mut tracepoints = vec!["sched_wakeup", "sched_switch"];
+        if config.first_run.enabled == 0 {
+            // A new task's first wait is read from the kernel's sched_info
+            // at its first switch where the BTF has the fields.
+            tracepoints.push("sched_wakeup_new");
+        }
         if matches!(options.grouping, Grouping::Process | Grouping::Thread) {
             // Names follow exec.
             tracepoints.push("sched_process_exec");
         }
         btf.require_tracepoints(&tracepoints)?;
-        let config = config::build(options, btf)?;
         let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
         // tp_btf first: its programs keep enqueue times in task storage,
         // which needs the trusted task pointers only tp_btf arguments are.

@@ -45,6 +45,8 @@ pub struct Config {
     pub pidns: PidNsOffsets,
     /// With `-c` only.
     pub cgroup: CgroupOffsets,
+    /// A new task's first wait, from the kernel's `sched_info`.
+    pub first_run: FirstRunOffsets,
 }
 
 /// `struct task_struct` fields every run reads.
@@ -82,6 +84,31 @@ pub struct CgroupOffsets {
     pub kernfs_node_id: u32,
 }
 
+/// The way to a task's run-queue accounting (`task_struct.sched_info`) and
+/// its run queue's clock, for the first wait of a task created while
+/// tracing: no program runs at `sched_wakeup_new` when `enabled`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstRunOffsets {
+    /// 1 when the kernel's BTF has every field below.
+    pub enabled: u32,
+    /// `task_struct.sched_info` + `sched_info.pcount` (times switched in).
+    pub pcount: u32,
+    /// `task_struct.sched_info` + `sched_info.run_delay` (ns waited so far,
+    /// on run queues it has left).
+    pub run_delay: u32,
+    /// `task_struct.sched_info` + `sched_info.last_queued` (when queued on
+    /// its run queue, on that run queue's clock).
+    pub last_queued: u32,
+    /// `task_struct.se` + `sched_entity.cfs_rq`.
+    pub cfs_rq: u32,
+    /// `cfs_rq.rq`.
+    pub rq: u32,
+    /// `rq.clock`.
+    pub rq_clock: u32,
+    pub _reserved: u32,
+}
+
 impl Config {
     /// Usecs, one histogram, no filter: what the object holds before load.
     pub const DEFAULT: Self = Self {
@@ -90,7 +117,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 2 * 8 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4);
+toolkit_core::pod_config!(Config, 2 * 8 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4 + 8 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

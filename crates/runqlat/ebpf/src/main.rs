@@ -157,25 +157,66 @@ impl StartTimes for ByTid {
     }
 }
 
-/// `task` is runnable from now on: remember when, unless filtered out.
+/// The thread id of `task` when its waits are traced: not the idle task,
+/// and in the `-p` process and `-c` cgroup when given.
 #[inline(always)]
-fn enqueue<S: StartTimes, C: TracepointContext>(task: u64) {
+fn traced<C: TracepointContext>(task: u64) -> Option<u32> {
     let pid = arg_u32::<C>(task, &CONFIG.task.pid);
     if pid == 0 {
-        return; // the idle task
+        return None; // the idle task
     }
     let tgid = global(&CONFIG.filter_tgid);
     if tgid != 0 && arg_u32::<C>(task, &CONFIG.task.tgid) != tgid {
-        return;
+        return None;
     }
     if global(&CONFIG.filter_cgroup) != 0 && !task_in_cgroup(task) {
-        return;
+        return None;
     }
+    Some(pid)
+}
+
+/// `task` is runnable from now on: remember when, unless filtered out.
+#[inline(always)]
+fn enqueue<S: StartTimes, C: TracepointContext>(task: u64) {
+    let Some(pid) = traced::<C>(task) else {
+        return;
+    };
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     if !S::set(task, pid, now) {
         bump(&DROPPED, S::LOST);
     }
+}
+
+/// The first wait of `task` if it has never run: a task created while
+/// tracing, whose wait began at `sched_wakeup_new`, where no program runs
+/// (creating its storage there cost more than the rest of runqlat's work
+/// on the task). The kernel's own run-queue accounting has it: at
+/// `sched_switch`, just before the kernel adds this wait to
+/// `sched_info`, the whole wait is `run_delay` (what it waited on run
+/// queues it migrated from) plus the time since it was queued on this
+/// one, on this run queue's clock, which is the clock of that stamp.
+#[inline(always)]
+fn first_wait<C: TracepointContext>(task: u64) -> Option<u64> {
+    let off = &CONFIG.first_run;
+    if global(&off.enabled) == 0 {
+        return None;
+    }
+    // First, as it is the cheapest: every task that has run (all but the
+    // new ones) ends here.
+    if C::arg_field::<u64>(task, global(&off.pcount))? != 0 {
+        return None; // it has run: enqueued before tracing began, or filtered out
+    }
+    traced::<C>(task)?;
+    let queued = C::arg_field::<u64>(task, global(&off.last_queued))?;
+    if queued == 0 {
+        return None; // not queued: the kernel counts no arrival either
+    }
+    let waited = C::arg_field::<u64>(task, global(&off.run_delay))?;
+    let cfs_rq = C::arg_field::<u64>(task, global(&off.cfs_rq))?;
+    let rq = C::arg_field::<u64>(cfs_rq, global(&off.rq))?;
+    let now = C::arg_field::<u64>(rq, global(&off.rq_clock))?;
+    Some(waited + now.saturating_sub(queued))
 }
 
 /// Inode number of the PID namespace `task` belongs to (the one its pid
@@ -218,15 +259,17 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
     if preempt & 1 != 0 || arg_u32::<C>(prev, &CONFIG.task.state) == TASK_RUNNING {
         enqueue::<S, C>(prev);
     }
-    let start = match S::take(next) {
-        Ok(Some(start)) => start,
-        Ok(None) => return 0, // enqueued before tracing began, filtered out, or idle
+    let delta = match S::take(next) {
+        Ok(Some(start)) => ns_since(start),
+        Ok(None) => match first_wait::<C>(next) {
+            Some(wait) => wait,
+            None => return 0, // enqueued before tracing began, filtered out, or idle
+        },
         Err(()) => {
             bump(&DROPPED, S::LOST);
             return 0;
         }
     };
-    let delta = ns_since(start);
     let (key, named) = key_of(next);
     let Some(hist) = hist_entry(&HISTS, &key) else {
         bump(&DROPPED, dropped::HIST_FULL);

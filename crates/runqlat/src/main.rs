@@ -11,7 +11,7 @@ use toolkit_report::{output::stdout, print_banner};
 use crate::cli::Cli;
 
 /// The OVERHEAD section of `man runqlat`: measured cost per event.
-const OVERHEAD: &str = "Enqueue times live in task storage and task fields are plain loads (tp_btf): on the project's 2-core VM sched_switch about 80 ns per event (0.46x libbpf-tools' runqlat), sched_wakeup about 100 ns (0.60x); a do-nothing program costs 30 ns. A new task's first wakeup creates its storage slot (about 740 ns, once per task). See docs/performance.md.";
+const OVERHEAD: &str = "Enqueue times live in task storage and task fields are plain loads (tp_btf): on the project's 2-core VM sched_switch about 90 ns per event (0.53x libbpf-tools' runqlat), sched_wakeup about 100 ns (0.60x); a do-nothing program costs 30 ns. No program runs at sched_wakeup_new: a new task's first wait is read from the kernel's sched_info at its first switch (all programs together, 0.64x libbpf-tools' per fork+exec). See docs/performance.md.";
 
 fn main() {
     tool_main("runqlat", OVERHEAD, run)

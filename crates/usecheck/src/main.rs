@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// The OVERHEAD section of `man usecheck`: what it costs.
-const OVERHEAD: &str = "The programs of runqlat (three scheduler tracepoints), memlat (sys_enter and sys_exit, filtered to the memory calls in the kernel, and the reclaim tracepoints), oomkill, biolatency (per disk), netdrop and tcprtt, loaded together: the sum of what those tools cost, measured beside them in docs/performance.md. Counters are read from /proc and /sys once per interval.";
+const OVERHEAD: &str = "The programs of runqlat (sched_wakeup and sched_switch), memlat (sys_enter and sys_exit, filtered to the memory calls in the kernel, and the reclaim tracepoints), oomkill, biolatency (per disk), netdrop and tcprtt, loaded together: the sum of what those tools cost, measured beside them in docs/performance.md. Counters are read from /proc and /sys once per interval.";
 
 /// `--check`'s exit status when a cell was flagged.
 const FLAGGED: i32 = 3;

@@ -258,7 +258,17 @@ fn failed_io_flags_that_disk_only() {
     });
     assert!(failed > 100, "the tmpfs should fill: {failed} failed");
     let disk = row(&record, "disk", &dev.name);
-    assert_eq!(disk["errors"]["failed_io"], failed, "{record}");
+    // Exact, but for a completion the kernel did not run the program for
+    // (about one run in 50, see docs/biolatency.md), which usecheck counts
+    // and reports under `lost`.
+    let reported = disk["errors"]["failed_io"].as_u64().unwrap();
+    let lost = record["lost"]["the kernel did not run the completion program"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        reported <= failed && failed <= reported + lost,
+        "{reported} reported, {lost} lost, {failed} failed: {record}"
+    );
     for flag in flags(&record) {
         let ours = flag == format!("disk {} errors", dev.name)
             || flag == format!("disk {} utilization", dev.name);

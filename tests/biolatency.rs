@@ -73,6 +73,58 @@ fn disk_filter_counts_equal_block_stat() {
     );
 }
 
+/// Requests in flight at once, with one start-time slot for them all: all
+/// but one at a time find it taken and are timed in the hash, and every
+/// request is still counted once, from issue and from insert (`-Q`, through
+/// a scheduler where the kernel has one), beside a run with the default
+/// slots.
+#[test]
+fn requests_whose_slot_is_taken_are_counted_exactly() {
+    let dev = LoopDevice::new(64);
+    let scheduler = dev.set_scheduler(&["mq-deadline", "kyber", "bfq"]);
+    eprintln!("scheduler: {scheduler}");
+    let before = dev.settle();
+    let runs = [
+        Running::start("biolatency", &["-d", &dev.name]),
+        Running::start("biolatency", &["-d", &dev.name, "--slots", "1", "-v"]),
+        Running::start("biolatency", &["-d", &dev.name, "-Q", "--slots", "1", "-v"]),
+    ];
+    dev.parallel_direct_writes(4, 250);
+    let after = dev.settle();
+    let writes = after.writes - before.writes;
+    assert_eq!(
+        (writes, after.reads - before.reads),
+        (1000, 0),
+        "oracle saw other I/O"
+    );
+    for (i, run) in runs.into_iter().enumerate() {
+        let programs = run.programs.clone();
+        let done = run.signal(libc::SIGINT);
+        assert!(done.status.success(), "exit after SIGINT: {:?}", done);
+        assert_unloaded(&programs);
+        let context = format!("run {i}: {}\nstderr: {}", done.stdout, done.stderr);
+        let hists = parse_log2_hists(&done.stdout);
+        assert_eq!(hists.len(), 1, "{context}");
+        assert_counted("writes", hists[0].total(), writes, &done.stderr, &context);
+        if i > 0 {
+            let hashed: u64 = done
+                .stderr
+                .lines()
+                .find_map(|l| {
+                    l.strip_suffix(
+                        " requests found their start-time slot taken and were timed in the hash",
+                    )
+                })
+                .and_then(|l| l.strip_prefix("biolatency: "))
+                .unwrap_or_else(|| panic!("no count of hashed requests: {context}"))
+                .parse()
+                .unwrap();
+            assert!(hashed > 0, "the hash was never used: {context}");
+            eprintln!("run {i}: {hashed} of {writes} requests timed in the hash");
+        }
+    }
+}
+
 #[test]
 fn per_disk_and_flag_rows_match_reads_and_writes() {
     let dev = LoopDevice::new(64);

@@ -550,6 +550,43 @@ impl LoopDevice {
         })
     }
 
+    /// `threads` threads each making `writes` synchronous O_DIRECT writes of
+    /// 4 KiB, at offsets no other thread writes: up to `threads` requests in
+    /// flight at once, one block request each.
+    pub fn parallel_direct_writes(&self, threads: usize, writes: usize) {
+        use std::os::unix::fs::FileExt as _;
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                scope.spawn(move || {
+                    self.with_direct_block(|file, block| {
+                        for i in 0..writes {
+                            block[0] = i as u8;
+                            let offset = ((t * writes + i) as u64) * 4096;
+                            file.write_all_at(block, offset).unwrap();
+                        }
+                    })
+                });
+            }
+        });
+    }
+
+    /// Gives the device the first of `names` (I/O schedulers) that this
+    /// kernel has (built in or loaded), and returns it: `none` if it has
+    /// none of them (Debian's cloud kernels in the kernel matrix's VMs have
+    /// no modules).
+    pub fn set_scheduler(&self, names: &[&str]) -> String {
+        let path = format!("/sys/block/{}/queue/scheduler", self.name);
+        let available = std::fs::read_to_string(&path).unwrap();
+        let has = |name: &str| {
+            available
+                .split_whitespace()
+                .any(|a| a.trim_matches(['[', ']']) == name)
+        };
+        let name = names.iter().find(|n| has(n)).copied().unwrap_or("none");
+        std::fs::write(&path, name).unwrap_or_else(|e| panic!("{path}: {name}: {e}"));
+        name.to_string()
+    }
+
     /// `count` synchronous O_DIRECT writes of 4 KiB at distinct offsets,
     /// then `count` reads of the same blocks: one block request each.
     pub fn direct_io(&self, writes: usize, reads: usize) {

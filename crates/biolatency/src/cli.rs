@@ -58,8 +58,23 @@ pub struct Cli {
     pub cgroup: Option<PathBuf>,
     #[command(flatten)]
     pub hires: PercentileArgs,
+    /// Start-time slots (a power of two, 1 to 65536; default 8192): a
+    /// request whose slot another holds is timed in a hash instead. For
+    /// testing that path.
+    #[arg(long, hide = true, value_name = "N", value_parser = slot_bits)]
+    pub slots: Option<u32>,
     #[command(flatten)]
     pub every: IntervalArgs,
+}
+
+/// `--slots N` as a power of two.
+fn slot_bits(arg: &str) -> Result<u32, String> {
+    match arg.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && n <= 1 << biolatency_ebpf::maps::MAX_SLOT_BITS => {
+            Ok(n.trailing_zeros())
+        }
+        _ => Err(format!("{arg:?} is not a power of two from 1 to 65536")),
+    }
 }
 
 #[cfg(test)]
@@ -83,5 +98,18 @@ mod tests {
     #[test]
     fn rejects_zero_and_negative() {
         assert_usage_errors::<Cli>(&[&["0"], &["1", "0"], &["-1"], &["x"]]);
+    }
+
+    #[test]
+    fn slots_are_powers_of_two() {
+        let bits = |n: &str| {
+            Cli::try_parse_from(["biolatency", "--slots", n])
+                .unwrap()
+                .slots
+        };
+        assert_eq!(bits("1"), Some(0));
+        assert_eq!(bits("8192"), Some(13));
+        assert_eq!(bits("65536"), Some(16));
+        assert_usage_errors::<Cli>(&[&["--slots", "0"], &["--slots", "3"], &["--slots", "131072"]]);
     }
 }

@@ -23,6 +23,8 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         loglinear: flag(options.loglinear),
         filter_cgroup: flag(cgroup.is_some()),
         cgroup_level: cgroup.map_or(0, |c| c.level),
+        slot_bits: slot_bits(options),
+        reserved: 0,
         off: Offsets {
             request_q: btf.member_offset("request", "q")?,
             request_cmd_flags: btf.member_offset("request", "cmd_flags")?,
@@ -34,11 +36,23 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
     })
 }
 
-/// Map sizes: one histogram unless split; log-linear ones only when used.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 2] {
+fn slot_bits(options: &Options) -> u32 {
+    options
+        .slot_bits
+        .unwrap_or(maps::SLOT_BITS)
+        .min(maps::MAX_SLOT_BITS)
+}
+
+/// Map sizes: one histogram unless split; log-linear ones only when used;
+/// the start-time slots.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
     let hists = if options.split() { maps::MAX_HISTS } else { 1 };
     let ll_hists = if options.loglinear { hists } else { 1 };
-    [(maps::HISTS, hists), (maps::LLHISTS, ll_hists)]
+    [
+        (maps::HISTS, hists),
+        (maps::LLHISTS, ll_hists),
+        (maps::SLOTS, 1 << slot_bits(options)),
+    ]
 }
 
 #[cfg(test)]
@@ -65,6 +79,14 @@ mod tests {
         ];
         assert_eq!(switches, [0; 6]);
         assert_ne!(config.off.disk_first_minor, 0);
+        assert_eq!(config.slot_bits, maps::SLOT_BITS);
+        assert_eq!(
+            config,
+            Config {
+                off: config.off,
+                ..Config::DEFAULT
+            }
+        );
     }
 
     #[test]
@@ -78,6 +100,7 @@ mod tests {
             loglinear: true,
             dev: Some(253 << 20),
             cgroup: Some(cgroup),
+            slot_bits: Some(0),
         });
         assert_eq!(config.unit_divisor, 1_000_000);
         assert_eq!((config.filter_dev, config.target_dev), (1, 253 << 20));
@@ -87,5 +110,24 @@ mod tests {
             (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
             (1, 9, 1)
         );
+        assert_eq!(config.slot_bits, 0);
+    }
+
+    #[test]
+    fn slots_are_sized_and_capped() {
+        let slots = |bits| {
+            let sizes = map_sizes(&Options {
+                slot_bits: bits,
+                ..Options::default()
+            });
+            sizes
+                .iter()
+                .find(|(name, _)| *name == maps::SLOTS)
+                .unwrap()
+                .1
+        };
+        assert_eq!(slots(None), 8192);
+        assert_eq!(slots(Some(0)), 1);
+        assert_eq!(slots(Some(40)), 1 << maps::MAX_SLOT_BITS);
     }
 }

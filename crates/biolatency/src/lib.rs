@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use aya::Ebpf;
-use biolatency_ebpf::{dropped, maps};
+use biolatency_ebpf::{Slot, dropped, maps};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{DropReport, HistDrain, Histograms, IntervalClock, Losses, drain_optional};
 use toolkit_load::{
@@ -42,6 +42,9 @@ pub struct Options {
     pub milliseconds: bool,
     /// Log-linear histograms too, for percentiles.
     pub loglinear: bool,
+    /// Start-time slots as a power of two (`--slots`); `None`: the default,
+    /// `maps::SLOT_BITS`.
+    pub slot_bits: Option<u32>,
 }
 
 impl Options {
@@ -139,12 +142,28 @@ impl Tracer {
         })
     }
 
+    /// Requests that found their start-time slot held by another and were
+    /// timed in the hash instead, since attaching.
+    pub fn hashed_starts(&self) -> Result<u64> {
+        let map = toolkit_drain::map(&self.ebpf, maps::HASHED_STARTS)?;
+        let counts = aya::maps::PerCpuArray::<_, u64>::try_from(map)?;
+        Ok(counts.get(&0, 0)?.iter().sum())
+    }
+
     /// Requests started while tracing and not seen to complete: in flight
     /// now or, once the I/O has settled, completions the kernel did not run
     /// the program for. They are in no histogram.
     pub fn unfinished(&self) -> Result<usize> {
+        let map = toolkit_drain::map(&self.ebpf, maps::SLOTS)?;
+        let slots = aya::maps::Array::<_, Slot>::try_from(map)?;
+        let mut held = 0;
+        for slot in slots.iter() {
+            if slot?.rq != 0 {
+                held += 1;
+            }
+        }
         let map = toolkit_drain::map(&self.ebpf, maps::START)?;
         let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
-        Ok(start.keys().filter(Result::is_ok).count())
+        Ok(held + start.keys().filter(Result::is_ok).count())
     }
 }

@@ -39,6 +39,7 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
         cgroup: CgroupFilter::from_arg(cli.cgroup.as_deref())?,
         milliseconds: cli.out.milliseconds,
         loglinear: cli.hires.loglinear(),
+        slot_bits: cli.slots,
     };
     let mut tracer = Tracer::attach("biolatency", &toolkit_load::KernelBtf::load()?, &options)?;
     let mut keys = Keys {
@@ -95,6 +96,12 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
     report.finish()?;
     // At exit, requests started while tracing but not seen to complete
     // are in no histogram: say how many.
+    toolkit_load::verbose(|| {
+        let hashed = tracer.hashed_starts().unwrap_or(0);
+        format!(
+            "biolatency: {hashed} requests found their start-time slot taken and were timed in the hash"
+        )
+    });
     let unfinished = tracer.unfinished()?;
     if unfinished > 0 {
         toolkit_report::say!(

@@ -29,6 +29,10 @@ pub struct Config {
     /// depth.
     pub filter_cgroup: u32,
     pub cgroup_level: u32,
+    /// `SLOTS` holds `1 << slot_bits` slots.
+    pub slot_bits: u32,
+    /// Explicit padding: zero.
+    pub reserved: u32,
     /// Field offsets from the running kernel's BTF.
     pub off: Offsets,
 }
@@ -49,17 +53,24 @@ impl Config {
     /// Usecs, one histogram, no filter: what the object holds before load.
     pub const DEFAULT: Self = Self {
         unit_divisor: 1000,
+        slot_bits: maps::SLOT_BITS,
         ..Self::ZERO
     };
 }
 
-toolkit_core::pod_config!(Config, 2 * 8 + 8 * 4 + 6 * 4);
+toolkit_core::pod_config!(Config, 2 * 8 + 10 * 4 + 6 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
     toolkit_core::map_names!(
-        /// Start time of each in-flight request, by its address.
+        /// Start time of each in-flight request, in the slot its address
+        /// picks.
+        SLOTS,
+        /// Start time of an in-flight request whose slot was taken, by its
+        /// address.
         START,
+        /// Requests timed in `START`, per CPU (for `-v`).
+        HASHED_STARTS,
         /// Histograms of a split run (`-D`, `-F`), by disk and flags.
         HISTS,
         /// The one histogram of an unsplit run.
@@ -70,8 +81,32 @@ pub mod maps {
     );
     /// Histograms (disks x flags) a split run can hold.
     pub const MAX_HISTS: u32 = 1024;
-    /// Requests in flight at once that can be timed.
+    /// Requests in flight at once that can be timed in `START`.
     pub const MAX_IN_FLIGHT: u32 = 10240;
+    /// Slots of `SLOTS`, by default `1 << SLOT_BITS`: a request finds its
+    /// slot taken by another about once in `slots / requests in flight`.
+    pub const SLOT_BITS: u32 = 13;
+    /// The most slots: `1 << MAX_SLOT_BITS`.
+    pub const MAX_SLOT_BITS: u32 = 16;
+}
+
+/// One entry of `SLOTS`: the request that holds it (0 when free) and its
+/// start time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub rq: u64,
+    pub start: u64,
+}
+
+toolkit_core::pod_config!(Slot, 2 * 8);
+
+/// The index among `1 << bits` slots (`bits` up to 63) of the request at
+/// address `rq`: Fibonacci hashing of the address (requests are cache-line
+/// aligned, so its low 6 bits carry nothing).
+#[inline(always)]
+pub fn slot_index(rq: u64, bits: u32) -> u32 {
+    ((rq >> 6).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (63 - bits) >> 1) as u32
 }
 
 /// Indexes of the `DROPPED` counter, and what each means.

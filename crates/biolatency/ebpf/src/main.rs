@@ -3,29 +3,48 @@
 #![no_std]
 #![no_main]
 
+use core::ptr::{read_volatile, write_volatile};
+
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+    bindings::{BPF_EXIST, BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::bpf_ktime_get_ns,
     macros::map,
-    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use biolatency_ebpf::{
-    Config, dropped,
-    maps::{MAX_HISTS, MAX_IN_FLIGHT},
+    Config, Slot, dropped,
+    maps::{MAX_HISTS, MAX_IN_FLIGHT, SLOT_BITS},
+    slot_index,
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TracepointContext, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record,
-    ll_hist_record, map_entry, ns_since, whole_hist,
+    TracepointContext, address, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry,
+    hist_record, ll_hist_record, map_entry, ns_since, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
 static CONFIG: Config = Config::DEFAULT;
 
-/// Start time of each in-flight request, keyed by its address.
+/// Start time of each in-flight request, in the slot its address picks
+/// (`slot_index`): claimed at start by an atomic compare-and-swap of its
+/// `rq` from 0, freed at completion. An array lookup, where a hash insert
+/// and delete per request cost libbpf-tools most of its time.
+#[map]
+static SLOTS: Array<Slot> = Array::with_max_entries(1 << SLOT_BITS, 0);
+
+/// Start time of each in-flight request whose slot another request held,
+/// keyed by its address.
 #[map]
 static START: HashMap<u64, u64> = HashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+
+/// How many entries `START` holds.
+#[map]
+static HASHED: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Requests timed in `START` so far, per CPU.
+#[map]
+static HASHED_STARTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Histograms keyed by `dev << 32 | cmd_flags` (zero parts when not split).
 #[map]
@@ -89,44 +108,142 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
     }
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    if START.insert(rq, now, BPF_NOEXIST as u64).is_ok() {
+    // -Q without a scheduler: a request timestamped at insert (when it went
+    // through one) keeps that stamp at issue.
+    let keep = issue && global(&CONFIG.queued) != 0;
+    // A request is kept in one place from start to completion: in the hash
+    // if it is there already, else in its slot, else (the slot held by
+    // another request) in the hash.
+    if hashed() != 0 && START.get_ptr(rq).is_some() {
+        if !keep {
+            restamp_hashed(rq, now);
+        }
         return 0;
     }
-    if START.get_ptr(rq).is_none() {
-        bump(&DROPPED, dropped::START_FULL); // full (or its bucket busy on this CPU)
+    let Some(slot) = slot_of(rq) else {
+        hash_start(rq, now);
         return 0;
-    }
-    if issue && global(&CONFIG.queued) != 0 {
-        // -Q without a scheduler: the request was timestamped at insert
-        // (when it went through one); keep that.
-        return 0;
-    }
-    // A start time already here means that the request last started at
-    // this address completed without our completion program being run by
-    // the kernel (a requeued request drops its own at block_rq_requeue):
-    // count that sample as lost, never silently, and time this one.
-    if START.insert(rq, now, 0).is_err() {
-        bump(&DROPPED, dropped::START_FULL);
-    } else {
-        bump(&DROPPED, dropped::COMPLETION_SKIPPED);
+    };
+    // SAFETY: `holder` is a map value's word, only ever changed atomically.
+    match unsafe { atomic::compare_exchange(holder(slot), 0, rq) } {
+        // SAFETY: the slot is this request's until its completion frees it.
+        Ok(_) => unsafe { write_volatile(&raw mut (*slot).start, now) },
+        Err(held) if held == rq => {
+            if !keep {
+                // A start time already here means that the request last
+                // started at this address completed without our completion
+                // program being run by the kernel (a requeued request drops
+                // its own at block_rq_requeue): count that sample as lost,
+                // never silently, and time this one.
+                // SAFETY: as above.
+                unsafe { write_volatile(&raw mut (*slot).start, now) };
+                bump(&DROPPED, dropped::COMPLETION_SKIPPED);
+            }
+        }
+        Err(_) => hash_start(rq, now),
     }
     0
+}
+
+/// The slot `rq`'s address picks.
+#[inline(always)]
+fn slot_of(rq: u64) -> Option<*mut Slot> {
+    SLOTS.get_ptr_mut(slot_index(address(rq)?, global(&CONFIG.slot_bits)))
+}
+
+/// Keeps the start time of a request whose slot is taken in the hash.
+#[inline(always)]
+fn hash_start(rq: u64, now: u64) {
+    if START.insert(rq, now, BPF_NOEXIST as u64).is_ok() {
+        count_hashed(1);
+        bump(&HASHED_STARTS, 0);
+    } else {
+        bump(&DROPPED, dropped::START_FULL); // full (or its bucket busy on this CPU)
+    }
+}
+
+/// A request restarted while its start time is still in the hash: as for a
+/// slot, the completion the kernel skipped is counted lost.
+fn restamp_hashed(rq: u64, now: u64) {
+    bump(&DROPPED, dropped::COMPLETION_SKIPPED);
+    // Replacing a preallocated hash entry takes a free one: when there is
+    // none the old time must not stand for this request either.
+    if START.insert(rq, now, BPF_EXIST as u64).is_err() {
+        unhash(rq);
+        bump(&DROPPED, dropped::START_FULL);
+    }
+}
+
+/// The word that says which request holds `slot` (0: none), changed only
+/// atomically.
+#[inline(always)]
+fn holder(slot: *mut Slot) -> *mut u64 {
+    // SAFETY: a pointer into an array map value, valid while we run.
+    unsafe { &raw mut (*slot).rq }
+}
+
+/// Entries in the hash: while there are none, a completion whose slot is
+/// not its own does not look there.
+#[inline(always)]
+fn hashed() -> u64 {
+    HASHED.get(0).copied().unwrap_or(0)
+}
+
+#[inline(always)]
+fn count_hashed(delta: u64) {
+    if let Some(n) = HASHED.get_ptr_mut(0) {
+        // SAFETY: an array map value, changed only atomically.
+        unsafe { atomic::add(n, delta) };
+    }
+}
+
+/// Removes `rq`'s hash entry, if it has one.
+#[inline(always)]
+fn unhash(rq: u64) {
+    if START.remove(rq).is_ok() {
+        count_hashed(u64::MAX); // -1
+    }
+}
+
+/// The start time of `rq`, taken out of its slot or the hash; `None` for a
+/// request started before tracing, or filtered out.
+#[inline(always)]
+fn take_start(rq: u64) -> Option<u64> {
+    if let Some(slot) = slot_of(rq) {
+        let holder = holder(slot);
+        // SAFETY: a map value's words; the slot is this request's if it
+        // holds `rq`, and then no other program writes it until the
+        // exchange frees it (fully ordered: the start time is read first).
+        unsafe {
+            if read_volatile(holder) == rq {
+                let start = read_volatile(&raw const (*slot).start);
+                if atomic::compare_exchange(holder, rq, 0).is_ok() {
+                    return Some(start);
+                }
+            }
+        }
+    }
+    if hashed() == 0 {
+        return None;
+    }
+    // SAFETY: the value is copied out before the entry is removed.
+    let start = unsafe { START.get(rq) }.copied()?;
+    unhash(rq);
+    Some(start)
 }
 
 /// A requeued request is issued again: its first start time goes, as
 /// libbpf-tools' overwrite on re-issue would.
 fn on_requeue<C: TracepointContext>(ctx: &C) -> i32 {
-    let _ = START.remove(rq_arg(ctx));
+    let _ = take_start(rq_arg(ctx));
     0
 }
 
 #[inline(always)]
 fn trace_done<C: TracepointContext>(rq: u64, status: u8) -> i32 {
-    // SAFETY: the value is copied out before the entry is removed.
-    let Some(start) = (unsafe { START.get(rq) }).copied() else {
+    let Some(start) = take_start(rq) else {
         return 0; // in flight before tracing started, or filtered out
     };
-    let _ = START.remove(rq);
     if status != 0 {
         // Errored requests are counted here and, as in libbpf-tools, still
         // go into the latency histogram below.

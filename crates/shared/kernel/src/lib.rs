@@ -4,6 +4,10 @@
 //! pairs. Compiled for `bpfel-unknown-none` only; empty on the host.
 #![no_std]
 #![cfg(target_arch = "bpf")]
+// The atomic read-modify-write instructions the kernel has (`BPF_ATOMIC`),
+// which `core::sync::atomic` does not offer on the bpf target.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
@@ -36,6 +40,21 @@ pub fn ctx_arg<C: aya_ebpf::EbpfContext>(ctx: &C, n: usize) -> u64 {
     // SAFETY: tracepoint contexts hold at least n + 1 arguments; callers
     // pass indexes within the tracepoint's prototype.
     unsafe { *(ctx.as_ptr() as *const u64).add(n) }
+}
+
+/// The address a pointer argument holds, as a plain number that can be
+/// shifted and multiplied (hashed). On `tp_btf` the verifier types the
+/// argument as a pointer, which it lets be compared and stored but not
+/// otherwise computed with; what a helper copies is a number. On `raw_tp`
+/// it is a number already, and this returns the same one. (Passed through
+/// a per-CPU map value instead, it would need guarding against a program
+/// that interrupts this one between the store and the load; measured, that
+/// costs no less than the helper.)
+#[inline(always)]
+pub fn address(arg: u64) -> Option<u64> {
+    let spilled = arg;
+    // SAFETY: copies 8 bytes of our own stack.
+    unsafe { bpf_probe_read_kernel(&raw const spilled) }.ok()
 }
 
 /// A tracepoint program's context (`tp_btf` or `raw_tp`), and how it reads
@@ -96,6 +115,38 @@ pub static HIST_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 /// Initial value of new histogram entries; a static so that it is not built
 /// on the 512-byte eBPF stack.
 static ZERO_HIST: Hist = Hist::ZERO;
+
+/// Atomic operations on a `u64` in a map value shared between CPUs. The
+/// kernel's `BPF_CMPXCHG` and `BPF_ADD` are fully ordered (5.12+ for the
+/// exchange); `core::sync::atomic` does not offer them on the bpf target.
+pub mod atomic {
+    use core::intrinsics::{AtomicOrdering::SeqCst, atomic_cxchg, atomic_xadd};
+
+    /// Sets `*word` to `new` if it holds `old`: `Ok(old)`, else
+    /// `Err(what it holds)`.
+    ///
+    /// # Safety
+    /// `word` points into a map value, 8-byte aligned, which other programs
+    /// change only atomically.
+    #[inline(always)]
+    pub unsafe fn compare_exchange(word: *mut u64, old: u64, new: u64) -> Result<u64, u64> {
+        // SAFETY: as the caller promises.
+        match unsafe { atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(word, old, new) } {
+            (held, true) => Ok(held),
+            (held, false) => Err(held),
+        }
+    }
+
+    /// Adds `delta` (wrapping: `u64::MAX` subtracts one) to `*word`.
+    ///
+    /// # Safety
+    /// As for [`compare_exchange`].
+    #[inline(always)]
+    pub unsafe fn add(word: *mut u64, delta: u64) {
+        // SAFETY: as the caller promises.
+        unsafe { atomic_xadd::<u64, u64, { SeqCst }>(word, delta) };
+    }
+}
 
 /// Initial value of new log-linear histograms (8.7 KiB: never on the stack).
 pub static ZERO_LL_HIST: LlHist = LlHist::ZERO;

@@ -61,7 +61,7 @@ pub fn set_verbose(on: bool) {
 
 /// With `-v`, writes `what()` on stderr (a failing stderr is ignored: it
 /// is only diagnostics).
-pub(crate) fn verbose(what: impl FnOnce() -> String) {
+pub fn verbose(what: impl FnOnce() -> String) {
     if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), "{}", what());

@@ -85,9 +85,15 @@ fn lossy_transfer(tag: &str, v6: bool, during: impl FnOnce(&NetPair, &dyn Fn()))
 
 /// Event mode and `-c` side by side on the same transfer: one line per
 /// retransmitted skb, the same total per flow, and the segments they
-/// carried equal the kernel's RetransSegs.
+/// carried equal the kernel's RetransSegs. `-c` runs three ways: flows in
+/// their per-CPU slots (the default), every flow in the hash
+/// (`--flow-slots 0`), and, across both transfers, one slot per CPU for the
+/// two flows (`--flow-slots 1`: the second flow's retransmits go to the
+/// hash on a CPU where the first holds the slot).
 #[test]
 fn retransmits_equal_the_namespaces_retranssegs() {
+    let shared = Running::start("tcpretrans", &["-c", "--json", "--flow-slots", "1"]);
+    let mut expected = Vec::new();
     for v6 in [false, true] {
         let mut outputs = None;
         let mut retrans_segs = 0;
@@ -95,15 +101,16 @@ fn retransmits_equal_the_namespaces_retranssegs() {
             let before = pair.snmp(&pair.a, "Tcp", "RetransSegs");
             let events = Running::start("tcpretrans", &["--json"]);
             let counts = Running::start("tcpretrans", &["-c", "--json"]);
+            let hashed = Running::start("tcpretrans", &["-c", "--json", "--flow-slots", "0"]);
             transfer();
             retrans_segs = pair.snmp(&pair.a, "Tcp", "RetransSegs") - before;
-            outputs = Some((events.stop(), counts.stop()));
+            outputs = Some((events.stop(), counts.stop(), hashed.stop()));
         });
-        let (events, counts) = outputs.unwrap();
+        let (events, counts, hashed) = outputs.unwrap();
         let (laddr, raddr) = if v6 {
-            (&pair.addr6_a, &pair.addr6_b)
+            (pair.addr6_a.clone(), pair.addr6_b.clone())
         } else {
-            (&pair.addr_a, &pair.addr_b)
+            (pair.addr_a.clone(), pair.addr_b.clone())
         };
         let ours = |v: &serde_json::Value| {
             v["laddr"] == laddr.as_str() && v["raddr"] == raddr.as_str() && v["rport"] == 5201
@@ -117,22 +124,38 @@ fn retransmits_equal_the_namespaces_retranssegs() {
         let segments: u64 = lines.iter().map(|e| e["segments"].as_u64().unwrap()).sum();
         assert_eq!(segments, retrans_segs, "v6={v6}: {events}");
         assert!(lines.iter().all(|e| e["ip"] == if v6 { 6 } else { 4 }));
-        let record: serde_json::Value =
-            serde_json::from_str(counts.lines().last().expect("no -c output")).unwrap();
-        let flow: Vec<&serde_json::Value> =
-            json_list(&record["flows"]).filter(|f| ours(f)).collect();
-        assert_eq!(flow.len(), 1, "{record}");
-        assert_eq!(
-            flow[0]["retransmits"].as_u64().unwrap(),
-            lines.len() as u64,
-            "{record}"
-        );
-        assert_eq!(
-            flow[0]["segments"].as_u64().unwrap(),
-            retrans_segs,
-            "{record}"
-        );
+        for counts in [counts, hashed] {
+            assert_flow_counted(&counts, &ours, lines.len() as u64, retrans_segs);
+        }
+        expected.push((laddr, raddr, lines.len() as u64, retrans_segs));
     }
+    let shared = shared.stop();
+    for (laddr, raddr, retransmits, segments) in expected {
+        let ours = |v: &serde_json::Value| {
+            v["laddr"] == laddr.as_str() && v["raddr"] == raddr.as_str() && v["rport"] == 5201
+        };
+        assert_flow_counted(&shared, &ours, retransmits, segments);
+    }
+}
+
+/// In the last record of a `-c --json` run, the one flow `ours` selects
+/// has these counts.
+fn assert_flow_counted(
+    output: &str,
+    ours: &dyn Fn(&serde_json::Value) -> bool,
+    retransmits: u64,
+    segments: u64,
+) {
+    let record: serde_json::Value =
+        serde_json::from_str(output.lines().last().expect("no -c output")).unwrap();
+    let flow: Vec<&serde_json::Value> = json_list(&record["flows"]).filter(|f| ours(f)).collect();
+    assert_eq!(flow.len(), 1, "{record}");
+    assert_eq!(
+        flow[0]["retransmits"].as_u64().unwrap(),
+        retransmits,
+        "{record}"
+    );
+    assert_eq!(flow[0]["segments"].as_u64().unwrap(), segments, "{record}");
 }
 
 /// -4 leaves IPv6 out, and the text is bcc's.

@@ -48,6 +48,19 @@ pub struct Cli {
     /// Print JSON (an object per retransmit, or per interval with -c)
     #[arg(long)]
     pub json: bool,
+    /// With -c: flow slots per CPU (0, or a power of two up to 65536;
+    /// default 1024); a flow whose slot another holds is counted in a hash.
+    /// For testing that path.
+    #[arg(long, hide = true, requires = "count", value_name = "N", value_parser = flow_slots)]
+    pub flow_slots: Option<u32>,
+}
+
+/// `--flow-slots N`: 0 or a power of two.
+fn flow_slots(arg: &str) -> Result<u32, String> {
+    match arg.parse::<u32>() {
+        Ok(n) if n == 0 || (n.is_power_of_two() && n <= 1 << 16) => Ok(n),
+        _ => Err(format!("{arg:?} is not 0 or a power of two up to 65536")),
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +85,9 @@ mod tests {
             &["-c", "-i", "0"],
             &["-d", "x"],
             &["extra"],
+            &["--flow-slots", "4"],
+            &["-c", "--flow-slots", "3"],
+            &["-c", "--flow-slots", "131072"],
         ]);
     }
 }

@@ -3,7 +3,7 @@
 //! without loading anything.
 
 use anyhow::Result;
-use tcpretrans_ebpf::{AF_INET, AF_INET6, Config};
+use tcpretrans_ebpf::{AF_INET, AF_INET6, Config, maps};
 use toolkit_load::KernelBtf;
 
 use crate::cli::Cli;
@@ -27,7 +27,26 @@ pub fn build(cli: &Cli, btf: &KernelBtf) -> Result<Config> {
         sock: btf.sock_offsets()?,
         skb_gso_segs: btf.member_offset("sk_buff", "cb")?
             + btf.member_offset("tcp_skb_cb", "tcp_gso_segs")?,
+        flow_slots: flow_slots(cli),
     })
+}
+
+/// Slots per CPU of `FLOW_SLOTS` (0: none used).
+pub fn flow_slots(cli: &Cli) -> u32 {
+    if cli.count {
+        cli.flow_slots.unwrap_or(maps::FLOW_SLOTS_LEN)
+    } else {
+        0
+    }
+}
+
+/// Map sizes: the flow maps only with -c.
+pub fn map_sizes(cli: &Cli) -> [(&'static str, u32); 2] {
+    let flows = if cli.count { maps::MAX_FLOWS } else { 1 };
+    [
+        (maps::FLOWS, flows),
+        (maps::FLOW_SLOTS, flow_slots(cli).max(1)),
+    ]
 }
 
 #[cfg(test)]
@@ -51,5 +70,13 @@ mod tests {
         assert!(config.skb_gso_segs > config.sock.family);
         assert_eq!(config_of(&["-c", "-6"]).family, u32::from(AF_INET6));
         assert_eq!(config_of(&["-4"]).family, u32::from(AF_INET));
+    }
+
+    #[test]
+    fn flow_slots_only_with_count() {
+        assert_eq!(config_of(&[]).flow_slots, 0);
+        assert_eq!(config_of(&["-c"]).flow_slots, maps::FLOW_SLOTS_LEN);
+        assert_eq!(config_of(&["-c", "--flow-slots", "0"]).flow_slots, 0);
+        assert_eq!(config_of(&["-c", "--flow-slots", "1"]).flow_slots, 1);
     }
 }

@@ -18,6 +18,9 @@ pub struct Config {
     pub has_err_arg: u32,
     /// `sk_buff.cb` + `tcp_skb_cb.tcp_gso_segs`: segments in the skb.
     pub skb_gso_segs: u32,
+    /// With `-c`: slots per CPU in `FLOW_SLOTS` (a power of two; 0: every
+    /// flow in `FLOWS`).
+    pub flow_slots: u32,
     /// The socket's fields, from the running kernel's BTF.
     pub sock: toolkit_core::SockOffsets,
 }
@@ -27,7 +30,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 4 * 4 + 8 * 4);
+toolkit_core::pod_config!(Config, 5 * 4 + 8 * 4);
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -37,15 +40,52 @@ pub mod maps {
     toolkit_core::map_names!(
         /// The ring buffer of [`RetransEvent`](super::RetransEvent)s.
         EVENTS,
-        /// `[retransmits, segments]` per [`Flow`](super::Flow), with `-c`.
+        /// `[retransmits, segments]` per [`Flow`](super::Flow), with `-c`,
+        /// in the slot of a per-CPU array the flow picks
+        /// ([`flow_slot`](super::flow_slot)).
+        FLOW_SLOTS,
+        /// The same, by flow, for flows whose slot another flow holds.
         FLOWS,
     );
-    /// Flows a `-c` run can hold.
+    /// Flows a `-c` run can hold in `FLOWS`.
     pub const MAX_FLOWS: u32 = 10240;
+    /// Slots per CPU of `FLOW_SLOTS` by default.
+    pub const FLOW_SLOTS_LEN: u32 = 1024;
 }
 
-/// A TCP connection's endpoints, as the socket holds them.
+/// A flow's counts in its slot of `FLOW_SLOTS`: a slot belongs to the first
+/// flow that retransmits through it on that CPU (`counts[0]` still 0
+/// before), for the rest of the run.
 #[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowSlot {
+    pub flow: Flow,
+    /// `[retransmits, segments]`.
+    pub counts: [u64; 2],
+}
+
+toolkit_core::pod_config!(FlowSlot, 40 + 2 * 8);
+
+/// The slot of `flow` among `slots` (a power of two; 0 for 0): a
+/// multiplicative hash of its ports and addresses.
+#[inline(always)]
+pub fn flow_slot(flow: &Flow, slots: u32) -> u32 {
+    let word = |bytes: &[u8; 16], half: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[half * 8..half * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let mixed = (u64::from(flow.lport) << 16 | u64::from(flow.dport))
+        ^ word(&flow.saddr, 0)
+        ^ word(&flow.saddr, 1).rotate_left(16)
+        ^ word(&flow.daddr, 0).rotate_left(32)
+        ^ word(&flow.daddr, 1).rotate_left(48);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 & slots.saturating_sub(1)
+}
+
+/// A TCP connection's endpoints, as the socket holds them (8-byte aligned,
+/// for its slot's word loads and compares).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Flow {
     /// `AF_INET` or `AF_INET6`.

@@ -3,6 +3,7 @@
 bpftrace one-liner and a do-nothing program on the same hooks (the floor).
 
     bench/run.py [--rounds N] [--tools biolatency,runqlat,...] [--no-write]
+    bench/run.py --compare ../before/target/release --tools biolatency
 
 For each tool, in each round, the workload runs with no tracer, then under
 each tracer in turn (interleaved A B C ... A B C ...); medians over the
@@ -18,6 +19,10 @@ rounds are reported:
   O_DIRECT 4 KiB writes to a loop device for biolatency);
 - time from exec to attached (the tool's banner line), peak RSS (VmHWM),
   binary size.
+
+`--compare DIR` adds the tools as built in DIR (another checkout, say the
+commit before a change) as one more tracer beside this build: an A/B of
+the change, interleaved on the same workload.
 
 usecheck, which loads six tools' programs at once, is measured on each of
 their workloads beside those six tools run side by side.
@@ -445,8 +450,13 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
     return ns_per_op, per_prog, attach_ms, rss, total_ns / OPS[workload]
 
 
-def tracers(tool: str, spec: dict) -> dict:
+def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
     out = {"ours": ([str(RELEASE / spec["ours"][0])] + spec["ours"][1:], "Tracing")}
+    if compare is not None:
+        # The same tool from another build, run right after ours in every
+        # round: an A/B of a change on the same workload.
+        out[f"ours, {compare}"] = ([str(compare / spec["ours"][0])] + spec["ours"][1:],
+                                   "Tracing")
     if spec.get("libbpf"):
         label = "libbpf-tools " + " ".join(spec["libbpf"])
         out[label] = (["stdbuf", "-oL", str(LIBBPF / spec["libbpf"][0])] + spec["libbpf"][1:],
@@ -474,13 +484,20 @@ def main():
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help="comma-separated, from: " + ", ".join(TOOLS))
     parser.add_argument("--no-write", action="store_true", help="do not write docs/performance.md")
+    parser.add_argument("--compare", type=Path, metavar="DIR",
+                        help="also run each tool as built in DIR (another checkout's "
+                        "target/release), beside this build in every round; implies --no-write")
     args = parser.parse_args()
+    if args.compare:
+        args.no_write = True
+        args.compare = args.compare.resolve()
     if os.geteuid() != 0:
         raise SystemExit("bench/run.py: run as root")
     tools = (ROOT / "tools.txt").read_text().split()
     for tool in tools + ["floor"]:
-        if not (RELEASE / tool).exists():
-            raise SystemExit(f"bench/run.py: {RELEASE / tool} missing: cargo build --release")
+        for release in [RELEASE] + ([args.compare] if args.compare else []):
+            if not (release / tool).exists():
+                raise SystemExit(f"bench/run.py: {release / tool} missing: cargo build --release")
     # libbpf-tools' syscount and bpftrace attach perf-event tracepoints;
     # tracefs is unmounted again at the end if it was mounted here.
     mounted_tracefs = False
@@ -499,7 +516,7 @@ def main():
                     spec = TOOLS[tool]
                     base = workloads.run(spec["workload"])
                     results.setdefault((tool, "none"), {"op": []})["op"].append(base)
-                    for label, (cmd, ready) in tracers(tool, spec).items():
+                    for label, (cmd, ready) in tracers(tool, spec, args.compare).items():
                         op, progs, attach, rss, prog_op = run_traced(
                             cmd, ready, workloads, spec["workload"], spec["hooks"])
                         entry = results.setdefault((tool, label),

@@ -112,9 +112,7 @@ fn retransmits_equal_the_namespaces_retranssegs() {
         } else {
             (pair.addr_a.clone(), pair.addr_b.clone())
         };
-        let ours = |v: &serde_json::Value| {
-            v["laddr"] == laddr.as_str() && v["raddr"] == raddr.as_str() && v["rport"] == 5201
-        };
+        let ours = |v: &serde_json::Value| is_flow(v, &laddr, &raddr);
         let lines: Vec<serde_json::Value> = events
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -131,11 +129,15 @@ fn retransmits_equal_the_namespaces_retranssegs() {
     }
     let shared = shared.stop();
     for (laddr, raddr, retransmits, segments) in expected {
-        let ours = |v: &serde_json::Value| {
-            v["laddr"] == laddr.as_str() && v["raddr"] == raddr.as_str() && v["rport"] == 5201
-        };
+        let ours = |v: &serde_json::Value| is_flow(v, &laddr, &raddr);
         assert_flow_counted(&shared, &ours, retransmits, segments);
     }
+}
+
+/// A JSON event or flow of the test's connection, from `laddr` to the
+/// server at `raddr`.
+fn is_flow(v: &serde_json::Value, laddr: &str, raddr: &str) -> bool {
+    v["laddr"] == laddr && v["raddr"] == raddr && v["rport"] == 5201
 }
 
 /// In the last record of a `-c --json` run, the one flow `ours` selects

@@ -5,9 +5,11 @@ bpftrace one-liner and a do-nothing program on the same hooks (the floor).
     bench/run.py [--rounds N] [--tools biolatency,runqlat,...] [--no-write]
     bench/run.py --compare ../before/target/release --tools biolatency
 
-For each tool, in each round, the workload runs with no tracer, then under
-each tracer in turn (interleaved A B C ... A B C ...); medians over the
-rounds are reported:
+For each tool, in each round, the workload runs with no tracer and under
+each tracer in turn, the order rotated by one place per round (A B C,
+B C A, C A B, ...: a run's place in the round biases it), so that rounds
+in a multiple of the runs per tool give every run each place equally;
+medians over the rounds are reported:
 
 - per-event cost of each program: run_time_ns / run_cnt from the kernel's
   own accounting (kernel.bpf_stats_enabled=1), over the workload;
@@ -48,6 +50,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "release"
 LIBBPF = Path("/usr/sbin")
+
+# Pause before each run: a tracer attached to a tracepoint within a grace
+# period of the previous tracer's detaching from it waits for that grace
+# period in the kernel (7-36 ms measured here back to back, none after a
+# 20 ms pause), which would be charged to its exec-to-attached time.
+SETTLE_S = 0.1
 
 GETPPID_CALLS = 2_000_000
 PINGPONG_LOOPS = 20_000
@@ -453,8 +461,8 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
 def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
     out = {"ours": ([str(RELEASE / spec["ours"][0])] + spec["ours"][1:], "Tracing")}
     if compare is not None:
-        # The same tool from another build, run right after ours in every
-        # round: an A/B of a change on the same workload.
+        # The same tool from another build, beside ours in every round: an
+        # A/B of a change on the same workload.
         out[f"ours, {compare}"] = ([str(compare / spec["ours"][0])] + spec["ours"][1:],
                                    "Tracing")
     if spec.get("libbpf"):
@@ -467,6 +475,15 @@ def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
         out["bpftrace"] = (["bpftrace", "-e", spec["bpftrace"]], "Attaching")
     out["floor"] = ([str(RELEASE / "floor")] + spec["hooks"], "Tracing")
     return out
+
+
+def rotated(runs: list, r: int) -> list:
+    """The runs of round `r` (0-based), rotated by `r` places: whichever run
+    comes first in a round (or right after the no-tracer run) measured
+    slower per event, up to 40 ns on biolatency for the very same binary,
+    so that no tracer keeps one place in every round."""
+    k = r % len(runs)
+    return runs[k:] + runs[:k]
 
 
 def med(values):
@@ -514,9 +531,13 @@ def main():
             for r in range(args.rounds):
                 for tool in selected:
                     spec = TOOLS[tool]
-                    base = workloads.run(spec["workload"])
-                    results.setdefault((tool, "none"), {"op": []})["op"].append(base)
-                    for label, (cmd, ready) in tracers(tool, spec, args.compare).items():
+                    for label, (cmd, ready) in rotated(
+                            [("none", (None, None))] + list(tracers(tool, spec, args.compare).items()), r):
+                        time.sleep(SETTLE_S)
+                        if cmd is None:
+                            base = workloads.run(spec["workload"])
+                            results.setdefault((tool, "none"), {"op": []})["op"].append(base)
+                            continue
                         op, progs, attach, rss, prog_op = run_traced(
                             cmd, ready, workloads, spec["workload"], spec["hooks"])
                         entry = results.setdefault((tool, label),

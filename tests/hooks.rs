@@ -9,14 +9,19 @@ use toolkit_tests::{Running, assert_unloaded, program_types};
 
 /// `tool args...` loads only `tracing` (`tp_btf`) programs.
 fn runs_on_tp_btf(tool: &str, args: &[&str]) {
+    runs_on(tool, args, "tracing");
+}
+
+/// `tool args...` loads only programs of `kind`, as bpftool names it.
+fn runs_on(tool: &str, args: &[&str], kind: &str) {
     let running = Running::start(tool, args);
     let programs = running.programs.clone();
     let types = program_types(&programs);
     let done = running.signal(libc::SIGINT);
     assert!(done.status.success(), "{tool} {args:?}: {done:?}");
     assert!(
-        !types.is_empty() && types.iter().all(|t| t == "tracing"),
-        "{tool} {args:?} runs on {types:?} (its -v says why tp_btf was refused)"
+        !types.is_empty() && types.iter().all(|t| t == kind),
+        "{tool} {args:?} runs on {types:?}, not {kind} (its -v says why)"
     );
     assert_unloaded(&programs);
 }
@@ -24,8 +29,7 @@ fn runs_on_tp_btf(tool: &str, args: &[&str]) {
 #[test]
 fn field_reading_tools_run_on_tp_btf() {
     for (tool, args) in [
-        ("biolatency", &[][..]),
-        ("biolatency", &["-D", "-F", "--percentiles"]),
+        ("biolatency", &["-D", "-F", "--percentiles"][..]),
         ("biolatency", &["-Q", "-m"]),
         ("syscount", &[]),
         ("syscount", &["-L", "-P"]),
@@ -52,5 +56,15 @@ fn field_reading_tools_run_on_tp_btf() {
         ("tcpretrans", &["-c", "-4"]),
     ] {
         runs_on_tp_btf(tool, args);
+    }
+}
+
+/// biolatency reads no request's fields unless split or filtered by disk or
+/// flags, or with `-Q`: then `raw_tp` spares it the helper call that makes
+/// a `tp_btf` pointer a number it can hash.
+#[test]
+fn biolatency_reading_only_addresses_runs_on_raw_tp() {
+    for args in [&[][..], &["-m", "--percentiles"], &["--json", "-e"]] {
+        runs_on("biolatency", args, "raw_tracepoint");
     }
 }

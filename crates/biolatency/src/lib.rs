@@ -57,6 +57,25 @@ impl Options {
     pub fn split(&self) -> bool {
         self.per_disk || self.per_flag
     }
+
+    /// Whether every request's fields are read (its disk for `-d` and
+    /// `-D`, its flags for `-F`, its queue's scheduler for `-Q`), rather
+    /// than only its address, and those of a request that failed.
+    fn reads_requests(&self) -> bool {
+        self.split() || self.dev.is_some() || self.queued
+    }
+
+    /// The hook that costs least per request: `tp_btf`, where a request's
+    /// fields are plain loads, when they are read; else `raw_tp`, where
+    /// the request's address is a number without the helper call that
+    /// `tp_btf` needs to hash it.
+    fn hook(&self) -> Hook {
+        if self.reads_requests() {
+            Hook::BtfTracePoint
+        } else {
+            Hook::RawTracePoint
+        }
+    }
 }
 
 /// One interval's figures.
@@ -99,9 +118,7 @@ impl Tracer {
             .transpose()?;
         let config = config::build(options, btf)?;
         let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
-        // tp_btf first: the request's fields (-d, -D, -F, -Q) are plain
-        // loads there.
-        attach_tracepoints(&mut ebpf, btf, &tracepoints, Hook::BtfTracePoint)?;
+        attach_tracepoints(&mut ebpf, btf, &tracepoints, options.hook())?;
         let clock = IntervalClock::new(&mut ebpf)?;
         let hists = Histograms::new(&mut ebpf, options.split(), maps::HISTS, maps::TOTAL, 0)?;
         let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;

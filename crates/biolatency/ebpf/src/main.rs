@@ -18,8 +18,8 @@ use biolatency_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TracepointContext, address, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry,
-    hist_record, ll_hist_record, map_entry, ns_since, whole_hist,
+    TracepointContext, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record,
+    ll_hist_record, map_entry, ns_since, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -120,7 +120,7 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
         }
         return 0;
     }
-    let Some(slot) = slot_of(rq) else {
+    let Some(slot) = slot_of::<C>(rq) else {
         hash_start(rq, now);
         return 0;
     };
@@ -147,8 +147,8 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
 
 /// The slot `rq`'s address picks.
 #[inline(always)]
-fn slot_of(rq: u64) -> Option<*mut Slot> {
-    SLOTS.get_ptr_mut(slot_index(address(rq)?, global(&CONFIG.slot_bits)))
+fn slot_of<C: TracepointContext>(rq: u64) -> Option<*mut Slot> {
+    SLOTS.get_ptr_mut(slot_index(C::address(rq)?, global(&CONFIG.slot_bits)))
 }
 
 /// Keeps the start time of a request whose slot is taken in the hash.
@@ -208,8 +208,8 @@ fn unhash(rq: u64) {
 /// The start time of `rq`, taken out of its slot or the hash; `None` for a
 /// request started before tracing, or filtered out.
 #[inline(always)]
-fn take_start(rq: u64) -> Option<u64> {
-    if let Some(slot) = slot_of(rq) {
+fn take_start<C: TracepointContext>(rq: u64) -> Option<u64> {
+    if let Some(slot) = slot_of::<C>(rq) {
         let holder = holder(slot);
         // SAFETY: a map value's words; the slot is this request's if it
         // holds `rq`, and then no other program writes it until the
@@ -235,13 +235,13 @@ fn take_start(rq: u64) -> Option<u64> {
 /// A requeued request is issued again: its first start time goes, as
 /// libbpf-tools' overwrite on re-issue would.
 fn on_requeue<C: TracepointContext>(ctx: &C) -> i32 {
-    let _ = take_start(rq_arg(ctx));
+    let _ = take_start::<C>(rq_arg(ctx));
     0
 }
 
 #[inline(always)]
 fn trace_done<C: TracepointContext>(rq: u64, status: u8) -> i32 {
-    let Some(start) = take_start(rq) else {
+    let Some(start) = take_start::<C>(rq) else {
         return 0; // in flight before tracing started, or filtered out
     };
     if status != 0 {

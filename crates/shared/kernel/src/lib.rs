@@ -42,21 +42,6 @@ pub fn ctx_arg<C: aya_ebpf::EbpfContext>(ctx: &C, n: usize) -> u64 {
     unsafe { *(ctx.as_ptr() as *const u64).add(n) }
 }
 
-/// The address a pointer argument holds, as a plain number that can be
-/// shifted and multiplied (hashed). On `tp_btf` the verifier types the
-/// argument as a pointer, which it lets be compared and stored but not
-/// otherwise computed with; what a helper copies is a number. On `raw_tp`
-/// it is a number already, and this returns the same one. (Passed through
-/// a per-CPU map value instead, it would need guarding against a program
-/// that interrupts this one between the store and the load; measured, that
-/// costs no less than the helper.)
-#[inline(always)]
-pub fn address(arg: u64) -> Option<u64> {
-    let spilled = arg;
-    // SAFETY: copies 8 bytes of our own stack.
-    unsafe { bpf_probe_read_kernel(&raw const spilled) }.ok()
-}
-
 /// A tracepoint program's context (`tp_btf` or `raw_tp`), and how it reads
 /// a field of a kernel object that one of its arguments points to.
 pub trait TracepointContext: aya_ebpf::EbpfContext {
@@ -69,6 +54,10 @@ pub trait TracepointContext: aya_ebpf::EbpfContext {
     /// [`arg_field`](Self::arg_field) reads, `None` if it is not a TCP
     /// socket.
     fn tcp_sock(sk: u64) -> Option<u64>;
+
+    /// The address a pointer argument holds, as a plain number that can be
+    /// shifted and multiplied (hashed).
+    fn address(arg: u64) -> Option<u64>;
 }
 
 impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
@@ -90,6 +79,19 @@ impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
         let tcp = unsafe { bpf_skc_to_tcp_sock(sk as *mut core::ffi::c_void) };
         (!tcp.is_null()).then_some(tcp as u64)
     }
+
+    /// The verifier types the argument as a pointer, which it lets be
+    /// compared and stored but not otherwise computed with; what a helper
+    /// copies is a number. (Passed through a per-CPU map value instead, it
+    /// would need guarding against a program that interrupts this one
+    /// between the store and the load; measured, that costs no less than
+    /// the helper.)
+    #[inline(always)]
+    fn address(arg: u64) -> Option<u64> {
+        let spilled = arg;
+        // SAFETY: copies 8 bytes of our own stack.
+        unsafe { bpf_probe_read_kernel(&raw const spilled) }.ok()
+    }
 }
 
 impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
@@ -104,6 +106,12 @@ impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
     #[inline(always)]
     fn tcp_sock(sk: u64) -> Option<u64> {
         Some(sk)
+    }
+
+    /// A number already: the same one, without a helper call.
+    #[inline(always)]
+    fn address(arg: u64) -> Option<u64> {
+        Some(arg)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::{cli::Cli, config::TRACEPOINT, flows::FlowCounts};
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcpretrans"));
 
 /// The OVERHEAD section of `man tcpretrans`: measured cost per event.
-const OVERHEAD: &str = "One program on tcp:tcp_retransmit_skb, which runs once per retransmit (not per packet): a few hundred ns of mostly cold cache lines, 0.67-0.85x a bpftrace one-liner counting on the same tracepoint. See docs/performance.md.";
+const OVERHEAD: &str = "One program on tcp:tcp_retransmit_skb, which runs once per retransmit (not per packet): a few hundred ns of mostly cold cache lines, 0.47-0.85x a bpftrace one-liner counting on the same tracepoint. See docs/performance.md.";
 
 /// How long events may wait in the ring buffer before they are printed.
 const POLL: Duration = Duration::from_millis(100);

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Overhead of every tool beside its libbpf-tools twin, the equivalent
-bpftrace one-liner and a do-nothing program on the same hooks (the floor).
+bpftrace one-liner and a do-nothing program on the same hooks (the floor;
+for the syscall latency tools also `floor --syscall-timing`, which times
+every syscall per thread and records nothing: the least such a tool costs).
 
     bench/run.py [--rounds N] [--tools biolatency,runqlat,...] [--no-write]
     bench/run.py --compare ../before/target/release --tools biolatency
@@ -120,9 +122,9 @@ TOOLS = {
     "syscount": dict(workload="getppid", ours=["syscount"], libbpf=["syscount"],
                      bpftrace=BT_SYSCOUNT, hooks=["sys_exit"]),
     "syscount -L": dict(workload="getppid", ours=["syscount", "-L"], libbpf=["syscount", "-L"],
-                        bpftrace=BT_SYSCOUNT_L, hooks=SYS),
+                        bpftrace=BT_SYSCOUNT_L, hooks=SYS, timing_floor=True),
     "syslat": dict(workload="getppid", ours=["syslat"], libbpf=["syscount", "-L"],
-                   bpftrace=BT_SYSLAT, hooks=SYS),
+                   bpftrace=BT_SYSLAT, hooks=SYS, timing_floor=True),
     "runqlat --percentiles": dict(workload="pingpong", ours=["runqlat", "--percentiles"],
                                   libbpf=["runqlat"], bpftrace=BT_RUNQLAT,
                                   hooks=["sched_wakeup", "sched_wakeup_new", "sched_switch"]),
@@ -458,6 +460,9 @@ def run_traced(cmd: list, ready: str, workloads: Workloads, workload: str, hooks
     return ns_per_op, per_prog, attach_ms, rss, total_ns / OPS[workload]
 
 
+TIMING_FLOOR = "floor, syscall timing"
+
+
 def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
     out = {"ours": ([str(RELEASE / spec["ours"][0])] + spec["ours"][1:], "Tracing")}
     if compare is not None:
@@ -474,6 +479,10 @@ def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
     if spec.get("bpftrace"):
         out["bpftrace"] = (["bpftrace", "-e", spec["bpftrace"]], "Attaching")
     out["floor"] = ([str(RELEASE / "floor")] + spec["hooks"], "Tracing")
+    if spec.get("timing_floor"):
+        # The least a per-thread syscall timer costs: task storage and the
+        # clock at entry and exit, nothing recorded.
+        out[TIMING_FLOOR] = ([str(RELEASE / "floor"), "--syscall-timing"], "Tracing")
     return out
 
 
@@ -564,7 +573,8 @@ def main():
 
 def render(results, selected, rounds) -> str:
     sizes = {"ours": lambda t: RELEASE / TOOLS[t]["ours"][0],
-             "floor": lambda t: RELEASE / "floor"}
+             "floor": lambda t: RELEASE / "floor",
+             TIMING_FLOOR: lambda t: RELEASE / "floor"}
     lines = [
         "| tool | tracer | per-event ns, by hook (ratio to libbpf-tools) | workload ns/op "
         "| ratio to no tracer | added ns/op (ratio to libbpf-tools) "

@@ -540,8 +540,9 @@ def main():
             for r in range(args.rounds):
                 for tool in selected:
                     spec = TOOLS[tool]
-                    for label, (cmd, ready) in rotated(
-                            [("none", (None, None))] + list(tracers(tool, spec, args.compare).items()), r):
+                    runs = [("none", (None, None))]
+                    runs += tracers(tool, spec, args.compare).items()
+                    for label, (cmd, ready) in rotated(runs, r):
                         time.sleep(SETTLE_S)
                         if cmd is None:
                             base = workloads.run(spec["workload"])

@@ -8,10 +8,11 @@ every syscall per thread and records nothing: the least such a tool costs).
     bench/run.py --compare ../before/target/release --tools biolatency
 
 For each tool, in each round, the workload runs with no tracer and under
-each tracer in turn, the order rotated by one place per round (A B C,
-B C A, C A B, ...: a run's place in the round biases it), so that rounds
-in a multiple of the runs per tool give every run each place equally;
-medians over the rounds are reported:
+each tracer in turn, in an order that changes every round (a Williams
+design: over as many rounds as runs, twice as many for an odd number, each
+run comes in each place and right after each other run equally often; a
+run's place and its predecessor bias it), 100 ms apart; medians over the
+rounds are reported:
 
 - per-event cost of each program: run_time_ns / run_cnt from the kernel's
   own accounting (kernel.bpf_stats_enabled=1), over the workload;
@@ -486,13 +487,26 @@ def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
     return out
 
 
-def rotated(runs: list, r: int) -> list:
-    """The runs of round `r` (0-based), rotated by `r` places: whichever run
-    comes first in a round (or right after the no-tracer run) measured
-    slower per event, up to 40 ns on biolatency for the very same binary,
-    so that no tracer keeps one place in every round."""
-    k = r % len(runs)
-    return runs[k:] + runs[:k]
+def ordered(runs: list, r: int) -> list:
+    """The runs of round `r` (0-based), in the order of row `r` of a
+    Williams design: over len(runs) rounds (twice that for an odd number of
+    runs) each run comes in each place, and right after each other run,
+    equally often. A run's place and its predecessor bias it: with ours
+    always first after the no-tracer run, the very same biolatency binary
+    measured 163 ns per event there and 123 ns in the next place."""
+    n = len(runs)
+    first = [0]
+    low, high = 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    row = [(i + r) % n for i in first]
+    if n % 2 and (r // n) % 2:
+        row.reverse()
+    return [runs[i] for i in row]
 
 
 def med(values):
@@ -542,7 +556,7 @@ def main():
                     spec = TOOLS[tool]
                     runs = [("none", (None, None))]
                     runs += tracers(tool, spec, args.compare).items()
-                    for label, (cmd, ready) in rotated(runs, r):
+                    for label, (cmd, ready) in ordered(runs, r):
                         time.sleep(SETTLE_S)
                         if cmd is None:
                             base = workloads.run(spec["workload"])

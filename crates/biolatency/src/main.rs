@@ -22,7 +22,7 @@ const ERRORS: (&str, &str, &[&str]) = (
 );
 
 /// The OVERHEAD section of `man biolatency`: measured cost per event.
-const OVERHEAD: &str = "Two programs per block I/O (three with -Q): about 100-160 ns per event each on the project's 2-core VM, 0.44-0.70x libbpf-tools' biolatency (start times in array slots claimed by compare-and-swap, where libbpf-tools inserts into and deletes from a hash; about 10 ns more with -d, -D, -F or -Q, which read the request's fields); a do-nothing program on the same hook costs 35-45 ns. See docs/performance.md.";
+const OVERHEAD: &str = "Two programs per block I/O (three with -Q): about 100-230 ns per event each on the project's 2-core VM, 0.44-0.73x libbpf-tools' biolatency (start times in array slots claimed by compare-and-swap, where libbpf-tools inserts into and deletes from a hash; about 10 ns more with -d, -D, -F or -Q, which read the request's fields); a do-nothing program on the same hook costs 35-60 ns. See docs/performance.md.";
 
 fn main() {
     tool_main("biolatency", OVERHEAD, run)

@@ -23,7 +23,7 @@ use crate::{
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
 
 /// The OVERHEAD section of `man syscount`: measured cost per event.
-const OVERHEAD: &str = "One program per syscall (two with -L). On a getppid loop on the project's 2-core VM, count mode costs about 40 ns per call (0.85-0.87x libbpf-tools' syscount; a do-nothing program costs 30) and adds 0.77-0.79x what libbpf-tools' count mode adds; -L adds 0.67-0.73x what libbpf-tools' syscount -L adds. See docs/performance.md.";
+const OVERHEAD: &str = "One program per syscall (two with -L). On a getppid loop on the project's 2-core VM, count mode costs about 40 ns per call (0.83-0.87x libbpf-tools' syscount; a do-nothing program costs 30) and adds 0.75-0.79x what libbpf-tools' count mode adds; -L adds 0.67-0.76x what libbpf-tools' syscount -L adds. See docs/performance.md.";
 
 fn main() {
     tool_main("syscount", OVERHEAD, run)

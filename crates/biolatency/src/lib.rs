@@ -58,9 +58,9 @@ impl Options {
         self.per_disk || self.per_flag
     }
 
-    /// Whether every request's fields are read (its disk for `-d` and
-    /// `-D`, its flags for `-F`, its queue's scheduler for `-Q`), rather
-    /// than only its address, and those of a request that failed.
+    /// Whether the programs read every request's fields (its disk for
+    /// `-d` and `-D`, its flags for `-F`, its queue's scheduler for `-Q`),
+    /// not only its address (a failed request's disk is read either way).
     fn reads_requests(&self) -> bool {
         self.split() || self.dev.is_some() || self.queued
     }

@@ -62,11 +62,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
 
 fn load() -> Result<Ebpf> {
     // Task storage has no userspace type in aya; the kernel creates it.
-    let ebpf = EbpfLoader::new()
+    Ok(EbpfLoader::new()
         .btf(None)
         .allow_unsupported_maps()
-        .load(OBJECT)?;
-    Ok(ebpf)
+        .load(OBJECT)?)
 }
 
 fn attach(ebpf: &mut Ebpf, name: &str, tp: &str, btf: &KernelBtf) -> Result<()> {

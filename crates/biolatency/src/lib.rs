@@ -58,19 +58,14 @@ impl Options {
         self.per_disk || self.per_flag
     }
 
-    /// Whether the programs read every request's fields (its disk for
-    /// `-d` and `-D`, its flags for `-F`, its queue's scheduler for `-Q`),
-    /// not only its address (a failed request's disk is read either way).
-    fn reads_requests(&self) -> bool {
-        self.split() || self.dev.is_some() || self.queued
-    }
-
     /// The hook that costs least per request: `tp_btf`, where a request's
-    /// fields are plain loads, when they are read; else `raw_tp`, where
-    /// the request's address is a number without the helper call that
-    /// `tp_btf` needs to hash it.
+    /// fields are plain loads, when the programs read every request's
+    /// (its disk for `-d` and `-D`, its flags for `-F`, its queue's
+    /// scheduler for `-Q`); else `raw_tp`, where the request's address is a
+    /// number without the helper call that `tp_btf` needs to hash it (a
+    /// failed request's disk is read either way).
     fn hook(&self) -> Hook {
-        if self.reads_requests() {
+        if self.split() || self.dev.is_some() || self.queued {
             Hook::BtfTracePoint
         } else {
             Hook::RawTracePoint

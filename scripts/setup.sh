@@ -80,5 +80,12 @@ if ! bpf-linker --version 2>/dev/null | grep -q "${BPF_LINKER_VERSION}"; then
         --no-default-features --features "llvm-${LLVM_MAJOR}"
 fi
 
-# Classic tracepoints are not used, but tracefs helps when debugging by hand.
+# The yardsticks attach classic tracepoints, which need tracefs: libbpf-tools'
+# syscount and bpftrace (tests and benchmarks; our tools do not). systemd
+# mounts it at boot; a machine without it, or without debugfs (whose tracing
+# directory mounts it when touched), gets it here.
+if [ ! -e /sys/kernel/tracing/events ] && [ ! -e /sys/kernel/debug/tracing/events ]; then
+    log "mounting tracefs at /sys/kernel/tracing"
+    mount -t tracefs nodev /sys/kernel/tracing
+fi
 log "toolchain ready"

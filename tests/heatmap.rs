@@ -279,33 +279,36 @@ fn terminal_heatmap_counts_every_sleep() {
         &["-s", "clock_nanosleep", "--heatmap", "0.2"],
     );
     assert!(!out.contains('\x1b'), "no escapes into a pipe: {out:?}");
-    let header = out
-        .lines()
-        .find(|l| l.starts_with("TIME"))
-        .unwrap_or_else(|| panic!("no scale header: {out}"));
     let strip_of = |line: &str| line.split('|').nth(1).unwrap_or("").to_string();
-    let scale = strip_of(header);
-    let one_ms = scale
-        .find("1ms")
-        .unwrap_or_else(|| panic!("no 1ms label: {out}"));
-    let ten_ms = scale
-        .find("10ms")
-        .unwrap_or_else(|| panic!("no 10ms label: {out}"));
-    let rows: Vec<&str> = out
-        .lines()
-        .filter(|l| l.contains(" clock_nanosleep ") && !l.starts_with("TIME"))
-        .collect();
+    // Each row is read against the scale header above it: the header is
+    // printed again when the range grows (the first interval can hold only
+    // the 1 ms sleeps, a scale with no 10ms label).
+    let mut scale: Option<(String, usize, Option<usize>)> = None;
     let mut total = 0;
     let (mut fast, mut slow) = (false, false);
-    for row in &rows {
-        let strip = strip_of(row);
-        assert!(strip.bytes().all(|b| b" .:-=+*#%@".contains(&b)), "{row}");
-        for (i, _) in strip.char_indices().filter(|(_, c)| *c != ' ') {
-            assert!(i >= one_ms, "a cell under 1 ms: {row}\n{header}");
-            fast |= i < ten_ms;
-            slow |= i >= ten_ms;
+    for line in out.lines() {
+        if line.starts_with("TIME") {
+            let strip = strip_of(line);
+            let one_ms = strip
+                .find("1ms")
+                .unwrap_or_else(|| panic!("no 1ms label: {out}"));
+            scale = Some((line.to_string(), one_ms, strip.find("10ms")));
+            continue;
         }
-        total += row
+        if !line.contains(" clock_nanosleep ") {
+            continue;
+        }
+        let (header, one_ms, ten_ms) = scale
+            .as_ref()
+            .unwrap_or_else(|| panic!("a row before any scale header: {out}"));
+        let strip = strip_of(line);
+        assert!(strip.bytes().all(|b| b" .:-=+*#%@".contains(&b)), "{line}");
+        for (i, _) in strip.char_indices().filter(|(_, c)| *c != ' ') {
+            assert!(i >= *one_ms, "a cell under 1 ms: {line}\n{header}");
+            fast |= ten_ms.is_none_or(|t| i < t);
+            slow |= ten_ms.is_some_and(|t| i >= t);
+        }
+        total += line
             .rsplit('|')
             .next()
             .unwrap()

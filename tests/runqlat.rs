@@ -348,11 +348,7 @@ for family in text_string_to_metric_families(open(sys.argv[1]).read()):
 fn per_process_names_follow_exec() {
     let _cpus = cpus_shared();
     let tool = Running::start("runqlat", &["-P", "--json"]);
-    let status = std::process::Command::new("/bin/bash")
-        .args(["-c", "for i in $(seq 31); do /bin/sleep 0.001; done"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    toolkit_tests::exec_from_shell(31, "/bin/sleep 0.001");
     let done = tool.signal(libc::SIGINT);
     assert!(done.status.success(), "{done:?}");
     let record: serde_json::Value =

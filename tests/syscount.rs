@@ -196,7 +196,7 @@ fn exact_count_at_over_a_million_calls_per_second() {
 #[test]
 fn per_process_names_follow_exec() {
     let tool = Running::start("syscount", &["-P", "-T", "10000", "--json"]);
-    toolkit_tests::exec_true_from_shell(31);
+    toolkit_tests::exec_from_shell(31, "/bin/true");
     let done = tool.signal(libc::SIGINT);
     assert!(done.status.success(), "{done:?}");
     let record: serde_json::Value =

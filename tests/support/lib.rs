@@ -636,13 +636,14 @@ impl PrintedHist {
     }
 }
 
-/// Runs `/bin/true` `times` times from a bash loop: processes that fork
-/// from the shell, then exec (their name changes from `bash` to `true`).
-pub fn exec_true_from_shell(times: u32) {
+/// Runs `command` `times` times from a bash loop: processes that fork
+/// from the shell, then exec (their name changes from `bash` to the
+/// program's, `true` for `/bin/true`).
+pub fn exec_from_shell(times: u32, command: &str) {
     let status = Command::new("/bin/bash")
         .args([
             "-c",
-            &format!("for i in $(seq {times}); do /bin/true; done"),
+            &format!("for i in $(seq {times}); do {command}; done"),
         ])
         .status()
         .unwrap();

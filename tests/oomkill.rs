@@ -3,11 +3,18 @@
 
 use toolkit_tests::{
     ForkedChild, MemoryCgroup, Running, assert_unloaded, assert_usage_errors, memory_hog,
+    stop_process,
 };
 
 const LIMIT: u64 = 8 << 20;
+
+/// The OOM tests one at a time: oomkill sees every kill on the machine,
+/// and each test reads the line of its own.
+static ONE_KILL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn one_line_per_kill_naming_trigger_victim_and_memcg() {
+    let _alone = ONE_KILL_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cgroup = MemoryCgroup::new("toolkit-oom", LIMIT);
     let kills_before = cgroup.oom_kills();
     let mut text = Running::start("oomkill", &[]);
@@ -61,4 +68,56 @@ fn duration_ends_the_run_and_bad_input_is_a_usage_error() {
         "oomkill",
         &[&["-d", "0"], &["-d", "soon"], &["5"], &["--bogus"]],
     );
+}
+
+/// A container runtime removes the victim's cgroup as soon as it dies: the
+/// path and the limit are read in the kernel at the kill, so a line read
+/// after the removal still names the cgroup and its pages. A victim whose
+/// name holds a newline and a terminal escape cannot forge a line.
+#[test]
+fn removed_cgroup_is_still_named_and_names_are_escaped() {
+    let _alone = ONE_KILL_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cgroup = MemoryCgroup::new("toolkit-oom-gone", LIMIT);
+    let mut text = Running::start("oomkill", &[]);
+    let mut json = Running::start("oomkill", &["--json"]);
+    let programs = json.programs.clone();
+    // Stopped: they read the kill only once the cgroup is gone.
+    for tool in [&text, &json] {
+        stop_process(tool.pid());
+    }
+    let child = ForkedChild::named(c"x\nforged\x1b[2J", memory_hog);
+    child.wait_blocked();
+    cgroup.add(child.pid);
+    child.release();
+    child.wait_exited();
+    let pid = child.pid;
+    child.kill(); // reap
+    assert_eq!(cgroup.oom_kills(), 1);
+    let (relative, path) = (cgroup.relative.clone(), cgroup.path.clone());
+    drop(cgroup);
+    assert!(!path.exists(), "{} still there", path.display());
+    for tool in [&text, &json] {
+        // SAFETY: kill on the test's own child.
+        unsafe { libc::kill(tool.pid() as i32, libc::SIGCONT) };
+    }
+    let line = text.read_line().expect("a line per OOM kill");
+    let memcg_line = text.read_line().expect("the memcg line");
+    let record = json.read_line().expect("a JSON object per OOM kill");
+    let (text, json) = (text.signal(libc::SIGINT), json.signal(libc::SIGINT));
+    assert!(text.status.success() && json.status.success());
+    assert_unloaded(&programs);
+
+    let name = r"x\x0aforged\x1b[2J";
+    let pages = LIMIT / 4096;
+    let expected = format!(
+        "Triggered by PID {pid} (\"{name}\"), OOM kill of PID {pid} (\"{name}\"), {pages} pages, loadavg: "
+    );
+    assert!(line[9..].starts_with(&expected), "{line:?}");
+    assert!(!line.contains('\x1b'), "{line:?}");
+    assert_eq!(memcg_line, format!("  memcg: {relative}\n"));
+    assert_eq!(text.stdout, "", "no other line: {}", text.stdout);
+    let v: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(v["victim"]["comm"], name, "{v}");
+    assert_eq!(v["pages"], pages, "{v}");
+    assert_eq!(v["memcg"], relative.as_str(), "{v}");
 }

@@ -142,7 +142,8 @@ fn bad_input_is_one_line_and_nonzero() {
     let unknown = run_tool("syslat", &["-s", "nosuchcall"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(
-        unknown.stderr.contains("unknown syscall 'nosuchcall'"),
+        unknown.stderr.contains("invalid value 'nosuchcall'")
+            && unknown.stderr.contains("unknown syscall"),
         "{unknown:?}"
     );
     let missing = run_tool("syslat", &["-p", "4194304"]);

@@ -377,6 +377,75 @@ impl Drop for ForkedChild {
     }
 }
 
+/// Runs `workload` in a new child whose pid is `pid`, which must be free
+/// (clone3 with `set_tid`: a test reusing a pid on purpose), and reaps it.
+/// As with [`ForkedChild`], the workload makes raw syscalls only.
+pub fn run_with_pid(pid: i32, workload: fn()) {
+    /// `struct clone_args`, up to `set_tid_size` (CLONE_ARGS_SIZE_VER1).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+    }
+    let tids = [pid as libc::pid_t];
+    let args = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: tids.as_ptr() as u64,
+        set_tid_size: 1,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 as fork (no CLONE_VM, no stack): the child runs raw
+    // syscalls and _exits.
+    let child = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if child == 0 {
+        workload();
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    assert_eq!(
+        child,
+        i64::from(pid),
+        "clone3 with pid {pid}: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut status = 0;
+    // SAFETY: our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+}
+
+/// Stops process `pid` with SIGSTOP and waits until it is stopped (state
+/// T), so that nothing it does afterwards can happen before the caller's
+/// next step.
+pub fn stop_process(pid: u32) {
+    // SAFETY: kill on a pid the caller owns.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        if stat.rsplit_once(") ").unwrap().1.starts_with('T') {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pid} never stopped: {stat}");
+        std::thread::yield_now();
+    }
+}
+
 /// Rows `NAME COUNT [TIME]` of a syscount-style table, by first column.
 pub fn parse_table(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
     text.lines()

@@ -61,7 +61,10 @@ impl Reasons {
     fn value(&self, name: &str) -> Result<u32> {
         match self.drops().find(|(_, n)| *n == name) {
             Some((value, _)) => Ok(value),
-            None => bail!("unknown drop reason '{name}' (netdrop -l lists this kernel's)"),
+            None => bail!(
+                "unknown drop reason '{}' (netdrop -l lists this kernel's)",
+                toolkit_core::escape::clip(name)
+            ),
         }
     }
 
@@ -86,6 +89,17 @@ impl Reasons {
         values.retain(|&v| v < MAX_REASONS);
         values.sort_unstable();
         values.dedup();
+        if values.is_empty() {
+            // It would print "no packet drops" forever, whatever dropped.
+            bail!(
+                "-x excludes every reason {}: nothing would ever be counted",
+                if include.is_empty() {
+                    "there is"
+                } else {
+                    "-r names"
+                }
+            );
+        }
         Ok(values)
     }
 }
@@ -155,6 +169,14 @@ mod tests {
             .selected(&names(&["NO_SUCH_REASON"]), &[], false)
             .unwrap_err();
         assert!(format!("{err}").contains("unknown drop reason 'NO_SUCH_REASON'"));
+        // A selection that can never count anything is refused.
+        let err = reasons
+            .selected(&names(&["NO_SOCKET"]), &names(&["NO_SOCKET"]), false)
+            .unwrap_err();
+        assert!(format!("{err}").contains("-x excludes every reason -r names"));
+        let every: Vec<String> = reasons.drops().map(|(_, n)| n.to_string()).collect();
+        let err = reasons.selected(&[], &every, true).unwrap_err();
+        assert!(format!("{err}").contains("-x excludes every reason there is"));
     }
 
     #[test]

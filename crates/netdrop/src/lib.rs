@@ -18,10 +18,10 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ne
 /// The tracepoint traced.
 pub const TRACEPOINT: &str = "kfree_skb";
 
-/// The device name in `key` (empty without a device).
+/// The device name in `key` (empty without a device), escaped: whoever
+/// owns a network namespace names its interfaces.
 pub fn interface_name(key: &DropKey) -> String {
-    let end = key.ifname.iter().position(|&b| b == 0).unwrap_or(16);
-    String::from_utf8_lossy(&key.ifname[..end]).into_owned()
+    toolkit_core::escape::c_name(&key.ifname)
 }
 
 /// An interface as an operator names it: `eth0` in `own_netns` (see

@@ -14,7 +14,10 @@ use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
 use toolkit_drain::{DropReport, Losses, take_map};
 use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
-use toolkit_report::output::{local_hms, rfc3339_now};
+use toolkit_report::{
+    escape,
+    output::{local_hms, rfc3339_now},
+};
 
 use crate::memcg::MemoryHierarchy;
 
@@ -90,25 +93,44 @@ pub struct Kill {
 
 impl Kill {
     fn new(event: &OomEvent, memory: Option<&MemoryHierarchy>, page_size: u64) -> Self {
+        // Escaped: a victim named "x\n00:00:00 Triggered by ..." must not
+        // forge a line.
         let name = |comm: &[u8; 16], pid: u32| {
-            let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
-            if end > 0 {
-                String::from_utf8_lossy(&comm[..end]).into_owned()
+            if comm[0] != 0 {
+                escape::c_name(comm)
             } else {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .map_or_else(|_| "?".to_string(), |c| c.trim().to_string())
+                std::fs::read(format!("/proc/{pid}/comm")).map_or_else(
+                    |_| "?".to_string(),
+                    |c| escape::escape_bytes(c.strip_suffix(b"\n").unwrap_or(&c)),
+                )
             }
         };
-        let dir = memory.and_then(|m| m.path_of(event.memcg_id).map(|p| (m, p)));
+        // The cgroup's path and limit as the kernel side read them at the
+        // kill; only on kernels where it could not, looked up now (the
+        // cgroup may be gone by then).
+        let read_then = memcg::path_of_event(event);
+        let dir = match read_then {
+            Some(_) => None,
+            None => memory.and_then(|m| m.path_of(event.memcg_id).map(|p| (m, p))),
+        };
+        let limit = match event.limit_pages {
+            u64::MAX => dir
+                .as_ref()
+                .and_then(|(m, p)| m.limit(p))
+                .map(|b| b / page_size),
+            pages => memcg::limited(pages, page_size),
+        };
         // As the kernel measures the kill: the cgroup's limit when it has
         // one, else RAM plus swap.
-        let pages = dir
-            .as_ref()
-            .and_then(|(m, p)| m.limit(p))
-            .map_or_else(|| memcg::system_pages(page_size), |b| b / page_size);
-        let memcg = dir.map(|(m, p)| {
-            let rel = p.strip_prefix(&m.root).unwrap_or(&p).to_string_lossy();
-            format!("/{rel}")
+        let pages = limit.unwrap_or_else(|| memcg::system_pages(page_size));
+        let memcg = read_then.or_else(|| {
+            dir.map(|(m, p)| {
+                let rel = p.strip_prefix(&m.root).unwrap_or(&p);
+                format!(
+                    "/{}",
+                    escape::escape_bytes(rel.as_os_str().as_encoded_bytes())
+                )
+            })
         });
         Self {
             time: local_hms(),
@@ -191,6 +213,12 @@ pub fn config(btf: &KernelBtf) -> Result<Config> {
         config.css_cgroup = btf.member_offset("cgroup_subsys_state", "cgroup")?;
         config.cgroup_kn = btf.member_offset("cgroup", "kn")?;
         config.kernfs_node_id = btf.member_offset("kernfs_node", "id")?;
+        config.kernfs_node_name = btf.member_offset("kernfs_node", "name")?;
+        config.kernfs_node_parent =
+            btf.first_member_offset("kernfs_node", &["__parent", "parent"])?;
+        config.memcg_css = btf.member_offset("mem_cgroup", "css")?;
+        config.memcg_memory_max = btf.member_offset("mem_cgroup", "memory")?
+            + btf.member_offset("page_counter", "max")?;
     }
     Ok(config)
 }

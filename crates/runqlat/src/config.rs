@@ -6,7 +6,7 @@ use anyhow::Result;
 use runqlat_ebpf::{
     CgroupOffsets, Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps,
 };
-use toolkit_load::KernelBtf;
+use toolkit_load::{KernelBtf, PinnedPid};
 
 use crate::{Options, report::Grouping};
 
@@ -17,7 +17,7 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
     let task = |member: &str| btf.member_offset("task_struct", member);
     let mut config = Config {
         unit_divisor: options.unit().divisor(),
-        filter_tgid: options.pid.unwrap_or(0),
+        process: PinnedPid::filter(options.process, btf)?,
         group_by: match grouping {
             Grouping::None => group::NONE,
             Grouping::Process => group::PROCESS,
@@ -111,7 +111,7 @@ mod tests {
         let config = config_of(Options::default());
         assert_eq!(config.unit_divisor, 1000);
         assert_eq!(
-            (config.filter_tgid, config.group_by, config.loglinear),
+            (config.process.pid, config.group_by, config.loglinear),
             (0, group::NONE, 0)
         );
         assert_ne!(config.task.comm, 0);
@@ -125,12 +125,17 @@ mod tests {
         let config = config_of(Options {
             milliseconds: true,
             grouping: Grouping::Process,
-            pid: Some(42),
+            process: Some(PinnedPid {
+                pid: 42,
+                born_before: 7,
+            }),
             loglinear: true,
             ..Options::default()
         });
         assert_eq!(config.unit_divisor, 1_000_000);
-        assert_eq!((config.filter_tgid, config.group_by), (42, group::PROCESS));
+        assert_eq!((config.process.pid, config.group_by), (42, group::PROCESS));
+        assert_eq!(config.process.born_before, 7);
+        assert_ne!(config.process.off_start_time, 0);
         assert_eq!(config.loglinear, 1);
         let by = |grouping| {
             config_of(Options {

@@ -14,7 +14,7 @@ use runqlat_ebpf::{dropped, maps};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{CommTable, DropReport, HistDrain, IntervalClock, Losses, drain_optional};
 use toolkit_load::{
-    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
+    CgroupFilter, Hook, KernelBtf, PinnedPid, attach_tracepoints, check_privileges, load_object,
 };
 use toolkit_report::Unit;
 
@@ -29,8 +29,8 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ru
 pub struct Options {
     /// How histograms are split (`-P`, `-L`, `--pidnss`, `-C`).
     pub grouping: Grouping,
-    /// Only this process.
-    pub pid: Option<u32>,
+    /// Only this process (`-p`), never one that reuses its pid.
+    pub process: Option<PinnedPid>,
     /// Only tasks in this cgroup v2 or below.
     pub cgroup: Option<CgroupFilter>,
     /// Millisecond buckets.
@@ -44,7 +44,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             grouping: Grouping::None,
-            pid: None,
+            process: None,
             cgroup: None,
             milliseconds: false,
             loglinear: false,

@@ -5,7 +5,7 @@ mod cli;
 use anyhow::Result;
 use runqlat::{Grouping, Options, Tracer, report};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_load::{CgroupFilter, KernelBtf};
+use toolkit_load::{CgroupFilter, KernelBtf, TracedProcess};
 use toolkit_report::{output::stdout, print_banner};
 
 use crate::cli::Cli;
@@ -18,11 +18,12 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    signals.watch(cli.pid)?;
+    let traced = TracedProcess::from_arg(cli.pid)?;
+    signals.watch(traced.as_ref())?;
     let grouping = cli.grouping();
     let options = Options {
         grouping,
-        pid: cli.pid,
+        process: traced.as_ref().map(TracedProcess::pinned),
         cgroup: CgroupFilter::from_arg(cli.cgroup.as_deref())?,
         milliseconds: cli.out.milliseconds,
         loglinear: cli.hires.loglinear(),

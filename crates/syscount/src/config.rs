@@ -4,22 +4,24 @@
 
 use anyhow::Result;
 use syscount_ebpf::{Config, maps};
-use toolkit_load::{CgroupFilter, KernelBtf};
+use toolkit_load::{CgroupFilter, KernelBtf, TracedProcess};
+use toolkit_report::names::syscall_number;
 
 use crate::cli::Cli;
 
-/// The kernel side's configuration for `cli`; `self_pid` (syscount's own)
-/// is never counted.
+/// The kernel side's configuration for `cli`, its `-p` process pinned as
+/// `traced`; `self_pid` (syscount's own) is never counted.
 pub fn build(
     cli: &Cli,
     btf: &KernelBtf,
+    traced: Option<&TracedProcess>,
     cgroup: Option<CgroupFilter>,
     self_pid: u32,
 ) -> Result<Config> {
     let flag = |on: bool| u32::from(on);
     Ok(Config {
         cgroup_id: cgroup.map_or(0, |c| c.id),
-        filter_pid: cli.pid.unwrap_or(0),
+        process: TracedProcess::filter(traced, btf)?,
         self_pid,
         filter_failed: flag(cli.failures),
         filter_errno: cli.errno.unwrap_or(0) as u32,
@@ -33,6 +35,7 @@ pub fn build(
         filter_syscalls: flag(cli.syscalls.is_some()),
         off_task_real_parent: btf.member_offset("task_struct", "real_parent")?,
         off_task_tgid: btf.member_offset("task_struct", "tgid")?,
+        nr_sigreturn: syscall_number("rt_sigreturn").unwrap_or(u32::MAX),
     })
 }
 
@@ -51,7 +54,8 @@ mod tests {
     fn config_of(args: &[&str]) -> Config {
         let argv = std::iter::once("syscount").chain(args.iter().copied());
         let cli = Cli::try_parse_from(argv).unwrap();
-        build(&cli, &KernelBtf::load().unwrap(), None, 7).unwrap()
+        let traced = TracedProcess::from_arg(cli.pid).unwrap();
+        build(&cli, &KernelBtf::load().unwrap(), traced.as_ref(), None, 7).unwrap()
     }
 
     #[test]
@@ -59,7 +63,7 @@ mod tests {
         let config = config_of(&[]);
         assert_eq!(config.self_pid, 7);
         let switches = [
-            config.filter_pid,
+            config.process.pid,
             config.filter_failed,
             config.filter_errno,
             config.measure_latency,
@@ -78,8 +82,11 @@ mod tests {
             (7, 1, 1)
         );
         assert_ne!(bcc.off_task_real_parent, bcc.off_task_tgid);
-        let config = config_of(&["-p", "42", "-e", "ENOENT", "-L", "-P"]);
-        assert_eq!(config.filter_pid, 42);
+        let me = std::process::id().to_string();
+        let config = config_of(&["-p", &me, "-e", "ENOENT", "-L", "-P"]);
+        assert_eq!(config.process.pid, std::process::id());
+        assert_ne!(config.process.born_before, 0);
+        assert_eq!(config.nr_sigreturn, 15);
         assert_eq!(config.filter_errno, 2);
         assert_eq!((config.measure_latency, config.by_process), (1, 1));
         assert_eq!(config_of(&["-x"]).filter_failed, 1);

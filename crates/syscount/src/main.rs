@@ -11,7 +11,7 @@ use syscount_ebpf::{dropped, maps};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_drain::{ArrayDrain, CommTable, DropReport, HistDrain, IntervalClock};
 use toolkit_load::{
-    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
+    CgroupFilter, Hook, KernelBtf, TracedProcess, attach_tracepoints, check_privileges, load_object,
 };
 use toolkit_report::{names::all_syscalls, output::stdout, print_banner};
 
@@ -37,7 +37,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         return Ok(());
     }
-    signals.watch(cli.pid)?;
+    let traced = TracedProcess::from_arg(cli.pid)?;
+    signals.watch(traced.as_ref())?;
     if let Some(tid) = cli.tid {
         toolkit_cli::require_thread(tid)?;
     }
@@ -57,7 +58,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         tracepoints.push("sched_process_exec");
     }
     btf.require_tracepoints(&tracepoints)?;
-    let config = config::build(&cli, &btf, cgroup, std::process::id())?;
+    let config = config::build(&cli, &btf, traced.as_ref(), cgroup, std::process::id())?;
     let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(&cli))?;
     if let Some(syscalls) = &cli.syscalls {
         let mut watched: aya::maps::Array<_, u32> = aya::maps::Array::try_from(

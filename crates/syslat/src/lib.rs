@@ -23,8 +23,8 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sy
 /// What to trace and how.
 #[derive(Debug, Default)]
 pub struct Options {
-    /// Only this process.
-    pub pid: Option<u32>,
+    /// Only this process (`-p`), never one that reuses its pid.
+    pub process: Option<toolkit_load::PinnedPid>,
     /// Only this thread.
     pub tid: Option<u32>,
     /// Only these syscall numbers (filtered in the kernel).
@@ -291,7 +291,7 @@ pub fn config(options: &Options, unit: Unit, btf: &KernelBtf, self_pid: u32) -> 
     let regs = |member: &str| btf.member_offset("pt_regs", member);
     Ok(Config {
         unit_divisor: unit.divisor(),
-        filter_pid: options.pid.unwrap_or(0),
+        process: toolkit_load::PinnedPid::filter(options.process, btf)?,
         filter_tid: options.tid.unwrap_or(0),
         self_pid,
         filter_syscalls: flag(options.syscalls.is_some()),
@@ -307,6 +307,7 @@ pub fn config(options: &Options, unit: Unit, btf: &KernelBtf, self_pid: u32) -> 
         cgroup_level: options.cgroup.map_or(0, |c| c.level),
         cgroup_id: options.cgroup.map_or(0, |c| c.id),
         per_process: flag(options.per_process),
+        reserved: 0,
     })
 }
 
@@ -419,7 +420,10 @@ mod tests {
     fn options_map_to_config_fields() {
         let btf = KernelBtf::load().unwrap();
         let options = Options {
-            pid: Some(5),
+            process: Some(toolkit_load::PinnedPid {
+                pid: 5,
+                born_before: 8,
+            }),
             tid: Some(6),
             syscalls: Some(vec![9, 11]),
             failed_only: true,
@@ -440,7 +444,7 @@ mod tests {
         );
         assert_eq!(config.unit_divisor, 1);
         assert_eq!(
-            (config.filter_pid, config.filter_tid, config.self_pid),
+            (config.process.pid, config.filter_tid, config.self_pid),
             (5, 6, 99)
         );
         let switches = [

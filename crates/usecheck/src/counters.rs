@@ -100,7 +100,7 @@ pub fn disks() -> BTreeMap<String, DiskStat> {
         .flatten()
         .flatten()
     {
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let name = toolkit_core::escape::escape_bytes(entry.file_name().as_encoded_bytes());
         let path = entry.path();
         let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
         if name.starts_with("ram") || read("size").trim() == "0" {
@@ -236,9 +236,9 @@ pub fn addresses() -> BTreeMap<IpAddr, String> {
             continue;
         }
         // SAFETY: ifa_name is a NUL-terminated string of the list.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
+        let name = toolkit_core::escape::escape_bytes(
+            unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }.to_bytes(),
+        );
         // SAFETY: ifa_addr points to a sockaddr whose family says which
         // sockaddr_* it is.
         let addr = unsafe {

@@ -20,6 +20,15 @@ pub struct Config {
     pub css_cgroup: u32,
     pub cgroup_kn: u32,
     pub kernfs_node_id: u32,
+    /// `kernfs_node.name` and `.parent` (`__parent` since 6.15): the
+    /// memory cgroup's path, read at the kill, before a container runtime
+    /// removes the cgroup.
+    pub kernfs_node_name: u32,
+    pub kernfs_node_parent: u32,
+    /// `mem_cgroup.css`, and `mem_cgroup.memory.max` (pages): the limit
+    /// the kill was measured against.
+    pub memcg_css: u32,
+    pub memcg_memory_max: u32,
 }
 
 impl Config {
@@ -30,7 +39,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 8 * 4);
+toolkit_core::pod_config!(Config, 12 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -40,10 +49,16 @@ pub mod maps {
     );
 }
 
+/// Levels of a memory cgroup's path the kernel side reads, leaf first.
+pub const PATH_LEVELS: usize = 16;
+/// Bytes kept of each level's name (with its NUL): container runtimes'
+/// names (`docker-<64 hex>.scope`, `cri-containerd-<64 hex>.scope`) fit.
+pub const NAME_BYTES: usize = 128;
+
 /// One OOM kill, as the kernel side sends it through the `EVENTS` ring
 /// buffer.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OomEvent {
     /// The process whose allocation triggered the kill (the one running
     /// when the kernel marked the victim).
@@ -57,9 +72,19 @@ pub struct OomEvent {
     /// Empty on kernels whose `mark_victim` carries only a pid (before
     /// 6.8): userspace then reads the name from /proc.
     pub victim_comm: [u8; 16],
+    /// The memory cgroup's limit (`memory.max`, v1 `limit_in_bytes`) in
+    /// pages, `u64::MAX` when not read; huge when unlimited.
+    pub limit_pages: u64,
+    /// Levels of `path` read (the root has none), and 1 when the path was
+    /// deeper than [`PATH_LEVELS`] or a name could not be read: userspace
+    /// then finds the cgroup by `memcg_id`.
+    pub path_levels: u32,
+    pub path_incomplete: u32,
+    /// The memory cgroup's directory names, leaf first, NUL-terminated.
+    pub path: [[u8; NAME_BYTES]; PATH_LEVELS],
 }
 
-const _: () = assert!(core::mem::size_of::<OomEvent>() == 48);
+const _: () = assert!(core::mem::size_of::<OomEvent>() == 48 + 16 + PATH_LEVELS * NAME_BYTES);
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {

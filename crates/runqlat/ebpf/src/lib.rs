@@ -30,8 +30,8 @@ pub struct Config {
     pub unit_divisor: u64,
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
-    /// `-p`: only this process (0: all).
-    pub filter_tgid: u32,
+    /// `-p`: only this process, never one that reuses its pid.
+    pub process: toolkit_core::PidFilter,
     /// A [`group`] constant.
     pub group_by: u32,
     /// Also record log-linear histograms (`--percentiles`, `--compact`).
@@ -39,6 +39,7 @@ pub struct Config {
     /// `-c`: only tasks in the cgroup (or below it) at this depth.
     pub filter_cgroup: u32,
     pub cgroup_level: u32,
+    pub reserved: u32,
     /// Field offsets from the running kernel's BTF.
     pub task: TaskOffsets,
     /// With `--pidnss` only.
@@ -117,7 +118,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 2 * 8 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4 + 8 * 4);
+toolkit_core::pod_config!(Config, 2 * 8 + 24 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4 + 8 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

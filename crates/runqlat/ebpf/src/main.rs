@@ -18,7 +18,7 @@ use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    ns_since, read_kernel,
+    ns_since, read_kernel, task_in_process,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -165,8 +165,9 @@ fn traced<C: TracepointContext>(task: u64) -> Option<u32> {
     if pid == 0 {
         return None; // the idle task
     }
-    let tgid = global(&CONFIG.filter_tgid);
-    if tgid != 0 && arg_u32::<C>(task, &CONFIG.task.tgid) != tgid {
+    if global(&CONFIG.process.pid) != 0
+        && !task_in_process(&CONFIG.process, task, arg_u32::<C>(task, &CONFIG.task.tgid))
+    {
         return None;
     }
     if global(&CONFIG.filter_cgroup) != 0 && !task_in_cgroup(task) {

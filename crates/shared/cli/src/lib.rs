@@ -107,18 +107,42 @@ impl PercentileArgs {
         self.percentiles.is_some() || self.compact || self.heatmap || self.svg.is_some()
     }
 
+    /// Fails when `--svg` and `--openmetrics` name one file, which would
+    /// flip between the two formats (checked before either is written).
+    fn distinct_files(&self) -> anyhow::Result<()> {
+        if let (Some(svg), Some(metrics)) = (&self.svg, &self.openmetrics)
+            && toolkit_report::outfile::same_file(svg, metrics)
+        {
+            bail!(
+                "--svg and --openmetrics both name {}: give each its own file",
+                toolkit_report::escape::Shown(svg.as_os_str().as_encoded_bytes())
+            );
+        }
+        Ok(())
+    }
+
     /// The `--svg` recorder, its file checked (and written empty) now.
     /// The picture's title is the command line and the host.
     pub fn svg(&self, tool: &'static str) -> anyhow::Result<Option<SvgRecorder>> {
         let Some(path) = &self.svg else {
             return Ok(None);
         };
-        // The tool's name without its path, then its options as given.
+        self.distinct_files()?;
+        // The tool's name without its path, then its options as given
+        // (any bytes: a path need not be UTF-8), escaped.
         let command: Vec<String> = std::iter::once(tool.to_string())
-            .chain(std::env::args().skip(1))
+            .chain(
+                std::env::args_os()
+                    .skip(1)
+                    .map(|a| toolkit_report::escape::escape_bytes(a.as_encoded_bytes())),
+            )
             .collect();
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let title = format!("{} on {}", command.join(" "), host.trim());
+        let host = std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default();
+        let title = format!(
+            "{} on {}",
+            command.join(" "),
+            toolkit_report::escape::escape_bytes(host.trim_ascii())
+        );
         let lines = self
             .percentiles
             .clone()
@@ -138,6 +162,7 @@ impl PercentileArgs {
         let Some(path) = &self.openmetrics else {
             return Ok(None);
         };
+        self.distinct_files()?;
         let om = OpenMetrics::new(path, tool, label, unit)?;
         om.publish_or_fail()?;
         Ok(Some(om))
@@ -199,6 +224,7 @@ impl HistArgs {
 /// Processes (`-p`) are checked and watched by
 /// [`StopSignals::watch`].
 pub fn require_thread(tid: u32) -> anyhow::Result<()> {
+    toolkit_load::process::refuse_in_pid_namespace(&format!("-t {tid}"))?;
     if tid == 0 || !std::path::Path::new(&format!("/proc/{tid}/status")).exists() {
         anyhow::bail!("thread {tid} not found");
     }
@@ -226,6 +252,39 @@ pub fn exit_on_error(tool: &str, result: anyhow::Result<()>) -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// Longest usage error printed as clap renders it.
+const LONG_USAGE_ERROR: usize = 512;
+
+/// A usage error, as clap prints it (exit status 2; help and version on
+/// stdout, 0), except that a very long one (a 100 KB bad value, echoed)
+/// has each long quoted value clipped ([`toolkit_report::escape::clip`]).
+fn exit_on_usage_error(err: clap::Error) -> ! {
+    let text = err.render().to_string();
+    if !err.use_stderr() || text.len() <= LONG_USAGE_ERROR {
+        err.exit();
+    }
+    let _ = io::stderr().write_all(clip_quoted(&text).as_bytes());
+    std::process::exit(err.exit_code())
+}
+
+/// `text` with every `'...'` run clipped.
+fn clip_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(LONG_USAGE_ERROR);
+    let mut rest = text;
+    while let Some(open) = rest.find('\'') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('\'') else {
+            break;
+        };
+        out.push_str(&rest[..=open]);
+        out.push_str(&toolkit_report::escape::clip(&after[..close]));
+        out.push('\'');
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// For the tools' unit tests: each of `cases` (arguments after the program
@@ -297,7 +356,7 @@ fn parse_seconds(text: &str, what: &str, max: f64) -> Result<Duration, String> {
     let secs: f64 = match text.parse() {
         Ok(secs) => secs,
         Err(_) => humantime::parse_duration(text)
-            .map_err(|_| format!("'{text}' is not a number of seconds or a duration (500ms, 2s)"))?
+            .map_err(|_| "it is not a number of seconds or a duration (500ms, 2s)".to_string())?
             .as_secs_f64(),
     };
     if !(0.001..=max).contains(&secs) {
@@ -320,7 +379,10 @@ pub fn tool_main<C: clap::Parser>(
         exit_on_error(tool, generate::<C>(&what.to_string_lossy(), overhead));
     }
     let signals = StopSignals::block(tool);
-    let matches = C::command().arg(verbose_arg()).get_matches();
+    let matches = C::command()
+        .arg(verbose_arg())
+        .try_get_matches()
+        .unwrap_or_else(|err| exit_on_usage_error(err));
     toolkit_load::set_verbose(matches.get_flag(VERBOSE));
     let cli = C::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     exit_on_error(tool, signals.map_err(Into::into).and_then(|s| run(cli, &s)))
@@ -401,6 +463,22 @@ fn write_man(cmd: clap::Command, overhead: &str, out: &mut impl io::Write) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_quoted_values_are_clipped() {
+        let long = "y".repeat(5_000);
+        let text = format!("error: invalid value '{long}' for '-s <NAME>': unknown\n");
+        let clipped = clip_quoted(&text);
+        assert!(
+            clipped.starts_with(&format!(
+                "error: invalid value '{}... (5000 bytes)' for '-s <NAME>'",
+                "y".repeat(64)
+            )),
+            "{clipped}"
+        );
+        assert!(clipped.ends_with(": unknown\n"));
+        assert_eq!(clip_quoted("no quotes"), "no quotes");
+    }
 
     #[test]
     fn intervals_in_seconds_with_fractions() {

@@ -7,11 +7,11 @@
 use std::{
     cell::OnceCell,
     io,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsRawFd as _, OwnedFd},
     time::{Duration, Instant},
 };
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 /// SIGINT and SIGTERM, blocked for this thread and its future threads, and
 /// optionally the end of the one process a `-p` run traces.
@@ -58,15 +58,14 @@ impl StopSignals {
         }
     }
 
-    /// Ends the run when process `pid` exits (`-p`). Fails, in one line,
-    /// when `pid` is not a live process, or is a thread of another process
-    /// (whose pid is then named). Does nothing without a `-p`.
-    pub fn watch(&self, pid: Option<u32>) -> Result<()> {
-        let Some(pid) = pid else {
+    /// Ends the run when the `-p` process `traced` exits. Does nothing
+    /// without one.
+    pub fn watch(&self, traced: Option<&toolkit_load::TracedProcess>) -> Result<()> {
+        let Some(traced) = traced else {
             return Ok(());
         };
-        let pidfd = open_process(pid)?;
-        let _ = self.watched.set((pid, pidfd));
+        let pidfd = traced.pidfd().try_clone_to_owned()?;
+        let _ = self.watched.set((traced.pid(), pidfd));
         Ok(())
     }
 
@@ -117,36 +116,6 @@ impl StopSignals {
             // the deadline is what counts.
         }
     }
-}
-
-/// A pidfd for process `pid`, after checking that `pid` is a process (a
-/// thread group leader), not a thread of one.
-fn open_process(pid: u32) -> Result<OwnedFd> {
-    let status = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
-        Ok(status) if pid != 0 => status,
-        _ => bail!("process {pid} not found"),
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_string())
-    };
-    let tgid = field("Tgid:").and_then(|v| v.parse::<u32>().ok());
-    if let Some(tgid) = tgid.filter(|&t| t != pid) {
-        let comm = std::fs::read_to_string(format!("/proc/{tgid}/comm")).unwrap_or_default();
-        bail!(
-            "{pid} is a thread of process {tgid} ({}), not a process: pass -p {tgid}",
-            comm.trim()
-        );
-    }
-    // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
-    if fd < 0 {
-        bail!("process {pid} not found");
-    }
-    // SAFETY: fd is a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Runs `report` at the end of every interval (or once, on a signal, when

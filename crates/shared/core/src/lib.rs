@@ -95,6 +95,33 @@ pub struct SockOffsets {
 
 pod_config!(SockOffsets, 8 * 4);
 
+/// `-p`: one process, matched by its pid and by its start time, so that a
+/// later process reusing the pid is never counted (userspace's
+/// `toolkit_load::TracedProcess` says how `born_before` is chosen).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PidFilter {
+    /// `CLOCK_MONOTONIC` ns, the clock of `task_struct.start_time`: a task
+    /// with the pid whose group leader started at or after it belongs to a
+    /// process that reuses the pid.
+    pub born_before: u64,
+    /// The process's pid (tgid), as the initial PID namespace numbers it;
+    /// 0: every process.
+    pub pid: u32,
+    /// `task_struct.group_leader` and `.start_time`, from the kernel's BTF.
+    pub off_group_leader: u32,
+    pub off_start_time: u32,
+    pub reserved: u32,
+}
+
+pod_config!(PidFilter, 8 + 4 * 4);
+
+#[cfg(any(test, feature = "user"))]
+extern crate alloc;
+
+/// Userspace only: names made safe to print.
+#[cfg(any(test, feature = "user"))]
+pub mod escape;
 pub mod hist;
 pub mod loglinear;
 

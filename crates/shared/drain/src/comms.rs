@@ -35,9 +35,8 @@ impl CommTable {
         }
         for key in keys {
             if let Ok(comm) = self.map.get(&key, 0) {
-                let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-                self.names
-                    .insert(key, String::from_utf8_lossy(&comm[..end]).into_owned());
+                // Any user names its own processes: escaped once, here.
+                self.names.insert(key, toolkit_core::escape::c_name(&comm));
             }
         }
     }

@@ -348,6 +348,38 @@ pub fn current_in_cgroup(id: u64, level: u32) -> bool {
     unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) == id }
 }
 
+/// Whether `task`, of process `tgid`, belongs to the `-p` process of
+/// `filter` (any process without one): the same pid, and a group leader
+/// that started before the process was last seen alive by userspace, so
+/// never a later process that reuses the pid. The start time is read only
+/// for the target's own tasks.
+#[inline(always)]
+pub fn task_in_process(filter: &toolkit_core::PidFilter, task: u64, tgid: u32) -> bool {
+    let pid = global(&filter.pid);
+    if pid == 0 {
+        return true;
+    }
+    if tgid != pid {
+        return false;
+    }
+    let Some(leader) = read_kernel::<u64>(task, global(&filter.off_group_leader)) else {
+        return false;
+    };
+    read_kernel::<u64>(leader, global(&filter.off_start_time))
+        .is_some_and(|started| started < global(&filter.born_before))
+}
+
+/// [`task_in_process`] for the current task, of process `tgid`.
+#[inline(always)]
+pub fn current_in_process(filter: &toolkit_core::PidFilter, tgid: u32) -> bool {
+    if global(&filter.pid) == 0 {
+        return true;
+    }
+    // SAFETY: helper without arguments.
+    let task = unsafe { aya_ebpf::helpers::bpf_get_current_task() };
+    task_in_process(filter, task, tgid)
+}
+
 /// x86_64 `exit` and `exit_group` never return: no start time is kept for
 /// them.
 const NO_RETURN_SYSCALLS: [u64; 2] = [60, 231];

@@ -24,7 +24,7 @@ impl CgroupFilter {
 
     /// Resolves a cgroup v2 directory such as `/sys/fs/cgroup/system.slice`.
     pub fn from_path(path: &Path) -> Result<Self> {
-        let shown = path.display();
+        let shown = toolkit_core::escape::Shown(path.as_os_str().as_encoded_bytes());
         let Ok(meta) = std::fs::metadata(path) else {
             bail!("cgroup '{shown}' not found");
         };

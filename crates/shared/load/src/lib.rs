@@ -6,10 +6,12 @@
 pub mod attach;
 pub mod btf;
 pub mod cgroup;
+pub mod process;
 
 pub use attach::{FORCE_RAW_TP_ENV, FORCE_TP_BTF_ENV, Hook, attach_tracepoints};
 pub use btf::KernelBtf;
 pub use cgroup::CgroupFilter;
+pub use process::{PinnedPid, TracedProcess};
 
 use anyhow::{Result, anyhow, bail};
 use aya::{Ebpf, EbpfLoader, GlobalData, Pod};

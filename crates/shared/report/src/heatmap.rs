@@ -123,17 +123,28 @@ pub enum Palette {
 
 impl Palette {
     /// The palette for this stdout: colour when `forced` says so (`--color
-    /// always` or `never`), else on a terminal without `NO_COLOR`
-    /// (https://no-color.org); 24-bit when `COLORTERM` says the terminal
-    /// has it.
+    /// always` or `never`), else on a terminal that is not `TERM=dumb`,
+    /// without `NO_COLOR` (https://no-color.org); 24-bit when `COLORTERM`
+    /// says the terminal has it.
     pub fn choose(forced: Option<bool>) -> Self {
         let on_tty = {
             // SAFETY: isatty only inspects the descriptor.
             unsafe { libc::isatty(libc::STDOUT_FILENO) == 1 }
         };
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let colour = forced.unwrap_or(on_tty && !no_color);
-        let truecolor = std::env::var("COLORTERM").is_ok_and(|v| v == "truecolor" || v == "24bit");
+        Self::choose_from(forced, on_tty, |name| std::env::var(name).ok())
+    }
+
+    /// [`choose`](Self::choose), given whether stdout is a terminal and
+    /// the environment.
+    fn choose_from(
+        forced: Option<bool>,
+        on_tty: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let no_color = env("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = env("TERM").is_some_and(|v| v == "dumb");
+        let colour = forced.unwrap_or(on_tty && !no_color && !dumb);
+        let truecolor = env("COLORTERM").is_some_and(|v| v == "truecolor" || v == "24bit");
         match (colour, truecolor) {
             (false, _) => Self::Plain,
             (true, false) => Self::Ansi256,
@@ -383,6 +394,30 @@ mod tests {
     use toolkit_core::loglinear::loglinear_bin;
 
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_that_wants_it() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let choose = |forced, tty, vars| Palette::choose_from(forced, tty, env(vars));
+        assert_eq!(choose(None, true, &[("TERM", "xterm")]), Palette::Ansi256);
+        assert_eq!(choose(None, true, &[("TERM", "dumb")]), Palette::Plain);
+        assert_eq!(choose(None, true, &[("NO_COLOR", "1")]), Palette::Plain);
+        assert_eq!(choose(None, false, &[]), Palette::Plain);
+        assert_eq!(
+            choose(Some(true), true, &[("TERM", "dumb")]),
+            Palette::Ansi256
+        );
+        assert_eq!(
+            choose(None, true, &[("COLORTERM", "truecolor")]),
+            Palette::TrueColor
+        );
+    }
 
     #[test]
     fn cells_hold_whole_bins_in_order() {

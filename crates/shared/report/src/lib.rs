@@ -15,6 +15,8 @@ pub mod svg;
 
 use std::io;
 
+pub use toolkit_core::escape;
+
 pub use interval::{HistReport, HistRow, OutputMode, Sections};
 pub use openmetrics::OpenMetrics;
 pub use outfile::ReplacedFile;

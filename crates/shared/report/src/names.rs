@@ -19,10 +19,9 @@ pub fn syscall_number(name: &str) -> Option<u32> {
 }
 
 /// `-s` values: comma-separated syscall names, each checked against the
-/// table.
+/// table. The message does not repeat the value: clap's line shows it.
 pub fn parse_syscall(text: &str) -> Result<u32, String> {
-    syscall_number(text)
-        .ok_or_else(|| format!("unknown syscall '{text}' (syscount -l lists the names)"))
+    syscall_number(text).ok_or_else(|| "unknown syscall (syscount -l lists the names)".to_string())
 }
 
 /// Name of errno `n` (`ENOENT`), or the number when it has none.
@@ -55,7 +54,7 @@ pub fn parse_errno(text: &str) -> Result<i32, String> {
     };
     (1..4096)
         .find(|&n| Errno::new(n).name() == Some(text))
-        .ok_or_else(|| format!("unknown errno name '{text}' (expected e.g. ENOENT, or a number)"))
+        .ok_or_else(|| "unknown errno name (expected e.g. ENOENT, or a number)".to_string())
 }
 
 #[cfg(test)]
@@ -76,7 +75,7 @@ mod tests {
         assert!(
             parse_syscall("nosuchcall")
                 .unwrap_err()
-                .contains("nosuchcall")
+                .starts_with("unknown syscall")
         );
     }
 

@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::{self, Write as _},
-    os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
+    os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
 };
 
@@ -59,12 +59,18 @@ impl ReplacedFile {
         tmp.write_all(content)?;
         // Readable by others, as a file written in place would be (the
         // temporary file is 0600): node_exporter reads the textfile
-        // directory as its own user. A file already there keeps its mode.
-        let mode = match fs::metadata(&self.path) {
-            Ok(meta) => meta.permissions(),
-            Err(_) => fs::Permissions::from_mode(0o644),
-        };
-        tmp.as_file().set_permissions(mode)?;
+        // directory as its own user. A file already there keeps its mode,
+        // owner and group (a 0640 file prepared for node_exporter's group
+        // stays readable to it).
+        match fs::metadata(&self.path) {
+            Ok(meta) => {
+                std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()))?;
+                tmp.as_file().set_permissions(meta.permissions())?;
+            }
+            Err(_) => tmp
+                .as_file()
+                .set_permissions(fs::Permissions::from_mode(0o644))?,
+        }
         tmp.as_file().sync_all()?;
         tmp.persist(&self.path).map_err(|err| err.error)?;
         Ok(())
@@ -81,6 +87,28 @@ impl ReplacedFile {
                 self.path.display()
             );
         }
+    }
+}
+
+/// Whether `a` and `b` name the same file: the same directory (after
+/// symlinks) and name, or, when both exist, the same inode. Two outputs of
+/// one run must never share a file, which would flip between formats.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b))
+        && (x.dev(), x.ino()) == (y.dev(), y.ino())
+    {
+        return true;
+    }
+    let resolved = |p: &Path| {
+        let dir = match p.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Some(fs::canonicalize(dir).ok()?.join(p.file_name()?))
+    };
+    match (resolved(a), resolved(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }
 
@@ -146,6 +174,16 @@ mod tests {
         file.replace(b"two\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
         assert_eq!(mode(&path), 0o640, "a chosen mode is kept");
+        // And a chosen owner and group (the tests run as root).
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        file.replace(b"three\n").unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "owner and group kept"
+        );
+        assert_eq!(mode(&path), 0o640);
         assert_eq!(entries(&dir), ["m.prom"]);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -183,6 +221,21 @@ mod tests {
         assert!(file.replace(b"x").is_err());
         assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
         assert_eq!(entries(&dir), ["later.prom", "link.prom", "precious"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn same_file_through_other_spellings() {
+        let dir = scratch("same");
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        let a = dir.join("m.prom");
+        assert!(same_file(&a, &dir.join("sub/../m.prom")));
+        assert!(!same_file(&a, &dir.join("n.prom")));
+        std::os::unix::fs::symlink(dir.join("sub"), dir.join("via")).unwrap();
+        assert!(same_file(&dir.join("sub/x"), &dir.join("via/x")));
+        fs::write(&a, "x").unwrap();
+        fs::hard_link(&a, dir.join("hard.prom")).unwrap();
+        assert!(same_file(&a, &dir.join("hard.prom")));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -40,23 +40,122 @@ const LINE_COLOURS: [RGBColor; 6] = [
     RGBColor(140, 70, 20),
 ];
 
-/// One histogram of one interval, kept small: its non-empty cells and
-/// its percentiles (raw units).
+/// Columns kept: when this many intervals have been recorded, neighbours
+/// are merged in pairs, so a long run at a short interval takes between
+/// `MAX_COLUMNS / 2` and `MAX_COLUMNS` columns, about one per pixel of the
+/// plot, however long it runs.
+const MAX_COLUMNS: usize = 1024;
+/// Keys whose intervals are kept: beyond, at each merge, the keys with the
+/// fewest samples so far are dropped from the picture (counted in its
+/// metadata as `pruned`), never drawn with a gap in their history.
+const MAX_KEPT_KEYS: usize = 4 * MAX_PANELS;
+
+/// One key's histogram over one column, kept small: its non-empty
+/// log-linear bins (exact, so that merged columns keep exact
+/// percentiles), with its count and extremes.
 struct Sample {
-    cells: Vec<(u32, u64)>,
+    bins: Vec<(u16, u64)>,
     count: u64,
-    percentiles: Vec<f64>,
+    min: u64,
+    max: u64,
 }
 
-/// One interval: when it began and ended (seconds since the start), and
-/// each key's sample.
+impl Sample {
+    fn of(hist: &LlHist) -> Self {
+        let bins = hist
+            .bins
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(bin, &n)| (bin as u16, n))
+            .collect();
+        Self {
+            bins,
+            count: hist.count,
+            min: hist.min,
+            max: hist.max,
+        }
+    }
+
+    /// Adds `other`'s samples: both sparse lists are in bin order.
+    fn merge(&mut self, other: &Sample) {
+        let (a, b) = (&self.bins, &other.bins);
+        let mut merged = Vec::with_capacity(a.len().max(b.len()));
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (a.get(i), b.get(j)) {
+                (Some(&(x, n)), Some(&(y, m))) if x == y => {
+                    merged.push((x, n + m));
+                    (i, j) = (i + 1, j + 1);
+                }
+                (Some(&(x, n)), Some(&(y, _))) if x < y => {
+                    merged.push((x, n));
+                    i += 1;
+                }
+                (Some(&bin), None) => {
+                    merged.push(bin);
+                    i += 1;
+                }
+                (_, Some(&bin)) => {
+                    merged.push(bin);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        self.bins = merged;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The whole log-linear histogram again, to draw and take percentiles.
+    fn hist(&self) -> Box<LlHist> {
+        let mut hist = Box::new(LlHist::ZERO);
+        for &(bin, n) in &self.bins {
+            hist.bins[usize::from(bin)] = n;
+        }
+        hist.count = self.count;
+        hist.min = self.min;
+        hist.max = self.max;
+        hist
+    }
+}
+
+/// One column: when it began and ended (seconds since the start), and
+/// each kept key's sample, by key index.
 struct Column {
     start: f64,
     end: f64,
-    samples: BTreeMap<String, Sample>,
+    samples: BTreeMap<usize, Sample>,
 }
 
-/// Records every interval's log-linear histograms, then draws them.
+impl Column {
+    /// The two neighbours as one column.
+    fn merge(mut self, next: Column) -> Column {
+        for (key, sample) in next.samples {
+            match self.samples.get_mut(&key) {
+                Some(mine) => mine.merge(&sample),
+                None => {
+                    self.samples.insert(key, sample);
+                }
+            }
+        }
+        self.end = next.end;
+        self
+    }
+}
+
+/// One key: its name, its samples over the whole run, and whether its
+/// intervals were dropped (see [`MAX_KEPT_KEYS`]).
+struct Key {
+    name: String,
+    total: u64,
+    pruned: bool,
+}
+
+/// Records every interval's log-linear histograms, in bounded memory
+/// ([`MAX_COLUMNS`], [`MAX_KEPT_KEYS`]), then draws them.
 pub struct SvgRecorder {
     file: ReplacedFile,
     title: String,
@@ -64,7 +163,9 @@ pub struct SvgRecorder {
     started: Instant,
     columns: Vec<Column>,
     /// Keys in order of first appearance: one panel each.
-    keys: Vec<String>,
+    keys: Vec<Key>,
+    /// Where each key's name is in `keys`.
+    index: BTreeMap<String, usize>,
 }
 
 impl SvgRecorder {
@@ -85,6 +186,7 @@ impl SvgRecorder {
             started: Instant::now(),
             columns: Vec::new(),
             keys: Vec::new(),
+            index: BTreeMap::new(),
         };
         recorder
             .file
@@ -96,28 +198,74 @@ impl SvgRecorder {
     /// Adds one interval: its keys and their log-linear histograms.
     pub fn record<'a>(&mut self, rows: impl IntoIterator<Item = (String, Option<&'a LlHist>)>) {
         let end = self.started.elapsed().as_secs_f64();
+        self.record_until(end, rows);
+    }
+
+    /// [`record`](Self::record), the interval ending `end` seconds after
+    /// the start.
+    fn record_until<'a>(
+        &mut self,
+        end: f64,
+        rows: impl IntoIterator<Item = (String, Option<&'a LlHist>)>,
+    ) {
         let start = self.columns.last().map_or(0.0, |c| c.end);
-        let cells = Cells::new(PER_DECADE);
         let mut samples = BTreeMap::new();
-        for (key, hist) in rows {
+        for (name, hist) in rows {
             let Some(hist) = hist.filter(|h| h.count > 0) else {
                 continue;
             };
-            if !self.keys.contains(&key) {
-                self.keys.push(key.clone());
-            }
-            let sample = Sample {
-                cells: cells.of(hist),
-                count: hist.count,
-                percentiles: ll_percentiles(hist, &self.percentiles),
+            let key = match self.index.get(&name) {
+                Some(&key) => key,
+                None => {
+                    self.keys.push(Key {
+                        name: name.clone(),
+                        total: 0,
+                        pruned: false,
+                    });
+                    self.index.insert(name, self.keys.len() - 1);
+                    self.keys.len() - 1
+                }
             };
-            samples.insert(key, sample);
+            self.keys[key].total += hist.count;
+            if !self.keys[key].pruned {
+                samples.insert(key, Sample::of(hist));
+            }
         }
         self.columns.push(Column {
             start,
             end,
             samples,
         });
+        if self.columns.len() >= MAX_COLUMNS {
+            self.merge_columns();
+        }
+    }
+
+    /// Halves the columns, merging neighbours, and drops the intervals of
+    /// the keys beyond the [`MAX_KEPT_KEYS`] busiest.
+    fn merge_columns(&mut self) {
+        let mut merged = Vec::with_capacity(MAX_COLUMNS / 2 + 1);
+        let mut columns = std::mem::take(&mut self.columns).into_iter();
+        while let Some(first) = columns.next() {
+            merged.push(match columns.next() {
+                Some(second) => first.merge(second),
+                None => first,
+            });
+        }
+        self.columns = merged;
+        let kept: Vec<usize> = (0..self.keys.len())
+            .filter(|&k| !self.keys[k].pruned)
+            .collect();
+        if kept.len() > MAX_KEPT_KEYS {
+            let mut ranked = kept;
+            ranked.sort_by_key(|&k| (std::cmp::Reverse(self.keys[k].total), k));
+            for &k in &ranked[MAX_KEPT_KEYS..] {
+                self.keys[k].pruned = true;
+            }
+            for column in &mut self.columns {
+                column.samples.retain(|k, _| !self.keys[*k].pruned);
+            }
+        }
     }
 
     /// Draws the run and replaces the file with it.
@@ -161,7 +309,7 @@ impl SvgRecorder {
                     )
                     .map_err(draw_error)?;
             }
-            for (area, key) in areas.iter().zip(keys) {
+            for (area, &key) in areas.iter().zip(&keys) {
                 meta.push(self.panel(area, key)?);
             }
             root.present().map_err(draw_error)?;
@@ -177,6 +325,8 @@ impl SvgRecorder {
             "cells_per_decade": PER_DECADE,
             "lines": lines,
             "keys": self.keys.len(),
+            "pruned": self.keys.iter().filter(|k| k.pruned).count(),
+            "columns": self.columns.len(),
             "panels": meta,
         });
         let metadata = format!(
@@ -190,39 +340,38 @@ impl SvgRecorder {
         Ok(svg)
     }
 
-    /// The keys drawn, in order of first appearance: all of them, or the
-    /// [`MAX_PANELS`] with the most samples over the run.
-    fn shown_keys(&self) -> Vec<&String> {
-        if self.keys.len() <= MAX_PANELS {
-            return self.keys.iter().collect();
-        }
-        let total = |key: &String| -> u64 {
-            self.columns
-                .iter()
-                .filter_map(|c| c.samples.get(key))
-                .map(|s| s.count)
-                .sum()
-        };
-        let mut ranked: Vec<(u64, usize)> = self
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (total(k), i))
+    /// The keys drawn, by index in order of first appearance: all of them,
+    /// or the [`MAX_PANELS`] with the most samples over the run (of those
+    /// whose intervals were kept).
+    fn shown_keys(&self) -> Vec<usize> {
+        let mut ranked: Vec<usize> = (0..self.keys.len())
+            .filter(|&k| !self.keys[k].pruned)
             .collect();
-        ranked.sort_by_key(|&(count, i)| (std::cmp::Reverse(count), i));
-        let mut shown: Vec<usize> = ranked.iter().take(MAX_PANELS).map(|&(_, i)| i).collect();
-        shown.sort_unstable();
-        shown.into_iter().map(|i| &self.keys[i]).collect()
+        ranked.sort_by_key(|&k| (std::cmp::Reverse(self.keys[k].total), k));
+        ranked.truncate(MAX_PANELS);
+        ranked.sort_unstable();
+        ranked
     }
 
     /// One key's panel; returns its figures for the metadata.
-    fn panel(&self, area: &DrawingArea<SVGBackend, Shift>, key: &str) -> Result<Value> {
+    fn panel(&self, area: &DrawingArea<SVGBackend, Shift>, key: usize) -> Result<Value> {
         let cells = Cells::new(PER_DECADE);
-        let samples = || {
-            self.columns
-                .iter()
-                .filter_map(move |c| c.samples.get(key).map(|s| (c, s)))
-        };
+        // Each column's cells and percentiles, from its exact bins.
+        let drawn: Vec<(&Column, Drawn)> = self
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let hist = c.samples.get(&key)?.hist();
+                let drawn = Drawn {
+                    cells: cells.of(&hist),
+                    count: hist.count,
+                    percentiles: ll_percentiles(&hist, &self.percentiles),
+                };
+                Some((c, drawn))
+            })
+            .collect();
+        let samples = || drawn.iter().map(|(c, d)| (*c, d));
+        let key = &self.keys[key].name;
         let (mut low, mut high, mut max) = (u32::MAX, 0, 0);
         for (_, sample) in samples() {
             for &(cell, count) in &sample.cells {
@@ -329,6 +478,13 @@ impl SvgRecorder {
     }
 }
 
+/// One column of one panel, as drawn: its cells, count and percentiles.
+struct Drawn {
+    cells: Vec<(u32, u64)>,
+    count: u64,
+    percentiles: Vec<f64>,
+}
+
 /// The colour scale, under the title on the right: from one sample per
 /// cell to the most in a panel (each panel's caption says how many).
 fn colour_scale(
@@ -379,6 +535,59 @@ mod tests {
         hist.min = value;
         hist.max = value;
         hist
+    }
+
+    /// A long run at a short interval: the columns stay bounded, merged in
+    /// pairs, and the picture still holds every sample, in columns that
+    /// cover the whole run; keys past the kept ones are pruned, counted.
+    #[test]
+    fn long_runs_keep_bounded_columns_and_every_sample() {
+        let dir = std::env::temp_dir().join(format!("svg-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("long.svg");
+        let mut svg = SvgRecorder::new("t", &path, "t".into(), vec![50.0]).unwrap();
+        let (fast, slow) = (hist(1_000, 3), hist(20_000_000, 1));
+        let intervals = 30_000;
+        for i in 0..intervals {
+            let end = f64::from(i + 1) * 0.001;
+            let mut rows = vec![("getppid".to_string(), Some(&fast))];
+            if i % 1000 == 0 {
+                rows.push(("slow".to_string(), Some(&slow)));
+            }
+            svg.record_until(end, rows);
+            assert!(svg.columns.len() < MAX_COLUMNS, "interval {i}");
+        }
+        assert!(svg.columns.len() >= MAX_COLUMNS / 2);
+        let count = |key: usize| -> u64 {
+            svg.columns
+                .iter()
+                .filter_map(|c| c.samples.get(&key))
+                .map(|s| s.count)
+                .sum()
+        };
+        assert_eq!(count(0), 3 * 30_000);
+        assert_eq!(count(1), 30);
+        assert_eq!(svg.columns[0].start, 0.0);
+        assert!((svg.columns.last().unwrap().end - 30.0).abs() < 1e-9);
+        for pair in svg.columns.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+        // More keys than are kept: the least busy are pruned at a merge.
+        for i in 0..MAX_COLUMNS {
+            let rows: Vec<(String, LlHist)> = (0..MAX_KEPT_KEYS as u64 + 5)
+                .map(|k| (format!("k{k}"), hist(1_000, k + 1)))
+                .collect();
+            svg.record_until(
+                31.0 + i as f64,
+                rows.iter().map(|(k, h)| (k.clone(), Some(h))),
+            );
+        }
+        let pruned = svg.keys.iter().filter(|k| k.pruned).count();
+        assert_eq!(svg.keys.len(), 2 + MAX_KEPT_KEYS + 5);
+        assert_eq!(pruned, 7, "the 7 least busy of the {} keys", svg.keys.len());
+        assert!(svg.keys[0].total > 0 && !svg.keys[0].pruned);
+        svg.finish().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Many keys: the picture keeps the ones with the most samples, says

@@ -15,8 +15,8 @@ pub const SYSCALL_SLOTS: u32 = 1024;
 pub struct Config {
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
-    /// `-p`: only this process (0: all).
-    pub filter_pid: u32,
+    /// `-p`: only this process, never one that reuses its pid.
+    pub process: toolkit_core::PidFilter,
     /// syscount's own pid: its map reads are not the workload's syscalls.
     pub self_pid: u32,
     /// `-x`: only failed calls.
@@ -42,6 +42,10 @@ pub struct Config {
     /// `task_struct.real_parent` and `.tgid`, for `--ppid`.
     pub off_task_real_parent: u32,
     pub off_task_tgid: u32,
+    /// `rt_sigreturn`'s number: at `sys_exit` the kernel has set the
+    /// number it restored from the signal frame to -1 (no syscall to
+    /// restart), which is read as this.
+    pub nr_sigreturn: u32,
 }
 
 impl Config {
@@ -50,7 +54,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 8 + 14 * 4);
+toolkit_core::pod_config!(Config, 8 + 24 + 14 * 4);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

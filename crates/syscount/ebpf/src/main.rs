@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_in_cgroup, global,
-    read_kernel, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_in_cgroup,
+    current_in_process, global, read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -52,8 +52,7 @@ static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASON
 fn traced() -> Option<u64> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let pid = global(&CONFIG.filter_pid);
-    if (pid != 0 && tgid != pid) || tgid == global(&CONFIG.self_pid) {
+    if tgid == global(&CONFIG.self_pid) || !current_in_process(&CONFIG.process, tgid) {
         return None;
     }
     let tid = global(&CONFIG.filter_tid);
@@ -77,6 +76,18 @@ fn traced() -> Option<u64> {
     Some(pid_tgid)
 }
 
+/// The number of the syscall exiting, from `pt_regs` (when its entry was
+/// not timed). `rt_sigreturn` has replaced the registers with the signal
+/// frame's and set this number to -1, which no other syscall does.
+#[inline(always)]
+fn exit_number<C: TracepointContext>(ctx: &C) -> u64 {
+    match C::arg_field::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax)) {
+        Some(u64::MAX) => u64::from(global(&CONFIG.nr_sigreturn)),
+        Some(nr) => nr,
+        None => u64::MAX,
+    }
+}
+
 #[inline(always)]
 fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
     // Only attached with -L.
@@ -93,7 +104,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
     // With -L and no filter, only calls traced at entry have a start time
     // (the tool's own do not): the exclusion need not be checked again.
-    let filtered = global(&CONFIG.filter_pid) != 0
+    let filtered = global(&CONFIG.process.pid) != 0
         || global(&CONFIG.filter_tid) != 0
         || global(&CONFIG.filter_ppid) != 0
         || global(&CONFIG.filter_cgroup) != 0;
@@ -122,10 +133,7 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
         return 0;
     }
     if global(&CONFIG.filter_syscalls) != 0 {
-        let nr = known_nr.unwrap_or_else(|| {
-            C::arg_field::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
-                .unwrap_or(u64::MAX)
-        });
+        let nr = known_nr.unwrap_or_else(|| exit_number(ctx));
         if !(nr < SYSCALL_SLOTS as u64 && WATCHED.get(nr as u32).is_some_and(|&on| on != 0)) {
             return 0;
         }
@@ -150,10 +158,7 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
             }
         }
     } else {
-        let nr = known_nr.unwrap_or_else(|| {
-            C::arg_field::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax))
-                .unwrap_or(u64::MAX)
-        });
+        let nr = known_nr.unwrap_or_else(|| exit_number(ctx));
         let slot = if nr < SYSCALL_SLOTS as u64 {
             nr as u32
         } else {

@@ -16,8 +16,8 @@ pub const SYSCALL_SLOTS: u32 = 1024;
 pub struct Config {
     /// Raw units (ns) per histogram unit: 1, 1000 or 1_000_000.
     pub unit_divisor: u64,
-    /// `-p`: only this process (0: all).
-    pub filter_pid: u32,
+    /// `-p`: only this process, never one that reuses its pid.
+    pub process: toolkit_core::PidFilter,
     /// `-t`: only this thread (0: all).
     pub filter_tid: u32,
     /// The tool's own pid: its map reads are not the workload's syscalls.
@@ -46,6 +46,7 @@ pub struct Config {
     /// syslat `-P`: latency histograms per process (tgid) instead of per
     /// syscall; `LLHISTS` is keyed by tgid too.
     pub per_process: u32,
+    pub reserved: u32,
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
 }
@@ -58,7 +59,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 8 + 16 * 4 + 8);
+toolkit_core::pod_config!(Config, 8 + 24 + 16 * 4 + 8);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -19,8 +19,8 @@ use syslat_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record,
-    ll_hist_record, ns_since, read_kernel, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, current_in_process, global,
+    hist_entry, hist_record, ll_hist_record, ns_since, read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -94,11 +94,10 @@ static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASON
 fn traced() -> bool {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let pid = global(&CONFIG.filter_pid);
     let tid = global(&CONFIG.filter_tid);
-    if (pid != 0 && tgid != pid)
-        || (tid != 0 && pid_tgid as u32 != tid)
+    if (tid != 0 && pid_tgid as u32 != tid)
         || tgid == global(&CONFIG.self_pid)
+        || !current_in_process(&CONFIG.process, tgid)
     {
         return false;
     }
@@ -144,7 +143,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     // Without a filter, only calls traced at entry have a start time (the
     // tool's own do not): the exclusion need not be checked again.
-    let filtered = global(&CONFIG.filter_pid) != 0
+    let filtered = global(&CONFIG.process.pid) != 0
         || global(&CONFIG.filter_tid) != 0
         || global(&CONFIG.filter_cgroup) != 0;
     if filtered && !traced() {

@@ -23,7 +23,8 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    signals.watch(cli.pid)?;
+    let traced = toolkit_load::TracedProcess::from_arg(cli.pid)?;
+    signals.watch(traced.as_ref())?;
     let mut names = CALLS.to_vec();
     if cli.all {
         names.extend(MORE_CALLS);
@@ -31,7 +32,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let order: Vec<u32> = names.iter().filter_map(|n| syscall_number(n)).collect();
     let unit = Unit::latency(cli.out.milliseconds, cli.nanoseconds);
     let options = Options {
-        pid: cli.pid,
+        process: traced.as_ref().map(toolkit_load::TracedProcess::pinned),
         syscalls: Some(order.clone()),
         count_errors: true,
         record_sizes: cli.size,

@@ -185,6 +185,8 @@ pub fn reclaim_label(key: u64, sep: &str) -> String {
 
 /// A process's name, read when printed (`?` once it is gone).
 fn comm_of(pid: u64) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map_or_else(|_| "?".to_string(), |c| c.trim().to_string())
+    std::fs::read(format!("/proc/{pid}/comm")).map_or_else(
+        |_| "?".to_string(),
+        |c| toolkit_report::escape::escape_bytes(c.strip_suffix(b"\n").unwrap_or(&c)),
+    )
 }

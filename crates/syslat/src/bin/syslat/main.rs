@@ -20,13 +20,14 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    signals.watch(cli.pid)?;
+    let traced = toolkit_load::TracedProcess::from_arg(cli.pid)?;
+    signals.watch(traced.as_ref())?;
     if let Some(tid) = cli.tid {
         require_thread(tid)?;
     }
     let unit = Unit::latency(cli.out.milliseconds, cli.nanoseconds);
     let options = Options {
-        pid: cli.pid,
+        process: traced.as_ref().map(toolkit_load::TracedProcess::pinned),
         tid: cli.tid,
         syscalls: cli.syscalls.clone(),
         failed_only: cli.failures,

@@ -7,8 +7,8 @@
 use std::process::Command;
 
 use toolkit_tests::{
-    ForkedChild, Running, assert_unloaded, getppids, run_tool, run_with_pid, stop_process,
-    tool_path,
+    ForkedChild, Running, assert_unloaded, getppids, run_tool, run_with_pid, sleep_ns,
+    stop_process, tool_path,
 };
 
 /// The `-p` process's own calls: an odd prime, unlike anything else.
@@ -76,6 +76,45 @@ fn a_reused_pid_is_never_counted() {
             "{tool}: expected the target's {OWN_CALLS} calls, not the reuser's {REUSER_CALLS} too: {record}"
         );
     }
+}
+
+/// Sleeps that each end in a run-queue wait.
+const REUSER_SLEEPS: u32 = 31;
+
+fn reuser_sleeps() {
+    for _ in 0..REUSER_SLEEPS {
+        sleep_ns(1_000_000);
+    }
+}
+
+/// runqlat's `-p` is matched on the task that waits (not the one running):
+/// the reuser's 31 waits are not counted; the target's are, at most its
+/// switch-ins (runqlat's tests say why a few can be missed, never added).
+#[test]
+fn a_reused_pid_is_never_counted_by_runqlat() {
+    let target = ForkedChild::new(own_calls);
+    target.wait_blocked();
+    let pid = target.pid;
+    let running = Running::start("runqlat", &["--json", "-p", &pid.to_string()]);
+    let programs = running.programs.clone();
+    stop_process(running.pid());
+    target.release();
+    target.wait_exited();
+    let [_, _, switch_ins] = target.schedstat();
+    target.reap();
+    run_with_pid(pid, reuser_sleeps);
+    // SAFETY: kill on the test's own child.
+    unsafe { libc::kill(running.pid() as i32, libc::SIGCONT) };
+    let done = running.finish();
+    assert!(done.status.success(), "{done:?}");
+    assert_unloaded(&programs);
+    let record: serde_json::Value =
+        serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
+    let count = record["histograms"][0]["count"].as_u64().unwrap_or(0);
+    assert!(
+        count <= switch_ins,
+        "{count} waits counted, the target was switched in {switch_ins} times (the reuser {REUSER_SLEEPS} more): {record}"
+    );
 }
 
 /// libbpf-tools' `-p` compares the host's pid: from inside a PID

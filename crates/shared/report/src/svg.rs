@@ -42,9 +42,11 @@ const LINE_COLOURS: [RGBColor; 6] = [
 
 /// Columns kept: when this many intervals have been recorded, neighbours
 /// are merged in pairs, so a long run at a short interval takes between
-/// `MAX_COLUMNS / 2` and `MAX_COLUMNS` columns, about one per pixel of the
-/// plot, however long it runs.
-const MAX_COLUMNS: usize = 1024;
+/// `MAX_COLUMNS / 2` and `MAX_COLUMNS` columns (two to four pixels each on
+/// the plot), however long it runs. Measured: a 30 s run at 1 ms
+/// intervals peaks at 7.2 MB of RSS, drawing included, against 5.3 MB
+/// without `--svg` (docs/histograms.md).
+const MAX_COLUMNS: usize = 512;
 /// Keys whose intervals are kept: beyond, at each merge, the keys with the
 /// fewest samples so far are dropped from the picture (counted in its
 /// metadata as `pruned`), never drawn with a gap in their history.

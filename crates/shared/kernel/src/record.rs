@@ -1,0 +1,168 @@
+//! Recording samples: the histograms' map entries (created on first use,
+//! or why not), log2 and log-linear recording with per-interval maxima, and
+//! the per-CPU counters of what could not be recorded.
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    macros::map,
+    maps::{Array, PerCpuArray, PerCpuHashMap},
+};
+use toolkit_core::{
+    hist::{Hist, MAX_SLOTS, log2_slot},
+    loglinear::{LlHist, loglinear_bin},
+};
+
+/// Interval generation, bumped by userspace after each drain; a histogram
+/// whose `generation` differs restarts its `max`.
+#[map]
+pub static HIST_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Initial value of new histogram entries; a static so that it is not built
+/// on the 512-byte eBPF stack.
+static ZERO_HIST: Hist = Hist::ZERO;
+
+/// Initial value of new log-linear histograms (8.7 KiB: never on the stack).
+pub static ZERO_LL_HIST: LlHist = LlHist::ZERO;
+
+/// The histogram of `key` in `map` (preallocated) for this CPU, created
+/// empty on first use. `None` only when the map is full.
+#[inline(always)]
+pub fn hist_entry<K>(map: &PerCpuHashMap<K, Hist>, key: &K) -> Option<&'static mut Hist> {
+    map_entry(map, key, &ZERO_HIST).ok()
+}
+
+/// The one histogram of an unsplit run: slot 0 of a per-CPU array, for
+/// this CPU (no hash lookup). `None` only if the array is empty.
+#[inline(always)]
+pub fn whole_hist(array: &PerCpuArray<Hist>) -> Option<&'static mut Hist> {
+    // SAFETY: a per-CPU array slot, exclusive to this CPU while we run.
+    array.get_ptr_mut(0).map(|hist| unsafe { &mut *hist })
+}
+
+/// Why a map entry could not be had, so that the sample lost is counted
+/// under its real reason.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NoEntry {
+    /// The map holds its maximum number of keys (or the key's bucket was
+    /// locked by a program this one interrupted).
+    Full,
+    /// The kernel had no memory for a new entry: maps that allocate on use
+    /// (`BPF_F_NO_PREALLOC`) draw from per-CPU caches that are refilled
+    /// asynchronously, and a burst of new keys can empty them.
+    NoMemory,
+}
+
+impl NoEntry {
+    /// The drop-counter index to count the sample under: `full` or
+    /// `no_memory`, the tool's indexes for the two reasons.
+    #[inline(always)]
+    pub fn reason(self, full: u32, no_memory: u32) -> u32 {
+        match self {
+            Self::Full => full,
+            Self::NoMemory => no_memory,
+        }
+    }
+}
+
+const ENOMEM: i64 = 12;
+
+/// The value of `key` in the per-CPU `map` for this CPU, created as `zero`
+/// on first use.
+#[inline(always)]
+#[expect(
+    clippy::mut_from_ref,
+    reason = "the mutable value is the map's, not `zero`'s: kernel memory, per CPU"
+)]
+pub fn map_entry<K, V>(
+    map: &PerCpuHashMap<K, V>,
+    key: &K,
+    zero: &'static V,
+) -> Result<&'static mut V, NoEntry> {
+    let ptr = match map.get_ptr_mut(key) {
+        Some(ptr) => ptr,
+        None => {
+            // Another program on this CPU cannot race us (per-CPU value), but
+            // another CPU may have created the key: NOEXIST keeps its data.
+            if matches!(map.insert(key, zero, BPF_NOEXIST as u64), Err(e) if e as i64 == -ENOMEM) {
+                return Err(NoEntry::NoMemory);
+            }
+            map.get_ptr_mut(key).ok_or(NoEntry::Full)?
+        }
+    };
+    // SAFETY: a per-CPU map value stays valid for the program's run and no
+    // other program instance touches this CPU's copy concurrently.
+    Ok(unsafe { &mut *ptr })
+}
+
+/// Records one sample: `value` is the raw measurement (ns, bytes) that goes
+/// into `sum` and `max`; its log2 bucket is taken of `value / divisor`
+/// (1000 for usecs, 1_000_000 for msecs, 1 for raw units).
+#[inline(always)]
+pub fn hist_record(hist: &mut Hist, value: u64, divisor: u64) {
+    // checked_div: a plain `/` would add a panic path, which the verifier
+    // rejects (a program must end in an exit).
+    hist_record_scaled(hist, value, value.checked_div(divisor).unwrap_or(value));
+}
+
+/// [`hist_record`] with `value` already divided into the histogram's unit
+/// (`scaled`), for callers that have it without a division.
+#[inline(always)]
+pub fn hist_record_scaled(hist: &mut Hist, value: u64, scaled: u64) {
+    let slot = log2_slot(scaled) & (MAX_SLOTS - 1);
+    hist.slots[slot] += 1;
+    hist.count += 1;
+    hist.sum += value;
+    let generation = HIST_GENERATION.get(0).copied().unwrap_or(0);
+    if hist.generation != generation {
+        hist.generation = generation;
+        hist.max = value;
+    } else if value > hist.max {
+        hist.max = value;
+    }
+}
+
+/// Records one sample of `value` (nanoseconds, bytes) in a log-linear
+/// histogram, with its exact count, sum, and per-interval minimum and
+/// maximum.
+#[inline(always)]
+pub fn ll_record(hist: &mut LlHist, value: u64) {
+    if let Some(bin) = hist.bins.get_mut(loglinear_bin(value)) {
+        *bin += 1;
+    }
+    let generation = HIST_GENERATION.get(0).copied().unwrap_or(0);
+    if hist.generation != generation || hist.count == 0 {
+        hist.generation = generation;
+        hist.min = value;
+        hist.max = value;
+    } else {
+        if value > hist.max {
+            hist.max = value;
+        }
+        if value < hist.min {
+            hist.min = value;
+        }
+    }
+    hist.count += 1;
+    hist.sum += value;
+}
+
+/// Records `value` in the log-linear histogram of `key` in `map` (allocated
+/// on use), created empty on first use.
+#[inline(always)]
+pub fn ll_hist_record<K>(
+    map: &PerCpuHashMap<K, LlHist>,
+    key: &K,
+    value: u64,
+) -> Result<(), NoEntry> {
+    ll_record(map_entry(map, key, &ZERO_LL_HIST)?, value);
+    Ok(())
+}
+
+/// Adds one to a per-CPU counter (dropped samples, full maps).
+#[inline(always)]
+pub fn bump(counter: &aya_ebpf::maps::PerCpuArray<u64>, index: u32) {
+    if let Some(ptr) = counter.get_ptr_mut(index) {
+        // SAFETY: per-CPU array slot, exclusive to this CPU while we run.
+        unsafe { *ptr += 1 };
+    }
+}

@@ -1,0 +1,147 @@
+//! Scratch cgroups: a v2 cgroup, and a limited memory cgroup in whichever
+//! hierarchy holds the memory controller (v1 on hybrid machines, or v2).
+
+use std::{path::PathBuf, time::Duration};
+
+/// A scratch cgroup v2 directory, removed (its tasks moved back to the
+/// root first) when dropped.
+pub struct TestCgroup {
+    pub path: PathBuf,
+    root: PathBuf,
+}
+
+impl TestCgroup {
+    /// Creates `<cgroup2 mount>/<name>-<pid>`.
+    pub fn new(name: &str) -> TestCgroup {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+            })
+            .expect("no cgroup2 mount");
+        let path = root.join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TestCgroup { path, root }
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub fn add(&self, pid: i32) {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.path.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// A scratch memory cgroup with a limit, in whichever hierarchy holds the
+/// memory controller: cgroup v1 (`/sys/fs/cgroup/memory` on hybrid
+/// machines) or v2. Removed on drop; the machine's mounts are never
+/// touched.
+pub struct MemoryCgroup {
+    pub path: PathBuf,
+    /// The path below the hierarchy's root, as tools print it (`/name`).
+    pub relative: String,
+    pub v2: bool,
+}
+
+impl MemoryCgroup {
+    /// Creates `<memory hierarchy>/<name>-<pid>` limited to `limit` bytes.
+    pub fn new(name: &str, limit: u64) -> MemoryCgroup {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mut found = None;
+        for line in mountinfo.lines() {
+            let (left, right) = line.split_once(" - ").unwrap();
+            let point = PathBuf::from(left.split_whitespace().nth(4).unwrap());
+            let fields: Vec<&str> = right.split_whitespace().collect();
+            if fields[0] == "cgroup" && fields[2].split(',').any(|o| o == "memory") {
+                found = Some((point, false));
+                break;
+            }
+            if fields[0] == "cgroup2"
+                && found.is_none()
+                && std::fs::read_to_string(point.join("cgroup.controllers"))
+                    .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"))
+            {
+                found = Some((point, true));
+            }
+        }
+        let (root, v2) = found.expect("no memory cgroup controller mounted");
+        let leaf = format!("{name}-{}", std::process::id());
+        let path = root.join(&leaf);
+        std::fs::create_dir_all(&path).unwrap();
+        if v2 {
+            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+memory");
+        }
+        let file = if v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        std::fs::write(path.join(file), limit.to_string()).unwrap();
+        MemoryCgroup {
+            path,
+            relative: format!("/{leaf}"),
+            v2,
+        }
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub fn add(&self, pid: i32) {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+
+    /// How often the cgroup's limit was hit: `memory.failcnt` under v1,
+    /// `memory.events` `max` under v2.
+    pub fn limit_hits(&self) -> u64 {
+        if self.v2 {
+            let text = std::fs::read_to_string(self.path.join("memory.events")).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("max "))
+                .map_or(0, |v| v.trim().parse().unwrap())
+        } else {
+            std::fs::read_to_string(self.path.join("memory.failcnt"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        }
+    }
+
+    /// OOM kills in the cgroup so far, as the kernel counts them
+    /// (`memory.oom_control` under v1, `memory.events` under v2).
+    pub fn oom_kills(&self) -> u64 {
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        let text = std::fs::read_to_string(self.path.join(file)).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // Its tasks have exited (the tests kill and reap them first); an
+        // exiting task can hold it busy for a moment.
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.path).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

@@ -18,6 +18,9 @@ use toolkit_report::{
     names::{errno_name, syscall_name},
 };
 
+/// The reclaim kinds of the kernel side's keys, for memlat's report.
+pub use syslat_ebpf::reclaim;
+
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syslat"));
 
 /// What to trace and how.

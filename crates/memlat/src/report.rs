@@ -168,7 +168,7 @@ impl Extras {
 
 /// `direct` or `memcg`, from a reclaim key's low byte.
 pub fn reclaim_kind(key: u64) -> &'static str {
-    if key & 0xff == syslat_ebpf::reclaim::MEMCG {
+    if key & 0xff == syslat::reclaim::MEMCG {
         "memcg"
     } else {
         "direct"

@@ -2,9 +2,11 @@
 //! each network interface: utilization, saturation and errors, each a
 //! measured figure, flagged where it crosses a threshold.
 
+mod cell;
 mod cli;
 mod counters;
 mod probes;
+mod rules;
 mod screen;
 mod thresholds;
 

@@ -12,14 +12,12 @@ pub mod status;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use aya::Ebpf;
 use biolatency_ebpf::{Slot, dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{DropReport, HistDrain, Histograms, IntervalClock, Losses, drain_optional};
-use toolkit_load::{
-    CgroupFilter, Hook, KernelBtf, attach_tracepoints, check_privileges, load_object,
-};
+use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
+use toolkit_load::{CgroupFilter, Hook, KernelBtf};
 use toolkit_report::Unit;
+use toolkit_session::{Attach, Session, Tool};
 
 use crate::flags::FlagNames;
 
@@ -86,49 +84,63 @@ pub struct Interval {
     pub lost: Losses,
 }
 
+/// biolatency as a [`Tool`]: its object on the block request tracepoints.
+pub struct Biolatency;
+
+impl Tool for Biolatency {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = biolatency_ebpf::Config;
+
+    fn config(options: &Options, btf: &KernelBtf) -> Result<Self::Config> {
+        config::build(options, btf)
+    }
+
+    fn attach(options: &Options, _: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
+        let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
+        if options.queued {
+            tracepoints.push("block_rq_insert");
+        }
+        Ok(vec![Attach::new(tracepoints, options.hook())])
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+        config::map_sizes(options).to_vec()
+    }
+}
+
 /// The attached programs and their maps.
 pub struct Tracer {
-    ebpf: Ebpf,
-    clock: IntervalClock,
+    session: Session,
     hists: Histograms<u64>,
     errors: HistDrain<u64, u64>,
     loglinear: Option<HistDrain<u64, LlHist>>,
     flag_names: Option<FlagNames>,
-    drops: DropReport,
 }
 
 impl Tracer {
     /// Loads the object for `options` and attaches it, with the kernel's
     /// `btf` (read once by the caller); `tool` names the losses it reports.
     pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
-        check_privileges()?;
-        let mut tracepoints = vec!["block_rq_issue", "block_rq_requeue", "block_rq_complete"];
-        if options.queued {
-            tracepoints.push("block_rq_insert");
-        }
-        btf.require_tracepoints(&tracepoints)?;
         let flag_names = options
             .per_flag
             .then(|| FlagNames::from_btf(btf))
             .transpose()?;
-        let config = config::build(options, btf)?;
-        let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
-        attach_tracepoints(&mut ebpf, btf, &tracepoints, options.hook())?;
-        let clock = IntervalClock::new(&mut ebpf)?;
-        let hists = Histograms::new(&mut ebpf, options.split(), maps::HISTS, maps::TOTAL, 0)?;
-        let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;
+        let mut session = Session::start::<Biolatency>(tool, btf, options)?;
+        let ebpf = session.ebpf();
+        let hists = Histograms::new(ebpf, options.split(), maps::HISTS, maps::TOTAL, 0)?;
+        let errors = HistDrain::new(ebpf, maps::ERRORS)?;
         let loglinear = options
             .loglinear
-            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
+            .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
         Ok(Self {
-            ebpf,
-            clock,
+            session,
             hists,
             errors,
             loglinear,
             flag_names,
-            drops: DropReport::new(tool, dropped::REASONS),
         })
     }
 
@@ -140,12 +152,20 @@ impl Tracer {
 
     /// What happened since the last call (or since attaching).
     pub fn interval(&mut self) -> Result<Interval> {
-        let tick = self.clock.tick();
-        let hists = self.hists.drain(&tick)?;
-        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
-        let errors = self.errors.drain(&tick)?;
-        self.clock.advance(tick)?;
-        let lost = self.drops.check(&self.ebpf)?;
+        let Self {
+            session,
+            hists,
+            errors,
+            loglinear,
+            ..
+        } = self;
+        let ((hists, loglinear, errors), lost) = session.interval(|tick| {
+            Ok((
+                hists.drain(tick)?,
+                drain_optional(loglinear, tick)?,
+                errors.drain(tick)?,
+            ))
+        })?;
         Ok(Interval {
             hists,
             loglinear,
@@ -157,7 +177,7 @@ impl Tracer {
     /// Requests that found their start-time slot held by another and were
     /// timed in the hash instead, since attaching.
     pub fn hashed_starts(&self) -> Result<u64> {
-        let map = toolkit_drain::map(&self.ebpf, maps::HASHED_STARTS)?;
+        let map = toolkit_drain::map(self.session.object(), maps::HASHED_STARTS)?;
         let counts = aya::maps::PerCpuArray::<_, u64>::try_from(map)?;
         Ok(counts.get(&0, 0)?.iter().sum())
     }
@@ -166,7 +186,7 @@ impl Tracer {
     /// now or, once the I/O has settled, completions the kernel did not run
     /// the program for. They are in no histogram.
     pub fn unfinished(&self) -> Result<usize> {
-        let map = toolkit_drain::map(&self.ebpf, maps::SLOTS)?;
+        let map = toolkit_drain::map(self.session.object(), maps::SLOTS)?;
         let slots = aya::maps::Array::<_, Slot>::try_from(map)?;
         let mut held = 0;
         for slot in slots.iter() {
@@ -174,7 +194,7 @@ impl Tracer {
                 held += 1;
             }
         }
-        let map = toolkit_drain::map(&self.ebpf, maps::START)?;
+        let map = toolkit_drain::map(self.session.object(), maps::START)?;
         let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
         Ok(held + start.keys().filter(Result::is_ok).count())
     }

@@ -40,10 +40,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         reclaim: cli.reclaim,
         reclaim_per_process: cli.per_process,
         cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
+        unit,
         ..Options::default()
     };
     let btf = toolkit_load::KernelBtf::load()?;
-    let mut tracer = Tracer::attach("memlat", &btf, &options, unit)?;
+    let mut tracer = Tracer::attach("memlat", &btf, &options)?;
     // Every traced call has a --compact line from the first interval on.
     let always = names.iter().map(|n| n.to_string());
     let mut report = cli

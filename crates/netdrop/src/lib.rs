@@ -10,8 +10,9 @@ use anyhow::{Context as _, Result};
 use aya::{Ebpf, maps::Array};
 pub use netdrop_ebpf::DropKey;
 use netdrop_ebpf::{CLASSES, dropped, maps};
-use toolkit_drain::{ArrayDrain, DropReport, HistDrain, IntervalClock, Losses};
-use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+use toolkit_drain::{ArrayDrain, HistDrain, Losses};
+use toolkit_load::{Hook, KernelBtf};
+use toolkit_session::{Attach, Session, Tool};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netdrop"));
 
@@ -62,78 +63,99 @@ pub struct Options {
     pub counted: Vec<u32>,
 }
 
-/// The attached program and its map.
-pub struct Tracer {
-    ebpf: Ebpf,
-    clock: IntervalClock,
-    drops: HistDrain<DropKey, u64>,
-    /// Without `by_interface`: the common protocols' drops, by reason.
-    by_reason: Option<ArrayDrain<[u64; CLASSES.len()]>>,
-    losses: DropReport,
-}
+/// netdrop as a [`Tool`]: its object on `skb:kfree_skb`.
+pub struct Netdrop;
 
-impl Tracer {
-    /// Loads the program for `options` and attaches it; `tool` names the
-    /// losses it reports.
-    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
-        check_privileges()?;
-        btf.require_tracepoints(&[TRACEPOINT])?;
-        let config = config::build(options, btf)?;
+impl Tool for Netdrop {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = netdrop_ebpf::Config;
+
+    fn config(options: &Options, btf: &KernelBtf) -> Result<Self::Config> {
+        config::build(options, btf)
+    }
+
+    fn attach(_: &Options, _: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
+        // tp_btf first: the skb's fields are plain loads there.
+        Ok(vec![Attach::new([TRACEPOINT], Hook::BtfTracePoint)])
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
         // Per-reason slots up to the largest reason counted (the others go
         // to the hash), none with -I.
         let slots = match options.counted.iter().max() {
             Some(&max) if !options.by_interface => max + 1,
             _ => 1,
         };
-        let mut ebpf = load_object(OBJECT, &config, &[(maps::BY_REASON, slots)])?;
-        {
-            let mut switch: Array<_, u8> = Array::try_from(
-                ebpf.map_mut(maps::COUNTED)
-                    .context("map COUNTED missing from the object")?,
-            )?;
-            for &value in &options.counted {
-                switch.set(value, 1, 0)?;
-            }
+        vec![(maps::BY_REASON, slots)]
+    }
+
+    fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
+        let mut switch: Array<_, u8> = Array::try_from(
+            ebpf.map_mut(maps::COUNTED)
+                .context("map COUNTED missing from the object")?,
+        )?;
+        for &value in &options.counted {
+            switch.set(value, 1, 0)?;
         }
-        // tp_btf first: the skb's fields are plain loads there.
-        attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
-        let clock = IntervalClock::new(&mut ebpf)?;
-        let drops = HistDrain::new(&mut ebpf, maps::DROPS)?;
+        Ok(())
+    }
+}
+
+/// The attached program and its map.
+pub struct Tracer {
+    session: Session,
+    drops: HistDrain<DropKey, u64>,
+    /// Without `by_interface`: the common protocols' drops, by reason.
+    by_reason: Option<ArrayDrain<[u64; CLASSES.len()]>>,
+}
+
+impl Tracer {
+    /// Loads the program for `options` and attaches it; `tool` names the
+    /// losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
+        let mut session = Session::start::<Netdrop>(tool, btf, options)?;
+        let ebpf = session.ebpf();
+        let drops = HistDrain::new(ebpf, maps::DROPS)?;
         let by_reason = (!options.by_interface)
-            .then(|| ArrayDrain::new(&mut ebpf, maps::BY_REASON))
+            .then(|| ArrayDrain::new(ebpf, maps::BY_REASON))
             .transpose()?
             .map(|drain| drain.only(options.counted.iter().copied()));
         Ok(Self {
-            ebpf,
-            clock,
+            session,
             drops,
             by_reason,
-            losses: DropReport::new(tool, dropped::REASONS),
         })
     }
 
     /// The drops since the last call (or since attaching), by key, and
     /// what the kernel side could not count.
     pub fn interval(&mut self) -> Result<(Vec<(DropKey, u64)>, Losses)> {
-        let tick = self.clock.tick();
-        let mut drops = self.drops.drain(&tick)?;
-        if let Some(by_reason) = &mut self.by_reason {
-            for (reason, counts) in by_reason.drain(&tick)? {
-                for (&(l3, l4), &count) in CLASSES.iter().zip(&counts) {
-                    if count > 0 {
-                        let key = DropKey {
-                            reason,
-                            l3,
-                            l4,
-                            ..DropKey::ZERO
-                        };
-                        drops.push((key, count));
+        let Self {
+            session,
+            drops,
+            by_reason,
+        } = self;
+        session.interval(|tick| {
+            let mut drops = drops.drain(tick)?;
+            if let Some(by_reason) = by_reason {
+                for (reason, counts) in by_reason.drain(tick)? {
+                    for (&(l3, l4), &count) in CLASSES.iter().zip(&counts) {
+                        if count > 0 {
+                            let key = DropKey {
+                                reason,
+                                l3,
+                                l4,
+                                ..DropKey::ZERO
+                            };
+                            drops.push((key, count));
+                        }
                     }
                 }
+                drops.sort_unstable_by_key(|(key, _)| *key);
             }
-            drops.sort_unstable_by_key(|(key, _)| *key);
-        }
-        self.clock.advance(tick)?;
-        Ok((drops, self.losses.check(&self.ebpf)?))
+            Ok(drops)
+        })
     }
 }

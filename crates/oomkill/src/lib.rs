@@ -6,18 +6,16 @@
 pub mod memcg;
 
 use anyhow::Result;
-use aya::{
-    Ebpf,
-    maps::{MapData, RingBuf},
-};
+use aya::maps::{MapData, RingBuf};
 use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
-use toolkit_drain::{DropReport, Losses, take_map};
-use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+use toolkit_drain::{Losses, take_map};
+use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::{
     escape,
     output::{local_hms, rfc3339_now},
 };
+use toolkit_session::{Attach, Session, Tool};
 
 use crate::memcg::MemoryHierarchy;
 
@@ -26,33 +24,46 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oo
 /// The tracepoint traced.
 pub const TRACEPOINT: &str = "mark_victim";
 
+/// oomkill as a [`Tool`]: its object on `oom:mark_victim`, which has no
+/// options.
+pub struct Oomkill;
+
+impl Tool for Oomkill {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = ();
+    type Config = Config;
+
+    fn config(_: &(), btf: &KernelBtf) -> Result<Config> {
+        config(btf)
+    }
+
+    fn attach(_: &(), _: &Config, _: &KernelBtf) -> Result<Vec<Attach>> {
+        Ok(vec![Attach::new([TRACEPOINT], Hook::RawTracePoint)])
+    }
+}
+
 /// The attached program and its ring buffer.
 pub struct Watcher {
-    ebpf: Ebpf,
+    session: Session,
     events: RingBuf<MapData>,
     memory: Option<MemoryHierarchy>,
     page_size: u64,
-    drops: DropReport,
 }
 
 impl Watcher {
     /// Loads the program and attaches it, with the kernel's `btf` (read
     /// once by the caller); `tool` names the losses it reports.
     pub fn attach(tool: &'static str, btf: &KernelBtf) -> Result<Self> {
-        check_privileges()?;
-        btf.require_tracepoints(&[TRACEPOINT])?;
-        let config = config(btf)?;
-        let mut ebpf = load_object(OBJECT, &config, &[])?;
-        attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::RawTracePoint)?;
-        let events = RingBuf::try_from(take_map(&mut ebpf, maps::EVENTS)?)?;
+        let mut session = Session::start::<Oomkill>(tool, btf, &())?;
+        let events = RingBuf::try_from(take_map(session.ebpf(), maps::EVENTS)?)?;
         // SAFETY: sysconf has no preconditions.
         let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         Ok(Self {
-            ebpf,
+            session,
             events,
             memory: MemoryHierarchy::find(),
             page_size,
-            drops: DropReport::new(tool, dropped::REASONS),
         })
     }
 
@@ -70,7 +81,7 @@ impl Watcher {
     /// Kills the kernel side could not send (a full ring buffer), said on
     /// stderr.
     pub fn lost(&mut self) -> Result<Losses> {
-        self.drops.check(&self.ebpf)
+        Ok(self.session.interval(|_| Ok(()))?.1)
     }
 }
 

@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use runqlat_ebpf::{dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{CommTable, DropReport, HistDrain, IntervalClock, Losses, drain_optional};
-use toolkit_load::{
-    CgroupFilter, Hook, KernelBtf, PinnedPid, attach_tracepoints, check_privileges, load_object,
-};
+use toolkit_drain::{CommTable, HistDrain, Losses, drain_optional};
+use toolkit_load::{CgroupFilter, Hook, KernelBtf, PinnedPid};
 use toolkit_report::Unit;
+use toolkit_session::{Attach, Session, Tool};
 
 pub use report::Grouping;
 /// The key of the one histogram when not split.
@@ -70,24 +69,20 @@ pub struct Interval {
     pub lost: Losses,
 }
 
-/// The attached programs and their maps.
-pub struct Tracer {
-    ebpf: aya::Ebpf,
-    grouping: Grouping,
-    clock: IntervalClock,
-    drain: HistDrain<u32>,
-    loglinear: Option<HistDrain<u32, LlHist>>,
-    comms: CommTable,
-    drops: DropReport,
-}
+/// runqlat as a [`Tool`]: its object on the scheduler's tracepoints.
+pub struct Runqlat;
 
-impl Tracer {
-    /// Loads the object for `options` and attaches it, with the kernel's
-    /// `btf` (read once by the caller, whatever else it loads); `tool`
-    /// names the losses it reports.
-    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
-        check_privileges()?;
-        let config = config::build(options, btf)?;
+impl Tool for Runqlat {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = runqlat_ebpf::Config;
+
+    fn config(options: &Options, btf: &KernelBtf) -> Result<Self::Config> {
+        config::build(options, btf)
+    }
+
+    fn attach(options: &Options, config: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
         let mut tracepoints = vec!["sched_wakeup", "sched_switch"];
         if config.first_run.enabled == 0 {
             // A new task's first wait is read from the kernel's sched_info
@@ -98,8 +93,6 @@ impl Tracer {
             // Names follow exec.
             tracepoints.push("sched_process_exec");
         }
-        btf.require_tracepoints(&tracepoints)?;
-        let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
         // tp_btf first: its programs keep enqueue times in task storage,
         // which needs the trusted task pointers only tp_btf arguments are.
         // Before 6.2, the kernel refuses task-storage lookups nested in
@@ -111,39 +104,66 @@ impl Tracer {
         } else {
             Hook::BtfTracePoint
         };
-        attach_tracepoints(&mut ebpf, btf, &tracepoints, first)?;
-        let clock = IntervalClock::new(&mut ebpf)?;
-        let drain = HistDrain::new(&mut ebpf, maps::HISTS)?;
+        Ok(vec![Attach::new(tracepoints, first)])
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+        config::map_sizes(options).to_vec()
+    }
+}
+
+/// The attached programs and their maps.
+pub struct Tracer {
+    session: Session,
+    grouping: Grouping,
+    drain: HistDrain<u32>,
+    loglinear: Option<HistDrain<u32, LlHist>>,
+    comms: CommTable,
+}
+
+impl Tracer {
+    /// Loads the object for `options` and attaches it, with the kernel's
+    /// `btf` (read once by the caller, whatever else it loads); `tool`
+    /// names the losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
+        let mut session = Session::start::<Runqlat>(tool, btf, options)?;
+        let ebpf = session.ebpf();
+        let drain = HistDrain::new(ebpf, maps::HISTS)?;
         let loglinear = options
             .loglinear
-            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
+            .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
-        let comms = CommTable::new(&mut ebpf, maps::COMMS)?;
+        let comms = CommTable::new(ebpf, maps::COMMS)?;
         Ok(Self {
-            ebpf,
+            session,
             grouping: options.grouping,
-            clock,
             drain,
             loglinear,
             comms,
-            drops: DropReport::new(tool, dropped::REASONS),
         })
     }
 
     /// What happened since the last call (or since attaching).
     pub fn interval(&mut self) -> Result<Interval> {
-        let tick = self.clock.tick();
-        let mut idle = Vec::new();
-        let hists = self.drain.drain_with_idle(&tick, &mut idle)?;
-        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
-        self.clock.advance(tick)?;
-        if matches!(
-            self.grouping,
-            Grouping::Process | Grouping::Thread | Grouping::PidNamespace
-        ) {
-            self.comms.update(hists.iter().map(|(key, _)| *key), &idle);
-        }
-        let lost = self.drops.check(&self.ebpf)?;
+        let Self {
+            session,
+            grouping,
+            drain,
+            loglinear,
+            comms,
+        } = self;
+        let ((hists, loglinear), lost) = session.interval(|tick| {
+            let mut idle = Vec::new();
+            let hists = drain.drain_with_idle(tick, &mut idle)?;
+            let loglinear = drain_optional(loglinear, tick)?;
+            if matches!(
+                grouping,
+                Grouping::Process | Grouping::Thread | Grouping::PidNamespace
+            ) {
+                comms.update(hists.iter().map(|(key, _)| *key), &idle);
+            }
+            Ok((hists, loglinear))
+        })?;
         Ok(Interval {
             hists,
             loglinear,

@@ -2,9 +2,11 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use anyhow::Result;
 use clap::Parser;
-
+use syscount::Options;
 use toolkit_cli::VERSION;
+use toolkit_load::{CgroupFilter, TracedProcess};
 use toolkit_report::names::parse_errno;
 
 pub const EXAMPLES: &str = "\
@@ -80,6 +82,32 @@ pub struct Cli {
     /// Print one JSON object per interval instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+impl Cli {
+    /// The resolved options, the `-p` process pinned as `traced` (the
+    /// one conversion from the command line).
+    pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
+        if let Some(tid) = self.tid {
+            toolkit_cli::require_thread(tid)?;
+        }
+        if let Some(ppid) = self.ppid
+            && !std::path::Path::new(&format!("/proc/{ppid}")).exists()
+        {
+            anyhow::bail!("process {ppid} not found");
+        }
+        Ok(Options {
+            process: traced.map(TracedProcess::pinned),
+            tid: self.tid,
+            ppid: self.ppid,
+            syscalls: self.syscalls.clone(),
+            failures: self.failures,
+            errno: self.errno,
+            latency: self.latency,
+            by_process: self.process,
+            cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
+        })
+    }
 }
 
 /// An interval, or libbpf-tools' `-i 0` (the default: print once, at

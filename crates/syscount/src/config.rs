@@ -1,38 +1,33 @@
-//! From the command line and the kernel's BTF to the configuration the
+//! From the resolved options and the kernel's BTF to the configuration the
 //! kernel side reads (`syscount_ebpf::Config`): a pure function, tested
 //! without loading anything.
 
 use anyhow::Result;
 use syscount_ebpf::{Config, maps};
-use toolkit_load::{CgroupFilter, KernelBtf, TracedProcess};
+use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::names::syscall_number;
 
-use crate::cli::Cli;
+use crate::Options;
 
-/// The kernel side's configuration for `cli`, its `-p` process pinned as
-/// `traced`; `self_pid` (syscount's own) is never counted.
-pub fn build(
-    cli: &Cli,
-    btf: &KernelBtf,
-    traced: Option<&TracedProcess>,
-    cgroup: Option<CgroupFilter>,
-    self_pid: u32,
-) -> Result<Config> {
+/// The kernel side's configuration for `options`; `self_pid` (syscount's
+/// own) is never counted.
+pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config> {
     let flag = |on: bool| u32::from(on);
+    let cgroup = options.cgroup;
     Ok(Config {
         cgroup_id: cgroup.map_or(0, |c| c.id),
-        process: TracedProcess::filter(traced, btf)?,
+        process: PinnedPid::filter(options.process, btf)?,
         self_pid,
-        filter_failed: flag(cli.failures),
-        filter_errno: cli.errno.unwrap_or(0) as u32,
-        measure_latency: flag(cli.latency),
-        by_process: flag(cli.process),
+        filter_failed: flag(options.failures),
+        filter_errno: options.errno.unwrap_or(0) as u32,
+        measure_latency: flag(options.latency),
+        by_process: flag(options.by_process),
         filter_cgroup: flag(cgroup.is_some()),
         cgroup_level: cgroup.map_or(0, |c| c.level),
         off_pt_regs_orig_ax: btf.member_offset("pt_regs", "orig_ax")?,
-        filter_tid: cli.tid.unwrap_or(0),
-        filter_ppid: cli.ppid.unwrap_or(0),
-        filter_syscalls: flag(cli.syscalls.is_some()),
+        filter_tid: options.tid.unwrap_or(0),
+        filter_ppid: options.ppid.unwrap_or(0),
+        filter_syscalls: flag(options.syscalls.is_some()),
         off_task_real_parent: btf.member_offset("task_struct", "real_parent")?,
         off_task_tgid: btf.member_offset("task_struct", "tgid")?,
         nr_sigreturn: syscall_number("rt_sigreturn").unwrap_or(u32::MAX),
@@ -40,27 +35,26 @@ pub fn build(
 }
 
 /// Map sizes: the process tables only with `-P`.
-pub fn map_sizes(cli: &Cli) -> [(&'static str, u32); 2] {
-    let processes = if cli.process { maps::MAX_PROCESSES } else { 1 };
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 2] {
+    let processes = if options.by_process {
+        maps::MAX_PROCESSES
+    } else {
+        1
+    };
     [(maps::PROCESSES, processes), (maps::COMMS, processes)]
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser as _;
-
     use super::*;
 
-    fn config_of(args: &[&str]) -> Config {
-        let argv = std::iter::once("syscount").chain(args.iter().copied());
-        let cli = Cli::try_parse_from(argv).unwrap();
-        let traced = TracedProcess::from_arg(cli.pid).unwrap();
-        build(&cli, &KernelBtf::load().unwrap(), traced.as_ref(), None, 7).unwrap()
+    fn config_of(options: Options) -> Config {
+        build(&options, &KernelBtf::load().unwrap(), 7).unwrap()
     }
 
     #[test]
     fn defaults_count_everything() {
-        let config = config_of(&[]);
+        let config = config_of(Options::default());
         assert_eq!(config.self_pid, 7);
         let switches = [
             config.process.pid,
@@ -76,19 +70,34 @@ mod tests {
 
     #[test]
     fn options_map_to_fields() {
-        let bcc = config_of(&["-t", "7", "--ppid", "1", "--syscall", "read,write"]);
+        let bcc = config_of(Options {
+            tid: Some(7),
+            ppid: Some(1),
+            syscalls: Some(vec![0, 1]),
+            ..Options::default()
+        });
         assert_eq!(
             (bcc.filter_tid, bcc.filter_ppid, bcc.filter_syscalls),
             (7, 1, 1)
         );
         assert_ne!(bcc.off_task_real_parent, bcc.off_task_tgid);
-        let me = std::process::id().to_string();
-        let config = config_of(&["-p", &me, "-e", "ENOENT", "-L", "-P"]);
+        let me = toolkit_load::TracedProcess::open(std::process::id()).unwrap();
+        let config = config_of(Options {
+            process: Some(me.pinned()),
+            errno: Some(2),
+            latency: true,
+            by_process: true,
+            ..Options::default()
+        });
         assert_eq!(config.process.pid, std::process::id());
         assert_ne!(config.process.born_before, 0);
         assert_eq!(config.nr_sigreturn, 15);
         assert_eq!(config.filter_errno, 2);
         assert_eq!((config.measure_latency, config.by_process), (1, 1));
-        assert_eq!(config_of(&["-x"]).filter_failed, 1);
+        let failures = config_of(Options {
+            failures: true,
+            ..Options::default()
+        });
+        assert_eq!(failures.filter_failed, 1);
     }
 }

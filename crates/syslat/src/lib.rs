@@ -9,14 +9,13 @@ use aya::{Ebpf, maps::Array};
 use serde_json::Map;
 use syslat_ebpf::{Config, SYSCALL_SLOTS, dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{
-    ArrayDrain, CommTable, DropReport, HistDrain, IntervalClock, Losses, drain_optional,
-};
-use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses, drain_optional};
+use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::{
     HistRow, OpenMetrics, Unit,
     names::{errno_name, syscall_name},
 };
+use toolkit_session::{Attach, Session, Tool};
 
 /// The reclaim kinds of the kernel side's keys, for memlat's report.
 pub use syslat_ebpf::reclaim;
@@ -50,6 +49,8 @@ pub struct Options {
     pub errno: Option<i32>,
     /// Only tasks in this cgroup v2 or below (`-c`).
     pub cgroup: Option<toolkit_load::CgroupFilter>,
+    /// The latency histograms' unit (`-m`, `-n`).
+    pub unit: Unit,
 }
 
 /// The kernel's direct-reclaim tracepoints, global then memory-cgroup.
@@ -138,46 +139,45 @@ impl Interval {
     }
 }
 
-/// The attached programs and their maps.
-pub struct Tracer {
-    ebpf: Ebpf,
-    clock: IntervalClock,
-    latency: ArrayDrain<Hist>,
-    processes: Option<(HistDrain<u32>, CommTable)>,
-    errors: HistDrain<u64, [u64; 2]>,
-    sizes: HistDrain<u32>,
-    loglinear: Option<HistDrain<u32, LlHist>>,
-    reclaim: Option<HistDrain<u64>>,
-    reclaim_ll: Option<HistDrain<u64, LlHist>>,
-    drops: DropReport,
-}
+/// syslat (and memlat) as a [`Tool`]: its object on the syscall
+/// tracepoints, and on the reclaim ones for memlat `--reclaim`.
+pub struct Syslat;
 
-impl Tracer {
-    /// Loads the object for `tool` with `options` and attaches it, with
-    /// the kernel's `btf` (read once by the caller).
-    pub fn attach(
-        tool: &'static str,
-        btf: &KernelBtf,
-        options: &Options,
-        unit: Unit,
-    ) -> Result<Self> {
-        check_privileges()?;
-        let mut tracepoints = vec!["sys_exit", "sys_enter"];
+impl Tool for Syslat {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = Config;
+
+    fn config(options: &Options, btf: &KernelBtf) -> Result<Config> {
+        config(options, btf, std::process::id())
+    }
+
+    fn attach(options: &Options, _: &Config, btf: &KernelBtf) -> Result<Vec<Attach>> {
+        // sys_exit first: a syscall entered before sys_exit is attached is
+        // then never half-seen.
+        let mut syscalls = vec!["sys_exit", "sys_enter"];
         if options.per_process {
-            tracepoints.push("sched_process_exec");
+            syscalls.push("sched_process_exec");
         }
-        btf.require_tracepoints(&tracepoints)?;
-        // Memory-cgroup reclaim needs CONFIG_MEMCG; global reclaim is
-        // always there.
-        let reclaim: Vec<&str> = RECLAIM_TRACEPOINTS
-            .into_iter()
-            .filter(|tp| options.reclaim && btf.has_tracepoint(tp))
-            .collect();
+        let mut groups = vec![Attach::new(syscalls, Hook::RawTracePoint)];
         if options.reclaim {
+            // Memory-cgroup reclaim needs CONFIG_MEMCG; global reclaim is
+            // always there. Ends before begins, for the same reason.
             btf.require_tracepoints(&RECLAIM_TRACEPOINTS[..2])?;
+            let reclaim = RECLAIM_TRACEPOINTS
+                .into_iter()
+                .filter(|tp| btf.has_tracepoint(tp));
+            groups.push(Attach::new(reclaim, Hook::RawTracePoint));
         }
-        let config = config(options, unit, btf, std::process::id())?;
-        let mut ebpf = load_object(OBJECT, &config, &map_sizes(options))?;
+        Ok(groups)
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+        map_sizes(options).to_vec()
+    }
+
+    fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
         if let Some(syscalls) = &options.syscalls {
             let mut watched: Array<_, u32> = Array::try_from(
                 ebpf.map_mut(maps::WATCHED)
@@ -189,15 +189,29 @@ impl Tracer {
                 }
             }
         }
-        // sys_exit first: a syscall entered before sys_exit is attached is
-        // then never half-seen.
-        attach_tracepoints(&mut ebpf, btf, &tracepoints, Hook::RawTracePoint)?;
-        // Ends before begins, for the same reason.
-        if !reclaim.is_empty() {
-            attach_tracepoints(&mut ebpf, btf, &reclaim, Hook::RawTracePoint)?;
-        }
-        let clock = IntervalClock::new(&mut ebpf)?;
-        let mut latency = ArrayDrain::new(&mut ebpf, maps::HISTS)?;
+        Ok(())
+    }
+}
+
+/// The attached programs and their maps.
+pub struct Tracer {
+    session: Session,
+    latency: ArrayDrain<Hist>,
+    processes: Option<(HistDrain<u32>, CommTable)>,
+    errors: HistDrain<u64, [u64; 2]>,
+    sizes: HistDrain<u32>,
+    loglinear: Option<HistDrain<u32, LlHist>>,
+    reclaim: Option<HistDrain<u64>>,
+    reclaim_ll: Option<HistDrain<u64, LlHist>>,
+}
+
+impl Tracer {
+    /// Loads the object for `tool` with `options` and attaches it, with
+    /// the kernel's `btf` (read once by the caller).
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
+        let mut session = Session::start::<Syslat>(tool, btf, options)?;
+        let ebpf = session.ebpf();
+        let mut latency = ArrayDrain::new(ebpf, maps::HISTS)?;
         if let Some(syscalls) = &options.syscalls
             && !options.per_process
         {
@@ -205,28 +219,27 @@ impl Tracer {
         }
         let processes = if options.per_process {
             Some((
-                HistDrain::new(&mut ebpf, maps::PROCESSES)?,
-                CommTable::new(&mut ebpf, maps::COMMS)?,
+                HistDrain::new(ebpf, maps::PROCESSES)?,
+                CommTable::new(ebpf, maps::COMMS)?,
             ))
         } else {
             None
         };
-        let errors = HistDrain::new(&mut ebpf, maps::ERRORS)?;
-        let sizes = HistDrain::new(&mut ebpf, maps::SIZES)?;
+        let errors = HistDrain::new(ebpf, maps::ERRORS)?;
+        let sizes = HistDrain::new(ebpf, maps::SIZES)?;
         let loglinear = options
             .loglinear
-            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
+            .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
         let reclaim = options
             .reclaim
-            .then(|| HistDrain::new(&mut ebpf, maps::RECLAIM))
+            .then(|| HistDrain::new(ebpf, maps::RECLAIM))
             .transpose()?;
         let reclaim_ll = (options.reclaim && options.loglinear)
-            .then(|| HistDrain::new(&mut ebpf, maps::RECLAIM_LL))
+            .then(|| HistDrain::new(ebpf, maps::RECLAIM_LL))
             .transpose()?;
         Ok(Self {
-            ebpf,
-            clock,
+            session,
             latency,
             processes,
             errors,
@@ -234,7 +247,6 @@ impl Tracer {
             loglinear,
             reclaim,
             reclaim_ll,
-            drops: DropReport::new(tool, dropped::REASONS),
         })
     }
 
@@ -246,40 +258,45 @@ impl Tracer {
     /// What happened since the last call (or since attaching), added to
     /// the OpenMetrics totals when there are some (`--openmetrics`).
     pub fn interval(&mut self, om: Option<&mut OpenMetrics>) -> Result<Interval> {
-        let tick = self.clock.tick();
-        let latency = match &mut self.processes {
-            Some((drain, comms)) => {
-                let mut idle = Vec::new();
-                let hists = drain.drain_with_idle(&tick, &mut idle)?;
-                comms.update(hists.iter().map(|(pid, _)| *pid), &idle);
-                hists
-            }
-            None => self.latency.drain(&tick)?,
-        };
-        let errors = self
-            .errors
-            .drain(&tick)?
-            .into_iter()
-            .map(|(key, [count, _])| ((key >> 32) as u32, key as u32, count))
-            .collect();
-        let sizes = self.sizes.drain(&tick)?;
-        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
-        let reclaim = match &mut self.reclaim {
-            Some(drain) => drain.drain(&tick)?,
-            None => Vec::new(),
-        };
-        let reclaim_ll = drain_optional(&mut self.reclaim_ll, &tick)?;
-        self.clock.advance(tick)?;
-        let lost = self.drops.check(&self.ebpf)?;
-        let interval = Interval {
+        let Self {
+            session,
             latency,
+            processes,
             errors,
             sizes,
             loglinear,
             reclaim,
             reclaim_ll,
-            lost,
-        };
+        } = self;
+        let (mut interval, lost) = session.interval(|tick| {
+            let latency = match processes.as_mut() {
+                Some((drain, comms)) => {
+                    let mut idle = Vec::new();
+                    let hists = drain.drain_with_idle(tick, &mut idle)?;
+                    comms.update(hists.iter().map(|(pid, _)| *pid), &idle);
+                    hists
+                }
+                None => latency.drain(tick)?,
+            };
+            let errors = errors
+                .drain(tick)?
+                .into_iter()
+                .map(|(key, [count, _])| ((key >> 32) as u32, key as u32, count))
+                .collect();
+            Ok(Interval {
+                latency,
+                errors,
+                sizes: sizes.drain(tick)?,
+                loglinear: drain_optional(loglinear, tick)?,
+                reclaim: match reclaim.as_mut() {
+                    Some(drain) => drain.drain(tick)?,
+                    None => Vec::new(),
+                },
+                reclaim_ll: drain_optional(reclaim_ll, tick)?,
+                lost: Losses::default(),
+            })
+        })?;
+        interval.lost = lost;
         if let Some(om) = om {
             interval.publish(om, self.processes.is_some());
         }
@@ -289,11 +306,11 @@ impl Tracer {
 
 /// The kernel side's configuration for `options`; `self_pid` (the tool's
 /// own) is never traced. A pure function: tested without loading anything.
-pub fn config(options: &Options, unit: Unit, btf: &KernelBtf, self_pid: u32) -> Result<Config> {
+pub fn config(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config> {
     let flag = |on: bool| u32::from(on);
     let regs = |member: &str| btf.member_offset("pt_regs", member);
     Ok(Config {
-        unit_divisor: unit.divisor(),
+        unit_divisor: options.unit.divisor(),
         process: toolkit_load::PinnedPid::filter(options.process, btf)?,
         filter_tid: options.tid.unwrap_or(0),
         self_pid,
@@ -438,8 +455,9 @@ mod tests {
             per_process: false,
             errno: Some(2),
             cgroup: Some(toolkit_load::CgroupFilter { id: 77, level: 2 }),
+            unit: Unit::Nsecs,
         };
-        let config = config(&options, Unit::Nsecs, &btf, 99).unwrap();
+        let config = config(&options, &btf, 99).unwrap();
         assert_eq!(config.filter_errno, 2);
         assert_eq!(
             (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
@@ -469,14 +487,14 @@ mod tests {
             loglinear: true,
             ..Options::default()
         };
-        let on = super::config(&per_process, Unit::Usecs, &btf, 1).unwrap();
+        let on = super::config(&per_process, &btf, 1).unwrap();
         assert_eq!(on.per_process, 1);
         let sizes = map_sizes(&per_process);
         assert_eq!(sizes[0], (maps::HISTS, 1));
         assert_eq!(sizes[1], (maps::PROCESSES, maps::MAX_PROCESSES));
         assert_eq!(sizes[2], (maps::COMMS, maps::MAX_PROCESSES));
         assert_eq!(sizes[5], (maps::LLHISTS, maps::MAX_PROCESSES));
-        let plain = super::config(&Options::default(), Unit::Usecs, &btf, 99).unwrap();
+        let plain = super::config(&Options::default(), &btf, 99).unwrap();
         assert_eq!(plain.unit_divisor, 1000);
         assert_eq!((plain.filter_syscalls, plain.count_errors), (0, 0));
         assert_eq!(map_sizes(&Options::default())[3], (maps::ERRORS, 1));

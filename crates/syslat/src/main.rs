@@ -35,12 +35,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         errno: cli.errno,
         cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
         per_process: cli.per_process,
+        unit,
         ..Options::default()
     };
     let label = if cli.per_process { "pid" } else { "syscall" };
     let mut openmetrics = cli.hires.open_metrics("syslat", Some(label), unit)?;
     let btf = toolkit_load::KernelBtf::load()?;
-    let mut tracer = Tracer::attach("syslat", &btf, &options, unit)?;
+    let mut tracer = Tracer::attach("syslat", &btf, &options)?;
     // The syscalls asked for (-s) have a --compact line from the first
     // interval on; processes only once they make a call.
     let always = cli

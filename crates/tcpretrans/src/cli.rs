@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use clap::Parser;
+use tcpretrans::Options;
+use tcpretrans_ebpf::{AF_INET, AF_INET6};
 use toolkit_cli::VERSION;
 
 pub const EXAMPLES: &str = "\
@@ -53,6 +55,24 @@ pub struct Cli {
     /// For testing that path.
     #[arg(long, hide = true, requires = "count", value_name = "N", value_parser = flow_slots)]
     pub flow_slots: Option<u32>,
+}
+
+impl Cli {
+    /// The resolved options (the one conversion from the command line).
+    pub fn options(&self) -> Options {
+        let family = if self.ipv4 {
+            AF_INET
+        } else if self.ipv6 {
+            AF_INET6
+        } else {
+            0
+        };
+        Options {
+            count: self.count,
+            family,
+            flow_slots: self.flow_slots,
+        }
+    }
 }
 
 /// `--flow-slots N`: 0 or a power of two.

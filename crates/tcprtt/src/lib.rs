@@ -9,13 +9,13 @@ pub mod report;
 use std::{collections::BTreeMap, net::IpAddr};
 
 use anyhow::Result;
-use aya::Ebpf;
 pub use tcprtt_ebpf::{AddrKey, key};
 use tcprtt_ebpf::{dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{DropReport, HistDrain, Histograms, IntervalClock, Losses, drain_optional};
-use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
+use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
+use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::Unit;
+use toolkit_session::{Attach, Session, Tool};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcprtt"));
 
@@ -61,48 +61,64 @@ pub struct Interval {
     pub lost: Losses,
 }
 
+/// tcprtt as a [`Tool`]: its object on `tcp:tcp_probe`.
+pub struct Tcprtt;
+
+impl Tool for Tcprtt {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = tcprtt_ebpf::Config;
+
+    fn config(options: &Options, btf: &KernelBtf) -> Result<Self::Config> {
+        config::build(options, btf)
+    }
+
+    fn attach(_: &Options, _: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
+        // tp_btf first: the socket's fields are plain loads there.
+        Ok(vec![Attach::new([TRACEPOINT], Hook::BtfTracePoint)])
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+        config::map_sizes(options).to_vec()
+    }
+}
+
 /// The attached program and its maps.
 pub struct Tracer {
-    ebpf: Ebpf,
-    clock: IntervalClock,
+    session: Session,
     drain: Histograms<AddrKey>,
     loglinear: Option<HistDrain<AddrKey, LlHist>>,
-    drops: DropReport,
 }
 
 impl Tracer {
     /// Loads the program for `options` and attaches it, with the kernel's
     /// `btf` (read once by the caller); `tool` names the losses it reports.
     pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
-        check_privileges()?;
-        btf.require_tracepoints(&[TRACEPOINT])?;
-        let config = config::build(options, btf)?;
-        let mut ebpf = load_object(OBJECT, &config, &config::map_sizes(options))?;
-        // tp_btf first: the socket's fields are plain loads there.
-        attach_tracepoints(&mut ebpf, btf, &[TRACEPOINT], Hook::BtfTracePoint)?;
-        let clock = IntervalClock::new(&mut ebpf)?;
+        let mut session = Session::start::<Tcprtt>(tool, btf, options)?;
+        let ebpf = session.ebpf();
         let split = options.key_by != key::ALL;
-        let drain = Histograms::new(&mut ebpf, split, maps::HISTS, maps::TOTAL, AddrKey::ZERO)?;
+        let drain = Histograms::new(ebpf, split, maps::HISTS, maps::TOTAL, AddrKey::ZERO)?;
         let loglinear = options
             .loglinear
-            .then(|| HistDrain::new(&mut ebpf, maps::LLHISTS))
+            .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
         Ok(Self {
-            ebpf,
-            clock,
+            session,
             drain,
             loglinear,
-            drops: DropReport::new(tool, dropped::REASONS),
         })
     }
 
     /// What happened since the last call (or since attaching).
     pub fn interval(&mut self) -> Result<Interval> {
-        let tick = self.clock.tick();
-        let hists = self.drain.drain(&tick)?;
-        let loglinear = drain_optional(&mut self.loglinear, &tick)?;
-        self.clock.advance(tick)?;
-        let lost = self.drops.check(&self.ebpf)?;
+        let Self {
+            session,
+            drain,
+            loglinear,
+        } = self;
+        let ((hists, loglinear), lost) =
+            session.interval(|tick| Ok((drain.drain(tick)?, drain_optional(loglinear, tick)?)))?;
         Ok(Interval {
             hists,
             loglinear,

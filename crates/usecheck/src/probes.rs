@@ -161,9 +161,10 @@ impl Probes {
                     ),
                     count_errors: true,
                     reclaim: true,
+                    unit: Unit::Nsecs,
                     ..syslat::Options::default()
                 };
-                syslat::Tracer::attach("usecheck", btf, &options, Unit::Nsecs)
+                syslat::Tracer::attach("usecheck", btf, &options)
             },
         );
         let oom = Probe::attach("oom", "OOM kills", skip, || {

@@ -58,11 +58,12 @@ pub fn percentile_label(p: f64) -> String {
 }
 
 /// Display unit of histogram buckets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Unit {
     /// Nanoseconds (raw sample values).
     Nsecs,
     /// Microseconds, the default of the latency tools.
+    #[default]
     Usecs,
     /// Milliseconds (`-m`).
     Msecs,

@@ -1,0 +1,142 @@
+//! Syscall counting, for `syscount`: the programs at `sys_exit` (and
+//! `sys_enter` with `-L`) loaded for [`Options`] and drained interval by
+//! interval ([`Tracer::interval`]) into rows per syscall or per process.
+
+pub mod config;
+
+use anyhow::{Context as _, Result};
+use aya::{Ebpf, maps::Array};
+use syscount_ebpf::{SYSCALL_SLOTS, dropped, maps};
+use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses};
+use toolkit_load::{CgroupFilter, Hook, KernelBtf, PinnedPid};
+use toolkit_session::{Attach, Session, Tool};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
+
+/// What to count and how, resolved from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only this process (`-p`), never one that reuses its pid.
+    pub process: Option<PinnedPid>,
+    /// Only this thread (`-t`, bcc).
+    pub tid: Option<u32>,
+    /// Only the children of this process (`--ppid`, bcc's `-c`).
+    pub ppid: Option<u32>,
+    /// Only these syscall numbers (`--syscall`).
+    pub syscalls: Option<Vec<u32>>,
+    /// Only failed calls (`-x`).
+    pub failures: bool,
+    /// Only calls failing with this errno (`-e`).
+    pub errno: Option<i32>,
+    /// Time calls too (`-L`).
+    pub latency: bool,
+    /// Count per process instead of per syscall (`-P`).
+    pub by_process: bool,
+    /// Only tasks in this cgroup v2 or below (`-c`).
+    pub cgroup: Option<CgroupFilter>,
+}
+
+/// syscount as a [`Tool`]: its object on the syscall tracepoints.
+pub struct Syscount;
+
+impl Tool for Syscount {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = syscount_ebpf::Config;
+
+    fn config(options: &Options, btf: &KernelBtf) -> Result<Self::Config> {
+        config::build(options, btf, std::process::id())
+    }
+
+    fn attach(options: &Options, _: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
+        let mut tracepoints = vec!["sys_exit"];
+        if options.latency {
+            tracepoints.push("sys_enter");
+        }
+        if options.by_process {
+            tracepoints.push("sched_process_exec");
+        }
+        // tp_btf first: its sys_exit reads the syscall number from pt_regs
+        // with a plain load rather than a helper call.
+        Ok(vec![Attach::new(tracepoints, Hook::BtfTracePoint)])
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+        config::map_sizes(options).to_vec()
+    }
+
+    fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
+        if let Some(syscalls) = &options.syscalls {
+            let mut watched: Array<_, u32> = Array::try_from(
+                ebpf.map_mut(maps::WATCHED)
+                    .context("map WATCHED missing from the object")?,
+            )?;
+            for &nr in syscalls {
+                if nr < SYSCALL_SLOTS {
+                    watched.set(nr, 1, 0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One interval: `[count, total_ns]` by syscall number, or by pid with
+/// `by_process`, and what the kernel side could not count.
+pub struct Interval {
+    pub rows: Vec<(u32, [u64; 2])>,
+    pub lost: Losses,
+}
+
+/// The attached programs and their maps.
+pub struct Tracer {
+    session: Session,
+    by_process: bool,
+    by_syscall: ArrayDrain<[u64; 2]>,
+    processes: HistDrain<u32, [u64; 2]>,
+    comms: CommTable,
+}
+
+impl Tracer {
+    /// Loads the object for `options` and attaches it, with the kernel's
+    /// `btf`.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
+        let mut session = Session::start::<Syscount>(tool, btf, options)?;
+        let ebpf = session.ebpf();
+        Ok(Self {
+            by_process: options.by_process,
+            by_syscall: ArrayDrain::new(ebpf, maps::SYSCALLS)?,
+            processes: HistDrain::new(ebpf, maps::PROCESSES)?,
+            comms: CommTable::new(ebpf, maps::COMMS)?,
+            session,
+        })
+    }
+
+    /// What happened since the last call (or since attaching).
+    pub fn interval(&mut self) -> Result<Interval> {
+        let Self {
+            session,
+            by_process,
+            by_syscall,
+            processes,
+            comms,
+        } = self;
+        let (rows, lost) = session.interval(|tick| {
+            if *by_process {
+                let mut idle = Vec::new();
+                let rows = processes.drain_with_idle(tick, &mut idle)?;
+                comms.update(rows.iter().map(|(pid, _)| *pid), &idle);
+                Ok(rows)
+            } else {
+                by_syscall.drain(tick)
+            }
+        })?;
+        Ok(Interval { rows, lost })
+    }
+
+    /// The command names of the processes seen, with `by_process`.
+    pub fn comms(&self) -> &CommTable {
+        &self.comms
+    }
+}

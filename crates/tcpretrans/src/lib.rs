@@ -1,0 +1,112 @@
+//! TCP retransmit tracing, for `tcpretrans`: the program on
+//! `tcp:tcp_retransmit_skb` loaded for [`Options`], then read as one event
+//! per retransmit ([`Tracer::events`]) or drained as counts per flow
+//! ([`Tracer::flows`], `-c`).
+
+pub mod config;
+pub mod flows;
+
+use anyhow::{Result, bail};
+use aya::maps::{MapData, RingBuf};
+pub use tcpretrans_ebpf::{Flow, RetransEvent};
+use tcpretrans_ebpf::{dropped, maps};
+use toolkit_drain::{Losses, take_map};
+use toolkit_load::{Hook, KernelBtf};
+use toolkit_session::{Attach, Session, Tool};
+
+use crate::{config::TRACEPOINT, flows::FlowCounts};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcpretrans"));
+
+/// What to trace, resolved from the command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Counts per flow (`-c`) instead of an event per retransmit.
+    pub count: bool,
+    /// Only this address family (`AF_INET`, `AF_INET6`; 0 for both).
+    pub family: u16,
+    /// With `count`: slots per CPU for flows' counts (`--flow-slots`, a
+    /// hidden option for tests); `None`: the default.
+    pub flow_slots: Option<u32>,
+}
+
+/// tcpretrans as a [`Tool`]: its object on `tcp:tcp_retransmit_skb`.
+pub struct Tcpretrans;
+
+impl Tool for Tcpretrans {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = tcpretrans_ebpf::Config;
+
+    fn config(options: &Options, btf: &KernelBtf) -> Result<Self::Config> {
+        config::build(options, btf)
+    }
+
+    fn attach(_: &Options, _: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
+        // tp_btf first: the socket's fields are plain loads there.
+        Ok(vec![Attach::new([TRACEPOINT], Hook::BtfTracePoint)])
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+        config::map_sizes(options).to_vec()
+    }
+}
+
+/// `[retransmits, segments]` of each flow with retransmits, in flow order.
+pub type FlowRows = Vec<(Flow, [u64; 2])>;
+
+/// How the program reports: events through the ring buffer, or counts per
+/// flow.
+enum Output {
+    Events(RingBuf<MapData>),
+    Flows(FlowCounts),
+}
+
+/// The attached program and its maps.
+pub struct Tracer {
+    session: Session,
+    output: Output,
+}
+
+impl Tracer {
+    /// Loads the program for `options` and attaches it, with the kernel's
+    /// `btf`.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
+        let mut session = Session::start::<Tcpretrans>(tool, btf, options)?;
+        let ebpf = session.ebpf();
+        let output = if options.count {
+            Output::Flows(FlowCounts::new(ebpf)?)
+        } else {
+            Output::Events(RingBuf::try_from(take_map(ebpf, maps::EVENTS)?)?)
+        };
+        Ok(Self { session, output })
+    }
+
+    /// The retransmits sent since the last call, oldest first, and what
+    /// the kernel side could not send.
+    pub fn events(&mut self) -> Result<(Vec<RetransEvent>, Losses)> {
+        let Output::Events(ring) = &mut self.output else {
+            bail!("events asked of a -c run");
+        };
+        self.session.interval(|_| {
+            let mut events = Vec::new();
+            while let Some(item) = ring.next() {
+                // SAFETY: the kernel side writes exactly one RetransEvent
+                // per record.
+                events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) });
+            }
+            Ok(events)
+        })
+    }
+
+    /// `-c`: `[retransmits, segments]` of each flow with retransmits since
+    /// the last call, in flow order, and what the kernel side could not
+    /// count.
+    pub fn flows(&mut self) -> Result<(FlowRows, Losses)> {
+        let Output::Flows(counts) = &mut self.output else {
+            bail!("flows asked of a run without -c");
+        };
+        self.session.interval(|tick| counts.drain(tick))
+    }
+}

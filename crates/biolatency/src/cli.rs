@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use anyhow::Result;
+use biolatency::{Options, disks::Disks};
 use clap::Parser;
 use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_load::CgroupFilter;
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -74,6 +77,23 @@ fn slot_bits(arg: &str) -> Result<u32, String> {
             Ok(n.trailing_zeros())
         }
         _ => Err(format!("{arg:?} is not a power of two from 1 to 65536")),
+    }
+}
+
+impl Cli {
+    /// The resolved options (the one conversion from the command line);
+    /// `disks` names the `-d` disk.
+    pub fn options(&self, disks: &Disks) -> Result<Options> {
+        Ok(Options {
+            per_disk: self.per_disk,
+            per_flag: self.per_flag,
+            queued: self.queued,
+            dev: self.disk.as_deref().map(|d| disks.dev_of(d)).transpose()?,
+            cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
+            milliseconds: self.out.milliseconds,
+            loglinear: self.hires.loglinear(),
+            slot_bits: self.slots,
+        })
     }
 }
 

@@ -1,12 +1,60 @@
-//! From the options and the kernel's BTF to the configuration the kernel
-//! side reads (`biolatency_ebpf::Config`): a pure function, tested without
-//! loading anything.
+//! The resolved options (built from the command line in `cli.rs`), and
+//! from them and the kernel's BTF the configuration the kernel side reads
+//! (`biolatency_ebpf::Config`): a pure function, tested without loading
+//! anything.
 
 use anyhow::Result;
 use biolatency_ebpf::{Config, Offsets, maps};
-use toolkit_load::KernelBtf;
+use toolkit_load::{CgroupFilter, Hook, KernelBtf};
+use toolkit_report::Unit;
 
-use crate::Options;
+/// What to trace and how.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// A histogram per disk (`-D`).
+    pub per_disk: bool,
+    /// A histogram per request flag set (`-F`).
+    pub per_flag: bool,
+    /// From insertion in the queue rather than issue (`-Q`).
+    pub queued: bool,
+    /// Only this disk, as the kernel's dev_t (`-d`).
+    pub dev: Option<u32>,
+    /// Only I/O issued by tasks in this cgroup v2 or below (`-c`).
+    pub cgroup: Option<CgroupFilter>,
+    /// Millisecond buckets.
+    pub milliseconds: bool,
+    /// Log-linear histograms too, for percentiles.
+    pub loglinear: bool,
+    /// Start-time slots as a power of two (`--slots`); `None`: the default,
+    /// `maps::SLOT_BITS`.
+    pub slot_bits: Option<u32>,
+}
+
+impl Options {
+    /// The histograms' unit.
+    pub fn unit(&self) -> Unit {
+        Unit::latency(self.milliseconds, false)
+    }
+
+    /// Whether histograms are split by disk or flags.
+    pub fn split(&self) -> bool {
+        self.per_disk || self.per_flag
+    }
+
+    /// The hook that costs least per request: `tp_btf`, where a request's
+    /// fields are plain loads, when the programs read every request's
+    /// (its disk for `-d` and `-D`, its flags for `-F`, its queue's
+    /// scheduler for `-Q`); else `raw_tp`, where the request's address is a
+    /// number without the helper call that `tp_btf` needs to hash it (a
+    /// failed request's disk is read either way).
+    pub(crate) fn hook(&self) -> Hook {
+        if self.split() || self.dev.is_some() || self.queued {
+            Hook::BtfTracePoint
+        } else {
+            Hook::RawTracePoint
+        }
+    }
+}
 
 /// The kernel side's configuration for `options`.
 pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {

@@ -15,61 +15,14 @@ use anyhow::Result;
 use biolatency_ebpf::{Slot, dropped, maps};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
-use toolkit_load::{CgroupFilter, Hook, KernelBtf};
-use toolkit_report::Unit;
+use toolkit_load::KernelBtf;
 use toolkit_session::{Attach, Session, Tool};
 
 use crate::flags::FlagNames;
 
+pub use config::Options;
+
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/biolatency"));
-
-/// What to trace and how.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// A histogram per disk (`-D`).
-    pub per_disk: bool,
-    /// A histogram per request flag set (`-F`).
-    pub per_flag: bool,
-    /// From insertion in the queue rather than issue (`-Q`).
-    pub queued: bool,
-    /// Only this disk, as the kernel's dev_t (`-d`).
-    pub dev: Option<u32>,
-    /// Only I/O issued by tasks in this cgroup v2 or below (`-c`).
-    pub cgroup: Option<CgroupFilter>,
-    /// Millisecond buckets.
-    pub milliseconds: bool,
-    /// Log-linear histograms too, for percentiles.
-    pub loglinear: bool,
-    /// Start-time slots as a power of two (`--slots`); `None`: the default,
-    /// `maps::SLOT_BITS`.
-    pub slot_bits: Option<u32>,
-}
-
-impl Options {
-    /// The histograms' unit.
-    pub fn unit(&self) -> Unit {
-        Unit::latency(self.milliseconds, false)
-    }
-
-    /// Whether histograms are split by disk or flags.
-    pub fn split(&self) -> bool {
-        self.per_disk || self.per_flag
-    }
-
-    /// The hook that costs least per request: `tp_btf`, where a request's
-    /// fields are plain loads, when the programs read every request's
-    /// (its disk for `-d` and `-D`, its flags for `-F`, its queue's
-    /// scheduler for `-Q`); else `raw_tp`, where the request's address is a
-    /// number without the helper call that `tp_btf` needs to hash it (a
-    /// failed request's disk is read either way).
-    fn hook(&self) -> Hook {
-        if self.split() || self.dev.is_some() || self.queued {
-            Hook::BtfTracePoint
-        } else {
-            Hook::RawTracePoint
-        }
-    }
-}
 
 /// One interval's figures.
 pub struct Interval {

@@ -4,9 +4,8 @@ mod cli;
 mod report;
 
 use anyhow::Result;
-use biolatency::{Options, Tracer, disks::Disks};
+use biolatency::{Tracer, disks::Disks};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_load::CgroupFilter;
 use toolkit_report::{output::stdout, print_banner};
 
 use crate::{
@@ -31,16 +30,7 @@ fn main() {
 fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
     cli.out.json |= cli.bcc_json;
     let disks = Disks::load();
-    let options = Options {
-        per_disk: cli.per_disk,
-        per_flag: cli.per_flag,
-        queued: cli.queued,
-        dev: cli.disk.as_deref().map(|d| disks.dev_of(d)).transpose()?,
-        cgroup: CgroupFilter::from_arg(cli.cgroup.as_deref())?,
-        milliseconds: cli.out.milliseconds,
-        loglinear: cli.hires.loglinear(),
-        slot_bits: cli.slots,
-    };
+    let options = cli.options(&disks)?;
     let mut tracer = Tracer::attach("biolatency", &toolkit_load::KernelBtf::load()?, &options)?;
     let mut keys = Keys {
         per_disk: cli.per_disk,

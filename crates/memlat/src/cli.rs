@@ -1,7 +1,11 @@
 //! Command line of memlat.
 
+use anyhow::Result;
 use clap::Parser;
+use syslat::Options;
 use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_load::{CgroupFilter, TracedProcess};
+use toolkit_report::{Unit, names::syscall_number};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -55,6 +59,43 @@ pub struct Cli {
     pub hires: PercentileArgs,
     #[command(flatten)]
     pub every: IntervalArgs,
+}
+
+/// Traced always, then with `--all`.
+const CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
+const MORE_CALLS: [&str; 2] = ["mprotect", "madvise"];
+
+impl Cli {
+    /// The calls traced: always `CALLS`, then `MORE_CALLS` with `--all`.
+    pub fn calls(&self) -> Vec<&'static str> {
+        let mut names = CALLS.to_vec();
+        if self.all {
+            names.extend(MORE_CALLS);
+        }
+        names
+    }
+
+    /// The resolved options, the `-p` process pinned as `traced` (the one
+    /// conversion from the command line).
+    pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
+        let syscalls = self
+            .calls()
+            .iter()
+            .filter_map(|n| syscall_number(n))
+            .collect();
+        Ok(Options {
+            process: traced.map(TracedProcess::pinned),
+            syscalls: Some(syscalls),
+            count_errors: true,
+            record_sizes: self.size,
+            loglinear: self.hires.loglinear(),
+            reclaim: self.reclaim,
+            reclaim_per_process: self.per_process,
+            cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
+            unit: Unit::latency(self.out.milliseconds, self.nanoseconds),
+            ..Options::default()
+        })
+    }
 }
 
 #[cfg(test)]

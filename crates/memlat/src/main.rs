@@ -5,15 +5,11 @@ mod cli;
 mod report;
 
 use anyhow::Result;
-use syslat::{Options, Tracer};
+use syslat::Tracer;
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_report::{Unit, names::syscall_number, output::stdout, print_banner};
+use toolkit_report::{output::stdout, print_banner};
 
 use crate::cli::Cli;
-
-/// Traced always, then with `--all`.
-const CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
-const MORE_CALLS: [&str; 2] = ["mprotect", "madvise"];
 
 /// The OVERHEAD section of `man memlat`: measured cost per event.
 const OVERHEAD: &str = "Syscalls other than the memory calls are filtered in the kernel at entry; on a getppid loop (not traced) memlat adds about 120 ns per call, 0.49x what libbpf-tools' syscount -L adds, close to the cost of any two programs on the syscall hooks. See docs/performance.md.";
@@ -25,24 +21,9 @@ fn main() {
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let traced = toolkit_load::TracedProcess::from_arg(cli.pid)?;
     signals.watch(traced.as_ref())?;
-    let mut names = CALLS.to_vec();
-    if cli.all {
-        names.extend(MORE_CALLS);
-    }
-    let order: Vec<u32> = names.iter().filter_map(|n| syscall_number(n)).collect();
-    let unit = Unit::latency(cli.out.milliseconds, cli.nanoseconds);
-    let options = Options {
-        process: traced.as_ref().map(toolkit_load::TracedProcess::pinned),
-        syscalls: Some(order.clone()),
-        count_errors: true,
-        record_sizes: cli.size,
-        loglinear: cli.hires.loglinear(),
-        reclaim: cli.reclaim,
-        reclaim_per_process: cli.per_process,
-        cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
-        unit,
-        ..Options::default()
-    };
+    let names = cli.calls();
+    let options = cli.options(traced.as_ref())?;
+    let (order, unit) = (options.syscalls.clone().unwrap_or_default(), options.unit);
     let btf = toolkit_load::KernelBtf::load()?;
     let mut tracer = Tracer::attach("memlat", &btf, &options)?;
     // Every traced call has a --compact line from the first interval on.

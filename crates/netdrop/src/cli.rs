@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use anyhow::Result;
 use clap::Parser;
+use netdrop::{Options, config::Reasons};
 use toolkit_cli::{IntervalArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
@@ -73,6 +75,18 @@ fn parse_reason(text: &str) -> Result<String, String> {
         ));
     }
     Ok(name.to_string())
+}
+
+impl Cli {
+    /// The resolved options (the one conversion from the command line),
+    /// with this kernel's drop `reasons`.
+    pub fn options(&self, reasons: &Reasons) -> Result<Options> {
+        Ok(Options {
+            by_interface: self.interfaces,
+            count_unlisted: self.reasons.is_empty(),
+            counted: reasons.selected(&self.reasons, &self.exclude, self.all)?,
+        })
+    }
 }
 
 #[cfg(test)]

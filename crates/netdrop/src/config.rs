@@ -1,6 +1,7 @@
-//! From the command line and the kernel's BTF to what the kernel side reads:
-//! the configuration (`netdrop_ebpf::Config`) and the set of reasons to
-//! count. Pure functions, tested without loading anything.
+//! The resolved options (built from the command line in `cli.rs`), and
+//! from them and the kernel's BTF what the kernel side reads: the
+//! configuration (`netdrop_ebpf::Config`) and the set of reasons to count.
+//! Pure functions, tested without loading anything.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,18 @@ use anyhow::{Result, bail};
 use netdrop_ebpf::{Config, MAX_REASONS};
 use toolkit_load::KernelBtf;
 
-use crate::Options;
+/// What to count.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Key drops by the interface (name and network namespace) too (`-I`).
+    pub by_interface: bool,
+    /// Count subsystem-encoded reasons too (values beyond the enum's
+    /// switch), as when no `-r` list is given.
+    pub count_unlisted: bool,
+    /// The `enum skb_drop_reason` values to count
+    /// ([`config::Reasons::selected`]).
+    pub counted: Vec<u32>,
+}
 
 /// Reasons that are not drops: `kfree_skb` never reports the first two on
 /// current kernels (they go to `consume_skb`), and the sentinel is not a

@@ -14,6 +14,8 @@ use toolkit_drain::{ArrayDrain, HistDrain, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool};
 
+pub use config::Options;
+
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netdrop"));
 
 /// The tracepoint traced.
@@ -48,19 +50,6 @@ pub fn own_netns() -> u32 {
             link.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
         })
         .unwrap_or(0)
-}
-
-/// What to count.
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    /// Key drops by the interface (name and network namespace) too (`-I`).
-    pub by_interface: bool,
-    /// Count subsystem-encoded reasons too (values beyond the enum's
-    /// switch), as when no `-r` list is given.
-    pub count_unlisted: bool,
-    /// The `enum skb_drop_reason` values to count
-    /// ([`config::Reasons::selected`]).
-    pub counted: Vec<u32>,
 }
 
 /// netdrop as a [`Tool`]: its object on `skb:kfree_skb`.

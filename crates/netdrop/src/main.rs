@@ -7,7 +7,7 @@ mod report;
 use std::io::Write as _;
 
 use anyhow::Result;
-use netdrop::{Options, Tracer, config::Reasons, own_netns};
+use netdrop::{Tracer, config::Reasons, own_netns};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::KernelBtf;
 use toolkit_report::{OpenMetrics, output::stdout, print_banner};
@@ -34,11 +34,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         return Ok(out.flush()?);
     }
-    let options = Options {
-        by_interface: cli.interfaces,
-        count_unlisted: cli.reasons.is_empty(),
-        counted: reasons.selected(&cli.reasons, &cli.exclude, cli.all)?,
-    };
+    let options = cli.options(&reasons)?;
     let mut openmetrics = cli
         .openmetrics
         .as_deref()

@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
+use anyhow::Result;
 use clap::Parser;
 use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
-use runqlat::Grouping;
+use runqlat::{Grouping, Options};
+use toolkit_load::{CgroupFilter, TracedProcess};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -73,6 +75,20 @@ impl Cli {
         } else {
             Grouping::None
         }
+    }
+}
+
+impl Cli {
+    /// The resolved options, the `-p` process pinned as `traced` (the one
+    /// conversion from the command line).
+    pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
+        Ok(Options {
+            grouping: self.grouping(),
+            process: traced.map(TracedProcess::pinned),
+            cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
+            milliseconds: self.out.milliseconds,
+            loglinear: self.hires.loglinear(),
+        })
     }
 }
 

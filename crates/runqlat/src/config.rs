@@ -1,14 +1,51 @@
-//! From the options and the kernel's BTF to the configuration the kernel
-//! side reads (`runqlat_ebpf::Config`): a pure function, tested without
-//! loading anything.
+//! The resolved options (built from the command line in `cli.rs`), and
+//! from them and the kernel's BTF the configuration the kernel side reads
+//! (`runqlat_ebpf::Config`): a pure function, tested without loading
+//! anything.
 
 use anyhow::Result;
 use runqlat_ebpf::{
     CgroupOffsets, Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps,
 };
-use toolkit_load::{KernelBtf, PinnedPid};
+use toolkit_load::{CgroupFilter, KernelBtf, PinnedPid};
+use toolkit_report::Unit;
 
-use crate::{Options, report::Grouping};
+use crate::report::Grouping;
+
+/// What to trace and how.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// How histograms are split (`-P`, `-L`, `--pidnss`, `-C`).
+    pub grouping: Grouping,
+    /// Only this process (`-p`), never one that reuses its pid.
+    pub process: Option<PinnedPid>,
+    /// Only tasks in this cgroup v2 or below.
+    pub cgroup: Option<CgroupFilter>,
+    /// Millisecond buckets.
+    pub milliseconds: bool,
+    /// Log-linear histograms too, for percentiles.
+    pub loglinear: bool,
+}
+
+impl Default for Options {
+    /// Every task, one histogram, microseconds.
+    fn default() -> Self {
+        Self {
+            grouping: Grouping::None,
+            process: None,
+            cgroup: None,
+            milliseconds: false,
+            loglinear: false,
+        }
+    }
+}
+
+impl Options {
+    /// The histograms' unit.
+    pub fn unit(&self) -> Unit {
+        Unit::latency(self.milliseconds, false)
+    }
+}
 
 /// The kernel side's configuration for `options`; offsets the run does
 /// not use stay zero (their code is pruned by the verifier).

@@ -13,50 +13,16 @@ use anyhow::Result;
 use runqlat_ebpf::{dropped, maps};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{CommTable, HistDrain, Losses, drain_optional};
-use toolkit_load::{CgroupFilter, Hook, KernelBtf, PinnedPid};
-use toolkit_report::Unit;
+use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool};
 
 pub use report::Grouping;
 /// The key of the one histogram when not split.
 pub use runqlat_ebpf::ALL;
 
+pub use config::Options;
+
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
-
-/// What to trace and how.
-#[derive(Clone, Copy, Debug)]
-pub struct Options {
-    /// How histograms are split (`-P`, `-L`, `--pidnss`, `-C`).
-    pub grouping: Grouping,
-    /// Only this process (`-p`), never one that reuses its pid.
-    pub process: Option<PinnedPid>,
-    /// Only tasks in this cgroup v2 or below.
-    pub cgroup: Option<CgroupFilter>,
-    /// Millisecond buckets.
-    pub milliseconds: bool,
-    /// Log-linear histograms too, for percentiles.
-    pub loglinear: bool,
-}
-
-impl Default for Options {
-    /// Every task, one histogram, microseconds.
-    fn default() -> Self {
-        Self {
-            grouping: Grouping::None,
-            process: None,
-            cgroup: None,
-            milliseconds: false,
-            loglinear: false,
-        }
-    }
-}
-
-impl Options {
-    /// The histograms' unit.
-    pub fn unit(&self) -> Unit {
-        Unit::latency(self.milliseconds, false)
-    }
-}
 
 /// One interval's figures.
 pub struct Interval {

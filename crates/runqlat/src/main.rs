@@ -3,9 +3,9 @@
 mod cli;
 
 use anyhow::Result;
-use runqlat::{Grouping, Options, Tracer, report};
+use runqlat::{Grouping, Tracer, report};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
-use toolkit_load::{CgroupFilter, KernelBtf, TracedProcess};
+use toolkit_load::{KernelBtf, TracedProcess};
 use toolkit_report::{output::stdout, print_banner};
 
 use crate::cli::Cli;
@@ -20,14 +20,8 @@ fn main() {
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let traced = TracedProcess::from_arg(cli.pid)?;
     signals.watch(traced.as_ref())?;
-    let grouping = cli.grouping();
-    let options = Options {
-        grouping,
-        process: traced.as_ref().map(TracedProcess::pinned),
-        cgroup: CgroupFilter::from_arg(cli.cgroup.as_deref())?,
-        milliseconds: cli.out.milliseconds,
-        loglinear: cli.hires.loglinear(),
-    };
+    let options = cli.options(traced.as_ref())?;
+    let grouping = options.grouping;
     let mut tracer = Tracer::attach("runqlat", &KernelBtf::load()?, &options)?;
     let unit = options.unit();
     // Unsplit, the one histogram is "all" from the first interval on.

@@ -1,13 +1,35 @@
-//! From the resolved options and the kernel's BTF to the configuration the
-//! kernel side reads (`syscount_ebpf::Config`): a pure function, tested
-//! without loading anything.
+//! The resolved options (built from the command line in `cli.rs`), and
+//! from them and the kernel's BTF the configuration the kernel side reads
+//! (`syscount_ebpf::Config`): a pure function, tested without loading
+//! anything.
 
 use anyhow::Result;
 use syscount_ebpf::{Config, maps};
-use toolkit_load::{KernelBtf, PinnedPid};
+use toolkit_load::{CgroupFilter, KernelBtf, PinnedPid};
 use toolkit_report::names::syscall_number;
 
-use crate::Options;
+/// What to count and how, resolved from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only this process (`-p`), never one that reuses its pid.
+    pub process: Option<PinnedPid>,
+    /// Only this thread (`-t`, bcc).
+    pub tid: Option<u32>,
+    /// Only the children of this process (`--ppid`, bcc's `-c`).
+    pub ppid: Option<u32>,
+    /// Only these syscall numbers (`--syscall`).
+    pub syscalls: Option<Vec<u32>>,
+    /// Only failed calls (`-x`).
+    pub failures: bool,
+    /// Only calls failing with this errno (`-e`).
+    pub errno: Option<i32>,
+    /// Time calls too (`-L`).
+    pub latency: bool,
+    /// Count per process instead of per syscall (`-P`).
+    pub by_process: bool,
+    /// Only tasks in this cgroup v2 or below (`-c`).
+    pub cgroup: Option<CgroupFilter>,
+}
 
 /// The kernel side's configuration for `options`; `self_pid` (syscount's
 /// own) is never counted.

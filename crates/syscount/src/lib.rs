@@ -8,33 +8,12 @@ use anyhow::{Context as _, Result};
 use aya::{Ebpf, maps::Array};
 use syscount_ebpf::{SYSCALL_SLOTS, dropped, maps};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses};
-use toolkit_load::{CgroupFilter, Hook, KernelBtf, PinnedPid};
+use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool};
 
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
+pub use config::Options;
 
-/// What to count and how, resolved from the command line.
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    /// Only this process (`-p`), never one that reuses its pid.
-    pub process: Option<PinnedPid>,
-    /// Only this thread (`-t`, bcc).
-    pub tid: Option<u32>,
-    /// Only the children of this process (`--ppid`, bcc's `-c`).
-    pub ppid: Option<u32>,
-    /// Only these syscall numbers (`--syscall`).
-    pub syscalls: Option<Vec<u32>>,
-    /// Only failed calls (`-x`).
-    pub failures: bool,
-    /// Only calls failing with this errno (`-e`).
-    pub errno: Option<i32>,
-    /// Time calls too (`-L`).
-    pub latency: bool,
-    /// Count per process instead of per syscall (`-P`).
-    pub by_process: bool,
-    /// Only tasks in this cgroup v2 or below (`-c`).
-    pub cgroup: Option<CgroupFilter>,
-}
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscount"));
 
 /// syscount as a [`Tool`]: its object on the syscall tracepoints.
 pub struct Syscount;

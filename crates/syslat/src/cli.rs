@@ -1,9 +1,12 @@
 //! Command line of syslat.
 
+use anyhow::Result;
 use clap::{Parser, ValueEnum};
+use syslat::Options;
 use toolkit_cli::PercentileArgs;
 use toolkit_cli::{HistArgs, IntervalArgs, VERSION};
-use toolkit_report::names::parse_syscall;
+use toolkit_load::{CgroupFilter, TracedProcess};
+use toolkit_report::{Unit, names::parse_syscall};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -79,6 +82,28 @@ pub struct Cli {
     pub hires: PercentileArgs,
     #[command(flatten)]
     pub every: IntervalArgs,
+}
+
+impl Cli {
+    /// The resolved options, the `-p` process pinned as `traced` (the one
+    /// conversion from the command line).
+    pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
+        if let Some(tid) = self.tid {
+            toolkit_cli::require_thread(tid)?;
+        }
+        Ok(Options {
+            process: traced.map(TracedProcess::pinned),
+            tid: self.tid,
+            syscalls: self.syscalls.clone(),
+            failed_only: self.failures,
+            loglinear: self.hires.loglinear(),
+            errno: self.errno,
+            cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
+            per_process: self.per_process,
+            unit: Unit::latency(self.out.milliseconds, self.nanoseconds),
+            ..Options::default()
+        })
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! chosen set) and `memlat` (the memory-management syscalls): load and
 //! attach the eBPF object, drain it interval by interval, print histograms.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
@@ -17,41 +19,11 @@ use toolkit_report::{
 };
 use toolkit_session::{Attach, Session, Tool};
 
+pub use config::Options;
 /// The reclaim kinds of the kernel side's keys, for memlat's report.
 pub use syslat_ebpf::reclaim;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syslat"));
-
-/// What to trace and how.
-#[derive(Debug, Default)]
-pub struct Options {
-    /// Only this process (`-p`), never one that reuses its pid.
-    pub process: Option<toolkit_load::PinnedPid>,
-    /// Only this thread.
-    pub tid: Option<u32>,
-    /// Only these syscall numbers (filtered in the kernel).
-    pub syscalls: Option<Vec<u32>>,
-    /// Only failed calls.
-    pub failed_only: bool,
-    /// Count failed calls per syscall and errno.
-    pub count_errors: bool,
-    /// Histograms of the length requested from mmap and mremap.
-    pub record_sizes: bool,
-    /// Log-linear latency histograms too, for percentiles.
-    pub loglinear: bool,
-    /// Direct reclaim stalls, global and memory-cgroup (memlat `--reclaim`).
-    pub reclaim: bool,
-    /// Reclaim stalls per process (memlat `-P`).
-    pub reclaim_per_process: bool,
-    /// Latency per process, the traced syscalls together (syslat `-P`).
-    pub per_process: bool,
-    /// Only calls failing with this errno (syslat `-e`).
-    pub errno: Option<i32>,
-    /// Only tasks in this cgroup v2 or below (`-c`).
-    pub cgroup: Option<toolkit_load::CgroupFilter>,
-    /// The latency histograms' unit (`-m`, `-n`).
-    pub unit: Unit,
-}
 
 /// The kernel's direct-reclaim tracepoints, global then memory-cgroup.
 const RECLAIM_TRACEPOINTS: [&str; 4] = [
@@ -150,7 +122,7 @@ impl Tool for Syslat {
     type Config = Config;
 
     fn config(options: &Options, btf: &KernelBtf) -> Result<Config> {
-        config(options, btf, std::process::id())
+        config::build(options, btf, std::process::id())
     }
 
     fn attach(options: &Options, _: &Config, btf: &KernelBtf) -> Result<Vec<Attach>> {
@@ -174,7 +146,7 @@ impl Tool for Syslat {
     }
 
     fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
-        map_sizes(options).to_vec()
+        config::map_sizes(options).to_vec()
     }
 
     fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
@@ -304,64 +276,6 @@ impl Tracer {
     }
 }
 
-/// The kernel side's configuration for `options`; `self_pid` (the tool's
-/// own) is never traced. A pure function: tested without loading anything.
-pub fn config(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config> {
-    let flag = |on: bool| u32::from(on);
-    let regs = |member: &str| btf.member_offset("pt_regs", member);
-    Ok(Config {
-        unit_divisor: options.unit.divisor(),
-        process: toolkit_load::PinnedPid::filter(options.process, btf)?,
-        filter_tid: options.tid.unwrap_or(0),
-        self_pid,
-        filter_syscalls: flag(options.syscalls.is_some()),
-        filter_failed: flag(options.failed_only),
-        count_errors: flag(options.count_errors),
-        record_sizes: flag(options.record_sizes),
-        loglinear: flag(options.loglinear),
-        reclaim_per_process: flag(options.reclaim_per_process),
-        off_pt_regs_si: regs("si")?,
-        off_pt_regs_dx: regs("dx")?,
-        filter_errno: options.errno.unwrap_or(0) as u32,
-        filter_cgroup: flag(options.cgroup.is_some()),
-        cgroup_level: options.cgroup.map_or(0, |c| c.level),
-        cgroup_id: options.cgroup.map_or(0, |c| c.id),
-        per_process: flag(options.per_process),
-        reserved: 0,
-    })
-}
-
-/// Map sizes: histograms up to the highest traced syscall; failures,
-/// sizes, log-linear, per-process and reclaim maps only when asked.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 8] {
-    let syscalls = options.syscalls.as_ref().map_or(SYSCALL_SLOTS, |s| {
-        s.iter().max().map_or(1, |&nr| (nr + 1).min(SYSCALL_SLOTS))
-    });
-    let on = |wanted: bool, size: u32| if wanted { size } else { 1 };
-    let reclaim = match (options.reclaim, options.reclaim_per_process) {
-        (false, _) => 1,
-        (true, false) => 2,
-        (true, true) => maps::MAX_PROCESSES,
-    };
-    let processes = on(options.per_process, maps::MAX_PROCESSES);
-    let hists = if options.per_process { 1 } else { syscalls };
-    let loglinear = if options.per_process {
-        processes
-    } else {
-        SYSCALL_SLOTS
-    };
-    [
-        (maps::HISTS, hists),
-        (maps::PROCESSES, processes),
-        (maps::COMMS, processes),
-        (maps::ERRORS, on(options.count_errors, maps::MAX_ERRORS)),
-        (maps::SIZES, on(options.record_sizes, maps::MAX_SIZES)),
-        (maps::LLHISTS, on(options.loglinear, loglinear)),
-        (maps::RECLAIM, reclaim),
-        (maps::RECLAIM_LL, on(options.loglinear, reclaim)),
-    ]
-}
-
 /// Per-syscall histograms (already in display order) as rows of the
 /// shared report, headed `label = name` in text (`syscall = read`, `size
 /// = mmap`), keyed `{"syscall": name}` in JSON.
@@ -434,69 +348,5 @@ mod tests {
         let json = report.json_row(&rows[0]);
         assert_eq!(json["key"]["syscall"], "read");
         assert_eq!(json["count"], 3);
-    }
-
-    #[test]
-    fn options_map_to_config_fields() {
-        let btf = KernelBtf::load().unwrap();
-        let options = Options {
-            process: Some(toolkit_load::PinnedPid {
-                pid: 5,
-                born_before: 8,
-            }),
-            tid: Some(6),
-            syscalls: Some(vec![9, 11]),
-            failed_only: true,
-            count_errors: true,
-            record_sizes: true,
-            loglinear: true,
-            reclaim: true,
-            reclaim_per_process: true,
-            per_process: false,
-            errno: Some(2),
-            cgroup: Some(toolkit_load::CgroupFilter { id: 77, level: 2 }),
-            unit: Unit::Nsecs,
-        };
-        let config = config(&options, &btf, 99).unwrap();
-        assert_eq!(config.filter_errno, 2);
-        assert_eq!(
-            (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
-            (1, 77, 2)
-        );
-        assert_eq!(config.unit_divisor, 1);
-        assert_eq!(
-            (config.process.pid, config.filter_tid, config.self_pid),
-            (5, 6, 99)
-        );
-        let switches = [
-            config.filter_syscalls,
-            config.filter_failed,
-            config.count_errors,
-            config.record_sizes,
-            config.loglinear,
-            config.reclaim_per_process,
-        ];
-        assert_eq!(switches, [1; 6]);
-        assert_ne!(config.off_pt_regs_si, config.off_pt_regs_dx);
-        let sizes = map_sizes(&options);
-        assert_eq!(sizes[0], (maps::HISTS, 12));
-        assert_eq!(sizes[6], (maps::RECLAIM, maps::MAX_PROCESSES));
-        assert_eq!(sizes[1], (maps::PROCESSES, 1));
-        let per_process = Options {
-            per_process: true,
-            loglinear: true,
-            ..Options::default()
-        };
-        let on = super::config(&per_process, &btf, 1).unwrap();
-        assert_eq!(on.per_process, 1);
-        let sizes = map_sizes(&per_process);
-        assert_eq!(sizes[0], (maps::HISTS, 1));
-        assert_eq!(sizes[1], (maps::PROCESSES, maps::MAX_PROCESSES));
-        assert_eq!(sizes[2], (maps::COMMS, maps::MAX_PROCESSES));
-        assert_eq!(sizes[5], (maps::LLHISTS, maps::MAX_PROCESSES));
-        let plain = super::config(&Options::default(), &btf, 99).unwrap();
-        assert_eq!(plain.unit_divisor, 1000);
-        assert_eq!((plain.filter_syscalls, plain.count_errors), (0, 0));
-        assert_eq!(map_sizes(&Options::default())[3], (maps::ERRORS, 1));
     }
 }

@@ -3,11 +3,11 @@
 mod cli;
 
 use anyhow::Result;
-use syslat::{Options, Tracer, process_rows, rows};
-use toolkit_cli::{StopSignals, require_thread, run_intervals, tool_main};
+use syslat::{Tracer, process_rows, rows};
+use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_core::Hist;
 use toolkit_report::{
-    Sections, Unit, interval::task_name, names::syscall_name, output::stdout, print_banner,
+    Sections, interval::task_name, names::syscall_name, output::stdout, print_banner,
 };
 
 use crate::cli::{Cli, SortBy};
@@ -22,22 +22,8 @@ fn main() {
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let traced = toolkit_load::TracedProcess::from_arg(cli.pid)?;
     signals.watch(traced.as_ref())?;
-    if let Some(tid) = cli.tid {
-        require_thread(tid)?;
-    }
-    let unit = Unit::latency(cli.out.milliseconds, cli.nanoseconds);
-    let options = Options {
-        process: traced.as_ref().map(toolkit_load::TracedProcess::pinned),
-        tid: cli.tid,
-        syscalls: cli.syscalls.clone(),
-        failed_only: cli.failures,
-        loglinear: cli.hires.loglinear(),
-        errno: cli.errno,
-        cgroup: toolkit_load::CgroupFilter::from_arg(cli.cgroup.as_deref())?,
-        per_process: cli.per_process,
-        unit,
-        ..Options::default()
-    };
+    let options = cli.options(traced.as_ref())?;
+    let unit = options.unit;
     let label = if cli.per_process { "pid" } else { "syscall" };
     let mut openmetrics = cli.hires.open_metrics("syslat", Some(label), unit)?;
     let btf = toolkit_load::KernelBtf::load()?;

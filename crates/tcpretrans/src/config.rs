@@ -1,12 +1,23 @@
-//! From the resolved options and the kernel's BTF to the configuration the
-//! kernel side reads (`tcpretrans_ebpf::Config`): a pure function, tested
-//! without loading anything.
+//! The resolved options (built from the command line in `cli.rs`), and
+//! from them and the kernel's BTF the configuration the kernel side reads
+//! (`tcpretrans_ebpf::Config`): a pure function, tested without loading
+//! anything.
 
 use anyhow::Result;
 use tcpretrans_ebpf::{Config, maps};
 use toolkit_load::KernelBtf;
 
-use crate::Options;
+/// What to trace, resolved from the command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Counts per flow (`-c`) instead of an event per retransmit.
+    pub count: bool,
+    /// Only this address family (`AF_INET`, `AF_INET6`; 0 for both).
+    pub family: u16,
+    /// With `count`: slots per CPU for flows' counts (`--flow-slots`, a
+    /// hidden option for tests); `None`: the default.
+    pub flow_slots: Option<u32>,
+}
 
 /// The tracepoint traced.
 pub const TRACEPOINT: &str = "tcp_retransmit_skb";

@@ -16,19 +16,9 @@ use toolkit_session::{Attach, Session, Tool};
 
 use crate::{config::TRACEPOINT, flows::FlowCounts};
 
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcpretrans"));
+pub use config::Options;
 
-/// What to trace, resolved from the command line.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// Counts per flow (`-c`) instead of an event per retransmit.
-    pub count: bool,
-    /// Only this address family (`AF_INET`, `AF_INET6`; 0 for both).
-    pub family: u16,
-    /// With `count`: slots per CPU for flows' counts (`--flow-slots`, a
-    /// hidden option for tests); `None`: the default.
-    pub flow_slots: Option<u32>,
-}
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcpretrans"));
 
 /// tcpretrans as a [`Tool`]: its object on `tcp:tcp_retransmit_skb`.
 pub struct Tcpretrans;

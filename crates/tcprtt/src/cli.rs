@@ -3,7 +3,9 @@
 
 use std::{net::IpAddr, time::Duration};
 
+use anyhow::Result;
 use clap::Parser;
+use tcprtt::{Options, config, key};
 use toolkit_cli::{HistArgs, PercentileArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
@@ -66,6 +68,33 @@ pub struct Cli {
     pub ipv6: bool,
     #[command(flatten)]
     pub hires: PercentileArgs,
+}
+
+impl Cli {
+    /// The resolved options (the one conversion from the command line).
+    pub fn options(&self) -> Result<Options> {
+        Ok(Options {
+            key_by: if self.by_laddr {
+                key::LOCAL
+            } else if self.by_raddr {
+                key::REMOTE
+            } else {
+                key::ALL
+            },
+            family: config::family(
+                self.ipv4,
+                self.ipv6,
+                self.laddr.as_ref(),
+                self.raddr.as_ref(),
+            )?,
+            laddr: self.laddr,
+            raddr: self.raddr,
+            lport: self.lport,
+            rport: self.rport,
+            milliseconds: self.out.milliseconds,
+            loglinear: self.hires.loglinear(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,43 @@
-//! From the options and the kernel's BTF to the configuration the kernel
-//! side reads (`tcprtt_ebpf::Config`): a pure function, tested without
-//! loading anything.
+//! The resolved options (built from the command line in `cli.rs`), and
+//! from them and the kernel's BTF the configuration the kernel side reads
+//! (`tcprtt_ebpf::Config`): a pure function, tested without loading
+//! anything.
 
 use std::net::IpAddr;
 
 use anyhow::{Result, bail};
 use tcprtt_ebpf::{AF_INET, AF_INET6, Config, key, maps};
 use toolkit_load::KernelBtf;
+use toolkit_report::Unit;
 
-use crate::Options;
+/// What to trace and how.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// One histogram ([`key::ALL`]), or one per local or remote address.
+    pub key_by: u16,
+    /// Only this address family (`AF_INET`, `AF_INET6`; 0 for both):
+    /// [`config::family`].
+    pub family: u16,
+    /// Only this local address (`-a`).
+    pub laddr: Option<IpAddr>,
+    /// Only this remote address (`-A`).
+    pub raddr: Option<IpAddr>,
+    /// Only this local port (`-p`).
+    pub lport: Option<u16>,
+    /// Only this remote port (`-P`).
+    pub rport: Option<u16>,
+    /// Millisecond buckets.
+    pub milliseconds: bool,
+    /// Log-linear histograms too, for percentiles.
+    pub loglinear: bool,
+}
+
+impl Options {
+    /// The histograms' unit.
+    pub fn unit(&self) -> Unit {
+        Unit::latency(self.milliseconds, false)
+    }
+}
 
 /// The tracepoint traced.
 pub const TRACEPOINT: &str = "tcp_probe";

@@ -6,7 +6,7 @@
 pub mod config;
 pub mod report;
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 pub use tcprtt_ebpf::{AddrKey, key};
@@ -14,42 +14,14 @@ use tcprtt_ebpf::{dropped, maps};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
-use toolkit_report::Unit;
 use toolkit_session::{Attach, Session, Tool};
+
+pub use config::Options;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcprtt"));
 
 /// The tracepoint traced.
 pub const TRACEPOINT: &str = "tcp_probe";
-
-/// What to trace and how.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// One histogram ([`key::ALL`]), or one per local or remote address.
-    pub key_by: u16,
-    /// Only this address family (`AF_INET`, `AF_INET6`; 0 for both):
-    /// [`config::family`].
-    pub family: u16,
-    /// Only this local address (`-a`).
-    pub laddr: Option<IpAddr>,
-    /// Only this remote address (`-A`).
-    pub raddr: Option<IpAddr>,
-    /// Only this local port (`-p`).
-    pub lport: Option<u16>,
-    /// Only this remote port (`-P`).
-    pub rport: Option<u16>,
-    /// Millisecond buckets.
-    pub milliseconds: bool,
-    /// Log-linear histograms too, for percentiles.
-    pub loglinear: bool,
-}
-
-impl Options {
-    /// The histograms' unit.
-    pub fn unit(&self) -> Unit {
-        Unit::latency(self.milliseconds, false)
-    }
-}
 
 /// One interval's figures.
 pub struct Interval {

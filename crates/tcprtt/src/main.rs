@@ -3,7 +3,7 @@
 mod cli;
 
 use anyhow::Result;
-use tcprtt::{Options, Tracer, config, key, report};
+use tcprtt::{Tracer, report};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::KernelBtf;
 use toolkit_report::{output::stdout, print_banner};
@@ -17,28 +17,8 @@ fn main() {
     tool_main("tcprtt", OVERHEAD, run)
 }
 
-/// The tracer's options for `cli`.
-fn options(cli: &Cli) -> Result<Options> {
-    Ok(Options {
-        key_by: if cli.by_laddr {
-            key::LOCAL
-        } else if cli.by_raddr {
-            key::REMOTE
-        } else {
-            key::ALL
-        },
-        family: config::family(cli.ipv4, cli.ipv6, cli.laddr.as_ref(), cli.raddr.as_ref())?,
-        laddr: cli.laddr,
-        raddr: cli.raddr,
-        lport: cli.lport,
-        rport: cli.rport,
-        milliseconds: cli.out.milliseconds,
-        loglinear: cli.hires.loglinear(),
-    })
-}
-
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    let options = options(&cli)?;
+    let options = cli.options()?;
     let mut tracer = Tracer::attach("tcprtt", &KernelBtf::load()?, &options)?;
     let unit = options.unit();
     let label = report::label(options.key_by);

@@ -7,7 +7,7 @@
 /// one global `CONFIG`: the verifier sees it as constants and prunes the
 /// branches of options that are off.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// Raw units (ns) per histogram unit: 1000 for usecs, 1_000_000 for
     /// msecs.
@@ -39,7 +39,7 @@ pub struct Config {
 
 /// Where biolatency's fields are in this kernel's structures.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Offsets {
     pub request_q: u32,
     pub request_cmd_flags: u32,
@@ -58,7 +58,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 2 * 8 + 10 * 4 + 6 * 4);
+toolkit_core::aya_pod!(Config);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -93,13 +93,13 @@ pub mod maps {
 /// One entry of `SLOTS`: the request that holds it (0 when free) and its
 /// start time.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Slot {
     pub rq: u64,
     pub start: u64,
 }
 
-toolkit_core::pod_config!(Slot, 2 * 8);
+toolkit_core::aya_pod!(Slot);
 
 /// The index among `1 << bits` slots (`bits` up to 63) of the request at
 /// address `rq`: Fibonacci hashing of the address (requests are cache-line

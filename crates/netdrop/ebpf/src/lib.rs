@@ -30,7 +30,7 @@ pub const CLASSES: [(u16, u8); 8] = [
 /// Everything userspace decides before load, read by the kernel from the
 /// one global `CONFIG`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// `-I`: key drops by the interface (name and network namespace) too.
     pub by_interface: u32,
@@ -55,7 +55,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 10 * 4);
+toolkit_core::aya_pod!(Config);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -76,7 +76,7 @@ pub mod maps {
 
 /// What one drop is counted under.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct DropKey {
     /// The `enum skb_drop_reason` value.
     pub reason: u32,
@@ -93,7 +93,7 @@ pub struct DropKey {
     pub netns: u32,
 }
 
-toolkit_core::pod_config!(DropKey, 28);
+toolkit_core::aya_pod!(DropKey);
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {

@@ -6,7 +6,7 @@
 /// Everything userspace decides before load, read by the kernel from the
 /// one global `CONFIG`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// 1 when `mark_victim`'s first argument is the victim's task (Linux
     /// 6.8 and later), 0 when it is its pid (the offsets are then unused).
@@ -39,7 +39,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 12 * 4);
+toolkit_core::aya_pod!(Config);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -58,7 +58,7 @@ pub const NAME_BYTES: usize = 128;
 /// One OOM kill, as the kernel side sends it through the `EVENTS` ring
 /// buffer.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct OomEvent {
     /// The process whose allocation triggered the kill (the one running
     /// when the kernel marked the victim).

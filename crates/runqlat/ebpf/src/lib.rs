@@ -24,7 +24,7 @@ pub mod group {
 /// one global `CONFIG`: the verifier sees it as constants and prunes the
 /// branches of options that are off.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// Raw units per histogram unit: 1000 for usecs, 1_000_000 for msecs.
     pub unit_divisor: u64,
@@ -52,7 +52,7 @@ pub struct Config {
 
 /// `struct task_struct` fields every run reads.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct TaskOffsets {
     pub state: u32,
     pub pid: u32,
@@ -63,7 +63,7 @@ pub struct TaskOffsets {
 
 /// The way from a task to its PID namespace's inode number.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct PidNsOffsets {
     pub task_thread_pid: u32,
     pub pid_level: u32,
@@ -75,7 +75,7 @@ pub struct PidNsOffsets {
 
 /// The way from a task to its default-hierarchy cgroup's ancestors' ids.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct CgroupOffsets {
     pub task_cgroups: u32,
     pub css_set_dfl_cgrp: u32,
@@ -89,7 +89,7 @@ pub struct CgroupOffsets {
 /// its run queue's clock, for the first wait of a task created while
 /// tracing: no program runs at `sched_wakeup_new` when `enabled`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct FirstRunOffsets {
     /// 1 when the kernel's BTF has every field below.
     pub enabled: u32,
@@ -118,7 +118,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 2 * 8 + 24 + 5 * 4 + 5 * 4 + 6 * 4 + 6 * 4 + 8 * 4);
+toolkit_core::aya_pod!(Config);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

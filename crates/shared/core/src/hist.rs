@@ -58,7 +58,7 @@ pub const fn slot_bounds(slot: usize) -> (u64, u64) {
 /// generation userspace publishes, so it is the exact maximum of the current
 /// interval.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Hist {
     /// Sample counts per log2 bucket of the value in display units.
     pub slots: [u64; MAX_SLOTS],
@@ -72,7 +72,7 @@ pub struct Hist {
     pub generation: u64,
 }
 
-crate::pod_config!(Hist, (MAX_SLOTS + 4) * 8);
+crate::aya_pod!(Hist);
 
 #[cfg(test)]
 mod tests {

@@ -24,27 +24,30 @@ macro_rules! map_names {
     };
 }
 
-/// For a `#[repr(C)]` type of integers that both halves share (a tool's
-/// configuration, the histograms): checks at compile time that its size is
-/// `$size`, the sum of its fields' sizes (so that it has no padding and
-/// every byte is initialized), implements `aya::Pod` for it behind the
-/// calling crate's `user` feature, and defines `ZERO` (every count zero,
-/// every switch off, every offset unset).
+/// Makes a `#[repr(C)]` type that both halves share (a tool's
+/// configuration, a map key or value, an event) readable from and
+/// writable to maps by aya: implements `aya::Pod` behind the calling
+/// crate's `user` feature, and defines `ZERO`. The type must derive
+/// `bytemuck::Pod` (and `Zeroable`), whose derive checks at compile time,
+/// from the fields themselves, that it has no padding and only plain-data
+/// fields: adding a field is one line, with no size to keep in step.
 #[macro_export]
-macro_rules! pod_config {
-    ($ty:ty, $size:expr) => {
-        const _: () = assert!(
-            ::core::mem::size_of::<$ty>() == $size,
-            "the configuration has padding: add an explicit field"
-        );
-        // SAFETY: `#[repr(C)]`, integers only, no padding (checked above).
+macro_rules! aya_pod {
+    ($ty:ty) => {
+        const _: () = {
+            const fn checked_by_bytemuck<T: bytemuck::Pod>() {}
+            checked_by_bytemuck::<$ty>();
+        };
+        // SAFETY: bytemuck::Pod (checked above): `#[repr(C)]`, no padding,
+        // every field plain data, so any bytes are a valid value.
         #[cfg(feature = "user")]
         unsafe impl aya::Pod for $ty {}
 
         impl $ty {
             /// All zeros: an empty histogram, the initial value of every
             /// map entry; a configuration's defaults start from it.
-            // SAFETY: integers only: all zeros is a valid value.
+            // SAFETY: bytemuck::Zeroable (derived with Pod): all zeros is
+            // a valid value.
             pub const ZERO: Self = unsafe { ::core::mem::zeroed() };
         }
     };
@@ -77,7 +80,7 @@ pub const STORAGE_REFUSED: &str = "task storage refused (busy on this CPU, or ou
 /// member of every `struct sock`, so offsets from the socket itself), from
 /// the running kernel's BTF: what the network tools read of a socket.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct SockOffsets {
     pub family: u32,
     /// Local port, host order.
@@ -93,13 +96,13 @@ pub struct SockOffsets {
     pub v6_daddr: u32,
 }
 
-pod_config!(SockOffsets, 8 * 4);
+aya_pod!(SockOffsets);
 
 /// `-p`: one process, matched by its pid and by its start time, so that a
 /// later process reusing the pid is never counted (userspace's
 /// `toolkit_load::TracedProcess` says how `born_before` is chosen).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct PidFilter {
     /// `CLOCK_MONOTONIC` ns, the clock of `task_struct.start_time`: a task
     /// with the pid whose group leader started at or after it belongs to a
@@ -114,7 +117,7 @@ pub struct PidFilter {
     pub reserved: u32,
 }
 
-pod_config!(PidFilter, 8 + 4 * 4);
+aya_pod!(PidFilter);
 
 #[cfg(any(test, feature = "user"))]
 extern crate alloc;

@@ -78,7 +78,7 @@ pub fn loglinear_bounds(bin: usize) -> (f64, f64) {
 /// count, sum, minimum and maximum of its samples (minimum and maximum per
 /// interval, reset through `generation` as [`crate::Hist`]'s maximum is).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LlHist {
     pub bins: [u64; LL_BINS],
     pub count: u64,
@@ -88,7 +88,7 @@ pub struct LlHist {
     pub generation: u64,
 }
 
-crate::pod_config!(LlHist, (LL_BINS + 5) * 8);
+crate::aya_pod!(LlHist);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ pub const SYSCALL_SLOTS: u32 = 1024;
 /// one global `CONFIG`: the verifier sees it as constants and prunes the
 /// branches of options that are off.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
@@ -54,7 +54,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 8 + 24 + 14 * 4);
+toolkit_core::aya_pod!(Config);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -12,7 +12,7 @@ pub const SYSCALL_SLOTS: u32 = 1024;
 /// one global `CONFIG`: the verifier sees it as constants and prunes the
 /// branches of options that are off.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// Raw units (ns) per histogram unit: 1, 1000 or 1_000_000.
     pub unit_divisor: u64,
@@ -46,7 +46,6 @@ pub struct Config {
     /// syslat `-P`: latency histograms per process (tgid) instead of per
     /// syscall; `LLHISTS` is keyed by tgid too.
     pub per_process: u32,
-    pub reserved: u32,
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
 }
@@ -59,7 +58,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 8 + 24 + 16 * 4 + 8);
+toolkit_core::aya_pod!(Config);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -7,7 +7,7 @@
 /// Everything userspace decides before load, read by the kernel from the
 /// one global `CONFIG`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// `-c`: count per flow (`FLOWS`) instead of an event per retransmit.
     pub count: u32,
@@ -30,7 +30,7 @@ impl Config {
     pub const DEFAULT: Self = Self::ZERO;
 }
 
-toolkit_core::pod_config!(Config, 5 * 4 + 8 * 4);
+toolkit_core::aya_pod!(Config);
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -57,14 +57,14 @@ pub mod maps {
 /// flow that retransmits through it on that CPU (`counts[0]` still 0
 /// before), for the rest of the run.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct FlowSlot {
     pub flow: Flow,
     /// `[retransmits, segments]`.
     pub counts: [u64; 2],
 }
 
-toolkit_core::pod_config!(FlowSlot, 40 + 2 * 8);
+toolkit_core::aya_pod!(FlowSlot);
 
 /// The slot of `flow` among `slots` (a power of two; 0 for 0): a
 /// multiplicative hash of its ports and addresses.
@@ -86,7 +86,7 @@ pub fn flow_slot(flow: &Flow, slots: u32) -> u32 {
 /// A TCP connection's endpoints, as the socket holds them (8-byte aligned,
 /// for its slot's word loads and compares).
 #[repr(C, align(8))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Flow {
     /// `AF_INET` or `AF_INET6`.
     pub family: u16,
@@ -100,11 +100,11 @@ pub struct Flow {
     pub daddr: [u8; 16],
 }
 
-toolkit_core::pod_config!(Flow, 40);
+toolkit_core::aya_pod!(Flow);
 
 /// One retransmit, as the kernel side sends it through `EVENTS`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct RetransEvent {
     pub flow: Flow,
     /// The process running when the kernel retransmitted (often 0: the
@@ -117,7 +117,7 @@ pub struct RetransEvent {
     pub segments: u16,
 }
 
-toolkit_core::pod_config!(RetransEvent, 48);
+toolkit_core::aya_pod!(RetransEvent);
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {

@@ -6,7 +6,7 @@
 /// Everything userspace decides before load, read by the kernel from the
 /// one global `CONFIG`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
     /// 1000 for microsecond log2 slots, 1_000_000 with `-m`.
     pub unit_divisor: u64,
@@ -39,7 +39,7 @@ impl Config {
     };
 }
 
-toolkit_core::pod_config!(Config, 8 + 2 * 16 + 4 * 2 + 4 * 4 + 8 * 4);
+toolkit_core::aya_pod!(Config);
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -56,14 +56,14 @@ pub mod key {
 
 /// A histogram's key: an address (zero for all).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct AddrKey {
     pub family: u16,
     pub _pad: [u8; 6],
     pub addr: [u8; 16],
 }
 
-toolkit_core::pod_config!(AddrKey, 24);
+toolkit_core::aya_pod!(AddrKey);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use toolkit_tests::{
-    ForkedChild, Running, assert_unloaded, getppids, run_tool, run_with_pid, sleep_ns,
+    ForkedChild, Running, assert_unloaded, getppids, run_tool, run_with_pid, scratch, sleep_ns,
     stop_process, tool_path,
 };
 
@@ -325,11 +325,4 @@ fn a_huge_bad_value_is_not_echoed_whole() {
         );
         assert!(!out.stderr.contains("panicked"), "{tool}");
     }
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hardening-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

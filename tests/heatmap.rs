@@ -7,7 +7,7 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use serde_json::Value;
-use toolkit_tests::{every, run_tool, sleep_ns, trace_forked};
+use toolkit_tests::{every, run_tool, scratch, sleep_ns, trace_forked};
 
 const CYCLES: u64 = 2;
 const FAST: u64 = 150;
@@ -32,13 +32,6 @@ fn bimodal() {
             sleep_ns(20_000_000);
         }
     }
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("heatmap-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The figures the SVG carries in its `<metadata>`, from a parsed SVG.

@@ -1,13 +1,15 @@
 //! Helpers for the root-only integration tests, one module per fixture:
 //! run a tool ([`tools`]), drive a workload ([`process`]), on a loop device
 //! ([`loop_device`]), in a cgroup ([`cgroup`]) or a network pair
-//! ([`network`]), and read what came out ([`parse`]).
+//! ([`network`]), with scratch files ([`scratch`]), and read what came
+//! out ([`parse`]).
 
 mod cgroup;
 mod loop_device;
 mod network;
 mod parse;
 mod process;
+mod scratch;
 mod tools;
 
 pub use cgroup::*;
@@ -15,4 +17,5 @@ pub use loop_device::*;
 pub use network::*;
 pub use parse::*;
 pub use process::*;
+pub use scratch::*;
 pub use tools::*;

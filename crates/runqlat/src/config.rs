@@ -12,8 +12,9 @@ use toolkit_report::Unit;
 
 use crate::report::Grouping;
 
-/// What to trace and how.
-#[derive(Clone, Copy, Debug)]
+/// What to trace and how; by default every task, one histogram,
+/// microseconds.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     /// How histograms are split (`-P`, `-L`, `--pidnss`, `-C`).
     pub grouping: Grouping,
@@ -25,19 +26,6 @@ pub struct Options {
     pub milliseconds: bool,
     /// Log-linear histograms too, for percentiles.
     pub loglinear: bool,
-}
-
-impl Default for Options {
-    /// Every task, one histogram, microseconds.
-    fn default() -> Self {
-        Self {
-            grouping: Grouping::None,
-            process: None,
-            cgroup: None,
-            milliseconds: false,
-            loglinear: false,
-        }
-    }
 }
 
 impl Options {

@@ -9,8 +9,9 @@ use toolkit_drain::CommTable;
 use toolkit_report::HistRow;
 
 /// How histogram keys are split.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Grouping {
+    #[default]
     None,
     Process,
     Thread,

@@ -6,13 +6,13 @@
 
 pub mod config;
 
-use anyhow::{Context as _, Result};
-use aya::{Ebpf, maps::Array};
+use anyhow::Result;
+use aya::Ebpf;
 pub use netdrop_ebpf::DropKey;
 use netdrop_ebpf::{CLASSES, dropped, maps};
 use toolkit_drain::{ArrayDrain, HistDrain, Losses};
 use toolkit_load::{Hook, KernelBtf};
-use toolkit_session::{Attach, Session, Tool};
+use toolkit_session::{Attach, Session, Tool, switch_on};
 
 pub use config::Options;
 
@@ -81,14 +81,7 @@ impl Tool for Netdrop {
     }
 
     fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
-        let mut switch: Array<_, u8> = Array::try_from(
-            ebpf.map_mut(maps::COUNTED)
-                .context("map COUNTED missing from the object")?,
-        )?;
-        for &value in &options.counted {
-            switch.set(value, 1, 0)?;
-        }
-        Ok(())
+        switch_on(ebpf, maps::COUNTED, options.counted.iter().copied(), 1u8)
     }
 }
 

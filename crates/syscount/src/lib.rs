@@ -4,12 +4,12 @@
 
 pub mod config;
 
-use anyhow::{Context as _, Result};
-use aya::{Ebpf, maps::Array};
-use syscount_ebpf::{SYSCALL_SLOTS, dropped, maps};
+use anyhow::Result;
+use aya::Ebpf;
+use syscount_ebpf::{dropped, maps};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses};
 use toolkit_load::{Hook, KernelBtf};
-use toolkit_session::{Attach, Session, Tool};
+use toolkit_session::{Attach, Session, Tool, switch_on};
 
 pub use config::Options;
 
@@ -46,18 +46,10 @@ impl Tool for Syscount {
     }
 
     fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
-        if let Some(syscalls) = &options.syscalls {
-            let mut watched: Array<_, u32> = Array::try_from(
-                ebpf.map_mut(maps::WATCHED)
-                    .context("map WATCHED missing from the object")?,
-            )?;
-            for &nr in syscalls {
-                if nr < SYSCALL_SLOTS {
-                    watched.set(nr, 1, 0)?;
-                }
-            }
+        match &options.syscalls {
+            Some(syscalls) => switch_on(ebpf, maps::WATCHED, syscalls.iter().copied(), 1u32),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

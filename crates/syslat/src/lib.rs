@@ -6,10 +6,10 @@ pub mod config;
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result};
-use aya::{Ebpf, maps::Array};
+use anyhow::Result;
+use aya::Ebpf;
 use serde_json::Map;
-use syslat_ebpf::{Config, SYSCALL_SLOTS, dropped, maps};
+use syslat_ebpf::{Config, dropped, maps};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
@@ -17,7 +17,7 @@ use toolkit_report::{
     HistRow, OpenMetrics, Unit,
     names::{errno_name, syscall_name},
 };
-use toolkit_session::{Attach, Session, Tool};
+use toolkit_session::{Attach, Session, Tool, switch_on};
 
 pub use config::Options;
 /// The reclaim kinds of the kernel side's keys, for memlat's report.
@@ -150,18 +150,10 @@ impl Tool for Syslat {
     }
 
     fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
-        if let Some(syscalls) = &options.syscalls {
-            let mut watched: Array<_, u32> = Array::try_from(
-                ebpf.map_mut(maps::WATCHED)
-                    .context("map WATCHED missing from the object")?,
-            )?;
-            for &nr in syscalls {
-                if nr < SYSCALL_SLOTS {
-                    watched.set(nr, 1, 0)?;
-                }
-            }
+        match &options.syscalls {
+            Some(syscalls) => switch_on(ebpf, maps::WATCHED, syscalls.iter().copied(), 1u32),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -9,8 +9,8 @@
 //! the switches, attach in order, then each interval one [`Tick`] for every
 //! drain, the clock advanced, and the losses reported.
 
-use anyhow::Result;
-use aya::{Ebpf, Pod};
+use anyhow::{Context as _, Result};
+use aya::{Ebpf, Pod, maps::Array};
 use toolkit_drain::{DropReport, IntervalClock, Losses, Tick};
 use toolkit_load::{Hook, KernelBtf, attach_tracepoints, check_privileges, load_object};
 
@@ -128,4 +128,25 @@ impl Session {
         let lost = self.drops.check(&self.ebpf)?;
         Ok((drained, lost))
     }
+}
+
+/// Sets `on` at each of `indexes` in the array map `name`: the switches a
+/// tool's programs read (the syscalls watched, the drop reasons counted),
+/// for [`Tool::prepare`]. Indexes past the array's end are left out: no
+/// program reads them.
+pub fn switch_on<V: Pod>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    indexes: impl IntoIterator<Item = u32>,
+    on: V,
+) -> Result<()> {
+    let map = ebpf
+        .map_mut(name)
+        .with_context(|| format!("map {name} missing from the object"))?;
+    let mut array: Array<_, V> = Array::try_from(map)?;
+    let len = array.len();
+    for index in indexes.into_iter().filter(|&i| i < len) {
+        array.set(index, on, 0)?;
+    }
+    Ok(())
 }

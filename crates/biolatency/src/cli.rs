@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use biolatency::{Options, disks::Disks};
 use clap::Parser;
+use toolkit_cgroup::CgroupFilter;
 use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
-use toolkit_load::CgroupFilter;
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:

@@ -5,7 +5,8 @@
 
 use anyhow::Result;
 use biolatency_ebpf::{Config, Offsets, maps};
-use toolkit_load::{CgroupFilter, Hook, KernelBtf};
+use toolkit_cgroup::CgroupFilter;
+use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::Unit;
 
 /// What to trace and how.
@@ -105,7 +106,7 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
 
 #[cfg(test)]
 mod tests {
-    use toolkit_load::CgroupFilter;
+    use toolkit_cgroup::CgroupFilter;
 
     use super::*;
 

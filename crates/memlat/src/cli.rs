@@ -3,8 +3,9 @@
 use anyhow::Result;
 use clap::Parser;
 use syslat::Options;
+use toolkit_cgroup::CgroupFilter;
 use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
-use toolkit_load::{CgroupFilter, TracedProcess};
+use toolkit_load::TracedProcess;
 use toolkit_report::{Unit, names::syscall_number};
 
 pub const EXAMPLES: &str = "\

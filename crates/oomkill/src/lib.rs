@@ -9,6 +9,7 @@ use anyhow::Result;
 use aya::maps::{MapData, RingBuf};
 use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
+use toolkit_cgroup::{Container, Hierarchy, container};
 use toolkit_drain::{Losses, take_map};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::{
@@ -16,8 +17,6 @@ use toolkit_report::{
     output::{local_hms, rfc3339_now},
 };
 use toolkit_session::{Attach, Session, Tool};
-
-use crate::memcg::MemoryHierarchy;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomkill"));
 
@@ -47,7 +46,7 @@ impl Tool for Oomkill {
 pub struct Watcher {
     session: Session,
     events: RingBuf<MapData>,
-    memory: Option<MemoryHierarchy>,
+    memory: Option<Hierarchy>,
     page_size: u64,
 }
 
@@ -62,7 +61,7 @@ impl Watcher {
         Ok(Self {
             session,
             events,
-            memory: MemoryHierarchy::find(),
+            memory: Hierarchy::of_controller("memory"),
             page_size,
         })
     }
@@ -100,10 +99,12 @@ pub struct Kill {
     pub loadavg: String,
     /// The victim's memory cgroup, from the hierarchy's root.
     pub memcg: Option<String>,
+    /// The container that cgroup is, or is in (from its path).
+    pub container: Option<Container>,
 }
 
 impl Kill {
-    fn new(event: &OomEvent, memory: Option<&MemoryHierarchy>, page_size: u64) -> Self {
+    fn new(event: &OomEvent, memory: Option<&Hierarchy>, page_size: u64) -> Self {
         // Escaped: a victim named "x\n00:00:00 Triggered by ..." must not
         // forge a line.
         let name = |comm: &[u8; 16], pid: u32| {
@@ -127,22 +128,15 @@ impl Kill {
         let limit = match event.limit_pages {
             u64::MAX => dir
                 .as_ref()
-                .and_then(|(m, p)| m.limit(p))
+                .and_then(|(m, p)| memcg::limit(m, p))
                 .map(|b| b / page_size),
             pages => memcg::limited(pages, page_size),
         };
         // As the kernel measures the kill: the cgroup's limit when it has
         // one, else RAM plus swap.
         let pages = limit.unwrap_or_else(|| memcg::system_pages(page_size));
-        let memcg = read_then.or_else(|| {
-            dir.map(|(m, p)| {
-                let rel = p.strip_prefix(&m.root).unwrap_or(&p);
-                format!(
-                    "/{}",
-                    escape::escape_bytes(rel.as_os_str().as_encoded_bytes())
-                )
-            })
-        });
+        let memcg = read_then.or_else(|| dir.map(|(m, p)| m.relative(&p)));
+        let container = memcg.as_deref().and_then(container::decode);
         Self {
             time: local_hms(),
             trigger: (
@@ -156,6 +150,7 @@ impl Kill {
                 .trim()
                 .to_string(),
             memcg,
+            container,
         }
     }
 
@@ -173,13 +168,18 @@ impl Kill {
             self.pages,
             self.loadavg
         )?;
-        if let Some(memcg) = &self.memcg {
-            writeln!(w, "  memcg: {memcg}")?;
+        match (&self.memcg, &self.container) {
+            (Some(memcg), Some(container)) => {
+                writeln!(w, "  memcg: {memcg} ({})", container.describe())?
+            }
+            (Some(memcg), None) => writeln!(w, "  memcg: {memcg}")?,
+            _ => {}
         }
         Ok(())
     }
 
     pub fn json(&self) -> serde_json::Value {
+        let container = self.container.as_ref();
         json!({
             "tool": "oomkill",
             "time": rfc3339_now(),
@@ -188,6 +188,9 @@ impl Kill {
             "pages": self.pages,
             "loadavg": self.loadavg,
             "memcg": self.memcg,
+            "container": container.and_then(|c| c.id.as_deref()),
+            "runtime": container.map(|c| c.runtime),
+            "pod_uid": container.and_then(|c| c.pod_uid.as_deref()),
         })
     }
 }

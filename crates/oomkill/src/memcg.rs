@@ -1,84 +1,24 @@
-//! The victim's memory cgroup: found by its kernfs id in whichever
-//! hierarchy holds the memory controller (cgroup v1 `memory`, or v2), and
-//! the pages an OOM kill in it is measured against.
+//! The victim's memory cgroup: its path as the kernel side read it at the
+//! kill (or found by its id in whichever hierarchy holds the memory
+//! controller, cgroup v1 `memory` or v2), and the pages an OOM kill in it
+//! is measured against.
 
-use std::{
-    os::unix::fs::MetadataExt as _,
-    path::{Path, PathBuf},
-};
+use std::path::Path;
 
-/// Where the memory controller is mounted, and whether that is cgroup v2.
-#[derive(Clone, Debug)]
-pub struct MemoryHierarchy {
-    pub root: PathBuf,
-    pub v2: bool,
-}
+use toolkit_cgroup::Hierarchy;
 
-impl MemoryHierarchy {
-    /// From /proc/self/mountinfo: a cgroup (v1) mount with the `memory`
-    /// option, else a cgroup2 mount whose root offers `memory`.
-    pub fn find() -> Option<Self> {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-        let mut v2 = None;
-        for line in text.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let mount_point = left.split_whitespace().nth(4)?;
-            let mut fields = right.split_whitespace();
-            let (fstype, options) = (fields.next()?, fields.nth(1).unwrap_or(""));
-            if fstype == "cgroup" && options.split(',').any(|o| o == "memory") {
-                return Some(Self {
-                    root: PathBuf::from(mount_point),
-                    v2: false,
-                });
-            }
-            if fstype == "cgroup2" && v2.is_none() {
-                let controllers =
-                    std::fs::read_to_string(Path::new(mount_point).join("cgroup.controllers"))
-                        .unwrap_or_default();
-                if controllers.split_whitespace().any(|c| c == "memory") {
-                    v2 = Some(Self {
-                        root: PathBuf::from(mount_point),
-                        v2: true,
-                    });
-                }
-            }
-        }
-        v2
-    }
-
-    /// The cgroup directory whose inode number is `id`.
-    pub fn path_of(&self, id: u64) -> Option<PathBuf> {
-        find_inode(&self.root, id, 0)
-    }
-
-    /// The limit of the cgroup at `dir`, in bytes; `None` when unlimited.
-    pub fn limit(&self, dir: &Path) -> Option<u64> {
-        let file = if self.v2 {
-            "memory.max"
-        } else {
-            "memory.limit_in_bytes"
-        };
-        let text = std::fs::read_to_string(dir.join(file)).ok()?;
-        let limit = text.trim().parse::<u64>().ok()?;
-        // v1 writes "unlimited" as a huge page-rounded number.
-        (limit < 1 << 62).then_some(limit)
-    }
-}
-
-fn find_inode(dir: &Path, id: u64, depth: usize) -> Option<PathBuf> {
-    if std::fs::metadata(dir).ok()?.ino() == id {
-        return Some(dir.to_path_buf());
-    }
-    if depth > 32 {
-        return None;
-    }
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .find_map(|e| find_inode(&e.path(), id, depth + 1))
+/// The limit of the memory cgroup at `dir` in `hierarchy`, in bytes;
+/// `None` when unlimited.
+pub fn limit(hierarchy: &Hierarchy, dir: &Path) -> Option<u64> {
+    let file = if hierarchy.v2 {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    let limit = text.trim().parse::<u64>().ok()?;
+    // v1 writes "unlimited" as a huge page-rounded number.
+    (limit < 1 << 62).then_some(limit)
 }
 
 /// The memory cgroup's path from the hierarchy's root, as the kernel side

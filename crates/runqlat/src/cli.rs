@@ -7,7 +7,8 @@ use clap::Parser;
 use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
 use runqlat::{Grouping, Options};
-use toolkit_load::{CgroupFilter, TracedProcess};
+use toolkit_cgroup::CgroupFilter;
+use toolkit_load::TracedProcess;
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:

@@ -7,7 +7,8 @@ use anyhow::Result;
 use runqlat_ebpf::{
     CgroupOffsets, Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps,
 };
-use toolkit_load::{CgroupFilter, KernelBtf, PinnedPid};
+use toolkit_cgroup::CgroupFilter;
+use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::Unit;
 
 use crate::report::Grouping;
@@ -123,7 +124,7 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
 
 #[cfg(test)]
 mod tests {
-    use toolkit_load::CgroupFilter;
+    use toolkit_cgroup::CgroupFilter;
 
     use super::*;
 

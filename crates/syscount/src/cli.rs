@@ -5,8 +5,9 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Result;
 use clap::Parser;
 use syscount::Options;
+use toolkit_cgroup::CgroupFilter;
 use toolkit_cli::VERSION;
-use toolkit_load::{CgroupFilter, TracedProcess};
+use toolkit_load::TracedProcess;
 use toolkit_report::names::parse_errno;
 
 pub const EXAMPLES: &str = "\

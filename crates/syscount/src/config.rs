@@ -5,7 +5,8 @@
 
 use anyhow::Result;
 use syscount_ebpf::{Config, maps};
-use toolkit_load::{CgroupFilter, KernelBtf, PinnedPid};
+use toolkit_cgroup::CgroupFilter;
+use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::names::syscall_number;
 
 /// What to count and how, resolved from the command line.

@@ -3,9 +3,10 @@
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use syslat::Options;
+use toolkit_cgroup::CgroupFilter;
 use toolkit_cli::PercentileArgs;
 use toolkit_cli::{HistArgs, IntervalArgs, VERSION};
-use toolkit_load::{CgroupFilter, TracedProcess};
+use toolkit_load::TracedProcess;
 use toolkit_report::{Unit, names::parse_syscall};
 
 pub const EXAMPLES: &str = "\

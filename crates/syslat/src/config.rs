@@ -5,7 +5,8 @@
 
 use anyhow::Result;
 use syslat_ebpf::{Config, SYSCALL_SLOTS, maps};
-use toolkit_load::{CgroupFilter, KernelBtf, PinnedPid};
+use toolkit_cgroup::CgroupFilter;
+use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::Unit;
 
 /// What to trace and how.

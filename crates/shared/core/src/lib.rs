@@ -76,6 +76,15 @@ macro_rules! drop_reasons {
 /// task storage has no size limit.
 pub const STORAGE_REFUSED: &str = "task storage refused (busy on this CPU, or out of memory)";
 
+/// Cgroups a `-G`/`--per-cgroup` map holds (each tool sizes its map with
+/// it); a sample of a cgroup past it is a lost sample, counted. A busy
+/// node's cgroups with tasks number in the hundreds.
+pub const MAX_CGROUPS: u32 = 1024;
+
+/// The drop reason of a sample whose cgroup did not fit in a per-cgroup
+/// map.
+pub const CGROUPS_FULL: &str = "per-cgroup map full";
+
 /// Offsets of a socket's common fields (`struct sock_common`, the first
 /// member of every `struct sock`, so offsets from the socket itself), from
 /// the running kernel's BTF: what the network tools read of a socket.

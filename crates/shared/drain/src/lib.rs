@@ -46,6 +46,13 @@ pub trait Counters: Pod + Copy {
     /// The part of `self` (a later total) that is not in `before`.
     fn since(&self, before: &Self) -> Self;
 
+    /// Adds an interval's figure (a drained value, which keeps generation
+    /// 0: its maximum is the interval's) to `self`, another one's: the
+    /// per-cgroup split sums the cgroups it does not show into `other`.
+    fn merge(&mut self, drained: &Self) {
+        self.accumulate(drained, 0);
+    }
+
     /// The sum of every CPU's value, read in the interval of `tick`.
     fn total<'a>(per_cpu: impl Iterator<Item = &'a Self>, tick: &Tick) -> Self
     where

@@ -1,16 +1,14 @@
 //! Loading a tool's eBPF object: the privileges it needs, its typed
 //! configuration set before load, the kernel's BTF for field offsets and
-//! tracepoint checks ([`btf`]), the `-c` cgroup ([`cgroup`]), and attaching
+//! tracepoint checks ([`btf`]), the `-p` process ([`process`]), and attaching
 //! its tracepoint programs ([`attach`]).
 
 pub mod attach;
 pub mod btf;
-pub mod cgroup;
 pub mod process;
 
 pub use attach::{FORCE_RAW_TP_ENV, FORCE_TP_BTF_ENV, Hook, attach_tracepoints};
 pub use btf::KernelBtf;
-pub use cgroup::CgroupFilter;
 pub use process::{PinnedPid, TracedProcess};
 
 use anyhow::{Result, anyhow, bail};

@@ -1,0 +1,19 @@
+//! Cgroups, for every tool: the `-c` filter ([`filter`]), where the
+//! hierarchies are mounted ([`hierarchy`]), cgroup ids turned into paths
+//! ([`names`]) and containers ([`container`]), and the rows of the
+//! `-G`/`--per-cgroup` split ([`split`]).
+
+pub mod container;
+pub mod filter;
+pub mod hierarchy;
+pub mod names;
+pub mod split;
+
+pub use container::Container;
+pub use filter::CgroupFilter;
+pub use hierarchy::Hierarchy;
+pub use names::{CgroupName, CgroupNames};
+pub use split::{LABELS, Row, Selection, Split};
+/// Cgroups a per-cgroup map holds; samples of cgroups past it are lost
+/// samples, counted by the kernel side.
+pub use toolkit_core::MAX_CGROUPS;

@@ -1,0 +1,168 @@
+//! Cgroup ids, as the kernel side records them, turned into paths and
+//! containers, and remembered: a cgroup removed mid-run keeps the path it
+//! had when last seen.
+
+use std::{collections::HashMap, path::Path};
+
+use serde_json::{Map, Value};
+
+use crate::{
+    Hierarchy,
+    container::{Container, decode},
+};
+
+/// What a cgroup id is shown as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupName {
+    pub id: u64,
+    /// Below the hierarchy's root (`/system.slice/ssh.service`), escaped;
+    /// for an id never seen in the tree, a phrase saying so.
+    pub path: String,
+    pub container: Option<Container>,
+}
+
+impl CgroupName {
+    fn new(id: u64, path: String) -> Self {
+        Self {
+            container: decode(&path),
+            id,
+            path,
+        }
+    }
+
+    /// The name of an id that was never found in the tree: a cgroup
+    /// created and removed between two reads.
+    fn unfound(id: u64) -> Self {
+        Self {
+            id,
+            path: format!("(cgroup {id}, removed before it was named)"),
+            container: None,
+        }
+    }
+
+    /// The path, then the container in a few words: `/docker/3f4a… (docker
+    /// 3f4a5b6c7d8e)`.
+    pub fn describe(&self) -> String {
+        match &self.container {
+            Some(container) => format!("{} ({})", self.path, container.describe()),
+            None => self.path.clone(),
+        }
+    }
+
+    /// JSON fields: `cgroup` (the path), `cgroup_id`, and `container`,
+    /// `runtime`, `pod_uid` when known.
+    pub fn json(&self) -> Map<String, Value> {
+        let mut fields = Map::new();
+        fields.insert("cgroup".into(), self.path.clone().into());
+        fields.insert("cgroup_id".into(), self.id.into());
+        if let Some(c) = &self.container {
+            if let Some(id) = &c.id {
+                fields.insert("container".into(), id.clone().into());
+            }
+            fields.insert("runtime".into(), c.runtime.into());
+            if let Some(uid) = &c.pod_uid {
+                fields.insert("pod_uid".into(), uid.clone().into());
+            }
+        }
+        fields
+    }
+
+    /// OpenMetrics label values for [`crate::LABELS`]: the path, the
+    /// container ID and the pod UID (empty when none, which Prometheus
+    /// reads as no label).
+    pub fn label_values(&self) -> Vec<String> {
+        let container = self.container.as_ref();
+        vec![
+            self.path.clone(),
+            container.and_then(|c| c.id.clone()).unwrap_or_default(),
+            container
+                .and_then(|c| c.pod_uid.clone())
+                .unwrap_or_default(),
+        ]
+    }
+}
+
+/// Ids to names in one hierarchy.
+pub struct CgroupNames {
+    hierarchy: Option<Hierarchy>,
+    known: HashMap<u64, CgroupName>,
+}
+
+impl CgroupNames {
+    /// Names in `hierarchy` (none: every id unfound).
+    pub fn new(hierarchy: Option<Hierarchy>) -> Self {
+        Self {
+            hierarchy,
+            known: HashMap::new(),
+        }
+    }
+
+    /// Names in the v2 tree, whose ids the kernel's
+    /// `bpf_get_current_cgroup_id` and a task's default cgroup give.
+    pub fn unified() -> Self {
+        Self::new(Hierarchy::unified())
+    }
+
+    /// Learns the paths of the ids in `ids` not yet known, with one walk
+    /// of the tree when there are some (it stops once all are found).
+    pub fn learn(&mut self, ids: impl IntoIterator<Item = u64>) {
+        let mut wanted: Vec<u64> = ids
+            .into_iter()
+            .filter(|id| !self.known.contains_key(id))
+            .collect();
+        let Some(hierarchy) = &self.hierarchy else {
+            return;
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let known = &mut self.known;
+        let mut left = wanted.len();
+        hierarchy.walk(&mut |path: &Path, id| {
+            if wanted.binary_search(&id).is_ok() && !known.contains_key(&id) {
+                known.insert(id, CgroupName::new(id, hierarchy.relative(path)));
+                left -= 1;
+            }
+            left > 0
+        });
+    }
+
+    /// The name of `id` ([`CgroupNames::learn`] it first).
+    pub fn name(&self, id: u64) -> CgroupName {
+        self.known
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| CgroupName::unfound(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::*;
+
+    #[test]
+    fn names_a_cgroup_and_keeps_its_name_once_removed() {
+        let unified = Hierarchy::unified().expect("no cgroup2 mount");
+        let dir = unified
+            .root
+            .join(format!("toolkit-names-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let id = std::fs::metadata(&dir).unwrap().ino();
+        let mut names = CgroupNames::new(Some(unified));
+        names.learn([id, 1]);
+        std::fs::remove_dir(&dir).unwrap();
+        let expected = format!("/toolkit-names-{}", std::process::id());
+        assert_eq!(names.name(id).path, expected);
+        names.learn([id]);
+        assert_eq!(names.name(id).path, expected, "kept after removal");
+        assert_eq!(names.name(id).json()["cgroup_id"], id);
+        assert_eq!(
+            names.name(u64::MAX).path,
+            format!("(cgroup {}, removed before it was named)", u64::MAX)
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! `-G`/`--per-cgroup`: one histogram or count per cgroup, the busiest
+//! `--max-cgroups` shown by name and the rest summed into one `other` row,
+//! so that a node with thousands of cgroups stays readable and its
+//! OpenMetrics bounded. Nothing is merged silently: `other` says how many
+//! cgroups it holds, and cgroups past the kernel map's capacity are the
+//! kernel side's lost samples.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use toolkit_drain::Counters;
+
+use crate::{CgroupName, CgroupNames};
+
+/// Cgroups shown by default with `-G`.
+pub const DEFAULT_SHOWN: u32 = 50;
+
+/// OpenMetrics labels of a per-cgroup histogram or counter.
+pub const LABELS: &[&str] = &["cgroup", "container", "pod_uid"];
+
+/// One interval's split: the names, and how many are shown.
+pub struct Split {
+    names: CgroupNames,
+    shown: usize,
+}
+
+/// A row of the split: a cgroup, or the sum of the cgroups not shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Row {
+    Cgroup(CgroupName),
+    Other { cgroups: usize },
+}
+
+/// The cgroups of one interval chosen for rows, in display order.
+pub struct Selection {
+    rows: Vec<Row>,
+    /// Row index of each cgroup id (the `other` row's for those folded).
+    index: HashMap<u64, usize>,
+}
+
+impl Split {
+    /// A split naming cgroups with `names`, showing the `shown` busiest.
+    pub fn new(names: CgroupNames, shown: u32) -> Self {
+        Self {
+            names,
+            shown: shown.max(1) as usize,
+        }
+    }
+
+    /// Chooses the rows for cgroups measured `(id, measure)` (the tool's
+    /// own measure: calls, total latency): the largest first, ties by id,
+    /// and one `other` row for the rest.
+    pub fn select(&mut self, measures: impl IntoIterator<Item = (u64, u64)>) -> Selection {
+        let mut all: Vec<(u64, u64)> = measures.into_iter().collect();
+        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let shown = all.len().min(self.shown);
+        self.names.learn(all[..shown].iter().map(|&(id, _)| id));
+        let mut rows: Vec<Row> = all[..shown]
+            .iter()
+            .map(|&(id, _)| Row::Cgroup(self.names.name(id)))
+            .collect();
+        let mut index: HashMap<u64, usize> = all[..shown]
+            .iter()
+            .enumerate()
+            .map(|(i, &(id, _))| (id, i))
+            .collect();
+        let rest = &all[shown..];
+        if !rest.is_empty() {
+            index.extend(rest.iter().map(|&(id, _)| (id, rows.len())));
+            rows.push(Row::Other {
+                cgroups: rest.len(),
+            });
+        }
+        Selection { rows, index }
+    }
+}
+
+impl Selection {
+    /// The rows, in display order.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// `values` by cgroup id, summed into the rows (aligned with
+    /// [`Selection::rows`]); ids not selected are ignored.
+    pub fn fold<T: Counters>(&self, values: impl IntoIterator<Item = (u64, T)>) -> Vec<T> {
+        let mut out = vec![T::ZERO; self.rows.len()];
+        for (id, value) in values {
+            if let Some(&i) = self.index.get(&id) {
+                out[i].merge(&value);
+            }
+        }
+        out
+    }
+}
+
+impl Row {
+    /// The text heading above its histogram, as `-P` heads a process's:
+    /// `cgroup = /docker/3f4a… (docker 3f4a5b6c7d8e)`.
+    pub fn heading(&self) -> String {
+        format!("\ncgroup = {}\n", self.name())
+    }
+
+    /// The row in a few words (`--compact`, heatmaps, tables).
+    pub fn name(&self) -> String {
+        match self {
+            Row::Cgroup(name) => name.describe(),
+            Row::Other { cgroups } => format!("other ({cgroups} cgroups)"),
+        }
+    }
+
+    /// JSON labels: the cgroup's ([`CgroupName::json`]), or `{"cgroup":
+    /// "other", "cgroups": N}`.
+    pub fn json(&self) -> Map<String, Value> {
+        match self {
+            Row::Cgroup(name) => name.json(),
+            Row::Other { cgroups } => {
+                let mut fields = Map::new();
+                fields.insert("cgroup".into(), "other".into());
+                fields.insert("cgroups".into(), (*cgroups).into());
+                fields
+            }
+        }
+    }
+
+    /// OpenMetrics values for [`LABELS`].
+    pub fn label_values(&self) -> Vec<String> {
+        match self {
+            Row::Cgroup(name) => name.label_values(),
+            Row::Other { .. } => vec!["other".into(), String::new(), String::new()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busiest_shown_and_the_rest_summed_into_other() {
+        let mut split = Split::new(CgroupNames::new(None), 2);
+        let counts: Vec<(u64, u64)> = vec![(10, 5), (11, 50), (12, 7), (13, 1)];
+        let selection = split.select(counts.iter().copied());
+        let ids: Vec<String> = selection.rows().iter().map(Row::name).collect();
+        assert_eq!(ids[2], "other (2 cgroups)");
+        assert!(ids[0].contains("cgroup 11,"), "{ids:?}");
+        assert!(ids[1].contains("cgroup 12,"), "{ids:?}");
+        assert_eq!(selection.fold(counts), vec![50, 7, 6]);
+        assert_eq!(selection.rows()[2].json()["cgroups"], 2);
+    }
+
+    #[test]
+    fn no_other_row_when_everything_is_shown() {
+        let mut split = Split::new(CgroupNames::new(None), 5);
+        let selection = split.select([(1, 3), (2, 3)]);
+        assert_eq!(selection.rows().len(), 2);
+        assert_eq!(selection.fold([(2, 4u64), (1, 6), (9, 100)]), vec![6, 4]);
+    }
+}

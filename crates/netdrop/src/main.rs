@@ -77,7 +77,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 }
                 om.count("drops", HELP, labels, values, row.count);
             }
-            om.end_interval(std::iter::empty(), &lost);
+            om.end_interval(std::iter::empty::<(String, &_)>(), &lost);
         }
         report.write(&mut stdout(), rows, &lost)?;
         Ok(())

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Parser;
 use syscount::Options;
 use toolkit_cgroup::CgroupFilter;
-use toolkit_cli::VERSION;
+use toolkit_cli::{CgroupSplitArgs, VERSION};
 use toolkit_load::TracedProcess;
 use toolkit_report::names::parse_errno;
 
@@ -17,6 +17,8 @@ EXAMPLES:
     syscount -p $(pidof dd)  # look only at a particular process
     syscount -L              # measure and sort output by latency
     syscount -P              # group statistics by pid, not by syscall
+    syscount -G -i 5         # by cgroup, containers named: whose calls are they?
+    syscount -G --syscall read,write --max-cgroups 5  # the 5 busiest readers and writers
     syscount -x -i 5         # count only failed syscalls
     syscount -e ENOENT -i 5  # count only syscalls failed with a given errno
     syscount -c CG           # trace processes in cgroup v2 path CG
@@ -59,8 +61,10 @@ pub struct Cli {
     #[arg(short = 'm', long)]
     pub milliseconds: bool,
     /// Count by process and not by syscall
-    #[arg(short = 'P', long)]
+    #[arg(short = 'P', long, conflicts_with = "per_cgroup")]
     pub process: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     /// Print list of recognized syscalls and exit
     #[arg(short = 'l', long)]
     pub list: bool,
@@ -107,6 +111,7 @@ impl Cli {
             latency: self.latency,
             by_process: self.process,
             cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
+            by_cgroup: self.split.per_cgroup,
         })
     }
 }

@@ -30,6 +30,8 @@ pub struct Options {
     pub by_process: bool,
     /// Only tasks in this cgroup v2 or below (`-c`).
     pub cgroup: Option<CgroupFilter>,
+    /// Count per cgroup v2 instead of per syscall (`-G`).
+    pub by_cgroup: bool,
 }
 
 /// The kernel side's configuration for `options`; `self_pid` (syscount's
@@ -54,17 +56,29 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         off_task_real_parent: btf.member_offset("task_struct", "real_parent")?,
         off_task_tgid: btf.member_offset("task_struct", "tgid")?,
         nr_sigreturn: syscall_number("rt_sigreturn").unwrap_or(u32::MAX),
+        by_cgroup: flag(options.by_cgroup),
+        _reserved: 0,
     })
 }
 
-/// Map sizes: the process tables only with `-P`.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 2] {
+/// Map sizes: the process tables only with `-P`, the cgroup table only
+/// with `-G`.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
     let processes = if options.by_process {
         maps::MAX_PROCESSES
     } else {
         1
     };
-    [(maps::PROCESSES, processes), (maps::COMMS, processes)]
+    let cgroups = if options.by_cgroup {
+        toolkit_core::MAX_CGROUPS
+    } else {
+        1
+    };
+    [
+        (maps::PROCESSES, processes),
+        (maps::COMMS, processes),
+        (maps::CGROUPS, cgroups),
+    ]
 }
 
 #[cfg(test)]

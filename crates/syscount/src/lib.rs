@@ -54,9 +54,11 @@ impl Tool for Syscount {
 }
 
 /// One interval: `[count, total_ns]` by syscall number, or by pid with
-/// `by_process`, and what the kernel side could not count.
+/// `by_process`, or by cgroup id with `by_cgroup`, and what the kernel
+/// side could not count.
 pub struct Interval {
     pub rows: Vec<(u32, [u64; 2])>,
+    pub cgroups: Vec<(u64, [u64; 2])>,
     pub lost: Losses,
 }
 
@@ -67,6 +69,7 @@ pub struct Tracer {
     by_syscall: ArrayDrain<[u64; 2]>,
     processes: HistDrain<u32, [u64; 2]>,
     comms: CommTable,
+    cgroups: Option<HistDrain<u64, [u64; 2]>>,
 }
 
 impl Tracer {
@@ -80,6 +83,10 @@ impl Tracer {
             by_syscall: ArrayDrain::new(ebpf, maps::SYSCALLS)?,
             processes: HistDrain::new(ebpf, maps::PROCESSES)?,
             comms: CommTable::new(ebpf, maps::COMMS)?,
+            cgroups: options
+                .by_cgroup
+                .then(|| HistDrain::new(ebpf, maps::CGROUPS))
+                .transpose()?,
             session,
         })
     }
@@ -92,18 +99,25 @@ impl Tracer {
             by_syscall,
             processes,
             comms,
+            cgroups,
         } = self;
-        let (rows, lost) = session.interval(|tick| {
-            if *by_process {
+        let ((rows, cgroups), lost) = session.interval(|tick| {
+            if let Some(drain) = cgroups {
+                Ok((Vec::new(), drain.drain(tick)?))
+            } else if *by_process {
                 let mut idle = Vec::new();
                 let rows = processes.drain_with_idle(tick, &mut idle)?;
                 comms.update(rows.iter().map(|(pid, _)| *pid), &idle);
-                Ok(rows)
+                Ok((rows, Vec::new()))
             } else {
-                by_syscall.drain(tick)
+                Ok((by_syscall.drain(tick)?, Vec::new()))
             }
         })?;
-        Ok(Interval { rows, lost })
+        Ok(Interval {
+            rows,
+            cgroups,
+            lost,
+        })
     }
 
     /// The command names of the processes seen, with `by_process`.

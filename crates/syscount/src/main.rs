@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, io::Write as _};
 
 use anyhow::Result;
 use syscount::Tracer;
+use toolkit_cgroup::{CgroupNames, Split};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::{KernelBtf, TracedProcess};
 use toolkit_report::{names::all_syscalls, output::stdout, print_banner};
@@ -42,7 +43,12 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         top: cli.top as usize,
         json: cli.json,
         comms: BTreeMap::new(),
+        cgroups: None,
     };
+    let mut split = cli
+        .split
+        .shown()
+        .map(|shown| Split::new(CgroupNames::unified(), shown));
 
     print_banner(
         &format!(
@@ -58,8 +64,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         if cli.process {
             report.comms.clone_from(tracer.comms().names());
         }
-        let rows = interval
-            .rows
+        let mut rows = interval.rows;
+        if let Some(split) = &mut split {
+            // The busiest by the table's own order: count, or time with -L.
+            let measure = |&[count, total_ns]: &[u64; 2]| if cli.latency { total_ns } else { count };
+            let selection = split.select(interval.cgroups.iter().map(|(id, v)| (*id, measure(v))));
+            let folded = selection.fold(interval.cgroups);
+            rows = (0..).zip(folded).collect();
+            report.cgroups = Some(selection.rows().to_vec());
+        }
+        let rows = rows
             .into_iter()
             .map(|(key, [count, total_ns])| Row {
                 key,

@@ -11,7 +11,8 @@ use toolkit_report::output::{local_hms, losses_json};
 
 use toolkit_report::names::syscall_name;
 
-/// A row: a syscall number or a pid, its count and total nanoseconds.
+/// A row: a syscall number, a pid, or with `-G` the index of its cgroup in
+/// [`Report::cgroups`]; its count and total nanoseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     pub key: u32,
@@ -28,6 +29,9 @@ pub struct Report {
     pub json: bool,
     /// Command names of processes, with -P.
     pub comms: BTreeMap<u32, String>,
+    /// With -G: this interval's cgroups (rows index them), busiest first
+    /// and `other` last, already chosen by `--max-cgroups`.
+    pub cgroups: Option<Vec<toolkit_cgroup::Row>>,
 }
 
 impl Report {
@@ -35,15 +39,12 @@ impl Report {
     /// prints them. Like libbpf-tools, an interval without rows prints
     /// nothing in text mode.
     pub fn write(&self, w: &mut impl Write, mut rows: Vec<Row>, lost: &Losses) -> io::Result<()> {
-        rows.sort_by(|a, b| {
-            let (x, y) = if self.latency {
-                (a.total_ns, b.total_ns)
-            } else {
-                (a.count, b.count)
-            };
-            y.cmp(&x).then(a.key.cmp(&b.key))
-        });
-        rows.truncate(self.top);
+        if self.cgroups.is_some() {
+            // In the split's order, `other` last; --max-cgroups bounds it.
+            rows.sort_by_key(|row| row.key);
+        } else {
+            self.sort_and_keep_top(&mut rows);
+        }
         if self.json {
             return self.write_json(w, &rows, lost);
         }
@@ -51,22 +52,38 @@ impl Report {
             return Ok(());
         }
         writeln!(w, "[{}]", local_hms())?;
+        let unit = if self.milliseconds {
+            "TIME (ms)"
+        } else {
+            "TIME (us)"
+        };
+        let div = if self.milliseconds { 1e6 } else { 1e3 };
+        if self.cgroups.is_some() {
+            // Paths are long: the cgroup last.
+            match self.latency {
+                true => writeln!(w, "{:>8} {unit:>16} CGROUP", "COUNT")?,
+                false => writeln!(w, "{:>8} CGROUP", "COUNT")?,
+            }
+            for row in &rows {
+                write!(w, "{:>8} ", row.count)?;
+                if self.latency {
+                    write!(w, "{:>16.3} ", row.total_ns as f64 / div)?;
+                }
+                writeln!(w, "{}", self.label(row.key))?;
+            }
+            writeln!(w)?;
+            return w.flush();
+        }
         let what = if self.process {
             "PID    COMM"
         } else {
             "SYSCALL"
         };
         if self.latency {
-            let unit = if self.milliseconds {
-                "TIME (ms)"
-            } else {
-                "TIME (us)"
-            };
             writeln!(w, "{what:<22} {:>8} {unit:>16}", "COUNT")?;
         } else {
             writeln!(w, "{what:<22} {:>8}", "COUNT")?;
         }
-        let div = if self.milliseconds { 1e6 } else { 1e3 };
         for row in &rows {
             write!(w, "{:<22} {:>8}", self.label(row.key), row.count)?;
             if self.latency {
@@ -78,8 +95,23 @@ impl Report {
         w.flush()
     }
 
+    /// Sorts by count, or by total time with -L, and keeps the top rows.
+    fn sort_and_keep_top(&self, rows: &mut Vec<Row>) {
+        rows.sort_by(|a, b| {
+            let (x, y) = if self.latency {
+                (a.total_ns, b.total_ns)
+            } else {
+                (a.count, b.count)
+            };
+            y.cmp(&x).then(a.key.cmp(&b.key))
+        });
+        rows.truncate(self.top);
+    }
+
     fn label(&self, key: u32) -> String {
-        if self.process {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups[key as usize].name()
+        } else if self.process {
             let comm = self.comms.get(&key).map_or("?", String::as_str);
             format!("{key:<6} {comm:<15}")
         } else {
@@ -91,7 +123,9 @@ impl Report {
         let rows: Vec<_> = rows
             .iter()
             .map(|r| {
-                let mut v = if self.process {
+                let mut v = if let Some(cgroups) = &self.cgroups {
+                    cgroups[r.key as usize].json().into()
+                } else if self.process {
                     json!({ "pid": r.key, "comm": self.comms.get(&r.key) })
                 } else {
                     json!({ "syscall": syscall_name(r.key), "nr": r.key })
@@ -135,6 +169,7 @@ mod tests {
             top: 2,
             json: false,
             comms: BTreeMap::from([(4242, "getppid-loop".to_string())]),
+            cgroups: None,
         }
     }
 

@@ -12,9 +12,6 @@ use toolkit_drain::Counters;
 
 use crate::{CgroupName, CgroupNames};
 
-/// Cgroups shown by default with `-G`.
-pub const DEFAULT_SHOWN: u32 = 50;
-
 /// OpenMetrics labels of a per-cgroup histogram or counter.
 pub const LABELS: &[&str] = &["cgroup", "container", "pod_uid"];
 

@@ -56,6 +56,37 @@ pub struct HistArgs {
     pub json: bool,
 }
 
+/// `-G`/`--per-cgroup`, the same in every tool that splits its answer:
+/// whose is it, on a shared host?
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct CgroupSplitArgs {
+    /// A histogram (or count) per cgroup v2, the busiest first, each named
+    /// by its path and container (Docker, Podman, containerd, CRI-O,
+    /// Kubernetes pod)
+    #[arg(short = 'G', long = "per-cgroup")]
+    pub per_cgroup: bool,
+    /// With -G: show the N busiest cgroups (default 50) and sum the rest
+    /// into one 'other' row
+    #[arg(long, value_name = "N", requires = "per_cgroup",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CGROUPS)))]
+    pub max_cgroups: Option<u32>,
+}
+
+/// The most cgroups a split run holds in the kernel (`--max-cgroups` at
+/// most); samples of cgroups past it are counted as lost.
+pub use toolkit_core::MAX_CGROUPS;
+
+impl CgroupSplitArgs {
+    /// With `-G`: how many cgroups to show.
+    pub fn shown(&self) -> Option<u32> {
+        self.per_cgroup
+            .then(|| self.max_cgroups.unwrap_or(DEFAULT_SHOWN_CGROUPS))
+    }
+}
+
+/// Cgroups shown with `-G` alone.
+pub const DEFAULT_SHOWN_CGROUPS: u32 = 50;
+
 /// High-resolution histograms: percentiles, latency over time, OpenMetrics.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PercentileArgs {

@@ -1,9 +1,17 @@
 //! The current task and others: cgroup and `-p` process filters, and
 //! task-local storage.
 
-use aya_ebpf::helpers::bpf_get_current_ancestor_cgroup_id;
+use aya_ebpf::helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id};
 
 use crate::{global, read_kernel};
+
+/// The current task's cgroup v2 id (its cgroup in the default
+/// hierarchy, the directory's inode number): the key of `-G`.
+#[inline(always)]
+pub fn current_cgroup() -> u64 {
+    // SAFETY: helper without arguments.
+    unsafe { bpf_get_current_cgroup_id() }
+}
 
 /// Whether the current task is in cgroup `id` (at depth `level`) or below.
 #[inline(always)]

@@ -16,13 +16,33 @@ use crate::{ReplacedFile, Unit};
 /// slots the last finite bound is 2^28 us, about 4.5 minutes.
 const BUCKETS: usize = 28;
 
-/// A histogram family: one histogram per label value.
+/// A histogram family: one histogram per set of label values.
 struct HistFamily {
     help: &'static str,
-    label: Option<&'static str>,
+    labels: Vec<&'static str>,
     unit: Unit,
-    totals: BTreeMap<String, Hist>,
+    totals: BTreeMap<Vec<String>, Hist>,
 }
+
+/// The label values of one histogram: one (`String`, for a family with one
+/// label), several (`Vec<String>`, one per label), or none.
+pub trait LabelValues {
+    fn into_values(self) -> Vec<String>;
+}
+
+impl LabelValues for String {
+    fn into_values(self) -> Vec<String> {
+        vec![self]
+    }
+}
+
+impl LabelValues for Vec<String> {
+    fn into_values(self) -> Vec<String> {
+        self
+    }
+}
+
+
 
 /// A counter family: one counter per set of label values.
 struct CounterFamily {
@@ -72,7 +92,7 @@ impl OpenMetrics {
             format!("{tool}_latency_seconds"),
             HistFamily {
                 help: "Latency, from eBPF, since the tool started.",
-                label,
+                labels: label.into_iter().collect(),
                 unit,
                 totals: BTreeMap::new(),
             },
@@ -105,8 +125,18 @@ impl OpenMetrics {
             .map_or(Unit::Usecs, |f| f.unit)
     }
 
+    /// Keys the latency histograms by these labels instead (the
+    /// per-cgroup split's `cgroup`, `container`, `pod_uid`).
+    pub fn labelled(mut self, labels: &'static [&'static str]) -> Self {
+        let name = format!("{}_latency_seconds", self.tool);
+        if let Some(family) = self.histograms.get_mut(&name) {
+            family.labels = labels.to_vec();
+        }
+        self
+    }
+
     /// Adds one interval's latency histograms, by label value.
-    fn latency<'a>(&mut self, hists: impl IntoIterator<Item = (String, &'a Hist)>) {
+    fn latency<'a, K: LabelValues>(&mut self, hists: impl IntoIterator<Item = (K, &'a Hist)>) {
         let name = format!("{}_latency_seconds", self.tool);
         if let Some(family) = self.histograms.get_mut(&name) {
             add_hists(&mut family.totals, hists);
@@ -115,13 +145,13 @@ impl OpenMetrics {
 
     /// Adds one interval's histograms of another family,
     /// `<tool>_<name>_<unit>` (`memlat_request_size_bytes`).
-    pub fn histograms<'a>(
+    pub fn histograms<'a, K: LabelValues>(
         &mut self,
         name: &str,
         help: &'static str,
         label: Option<&'static str>,
         unit: Unit,
-        hists: impl IntoIterator<Item = (String, &'a Hist)>,
+        hists: impl IntoIterator<Item = (K, &'a Hist)>,
     ) {
         let base = if unit == Unit::Bytes {
             "bytes"
@@ -133,7 +163,7 @@ impl OpenMetrics {
             .entry(format!("{}_{name}_{base}", self.tool))
             .or_insert_with(|| HistFamily {
                 help,
-                label,
+                labels: label.into_iter().collect(),
                 unit,
                 totals: BTreeMap::new(),
             });
@@ -209,9 +239,9 @@ impl OpenMetrics {
     /// Ends an interval: adds its latency histograms (by label value) and
     /// its losses, then rewrites the file (see [`OpenMetrics::publish`]).
     /// Other families are added before this.
-    pub fn end_interval<'a>(
+    pub fn end_interval<'a, K: LabelValues>(
         &mut self,
-        latency: impl IntoIterator<Item = (String, &'a Hist)>,
+        latency: impl IntoIterator<Item = (K, &'a Hist)>,
         lost: &Losses,
     ) {
         self.latency(latency);
@@ -257,14 +287,12 @@ impl OpenMetrics {
             let _ = writeln!(out, "# TYPE {f} histogram");
             let _ = writeln!(out, "# UNIT {f} {base}");
             let _ = writeln!(out, "# HELP {f} {}", family.help);
-            for (key, hist) in &family.totals {
-                // `name="value",` before `le`, and alone (without the comma).
-                let (label, alone) = match family.label {
-                    Some(name) => {
-                        let pair = format!("{name}=\"{}\"", escape(key));
-                        (format!("{pair},"), format!("{{{pair}}}"))
-                    }
-                    None => (String::new(), String::new()),
+            for (values, hist) in &family.totals {
+                // `name="value",` before `le`, and alone (in braces).
+                let alone = labels(&family.labels, values);
+                let label = match alone.strip_prefix('{').and_then(|l| l.strip_suffix('}')) {
+                    Some(pairs) => format!("{pairs},"),
+                    None => String::new(),
                 };
                 let mut cumulative = 0;
                 for slot in 0..BUCKETS {
@@ -297,12 +325,12 @@ impl OpenMetrics {
     }
 }
 
-fn add_hists<'a>(
-    totals: &mut BTreeMap<String, Hist>,
-    hists: impl IntoIterator<Item = (String, &'a Hist)>,
+fn add_hists<'a, K: LabelValues>(
+    totals: &mut BTreeMap<Vec<String>, Hist>,
+    hists: impl IntoIterator<Item = (K, &'a Hist)>,
 ) {
     for (key, hist) in hists {
-        let total = totals.entry(key).or_insert(Hist::ZERO);
+        let total = totals.entry(key.into_values()).or_insert(Hist::ZERO);
         for i in 0..MAX_SLOTS {
             total.slots[i] += hist.slots[i];
         }

@@ -46,6 +46,9 @@ pub struct Config {
     /// number it restored from the signal frame to -1 (no syscall to
     /// restart), which is read as this.
     pub nr_sigreturn: u32,
+    /// `-G`: count per cgroup v2 instead of per syscall.
+    pub by_cgroup: u32,
+    pub _reserved: u32,
 }
 
 impl Config {
@@ -66,6 +69,8 @@ pub mod maps {
         /// `--syscall`: 1 per syscall number counted.
         WATCHED,
         COMMS,
+        /// `[count, total_ns]` per cgroup v2 id, with `-G`.
+        CGROUPS,
     );
     /// Processes a `-P` run can hold.
     pub const MAX_PROCESSES: u32 = 10240;
@@ -77,5 +82,6 @@ pub mod dropped {
         /// With -L: no task storage for a start time, or to take one.
         NO_TASK_STORAGE => toolkit_core::STORAGE_REFUSED,
         PROCESSES_FULL => "process map full",
+        CGROUPS_FULL => toolkit_core::CGROUPS_FULL,
     );
 }

@@ -1,5 +1,5 @@
 //! syscount's eBPF programs: count syscalls (and their total time with -L)
-//! per syscall number or per process, at sys_exit, where the return value
+//! per syscall number, per process or per cgroup, at sys_exit, where the return value
 //! tells failures apart.
 #![no_std]
 #![no_main]
@@ -13,8 +13,9 @@ use aya_ebpf::{
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_in_cgroup,
-    current_in_process, global, read_kernel, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup,
+    current_in_cgroup, current_in_process, global, map_entry, read_kernel, syscall_enter,
+    syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -42,6 +43,12 @@ static PROCESSES: PerCpuHashMap<u32, [u64; 2]> = PerCpuHashMap::with_max_entries
 /// Command name of each process seen with -P.
 #[map]
 static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_PROCESSES, 0);
+
+/// `-G`: `[count, total_ns]` per cgroup v2 id (sized 1 unless -G).
+#[map]
+static CGROUPS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(1, 0);
+
+static ZERO_STAT: [u64; 2] = [0, 0];
 
 /// Samples lost, indexed by `syscount_ebpf::dropped`.
 #[map]
@@ -139,7 +146,15 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
         }
         known_nr = Some(nr);
     }
-    let stat = if global(&CONFIG.by_process) != 0 {
+    let stat = if global(&CONFIG.by_cgroup) != 0 {
+        match map_entry(&CGROUPS, &current_cgroup(), &ZERO_STAT) {
+            Ok(stat) => stat as *mut [u64; 2],
+            Err(_) => {
+                bump(&DROPPED, dropped::CGROUPS_FULL);
+                return 0;
+            }
+        }
+    } else if global(&CONFIG.by_process) != 0 {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         match PROCESSES.get_ptr_mut(tgid) {
             Some(ptr) => ptr,

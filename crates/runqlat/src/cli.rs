@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
 use runqlat::{Grouping, Options};
 use toolkit_cgroup::CgroupFilter;
@@ -17,6 +17,7 @@ EXAMPLES:
     runqlat -mT 1   # 1s summaries, milliseconds, and timestamps
     runqlat -P      # show each PID separately
     runqlat -C 1    # a histogram per CPU, every second
+    runqlat -G 5    # a histogram per cgroup, containers named: whose tasks wait?
     runqlat -p 185  # trace PID 185 only
     runqlat -c CG   # trace tasks in cgroup v2 CG (and below)
     runqlat --json 1  # one JSON object per second, for scripts
@@ -37,18 +38,20 @@ pub struct Cli {
     #[command(flatten)]
     pub out: HistArgs,
     /// Print a histogram per process ID
-    #[arg(short = 'P', long = "pids", conflicts_with_all = ["per_thread", "per_pidns"])]
+    #[arg(short = 'P', long = "pids", conflicts_with_all = ["per_thread", "per_pidns", "per_cgroup"])]
     pub per_process: bool,
     /// Print a histogram per thread ID
-    #[arg(short = 'L', long = "tids", conflicts_with = "per_pidns")]
+    #[arg(short = 'L', long = "tids", conflicts_with_all = ["per_pidns", "per_cgroup"])]
     pub per_thread: bool,
     /// Print a histogram per PID namespace
-    #[arg(long = "pidnss")]
+    #[arg(long = "pidnss", conflicts_with = "per_cgroup")]
     pub per_pidns: bool,
     /// Print a histogram per CPU (the CPU the task waited for): one
     /// saturated CPU hides in the all-CPU histogram
-    #[arg(short = 'C', long = "cpus", conflicts_with_all = ["per_process", "per_thread", "per_pidns"])]
+    #[arg(short = 'C', long = "cpus", conflicts_with_all = ["per_process", "per_thread", "per_pidns", "per_cgroup"])]
     pub per_cpu: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     /// Trace this PID only
     #[arg(short = 'p', long, value_name = "PID",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -73,6 +76,8 @@ impl Cli {
             Grouping::PidNamespace
         } else if self.per_cpu {
             Grouping::Cpu
+        } else if self.split.per_cgroup {
+            Grouping::Cgroup
         } else {
             Grouping::None
         }
@@ -89,6 +94,7 @@ impl Cli {
             cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
             milliseconds: self.out.milliseconds,
             loglinear: self.hires.loglinear(),
+            shown_cgroups: self.split.shown().unwrap_or(0),
         })
     }
 }
@@ -122,6 +128,13 @@ mod tests {
             &["-P", "-L"],
             &["-L", "--pidnss"],
             &["-P", "--pidnss"],
+            &["-G", "-P"],
+            &["-G", "-L"],
+            &["-G", "--pidnss"],
+            &["-G", "-C"],
+            &["-G", "--max-cgroups", "0"],
+            &["-G", "--max-cgroups", "100000"],
+            &["--max-cgroups", "5"],
         ]);
     }
 }

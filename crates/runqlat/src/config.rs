@@ -4,9 +4,7 @@
 //! anything.
 
 use anyhow::Result;
-use runqlat_ebpf::{
-    CgroupOffsets, Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps,
-};
+use runqlat_ebpf::{Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps};
 use toolkit_cgroup::CgroupFilter;
 use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::Unit;
@@ -27,6 +25,8 @@ pub struct Options {
     pub milliseconds: bool,
     /// Log-linear histograms too, for percentiles.
     pub loglinear: bool,
+    /// With `-G`: how many cgroups to show.
+    pub shown_cgroups: u32,
 }
 
 impl Options {
@@ -50,6 +50,7 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
             Grouping::Thread => group::THREAD,
             Grouping::PidNamespace => group::PIDNS,
             Grouping::Cpu => group::CPU,
+            Grouping::Cgroup => group::CGROUP,
         },
         loglinear: u32::from(options.loglinear),
         task: TaskOffsets {
@@ -77,14 +78,9 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         config.filter_cgroup = 1;
         config.cgroup_id = cgroup.id;
         config.cgroup_level = cgroup.level;
-        config.cgroup = CgroupOffsets {
-            task_cgroups: task("cgroups")?,
-            css_set_dfl_cgrp: btf.member_offset("css_set", "dfl_cgrp")?,
-            cgroup_level: btf.member_offset("cgroup", "level")?,
-            cgroup_ancestors: btf.member_offset("cgroup", "ancestors")?,
-            cgroup_kn: btf.member_offset("cgroup", "kn")?,
-            kernfs_node_id: btf.member_offset("kernfs_node", "id")?,
-        };
+    }
+    if options.cgroup.is_some() || grouping == Grouping::Cgroup {
+        config.cgroup = btf.cgroup_offsets()?;
     }
     Ok(config)
 }
@@ -107,18 +103,21 @@ fn first_run(btf: &KernelBtf) -> Option<FirstRunOffsets> {
     })
 }
 
-/// Map sizes: one histogram unless split; log-linear ones only when used.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
-    let keys = if options.grouping == Grouping::None {
-        1
-    } else {
-        maps::MAX_KEYS
+/// Map sizes: one histogram unless split; log-linear ones only when used;
+/// the per-cgroup maps only with `-G`.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
+    let (keys, cgroups) = match options.grouping {
+        Grouping::None => (1, 1),
+        Grouping::Cgroup => (1, toolkit_core::MAX_CGROUPS),
+        _ => (maps::MAX_KEYS, 1),
     };
-    let ll_keys = if options.loglinear { keys } else { 1 };
+    let ll = |keys| if options.loglinear { keys } else { 1 };
     [
         (maps::HISTS, keys),
         (maps::COMMS, keys),
-        (maps::LLHISTS, ll_keys),
+        (maps::LLHISTS, ll(keys)),
+        (maps::CGROUPS, cgroups),
+        (maps::CGROUPS_LL, ll(cgroups)),
     ]
 }
 

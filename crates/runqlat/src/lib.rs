@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use runqlat_ebpf::{dropped, maps};
+use toolkit_cgroup::{CgroupNames, Split, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{CommTable, HistDrain, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
@@ -31,6 +32,9 @@ pub struct Interval {
     pub hists: Vec<(u32, Hist)>,
     /// Their log-linear twins, with `loglinear`.
     pub loglinear: BTreeMap<u32, LlHist>,
+    /// With `-G`: the histograms by cgroup, folded into the split's rows
+    /// (`hists` is then empty).
+    pub cgroups: Option<SplitHists>,
     /// What the kernel side could not record.
     pub lost: Losses,
 }
@@ -85,6 +89,14 @@ pub struct Tracer {
     drain: HistDrain<u32>,
     loglinear: Option<HistDrain<u32, LlHist>>,
     comms: CommTable,
+    cgroups: Option<CgroupDrains>,
+}
+
+/// `-G`: the per-cgroup histograms and their split.
+struct CgroupDrains {
+    hists: HistDrain<u64>,
+    loglinear: Option<HistDrain<u64, LlHist>>,
+    split: Split,
 }
 
 impl Tracer {
@@ -100,12 +112,25 @@ impl Tracer {
             .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
         let comms = CommTable::new(ebpf, maps::COMMS)?;
+        let cgroups = if options.grouping == Grouping::Cgroup {
+            Some(CgroupDrains {
+                hists: HistDrain::new(ebpf, maps::CGROUPS)?,
+                loglinear: options
+                    .loglinear
+                    .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
+                    .transpose()?,
+                split: Split::new(CgroupNames::unified(), options.shown_cgroups),
+            })
+        } else {
+            None
+        };
         Ok(Self {
             session,
             grouping: options.grouping,
             drain,
             loglinear,
             comms,
+            cgroups,
         })
     }
 
@@ -117,8 +142,17 @@ impl Tracer {
             drain,
             loglinear,
             comms,
+            cgroups,
         } = self;
-        let ((hists, loglinear), lost) = session.interval(|tick| {
+        let ((hists, loglinear, cgroups), lost) = session.interval(|tick| {
+            if let Some(c) = cgroups {
+                let hists = c.hists.drain(tick)?;
+                let loglinear = drain_optional(&mut c.loglinear, tick)?;
+                let split = c
+                    .split
+                    .hists(hists, c.loglinear.is_some().then_some(loglinear));
+                return Ok((Vec::new(), BTreeMap::new(), Some(split)));
+            }
             let mut idle = Vec::new();
             let hists = drain.drain_with_idle(tick, &mut idle)?;
             let loglinear = drain_optional(loglinear, tick)?;
@@ -128,11 +162,12 @@ impl Tracer {
             ) {
                 comms.update(hists.iter().map(|(key, _)| *key), &idle);
             }
-            Ok((hists, loglinear))
+            Ok((hists, loglinear, None))
         })?;
         Ok(Interval {
             hists,
             loglinear,
+            cgroups,
             lost,
         })
     }

@@ -31,6 +31,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .out
         .report("runqlat", &cli.hires, &title, unit, always)?;
     let mut openmetrics = cli.hires.open_metrics("runqlat", grouping.label(), unit)?;
+    if grouping == Grouping::Cgroup {
+        openmetrics = openmetrics.map(|om| om.labelled(toolkit_cgroup::LABELS));
+    }
 
     print_banner(
         "Tracing run queue latency... Hit Ctrl-C to end.",
@@ -38,6 +41,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     )?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let interval = tracer.interval()?;
+        if let Some(split) = &interval.cgroups {
+            if let Some(om) = &mut openmetrics {
+                om.end_interval(split.labelled(), &interval.lost);
+            }
+            let rows = split.report_rows();
+            return Ok(report.write(&mut stdout(), &rows, &interval.lost, &())?);
+        }
         if let Some(om) = &mut openmetrics {
             om.end_interval(
                 interval.hists.iter().map(|(key, h)| (key.to_string(), h)),

@@ -17,6 +17,8 @@ pub enum Grouping {
     Thread,
     PidNamespace,
     Cpu,
+    /// Per cgroup v2 (`-G`): rows from the split, not from keys.
+    Cgroup,
 }
 
 impl Grouping {
@@ -28,6 +30,7 @@ impl Grouping {
             Self::Thread => Some("tid"),
             Self::PidNamespace => Some("pidns"),
             Self::Cpu => Some("cpu"),
+            Self::Cgroup => Some("cgroup"),
         }
     }
 }

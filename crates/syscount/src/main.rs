@@ -67,7 +67,8 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let mut rows = interval.rows;
         if let Some(split) = &mut split {
             // The busiest by the table's own order: count, or time with -L.
-            let measure = |&[count, total_ns]: &[u64; 2]| if cli.latency { total_ns } else { count };
+            let measure =
+                |&[count, total_ns]: &[u64; 2]| if cli.latency { total_ns } else { count };
             let selection = split.select(interval.cgroups.iter().map(|(id, v)| (*id, measure(v))));
             let folded = selection.fold(interval.cgroups);
             rows = (0..).zip(folded).collect();

@@ -5,7 +5,7 @@ use clap::{Parser, ValueEnum};
 use syslat::Options;
 use toolkit_cgroup::CgroupFilter;
 use toolkit_cli::PercentileArgs;
-use toolkit_cli::{HistArgs, IntervalArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, VERSION};
 use toolkit_load::TracedProcess;
 use toolkit_report::{Unit, names::parse_syscall};
 
@@ -17,6 +17,7 @@ EXAMPLES:
     syslat -n -s getppid        # nanosecond buckets, for the fast calls
     syslat -x                   # only calls that failed
     syslat -P -s read,write     # read and write latency, one histogram per process
+    syslat -G -s read,write 5   # the same per cgroup, containers named: whose reads are slow?
     syslat --top 5 --sort total # the 5 syscalls with the most total time
     syslat -s read --percentiles          # p50, p90, p99, p99.9 of reads
     syslat --percentiles=50,99.99 -p 185  # chosen percentiles, one process
@@ -58,8 +59,10 @@ pub struct Cli {
     pub tid: Option<u32>,
     /// A histogram per process (PID and command) instead of per syscall:
     /// the traced syscalls (all, or -s) together
-    #[arg(short = 'P', long = "pids")]
+    #[arg(short = 'P', long = "pids", conflicts_with = "per_cgroup")]
     pub per_process: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     /// Trace only these syscalls (names, comma-separated)
     #[arg(short = 's', long = "syscall", value_name = "NAME[,NAME...]",
           value_delimiter = ',', value_parser = parse_syscall)]
@@ -101,6 +104,7 @@ impl Cli {
             errno: self.errno,
             cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
             per_process: self.per_process,
+            per_cgroup: self.split.shown(),
             unit: Unit::latency(self.out.milliseconds, self.nanoseconds),
             ..Options::default()
         })

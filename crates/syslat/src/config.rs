@@ -32,6 +32,9 @@ pub struct Options {
     pub reclaim_per_process: bool,
     /// Latency per process, the traced syscalls together (syslat `-P`).
     pub per_process: bool,
+    /// Latency (and reclaim stalls) per cgroup v2, the traced syscalls
+    /// together (`-G`): how many cgroups to show.
+    pub per_cgroup: Option<u32>,
     /// Only calls failing with this errno (syslat `-e`).
     pub errno: Option<i32>,
     /// Only tasks in this cgroup v2 or below (`-c`).
@@ -63,23 +66,33 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         cgroup_level: options.cgroup.map_or(0, |c| c.level),
         cgroup_id: options.cgroup.map_or(0, |c| c.id),
         per_process: flag(options.per_process),
+        per_cgroup: flag(options.per_cgroup.is_some()),
+        _reserved: 0,
     })
 }
 
 /// Map sizes: histograms up to the highest traced syscall; failures,
-/// sizes, log-linear, per-process and reclaim maps only when asked.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 8] {
+/// sizes, log-linear, per-process, per-cgroup and reclaim maps only when
+/// asked.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 10] {
     let syscalls = options.syscalls.as_ref().map_or(SYSCALL_SLOTS, |s| {
         s.iter().max().map_or(1, |&nr| (nr + 1).min(SYSCALL_SLOTS))
     });
     let on = |wanted: bool, size: u32| if wanted { size } else { 1 };
     let reclaim = match (options.reclaim, options.reclaim_per_process) {
         (false, _) => 1,
-        (true, false) => 2,
         (true, true) => maps::MAX_PROCESSES,
+        // Both kinds for each cgroup.
+        (true, false) if options.per_cgroup.is_some() => 2 * toolkit_core::MAX_CGROUPS,
+        (true, false) => 2,
     };
     let processes = on(options.per_process, maps::MAX_PROCESSES);
-    let hists = if options.per_process { 1 } else { syscalls };
+    let cgroups = on(options.per_cgroup.is_some(), toolkit_core::MAX_CGROUPS);
+    let hists = if options.per_process || options.per_cgroup.is_some() {
+        1
+    } else {
+        syscalls
+    };
     let loglinear = if options.per_process {
         processes
     } else {
@@ -94,6 +107,8 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 8] {
         (maps::LLHISTS, on(options.loglinear, loglinear)),
         (maps::RECLAIM, reclaim),
         (maps::RECLAIM_LL, on(options.loglinear, reclaim)),
+        (maps::CGROUPS, cgroups),
+        (maps::CGROUPS_LL, on(options.loglinear, cgroups)),
     ]
 }
 
@@ -118,6 +133,7 @@ mod tests {
             reclaim: true,
             reclaim_per_process: true,
             per_process: false,
+            per_cgroup: None,
             errno: Some(2),
             cgroup: Some(CgroupFilter { id: 77, level: 2 }),
             unit: Unit::Nsecs,

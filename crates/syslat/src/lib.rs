@@ -10,6 +10,7 @@ use anyhow::Result;
 use aya::Ebpf;
 use serde_json::Map;
 use syslat_ebpf::{Config, dropped, maps};
+use toolkit_cgroup::{CgroupNames, Split, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
@@ -50,6 +51,9 @@ pub struct Interval {
     pub reclaim: Vec<(u64, Hist)>,
     /// Their log-linear twins, with `loglinear`.
     pub reclaim_ll: BTreeMap<u64, LlHist>,
+    /// With `per_cgroup`: the latency histograms by cgroup, folded into
+    /// the split's rows (`latency` is then empty).
+    pub cgroups: Option<SplitHists>,
     /// What the kernel side could not record.
     pub lost: Losses,
 }
@@ -97,7 +101,9 @@ impl Interval {
                 self.sizes.iter().map(|(nr, h)| (syscall_name(*nr), h)),
             );
         }
-        if per_process {
+        if let Some(split) = &self.cgroups {
+            om.end_interval(split.labelled(), &self.lost);
+        } else if per_process {
             om.end_interval(
                 self.latency.iter().map(|(pid, h)| (pid.to_string(), h)),
                 &self.lost,
@@ -167,6 +173,14 @@ pub struct Tracer {
     loglinear: Option<HistDrain<u32, LlHist>>,
     reclaim: Option<HistDrain<u64>>,
     reclaim_ll: Option<HistDrain<u64, LlHist>>,
+    cgroups: Option<CgroupDrains>,
+}
+
+/// `-G`: the per-cgroup histograms and their split.
+struct CgroupDrains {
+    hists: HistDrain<u64>,
+    loglinear: Option<HistDrain<u64, LlHist>>,
+    split: Split,
 }
 
 impl Tracer {
@@ -202,6 +216,17 @@ impl Tracer {
         let reclaim_ll = (options.reclaim && options.loglinear)
             .then(|| HistDrain::new(ebpf, maps::RECLAIM_LL))
             .transpose()?;
+        let cgroups = match options.per_cgroup {
+            Some(shown) => Some(CgroupDrains {
+                hists: HistDrain::new(ebpf, maps::CGROUPS)?,
+                loglinear: options
+                    .loglinear
+                    .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
+                    .transpose()?,
+                split: Split::new(CgroupNames::unified(), shown),
+            }),
+            None => None,
+        };
         Ok(Self {
             session,
             latency,
@@ -211,6 +236,7 @@ impl Tracer {
             loglinear,
             reclaim,
             reclaim_ll,
+            cgroups,
         })
     }
 
@@ -231,6 +257,7 @@ impl Tracer {
             loglinear,
             reclaim,
             reclaim_ll,
+            cgroups,
         } = self;
         let (mut interval, lost) = session.interval(|tick| {
             let latency = match processes.as_mut() {
@@ -257,6 +284,17 @@ impl Tracer {
                     None => Vec::new(),
                 },
                 reclaim_ll: drain_optional(reclaim_ll, tick)?,
+                cgroups: match cgroups.as_mut() {
+                    Some(c) => {
+                        let hists = c.hists.drain(tick)?;
+                        let loglinear = drain_optional(&mut c.loglinear, tick)?;
+                        Some(
+                            c.split
+                                .hists(hists, c.loglinear.is_some().then_some(loglinear)),
+                        )
+                    }
+                    None => None,
+                },
                 lost: Losses::default(),
             })
         })?;

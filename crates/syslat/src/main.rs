@@ -26,6 +26,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let unit = options.unit;
     let label = if cli.per_process { "pid" } else { "syscall" };
     let mut openmetrics = cli.hires.open_metrics("syslat", Some(label), unit)?;
+    if cli.split.per_cgroup {
+        openmetrics = openmetrics.map(|om| om.labelled(toolkit_cgroup::LABELS));
+    }
     let btf = toolkit_load::KernelBtf::load()?;
     let mut tracer = Tracer::attach("syslat", &btf, &options)?;
     // The syscalls asked for (-s) have a --compact line from the first
@@ -36,7 +39,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .flatten()
         .filter(|_| !cli.per_process)
         .map(|nr| syscall_name(*nr));
-    let title = if cli.per_process { "PID" } else { "SYSCALL" };
+    let title = if cli.per_process {
+        "PID"
+    } else if cli.split.per_cgroup {
+        "CGROUP"
+    } else {
+        "SYSCALL"
+    };
     let mut report = cli
         .out
         .report("syslat", &cli.hires, title, unit, always)?
@@ -47,6 +56,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     )?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let interval = tracer.interval(openmetrics.as_mut())?;
+        if let Some(split) = &interval.cgroups {
+            let rows = split.report_rows();
+            return Ok(report.write(&mut stdout(), &rows, &interval.lost, &())?);
+        }
         let active: Vec<u32> = interval.latency.iter().map(|(nr, _)| *nr).collect();
         let hists = select(interval.latency, &cli);
         let rows = match tracer.comms() {

@@ -18,6 +18,8 @@ pub mod group {
     pub const PIDNS: u32 = 3;
     /// Per CPU the task waited for (where it then ran), `-C`.
     pub const CPU: u32 = 4;
+    /// Per cgroup v2 of the task that waited, `-G` (the `CGROUPS` maps).
+    pub const CGROUP: u32 = 5;
 }
 
 /// Everything userspace decides before load, read by the kernel from the
@@ -44,7 +46,7 @@ pub struct Config {
     pub task: TaskOffsets,
     /// With `--pidnss` only.
     pub pidns: PidNsOffsets,
-    /// With `-c` only.
+    /// With `-c` and `-G` only.
     pub cgroup: CgroupOffsets,
     /// A new task's first wait, from the kernel's `sched_info`.
     pub first_run: FirstRunOffsets,
@@ -73,17 +75,7 @@ pub struct PidNsOffsets {
     pub pidns_inum: u32,
 }
 
-/// The way from a task to its default-hierarchy cgroup's ancestors' ids.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct CgroupOffsets {
-    pub task_cgroups: u32,
-    pub css_set_dfl_cgrp: u32,
-    pub cgroup_level: u32,
-    pub cgroup_ancestors: u32,
-    pub cgroup_kn: u32,
-    pub kernfs_node_id: u32,
-}
+pub use toolkit_core::CgroupOffsets;
 
 /// The way to a task's run-queue accounting (`task_struct.sched_info`) and
 /// its run queue's clock, for the first wait of a task created while
@@ -122,7 +114,14 @@ toolkit_core::aya_pod!(Config);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
-    toolkit_core::map_names!(HISTS, LLHISTS, COMMS);
+    toolkit_core::map_names!(
+        HISTS,
+        LLHISTS,
+        COMMS,
+        /// Histograms by cgroup v2 id (`-G`), and their log-linear twins.
+        CGROUPS,
+        CGROUPS_LL,
+    );
     /// Keys (processes, threads, namespaces) a split run can hold.
     pub const MAX_KEYS: u32 = 10240;
 }
@@ -136,5 +135,6 @@ pub mod dropped {
         START_REFUSED => toolkit_core::STORAGE_REFUSED,
         HIST_FULL => "histogram map full",
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+        CGROUPS_FULL => toolkit_core::CGROUPS_FULL,
     );
 }

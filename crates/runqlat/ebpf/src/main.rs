@@ -18,7 +18,7 @@ use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    ns_since, read_kernel, task_in_process,
+    ns_since, read_kernel, task_cgroup, task_in_cgroup, task_in_process,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -51,6 +51,16 @@ static LLHISTS: PerCpuHashMap<u32, LlHist> =
 #[map]
 static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_KEYS, 0);
 
+/// `-G`: histograms by the cgroup v2 id of the task that waited (sized 1
+/// unless -G).
+#[map]
+static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
+
+/// Their log-linear twins, with --percentiles.
+#[map]
+static CGROUPS_LL: PerCpuHashMap<u64, LlHist> =
+    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
+
 /// Samples lost, indexed by `runqlat_ebpf::dropped`.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
@@ -65,31 +75,6 @@ fn task_u32(task: u64, offset: &u32) -> u32 {
 #[inline(always)]
 fn arg_u32<C: TracepointContext>(task: u64, offset: &u32) -> u32 {
     C::arg_field::<u32>(task, global(offset)).unwrap_or(0)
-}
-
-/// Whether `task` is in the -c cgroup or below it: its default-hierarchy
-/// cgroup's ancestor at the filter's depth is the filter's cgroup.
-#[inline(always)]
-fn task_in_cgroup(task: u64) -> bool {
-    let level = global(&CONFIG.cgroup_level);
-    let Some(css_set) = read_kernel::<u64>(task, global(&CONFIG.cgroup.task_cgroups)) else {
-        return false;
-    };
-    let Some(cgroup) = read_kernel::<u64>(css_set, global(&CONFIG.cgroup.css_set_dfl_cgrp)) else {
-        return false;
-    };
-    match read_kernel::<i32>(cgroup, global(&CONFIG.cgroup.cgroup_level)) {
-        Some(l) if l >= level as i32 => {}
-        _ => return false,
-    }
-    let slot = global(&CONFIG.cgroup.cgroup_ancestors) + level * 8;
-    let Some(ancestor) = read_kernel::<u64>(cgroup, slot) else {
-        return false;
-    };
-    let Some(kn) = read_kernel::<u64>(ancestor, global(&CONFIG.cgroup.cgroup_kn)) else {
-        return false;
-    };
-    read_kernel::<u64>(kn, global(&CONFIG.cgroup.kernfs_node_id)) == Some(global(&CONFIG.cgroup_id))
 }
 
 /// Where enqueue times are kept.
@@ -170,7 +155,14 @@ fn traced<C: TracepointContext>(task: u64) -> Option<u32> {
     {
         return None;
     }
-    if global(&CONFIG.filter_cgroup) != 0 && !task_in_cgroup(task) {
+    if global(&CONFIG.filter_cgroup) != 0
+        && !task_in_cgroup(
+            task,
+            &CONFIG.cgroup,
+            global(&CONFIG.cgroup_id),
+            global(&CONFIG.cgroup_level),
+        )
+    {
         return None;
     }
     Some(pid)
@@ -271,6 +263,10 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
             return 0;
         }
     };
+    if global(&CONFIG.group_by) == group::CGROUP {
+        record_for_cgroup(task_cgroup(next, &CONFIG.cgroup), delta);
+        return 0;
+    }
     let (key, named) = key_of(next);
     let Some(hist) = hist_entry(&HISTS, &key) else {
         bump(&DROPPED, dropped::HIST_FULL);
@@ -296,6 +292,24 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
         );
     }
     0
+}
+
+/// `-G`: records a wait of `delta` ns in the histograms of `cgroup`.
+#[inline(always)]
+fn record_for_cgroup(cgroup: u64, delta: u64) {
+    let Some(hist) = hist_entry(&CGROUPS, &cgroup) else {
+        bump(&DROPPED, dropped::CGROUPS_FULL);
+        return;
+    };
+    hist_record(hist, delta, global(&CONFIG.unit_divisor));
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&CGROUPS_LL, &cgroup, delta)
+    {
+        bump(
+            &DROPPED,
+            no.reason(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY),
+        );
+    }
 }
 
 /// With -P and -L: a process (or thread) that execs takes its new name, as

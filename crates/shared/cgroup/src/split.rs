@@ -5,10 +5,12 @@
 //! cgroups it holds, and cgroups past the kernel map's capacity are the
 //! kernel side's lost samples.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
+use toolkit_core::{Hist, LlHist};
 use toolkit_drain::Counters;
+use toolkit_report::HistRow;
 
 use crate::{CgroupName, CgroupNames};
 
@@ -69,6 +71,52 @@ impl Split {
             });
         }
         Selection { rows, index }
+    }
+}
+
+/// One interval's per-cgroup histograms, folded into the split's rows:
+/// what a histogram tool prints and exposes with `-G`.
+pub struct SplitHists {
+    pub rows: Vec<Row>,
+    pub hists: Vec<Hist>,
+    /// Their log-linear twins, when recorded.
+    pub loglinear: Option<Vec<LlHist>>,
+}
+
+impl Split {
+    /// Folds histograms by cgroup id (and their log-linear twins) into
+    /// rows, the busiest by total time first.
+    pub fn hists(
+        &mut self,
+        hists: Vec<(u64, Hist)>,
+        loglinear: Option<BTreeMap<u64, LlHist>>,
+    ) -> SplitHists {
+        let selection = self.select(hists.iter().map(|(id, h)| (*id, h.sum)));
+        SplitHists {
+            hists: selection.fold(hists),
+            loglinear: loglinear.map(|ll| selection.fold(ll)),
+            rows: selection.rows,
+        }
+    }
+}
+
+impl SplitHists {
+    /// The rows of the shared report, headed `cgroup = PATH (container)`.
+    pub fn report_rows(&self) -> Vec<HistRow<'_>> {
+        self.rows
+            .iter()
+            .zip(&self.hists)
+            .enumerate()
+            .map(|(i, (row, hist))| {
+                let loglinear = self.loglinear.as_ref().map(|ll| &ll[i]);
+                HistRow::new(row.heading(), row.name(), row.json(), hist, loglinear)
+            })
+            .collect()
+    }
+
+    /// The histograms with their OpenMetrics label values ([`LABELS`]).
+    pub fn labelled(&self) -> impl Iterator<Item = (Vec<String>, &Hist)> {
+        self.rows.iter().map(Row::label_values).zip(&self.hists)
     }
 }
 

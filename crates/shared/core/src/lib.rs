@@ -128,6 +128,25 @@ pub struct PidFilter {
 
 aya_pod!(PidFilter);
 
+/// The way from a task to its default-hierarchy (v2) cgroup, that
+/// cgroup's id, and its ancestors' ids (the `-c` filter's check), from the
+/// running kernel's BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CgroupOffsets {
+    /// `task_struct.cgroups`, `css_set.dfl_cgrp`.
+    pub task_cgroups: u32,
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.level`, `cgroup.ancestors`.
+    pub cgroup_level: u32,
+    pub cgroup_ancestors: u32,
+    /// `cgroup.kn`, `kernfs_node.id`: the cgroup's id.
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
+}
+
+aya_pod!(CgroupOffsets);
+
 #[cfg(any(test, feature = "user"))]
 extern crate alloc;
 

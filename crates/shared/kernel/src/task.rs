@@ -13,6 +13,51 @@ pub fn current_cgroup() -> u64 {
     unsafe { bpf_get_current_cgroup_id() }
 }
 
+/// The cgroup v2 of `task` (its default-hierarchy cgroup, not the current
+/// task's): the pointer, read through `offsets` (held in `CONFIG`).
+#[inline(always)]
+fn task_dfl_cgroup(task: u64, offsets: &toolkit_core::CgroupOffsets) -> Option<u64> {
+    let css_set = read_kernel::<u64>(task, global(&offsets.task_cgroups))?;
+    read_kernel::<u64>(css_set, global(&offsets.css_set_dfl_cgrp))
+}
+
+/// The id of a cgroup (pointer), its kernfs node's id.
+#[inline(always)]
+fn cgroup_id(cgroup: u64, offsets: &toolkit_core::CgroupOffsets) -> Option<u64> {
+    let kn = read_kernel::<u64>(cgroup, global(&offsets.cgroup_kn))?;
+    read_kernel::<u64>(kn, global(&offsets.kernfs_node_id))
+}
+
+/// The cgroup v2 id of `task`, as [`current_cgroup`] gives the current
+/// task's: the key of `-G` where the task is not the current one (the
+/// task switched in, at `sched_switch`). 0 when it cannot be read.
+#[inline(always)]
+pub fn task_cgroup(task: u64, offsets: &toolkit_core::CgroupOffsets) -> u64 {
+    task_dfl_cgroup(task, offsets)
+        .and_then(|cgroup| cgroup_id(cgroup, offsets))
+        .unwrap_or(0)
+}
+
+/// Whether `task` is in cgroup `id` (at depth `level`) or below: its
+/// cgroup v2's ancestor at that depth is `id`.
+#[inline(always)]
+pub fn task_in_cgroup(
+    task: u64,
+    offsets: &toolkit_core::CgroupOffsets,
+    id: u64,
+    level: u32,
+) -> bool {
+    let Some(cgroup) = task_dfl_cgroup(task, offsets) else {
+        return false;
+    };
+    match read_kernel::<i32>(cgroup, global(&offsets.cgroup_level)) {
+        Some(l) if l >= level as i32 => {}
+        _ => return false,
+    }
+    let slot = global(&offsets.cgroup_ancestors) + level * 8;
+    read_kernel::<u64>(cgroup, slot).and_then(|ancestor| cgroup_id(ancestor, offsets)) == Some(id)
+}
+
 /// Whether the current task is in cgroup `id` (at depth `level`) or below.
 #[inline(always)]
 pub fn current_in_cgroup(id: u64, level: u32) -> bool {

@@ -262,6 +262,19 @@ impl KernelBtf {
         }
     }
 
+    /// The offsets from a task to its cgroup v2, its id and its
+    /// ancestors' ids (`-c`, `-G`).
+    pub fn cgroup_offsets(&self) -> Result<toolkit_core::CgroupOffsets> {
+        Ok(toolkit_core::CgroupOffsets {
+            task_cgroups: self.member_offset("task_struct", "cgroups")?,
+            css_set_dfl_cgrp: self.member_offset("css_set", "dfl_cgrp")?,
+            cgroup_level: self.member_offset("cgroup", "level")?,
+            cgroup_ancestors: self.member_offset("cgroup", "ancestors")?,
+            cgroup_kn: self.member_offset("cgroup", "kn")?,
+            kernfs_node_id: self.member_offset("kernfs_node", "id")?,
+        })
+    }
+
     /// Byte offset of `member` in `struct name`, looking through anonymous
     /// unions and structs as C does.
     pub fn member_offset(&self, name: &str, member: &str) -> Result<u32> {

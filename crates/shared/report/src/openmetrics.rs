@@ -42,8 +42,6 @@ impl LabelValues for Vec<String> {
     }
 }
 
-
-
 /// A counter family: one counter per set of label values.
 struct CounterFamily {
     help: &'static str,

@@ -13,9 +13,8 @@ use aya_ebpf::{
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup,
-    current_in_cgroup, current_in_process, global, map_entry, read_kernel, syscall_enter,
-    syscall_exit,
+    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_cgroup,
+    current_in_process, global, map_entry, read_kernel, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).

@@ -46,6 +46,11 @@ pub struct Config {
     /// syslat `-P`: latency histograms per process (tgid) instead of per
     /// syscall; `LLHISTS` is keyed by tgid too.
     pub per_process: u32,
+    /// `-G`: latency histograms per cgroup v2 (`CGROUPS`, `CGROUPS_LL`)
+    /// instead of per syscall; memlat `--reclaim -G`: reclaim ones too,
+    /// the cgroup id above the kind.
+    pub per_cgroup: u32,
+    pub _reserved: u32,
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
 }
@@ -81,6 +86,10 @@ pub mod maps {
         /// tgid above it, per process).
         RECLAIM,
         RECLAIM_LL,
+        /// Latency histograms by cgroup v2 id (`-G`), and their log-linear
+        /// twins.
+        CGROUPS,
+        CGROUPS_LL,
     );
     /// Failed (syscall, errno) pairs that can be counted.
     pub const MAX_ERRORS: u32 = 4096;
@@ -108,11 +117,13 @@ pub mod dropped {
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
         /// The per-process histogram map was full (syslat `-P`).
         PROCESSES => "per-process histogram map full",
+        CGROUPS => toolkit_core::CGROUPS_FULL,
     );
 }
 
 /// Kinds of direct reclaim (memlat `--reclaim`): the low byte of a
-/// reclaim histogram's key, above it the tgid with `-P`.
+/// reclaim histogram's key, above it the tgid with `-P`, the cgroup id
+/// with `-G`.
 pub mod reclaim {
     /// Global: the machine is short of memory
     /// (`mm_vmscan_direct_reclaim_begin/end`).

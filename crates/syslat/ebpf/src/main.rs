@@ -19,8 +19,9 @@ use syslat_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, bump, ctx_arg, current_in_cgroup, current_in_process, global,
-    hist_entry, hist_record, ll_hist_record, ns_since, read_kernel, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_cgroup,
+    current_in_process, global, hist_entry, hist_record, ll_hist_record, ns_since, read_kernel,
+    syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -83,6 +84,16 @@ static RECLAIM: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0)
 /// Their log-linear twins, with --percentiles.
 #[map]
 static RECLAIM_LL: PerCpuHashMap<u64, LlHist> =
+    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
+
+/// `-G`: latency histograms by cgroup v2 id, for the watched syscalls
+/// together (sized 1 unless -G).
+#[map]
+static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
+
+/// Their log-linear twins, with --percentiles.
+#[map]
+static CGROUPS_LL: PerCpuHashMap<u64, LlHist> =
     PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
 
 /// Samples lost, indexed by `syslat_ebpf::dropped`.
@@ -179,6 +190,10 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
             }
         }
     }
+    if global(&CONFIG.per_cgroup) != 0 {
+        record_for_cgroup(elapsed);
+        return 0;
+    }
     let key = if global(&CONFIG.per_process) != 0 {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         match process_hist(tgid) {
@@ -203,6 +218,24 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
         bump(&DROPPED, no.reason(dropped::HISTS, dropped::LL_NO_MEMORY));
     }
     0
+}
+
+/// `-G`: records `elapsed` in the current task's cgroup's histograms.
+#[inline(always)]
+fn record_for_cgroup(elapsed: u64) {
+    let cgroup = current_cgroup();
+    match hist_entry(&CGROUPS, &cgroup) {
+        Some(hist) => hist_record(hist, elapsed, global(&CONFIG.unit_divisor)),
+        None => {
+            bump(&DROPPED, dropped::CGROUPS);
+            return;
+        }
+    }
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&CGROUPS_LL, &cgroup, elapsed)
+    {
+        bump(&DROPPED, no.reason(dropped::CGROUPS, dropped::LL_NO_MEMORY));
+    }
 }
 
 /// The histogram of process `tgid` (syslat -P), created on its first call
@@ -259,6 +292,8 @@ fn reclaim_end(kind: u64) -> i32 {
     let mut key = kind;
     if global(&CONFIG.reclaim_per_process) != 0 {
         key |= (bpf_get_current_pid_tgid() >> 32) << 8;
+    } else if global(&CONFIG.per_cgroup) != 0 {
+        key |= current_cgroup() << 8;
     }
     match hist_entry(&RECLAIM, &key) {
         Some(hist) => hist_record(hist, delta, global(&CONFIG.unit_divisor)),

@@ -30,6 +30,8 @@ command -v ethtool >/dev/null 2>&1 || need_apt+=(ethtool)
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
 # A standard SVG renderer, for the --svg tests (the picture, rendered).
 command -v rsvg-convert >/dev/null 2>&1 || need_apt+=(librsvg2-bin)
+# The per-cgroup split's container test: a real OCI runtime.
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -2,8 +2,8 @@
 //! the test creates and limits.
 
 use toolkit_tests::{
-    ForkedChild, MemoryCgroup, Running, assert_unloaded, assert_usage_errors, memory_hog,
-    stop_process,
+    ForkedChild, MemoryCgroup, OciContainer, Running, assert_unloaded, assert_usage_errors,
+    memory_hog, stop_process,
 };
 
 const LIMIT: u64 = 8 << 20;
@@ -120,4 +120,36 @@ fn removed_cgroup_is_still_named_and_names_are_escaped() {
     assert_eq!(v["victim"]["comm"], name, "{v}");
     assert_eq!(v["pages"], pages, "{v}");
     assert_eq!(v["memcg"], relative.as_str(), "{v}");
+}
+
+/// A real container (runc, a busybox root file system) limited to 8 MiB
+/// holds 64 MiB in a shell variable: oomkill names the container's ID
+/// beside its memory cgroup, read in whichever hierarchy holds the memory
+/// controller (cgroup v1 `memory` on this machine, v2 elsewhere).
+#[test]
+fn an_oom_kill_in_a_container_names_the_container() {
+    let _alone = ONE_KILL_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let container = OciContainer::new(
+        "toolkit-oom-ctr",
+        "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}",
+        Some(LIMIT),
+    );
+    let mut text = Running::start("oomkill", &[]);
+    let mut json = Running::start("oomkill", &["--json"]);
+    let status = container.run();
+    assert!(!status.success(), "the container survived: {status}");
+    let _kill = text.read_line().expect("a line per OOM kill");
+    let memcg_line = text.read_line().expect("the memcg line");
+    let record = json.read_line().expect("a JSON object per OOM kill");
+    let (text, json) = (text.signal(libc::SIGINT), json.signal(libc::SIGINT));
+    assert!(text.status.success() && json.status.success());
+    let short = &container.id[..12];
+    assert_eq!(
+        memcg_line,
+        format!("  memcg: {} (oci {short})\n", container.cgroups_path)
+    );
+    let v: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(v["memcg"], container.cgroups_path.as_str(), "{v}");
+    assert_eq!(v["container"], container.id.as_str(), "{v}");
+    assert_eq!(v["runtime"], "oci", "{v}");
 }

@@ -26,6 +26,28 @@ impl TestCgroup {
         TestCgroup { path, root }
     }
 
+    /// Creates `<parent>/<name>`, inside a scratch cgroup.
+    pub fn nested(parent: &TestCgroup, name: &str) -> TestCgroup {
+        let path = parent.path.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        TestCgroup {
+            path,
+            root: parent.root.clone(),
+        }
+    }
+
+    /// The path as the tools print it: below the hierarchy's root,
+    /// `/name-PID`.
+    pub fn relative(&self) -> String {
+        format!("/{}", self.path.strip_prefix(&self.root).unwrap().display())
+    }
+
+    /// Its id: the directory's inode number.
+    pub fn id(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(&self.path).unwrap().ino()
+    }
+
     /// Moves process `pid` into the cgroup.
     pub fn add(&self, pid: i32) {
         std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).unwrap();

@@ -1,10 +1,12 @@
 //! Helpers for the root-only integration tests, one module per fixture:
 //! run a tool ([`tools`]), drive a workload ([`process`]), on a loop device
-//! ([`loop_device`]), in a cgroup ([`cgroup`]) or a network pair
+//! ([`loop_device`]), in a cgroup ([`cgroup`]), a container ([`container`])
+//! or a network pair
 //! ([`network`]), with scratch files ([`scratch`]), and read what came
 //! out ([`parse`]).
 
 mod cgroup;
+mod container;
 mod loop_device;
 mod network;
 mod parse;
@@ -13,6 +15,7 @@ mod scratch;
 mod tools;
 
 pub use cgroup::*;
+pub use container::*;
 pub use loop_device::*;
 pub use network::*;
 pub use parse::*;

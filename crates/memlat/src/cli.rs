@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Parser;
 use syslat::Options;
 use toolkit_cgroup::CgroupFilter;
-use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
 use toolkit_load::TracedProcess;
 use toolkit_report::{Unit, names::syscall_number};
 
@@ -54,8 +54,15 @@ pub struct Cli {
     #[arg(long)]
     pub reclaim: bool,
     /// With --reclaim, a reclaim histogram per process
-    #[arg(short = 'P', long = "pids", requires = "reclaim")]
+    #[arg(
+        short = 'P',
+        long = "pids",
+        requires = "reclaim",
+        conflicts_with = "per_cgroup"
+    )]
     pub per_process: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     #[command(flatten)]
     pub hires: PercentileArgs,
     #[command(flatten)]
@@ -92,6 +99,7 @@ impl Cli {
             loglinear: self.hires.loglinear(),
             reclaim: self.reclaim,
             reclaim_per_process: self.per_process,
+            per_cgroup: self.split.shown(),
             cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
             unit: Unit::latency(self.out.milliseconds, self.nanoseconds),
             ..Options::default()

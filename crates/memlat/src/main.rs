@@ -26,13 +26,25 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let (order, unit) = (options.syscalls.clone().unwrap_or_default(), options.unit);
     let btf = toolkit_load::KernelBtf::load()?;
     let mut tracer = Tracer::attach("memlat", &btf, &options)?;
-    // Every traced call has a --compact line from the first interval on.
-    let always = names.iter().map(|n| n.to_string());
+    // Every traced call has a --compact line from the first interval on
+    // (cgroups only once they make one).
+    let always = names
+        .iter()
+        .filter(|_| !cli.split.per_cgroup)
+        .map(|n| n.to_string());
+    let title = if cli.split.per_cgroup {
+        "CGROUP"
+    } else {
+        "SYSCALL"
+    };
     let mut report = cli
         .out
-        .report("memlat", &cli.hires, "SYSCALL", unit, always)?
+        .report("memlat", &cli.hires, title, unit, always)?
         .summarized();
     let mut openmetrics = cli.hires.open_metrics("memlat", Some("syscall"), unit)?;
+    if cli.split.per_cgroup {
+        openmetrics = openmetrics.map(|om| om.labelled(toolkit_cgroup::LABELS));
+    }
     print_banner(
         &format!(
             "Tracing memory syscalls ({})... Hit Ctrl-C to end.",

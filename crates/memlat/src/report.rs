@@ -8,6 +8,7 @@ use std::{
 
 use serde_json::{Map, Value, json};
 use syslat::{Interval, rows};
+use toolkit_cgroup::CgroupName;
 use toolkit_core::{Hist, LlHist};
 use toolkit_report::{
     HistReport, Sections, Unit,
@@ -42,7 +43,11 @@ pub fn write(
         reclaim: cli
             .reclaim
             .then_some((interval.reclaim, interval.reclaim_ll)),
+        reclaim_cgroups: interval.reclaim_cgroups,
     };
+    if let Some(split) = &interval.cgroups {
+        return report.write(w, &split.report_rows(), &interval.lost, &extras);
+    }
     let rows = rows("syscall", &latency, &interval.loglinear);
     report.write(w, &rows, &interval.lost, &extras)
 }
@@ -57,6 +62,8 @@ pub struct Extras {
     sizes: Option<Vec<(u32, Hist)>>,
     /// With `--reclaim`: stall histograms and their log-linear twins.
     reclaim: Option<Reclaim>,
+    /// With `-G`: the cgroups of the reclaim keys.
+    reclaim_cgroups: BTreeMap<u64, CgroupName>,
 }
 
 /// Reclaim stall histograms by key, and their log-linear twins.
@@ -85,11 +92,13 @@ impl Sections for Extras {
                 .iter()
                 .map(|(key, hist)| {
                     let mut labels = Map::new();
-                    labels.insert("kind".into(), reclaim_kind(*key).into());
-                    if key >> 8 != 0 {
+                    if let Some(cgroup) = self.reclaim_cgroups.get(&(key >> 8)) {
+                        labels = cgroup.json();
+                    } else if key >> 8 != 0 {
                         labels.insert("pid".into(), (key >> 8).into());
                         labels.insert("comm".into(), comm_of(key >> 8).into());
                     }
+                    labels.insert("kind".into(), reclaim_kind(*key).into());
                     let mut value = json_hist(labels, hist);
                     if let (Some(ps), Some(ll), Value::Object(fields)) =
                         (&self.percentiles, reclaim_ll.get(key), &mut value)
@@ -147,7 +156,15 @@ impl Extras {
         }
         let scale = self.unit.divisor() as f64;
         for (key, hist) in reclaim {
-            writeln!(w, "\nreclaim = {}", reclaim_label(*key, " pid = "))?;
+            match self.reclaim_cgroups.get(&(key >> 8)) {
+                Some(cgroup) => writeln!(
+                    w,
+                    "\nreclaim = {} cgroup = {}",
+                    reclaim_kind(*key),
+                    cgroup.describe()
+                )?,
+                None => writeln!(w, "\nreclaim = {}", reclaim_label(*key, " pid = "))?,
+            }
             print_log2_hist(w, &hist.slots, self.unit.label())?;
             writeln!(
                 w,

@@ -105,7 +105,7 @@ fn first_run(btf: &KernelBtf) -> Option<FirstRunOffsets> {
 
 /// Map sizes: one histogram unless split; log-linear ones only when used;
 /// the per-cgroup maps only with `-G`.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
     let (keys, cgroups) = match options.grouping {
         Grouping::None => (1, 1),
         Grouping::Cgroup => (1, toolkit_core::MAX_CGROUPS),
@@ -118,6 +118,7 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
         (maps::LLHISTS, ll(keys)),
         (maps::CGROUPS, cgroups),
         (maps::CGROUPS_LL, ll(cgroups)),
+        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
     ]
 }
 

@@ -119,7 +119,10 @@ impl Tracer {
                     .loglinear
                     .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
                     .transpose()?,
-                split: Split::new(CgroupNames::unified(), options.shown_cgroups),
+                split: Split::new(
+                    CgroupNames::unified().with_kernel_names(ebpf)?,
+                    options.shown_cgroups,
+                ),
             })
         } else {
             None

@@ -111,7 +111,7 @@ impl Cli {
             latency: self.latency,
             by_process: self.process,
             cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
-            by_cgroup: self.split.per_cgroup,
+            per_cgroup: self.split.shown(),
         })
     }
 }

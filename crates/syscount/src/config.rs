@@ -30,8 +30,9 @@ pub struct Options {
     pub by_process: bool,
     /// Only tasks in this cgroup v2 or below (`-c`).
     pub cgroup: Option<CgroupFilter>,
-    /// Count per cgroup v2 instead of per syscall (`-G`).
-    pub by_cgroup: bool,
+    /// Count per cgroup v2 instead of per syscall (`-G`): how many cgroups
+    /// to show.
+    pub per_cgroup: Option<u32>,
 }
 
 /// The kernel side's configuration for `options`; `self_pid` (syscount's
@@ -56,20 +57,24 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         off_task_real_parent: btf.member_offset("task_struct", "real_parent")?,
         off_task_tgid: btf.member_offset("task_struct", "tgid")?,
         nr_sigreturn: syscall_number("rt_sigreturn").unwrap_or(u32::MAX),
-        by_cgroup: flag(options.by_cgroup),
+        by_cgroup: flag(options.per_cgroup.is_some()),
         _reserved: 0,
+        cgroup: match options.per_cgroup {
+            Some(_) => btf.cgroup_offsets()?,
+            None => toolkit_core::CgroupOffsets::ZERO,
+        },
     })
 }
 
 /// Map sizes: the process tables only with `-P`, the cgroup table only
 /// with `-G`.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 4] {
     let processes = if options.by_process {
         maps::MAX_PROCESSES
     } else {
         1
     };
-    let cgroups = if options.by_cgroup {
+    let cgroups = if options.per_cgroup.is_some() {
         toolkit_core::MAX_CGROUPS
     } else {
         1
@@ -78,6 +83,7 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
         (maps::PROCESSES, processes),
         (maps::COMMS, processes),
         (maps::CGROUPS, cgroups),
+        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
     ]
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 use anyhow::Result;
 use aya::Ebpf;
 use syscount_ebpf::{dropped, maps};
+use toolkit_cgroup::{CgroupNames, Split};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool, switch_on};
@@ -54,11 +55,12 @@ impl Tool for Syscount {
 }
 
 /// One interval: `[count, total_ns]` by syscall number, or by pid with
-/// `by_process`, or by cgroup id with `by_cgroup`, and what the kernel
-/// side could not count.
+/// `by_process`, and what the kernel side could not count.
 pub struct Interval {
     pub rows: Vec<(u32, [u64; 2])>,
-    pub cgroups: Vec<(u64, [u64; 2])>,
+    /// With `per_cgroup`: the split's rows (busiest first, `other` last)
+    /// and their `[count, total_ns]` (`rows` is then empty).
+    pub cgroups: Option<(Vec<toolkit_cgroup::Row>, Vec<[u64; 2]>)>,
     pub lost: Losses,
 }
 
@@ -69,7 +71,9 @@ pub struct Tracer {
     by_syscall: ArrayDrain<[u64; 2]>,
     processes: HistDrain<u32, [u64; 2]>,
     comms: CommTable,
-    cgroups: Option<HistDrain<u64, [u64; 2]>>,
+    cgroups: Option<(HistDrain<u64, [u64; 2]>, Split)>,
+    /// The busiest are those with the most calls, or time with `latency`.
+    latency: bool,
 }
 
 impl Tracer {
@@ -83,10 +87,17 @@ impl Tracer {
             by_syscall: ArrayDrain::new(ebpf, maps::SYSCALLS)?,
             processes: HistDrain::new(ebpf, maps::PROCESSES)?,
             comms: CommTable::new(ebpf, maps::COMMS)?,
-            cgroups: options
-                .by_cgroup
-                .then(|| HistDrain::new(ebpf, maps::CGROUPS))
-                .transpose()?,
+            cgroups: match options.per_cgroup {
+                Some(shown) => {
+                    let names = CgroupNames::unified().with_kernel_names(ebpf)?;
+                    Some((
+                        HistDrain::new(ebpf, maps::CGROUPS)?,
+                        Split::new(names, shown),
+                    ))
+                }
+                None => None,
+            },
+            latency: options.latency,
             session,
         })
     }
@@ -100,17 +111,23 @@ impl Tracer {
             processes,
             comms,
             cgroups,
+            latency,
         } = self;
         let ((rows, cgroups), lost) = session.interval(|tick| {
-            if let Some(drain) = cgroups {
-                Ok((Vec::new(), drain.drain(tick)?))
+            if let Some((drain, split)) = cgroups {
+                let all = drain.drain(tick)?;
+                let measure =
+                    |&[count, total_ns]: &[u64; 2]| if *latency { total_ns } else { count };
+                let selection = split.select(all.iter().map(|(id, v)| (*id, measure(v))));
+                let folded = selection.fold(all);
+                Ok((Vec::new(), Some((selection.rows().to_vec(), folded))))
             } else if *by_process {
                 let mut idle = Vec::new();
                 let rows = processes.drain_with_idle(tick, &mut idle)?;
                 comms.update(rows.iter().map(|(pid, _)| *pid), &idle);
-                Ok((rows, Vec::new()))
+                Ok((rows, None))
             } else {
-                Ok((by_syscall.drain(tick)?, Vec::new()))
+                Ok((by_syscall.drain(tick)?, None))
             }
         })?;
         Ok(Interval {

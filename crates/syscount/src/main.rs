@@ -7,7 +7,6 @@ use std::{collections::BTreeMap, io::Write as _};
 
 use anyhow::Result;
 use syscount::Tracer;
-use toolkit_cgroup::{CgroupNames, Split};
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::{KernelBtf, TracedProcess};
 use toolkit_report::{names::all_syscalls, output::stdout, print_banner};
@@ -45,10 +44,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         comms: BTreeMap::new(),
         cgroups: None,
     };
-    let mut split = cli
-        .split
-        .shown()
-        .map(|shown| Split::new(CgroupNames::unified(), shown));
 
     print_banner(
         &format!(
@@ -65,14 +60,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             report.comms.clone_from(tracer.comms().names());
         }
         let mut rows = interval.rows;
-        if let Some(split) = &mut split {
-            // The busiest by the table's own order: count, or time with -L.
-            let measure =
-                |&[count, total_ns]: &[u64; 2]| if cli.latency { total_ns } else { count };
-            let selection = split.select(interval.cgroups.iter().map(|(id, v)| (*id, measure(v))));
-            let folded = selection.fold(interval.cgroups);
+        if let Some((cgroups, folded)) = interval.cgroups {
             rows = (0..).zip(folded).collect();
-            report.cgroups = Some(selection.rows().to_vec());
+            report.cgroups = Some(cgroups);
         }
         let rows = rows
             .into_iter()

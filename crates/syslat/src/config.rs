@@ -68,13 +68,17 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         per_process: flag(options.per_process),
         per_cgroup: flag(options.per_cgroup.is_some()),
         _reserved: 0,
+        cgroup: match options.per_cgroup {
+            Some(_) => btf.cgroup_offsets()?,
+            None => toolkit_core::CgroupOffsets::ZERO,
+        },
     })
 }
 
 /// Map sizes: histograms up to the highest traced syscall; failures,
 /// sizes, log-linear, per-process, per-cgroup and reclaim maps only when
 /// asked.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 10] {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 11] {
     let syscalls = options.syscalls.as_ref().map_or(SYSCALL_SLOTS, |s| {
         s.iter().max().map_or(1, |&nr| (nr + 1).min(SYSCALL_SLOTS))
     });
@@ -109,6 +113,7 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 10] {
         (maps::RECLAIM_LL, on(options.loglinear, reclaim)),
         (maps::CGROUPS, cgroups),
         (maps::CGROUPS_LL, on(options.loglinear, cgroups)),
+        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
     ]
 }
 

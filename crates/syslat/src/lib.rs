@@ -10,7 +10,7 @@ use anyhow::Result;
 use aya::Ebpf;
 use serde_json::Map;
 use syslat_ebpf::{Config, dropped, maps};
-use toolkit_cgroup::{CgroupNames, Split, SplitHists};
+use toolkit_cgroup::{CgroupName, CgroupNames, Split, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
@@ -54,6 +54,9 @@ pub struct Interval {
     /// With `per_cgroup`: the latency histograms by cgroup, folded into
     /// the split's rows (`latency` is then empty).
     pub cgroups: Option<SplitHists>,
+    /// With `per_cgroup` and `reclaim`: the name of each cgroup in a
+    /// reclaim key (the id above the kind).
+    pub reclaim_cgroups: BTreeMap<u64, CgroupName>,
     /// What the kernel side could not record.
     pub lost: Losses,
 }
@@ -84,9 +87,10 @@ impl Interval {
                     } else {
                         "direct"
                     };
-                    let name = match key >> 8 {
-                        0 => kind.to_string(),
-                        pid => format!("{kind}:{pid}"),
+                    let name = match (key >> 8, self.reclaim_cgroups.get(&(key >> 8))) {
+                        (0, _) => kind.to_string(),
+                        (_, Some(cgroup)) => format!("{kind}:{}", cgroup.path),
+                        (pid, None) => format!("{kind}:{pid}"),
                     };
                     (name, h)
                 }),
@@ -223,7 +227,7 @@ impl Tracer {
                     .loglinear
                     .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
                     .transpose()?,
-                split: Split::new(CgroupNames::unified(), shown),
+                split: Split::new(CgroupNames::unified().with_kernel_names(ebpf)?, shown),
             }),
             None => None,
         };
@@ -295,9 +299,16 @@ impl Tracer {
                     }
                     None => None,
                 },
+                reclaim_cgroups: BTreeMap::new(),
                 lost: Losses::default(),
             })
         })?;
+        if let Some(c) = cgroups {
+            for (key, _) in &interval.reclaim {
+                let id = key >> 8;
+                interval.reclaim_cgroups.insert(id, c.split.name(id));
+            }
+        }
         interval.lost = lost;
         if let Some(om) = om {
             interval.publish(om, self.processes.is_some());

@@ -15,10 +15,10 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
-use toolkit_core::{Hist, LlHist};
+use toolkit_core::{CgroupLeaf, Hist, LlHist};
 use toolkit_kernel::{
     TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    ns_since, read_kernel, task_cgroup, task_in_cgroup, task_in_process,
+    ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_cgroup, task_in_process,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -55,6 +55,10 @@ static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_KEYS, 0);
 /// unless -G).
 #[map]
 static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
+
+/// `-G`: each cgroup's name, for one removed before userspace reads it.
+#[map]
+static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
 
 /// Their log-linear twins, with --percentiles.
 #[map]
@@ -264,7 +268,7 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
         }
     };
     if global(&CONFIG.group_by) == group::CGROUP {
-        record_for_cgroup(task_cgroup(next, &CONFIG.cgroup), delta);
+        record_for_cgroup(next, task_cgroup(next, &CONFIG.cgroup), delta);
         return 0;
     }
     let (key, named) = key_of(next);
@@ -294,13 +298,17 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
     0
 }
 
-/// `-G`: records a wait of `delta` ns in the histograms of `cgroup`.
+/// `-G`: records a wait of `delta` ns of `task` in the histograms of its
+/// `cgroup`.
 #[inline(always)]
-fn record_for_cgroup(cgroup: u64, delta: u64) {
+fn record_for_cgroup(task: u64, cgroup: u64, delta: u64) {
     let Some(hist) = hist_entry(&CGROUPS, &cgroup) else {
         bump(&DROPPED, dropped::CGROUPS_FULL);
         return;
     };
+    if hist.count == 0 {
+        remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);
+    }
     hist_record(hist, delta, global(&CONFIG.unit_divisor));
     if global(&CONFIG.loglinear) != 0
         && let Err(no) = ll_hist_record(&CGROUPS_LL, &cgroup, delta)

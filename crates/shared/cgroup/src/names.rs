@@ -4,7 +4,10 @@
 
 use std::{collections::HashMap, path::Path};
 
+use anyhow::Result;
+use aya::maps::MapData;
 use serde_json::{Map, Value};
+use toolkit_core::{CGROUP_NAMES_MAP, CgroupLeaf};
 
 use crate::{
     Hierarchy,
@@ -86,6 +89,10 @@ impl CgroupName {
 pub struct CgroupNames {
     hierarchy: Option<Hierarchy>,
     known: HashMap<u64, CgroupName>,
+    /// The object's `CGROUP_NAMES`: leaf names the kernel side kept.
+    kernel: Option<aya::maps::HashMap<MapData, u64, CgroupLeaf>>,
+    /// Those read from it, by id (the kernel's entries are then removed).
+    leaves: HashMap<u64, CgroupLeaf>,
 }
 
 impl CgroupNames {
@@ -94,7 +101,48 @@ impl CgroupNames {
         Self {
             hierarchy,
             known: HashMap::new(),
+            kernel: None,
+            leaves: HashMap::new(),
         }
+    }
+
+    /// Also names cgroups gone from the tree by the directory name and
+    /// parent the kernel side kept in the object's `CGROUP_NAMES` map,
+    /// which this takes.
+    pub fn with_kernel_names(mut self, ebpf: &mut aya::Ebpf) -> Result<Self> {
+        let map = toolkit_drain::take_map(ebpf, CGROUP_NAMES_MAP)?;
+        self.kernel = Some(aya::maps::HashMap::try_from(map)?);
+        Ok(self)
+    }
+
+    /// Moves what the kernel side kept into `leaves`, freeing its map for
+    /// cgroups yet to come.
+    fn read_kernel_names(&mut self) {
+        let Some(kernel) = &mut self.kernel else {
+            return;
+        };
+        let read: Vec<(u64, CgroupLeaf)> = kernel.iter().flatten().collect();
+        for (id, leaf) in read {
+            let _ = kernel.remove(&id);
+            self.leaves.insert(id, leaf);
+        }
+    }
+
+    /// The path of a cgroup gone from the tree, from its kept directory
+    /// name below its parent's path (the parent's own kept name, or
+    /// `(removed)` when that is gone too).
+    fn kept_path(&self, id: u64, depth: usize) -> Option<String> {
+        let leaf = self.leaves.get(&id)?;
+        let name = toolkit_core::escape::c_name(&leaf.name);
+        let parent = match self.known.get(&leaf.parent) {
+            Some(parent) if parent.path == "/" => String::new(),
+            Some(parent) => parent.path.clone(),
+            None if depth < 16 => self
+                .kept_path(leaf.parent, depth + 1)
+                .unwrap_or_else(|| "/(removed)".to_string()),
+            None => "/(removed)".to_string(),
+        };
+        Some(format!("{parent}/{name}"))
     }
 
     /// Names in the v2 tree, whose ids the kernel's
@@ -106,16 +154,25 @@ impl CgroupNames {
     /// Learns the paths of the ids in `ids` not yet known, with one walk
     /// of the tree when there are some (it stops once all are found).
     pub fn learn(&mut self, ids: impl IntoIterator<Item = u64>) {
+        self.read_kernel_names();
         let mut wanted: Vec<u64> = ids
             .into_iter()
             .filter(|id| !self.known.contains_key(id))
             .collect();
-        let Some(hierarchy) = &self.hierarchy else {
-            return;
-        };
         if wanted.is_empty() {
             return;
         }
+        // Parents of the kept names too, for the removed ones' paths.
+        let parents: Vec<u64> = wanted
+            .iter()
+            .filter_map(|id| self.leaves.get(id))
+            .map(|leaf| leaf.parent)
+            .filter(|parent| !self.known.contains_key(parent))
+            .collect();
+        wanted.extend(parents);
+        let Some(hierarchy) = &self.hierarchy else {
+            return;
+        };
         wanted.sort_unstable();
         wanted.dedup();
         let known = &mut self.known;
@@ -127,6 +184,18 @@ impl CgroupNames {
             }
             left > 0
         });
+        // The kernel gave these ids, so the cgroups existed: not in the
+        // tree now, they are gone, and no later walk would find them.
+        for id in wanted {
+            if self.known.contains_key(&id) {
+                continue;
+            }
+            let name = match self.kept_path(id, 0) {
+                Some(path) => CgroupName::new(id, path),
+                None => CgroupName::unfound(id),
+            };
+            self.known.insert(id, name);
+        }
     }
 
     /// The name of `id` ([`CgroupNames::learn`] it first).

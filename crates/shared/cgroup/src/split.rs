@@ -46,6 +46,13 @@ impl Split {
         }
     }
 
+    /// The name of cgroup `id`, learnt now if new (rows other than the
+    /// split's own: memlat's reclaim stalls by cgroup).
+    pub fn name(&mut self, id: u64) -> CgroupName {
+        self.names.learn([id]);
+        self.names.name(id)
+    }
+
     /// Chooses the rows for cgroups measured `(id, measure)` (the tool's
     /// own measure: calls, total latency): the largest first, ties by id,
     /// and one `other` row for the rest.

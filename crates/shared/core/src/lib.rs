@@ -143,9 +143,34 @@ pub struct CgroupOffsets {
     /// `cgroup.kn`, `kernfs_node.id`: the cgroup's id.
     pub cgroup_kn: u32,
     pub kernfs_node_id: u32,
+    /// `kernfs_node.name` and `.parent`: its directory's name, and the
+    /// parent's node ([`CgroupLeaf`]).
+    pub kernfs_node_name: u32,
+    pub kernfs_node_parent: u32,
 }
 
 aya_pod!(CgroupOffsets);
+
+/// Name of the map, in every object with a `-G` split, in which the
+/// kernel side keeps a [`CgroupLeaf`] by cgroup id when it first records
+/// for the cgroup: one removed before userspace reads its path (a
+/// container that ran for a second) keeps its name.
+pub const CGROUP_NAMES_MAP: &str = "CGROUP_NAMES";
+
+/// Bytes of a cgroup's directory name kept: a Kubernetes container's
+/// `cri-containerd-<64 hex digits>.scope` is 85.
+pub const CGROUP_NAME_BYTES: usize = 120;
+
+/// A cgroup's directory name and its parent's id, as the kernel had them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CgroupLeaf {
+    pub parent: u64,
+    /// NUL-terminated (cut at [`CGROUP_NAME_BYTES`] - 1).
+    pub name: [u8; CGROUP_NAME_BYTES],
+}
+
+aya_pod!(CgroupLeaf);
 
 #[cfg(any(test, feature = "user"))]
 extern crate alloc;

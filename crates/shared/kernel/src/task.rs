@@ -1,7 +1,15 @@
 //! The current task and others: cgroup and `-p` process filters, and
 //! task-local storage.
 
-use aya_ebpf::helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id};
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id,
+        bpf_probe_read_kernel_str_bytes,
+    },
+    maps::HashMap,
+};
+use toolkit_core::{CgroupLeaf, CgroupOffsets};
 
 use crate::{global, read_kernel};
 
@@ -16,14 +24,14 @@ pub fn current_cgroup() -> u64 {
 /// The cgroup v2 of `task` (its default-hierarchy cgroup, not the current
 /// task's): the pointer, read through `offsets` (held in `CONFIG`).
 #[inline(always)]
-fn task_dfl_cgroup(task: u64, offsets: &toolkit_core::CgroupOffsets) -> Option<u64> {
+fn task_dfl_cgroup(task: u64, offsets: &CgroupOffsets) -> Option<u64> {
     let css_set = read_kernel::<u64>(task, global(&offsets.task_cgroups))?;
     read_kernel::<u64>(css_set, global(&offsets.css_set_dfl_cgrp))
 }
 
 /// The id of a cgroup (pointer), its kernfs node's id.
 #[inline(always)]
-fn cgroup_id(cgroup: u64, offsets: &toolkit_core::CgroupOffsets) -> Option<u64> {
+fn cgroup_id(cgroup: u64, offsets: &CgroupOffsets) -> Option<u64> {
     let kn = read_kernel::<u64>(cgroup, global(&offsets.cgroup_kn))?;
     read_kernel::<u64>(kn, global(&offsets.kernfs_node_id))
 }
@@ -32,21 +40,50 @@ fn cgroup_id(cgroup: u64, offsets: &toolkit_core::CgroupOffsets) -> Option<u64> 
 /// task's: the key of `-G` where the task is not the current one (the
 /// task switched in, at `sched_switch`). 0 when it cannot be read.
 #[inline(always)]
-pub fn task_cgroup(task: u64, offsets: &toolkit_core::CgroupOffsets) -> u64 {
+pub fn task_cgroup(task: u64, offsets: &CgroupOffsets) -> u64 {
     task_dfl_cgroup(task, offsets)
         .and_then(|cgroup| cgroup_id(cgroup, offsets))
         .unwrap_or(0)
 }
 
+/// Keeps the directory name and parent id of `task`'s cgroup v2 (of id
+/// `id`) in `names`, unless there already: called when a `-G` histogram
+/// or count of the cgroup is first created on a CPU, so that userspace can
+/// name a cgroup removed before it read the tree.
+#[inline(always)]
+pub fn remember_cgroup(
+    names: &HashMap<u64, CgroupLeaf>,
+    id: u64,
+    task: u64,
+    offsets: &CgroupOffsets,
+) {
+    // SAFETY: only compared with None, the value is not read.
+    if unsafe { names.get(id) }.is_some() {
+        return;
+    }
+    let Some(cgroup) = task_dfl_cgroup(task, offsets) else {
+        return;
+    };
+    let Some(kn) = read_kernel::<u64>(cgroup, global(&offsets.cgroup_kn)) else {
+        return;
+    };
+    let mut leaf = CgroupLeaf::ZERO;
+    if let Some(parent) = read_kernel::<u64>(kn, global(&offsets.kernfs_node_parent)) {
+        leaf.parent = read_kernel::<u64>(parent, global(&offsets.kernfs_node_id)).unwrap_or(0);
+    }
+    let Some(name) = read_kernel::<u64>(kn, global(&offsets.kernfs_node_name)) else {
+        return;
+    };
+    // SAFETY: a kernel string, read by the helper that checks it.
+    if unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut leaf.name) }.is_ok() {
+        let _ = names.insert(id, leaf, BPF_NOEXIST as u64);
+    }
+}
+
 /// Whether `task` is in cgroup `id` (at depth `level`) or below: its
 /// cgroup v2's ancestor at that depth is `id`.
 #[inline(always)]
-pub fn task_in_cgroup(
-    task: u64,
-    offsets: &toolkit_core::CgroupOffsets,
-    id: u64,
-    level: u32,
-) -> bool {
+pub fn task_in_cgroup(task: u64, offsets: &CgroupOffsets, id: u64, level: u32) -> bool {
     let Some(cgroup) = task_dfl_cgroup(task, offsets) else {
         return false;
     };

@@ -272,6 +272,8 @@ impl KernelBtf {
             cgroup_ancestors: self.member_offset("cgroup", "ancestors")?,
             cgroup_kn: self.member_offset("cgroup", "kn")?,
             kernfs_node_id: self.member_offset("kernfs_node", "id")?,
+            kernfs_node_name: self.member_offset("kernfs_node", "name")?,
+            kernfs_node_parent: self.first_member_offset("kernfs_node", &["__parent", "parent"])?,
         })
     }
 

@@ -337,11 +337,13 @@ fn add_hists<'a, K: LabelValues>(
     }
 }
 
-/// `{name="value",...}`, or nothing without labels.
+/// `{name="value",...}`, or nothing without labels; an empty value is
+/// left out (a cgroup that is no container has no `container` label).
 fn labels(names: &[&str], values: &[String]) -> String {
     let pairs: Vec<String> = names
         .iter()
         .zip(values)
+        .filter(|(_, value)| !value.is_empty())
         .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
         .collect();
     if pairs.is_empty() {

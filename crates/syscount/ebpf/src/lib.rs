@@ -49,6 +49,8 @@ pub struct Config {
     /// `-G`: count per cgroup v2 instead of per syscall.
     pub by_cgroup: u32,
     pub _reserved: u32,
+    /// With `-G`: the way to the current task's cgroup's name.
+    pub cgroup: toolkit_core::CgroupOffsets,
 }
 
 impl Config {

@@ -12,9 +12,11 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
+use toolkit_core::CgroupLeaf;
 use toolkit_kernel::{
     SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_cgroup,
-    current_in_process, global, map_entry, read_kernel, syscall_enter, syscall_exit,
+    current_in_process, global, map_entry, read_kernel, remember_cgroup, syscall_enter,
+    syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -48,6 +50,10 @@ static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_PROCESSES, 
 static CGROUPS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(1, 0);
 
 static ZERO_STAT: [u64; 2] = [0, 0];
+
+/// `-G`: each cgroup's name, for one removed before userspace reads it.
+#[map]
+static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
 
 /// Samples lost, indexed by `syscount_ebpf::dropped`.
 #[map]
@@ -146,8 +152,16 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
         known_nr = Some(nr);
     }
     let stat = if global(&CONFIG.by_cgroup) != 0 {
-        match map_entry(&CGROUPS, &current_cgroup(), &ZERO_STAT) {
-            Ok(stat) => stat as *mut [u64; 2],
+        let cgroup = current_cgroup();
+        match map_entry(&CGROUPS, &cgroup, &ZERO_STAT) {
+            Ok(stat) => {
+                if stat[0] == 0 {
+                    // SAFETY: helper without arguments.
+                    let task = unsafe { bpf_get_current_task() };
+                    remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);
+                }
+                stat as *mut [u64; 2]
+            }
             Err(_) => {
                 bump(&DROPPED, dropped::CGROUPS_FULL);
                 return 0;

@@ -53,6 +53,8 @@ pub struct Config {
     pub _reserved: u32,
     /// With `-c`: the cgroup's id.
     pub cgroup_id: u64,
+    /// With `-G`: the way to the current task's cgroup's name.
+    pub cgroup: toolkit_core::CgroupOffsets,
 }
 
 impl Config {

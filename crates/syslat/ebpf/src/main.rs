@@ -8,7 +8,9 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_EXIST, BPF_F_NO_PREALLOC},
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+    },
     macros::map,
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
@@ -17,11 +19,11 @@ use syslat_ebpf::{
     maps::{MAX_ERRORS, MAX_SIZES},
     reclaim,
 };
-use toolkit_core::{Hist, LlHist};
+use toolkit_core::{CgroupLeaf, Hist, LlHist};
 use toolkit_kernel::{
     SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_cgroup,
     current_in_process, global, hist_entry, hist_record, ll_hist_record, ns_since, read_kernel,
-    syscall_enter, syscall_exit,
+    remember_cgroup, syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -90,6 +92,10 @@ static RECLAIM_LL: PerCpuHashMap<u64, LlHist> =
 /// together (sized 1 unless -G).
 #[map]
 static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
+
+/// `-G`: each cgroup's name, for one removed before userspace reads it.
+#[map]
+static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
 
 /// Their log-linear twins, with --percentiles.
 #[map]
@@ -224,13 +230,16 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
 #[inline(always)]
 fn record_for_cgroup(elapsed: u64) {
     let cgroup = current_cgroup();
-    match hist_entry(&CGROUPS, &cgroup) {
-        Some(hist) => hist_record(hist, elapsed, global(&CONFIG.unit_divisor)),
-        None => {
-            bump(&DROPPED, dropped::CGROUPS);
-            return;
-        }
+    let Some(hist) = hist_entry(&CGROUPS, &cgroup) else {
+        bump(&DROPPED, dropped::CGROUPS);
+        return;
+    };
+    if hist.count == 0 {
+        // SAFETY: helper without arguments.
+        let task = unsafe { bpf_get_current_task() };
+        remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);
     }
+    hist_record(hist, elapsed, global(&CONFIG.unit_divisor));
     if global(&CONFIG.loglinear) != 0
         && let Err(no) = ll_hist_record(&CGROUPS_LL, &cgroup, elapsed)
     {

@@ -1,0 +1,417 @@
+//! `-G`/`--per-cgroup` against three cgroups v2, each running a workload
+//! the test controls: each cgroup's row equals its own oracle (the child's
+//! known calls, its schedstat), the split loses nothing the unsplit tool
+//! counts, and a map overflow is counted, the cgroups that fit still exact.
+
+use std::{
+    collections::BTreeMap,
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
+
+use toolkit_tests::{
+    ForkedChild, OciContainer, Running, TestCgroup, failing_mmaps, getppids, json_list,
+    parse_log2_hists, parse_openmetrics, run_tool, scratch, sleep_ns,
+};
+
+/// The overflow test fills the per-cgroup maps of every -G tool running
+/// at the time with its 3000 cgroups, on purpose: it runs alone, the
+/// others together.
+static MAPS: RwLock<()> = RwLock::new(());
+
+fn maps_alone() -> RwLockWriteGuard<'static, ()> {
+    MAPS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn maps_shared() -> RwLockReadGuard<'static, ()> {
+    MAPS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// getppid calls of the three children, and as many failing mmaps:
+/// distinct primes, so that a row given another cgroup's calls shows.
+const CALLS: [u64; 3] = [1009, 2003, 3001];
+
+fn calls_a() {
+    getppids(CALLS[0]);
+    failing_mmaps(CALLS[0]);
+}
+fn calls_b() {
+    getppids(CALLS[1]);
+    failing_mmaps(CALLS[1]);
+}
+fn calls_c() {
+    getppids(CALLS[2]);
+    failing_mmaps(CALLS[2]);
+}
+
+/// Three scratch cgroups below one parent, a blocked child in each.
+struct Three {
+    children: Vec<ForkedChild>,
+    cgroups: Vec<TestCgroup>,
+    parent: TestCgroup,
+}
+
+impl Three {
+    fn new(name: &str, workloads: [fn(); 3]) -> Three {
+        let parent = TestCgroup::new(name);
+        let cgroups: Vec<TestCgroup> = ["a", "b", "c"]
+            .iter()
+            .map(|n| TestCgroup::nested(&parent, n))
+            .collect();
+        let children: Vec<ForkedChild> = workloads
+            .iter()
+            .zip(&cgroups)
+            .map(|(workload, cgroup)| {
+                let child = ForkedChild::named(c"split-child", *workload);
+                cgroup.add(child.pid);
+                child.wait_blocked();
+                child
+            })
+            .collect();
+        Three {
+            children,
+            cgroups,
+            parent,
+        }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.cgroups.iter().map(TestCgroup::relative).collect()
+    }
+}
+
+/// The one JSON record a tool printed at exit.
+fn json_record(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// `cgroup path -> count` of syscount's JSON rows.
+fn syscount_rows(record: &serde_json::Value) -> BTreeMap<String, u64> {
+    json_list(&record["rows"])
+        .map(|row| {
+            let path = row["cgroup"].as_str().unwrap().to_string();
+            (path, row["count"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+/// `cgroup path -> sample count` of a histogram tool's JSON record.
+fn histogram_counts(record: &serde_json::Value) -> BTreeMap<String, u64> {
+    json_list(&record["histograms"])
+        .map(|h| {
+            let path = h["key"]["cgroup"].as_str().unwrap().to_string();
+            (path, h["count"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn syscall_tools_count_each_cgroup_exactly() {
+    let _maps = maps_shared();
+    let three = Three::new("split-syscalls", [calls_a, calls_b, calls_c]);
+    let parent = three.parent.path.to_string_lossy().into_owned();
+    let all = ["--max-cgroups", "1024"];
+    let syscount = Running::start(
+        "syscount",
+        &[&["-G", "--syscall", "getppid", "--json"][..], &all].concat(),
+    );
+    let syslat = Running::start(
+        "syslat",
+        &[&["-G", "-s", "getppid", "--json"][..], &all].concat(),
+    );
+    let memlat = Running::start("memlat", &[&["-G", "--json"][..], &all].concat());
+    // The oracle of the whole: the unsplit tool on the three's parent.
+    let unsplit = Running::start(
+        "syscount",
+        &["-c", &parent, "--syscall", "getppid", "--json"],
+    );
+    let Three {
+        children,
+        cgroups,
+        parent,
+    } = three;
+    let paths: Vec<String> = cgroups.iter().map(TestCgroup::relative).collect();
+    for child in children {
+        child.run_to_end();
+    }
+    let counted = syscount_rows(&json_record(&syscount.stop()));
+    let timed = histogram_counts(&json_record(&syslat.stop()));
+    let memory = histogram_counts(&json_record(&memlat.stop()));
+    let whole = json_record(&unsplit.stop());
+    for (path, calls) in paths.iter().zip(CALLS) {
+        assert_eq!(
+            counted.get(path),
+            Some(&calls),
+            "syscount -G {path}: {counted:?}"
+        );
+        assert_eq!(timed.get(path), Some(&calls), "syslat -G {path}: {timed:?}");
+        assert_eq!(
+            memory.get(path),
+            Some(&calls),
+            "memlat -G {path}: {memory:?}"
+        );
+    }
+    let total: u64 = json_list(&whole["rows"])
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, CALLS.iter().sum::<u64>(), "{whole}");
+    drop(cgroups);
+    drop(parent);
+}
+
+/// `--openmetrics` with -G: a series per cgroup, labelled `cgroup` (no
+/// empty `container` or `pod_uid` label), read by Prometheus's own
+/// parser, each cgroup's count its child's calls.
+#[test]
+fn openmetrics_has_a_series_per_cgroup() {
+    let _maps = maps_shared();
+    let three = Three::new("split-openmetrics", [calls_a, calls_b, calls_c]);
+    let paths = three.paths();
+    let dir = scratch("split-openmetrics");
+    let metrics = dir.join("syslat.prom");
+    let metrics_arg = metrics.to_string_lossy().into_owned();
+    let args = [
+        "-G",
+        "-s",
+        "getppid",
+        "--max-cgroups",
+        "1024",
+        "--openmetrics",
+        &metrics_arg,
+    ];
+    let tool = Running::start("syslat", &args);
+    let Three {
+        children,
+        cgroups,
+        parent,
+    } = three;
+    for child in children {
+        child.run_to_end();
+    }
+    tool.stop();
+    let parser = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in family.samples:
+        if s.name == "syslat_latency_seconds_count":
+            assert all(v != "" for v in s.labels.values()), s.labels
+            out[s.labels["cgroup"]] = s.value
+print(json.dumps(out))
+"#;
+    let exposed: BTreeMap<String, f64> =
+        serde_json::from_str(&parse_openmetrics(parser, &metrics)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, calls) in paths.iter().zip(CALLS) {
+        assert_eq!(
+            exposed.get(path).copied(),
+            Some(calls as f64),
+            "{exposed:?}"
+        );
+    }
+    drop(cgroups);
+    drop(parent);
+}
+
+/// Sleeps 1 ms this many times: each wakeup is one run-queue wait.
+const SLEEPS: [u32; 3] = [211, 409, 607];
+
+fn sleeps_a() {
+    (0..SLEEPS[0]).for_each(|_| sleep_ns(1_000_000));
+}
+fn sleeps_b() {
+    (0..SLEEPS[1]).for_each(|_| sleep_ns(1_000_000));
+}
+fn sleeps_c() {
+    (0..SLEEPS[2]).for_each(|_| sleep_ns(1_000_000));
+}
+
+/// runqlat's waits per cgroup against each child's schedstat switch-ins,
+/// within runqlat's own bound (tests/runqlat.rs, `assert_switch_ins`:
+/// never more, at most 3% fewer, for switches the kernel fires no
+/// `sched_switch` for), in text and JSON at once.
+#[test]
+fn runqlat_splits_waits_by_the_cgroup_of_the_task_that_waited() {
+    let _maps = maps_shared();
+    let three = Three::new("split-runqlat", [sleeps_a, sleeps_b, sleeps_c]);
+    let paths = three.paths();
+    let args = ["-G", "--max-cgroups", "1024", "--json"];
+    let json = Running::start("runqlat", &args);
+    let text = Running::start("runqlat", &["-G", "--max-cgroups", "1024"]);
+    let Three {
+        children,
+        cgroups,
+        parent,
+    } = three;
+    let mut switch_ins = Vec::new();
+    for child in children {
+        let before = child.schedstat()[2];
+        child.release();
+        child.wait_exited();
+        switch_ins.push(child.schedstat()[2] - before);
+        child.reap();
+    }
+    let counts = histogram_counts(&json_record(&json.stop()));
+    let text = text.stop();
+    let by_heading: BTreeMap<String, u64> = parse_log2_hists(&text)
+        .into_iter()
+        .map(|h| (h.header.clone(), h.total()))
+        .collect();
+    for ((path, switched), sleeps) in paths.iter().zip(&switch_ins).zip(SLEEPS) {
+        assert!(
+            *switched >= u64::from(sleeps),
+            "{path}: {switched} switch-ins"
+        );
+        let got = counts.get(path).copied().unwrap_or(0);
+        assert!(
+            got <= *switched,
+            "{path}: runqlat {got} > schedstat {switched}"
+        );
+        assert!(
+            (switched - got) * 100 <= switched * 3,
+            "{path}: runqlat {got}, schedstat {switched}"
+        );
+        let heading = format!("cgroup = {path}");
+        let in_text = by_heading.get(&heading).copied().unwrap_or(0);
+        assert!(
+            in_text <= *switched && (switched - in_text) * 100 <= switched * 3,
+            "{heading}: {in_text} of {switched}\n{text}"
+        );
+    }
+    drop(cgroups);
+    drop(parent);
+}
+
+/// Moves itself through `COUNT` cgroups below the parent given as argv[1]
+/// (`c0` .. `c2999`), making `i % 5 + 1` getppid calls in cgroup `ci`.
+const WANDERER: &str = r#"
+import os, sys
+parent = sys.argv[1]
+for i in range(int(sys.argv[2])):
+    with open(f"{parent}/c{i}/cgroup.procs", "w") as procs:
+        procs.write(str(os.getpid()))
+    for _ in range(i % 5 + 1):
+        os.getppid()
+"#;
+
+/// 3000 cgroups, more than the 1024 a split map holds: the samples of
+/// those past it are reported lost in text and JSON, and every cgroup that
+/// fit has its exact count.
+#[test]
+fn cgroups_past_the_map_are_counted_lost_and_the_rest_stay_exact() {
+    const COUNT: usize = 3000;
+    let _maps = maps_alone();
+    let parent = TestCgroup::new("split-overflow");
+    let cgroups: Vec<TestCgroup> = (0..COUNT)
+        .map(|i| TestCgroup::nested(&parent, &format!("c{i}")))
+        .collect();
+    let parent_path = parent.path.to_string_lossy().into_owned();
+    let text = Running::start(
+        "syscount",
+        &["-G", "--syscall", "getppid", "--max-cgroups", "1024"],
+    );
+    let json = Running::start(
+        "syscount",
+        &[
+            "-G",
+            "--syscall",
+            "getppid",
+            "--max-cgroups",
+            "1024",
+            "--json",
+        ],
+    );
+    let status = std::process::Command::new("python3")
+        .args(["-c", WANDERER, &parent_path, &COUNT.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let want: BTreeMap<String, u64> = cgroups
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.relative(), i as u64 % 5 + 1))
+        .collect();
+    let expected: u64 = want.values().sum();
+    let programs = text.programs.clone();
+    let done = text.signal(libc::SIGINT);
+    assert!(done.status.success(), "{done:?}");
+    toolkit_tests::assert_unloaded(&programs);
+    assert!(
+        done.stderr.contains("samples lost (per-cgroup map full)"),
+        "{}",
+        done.stderr
+    );
+    let record = json_record(&json.stop());
+    let rows = syscount_rows(&record);
+    let ours: Vec<(&String, &u64)> = rows.iter().filter(|(p, _)| want.contains_key(*p)).collect();
+    assert!(
+        ours.len() > 900 && ours.len() < COUNT,
+        "{} of ours fit",
+        ours.len()
+    );
+    for (path, count) in &ours {
+        assert_eq!(Some(*count), want.get(*path), "{path}");
+    }
+    let fitted: u64 = ours.iter().map(|(_, c)| **c).sum();
+    let lost = record["lost"]["per-cgroup map full"].as_u64().unwrap();
+    // Every call of ours is counted or lost; others' calls may add losses.
+    assert!(
+        lost >= expected - fitted,
+        "lost {lost}, missing {}",
+        expected - fitted
+    );
+    drop(cgroups);
+}
+
+#[test]
+fn the_split_refuses_what_it_cannot_work_with() {
+    for (tool, args) in [
+        ("syscount", &["-G", "-P"][..]),
+        ("syslat", &["-G", "-P"]),
+        ("runqlat", &["-G", "-L"]),
+        ("runqlat", &["-G", "--pidnss"]),
+        ("syscount", &["-G", "--max-cgroups", "0"]),
+        ("syslat", &["-G", "--max-cgroups", "1025"]),
+        ("runqlat", &["-G", "--max-cgroups", "99999999999"]),
+        ("runqlat", &["--max-cgroups", "5"]),
+    ] {
+        let done = run_tool(tool, args);
+        assert_eq!(done.status.code(), Some(2), "{tool} {args:?}: {done:?}");
+        assert!(
+            done.stderr.starts_with("error: "),
+            "{tool} {args:?}: {}",
+            done.stderr
+        );
+    }
+}
+
+/// A real container (runc, a busybox root file system the test builds):
+/// the split names its ID, in JSON and in text.
+#[test]
+fn a_runc_container_is_named_by_its_id() {
+    let _maps = maps_shared();
+    let container = OciContainer::new(
+        "toolkit-ctr",
+        "i=0; while [ $i -lt 300 ]; do i=$((i+1)); sleep 0; done",
+        None,
+    );
+    let all = ["-G", "--max-cgroups", "1024"];
+    let json = Running::start("syscount", &[&all[..], &["--json"]].concat());
+    let text = Running::start("runqlat", &all);
+    assert!(container.run().success());
+    let record = json_record(&json.stop());
+    let row = json_list(&record["rows"])
+        .find(|r| r["container"] == container.id.as_str())
+        .unwrap_or_else(|| panic!("no row names {}: {record}", container.id));
+    assert_eq!(row["cgroup"], container.cgroups_path.as_str(), "{row}");
+    assert_eq!(row["runtime"], "oci", "{row}");
+    assert!(row["count"].as_u64().unwrap() > 300, "{row}");
+    let heading = format!(
+        "cgroup = {} (oci {})",
+        container.cgroups_path,
+        &container.id[..12]
+    );
+    let text = text.stop();
+    assert!(text.lines().any(|l| l == heading), "{heading}\n{text}");
+}

@@ -131,6 +131,16 @@ TOOLS = {
                                  libbpf=["syscount", "-L"], bpftrace=BT_SYSLAT, hooks=SYS),
     "memlat": dict(workload="getppid", ours=["memlat"], libbpf=["syscount", "-L"],
                    bpftrace=BT_MEMLAT, hooks=SYS),
+    # The per-cgroup split, beside the same tool unsplit in every round
+    # (issue 33: at most 1.3x the unsplit cost per hook, below libbpf-tools').
+    "syscount -G": dict(workload="getppid", ours=["syscount", "-G"], unsplit=["syscount"],
+                        libbpf=["syscount"], bpftrace=BT_SYSCOUNT, hooks=["sys_exit"]),
+    "syslat -G": dict(workload="getppid", ours=["syslat", "-G"], unsplit=["syslat"],
+                      libbpf=["syscount", "-L"], bpftrace=BT_SYSLAT, hooks=SYS,
+                      timing_floor=True),
+    "runqlat -G": dict(workload="pingpong", ours=["runqlat", "-G"], unsplit=["runqlat"],
+                       libbpf=["runqlat"], bpftrace=BT_RUNQLAT,
+                       hooks=["sched_wakeup", "sched_wakeup_new", "sched_switch"]),
     # No libbpf-tools twin: libbpf-tools has no reclaim tool, and its
     # oomkill needs a kprobe this kernel lacks.
     "memlat --reclaim": dict(workload="reclaim", ours=["memlat", "--reclaim"], libbpf=None,
@@ -272,6 +282,9 @@ def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
         # A/B of a change on the same workload.
         out[f"ours, {compare}"] = ([str(compare / spec["ours"][0])] + spec["ours"][1:],
                                    "Tracing")
+    if spec.get("unsplit"):
+        out["ours, unsplit"] = ([str(RELEASE / spec["unsplit"][0])] + spec["unsplit"][1:],
+                                "Tracing")
     if spec.get("libbpf"):
         label = "libbpf-tools " + " ".join(spec["libbpf"])
         out[label] = (["stdbuf", "-oL", str(LIBBPF / spec["libbpf"][0])] + spec["libbpf"][1:],

@@ -9,8 +9,8 @@ use std::{
 };
 
 use toolkit_tests::{
-    ForkedChild, OciContainer, Running, TestCgroup, failing_mmaps, getppids, json_list,
-    parse_log2_hists, parse_openmetrics, run_tool, scratch, sleep_ns,
+    BlockCgroup, ForkedChild, LoopDevice, OciContainer, Running, TestCgroup, failing_mmaps,
+    getppids, json_list, parse_log2_hists, parse_openmetrics, run_tool, scratch, sleep_ns,
 };
 
 /// The overflow test fills the per-cgroup maps of every -G tool running
@@ -414,4 +414,72 @@ fn a_runc_container_is_named_by_its_id() {
     );
     let text = text.stop();
     assert!(text.lines().any(|l| l == heading), "{heading}\n{text}");
+}
+
+/// Joins the cgroup whose `cgroup.procs` is argv[1], then makes argv[3]
+/// synchronous O_DIRECT writes of 4 KiB to the device argv[2], from block
+/// argv[4] on: one block request each.
+const DIRECT_WRITER: &str = r#"
+import mmap, os, sys
+with open(sys.argv[1], "w") as procs:
+    procs.write(str(os.getpid()))
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_DIRECT)
+block = mmap.mmap(-1, 4096)
+first = int(sys.argv[4])
+for i in range(int(sys.argv[3])):
+    assert os.pwrite(fd, block, (first + i) * 4096) == 4096
+os.close(fd)
+"#;
+
+/// biolatency -G: each request in the histogram of the block cgroup the
+/// kernel charges it to, equal to that cgroup's own write counter
+/// (`blkio.throttle.io_serviced` on this hybrid machine, `io.stat` on
+/// pure v2), and to the writes its task made.
+#[test]
+fn biolatency_splits_io_by_the_block_cgroup() {
+    let _maps = maps_shared();
+    let dev = LoopDevice::new(64);
+    let dev_t = std::fs::read_to_string(format!("/sys/block/{}/dev", dev.name)).unwrap();
+    let (major, minor) = dev_t.trim().split_once(':').unwrap();
+    let (major, minor): (u32, u32) = (major.parse().unwrap(), minor.parse().unwrap());
+    let cgroups: Vec<BlockCgroup> = ["io-a", "io-b", "io-c"]
+        .iter()
+        .map(|n| BlockCgroup::new(&format!("split-{n}")))
+        .collect();
+    for cgroup in &cgroups {
+        cgroup.count_device(major, minor);
+    }
+    const WRITES: [u64; 3] = [101, 211, 307];
+    let tool = Running::start(
+        "biolatency",
+        &["-G", "--max-cgroups", "1024", "-d", &dev.name, "--json"],
+    );
+    let mut first = 0;
+    for (cgroup, writes) in cgroups.iter().zip(WRITES) {
+        let procs = cgroup.path.join("cgroup.procs");
+        let status = std::process::Command::new("python3")
+            .args(["-c", DIRECT_WRITER])
+            .arg(&procs)
+            .args([dev.path(), writes.to_string(), first.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        first += writes;
+    }
+    dev.settle();
+    let counts = histogram_counts(&json_record(&tool.stop()));
+    for (cgroup, writes) in cgroups.iter().zip(WRITES) {
+        let oracle = cgroup.writes(major, minor);
+        assert_eq!(
+            oracle, writes,
+            "{}: the cgroup's own counter",
+            cgroup.relative
+        );
+        assert_eq!(
+            counts.get(&cgroup.relative),
+            Some(&oracle),
+            "{}: {counts:?}",
+            cgroup.relative
+        );
+    }
 }

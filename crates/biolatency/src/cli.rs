@@ -6,7 +6,7 @@ use anyhow::Result;
 use biolatency::{Options, disks::Disks};
 use clap::Parser;
 use toolkit_cgroup::CgroupFilter;
-use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -41,11 +41,18 @@ pub struct Cli {
     #[arg(short = 'Q', long)]
     pub queued: bool,
     /// Print a histogram per disk device
-    #[arg(short = 'D', long = "disks")]
+    #[arg(short = 'D', long = "disks", conflicts_with = "per_cgroup")]
     pub per_disk: bool,
     /// Print a histogram per set of I/O flags
-    #[arg(short = 'F', long = "flag", visible_alias = "flags")]
+    #[arg(
+        short = 'F',
+        long = "flag",
+        visible_alias = "flags",
+        conflicts_with = "per_cgroup"
+    )]
     pub per_flag: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     /// Under the histograms: the average, total and count of the interval's
     /// I/Os (bcc's extension summary)
     #[arg(short = 'e', long = "extension")]
@@ -93,6 +100,7 @@ impl Cli {
             milliseconds: self.out.milliseconds,
             loglinear: self.hires.loglinear(),
             slot_bits: self.slots,
+            per_cgroup: self.split.shown(),
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct Options {
     /// Start-time slots as a power of two (`--slots`); `None`: the default,
     /// `maps::SLOT_BITS`.
     pub slot_bits: Option<u32>,
+    /// A histogram per block cgroup (`-G`): how many cgroups to show.
+    pub per_cgroup: Option<u32>,
 }
 
 impl Options {
@@ -49,7 +51,7 @@ impl Options {
     /// number without the helper call that `tp_btf` needs to hash it (a
     /// failed request's disk is read either way).
     pub(crate) fn hook(&self) -> Hook {
-        if self.split() || self.dev.is_some() || self.queued {
+        if self.split() || self.dev.is_some() || self.queued || self.per_cgroup.is_some() {
             Hook::BtfTracePoint
         } else {
             Hook::RawTracePoint
@@ -73,7 +75,11 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         filter_cgroup: flag(cgroup.is_some()),
         cgroup_level: cgroup.map_or(0, |c| c.level),
         slot_bits: slot_bits(options),
-        reserved: 0,
+        per_cgroup: flag(options.per_cgroup.is_some()),
+        cgroup: match options.per_cgroup {
+            Some(_) => btf.cgroup_offsets()?,
+            None => toolkit_core::CgroupOffsets::ZERO,
+        },
         off: Offsets {
             request_q: btf.member_offset("request", "q")?,
             request_cmd_flags: btf.member_offset("request", "cmd_flags")?,
@@ -81,7 +87,29 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
             queue_elevator: btf.member_offset("request_queue", "elevator")?,
             disk_major: btf.member_offset("gendisk", "major")?,
             disk_first_minor: btf.member_offset("gendisk", "first_minor")?,
+            ..block_cgroup_offsets(options, btf)?
         },
+    })
+}
+
+/// With `-G`, the way from a request to its block cgroup; zero otherwise.
+fn block_cgroup_offsets(options: &Options, btf: &KernelBtf) -> Result<Offsets> {
+    let none = Offsets::ZERO;
+    if options.per_cgroup.is_none() {
+        return Ok(none);
+    }
+    let Ok(bio_blkg) = btf.member_offset("bio", "bi_blkg") else {
+        anyhow::bail!(
+            "-G needs the kernel's block cgroup accounting, which this kernel lacks (CONFIG_BLK_CGROUP)"
+        );
+    };
+    Ok(Offsets {
+        request_bio: btf.member_offset("request", "bio")?,
+        bio_blkg,
+        blkg_blkcg: btf.member_offset("blkcg_gq", "blkcg")?,
+        blkcg_cgroup: btf.member_offset("blkcg", "css")?
+            + btf.member_offset("cgroup_subsys_state", "cgroup")?,
+        ..none
     })
 }
 
@@ -94,13 +122,21 @@ fn slot_bits(options: &Options) -> u32 {
 
 /// Map sizes: one histogram unless split; log-linear ones only when used;
 /// the start-time slots.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 3] {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
     let hists = if options.split() { maps::MAX_HISTS } else { 1 };
-    let ll_hists = if options.loglinear { hists } else { 1 };
+    let ll = |keys| if options.loglinear { keys } else { 1 };
+    let cgroups = if options.per_cgroup.is_some() {
+        toolkit_core::MAX_CGROUPS
+    } else {
+        1
+    };
     [
         (maps::HISTS, hists),
-        (maps::LLHISTS, ll_hists),
+        (maps::LLHISTS, ll(hists)),
         (maps::SLOTS, 1 << slot_bits(options)),
+        (maps::CGROUPS, cgroups),
+        (maps::CGROUPS_LL, ll(cgroups)),
+        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
     ]
 }
 
@@ -150,6 +186,7 @@ mod tests {
             dev: Some(253 << 20),
             cgroup: Some(cgroup),
             slot_bits: Some(0),
+            per_cgroup: None,
         });
         assert_eq!(config.unit_divisor, 1_000_000);
         assert_eq!((config.filter_dev, config.target_dev), (1, 253 << 20));
@@ -160,6 +197,26 @@ mod tests {
             (1, 9, 1)
         );
         assert_eq!(config.slot_bits, 0);
+        // Without -G nothing of the request's cgroup is read.
+        assert_eq!(config.off.bio_blkg, 0);
+    }
+
+    /// This kernel has block cgroup accounting: -G finds the way from a
+    /// request to its cgroup.
+    #[test]
+    fn per_cgroup_reads_the_requests_block_cgroup() {
+        let config = config_of(Options {
+            per_cgroup: Some(50),
+            ..Options::default()
+        });
+        assert_eq!(config.per_cgroup, 1);
+        let off = config.off;
+        // (`blkcg.css.cgroup` is at 0: both are first members.)
+        assert!(
+            off.request_bio != 0 && off.bio_blkg != 0 && off.blkg_blkcg != 0,
+            "{off:?}"
+        );
+        assert_ne!(config.cgroup.kernfs_node_id, 0);
     }
 
     #[test]

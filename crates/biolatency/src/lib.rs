@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use biolatency_ebpf::{Slot, dropped, maps};
+use toolkit_cgroup::{CgroupNames, Hierarchy, Split, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
 use toolkit_load::KernelBtf;
@@ -33,6 +34,9 @@ pub struct Interval {
     pub loglinear: BTreeMap<u64, LlHist>,
     /// Requests completed with an error, keyed `dev << 32 | status`.
     pub errors: Vec<(u64, u64)>,
+    /// With `per_cgroup`: the histograms by block cgroup, folded into the
+    /// split's rows (`hists` is then empty).
+    pub cgroups: Option<SplitHists>,
     /// What the kernel side could not record.
     pub lost: Losses,
 }
@@ -70,6 +74,14 @@ pub struct Tracer {
     errors: HistDrain<u64, u64>,
     loglinear: Option<HistDrain<u64, LlHist>>,
     flag_names: Option<FlagNames>,
+    cgroups: Option<CgroupDrains>,
+}
+
+/// `-G`: the per-cgroup histograms and their split.
+struct CgroupDrains {
+    hists: HistDrain<u64>,
+    loglinear: Option<HistDrain<u64, LlHist>>,
+    split: Split,
 }
 
 impl Tracer {
@@ -88,12 +100,31 @@ impl Tracer {
             .loglinear
             .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
+        let cgroups = match options.per_cgroup {
+            Some(shown) => {
+                // The hierarchy of the block controller: v2's `io`, or v1's
+                // `blkio` on hybrid machines.
+                let hierarchy =
+                    Hierarchy::of_controller("io").or_else(|| Hierarchy::of_controller("blkio"));
+                let names = CgroupNames::new(hierarchy).with_kernel_names(ebpf)?;
+                Some(CgroupDrains {
+                    hists: HistDrain::new(ebpf, maps::CGROUPS)?,
+                    loglinear: options
+                        .loglinear
+                        .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
+                        .transpose()?,
+                    split: Split::new(names, shown),
+                })
+            }
+            None => None,
+        };
         Ok(Self {
             session,
             hists,
             errors,
             loglinear,
             flag_names,
+            cgroups,
         })
     }
 
@@ -110,19 +141,33 @@ impl Tracer {
             hists,
             errors,
             loglinear,
+            cgroups,
             ..
         } = self;
-        let ((hists, loglinear, errors), lost) = session.interval(|tick| {
+        let ((hists, loglinear, errors, cgroups), lost) = session.interval(|tick| {
+            let cgroups = match cgroups {
+                Some(c) => {
+                    let hists = c.hists.drain(tick)?;
+                    let loglinear = drain_optional(&mut c.loglinear, tick)?;
+                    Some(
+                        c.split
+                            .hists(hists, c.loglinear.is_some().then_some(loglinear)),
+                    )
+                }
+                None => None,
+            };
             Ok((
                 hists.drain(tick)?,
                 drain_optional(loglinear, tick)?,
                 errors.drain(tick)?,
+                cgroups,
             ))
         })?;
         Ok(Interval {
             hists,
             loglinear,
             errors,
+            cgroups,
             lost,
         })
     }

@@ -39,10 +39,15 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
     };
     let unit = options.unit();
     // Unsplit, the one histogram is "all" from the first interval on.
-    let always = (!options.split()).then(|| "all".to_string());
+    let always = (!options.split() && !cli.split.per_cgroup).then(|| "all".to_string());
+    let title = if cli.split.per_cgroup {
+        "CGROUP"
+    } else {
+        "DISK"
+    };
     let mut report = cli
         .out
-        .report("biolatency", &cli.hires, "DISK", unit, always)?;
+        .report("biolatency", &cli.hires, title, unit, always)?;
     // One OpenMetrics label: the disk, the flags, or both joined by '/'.
     let label = match (cli.per_disk, cli.per_flag) {
         (true, true) => Some("disk_flags"),
@@ -51,6 +56,9 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
         (false, false) => None,
     };
     let mut openmetrics = cli.hires.open_metrics("biolatency", label, unit)?;
+    if cli.split.per_cgroup {
+        openmetrics = openmetrics.map(|om| om.labelled(toolkit_cgroup::LABELS));
+    }
     if let Some(om) = &mut openmetrics {
         om.declare_counter(ERRORS.0, ERRORS.1, ERRORS.2);
     }
@@ -69,16 +77,22 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
                 (total, hists.iter().map(|(_, h)| h.count).sum(), unit)
             }),
         };
-        let rows = keys.rows(hists, &interval.loglinear);
+        let rows = match &interval.cgroups {
+            Some(split) => split.report_rows(),
+            None => keys.rows(hists, &interval.loglinear),
+        };
         if let Some(om) = &mut openmetrics {
             for (disk, status, count) in &extras.errors {
                 let labels = vec![disk.clone(), status.clone()];
                 om.count(ERRORS.0, ERRORS.1, ERRORS.2, labels, *count);
             }
-            om.end_interval(
-                rows.iter().map(|r| (r.name.clone(), r.hist)),
-                &interval.lost,
-            );
+            match &interval.cgroups {
+                Some(split) => om.end_interval(split.labelled(), &interval.lost),
+                None => om.end_interval(
+                    rows.iter().map(|r| (r.name.clone(), r.hist)),
+                    &interval.lost,
+                ),
+            }
         }
         report.write(&mut stdout(), &rows, &interval.lost, &extras)?;
         Ok(())

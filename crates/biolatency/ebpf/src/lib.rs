@@ -31,10 +31,12 @@ pub struct Config {
     pub cgroup_level: u32,
     /// `SLOTS` holds `1 << slot_bits` slots.
     pub slot_bits: u32,
-    /// Explicit padding: zero.
-    pub reserved: u32,
+    /// `-G`: a histogram per block cgroup of the request (`CGROUPS`).
+    pub per_cgroup: u32,
     /// Field offsets from the running kernel's BTF.
     pub off: Offsets,
+    /// With `-G`: from a cgroup to its id and name.
+    pub cgroup: toolkit_core::CgroupOffsets,
 }
 
 /// Where biolatency's fields are in this kernel's structures.
@@ -47,6 +49,13 @@ pub struct Offsets {
     pub queue_elevator: u32,
     pub disk_major: u32,
     pub disk_first_minor: u32,
+    /// With `-G`, the way from a request to the cgroup the kernel charges
+    /// its I/O to: `request.bio`, `bio.bi_blkg`, `blkcg_gq.blkcg`, and
+    /// `blkcg.css` + `cgroup_subsys_state.cgroup`.
+    pub request_bio: u32,
+    pub bio_blkg: u32,
+    pub blkg_blkcg: u32,
+    pub blkcg_cgroup: u32,
 }
 
 impl Config {
@@ -59,6 +68,7 @@ impl Config {
 }
 
 toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Offsets);
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {
@@ -78,6 +88,10 @@ pub mod maps {
         LLHISTS,
         /// Errored requests by `dev << 32 | blk_status_t`.
         ERRORS,
+        /// Histograms by block cgroup id (`-G`), and their log-linear
+        /// twins.
+        CGROUPS,
+        CGROUPS_LL,
     );
     /// Histograms (disks x flags) a split run can hold.
     pub const MAX_HISTS: u32 = 1024;
@@ -119,5 +133,6 @@ pub mod dropped {
         COMPLETION_SKIPPED => "the kernel did not run the completion program",
         ERRORS_FULL => "error map full",
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+        CGROUPS_FULL => toolkit_core::CGROUPS_FULL,
     );
 }

@@ -16,10 +16,10 @@ use biolatency_ebpf::{
     maps::{MAX_HISTS, MAX_IN_FLIGHT, SLOT_BITS},
     slot_index,
 };
-use toolkit_core::{Hist, LlHist};
+use toolkit_core::{CgroupLeaf, Hist, LlHist};
 use toolkit_kernel::{
-    TracepointContext, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record,
-    ll_hist_record, map_entry, ns_since, whole_hist,
+    TracepointContext, atomic, bump, cgroup_id, ctx_arg, current_in_cgroup, global, hist_entry,
+    hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -64,6 +64,18 @@ static LLHISTS: PerCpuHashMap<u64, LlHist> =
 /// (the `blk_status_t`); only errored completions touch it.
 #[map]
 static ERRORS: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
+
+/// `-G`: histograms by block cgroup id (sized 1 unless -G), their
+/// log-linear twins, and the cgroups' names.
+#[map]
+static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
+
+#[map]
+static CGROUPS_LL: PerCpuHashMap<u64, LlHist> =
+    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
+
+#[map]
+static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
 
 /// Samples lost: [0] start map full, [1] histogram map full, [2] a request
 /// whose completion the kernel did not run our program for (its address
@@ -254,6 +266,10 @@ fn trace_done<C: TracepointContext>(rq: u64, status: u8) -> i32 {
         }
     }
     let delta = ns_since(start);
+    if global(&CONFIG.per_cgroup) != 0 {
+        record_for_cgroup::<C>(rq, delta);
+        return 0;
+    }
     let mut key = 0u64;
     if global(&CONFIG.per_disk) != 0 {
         key = (disk_dev::<C>(rq) as u64) << 32;
@@ -279,6 +295,47 @@ fn trace_done<C: TracepointContext>(rq: u64, status: u8) -> i32 {
         );
     }
     0
+}
+
+/// The cgroup the kernel charges `rq`'s I/O to (its first bio's blkcg, as
+/// `io.stat` / `blkio` count it: buffered writeback is the dirtying
+/// cgroup's), and its id; `(0, 0)` for a request without one (a flush).
+#[inline(always)]
+fn request_cgroup<C: TracepointContext>(rq: u64) -> (u64, u64) {
+    let off = &CONFIG.off;
+    let cgroup = C::arg_field::<u64>(rq, global(&off.request_bio))
+        .filter(|&bio| bio != 0)
+        .and_then(|bio| C::arg_field::<u64>(bio, global(&off.bio_blkg)))
+        .filter(|&blkg| blkg != 0)
+        .and_then(|blkg| C::arg_field::<u64>(blkg, global(&off.blkg_blkcg)))
+        .filter(|&blkcg| blkcg != 0)
+        .and_then(|blkcg| C::arg_field::<u64>(blkcg, global(&off.blkcg_cgroup)));
+    match cgroup {
+        Some(cgroup) if cgroup != 0 => (cgroup, cgroup_id(cgroup, &CONFIG.cgroup).unwrap_or(0)),
+        _ => (0, 0),
+    }
+}
+
+/// `-G`: records `delta` in the histograms of `rq`'s block cgroup.
+#[inline(always)]
+fn record_for_cgroup<C: TracepointContext>(rq: u64, delta: u64) {
+    let (cgroup, id) = request_cgroup::<C>(rq);
+    let Some(hist) = hist_entry(&CGROUPS, &id) else {
+        bump(&DROPPED, dropped::CGROUPS_FULL);
+        return;
+    };
+    if hist.count == 0 && cgroup != 0 {
+        remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
+    }
+    hist_record(hist, delta, global(&CONFIG.unit_divisor));
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&CGROUPS_LL, &id, delta)
+    {
+        bump(
+            &DROPPED,
+            no.reason(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY),
+        );
+    }
 }
 
 /// All three block_rq tracepoints take the request first.

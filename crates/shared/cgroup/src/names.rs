@@ -34,11 +34,17 @@ impl CgroupName {
     }
 
     /// The name of an id that was never found in the tree: a cgroup
-    /// created and removed between two reads.
+    /// created and removed between two reads; or of id 0, which the
+    /// kernel side records for work no cgroup is charged for (a block
+    /// request without a bio, such as a flush).
     fn unfound(id: u64) -> Self {
+        let path = match id {
+            0 => "(no cgroup)".to_string(),
+            _ => format!("(cgroup {id}, removed before it was named)"),
+        };
         Self {
             id,
-            path: format!("(cgroup {id}, removed before it was named)"),
+            path,
             container: None,
         }
     }

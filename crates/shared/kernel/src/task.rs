@@ -31,7 +31,7 @@ fn task_dfl_cgroup(task: u64, offsets: &CgroupOffsets) -> Option<u64> {
 
 /// The id of a cgroup (pointer), its kernfs node's id.
 #[inline(always)]
-fn cgroup_id(cgroup: u64, offsets: &CgroupOffsets) -> Option<u64> {
+pub fn cgroup_id(cgroup: u64, offsets: &CgroupOffsets) -> Option<u64> {
     let kn = read_kernel::<u64>(cgroup, global(&offsets.cgroup_kn))?;
     read_kernel::<u64>(kn, global(&offsets.kernfs_node_id))
 }
@@ -57,13 +57,24 @@ pub fn remember_cgroup(
     task: u64,
     offsets: &CgroupOffsets,
 ) {
+    if let Some(cgroup) = task_dfl_cgroup(task, offsets) {
+        remember_cgroup_at(names, id, cgroup, offsets);
+    }
+}
+
+/// [`remember_cgroup`] for a cgroup pointer of any hierarchy (a block
+/// request's, biolatency `-G`).
+#[inline(always)]
+pub fn remember_cgroup_at(
+    names: &HashMap<u64, CgroupLeaf>,
+    id: u64,
+    cgroup: u64,
+    offsets: &CgroupOffsets,
+) {
     // SAFETY: only compared with None, the value is not read.
     if unsafe { names.get(id) }.is_some() {
         return;
     }
-    let Some(cgroup) = task_dfl_cgroup(task, offsets) else {
-        return;
-    };
     let Some(kn) = read_kernel::<u64>(cgroup, global(&offsets.cgroup_kn)) else {
         return;
     };

@@ -141,6 +141,9 @@ TOOLS = {
     "runqlat -G": dict(workload="pingpong", ours=["runqlat", "-G"], unsplit=["runqlat"],
                        libbpf=["runqlat"], bpftrace=BT_RUNQLAT,
                        hooks=["sched_wakeup", "sched_wakeup_new", "sched_switch"]),
+    "biolatency -G": dict(workload="dio", ours=["biolatency", "-G"], unsplit=["biolatency"],
+                          libbpf=["biolatency"], bpftrace=BT_BIOLATENCY,
+                          hooks=["block_rq_issue", "block_rq_complete"]),
     # No libbpf-tools twin: libbpf-tools has no reclaim tool, and its
     # oomkill needs a kprobe this kernel lacks.
     "memlat --reclaim": dict(workload="reclaim", ours=["memlat", "--reclaim"], libbpf=None,

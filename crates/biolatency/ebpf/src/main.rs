@@ -18,7 +18,7 @@ use biolatency_ebpf::{
 };
 use toolkit_core::{CgroupLeaf, Hist, LlHist};
 use toolkit_kernel::{
-    TracepointContext, atomic, bump, cgroup_id, ctx_arg, current_in_cgroup, global, hist_entry,
+    TracepointContext, arg_cgroup_id, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry,
     hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
 };
 
@@ -311,7 +311,7 @@ fn request_cgroup<C: TracepointContext>(rq: u64) -> (u64, u64) {
         .filter(|&blkcg| blkcg != 0)
         .and_then(|blkcg| C::arg_field::<u64>(blkcg, global(&off.blkcg_cgroup)));
     match cgroup {
-        Some(cgroup) if cgroup != 0 => (cgroup, cgroup_id(cgroup, &CONFIG.cgroup).unwrap_or(0)),
+        Some(cgroup) if cgroup != 0 => (cgroup, arg_cgroup_id::<C>(cgroup, &CONFIG.cgroup)),
         _ => (0, 0),
     }
 }

@@ -268,7 +268,7 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
         }
     };
     if global(&CONFIG.group_by) == group::CGROUP {
-        record_for_cgroup(next, task_cgroup(next, &CONFIG.cgroup), delta);
+        record_for_cgroup(next, task_cgroup::<C>(next, &CONFIG.cgroup), delta);
         return 0;
     }
     let (key, named) = key_of(next);

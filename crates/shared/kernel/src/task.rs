@@ -11,7 +11,7 @@ use aya_ebpf::{
 };
 use toolkit_core::{CgroupLeaf, CgroupOffsets};
 
-use crate::{global, read_kernel};
+use crate::{TracepointContext, global, read_kernel};
 
 /// The current task's cgroup v2 id (its cgroup in the default
 /// hierarchy, the directory's inode number): the key of `-G`.
@@ -31,18 +31,35 @@ fn task_dfl_cgroup(task: u64, offsets: &CgroupOffsets) -> Option<u64> {
 
 /// The id of a cgroup (pointer), its kernfs node's id.
 #[inline(always)]
-pub fn cgroup_id(cgroup: u64, offsets: &CgroupOffsets) -> Option<u64> {
+fn cgroup_id(cgroup: u64, offsets: &CgroupOffsets) -> Option<u64> {
     let kn = read_kernel::<u64>(cgroup, global(&offsets.cgroup_kn))?;
     read_kernel::<u64>(kn, global(&offsets.kernfs_node_id))
 }
 
-/// The cgroup v2 id of `task`, as [`current_cgroup`] gives the current
-/// task's: the key of `-G` where the task is not the current one (the
-/// task switched in, at `sched_switch`). 0 when it cannot be read.
+/// The cgroup v2 id of `task`, a pointer argument of the tracepoint, as
+/// [`current_cgroup`] gives the current task's: the key of `-G` where the
+/// task is not the current one (the task switched in, at `sched_switch`).
+/// Plain loads on `tp_btf` (the task is a typed pointer, and so is each
+/// pointer read from it), helper reads on `raw_tp`. 0 when it cannot be
+/// read.
 #[inline(always)]
-pub fn task_cgroup(task: u64, offsets: &CgroupOffsets) -> u64 {
-    task_dfl_cgroup(task, offsets)
-        .and_then(|cgroup| cgroup_id(cgroup, offsets))
+pub fn task_cgroup<C: TracepointContext>(task: u64, offsets: &CgroupOffsets) -> u64 {
+    let field =
+        |object: u64, offset: &u32| C::arg_field::<u64>(object, global(offset)).filter(|&p| p != 0);
+    field(task, &offsets.task_cgroups)
+        .and_then(|css_set| field(css_set, &offsets.css_set_dfl_cgrp))
+        .and_then(|cgroup| field(cgroup, &offsets.cgroup_kn))
+        .and_then(|kn| C::arg_field::<u64>(kn, global(&offsets.kernfs_node_id)))
+        .unwrap_or(0)
+}
+
+/// The id of a cgroup (pointer) read from a tracepoint's argument, as
+/// [`task_cgroup`] reads it.
+#[inline(always)]
+pub fn arg_cgroup_id<C: TracepointContext>(cgroup: u64, offsets: &CgroupOffsets) -> u64 {
+    C::arg_field::<u64>(cgroup, global(&offsets.cgroup_kn))
+        .filter(|&kn| kn != 0)
+        .and_then(|kn| C::arg_field::<u64>(kn, global(&offsets.kernfs_node_id)))
         .unwrap_or(0)
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use biolatency_ebpf::{Slot, dropped, maps};
-use toolkit_cgroup::{CgroupNames, Hierarchy, Split, SplitHists};
+use toolkit_cgroup::{CgroupNames, Hierarchy, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
 use toolkit_load::KernelBtf;
@@ -74,14 +74,7 @@ pub struct Tracer {
     errors: HistDrain<u64, u64>,
     loglinear: Option<HistDrain<u64, LlHist>>,
     flag_names: Option<FlagNames>,
-    cgroups: Option<CgroupDrains>,
-}
-
-/// `-G`: the per-cgroup histograms and their split.
-struct CgroupDrains {
-    hists: HistDrain<u64>,
-    loglinear: Option<HistDrain<u64, LlHist>>,
-    split: Split,
+    cgroups: Option<SplitDrain>,
 }
 
 impl Tracer {
@@ -100,24 +93,16 @@ impl Tracer {
             .loglinear
             .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
-        let cgroups = match options.per_cgroup {
-            Some(shown) => {
+        let cgroups = options
+            .per_cgroup
+            .map(|shown| {
                 // The hierarchy of the block controller: v2's `io`, or v1's
                 // `blkio` on hybrid machines.
                 let hierarchy =
                     Hierarchy::of_controller("io").or_else(|| Hierarchy::of_controller("blkio"));
-                let names = CgroupNames::new(hierarchy).with_kernel_names(ebpf)?;
-                Some(CgroupDrains {
-                    hists: HistDrain::new(ebpf, maps::CGROUPS)?,
-                    loglinear: options
-                        .loglinear
-                        .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
-                        .transpose()?,
-                    split: Split::new(names, shown),
-                })
-            }
-            None => None,
-        };
+                SplitDrain::new(ebpf, options.loglinear, CgroupNames::new(hierarchy), shown)
+            })
+            .transpose()?;
         Ok(Self {
             session,
             hists,
@@ -145,17 +130,7 @@ impl Tracer {
             ..
         } = self;
         let ((hists, loglinear, errors, cgroups), lost) = session.interval(|tick| {
-            let cgroups = match cgroups {
-                Some(c) => {
-                    let hists = c.hists.drain(tick)?;
-                    let loglinear = drain_optional(&mut c.loglinear, tick)?;
-                    Some(
-                        c.split
-                            .hists(hists, c.loglinear.is_some().then_some(loglinear)),
-                    )
-                }
-                None => None,
-            };
+            let cgroups = cgroups.as_mut().map(|c| c.drain(tick)).transpose()?;
             Ok((
                 hists.drain(tick)?,
                 drain_optional(loglinear, tick)?,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use runqlat_ebpf::{dropped, maps};
-use toolkit_cgroup::{CgroupNames, Split, SplitHists};
+use toolkit_cgroup::{CgroupNames, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{CommTable, HistDrain, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
@@ -89,14 +89,7 @@ pub struct Tracer {
     drain: HistDrain<u32>,
     loglinear: Option<HistDrain<u32, LlHist>>,
     comms: CommTable,
-    cgroups: Option<CgroupDrains>,
-}
-
-/// `-G`: the per-cgroup histograms and their split.
-struct CgroupDrains {
-    hists: HistDrain<u64>,
-    loglinear: Option<HistDrain<u64, LlHist>>,
-    split: Split,
+    cgroups: Option<SplitDrain>,
 }
 
 impl Tracer {
@@ -112,21 +105,12 @@ impl Tracer {
             .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
         let comms = CommTable::new(ebpf, maps::COMMS)?;
-        let cgroups = if options.grouping == Grouping::Cgroup {
-            Some(CgroupDrains {
-                hists: HistDrain::new(ebpf, maps::CGROUPS)?,
-                loglinear: options
-                    .loglinear
-                    .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
-                    .transpose()?,
-                split: Split::new(
-                    CgroupNames::unified().with_kernel_names(ebpf)?,
-                    options.shown_cgroups,
-                ),
+        let cgroups = (options.grouping == Grouping::Cgroup)
+            .then(|| {
+                let names = CgroupNames::unified();
+                SplitDrain::new(ebpf, options.loglinear, names, options.shown_cgroups)
             })
-        } else {
-            None
-        };
+            .transpose()?;
         Ok(Self {
             session,
             grouping: options.grouping,
@@ -148,13 +132,8 @@ impl Tracer {
             cgroups,
         } = self;
         let ((hists, loglinear, cgroups), lost) = session.interval(|tick| {
-            if let Some(c) = cgroups {
-                let hists = c.hists.drain(tick)?;
-                let loglinear = drain_optional(&mut c.loglinear, tick)?;
-                let split = c
-                    .split
-                    .hists(hists, c.loglinear.is_some().then_some(loglinear));
-                return Ok((Vec::new(), BTreeMap::new(), Some(split)));
+            if let Some(split) = cgroups {
+                return Ok((Vec::new(), BTreeMap::new(), Some(split.drain(tick)?)));
             }
             let mut idle = Vec::new();
             let hists = drain.drain_with_idle(tick, &mut idle)?;

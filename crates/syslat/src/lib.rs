@@ -10,7 +10,7 @@ use anyhow::Result;
 use aya::Ebpf;
 use serde_json::Map;
 use syslat_ebpf::{Config, dropped, maps};
-use toolkit_cgroup::{CgroupName, CgroupNames, Split, SplitHists};
+use toolkit_cgroup::{CgroupName, CgroupNames, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
@@ -177,14 +177,7 @@ pub struct Tracer {
     loglinear: Option<HistDrain<u32, LlHist>>,
     reclaim: Option<HistDrain<u64>>,
     reclaim_ll: Option<HistDrain<u64, LlHist>>,
-    cgroups: Option<CgroupDrains>,
-}
-
-/// `-G`: the per-cgroup histograms and their split.
-struct CgroupDrains {
-    hists: HistDrain<u64>,
-    loglinear: Option<HistDrain<u64, LlHist>>,
-    split: Split,
+    cgroups: Option<SplitDrain>,
 }
 
 impl Tracer {
@@ -220,17 +213,10 @@ impl Tracer {
         let reclaim_ll = (options.reclaim && options.loglinear)
             .then(|| HistDrain::new(ebpf, maps::RECLAIM_LL))
             .transpose()?;
-        let cgroups = match options.per_cgroup {
-            Some(shown) => Some(CgroupDrains {
-                hists: HistDrain::new(ebpf, maps::CGROUPS)?,
-                loglinear: options
-                    .loglinear
-                    .then(|| HistDrain::new(ebpf, maps::CGROUPS_LL))
-                    .transpose()?,
-                split: Split::new(CgroupNames::unified().with_kernel_names(ebpf)?, shown),
-            }),
-            None => None,
-        };
+        let cgroups = options
+            .per_cgroup
+            .map(|shown| SplitDrain::new(ebpf, options.loglinear, CgroupNames::unified(), shown))
+            .transpose()?;
         Ok(Self {
             session,
             latency,
@@ -288,17 +274,7 @@ impl Tracer {
                     None => Vec::new(),
                 },
                 reclaim_ll: drain_optional(reclaim_ll, tick)?,
-                cgroups: match cgroups.as_mut() {
-                    Some(c) => {
-                        let hists = c.hists.drain(tick)?;
-                        let loglinear = drain_optional(&mut c.loglinear, tick)?;
-                        Some(
-                            c.split
-                                .hists(hists, c.loglinear.is_some().then_some(loglinear)),
-                        )
-                    }
-                    None => None,
-                },
+                cgroups: cgroups.as_mut().map(|c| c.drain(tick)).transpose()?,
                 reclaim_cgroups: BTreeMap::new(),
                 lost: Losses::default(),
             })
@@ -306,7 +282,7 @@ impl Tracer {
         if let Some(c) = cgroups {
             for (key, _) in &interval.reclaim {
                 let id = key >> 8;
-                interval.reclaim_cgroups.insert(id, c.split.name(id));
+                interval.reclaim_cgroups.insert(id, c.name(id));
             }
         }
         interval.lost = lost;

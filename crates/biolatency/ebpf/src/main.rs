@@ -18,8 +18,8 @@ use biolatency_ebpf::{
 };
 use toolkit_core::{CgroupLeaf, Hist, LlHist};
 use toolkit_kernel::{
-    TracepointContext, arg_cgroup_id, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry,
-    hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
+    SplitMaps, TracepointContext, arg_cgroup_id, atomic, bump, ctx_arg, current_in_cgroup, global,
+    hist_entry, hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -320,21 +320,16 @@ fn request_cgroup<C: TracepointContext>(rq: u64) -> (u64, u64) {
 #[inline(always)]
 fn record_for_cgroup<C: TracepointContext>(rq: u64, delta: u64) {
     let (cgroup, id) = request_cgroup::<C>(rq);
-    let Some(hist) = hist_entry(&CGROUPS, &id) else {
-        bump(&DROPPED, dropped::CGROUPS_FULL);
-        return;
+    let maps = SplitMaps {
+        hists: &CGROUPS,
+        loglinear: &CGROUPS_LL,
+        dropped: &DROPPED,
+        full: dropped::CGROUPS_FULL,
+        no_memory: dropped::LL_NO_MEMORY,
     };
-    if hist.count == 0 && cgroup != 0 {
+    let loglinear = global(&CONFIG.loglinear) != 0;
+    if maps.record(id, delta, global(&CONFIG.unit_divisor), loglinear) && cgroup != 0 {
         remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
-    }
-    hist_record(hist, delta, global(&CONFIG.unit_divisor));
-    if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&CGROUPS_LL, &id, delta)
-    {
-        bump(
-            &DROPPED,
-            no.reason(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY),
-        );
     }
 }
 

@@ -17,8 +17,9 @@ use aya_ebpf::{
 use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
 use toolkit_core::{CgroupLeaf, Hist, LlHist};
 use toolkit_kernel::{
-    TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_cgroup, task_in_process,
+    SplitMaps, TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record,
+    ll_hist_record, ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_cgroup,
+    task_in_process,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -302,21 +303,16 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
 /// `cgroup`.
 #[inline(always)]
 fn record_for_cgroup(task: u64, cgroup: u64, delta: u64) {
-    let Some(hist) = hist_entry(&CGROUPS, &cgroup) else {
-        bump(&DROPPED, dropped::CGROUPS_FULL);
-        return;
+    let maps = SplitMaps {
+        hists: &CGROUPS,
+        loglinear: &CGROUPS_LL,
+        dropped: &DROPPED,
+        full: dropped::CGROUPS_FULL,
+        no_memory: dropped::LL_NO_MEMORY,
     };
-    if hist.count == 0 {
+    let loglinear = global(&CONFIG.loglinear) != 0;
+    if maps.record(cgroup, delta, global(&CONFIG.unit_divisor), loglinear) {
         remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);
-    }
-    hist_record(hist, delta, global(&CONFIG.unit_divisor));
-    if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&CGROUPS_LL, &cgroup, delta)
-    {
-        bump(
-            &DROPPED,
-            no.reason(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY),
-        );
     }
 }
 

@@ -7,9 +7,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use anyhow::Result;
+use aya::Ebpf;
 use serde_json::{Map, Value};
+use toolkit_core::{CGROUPS_LL_MAP, CGROUPS_MAP};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::Counters;
+use toolkit_drain::{Counters, HistDrain, Tick};
 use toolkit_report::HistRow;
 
 use crate::{CgroupName, CgroupNames};
@@ -78,6 +81,46 @@ impl Split {
             });
         }
         Selection { rows, index }
+    }
+}
+
+/// The per-cgroup histograms of a tool's object (its `CGROUPS` and
+/// `CGROUPS_LL` maps) and their split: what every histogram tool's `-G`
+/// drains each interval.
+pub struct SplitDrain {
+    hists: HistDrain<u64>,
+    loglinear: Option<HistDrain<u64, LlHist>>,
+    split: Split,
+}
+
+impl SplitDrain {
+    /// Takes the object's per-cgroup maps (the log-linear one with
+    /// `loglinear`), naming cgroups with `names` (and the names the kernel
+    /// side kept), showing the `shown` busiest.
+    pub fn new(ebpf: &mut Ebpf, loglinear: bool, names: CgroupNames, shown: u32) -> Result<Self> {
+        let names = names.with_kernel_names(ebpf)?;
+        Ok(Self {
+            hists: HistDrain::new(ebpf, CGROUPS_MAP)?,
+            loglinear: loglinear
+                .then(|| HistDrain::new(ebpf, CGROUPS_LL_MAP))
+                .transpose()?,
+            split: Split::new(names, shown),
+        })
+    }
+
+    /// One interval's histograms, folded into the split's rows.
+    pub fn drain(&mut self, tick: &Tick) -> Result<SplitHists> {
+        let hists = self.hists.drain(tick)?;
+        let loglinear = match &mut self.loglinear {
+            Some(drain) => Some(drain.drain(tick)?.into_iter().collect()),
+            None => None,
+        };
+        Ok(self.split.hists(hists, loglinear))
+    }
+
+    /// The name of cgroup `id`, for rows other than the split's own.
+    pub fn name(&mut self, id: u64) -> CgroupName {
+        self.split.name(id)
     }
 }
 

@@ -151,6 +151,11 @@ pub struct CgroupOffsets {
 
 aya_pod!(CgroupOffsets);
 
+/// Names of the maps of every object with a histogram `-G` split: the
+/// histograms by cgroup id, and their log-linear twins.
+pub const CGROUPS_MAP: &str = "CGROUPS";
+pub const CGROUPS_LL_MAP: &str = "CGROUPS_LL";
+
 /// Name of the map, in every object with a `-G` split, in which the
 /// kernel side keeps a [`CgroupLeaf`] by cgroup id when it first records
 /// for the cgroup: one removed before userspace reads its path (a

@@ -158,6 +158,38 @@ pub fn ll_hist_record<K>(
     Ok(())
 }
 
+/// The maps of a `-G` split: histograms by cgroup id, their log-linear
+/// twins, and the object's drop counter with the indexes of its reasons.
+pub struct SplitMaps<'a> {
+    pub hists: &'a PerCpuHashMap<u64, Hist>,
+    pub loglinear: &'a PerCpuHashMap<u64, LlHist>,
+    pub dropped: &'a PerCpuArray<u64>,
+    /// Drop reasons: a cgroup past the map's capacity; no kernel memory for
+    /// a new log-linear histogram.
+    pub full: u32,
+    pub no_memory: u32,
+}
+
+impl SplitMaps<'_> {
+    /// Records `value` (its log2 bucket of `value / divisor`) for cgroup
+    /// `id`, and with `loglinear` in its log-linear twin, counting what it
+    /// cannot record. True when the cgroup's histogram is new on this CPU:
+    /// the caller then keeps the cgroup's name (`remember_cgroup`).
+    #[inline(always)]
+    pub fn record(&self, id: u64, value: u64, divisor: u64, loglinear: bool) -> bool {
+        let Some(hist) = hist_entry(self.hists, &id) else {
+            bump(self.dropped, self.full);
+            return false;
+        };
+        let new = hist.count == 0;
+        hist_record(hist, value, divisor);
+        if loglinear && let Err(no) = ll_hist_record(self.loglinear, &id, value) {
+            bump(self.dropped, no.reason(self.full, self.no_memory));
+        }
+        new
+    }
+}
+
 /// Adds one to a per-CPU counter (dropped samples, full maps).
 #[inline(always)]
 pub fn bump(counter: &aya_ebpf::maps::PerCpuArray<u64>, index: u32) {

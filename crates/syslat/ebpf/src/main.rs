@@ -21,7 +21,7 @@ use syslat_ebpf::{
 };
 use toolkit_core::{CgroupLeaf, Hist, LlHist};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_cgroup,
+    SplitMaps, SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_cgroup,
     current_in_process, global, hist_entry, hist_record, ll_hist_record, ns_since, read_kernel,
     remember_cgroup, syscall_enter, syscall_exit,
 };
@@ -230,20 +230,18 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
 #[inline(always)]
 fn record_for_cgroup(elapsed: u64) {
     let cgroup = current_cgroup();
-    let Some(hist) = hist_entry(&CGROUPS, &cgroup) else {
-        bump(&DROPPED, dropped::CGROUPS);
-        return;
+    let maps = SplitMaps {
+        hists: &CGROUPS,
+        loglinear: &CGROUPS_LL,
+        dropped: &DROPPED,
+        full: dropped::CGROUPS,
+        no_memory: dropped::LL_NO_MEMORY,
     };
-    if hist.count == 0 {
+    let loglinear = global(&CONFIG.loglinear) != 0;
+    if maps.record(cgroup, elapsed, global(&CONFIG.unit_divisor), loglinear) {
         // SAFETY: helper without arguments.
         let task = unsafe { bpf_get_current_task() };
         remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);
-    }
-    hist_record(hist, elapsed, global(&CONFIG.unit_divisor));
-    if global(&CONFIG.loglinear) != 0
-        && let Err(no) = ll_hist_record(&CGROUPS_LL, &cgroup, elapsed)
-    {
-        bump(&DROPPED, no.reason(dropped::CGROUPS, dropped::LL_NO_MEMORY));
     }
 }
 

@@ -16,10 +16,10 @@ use biolatency_ebpf::{
     maps::{MAX_HISTS, MAX_IN_FLIGHT, SLOT_BITS},
     slot_index,
 };
-use toolkit_core::{CgroupLeaf, Hist, LlHist};
+use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SplitMaps, TracepointContext, arg_cgroup_id, atomic, bump, ctx_arg, current_in_cgroup, global,
-    hist_entry, hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
+    TracepointContext, arg_cgroup_id, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry,
+    hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -65,24 +65,14 @@ static LLHISTS: PerCpuHashMap<u64, LlHist> =
 #[map]
 static ERRORS: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
 
-/// `-G`: histograms by block cgroup id (sized 1 unless -G), their
-/// log-linear twins, and the cgroups' names.
-#[map]
-static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
-
-#[map]
-static CGROUPS_LL: PerCpuHashMap<u64, LlHist> =
-    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
-
-#[map]
-static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
-
 /// Samples lost: [0] start map full, [1] histogram map full, [2] a request
 /// whose completion the kernel did not run our program for (its address
 /// was issued again while its start time was still here), [3] error map
 /// full.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY);
 
 /// dev_t of the request's disk, as the kernel encodes it (major << 20 | minor).
 #[inline(always)]
@@ -320,13 +310,7 @@ fn request_cgroup<C: TracepointContext>(rq: u64) -> (u64, u64) {
 #[inline(always)]
 fn record_for_cgroup<C: TracepointContext>(rq: u64, delta: u64) {
     let (cgroup, id) = request_cgroup::<C>(rq);
-    let maps = SplitMaps {
-        hists: &CGROUPS,
-        loglinear: &CGROUPS_LL,
-        dropped: &DROPPED,
-        full: dropped::CGROUPS_FULL,
-        no_memory: dropped::LL_NO_MEMORY,
-    };
+    let maps = split_maps();
     let loglinear = global(&CONFIG.loglinear) != 0;
     if maps.record(id, delta, global(&CONFIG.unit_divisor), loglinear) && cgroup != 0 {
         remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);

@@ -15,11 +15,10 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
-use toolkit_core::{CgroupLeaf, Hist, LlHist};
+use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SplitMaps, TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record,
-    ll_hist_record, ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_cgroup,
-    task_in_process,
+    TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
+    ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_cgroup, task_in_process,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -52,23 +51,11 @@ static LLHISTS: PerCpuHashMap<u32, LlHist> =
 #[map]
 static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_KEYS, 0);
 
-/// `-G`: histograms by the cgroup v2 id of the task that waited (sized 1
-/// unless -G).
-#[map]
-static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
-
-/// `-G`: each cgroup's name, for one removed before userspace reads it.
-#[map]
-static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
-
-/// Their log-linear twins, with --percentiles.
-#[map]
-static CGROUPS_LL: PerCpuHashMap<u64, LlHist> =
-    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
-
 /// Samples lost, indexed by `runqlat_ebpf::dropped`.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY);
 
 #[inline(always)]
 fn task_u32(task: u64, offset: &u32) -> u32 {
@@ -303,13 +290,7 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
 /// `cgroup`.
 #[inline(always)]
 fn record_for_cgroup(task: u64, cgroup: u64, delta: u64) {
-    let maps = SplitMaps {
-        hists: &CGROUPS,
-        loglinear: &CGROUPS_LL,
-        dropped: &DROPPED,
-        full: dropped::CGROUPS_FULL,
-        no_memory: dropped::LL_NO_MEMORY,
-    };
+    let maps = split_maps();
     let loglinear = global(&CONFIG.loglinear) != 0;
     if maps.record(cgroup, delta, global(&CONFIG.unit_divisor), loglinear) {
         remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);

@@ -61,6 +61,46 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+/// Declares the maps of a histogram tool's `-G` split (`CGROUPS`,
+/// `CGROUPS_LL` and `CGROUP_NAMES`, sized by userspace) and
+/// `split_maps()`, their [`SplitMaps`] with the object's `DROPPED` counter
+/// and the indexes of its reasons for a full map (`$full`) and for no
+/// memory for a log-linear histogram (`$no_memory`).
+#[macro_export]
+macro_rules! cgroup_split_maps {
+    ($full:expr, $no_memory:expr) => {
+        /// `-G`: histograms by cgroup id (sized 1 unless -G).
+        #[aya_ebpf::macros::map]
+        static CGROUPS: aya_ebpf::maps::PerCpuHashMap<u64, toolkit_core::Hist> =
+            aya_ebpf::maps::PerCpuHashMap::with_max_entries(1, 0);
+
+        /// Their log-linear twins, with --percentiles.
+        #[aya_ebpf::macros::map]
+        static CGROUPS_LL: aya_ebpf::maps::PerCpuHashMap<u64, toolkit_core::LlHist> =
+            aya_ebpf::maps::PerCpuHashMap::with_max_entries(
+                1,
+                aya_ebpf::bindings::BPF_F_NO_PREALLOC,
+            );
+
+        /// Each cgroup's name, for one removed before userspace reads it.
+        #[aya_ebpf::macros::map]
+        static CGROUP_NAMES: aya_ebpf::maps::HashMap<u64, toolkit_core::CgroupLeaf> =
+            aya_ebpf::maps::HashMap::with_max_entries(1, 0);
+
+        /// The split's maps, for [`SplitMaps::record`].
+        #[inline(always)]
+        fn split_maps() -> $crate::SplitMaps<'static> {
+            $crate::SplitMaps {
+                hists: &CGROUPS,
+                loglinear: &CGROUPS_LL,
+                dropped: &DROPPED,
+                full: $full,
+                no_memory: $no_memory,
+            }
+        }
+    };
+}
+
 /// Defines the pair of programs for one tracepoint that every tool ships:
 /// `$btf_name` (`tp_btf`) and `$raw_name` (`raw_tp`), both calling
 /// `$handler(&ctx)`, which reads its arguments with [`ctx_arg`] and so works

@@ -19,9 +19,9 @@ use syslat_ebpf::{
     maps::{MAX_ERRORS, MAX_SIZES},
     reclaim,
 };
-use toolkit_core::{CgroupLeaf, Hist, LlHist};
+use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SplitMaps, SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_cgroup,
+    SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_cgroup,
     current_in_process, global, hist_entry, hist_record, ll_hist_record, ns_since, read_kernel,
     remember_cgroup, syscall_enter, syscall_exit,
 };
@@ -88,23 +88,11 @@ static RECLAIM: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0)
 static RECLAIM_LL: PerCpuHashMap<u64, LlHist> =
     PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
 
-/// `-G`: latency histograms by cgroup v2 id, for the watched syscalls
-/// together (sized 1 unless -G).
-#[map]
-static CGROUPS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0);
-
-/// `-G`: each cgroup's name, for one removed before userspace reads it.
-#[map]
-static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
-
-/// Their log-linear twins, with --percentiles.
-#[map]
-static CGROUPS_LL: PerCpuHashMap<u64, LlHist> =
-    PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
-
 /// Samples lost, indexed by `syslat_ebpf::dropped`.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS, dropped::LL_NO_MEMORY);
 
 /// The current thread passes the -p/-t filters.
 #[inline(always)]
@@ -230,13 +218,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
 #[inline(always)]
 fn record_for_cgroup(elapsed: u64) {
     let cgroup = current_cgroup();
-    let maps = SplitMaps {
-        hists: &CGROUPS,
-        loglinear: &CGROUPS_LL,
-        dropped: &DROPPED,
-        full: dropped::CGROUPS,
-        no_memory: dropped::LL_NO_MEMORY,
-    };
+    let maps = split_maps();
     let loglinear = global(&CONFIG.loglinear) != 0;
     if maps.record(cgroup, elapsed, global(&CONFIG.unit_divisor), loglinear) {
         // SAFETY: helper without arguments.

@@ -11,8 +11,8 @@ use std::{
 
 use serde_json::Value;
 use toolkit_tests::{
-    ForkedChild, LoopDevice, MemoryCgroup, NetPair, Running, assert_unloaded, memory_hog,
-    read_big_file, run_tool, write_big_file,
+    CpuCgroup, ForkedChild, LoopDevice, MemoryCgroup, NetPair, Running, assert_unloaded,
+    memory_hog, read_big_file, run_tool, write_big_file,
 };
 
 /// One scenario at a time: each measures the whole machine.
@@ -459,4 +459,72 @@ fn a_probe_left_out_is_said_and_the_rest_still_works() {
         "{}",
         text.stdout
     );
+}
+
+/// Sleeps until killed: a cgroup's only, idle task.
+fn sleep_forever() {
+    loop {
+        toolkit_tests::sleep_ns(1_000_000_000);
+    }
+}
+
+/// `--per-cgroup --check`: a spinning child in a cgroup limited to 10% of
+/// a CPU is flagged for CPU (throttled in most periods, by its own
+/// `cpu.stat`), a child reading a 64 MiB file in a 16 MiB memory cgroup
+/// for memory (its limit hit, by its own `memory.failcnt` or
+/// `memory.events`), an idle third cgroup is not; exit status 3.
+#[test]
+fn per_cgroup_check_flags_the_throttled_and_the_reclaiming_not_the_idle() {
+    let _machine = machine();
+    let file = write_big_file("toolkit-usecheck");
+    let throttled = CpuCgroup::new("toolkit-usecheck-throttled", 10_000, 100_000);
+    let reclaiming = MemoryCgroup::new("toolkit-usecheck-reclaiming", 16 << 20);
+    let idle = MemoryCgroup::new("toolkit-usecheck-idle", 1 << 30);
+    let hog = ForkedChild::new(spin);
+    hog.wait_blocked();
+    throttled.add(hog.pid);
+    hog.release();
+    let sleeper = ForkedChild::new(sleep_forever);
+    sleeper.wait_blocked();
+    idle.add(sleeper.pid);
+    sleeper.release();
+    let hits = reclaiming.limit_hits();
+    let tool = Running::start("usecheck", &["--per-cgroup", "--check", "--json", "3", "1"]);
+    let reader = ForkedChild::new(read_big_file);
+    reader.wait_blocked();
+    reclaiming.add(reader.pid);
+    reader.run_to_end();
+    let done = tool.finish();
+    hog.kill();
+    sleeper.kill();
+    let _ = std::fs::remove_file(&file);
+    assert!(reclaiming.limit_hits() > hits, "the limit was never hit");
+    assert_eq!(done.status.code(), Some(3), "{done:?}");
+    let record: Value = serde_json::from_str(done.stdout.trim()).unwrap();
+    let flagged = |path: &str| -> Vec<String> {
+        record["cgroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["cgroup"] == path)
+            .flat_map(|c| c["flagged"].as_array().unwrap().clone())
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(flagged(&throttled.relative), ["cpu saturation"], "{record}");
+    assert_eq!(
+        flagged(&reclaiming.relative),
+        ["memory saturation"],
+        "{record}"
+    );
+    assert_eq!(flagged(&idle.relative), Vec::<String>::new(), "{record}");
+    let throttle = record["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cgroup"] == throttled.relative.as_str())
+        .unwrap()["cpu_throttled_pct"]
+        .as_f64()
+        .unwrap();
+    assert!(throttle > 50.0, "{record}");
 }

@@ -157,14 +157,18 @@ impl MemoryCgroup {
 
 impl Drop for MemoryCgroup {
     fn drop(&mut self) {
-        // Its tasks have exited (the tests kill and reap them first); an
-        // exiting task can hold it busy for a moment.
-        for _ in 0..100 {
-            if std::fs::remove_dir(&self.path).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        remove_when_empty(&self.path);
+    }
+}
+
+/// Removes a scratch cgroup whose tasks have exited (the tests kill and
+/// reap them first); an exiting task can hold it busy for a moment.
+fn remove_when_empty(path: &std::path::Path) {
+    for _ in 0..100 {
+        if std::fs::remove_dir(path).is_ok() {
+            return;
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -249,5 +253,44 @@ impl BlockCgroup {
 impl Drop for BlockCgroup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// A scratch cgroup of the CPU controller (`cpu` v1 on hybrid machines,
+/// v2 otherwise) whose tasks may run `quota_us` of every `period_us`.
+/// Removed on drop.
+pub struct CpuCgroup {
+    pub path: PathBuf,
+    /// Below the hierarchy's root, as tools print it.
+    pub relative: String,
+}
+
+impl CpuCgroup {
+    pub fn new(name: &str, quota_us: u64, period_us: u64) -> CpuCgroup {
+        let (root, v2) = controller_hierarchy("cpu", "cpu");
+        let leaf = format!("{name}-{}", std::process::id());
+        let path = root.join(&leaf);
+        std::fs::create_dir_all(&path).unwrap();
+        if v2 {
+            std::fs::write(path.join("cpu.max"), format!("{quota_us} {period_us}")).unwrap();
+        } else {
+            std::fs::write(path.join("cpu.cfs_period_us"), period_us.to_string()).unwrap();
+            std::fs::write(path.join("cpu.cfs_quota_us"), quota_us.to_string()).unwrap();
+        }
+        CpuCgroup {
+            path,
+            relative: format!("/{leaf}"),
+        }
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub fn add(&self, pid: i32) {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for CpuCgroup {
+    fn drop(&mut self) {
+        remove_when_empty(&self.path);
     }
 }

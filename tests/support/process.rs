@@ -338,7 +338,8 @@ pub fn failing_mmaps(n: u64) {
 static BIG_FILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
 
 /// Writes a 64 MiB file, synced, for [`read_big_file`]; returns its path
-/// (the caller removes it). Once per test binary.
+/// (the caller removes it). One name per test binary; tests that use it
+/// one after another each write it again.
 pub fn write_big_file(name: &str) -> PathBuf {
     use std::io::Write as _;
     let path = std::env::temp_dir().join(format!("{name}-{}.bin", std::process::id()));
@@ -348,9 +349,12 @@ pub fn write_big_file(name: &str) -> PathBuf {
         f.write_all(&chunk).unwrap();
     }
     f.sync_all().unwrap();
-    BIG_FILE
-        .set(std::ffi::CString::new(path.to_str().unwrap()).unwrap())
-        .unwrap();
+    let name = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(
+        BIG_FILE.get_or_init(|| name.clone()),
+        &name,
+        "one big file per test binary"
+    );
     path
 }
 

@@ -33,6 +33,10 @@ Thresholds (-t NAME=VALUE); a figure at or above its threshold is flagged:
     disk.queue=4        saturation: average requests in flight
     net.util=80         utilization: % of link speed, received and sent
     net.rtt=100ms       saturation: TCP round-trip time p99
+    cgroup.throttled=10 saturation (--per-cgroup): % of a cgroup's CPU periods throttled
+    cgroup.runq=10ms    saturation (--per-cgroup): a cgroup's run-queue latency p99
+    cgroup.limit=1      saturation (--per-cgroup): times a cgroup's memory hit its limit
+    cgroup.psi=10       saturation (--per-cgroup): % of time a cgroup stalled (PSI, v2)
 Any error is flagged, and so is any packet dropped for a full queue or
 backlog (saturation).";
 
@@ -41,6 +45,7 @@ Examples:
     usecheck 5 1              # one screen after 5 seconds
     usecheck 1                # a screen every second
     usecheck -C 5 1           # a row per CPU
+    usecheck -G --check 10 1  # and the cgroups saturated or failing, flagged
     usecheck --check 10 1     # exit 3 if anything crossed a threshold
     usecheck -t cpu.busy=95,disk.p99=20ms 5
     usecheck --json 10 1      # one JSON object per screen
@@ -60,6 +65,11 @@ pub struct Cli {
     /// A row per CPU
     #[arg(short = 'C', long = "per-cpu")]
     pub per_cpu: bool,
+    /// Under the table, the cgroups that are saturated or failing: CPU
+    /// throttled by its limit or waiting for a CPU, memory at its limit or
+    /// stalled, I/O stalled, OOM kills (each against a cgroup.* threshold)
+    #[arg(short = 'G', long = "per-cgroup")]
+    pub per_cgroup: bool,
     /// Print a timestamp on each screen's heading
     #[arg(short = 'T', long)]
     pub timestamp: bool,

@@ -3,6 +3,7 @@
 //! measured figure, flagged where it crosses a threshold.
 
 mod cell;
+mod cgroups;
 mod cli;
 mod counters;
 mod probes;
@@ -51,7 +52,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     // Read once, for every probe.
     let btf = KernelBtf::load()?;
     let flagged = {
-        let mut probes = Probes::attach(&btf, cli.per_cpu, &cli.skip);
+        let mut probes = Probes::attach(&btf, cli.per_cpu, cli.per_cgroup, &cli.skip);
         if let Some(om) = &openmetrics {
             om.publish_or_fail()?;
         }
@@ -60,23 +61,44 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             cli.json,
         )?;
         let mut before = Snapshot::take();
+        let mut cgroups_before = cli.per_cgroup.then(cgroups::Snapshot::take);
         let mut flagged = false;
         run_intervals(signals, cli.every.every(), cli.every.count, || {
-            let sample = probes.interval()?;
+            let mut sample = probes.interval()?;
             let after = Snapshot::take();
+            let seconds = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
+            let section = match &cgroups_before {
+                Some(then) => {
+                    let now = cgroups::Snapshot::take();
+                    let runq = sample.cgroup_runq.take();
+                    let section =
+                        cgroups::Section::new(then, &now, seconds, runq.as_ref(), &thresholds);
+                    cgroups_before = Some(now);
+                    Some(section)
+                }
+                None => None,
+            };
             let screen = Screen::new(&before, &after, sample, &probes, &thresholds, cli.per_cpu);
             before = after;
-            flagged |= screen.flagged();
+            flagged |= screen.flagged() || section.as_ref().is_some_and(|s| s.flagged());
             if let Some(om) = &mut openmetrics {
                 screen.publish(om);
             }
             let mut out = stdout();
             if cli.json {
-                serde_json::to_writer(&mut out, &screen.json(&thresholds))?;
+                let mut record = screen.json(&thresholds);
+                if let Some(section) = &section {
+                    record["cgroups"] = section.json();
+                    record["flagged"] = (record["flagged"] == true || section.flagged()).into();
+                }
+                serde_json::to_writer(&mut out, &record)?;
                 writeln!(out)?;
             } else {
                 let time = cli.timestamp.then(local_hms);
                 write!(out, "{}", screen.text(time.as_deref()))?;
+                if let Some(section) = &section {
+                    write!(out, "{}", section.text())?;
+                }
                 writeln!(out)?;
             }
             out.flush()?;

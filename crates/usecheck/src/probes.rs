@@ -88,6 +88,8 @@ const MEMORY_CALLS: [&str; 4] = ["mmap", "munmap", "brk", "mremap"];
 /// Every probe.
 pub struct Probes {
     pub runq: Probe<runqlat::Tracer>,
+    /// With `--per-cgroup`: run-queue latency by cgroup.
+    pub cgroup_runq: Probe<runqlat::Tracer>,
     pub memory: Probe<syslat::Tracer>,
     pub oom: Probe<oomkill::Watcher>,
     pub disk: Probe<biolatency::Tracer>,
@@ -124,14 +126,30 @@ pub struct Sample {
     pub drops: Option<BTreeMap<String, BTreeMap<String, u64>>>,
     /// TCP RTT by local address, log-linear.
     pub rtt: Option<BTreeMap<std::net::IpAddr, LlHist>>,
+    /// With `--per-cgroup`: run-queue latency by cgroup.
+    pub cgroup_runq: Option<toolkit_cgroup::SplitHists>,
     /// What the kernel halves could not record.
     pub lost: Vec<(&'static str, u64)>,
 }
 
 impl Probes {
     /// Loads and attaches every probe but those in `skip`; `per_cpu` splits
-    /// run-queue latency by CPU.
-    pub fn attach(btf: &KernelBtf, per_cpu: bool, skip: &[Skip]) -> Self {
+    /// run-queue latency by CPU; `per_cgroup` adds it by cgroup.
+    pub fn attach(btf: &KernelBtf, per_cpu: bool, per_cgroup: bool, skip: &[Skip]) -> Self {
+        let cgroup_runq = if per_cgroup {
+            let what = "cgroups' CPU saturation (run-queue latency by cgroup)";
+            Probe::attach("runq", what, skip, || {
+                let options = runqlat::Options {
+                    grouping: runqlat::Grouping::Cgroup,
+                    shown_cgroups: toolkit_core::MAX_CGROUPS,
+                    loglinear: true,
+                    ..runqlat::Options::default()
+                };
+                runqlat::Tracer::attach("usecheck", btf, &options)
+            })
+        } else {
+            Probe::Off("not asked for (--per-cgroup)".into())
+        };
         let runq = Probe::attach("runq", "CPU saturation (run-queue latency)", skip, || {
             runqlat::Tracer::attach(
                 "usecheck",
@@ -212,6 +230,7 @@ impl Probes {
         });
         Self {
             runq,
+            cgroup_runq,
             memory,
             oom,
             disk,
@@ -303,6 +322,14 @@ impl Probes {
             }
             Ok(by_addr)
         })?;
+        let cgroup_runq = self
+            .cgroup_runq
+            .interval(|t| {
+                let i = t.interval()?;
+                keep(i.lost);
+                Ok(i.cgroups)
+            })?
+            .flatten();
         let (reclaim_ns, failed_calls) = memory.unzip();
         let (io, io_errors) = disk.unzip();
         Ok(Sample {
@@ -314,6 +341,7 @@ impl Probes {
             io_errors,
             drops,
             rtt,
+            cgroup_runq,
             lost,
         })
     }

@@ -79,6 +79,30 @@ const DEFS: &[Def] = &[
         what: "saturation: average requests in flight",
     },
     Def {
+        name: "cgroup.throttled",
+        default: 10.0,
+        kind: Kind::Percent,
+        what: "saturation (--per-cgroup): % of a cgroup's CPU periods throttled by its limit",
+    },
+    Def {
+        name: "cgroup.runq",
+        default: 0.010,
+        kind: Kind::Duration,
+        what: "saturation (--per-cgroup): a cgroup's run-queue latency p99",
+    },
+    Def {
+        name: "cgroup.limit",
+        default: 1.0,
+        kind: Kind::Number,
+        what: "saturation (--per-cgroup): times a cgroup's memory hit its limit (reclaim)",
+    },
+    Def {
+        name: "cgroup.psi",
+        default: 10.0,
+        kind: Kind::Percent,
+        what: "saturation (--per-cgroup): % of time some task of a cgroup stalled on memory or I/O (PSI, cgroup v2)",
+    },
+    Def {
         name: "net.util",
         default: 80.0,
         kind: Kind::Percent,

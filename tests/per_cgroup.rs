@@ -9,8 +9,9 @@ use std::{
 };
 
 use toolkit_tests::{
-    BlockCgroup, ForkedChild, LoopDevice, OciContainer, Running, TestCgroup, failing_mmaps,
-    getppids, json_list, parse_log2_hists, parse_openmetrics, run_tool, scratch, sleep_ns,
+    BlockCgroup, ForkedChild, LoopDevice, NetPair, OciContainer, Running, TestCgroup,
+    failing_mmaps, getppids, json_list, parse_log2_hists, parse_openmetrics, run_tool, scratch,
+    sleep_ns,
 };
 
 /// The overflow test fills the per-cgroup maps of every -G tool running
@@ -482,4 +483,117 @@ fn biolatency_splits_io_by_the_block_cgroup() {
             cgroup.relative
         );
     }
+}
+
+/// Prints its pid and waits for a line on stdin (the test moves it into
+/// its cgroup meanwhile: `ip netns exec` mounts its own /sys, without the
+/// cgroup trees), then sends argv[3] UDP datagrams to argv[1]:argv[2],
+/// which an nftables rule drops (on output, the send fails with EPERM).
+const DROPPED_SENDER: &str = r#"
+import os, socket, sys
+print(os.getpid(), flush=True)
+sys.stdin.readline()
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(n):
+    try:
+        s.sendto(b"x" * 64, (addr, port))
+    except PermissionError:
+        pass
+"#;
+
+/// Runs [`DROPPED_SENDER`] in `pair`'s namespace `a`, in `cgroup`.
+fn send_dropped(pair: &NetPair, cgroup: &TestCgroup, port: &str, count: u64) {
+    use std::io::{BufRead as _, Write as _};
+    let count = count.to_string();
+    let args = ["python3", "-c", DROPPED_SENDER, &pair.addr_b, port, &count];
+    let mut sender = pair.spawn(&pair.a, &args);
+    let mut pid = String::new();
+    std::io::BufReader::new(sender.stdout.as_mut().unwrap())
+        .read_line(&mut pid)
+        .unwrap();
+    cgroup.add(pid.trim().parse().unwrap());
+    sender.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    assert!(sender.wait().unwrap().success());
+}
+
+/// netdrop -G: packets an nftables output rule drops, counted by the cgroup
+/// of the socket that sent them, each cgroup's count its sender's
+/// datagrams, and their sum the rule's own counter; packets dropped on the
+/// receiver's input, before any socket, under `(no socket)`, as many as
+/// that rule's counter.
+#[test]
+fn netdrop_splits_drops_by_the_sockets_cgroup() {
+    let _maps = maps_shared();
+    let pair = NetPair::ipv4_only("split");
+    pair.exec(&pair.a, &["nft", "add", "table", "inet", "tko"]);
+    pair.exec(
+        &pair.a,
+        &[
+            "nft",
+            "add chain inet tko output { type filter hook output priority 0 ; policy accept ; }",
+        ],
+    );
+    let port = toolkit_tests::UDP_PORT;
+    pair.exec(
+        &pair.a,
+        &[
+            "nft", "add", "rule", "inet", "tko", "output", "udp", "dport", port, "counter", "drop",
+        ],
+    );
+    let parent = TestCgroup::new("split-netdrop");
+    let cgroups: Vec<TestCgroup> = ["a", "b", "c"]
+        .iter()
+        .map(|n| TestCgroup::nested(&parent, n))
+        .collect();
+    const SENT: [u64; 3] = [101, 211, 307];
+    let tool = Running::start(
+        "netdrop",
+        &[
+            "-G",
+            "-I",
+            "--max-cgroups",
+            "1024",
+            "-r",
+            "NETFILTER_DROP",
+            "--json",
+        ],
+    );
+    for (cgroup, sent) in cgroups.iter().zip(SENT) {
+        send_dropped(&pair, cgroup, port, sent);
+    }
+    // Dropped on the receiver's input, before any socket took them.
+    pair.input_rule(&["udp", "dport", "5557", "counter", "drop"]);
+    send_dropped(&pair, &parent, "5557", 53);
+    let record = json_record(&tool.stop());
+    assert_eq!(pair.rule_packets(), 53);
+    let rules = pair.exec(&pair.a, &["nft", "list", "chain", "inet", "tko", "output"]);
+    let counter: u64 = rules
+        .split("counter packets ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in {rules}"));
+    assert_eq!(counter, SENT.iter().sum::<u64>(), "{rules}");
+    let count = |path: &str| -> u64 {
+        json_list(&record["drops"])
+            .filter(|d| d["cgroup"] == path && d["reason"] == "NETFILTER_DROP")
+            .map(|d| d["count"].as_u64().unwrap())
+            .sum()
+    };
+    for (cgroup, sent) in cgroups.iter().zip(SENT) {
+        assert_eq!(
+            count(&cgroup.relative()),
+            sent,
+            "{}: {record}",
+            cgroup.relative()
+        );
+    }
+    let no_socket: u64 = json_list(&record["drops"])
+        .filter(|d| d["cgroup"] == "(no socket)" && d["interface"] == pair.dev_b.as_str())
+        .map(|d| d["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(no_socket, 53, "{record}");
+    drop(cgroups);
+    drop(parent);
 }

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use netdrop::{Options, config::Reasons};
-use toolkit_cli::{IntervalArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, IntervalArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
     netdrop                      # drops by reason and protocol, printed at Ctrl-C
     netdrop 1                    # every second
     netdrop -I 5                 # also by interface, every 5 seconds
+    netdrop -G 5                 # also by the socket's cgroup: whose packets are dropped?
     netdrop -x NO_SOCKET         # leave out packets for closed ports
     netdrop -r SOCKET_RCVBUFF,SOCKET_BACKLOG 1   # only receive queues overflowing
     netdrop -l                   # this kernel's drop reasons
@@ -35,6 +36,8 @@ pub struct Cli {
     /// Count by interface too (NAME@INODE for another network namespace's)
     #[arg(short = 'I', long)]
     pub interfaces: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     /// Count only these drop reasons (names as -l lists them)
     #[arg(short = 'r', long = "reasons", value_name = "REASON", value_delimiter = ',',
           value_parser = parse_reason)]
@@ -85,6 +88,7 @@ impl Cli {
             by_interface: self.interfaces,
             count_unlisted: self.reasons.is_empty(),
             counted: reasons.selected(&self.reasons, &self.exclude, self.all)?,
+            per_cgroup: self.split.shown(),
         })
     }
 }

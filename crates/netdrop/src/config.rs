@@ -20,6 +20,9 @@ pub struct Options {
     /// The `enum skb_drop_reason` values to count
     /// ([`config::Reasons::selected`]).
     pub counted: Vec<u32>,
+    /// Key drops by the cgroup v2 of the packet's socket too (`-G`): how
+    /// many cgroups to show.
+    pub per_cgroup: Option<u32>,
 }
 
 /// Reasons that are not drops: `kfree_skb` never reports the first two on
@@ -129,6 +132,27 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         // possible_net_t: an anonymous struct of one member, `struct net *net`.
         netdev_net: btf.member_offset("net_device", "nd_net")?,
         net_ns_inum: btf.member_offset("net", "ns")? + btf.member_offset("ns_common", "inum")?,
+        ..socket_cgroup(options, btf)?
+    })
+}
+
+/// With `-G`, the way from a packet to its socket's cgroup; zero otherwise.
+fn socket_cgroup(options: &Options, btf: &KernelBtf) -> Result<Config> {
+    if options.per_cgroup.is_none() {
+        return Ok(Config::DEFAULT);
+    }
+    let Ok(cgroup) = btf.member_offset("sock_cgroup_data", "cgroup") else {
+        bail!(
+            "-G needs sockets that point to their cgroup (CONFIG_SOCK_CGROUP_DATA, Linux 5.15 or later)"
+        );
+    };
+    Ok(Config {
+        by_cgroup: 1,
+        skb_sk: btf.member_offset("sk_buff", "sk")?,
+        sk_state: btf.member_offset("sock", "__sk_common")?
+            + btf.member_offset("sock_common", "skc_state")?,
+        sk_cgroup: btf.member_offset("sock", "sk_cgrp_data")? + cgroup,
+        cgroup: btf.cgroup_offsets()?,
         ..Config::DEFAULT
     })
 }
@@ -197,6 +221,7 @@ mod tests {
             by_interface,
             count_unlisted,
             counted: Vec::new(),
+            per_cgroup: None,
         };
         let config = build(&options(true, true), &KernelBtf::load().unwrap()).unwrap();
         assert_eq!((config.by_interface, config.count_unlisted), (1, 1));
@@ -210,5 +235,20 @@ mod tests {
                 .count_unlisted,
             0
         );
+        // Without -G nothing of the socket is read.
+        assert_eq!(config.skb_sk, 0);
+    }
+
+    /// This kernel's sockets point to their cgroup: -G finds the way.
+    #[test]
+    fn per_cgroup_reads_the_sockets_cgroup() {
+        let options = Options {
+            per_cgroup: Some(50),
+            ..Options::default()
+        };
+        let config = build(&options, &KernelBtf::load().unwrap()).unwrap();
+        assert_eq!(config.by_cgroup, 1);
+        assert!(config.skb_sk != 0 && config.sk_cgroup != 0, "{config:?}");
+        assert_ne!(config.cgroup.kernfs_node_id, 0);
     }
 }

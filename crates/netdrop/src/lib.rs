@@ -10,6 +10,7 @@ use anyhow::Result;
 use aya::Ebpf;
 pub use netdrop_ebpf::DropKey;
 use netdrop_ebpf::{CLASSES, dropped, maps};
+use toolkit_cgroup::{CgroupNames, Split};
 use toolkit_drain::{ArrayDrain, HistDrain, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool, switch_on};
@@ -72,12 +73,20 @@ impl Tool for Netdrop {
 
     fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
         // Per-reason slots up to the largest reason counted (the others go
-        // to the hash), none with -I.
+        // to the hash), none with -I or -G.
+        let split = options.by_interface || options.per_cgroup.is_some();
         let slots = match options.counted.iter().max() {
-            Some(&max) if !options.by_interface => max + 1,
+            Some(&max) if !split => max + 1,
             _ => 1,
         };
-        vec![(maps::BY_REASON, slots)]
+        let names = match options.per_cgroup {
+            Some(_) => toolkit_core::MAX_CGROUPS,
+            None => 1,
+        };
+        vec![
+            (maps::BY_REASON, slots),
+            (toolkit_core::CGROUP_NAMES_MAP, names),
+        ]
     }
 
     fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {
@@ -91,6 +100,8 @@ pub struct Tracer {
     drops: HistDrain<DropKey, u64>,
     /// Without `by_interface`: the common protocols' drops, by reason.
     by_reason: Option<ArrayDrain<[u64; CLASSES.len()]>>,
+    /// With `per_cgroup`: the sockets' cgroups, named.
+    split: Option<Split>,
 }
 
 impl Tracer {
@@ -100,14 +111,24 @@ impl Tracer {
         let mut session = Session::start::<Netdrop>(tool, btf, options)?;
         let ebpf = session.ebpf();
         let drops = HistDrain::new(ebpf, maps::DROPS)?;
-        let by_reason = (!options.by_interface)
+        let by_reason = (!options.by_interface && options.per_cgroup.is_none())
             .then(|| ArrayDrain::new(ebpf, maps::BY_REASON))
             .transpose()?
             .map(|drain| drain.only(options.counted.iter().copied()));
+        let split = match options.per_cgroup {
+            Some(shown) => {
+                let names = CgroupNames::unified()
+                    .zero_named(NO_SOCKET)
+                    .with_kernel_names(ebpf)?;
+                Some(Split::new(names, shown))
+            }
+            None => None,
+        };
         Ok(Self {
             session,
             drops,
             by_reason,
+            split,
         })
     }
 
@@ -118,6 +139,7 @@ impl Tracer {
             session,
             drops,
             by_reason,
+            ..
         } = self;
         session.interval(|tick| {
             let mut drops = drops.drain(tick)?;
@@ -139,5 +161,16 @@ impl Tracer {
             }
             Ok(drops)
         })
+    }
+}
+
+/// What `-G` calls the drops of packets without a full socket.
+pub const NO_SOCKET: &str = "(no socket)";
+
+impl Tracer {
+    /// With `per_cgroup`: the split that names the sockets' cgroups and
+    /// chooses which to show.
+    pub fn split(&mut self) -> Option<&mut Split> {
+        self.split.as_mut()
     }
 }

@@ -4,10 +4,12 @@
 mod cli;
 mod report;
 
-use std::io::Write as _;
+use std::{collections::BTreeMap, io::Write as _};
 
 use anyhow::Result;
-use netdrop::{Tracer, config::Reasons, own_netns};
+
+use netdrop::{DropKey, Tracer, config::Reasons, own_netns};
+use toolkit_cgroup::Split;
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::KernelBtf;
 use toolkit_report::{OpenMetrics, output::stdout, print_banner};
@@ -43,14 +45,24 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut tracer = Tracer::attach("netdrop", &btf, &options)?;
     let report = Report {
         interfaces: cli.interfaces,
+        cgroups: cli.split.per_cgroup,
         top: cli.top as usize,
         json: cli.json,
         own_netns: own_netns(),
     };
-    let labels: &'static [&'static str] = if cli.interfaces {
-        &["reason", "protocol", "interface", "netns"]
-    } else {
-        &["reason", "protocol"]
+    let labels: &'static [&'static str] = match (cli.interfaces, cli.split.per_cgroup) {
+        (true, true) => &[
+            "reason",
+            "protocol",
+            "interface",
+            "netns",
+            "cgroup",
+            "container",
+            "pod_uid",
+        ],
+        (true, false) => &["reason", "protocol", "interface", "netns"],
+        (false, true) => &["reason", "protocol", "cgroup", "container", "pod_uid"],
+        (false, false) => &["reason", "protocol"],
     };
     const HELP: &str =
         "Packets the kernel dropped (skb:kfree_skb), by drop reason, since netdrop started.";
@@ -61,10 +73,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     print_banner("Tracing packet drops... Ctrl-C to end.", cli.json)?;
     run_intervals(signals, cli.interval.every(), cli.interval.count, || {
         let (drops, lost) = tracer.interval()?;
-        let rows: Vec<Row> = drops
-            .into_iter()
-            .map(|(key, count)| Row::new(&key, reasons.name(key.reason), count))
-            .collect();
+        let rows = match tracer.split() {
+            Some(split) => by_cgroup(split, drops, &reasons),
+            None => drops
+                .into_iter()
+                .map(|(key, count)| Row::new(&key, reasons.name(key.reason), count))
+                .collect(),
+        };
         if let Some(om) = &mut openmetrics {
             for row in &rows {
                 let mut values = vec![row.reason.clone(), row.protocol.clone()];
@@ -75,6 +90,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                         netns => netns.to_string(),
                     });
                 }
+                if let Some(cgroup) = &row.cgroup {
+                    values.extend(cgroup.label_values());
+                }
                 om.count("drops", HELP, labels, values, row.count);
             }
             om.end_interval(std::iter::empty::<(String, &_)>(), &lost);
@@ -82,4 +100,29 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         report.write(&mut stdout(), rows, &lost)?;
         Ok(())
     })
+}
+
+/// `-G`: the drops' rows with their sockets' cgroups, the busiest cgroups
+/// (by drops) by name and the rest summed into `other`.
+fn by_cgroup(split: &mut Split, drops: Vec<(DropKey, u64)>, reasons: &Reasons) -> Vec<Row> {
+    let mut totals: BTreeMap<u64, u64> = BTreeMap::new();
+    for (key, count) in &drops {
+        *totals.entry(key.cgroup).or_insert(0) += count;
+    }
+    let selection = split.select(totals);
+    // Keys that differ only by cgroups folded into `other` become one row.
+    let mut rows: BTreeMap<(DropKey, usize), u64> = BTreeMap::new();
+    for (key, count) in drops {
+        let Some(row) = selection.row_of(key.cgroup) else {
+            continue;
+        };
+        let key = DropKey { cgroup: 0, ..key };
+        *rows.entry((key, row)).or_insert(0) += count;
+    }
+    rows.into_iter()
+        .map(|((key, row), count)| Row {
+            cgroup: Some(selection.rows()[row].clone()),
+            ..Row::new(&key, reasons.name(key.reason), count)
+        })
+        .collect()
 }

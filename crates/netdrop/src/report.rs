@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use netdrop::{DropKey, interface_label, interface_name};
-use serde_json::json;
+use serde_json::{Value, json};
 use toolkit_drain::Losses;
 use toolkit_report::output::{local_hms, losses_json, rfc3339_now};
 
@@ -16,6 +16,8 @@ pub struct Row {
     pub interface: String,
     /// The interface's network namespace (inode number; 0: no interface).
     pub netns: u32,
+    /// With `-G`: the socket's cgroup (or `other`, or no socket).
+    pub cgroup: Option<toolkit_cgroup::Row>,
     pub count: u64,
 }
 
@@ -26,6 +28,7 @@ impl Row {
             protocol: protocol_name(key.l3, key.l4),
             interface: interface_name(key),
             netns: key.netns,
+            cgroup: None,
             count,
         }
     }
@@ -62,6 +65,8 @@ pub fn protocol_name(l3: u16, l4: u8) -> String {
 /// Output settings from the command line.
 pub struct Report {
     pub interfaces: bool,
+    /// A CGROUP column (`-G`).
+    pub cgroups: bool,
     pub top: usize,
     pub json: bool,
     /// The network namespace whose interfaces go by their plain names.
@@ -73,9 +78,19 @@ impl Report {
     /// without drops says so, since "no errors" is an answer too.
     pub fn write(&self, w: &mut impl Write, mut rows: Vec<Row>, lost: &Losses) -> io::Result<()> {
         rows.sort_by(|a, b| {
-            b.count.cmp(&a.count).then_with(|| {
-                (&a.reason, &a.protocol, &a.interface).cmp(&(&b.reason, &b.protocol, &b.interface))
-            })
+            b.count
+                .cmp(&a.count)
+                .then_with(|| {
+                    (&a.reason, &a.protocol, &a.interface).cmp(&(
+                        &b.reason,
+                        &b.protocol,
+                        &b.interface,
+                    ))
+                })
+                .then_with(|| {
+                    let name = |r: &Row| r.cgroup.as_ref().map(toolkit_cgroup::Row::name);
+                    name(a).cmp(&name(b))
+                })
         });
         if self.json {
             return self.write_json(w, &rows, lost);
@@ -94,13 +109,19 @@ impl Report {
             if self.interfaces {
                 write!(w, " {:<width$}", "INTERFACE")?;
             }
-            writeln!(w, " {:>10}", "COUNT")?;
+            write!(w, " {:>10}", "COUNT")?;
+            // The cgroup last: paths are long.
+            writeln!(w, "{}", if self.cgroups { " CGROUP" } else { "" })?;
             for (row, label) in shown.iter().zip(&labels) {
                 write!(w, "{:<28} {:<10}", row.reason, row.protocol)?;
                 if self.interfaces {
                     write!(w, " {label:<width$}")?;
                 }
-                writeln!(w, " {:>10}", row.count)?;
+                write!(w, " {:>10}", row.count)?;
+                match &row.cgroup {
+                    Some(cgroup) => writeln!(w, " {}", cgroup.name())?,
+                    None => writeln!(w)?,
+                }
             }
             if rows.len() > self.top {
                 let rest: u64 = rows[self.top..].iter().map(|r| r.count).sum();
@@ -132,6 +153,9 @@ impl Report {
                         v["netns"] = r.netns.into();
                     }
                 }
+                if let (Some(cgroup), Value::Object(fields)) = (&r.cgroup, &mut v) {
+                    fields.extend(cgroup.json());
+                }
                 v
             })
             .collect();
@@ -158,6 +182,7 @@ mod tests {
             protocol: protocol.into(),
             interface: interface.into(),
             netns: if interface.is_empty() { 0 } else { OWN },
+            cgroup: None,
             count,
         }
     }
@@ -186,6 +211,7 @@ mod tests {
     fn table_sorts_by_count_and_keeps_the_top() {
         let report = Report {
             interfaces: true,
+            cgroups: false,
             top: 2,
             json: false,
             own_netns: OWN,
@@ -202,6 +228,7 @@ mod tests {
     fn an_interval_without_drops_says_so() {
         let report = Report {
             interfaces: false,
+            cgroups: false,
             top: 10,
             json: false,
             own_netns: OWN,
@@ -213,6 +240,7 @@ mod tests {
     fn interfaces_of_other_namespaces_carry_their_namespace() {
         let report = Report {
             interfaces: true,
+            cgroups: false,
             top: 10,
             json: false,
             own_netns: OWN,

@@ -210,6 +210,7 @@ impl Probes {
                 by_interface: true,
                 count_unlisted: true,
                 counted: reasons.selected(&[], &[], false)?,
+                per_cgroup: None,
             };
             Ok(Drops {
                 tracer: netdrop::Tracer::attach("usecheck", btf, &options)?,

@@ -46,8 +46,17 @@ pub struct Config {
     pub netdev_net: u32,
     /// `net.ns.inum`: that namespace's inode number.
     pub net_ns_inum: u32,
-    /// Keeps the size a multiple of 8 with no implicit padding.
+    /// `-G`: count by the cgroup v2 of the packet's socket too.
+    pub by_cgroup: u32,
+    /// With `-G`: `sk_buff.sk`, the socket's `__sk_common.skc_state` (a
+    /// request or time-wait socket has no cgroup), and `sock.sk_cgrp_data`
+    /// + `sock_cgroup_data.cgroup`.
+    pub skb_sk: u32,
+    pub sk_state: u32,
+    pub sk_cgroup: u32,
     pub _reserved: u32,
+    /// With `-G`: from a cgroup to its id and name.
+    pub cgroup: toolkit_core::CgroupOffsets,
 }
 
 impl Config {
@@ -91,6 +100,10 @@ pub struct DropKey {
     /// Inode number of the device's network namespace with `-I` (0 without
     /// a device): containers' interfaces share names such as `eth0`.
     pub netns: u32,
+    pub _pad2: u32,
+    /// With `-G`: the cgroup v2 id of the packet's socket (0: no socket, or
+    /// a request or time-wait socket, which have none).
+    pub cgroup: u64,
 }
 
 toolkit_core::aya_pod!(DropKey);

@@ -7,12 +7,16 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use netdrop_ebpf::{
     CLASSES, Config, DropKey, ETH_P_IP, ETH_P_IPV6, MAX_REASONS, dropped, maps::MAX_KEYS,
 };
-use toolkit_kernel::{TracepointContext, bump, ctx_arg, global, map_entry, read_kernel};
+use toolkit_core::CgroupLeaf;
+use toolkit_kernel::{
+    TracepointContext, arg_cgroup_id, bump, ctx_arg, global, map_entry, read_kernel,
+    remember_cgroup_at,
+};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -28,6 +32,11 @@ static COUNTED: Array<u8> = Array::with_max_entries(MAX_REASONS, 0);
 /// `-I`: one per-CPU array slot, no hash lookup per drop.
 #[map]
 static BY_REASON: PerCpuArray<[u64; CLASSES.len()]> = PerCpuArray::with_max_entries(MAX_REASONS, 0);
+
+/// `-G`: each socket cgroup's name, for one removed before userspace
+/// reads it.
+#[map]
+static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
 
 /// Drops that could not be counted, by [`dropped`] index.
 #[map]
@@ -76,6 +85,7 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
         key.l4 = ip_protocol::<C>(skb, key.l3);
     }
     if global(&CONFIG.by_interface) == 0
+        && global(&CONFIG.by_cgroup) == 0
         && let Some(class) = CLASSES.iter().position(|&c| c == (key.l3, key.l4))
         && let Some(counts) = BY_REASON.get_ptr_mut(key.reason)
     {
@@ -94,11 +104,43 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
             .and_then(|net| read_kernel::<u32>(net, global(&CONFIG.net_ns_inum)))
             .unwrap_or(0);
     }
+    let mut cgroup = 0;
+    if global(&CONFIG.by_cgroup) != 0 {
+        (cgroup, key.cgroup) = socket_cgroup::<C>(skb);
+    }
     match map_entry(&DROPS, &key, &NONE_YET) {
-        Ok(count) => *count += 1,
+        Ok(count) => {
+            if *count == 0 && cgroup != 0 {
+                remember_cgroup_at(&CGROUP_NAMES, key.cgroup, cgroup, &CONFIG.cgroup);
+            }
+            *count += 1;
+        }
         Err(no) => bump(&DROPPED, no.reason(dropped::KEYS_FULL, dropped::NO_MEMORY)),
     }
     0
+}
+
+/// TCP states of sockets that are not full sockets, with no cgroup.
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_NEW_SYN_RECV: u8 = 12;
+
+/// `-G`: the cgroup of `skb`'s socket (the one the kernel charged it to,
+/// `sk_cgrp_data`) and its id; `(0, 0)` without a full socket: a packet
+/// received before any socket took it, or one of a request or time-wait
+/// socket.
+#[inline(always)]
+fn socket_cgroup<C: TracepointContext>(skb: u64) -> (u64, u64) {
+    let Some(sk) = C::arg_field::<u64>(skb, global(&CONFIG.skb_sk)).filter(|&sk| sk != 0) else {
+        return (0, 0);
+    };
+    let state = C::arg_field::<u8>(sk, global(&CONFIG.sk_state)).unwrap_or(TCP_TIME_WAIT);
+    if state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV {
+        return (0, 0);
+    }
+    match C::arg_field::<u64>(sk, global(&CONFIG.sk_cgroup)) {
+        Some(cgroup) if cgroup != 0 => (cgroup, arg_cgroup_id::<C>(cgroup, &CONFIG.cgroup)),
+        _ => (0, 0),
+    }
 }
 
 toolkit_kernel::tracepoint_programs!("kfree_skb", kfree_skb_btf, kfree_skb_raw, on_kfree_skb);

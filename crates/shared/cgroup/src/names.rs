@@ -34,17 +34,11 @@ impl CgroupName {
     }
 
     /// The name of an id that was never found in the tree: a cgroup
-    /// created and removed between two reads; or of id 0, which the
-    /// kernel side records for work no cgroup is charged for (a block
-    /// request without a bio, such as a flush).
+    /// created and removed between two reads.
     fn unfound(id: u64) -> Self {
-        let path = match id {
-            0 => "(no cgroup)".to_string(),
-            _ => format!("(cgroup {id}, removed before it was named)"),
-        };
         Self {
             id,
-            path,
+            path: format!("(cgroup {id}, removed before it was named)"),
             container: None,
         }
     }
@@ -99,6 +93,8 @@ pub struct CgroupNames {
     kernel: Option<aya::maps::HashMap<MapData, u64, CgroupLeaf>>,
     /// Those read from it, by id (the kernel's entries are then removed).
     leaves: HashMap<u64, CgroupLeaf>,
+    /// What id 0 stands for in this tool: work charged to no cgroup.
+    zero: &'static str,
 }
 
 impl CgroupNames {
@@ -109,7 +105,15 @@ impl CgroupNames {
             known: HashMap::new(),
             kernel: None,
             leaves: HashMap::new(),
+            zero: "(no cgroup)",
         }
+    }
+
+    /// Names id 0, which the kernel side records for work no cgroup is
+    /// charged for, `name` (netdrop: `(no socket)`).
+    pub fn zero_named(mut self, name: &'static str) -> Self {
+        self.zero = name;
+        self
     }
 
     /// Also names cgroups gone from the tree by the directory name and
@@ -206,6 +210,13 @@ impl CgroupNames {
 
     /// The name of `id` ([`CgroupNames::learn`] it first).
     pub fn name(&self, id: u64) -> CgroupName {
+        if id == 0 {
+            return CgroupName {
+                id,
+                path: self.zero.to_string(),
+                container: None,
+            };
+        }
         self.known
             .get(&id)
             .cloned()

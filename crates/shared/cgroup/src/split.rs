@@ -176,6 +176,12 @@ impl Selection {
         &self.rows
     }
 
+    /// The row cgroup `id` is shown in (its own, or `other`), by index in
+    /// [`Selection::rows`]; `None` for an id not selected.
+    pub fn row_of(&self, id: u64) -> Option<usize> {
+        self.index.get(&id).copied()
+    }
+
     /// `values` by cgroup id, summed into the rows (aligned with
     /// [`Selection::rows`]); ids not selected are ignored.
     pub fn fold<T: Counters>(&self, values: impl IntoIterator<Item = (u64, T)>) -> Vec<T> {

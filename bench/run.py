@@ -141,6 +141,8 @@ TOOLS = {
     "runqlat -G": dict(workload="pingpong", ours=["runqlat", "-G"], unsplit=["runqlat"],
                        libbpf=["runqlat"], bpftrace=BT_RUNQLAT,
                        hooks=["sched_wakeup", "sched_wakeup_new", "sched_switch"]),
+    "netdrop -G": dict(workload="udp_noport", ours=["netdrop", "-G"], unsplit=["netdrop"],
+                       libbpf=None, bpftrace=BT_NETDROP, hooks=["kfree_skb"]),
     "biolatency -G": dict(workload="dio", ours=["biolatency", "-G"], unsplit=["biolatency"],
                           libbpf=["biolatency"], bpftrace=BT_BIOLATENCY,
                           hooks=["block_rq_issue", "block_rq_complete"]),

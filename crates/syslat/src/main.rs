@@ -37,7 +37,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .syscalls
         .iter()
         .flatten()
-        .filter(|_| !cli.per_process)
+        .filter(|_| !cli.per_process && !cli.split.per_cgroup)
         .map(|nr| syscall_name(*nr));
     let title = if cli.per_process {
         "PID"

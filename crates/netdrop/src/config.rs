@@ -141,17 +141,11 @@ fn socket_cgroup(options: &Options, btf: &KernelBtf) -> Result<Config> {
     if options.per_cgroup.is_none() {
         return Ok(Config::DEFAULT);
     }
-    let Ok(cgroup) = btf.member_offset("sock_cgroup_data", "cgroup") else {
-        bail!(
-            "-G needs sockets that point to their cgroup (CONFIG_SOCK_CGROUP_DATA, Linux 5.15 or later)"
-        );
-    };
     Ok(Config {
         by_cgroup: 1,
         skb_sk: btf.member_offset("sk_buff", "sk")?,
-        sk_state: btf.member_offset("sock", "__sk_common")?
-            + btf.member_offset("sock_common", "skc_state")?,
-        sk_cgroup: btf.member_offset("sock", "sk_cgrp_data")? + cgroup,
+        sk_state: btf.sock_offsets()?.state,
+        sk_cgroup: btf.sock_cgroup_offset()?,
         cgroup: btf.cgroup_offsets()?,
         ..Config::DEFAULT
     })

@@ -14,8 +14,8 @@ use netdrop_ebpf::{
 };
 use toolkit_core::CgroupLeaf;
 use toolkit_kernel::{
-    TracepointContext, arg_cgroup_id, bump, ctx_arg, global, map_entry, read_kernel,
-    remember_cgroup_at,
+    TracepointContext, bump, ctx_arg, global, map_entry, read_kernel, remember_cgroup_at,
+    socket_cgroup,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -106,7 +106,9 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
     }
     let mut cgroup = 0;
     if global(&CONFIG.by_cgroup) != 0 {
-        (cgroup, key.cgroup) = socket_cgroup::<C>(skb);
+        let sk = C::arg_field::<u64>(skb, global(&CONFIG.skb_sk)).unwrap_or(0);
+        (cgroup, key.cgroup) =
+            socket_cgroup::<C>(sk, &CONFIG.sk_state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
     }
     match map_entry(&DROPS, &key, &NONE_YET) {
         Ok(count) => {
@@ -118,29 +120,6 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
         Err(no) => bump(&DROPPED, no.reason(dropped::KEYS_FULL, dropped::NO_MEMORY)),
     }
     0
-}
-
-/// TCP states of sockets that are not full sockets, with no cgroup.
-const TCP_TIME_WAIT: u8 = 6;
-const TCP_NEW_SYN_RECV: u8 = 12;
-
-/// `-G`: the cgroup of `skb`'s socket (the one the kernel charged it to,
-/// `sk_cgrp_data`) and its id; `(0, 0)` without a full socket: a packet
-/// received before any socket took it, or one of a request or time-wait
-/// socket.
-#[inline(always)]
-fn socket_cgroup<C: TracepointContext>(skb: u64) -> (u64, u64) {
-    let Some(sk) = C::arg_field::<u64>(skb, global(&CONFIG.skb_sk)).filter(|&sk| sk != 0) else {
-        return (0, 0);
-    };
-    let state = C::arg_field::<u8>(sk, global(&CONFIG.sk_state)).unwrap_or(TCP_TIME_WAIT);
-    if state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV {
-        return (0, 0);
-    }
-    match C::arg_field::<u64>(sk, global(&CONFIG.sk_cgroup)) {
-        Some(cgroup) if cgroup != 0 => (cgroup, arg_cgroup_id::<C>(cgroup, &CONFIG.cgroup)),
-        _ => (0, 0),
-    }
 }
 
 toolkit_kernel::tracepoint_programs!("kfree_skb", kfree_skb_btf, kfree_skb_raw, on_kfree_skb);

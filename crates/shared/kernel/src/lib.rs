@@ -1,7 +1,8 @@
 //! Kernel-side helpers shared by the tools' eBPF programs, one module per
 //! concept: reading arguments and kernel memory ([`context`]), recording
 //! samples into the histograms of `toolkit-core` ([`record`]), atomics
-//! ([`atomic`]), task filters and storage ([`task`]), syscall timing
+//! ([`atomic`]), cgroups ([`cgroup`]), task filters and storage
+//! ([`task`]), syscall timing
 //! ([`syscall`]); here, the configuration's reads, the clock and the
 //! tracepoint program pairs. Compiled for `bpfel-unknown-none` only; empty
 //! on the host.
@@ -15,11 +16,13 @@
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 
 pub mod atomic;
+pub mod cgroup;
 pub mod context;
 pub mod record;
 pub mod syscall;
 pub mod task;
 
+pub use cgroup::*;
 pub use context::*;
 pub use record::*;
 pub use syscall::*;

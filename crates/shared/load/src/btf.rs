@@ -277,6 +277,18 @@ impl KernelBtf {
         })
     }
 
+    /// The offset in `struct sock` of the pointer to the cgroup the socket
+    /// is charged to (`sk_cgrp_data.cgroup`), for `-G` in the network
+    /// tools; refused in one line where sockets have none.
+    pub fn sock_cgroup_offset(&self) -> Result<u32> {
+        let Ok(cgroup) = self.member_offset("sock_cgroup_data", "cgroup") else {
+            bail!(
+                "-G needs sockets that point to their cgroup (CONFIG_SOCK_CGROUP_DATA, Linux 5.15 or later)"
+            );
+        };
+        Ok(self.member_offset("sock", "sk_cgrp_data")? + cgroup)
+    }
+
     /// Byte offset of `member` in `struct name`, looking through anonymous
     /// unions and structs as C does.
     pub fn member_offset(&self, name: &str, member: &str) -> Result<u32> {

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead as _, BufReader};
 
-use toolkit_tests::{NetPair, Running, json_list, run_tool};
+use toolkit_tests::{NetPair, Running, TestCgroup, json_list, run_tool};
 
 const PORT: &str = "5201";
 /// Request/response round trips: with srtt's gain of 1/8, the first ~20
@@ -233,4 +233,68 @@ fn bad_input_is_one_line_and_nonzero() {
             assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         }
     }
+}
+
+/// [`CLIENT`], first printing its pid and waiting for a line on stdin, so
+/// that the test can move it into a cgroup before it makes its socket (a
+/// socket belongs to the cgroup of the task that created it).
+const CGROUP_CLIENT: &str = r#"
+import os, socket, sys
+print(os.getpid(), flush=True)
+sys.stdin.readline()
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for _ in range(int(sys.argv[3])):
+    s.sendall(b"x" * 1400)
+    assert s.recv(1) == b"k"
+print("done", flush=True)
+sys.stdin.read()
+"#;
+
+/// -G: the client's samples in the histogram of its socket's cgroup, one
+/// per segment it received established (as `samples_equal_established_segments`
+/// counts them, from `ss`), the cgroup named by its path.
+#[test]
+fn per_cgroup_samples_are_the_sockets_cgroups() {
+    use std::io::Write as _;
+    let pair = shaped_pair("tg");
+    let cgroup = TestCgroup::new("toolkit-tcprtt-client");
+    let (local, remote) = (pair.addr_a.clone(), pair.addr_b.clone());
+    let coalesced_before = pair.snmp(&pair.a, "TcpExt", "TCPBacklogCoalesce");
+    let args = [
+        "-a",
+        &local,
+        "-P",
+        PORT,
+        "-G",
+        "--max-cgroups",
+        "1024",
+        "--json",
+    ];
+    let tool = Running::start("tcprtt", &args);
+    let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, &remote, PORT]);
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let rounds = ROUNDS.to_string();
+    let mut client = pair.spawn(
+        &pair.a,
+        &["python3", "-c", CGROUP_CLIENT, &remote, PORT, &rounds],
+    );
+    let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
+    cgroup.add(out.next().unwrap().unwrap().trim().parse().unwrap());
+    client.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    assert_eq!(out.next().unwrap().unwrap(), "done");
+    let (segs_in, _) = ss(&pair, &pair.a);
+    drop(client.stdin.take());
+    assert!(client.wait().unwrap().success());
+    server.wait().unwrap();
+    let stdout = tool.stop();
+    let coalesced = pair.snmp(&pair.a, "TcpExt", "TCPBacklogCoalesce") - coalesced_before;
+    let record: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let path = cgroup.relative();
+    let count: u64 = json_list(&record["histograms"])
+        .filter(|h| h["key"]["cgroup"] == path.as_str())
+        .map(|h| h["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(count, segs_in - 1 - coalesced, "{record}");
 }

@@ -6,7 +6,7 @@ use std::{net::IpAddr, time::Duration};
 use anyhow::Result;
 use clap::Parser;
 use tcprtt::{Options, config, key};
-use toolkit_cli::{HistArgs, PercentileArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, HistArgs, PercentileArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -52,11 +52,13 @@ pub struct Cli {
     #[arg(short = 'A', long = "raddr", value_name = "RADDR")]
     pub raddr: Option<IpAddr>,
     /// Show sockets histogram by local address
-    #[arg(short = 'b', long = "byladdr", conflicts_with = "by_raddr")]
+    #[arg(short = 'b', long = "byladdr", conflicts_with_all = ["by_raddr", "per_cgroup"])]
     pub by_laddr: bool,
     /// Show sockets histogram by remote address
-    #[arg(short = 'B', long = "byraddr")]
+    #[arg(short = 'B', long = "byraddr", conflicts_with = "per_cgroup")]
     pub by_raddr: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     /// Show extension summary (average)
     #[arg(short = 'e', long = "extension")]
     pub extension: bool,
@@ -78,6 +80,8 @@ impl Cli {
                 key::LOCAL
             } else if self.by_raddr {
                 key::REMOTE
+            } else if self.split.per_cgroup {
+                key::CGROUP
             } else {
                 key::ALL
             },
@@ -93,6 +97,7 @@ impl Cli {
             rport: self.rport,
             milliseconds: self.out.milliseconds,
             loglinear: self.hires.loglinear(),
+            shown_cgroups: self.split.shown().unwrap_or(0),
         })
     }
 }

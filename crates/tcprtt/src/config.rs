@@ -30,6 +30,8 @@ pub struct Options {
     pub milliseconds: bool,
     /// Log-linear histograms too, for percentiles.
     pub loglinear: bool,
+    /// With `-G` ([`key::CGROUP`]): how many cgroups to show.
+    pub shown_cgroups: u32,
 }
 
 impl Options {
@@ -106,18 +108,33 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         // tcp_sock starts with its inet_connection_sock, which starts with
         // the sock: the offset in tcp_sock is the offset from the socket.
         srtt_us: btf.member_offset("tcp_sock", "srtt_us")?,
+        sk_cgroup: match options.key_by {
+            key::CGROUP => btf.sock_cgroup_offset()?,
+            _ => 0,
+        },
+        _reserved: 0,
+        cgroup: match options.key_by {
+            key::CGROUP => btf.cgroup_offsets()?,
+            _ => toolkit_core::CgroupOffsets::ZERO,
+        },
     })
 }
 
 /// Map sizes: one histogram unless split; log-linear ones only when used.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 2] {
-    let keys = if options.key_by == key::ALL {
-        1
-    } else {
-        maps::MAX_KEYS
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
+    let (keys, cgroups) = match options.key_by {
+        key::ALL => (1, 1),
+        key::CGROUP => (1, toolkit_core::MAX_CGROUPS),
+        _ => (maps::MAX_KEYS, 1),
     };
-    let ll_keys = if options.loglinear { keys } else { 1 };
-    [(maps::HISTS, keys), (maps::LLHISTS, ll_keys)]
+    let ll = |keys| if options.loglinear { keys } else { 1 };
+    [
+        (maps::HISTS, keys),
+        (maps::LLHISTS, ll(keys)),
+        (maps::CGROUPS, cgroups),
+        (maps::CGROUPS_LL, ll(cgroups)),
+        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
+    ]
 }
 
 #[cfg(test)]

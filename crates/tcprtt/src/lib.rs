@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 pub use tcprtt_ebpf::{AddrKey, key};
 use tcprtt_ebpf::{dropped, maps};
+use toolkit_cgroup::{CgroupNames, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
 use toolkit_load::{Hook, KernelBtf};
@@ -29,6 +30,9 @@ pub struct Interval {
     pub hists: Vec<(AddrKey, Hist)>,
     /// Their log-linear twins, with `loglinear`.
     pub loglinear: BTreeMap<AddrKey, LlHist>,
+    /// With `-G`: the histograms by the socket's cgroup, folded into the
+    /// split's rows (`hists` is then empty).
+    pub cgroups: Option<SplitHists>,
     /// What the kernel side could not record.
     pub lost: Losses,
 }
@@ -61,6 +65,7 @@ pub struct Tracer {
     session: Session,
     drain: Histograms<AddrKey>,
     loglinear: Option<HistDrain<AddrKey, LlHist>>,
+    cgroups: Option<SplitDrain>,
 }
 
 impl Tracer {
@@ -69,8 +74,14 @@ impl Tracer {
     pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         let mut session = Session::start::<Tcprtt>(tool, btf, options)?;
         let ebpf = session.ebpf();
-        let split = options.key_by != key::ALL;
+        let split = !matches!(options.key_by, key::ALL | key::CGROUP);
         let drain = Histograms::new(ebpf, split, maps::HISTS, maps::TOTAL, AddrKey::ZERO)?;
+        let cgroups = (options.key_by == key::CGROUP)
+            .then(|| {
+                let names = CgroupNames::unified();
+                SplitDrain::new(ebpf, options.loglinear, names, options.shown_cgroups)
+            })
+            .transpose()?;
         let loglinear = options
             .loglinear
             .then(|| HistDrain::new(ebpf, maps::LLHISTS))
@@ -79,6 +90,7 @@ impl Tracer {
             session,
             drain,
             loglinear,
+            cgroups,
         })
     }
 
@@ -88,12 +100,18 @@ impl Tracer {
             session,
             drain,
             loglinear,
+            cgroups,
         } = self;
-        let ((hists, loglinear), lost) =
-            session.interval(|tick| Ok((drain.drain(tick)?, drain_optional(loglinear, tick)?)))?;
+        let ((hists, loglinear, cgroups), lost) = session.interval(|tick| {
+            if let Some(split) = cgroups {
+                return Ok((Vec::new(), BTreeMap::new(), Some(split.drain(tick)?)));
+            }
+            Ok((drain.drain(tick)?, drain_optional(loglinear, tick)?, None))
+        })?;
         Ok(Interval {
             hists,
             loglinear,
+            cgroups,
             lost,
         })
     }

@@ -26,6 +26,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let title = label.unwrap_or("ADDRESSES").to_uppercase();
     let mut report = cli.out.report("tcprtt", &cli.hires, &title, unit, always)?;
     let mut openmetrics = cli.hires.open_metrics("tcprtt", label, unit)?;
+    if options.key_by == tcprtt::key::CGROUP {
+        openmetrics = openmetrics.map(|om| om.labelled(toolkit_cgroup::LABELS));
+    }
     let banner = match cli.duration {
         Some(d) => format!("Tracing TCP RTT for {} secs.", d.as_secs_f64()),
         None => "Tracing TCP RTT... Hit Ctrl-C to end.".to_string(),
@@ -36,8 +39,15 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let tcprtt::Interval {
             hists,
             loglinear,
+            cgroups,
             lost,
         } = tracer.interval()?;
+        if let Some(split) = &cgroups {
+            if let Some(om) = &mut openmetrics {
+                om.end_interval(split.labelled(), &lost);
+            }
+            return Ok(report.write(&mut stdout(), &split.report_rows(), &lost, &())?);
+        }
         if let Some(om) = &mut openmetrics {
             om.end_interval(
                 hists

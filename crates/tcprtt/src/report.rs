@@ -25,6 +25,7 @@ pub fn label(key_by: u16) -> Option<&'static str> {
     match key_by {
         key::LOCAL => Some("laddr"),
         key::REMOTE => Some("raddr"),
+        key::CGROUP => Some("cgroup"),
         _ => None,
     }
 }

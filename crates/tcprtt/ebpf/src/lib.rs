@@ -29,6 +29,11 @@ pub struct Config {
     pub srtt_us: u32,
     /// The socket's fields, from the running kernel's BTF.
     pub sock: toolkit_core::SockOffsets,
+    /// With `-G` ([`key::CGROUP`]): `sock.sk_cgrp_data.cgroup`, and from
+    /// a cgroup to its id and name.
+    pub sk_cgroup: u32,
+    pub _reserved: u32,
+    pub cgroup: toolkit_core::CgroupOffsets,
 }
 
 impl Config {
@@ -52,6 +57,8 @@ pub mod key {
     pub const LOCAL: u16 = 1;
     /// `-B`: per remote address.
     pub const REMOTE: u16 = 2;
+    /// `-G`: per cgroup of the socket (the `CGROUPS` maps).
+    pub const CGROUP: u16 = 3;
 }
 
 /// A histogram's key: an address (zero for all).
@@ -73,6 +80,9 @@ pub mod maps {
         /// The one histogram otherwise.
         TOTAL,
         LLHISTS,
+        /// Histograms by the socket's cgroup id, with `-G`.
+        CGROUPS,
+        CGROUPS_LL,
     );
     /// Addresses a `-b`/`-B` run can hold.
     pub const MAX_KEYS: u32 = 10240;
@@ -83,5 +93,6 @@ pub mod dropped {
     toolkit_core::drop_reasons!(
         HIST_FULL => "histogram map full",
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
+        CGROUPS_FULL => toolkit_core::CGROUPS_FULL,
     );
 }

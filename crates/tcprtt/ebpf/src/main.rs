@@ -14,7 +14,7 @@ use tcprtt_ebpf::{AF_INET, AF_INET6, AddrKey, Config, dropped, key, maps::MAX_KE
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     TracepointContext, bump, ctx_arg, global, hist_entry, hist_record_scaled, ll_hist_record,
-    sock_address, whole_hist,
+    remember_cgroup_at, sock_address, socket_cgroup, whole_hist,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -41,6 +41,8 @@ static WHOLE: AddrKey = AddrKey::ZERO;
 /// Samples that could not be recorded, by [`dropped`] index.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY);
 
 /// The local (`remote` false) or remote address of `sk` where the run
 /// filters (`-a`/`-A`) or keys (`keyed`: `-b`/`-B`) by it: `Err` when the
@@ -111,6 +113,14 @@ fn on_tcp_probe<C: TracepointContext>(ctx: &C) -> i32 {
     } else {
         rtt_ns.checked_div(divisor).unwrap_or(rtt_ns)
     };
+    if key_by == key::CGROUP {
+        let (cgroup, id) = socket_cgroup::<C>(sk, &sock.state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
+        let loglinear = global(&CONFIG.loglinear) != 0;
+        if split_maps().record(id, rtt_ns, divisor, loglinear) && cgroup != 0 {
+            remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
+        }
+        return 0;
+    }
     let addr = match key_by {
         key::LOCAL => local,
         key::REMOTE => remote,

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead as _, BufReader};
 
-use toolkit_tests::{NetPair, Running, json_list, run_tool};
+use toolkit_tests::{NetPair, Running, TestCgroup, json_list, run_tool};
 
 const PORT: &str = "5201";
 
@@ -192,4 +192,58 @@ fn bad_input_is_one_line_and_nonzero() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         assert!(out.stderr.contains(words), "{args:?}: {}", out.stderr);
     }
+}
+
+/// [`CLIENT`], first printing its pid and waiting for a line on stdin, so
+/// that the test can move it into a cgroup before it makes its socket.
+const CGROUP_CLIENT: &str = r#"
+import os, socket, sys
+print(os.getpid(), flush=True)
+sys.stdin.readline()
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"x" * int(sys.argv[3]))
+s.shutdown(socket.SHUT_WR)
+print(s.recv(64).decode(), flush=True)
+"#;
+
+/// `-c -G`: the sender's retransmits under the cgroup of its socket, their
+/// segments equal to its namespace's RetransSegs delta (the one connection
+/// there), the cgroup named by its path.
+#[test]
+fn per_cgroup_counts_are_the_sockets_cgroups() {
+    use std::io::Write as _;
+    let pair = NetPair::new("rg");
+    pair.input_rule(&[
+        "tcp", "dport", PORT, "meta", "length", "gt", "200", "numgen", "inc", "mod", "17", "==",
+        "0", "counter", "drop",
+    ]);
+    let cgroup = TestCgroup::new("toolkit-tcpretrans-sender");
+    let before = pair.snmp(&pair.a, "Tcp", "RetransSegs");
+    let tool = Running::start(
+        "tcpretrans",
+        &["-c", "-G", "--max-cgroups", "1024", "--json"],
+    );
+    let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, &pair.addr_b, PORT]);
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let bytes = BYTES.to_string();
+    let mut client = pair.spawn(
+        &pair.a,
+        &["python3", "-c", CGROUP_CLIENT, &pair.addr_b, PORT, &bytes],
+    );
+    let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
+    cgroup.add(out.next().unwrap().unwrap().trim().parse().unwrap());
+    client.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    assert_eq!(out.next().unwrap().unwrap(), bytes);
+    assert!(client.wait().unwrap().success());
+    server.wait().unwrap();
+    let retrans_segs = pair.snmp(&pair.a, "Tcp", "RetransSegs") - before;
+    let record: serde_json::Value =
+        serde_json::from_str(tool.stop().lines().last().unwrap()).unwrap();
+    assert!(retrans_segs > 0, "the rule dropped nothing");
+    let ours: Vec<&serde_json::Value> = json_list(&record["cgroups"])
+        .filter(|c| c["cgroup"] == cgroup.relative().as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{record}");
+    assert_eq!(ours[0]["segments"].as_u64(), Some(retrans_segs), "{record}");
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Parser;
 use tcpretrans::Options;
 use tcpretrans_ebpf::{AF_INET, AF_INET6};
-use toolkit_cli::VERSION;
+use toolkit_cli::{CgroupSplitArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -13,6 +13,7 @@ EXAMPLES:
     tcpretrans -4         # IPv4 only
     tcpretrans -c         # count per flow, printed at Ctrl-C
     tcpretrans -c -i 10   # count per flow, every 10 seconds
+    tcpretrans -c -G      # count per cgroup of the socket: whose connections lose packets?
     tcpretrans -d 1m --json   # a JSON object per retransmit, for a minute";
 
 /// Trace or count TCP retransmits.
@@ -55,6 +56,9 @@ pub struct Cli {
     /// For testing that path.
     #[arg(long, hide = true, requires = "count", value_name = "N", value_parser = flow_slots)]
     pub flow_slots: Option<u32>,
+    /// With -c: count per cgroup of the socket instead of per flow
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
 }
 
 impl Cli {
@@ -71,6 +75,7 @@ impl Cli {
             count: self.count,
             family,
             flow_slots: self.flow_slots,
+            per_cgroup: self.split.shown(),
         }
     }
 }

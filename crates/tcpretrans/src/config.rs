@@ -17,6 +17,8 @@ pub struct Options {
     /// With `count`: slots per CPU for flows' counts (`--flow-slots`, a
     /// hidden option for tests); `None`: the default.
     pub flow_slots: Option<u32>,
+    /// Counts per cgroup of the socket (`-G`): how many cgroups to show.
+    pub per_cgroup: Option<u32>,
 }
 
 /// The tracepoint traced.
@@ -33,6 +35,15 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         skb_gso_segs: btf.member_offset("sk_buff", "cb")?
             + btf.member_offset("tcp_skb_cb", "tcp_gso_segs")?,
         flow_slots: flow_slots(options),
+        by_cgroup: u32::from(options.per_cgroup.is_some()),
+        sk_cgroup: match options.per_cgroup {
+            Some(_) => btf.sock_cgroup_offset()?,
+            None => 0,
+        },
+        cgroup: match options.per_cgroup {
+            Some(_) => btf.cgroup_offsets()?,
+            None => toolkit_core::CgroupOffsets::ZERO,
+        },
     })
 }
 
@@ -45,12 +56,18 @@ pub fn flow_slots(options: &Options) -> u32 {
     }
 }
 
-/// Map sizes: the flow maps only with -c.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 2] {
+/// Map sizes: the flow maps only with -c, the cgroup maps only with -G.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 4] {
     let flows = if options.count { maps::MAX_FLOWS } else { 1 };
+    let cgroups = match options.per_cgroup {
+        Some(_) => toolkit_core::MAX_CGROUPS,
+        None => 1,
+    };
     [
         (maps::FLOWS, flows),
         (maps::FLOW_SLOTS, flow_slots(options).max(1)),
+        (maps::CGROUPS, cgroups),
+        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
     ]
 }
 

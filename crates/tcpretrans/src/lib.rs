@@ -10,7 +10,8 @@ use anyhow::{Result, bail};
 use aya::maps::{MapData, RingBuf};
 pub use tcpretrans_ebpf::{Flow, RetransEvent};
 use tcpretrans_ebpf::{dropped, maps};
-use toolkit_drain::{Losses, take_map};
+use toolkit_cgroup::{CgroupNames, Split};
+use toolkit_drain::{HistDrain, Losses, take_map};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool};
 
@@ -51,7 +52,13 @@ pub type FlowRows = Vec<(Flow, [u64; 2])>;
 enum Output {
     Events(RingBuf<MapData>),
     Flows(FlowCounts),
+    /// `-G`: counts by the socket's cgroup, and their split.
+    Cgroups(HistDrain<u64, [u64; 2]>, Split),
 }
+
+/// `-G`: the split's rows (busiest first, `other` last) and their
+/// `[retransmits, segments]`.
+pub type CgroupRows = Vec<(toolkit_cgroup::Row, [u64; 2])>;
 
 /// The attached program and its maps.
 pub struct Tracer {
@@ -65,7 +72,13 @@ impl Tracer {
     pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         let mut session = Session::start::<Tcpretrans>(tool, btf, options)?;
         let ebpf = session.ebpf();
-        let output = if options.count {
+        let output = if let Some(shown) = options.per_cgroup {
+            let names = CgroupNames::unified().with_kernel_names(ebpf)?;
+            Output::Cgroups(
+                HistDrain::new(ebpf, maps::CGROUPS)?,
+                Split::new(names, shown),
+            )
+        } else if options.count {
             Output::Flows(FlowCounts::new(ebpf)?)
         } else {
             Output::Events(RingBuf::try_from(take_map(ebpf, maps::EVENTS)?)?)
@@ -98,5 +111,20 @@ impl Tracer {
             bail!("flows asked of a run without -c");
         };
         self.session.interval(|tick| counts.drain(tick))
+    }
+
+    /// `-G`: `[retransmits, segments]` by the socket's cgroup since the
+    /// last call, the busiest by retransmits first, and what the kernel
+    /// side could not count.
+    pub fn cgroups(&mut self) -> Result<(CgroupRows, Losses)> {
+        let Output::Cgroups(drain, split) = &mut self.output else {
+            bail!("cgroups asked of a run without -G");
+        };
+        self.session.interval(|tick| {
+            let all = drain.drain(tick)?;
+            let selection = split.select(all.iter().map(|(id, [n, _])| (*id, *n)));
+            let counts = selection.fold(all);
+            Ok(selection.rows().iter().cloned().zip(counts).collect())
+        })
     }
 }

@@ -37,6 +37,14 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             )
             .exit();
     }
+    if cli.split.per_cgroup && !cli.count {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "-G counts per cgroup: use it with -c",
+            )
+            .exit();
+    }
     let options = cli.options();
     let mut tracer = Tracer::attach("tcpretrans", &KernelBtf::load()?, &options)?;
     print_banner("Tracing retransmits ... Hit Ctrl-C to end", cli.json)?;
@@ -45,6 +53,17 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         // Counts since the start when printed only at the end (as bcc);
         // per interval with -i.
         return run_intervals(signals, interval, count, || {
+            if cli.split.per_cgroup {
+                let (rows, lost) = tracer.cgroups()?;
+                let stamp = cli.interval.is_some();
+                return Ok(report::write_cgroup_counts(
+                    &mut stdout(),
+                    rows,
+                    &lost,
+                    cli.json,
+                    stamp,
+                )?);
+            }
             let (flows, lost) = tracer.flows()?;
             report::write_counts(
                 &mut stdout(),

@@ -151,6 +151,46 @@ pub fn write_counts(
     w.flush()
 }
 
+/// `-c -G`: one interval's (or the run's) counts by the socket's cgroup,
+/// the busiest first and `other` last, as a table (the cgroup last: paths
+/// are long) or a JSON record.
+pub fn write_cgroup_counts(
+    w: &mut impl Write,
+    rows: tcpretrans::CgroupRows,
+    lost: &Losses,
+    json: bool,
+    stamp: bool,
+) -> io::Result<()> {
+    if json {
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|(row, [retransmits, segments])| {
+                let mut v = Value::Object(row.json());
+                v["retransmits"] = (*retransmits).into();
+                v["segments"] = (*segments).into();
+                v
+            })
+            .collect();
+        let record = json!({
+            "tool": "tcpretrans",
+            "time": rfc3339_now(),
+            "cgroups": rows,
+            "lost": losses_json(lost),
+        });
+        serde_json::to_writer(&mut *w, &record)?;
+        writeln!(w)?;
+        return w.flush();
+    }
+    if stamp {
+        writeln!(w, "\n[{}]", local_hms())?;
+    }
+    writeln!(w, "\n{:>11} {:>10} CGROUP", "RETRANSMITS", "SEGMENTS")?;
+    for (row, [retransmits, segments]) in &rows {
+        writeln!(w, "{retransmits:>11} {segments:>10} {}", row.name())?;
+    }
+    w.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use tcpretrans_ebpf::AF_INET6;

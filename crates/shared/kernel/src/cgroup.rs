@@ -8,7 +8,8 @@ use aya_ebpf::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id,
         bpf_probe_read_kernel_str_bytes,
     },
-    maps::HashMap,
+    macros::map,
+    maps::{HashMap, PerCpuArray},
 };
 use toolkit_core::{CgroupLeaf, CgroupOffsets};
 
@@ -96,16 +97,27 @@ pub fn remember_cgroup_at(
     let Some(kn) = read_kernel::<u64>(cgroup, global(&offsets.cgroup_kn)) else {
         return;
     };
-    let mut leaf = CgroupLeaf::ZERO;
-    if let Some(parent) = read_kernel::<u64>(kn, global(&offsets.kernfs_node_parent)) {
-        leaf.parent = read_kernel::<u64>(parent, global(&offsets.kernfs_node_id)).unwrap_or(0);
-    }
+    // Built in a per-CPU slot, not on the 512-byte stack of a program
+    // that may hold a flow's endpoints too (tcpretrans).
+    let Some(leaf) = LEAF.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's slot; a program does not run nested in itself on
+    // a CPU, and no other program writes the slot.
+    let leaf = unsafe { &mut *leaf };
+    leaf.parent = read_kernel::<u64>(kn, global(&offsets.kernfs_node_parent))
+        .and_then(|parent| read_kernel::<u64>(parent, global(&offsets.kernfs_node_id)))
+        .unwrap_or(0);
     let Some(name) = read_kernel::<u64>(kn, global(&offsets.kernfs_node_name)) else {
         return;
     };
     // SAFETY: a kernel string, read by the helper that checks it.
     if unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut leaf.name) }.is_ok() {
-        let _ = names.insert(id, leaf, BPF_NOEXIST as u64);
+        #[expect(
+            clippy::needless_borrows_for_generic_args,
+            reason = "the map slot by reference: by value it would be copied onto the stack"
+        )]
+        let _ = names.insert(id, &*leaf, BPF_NOEXIST as u64);
     }
 }
 
@@ -130,6 +142,10 @@ pub fn current_in_cgroup(id: u64, level: u32) -> bool {
     // SAFETY: helper without memory arguments.
     unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) == id }
 }
+
+/// Where [`remember_cgroup_at`] builds a cgroup's name.
+#[map]
+static LEAF: PerCpuArray<CgroupLeaf> = PerCpuArray::with_max_entries(1, 0);
 
 /// TCP states of sockets that are not full sockets: they have no cgroup.
 const TCP_TIME_WAIT: u8 = 6;

@@ -23,6 +23,12 @@ pub struct Config {
     pub flow_slots: u32,
     /// The socket's fields, from the running kernel's BTF.
     pub sock: toolkit_core::SockOffsets,
+    /// `-G`: count per cgroup of the socket (`CGROUPS`) instead.
+    pub by_cgroup: u32,
+    /// With `-G`: `sock.sk_cgrp_data.cgroup`, and from a cgroup to its id
+    /// and name.
+    pub sk_cgroup: u32,
+    pub cgroup: toolkit_core::CgroupOffsets,
 }
 
 impl Config {
@@ -46,6 +52,8 @@ pub mod maps {
         FLOW_SLOTS,
         /// The same, by flow, for flows whose slot another flow holds.
         FLOWS,
+        /// `[retransmits, segments]` per cgroup id of the socket, with `-G`.
+        CGROUPS,
     );
     /// Flows a `-c` run can hold in `FLOWS`.
     pub const MAX_FLOWS: u32 = 10240;
@@ -125,5 +133,6 @@ pub mod dropped {
         RING_FULL => "ring buffer full",
         FLOWS_FULL => "flow map full",
         NO_MEMORY => "no kernel memory for a new flow entry",
+        CGROUPS_FULL => toolkit_core::CGROUPS_FULL,
     );
 }

@@ -1,5 +1,6 @@
 //! tcpretrans's eBPF program: at `tcp:tcp_retransmit_skb`, the socket's
-//! endpoints and state, sent as an event or counted per flow.
+//! endpoints and state, sent as an event or counted per flow or per the
+//! socket's cgroup.
 #![no_std]
 #![no_main]
 
@@ -8,13 +9,17 @@ use core::ptr::{read_volatile, write_volatile};
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
     macros::map,
-    maps::{PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tcpretrans_ebpf::{
     AF_INET, AF_INET6, Config, Flow, FlowSlot, RetransEvent, dropped, flow_slot,
     maps::{FLOW_SLOTS_LEN, MAX_FLOWS},
 };
-use toolkit_kernel::{TracepointContext, bump, ctx_arg, global, map_entry, sock_address};
+use toolkit_core::CgroupLeaf;
+use toolkit_kernel::{
+    TracepointContext, bump, ctx_arg, global, map_entry, remember_cgroup_at, sock_address,
+    socket_cgroup,
+};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -32,6 +37,14 @@ static FLOW_SLOTS: PerCpuArray<FlowSlot> = PerCpuArray::with_max_entries(FLOW_SL
 /// With -c: the counts of flows whose slot another flow holds.
 #[map]
 static FLOWS: PerCpuHashMap<Flow, [u64; 2]> = PerCpuHashMap::with_max_entries(MAX_FLOWS, 0);
+
+/// With -G: `[retransmits, segments]` by the socket's cgroup id, and the
+/// cgroups' names.
+#[map]
+static CGROUPS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(1, 0);
+
+#[map]
+static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
 
 /// Retransmits that could not be recorded, by [`dropped`] index.
 #[map]
@@ -58,6 +71,33 @@ fn flow_of<C: TracepointContext>(sk: u64) -> Option<Flow> {
         saddr: sock_address::<C>(sk, sock, family, false)?,
         daddr: sock_address::<C>(sk, sock, family, true)?,
     })
+}
+
+/// Whether socket `sk` is IPv4 or IPv6, and of the `-4`/`-6` family.
+#[inline(always)]
+fn family_wanted<C: TracepointContext>(sk: u64) -> bool {
+    let Some(family) = C::arg_field::<u16>(sk, global(&CONFIG.sock.family)) else {
+        return false;
+    };
+    let wanted = global(&CONFIG.family);
+    (family == AF_INET || family == AF_INET6) && (wanted == 0 || u32::from(family) == wanted)
+}
+
+/// `-G`: counts a retransmit of `segments` by the cgroup of socket `sk`.
+#[inline(always)]
+fn count_for_cgroup<C: TracepointContext>(sk: u64, segments: u16) {
+    let (cgroup, id) =
+        socket_cgroup::<C>(sk, &CONFIG.sock.state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
+    match map_entry(&CGROUPS, &id, &NONE_YET) {
+        Ok(counts) => {
+            if counts[0] == 0 && cgroup != 0 {
+                remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
+            }
+            counts[0] += 1;
+            counts[1] += u64::from(segments);
+        }
+        Err(_) => bump(&DROPPED, dropped::CGROUPS_FULL),
+    }
 }
 
 /// Counts a retransmit of `flow` in its slot on this CPU, unless another
@@ -95,12 +135,20 @@ fn on_retransmit<C: TracepointContext>(ctx: &C) -> i32 {
         return 0; // the transmit failed: not a retransmit (nor counted by the kernel)
     }
     let sk = ctx_arg(ctx, 0);
-    let Some(flow) = flow_of::<C>(sk) else {
-        return 0;
-    };
     let segments = C::arg_field::<u16>(ctx_arg(ctx, 1), global(&CONFIG.skb_gso_segs))
         .unwrap_or(1)
         .max(1);
+    if global(&CONFIG.by_cgroup) != 0 {
+        // Before the flow is read: with a cgroup's name on the stack, the
+        // flow's endpoints would not fit beside it.
+        if family_wanted::<C>(sk) {
+            count_for_cgroup::<C>(sk, segments);
+        }
+        return 0;
+    }
+    let Some(flow) = flow_of::<C>(sk) else {
+        return 0;
+    };
     if global(&CONFIG.count) != 0 {
         if count_in_slot(&flow, segments) {
             return 0;

@@ -126,10 +126,12 @@ fn syscall_tools_count_each_cgroup_exactly() {
         "syscount",
         &["-c", &parent, "--syscall", "getppid", "--json"],
     );
+    // Declared parent first: on a failed assertion they drop children
+    // first, then the cgroups, then their parent.
     let Three {
-        children,
-        cgroups,
         parent,
+        cgroups,
+        children,
     } = three;
     let paths: Vec<String> = cgroups.iter().map(TestCgroup::relative).collect();
     for child in children {
@@ -181,10 +183,12 @@ fn openmetrics_has_a_series_per_cgroup() {
         &metrics_arg,
     ];
     let tool = Running::start("syslat", &args);
+    // Declared parent first: on a failed assertion they drop children
+    // first, then the cgroups, then their parent.
     let Three {
-        children,
-        cgroups,
         parent,
+        cgroups,
+        children,
     } = three;
     for child in children {
         child.run_to_end();
@@ -240,10 +244,12 @@ fn runqlat_splits_waits_by_the_cgroup_of_the_task_that_waited() {
     let args = ["-G", "--max-cgroups", "1024", "--json"];
     let json = Running::start("runqlat", &args);
     let text = Running::start("runqlat", &["-G", "--max-cgroups", "1024"]);
+    // Declared parent first: on a failed assertion they drop children
+    // first, then the cgroups, then their parent.
     let Three {
-        children,
-        cgroups,
         parent,
+        cgroups,
+        children,
     } = three;
     let mut switch_ins = Vec::new();
     for child in children {

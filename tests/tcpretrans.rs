@@ -34,8 +34,14 @@ print(n, flush=True)
 
 /// In `a`: sends argv[3] bytes to argv[1]:argv[2], half-closes, and waits
 /// for the server's count: every byte (and so every retransmit) is through.
+/// With argv[4] `wait`, first prints its pid and waits for a line on
+/// stdin, so that the test can move it into a cgroup before it makes its
+/// socket.
 const CLIENT: &str = r#"
-import socket, sys
+import os, socket, sys
+if sys.argv[4:] == ["wait"]:
+    print(os.getpid(), flush=True)
+    sys.stdin.readline()
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 s.sendall(b"x" * int(sys.argv[3]))
@@ -194,18 +200,6 @@ fn bad_input_is_one_line_and_nonzero() {
     }
 }
 
-/// [`CLIENT`], first printing its pid and waiting for a line on stdin, so
-/// that the test can move it into a cgroup before it makes its socket.
-const CGROUP_CLIENT: &str = r#"
-import os, socket, sys
-print(os.getpid(), flush=True)
-sys.stdin.readline()
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-s.sendall(b"x" * int(sys.argv[3]))
-s.shutdown(socket.SHUT_WR)
-print(s.recv(64).decode(), flush=True)
-"#;
-
 /// `-c -G`: the sender's retransmits under the cgroup of its socket, their
 /// segments equal to its namespace's RetransSegs delta (the one connection
 /// there), the cgroup named by its path.
@@ -229,7 +223,7 @@ fn per_cgroup_counts_are_the_sockets_cgroups() {
     let bytes = BYTES.to_string();
     let mut client = pair.spawn(
         &pair.a,
-        &["python3", "-c", CGROUP_CLIENT, &pair.addr_b, PORT, &bytes],
+        &["python3", "-c", CLIENT, &pair.addr_b, PORT, &bytes, "wait"],
     );
     let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
     cgroup.add(out.next().unwrap().unwrap().trim().parse().unwrap());

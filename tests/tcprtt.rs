@@ -36,9 +36,15 @@ while True:
 "#;
 
 /// In `a`: argv[3] round trips, then "done", then holds the connection
-/// open until stdin closes (so that `ss` can read it).
+/// open until stdin closes (so that `ss` can read it). With argv[4]
+/// `wait`, first prints its pid and waits for a line on stdin, so that
+/// the test can move it into a cgroup before it makes its socket (a
+/// socket belongs to the cgroup of the task that created it).
 const CLIENT: &str = r#"
-import socket, sys
+import os, socket, sys
+if sys.argv[4:] == ["wait"]:
+    print(os.getpid(), flush=True)
+    sys.stdin.readline()
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 for _ in range(int(sys.argv[3])):
@@ -235,22 +241,6 @@ fn bad_input_is_one_line_and_nonzero() {
     }
 }
 
-/// [`CLIENT`], first printing its pid and waiting for a line on stdin, so
-/// that the test can move it into a cgroup before it makes its socket (a
-/// socket belongs to the cgroup of the task that created it).
-const CGROUP_CLIENT: &str = r#"
-import os, socket, sys
-print(os.getpid(), flush=True)
-sys.stdin.readline()
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-for _ in range(int(sys.argv[3])):
-    s.sendall(b"x" * 1400)
-    assert s.recv(1) == b"k"
-print("done", flush=True)
-sys.stdin.read()
-"#;
-
 /// -G: the client's samples in the histogram of its socket's cgroup, one
 /// per segment it received established (as `samples_equal_established_segments`
 /// counts them, from `ss`), the cgroup named by its path.
@@ -278,7 +268,7 @@ fn per_cgroup_samples_are_the_sockets_cgroups() {
     let rounds = ROUNDS.to_string();
     let mut client = pair.spawn(
         &pair.a,
-        &["python3", "-c", CGROUP_CLIENT, &remote, PORT, &rounds],
+        &["python3", "-c", CLIENT, &remote, PORT, &rounds, "wait"],
     );
     let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
     cgroup.add(out.next().unwrap().unwrap().trim().parse().unwrap());

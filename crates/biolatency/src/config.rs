@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use biolatency_ebpf::{Config, Offsets, maps};
-use toolkit_cgroup::CgroupFilter;
+use toolkit_cgroup::{CgroupFilter, split_map_sizes};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::Unit;
 
@@ -122,22 +122,19 @@ fn slot_bits(options: &Options) -> u32 {
 
 /// Map sizes: one histogram unless split; log-linear ones only when used;
 /// the start-time slots.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
+pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
     let hists = if options.split() { maps::MAX_HISTS } else { 1 };
-    let ll = |keys| if options.loglinear { keys } else { 1 };
-    let cgroups = if options.per_cgroup.is_some() {
-        toolkit_core::MAX_CGROUPS
-    } else {
-        1
-    };
-    [
+    let ll = if options.loglinear { hists } else { 1 };
+    let mut sizes = vec![
         (maps::HISTS, hists),
-        (maps::LLHISTS, ll(hists)),
+        (maps::LLHISTS, ll),
         (maps::SLOTS, 1 << slot_bits(options)),
-        (maps::CGROUPS, cgroups),
-        (maps::CGROUPS_LL, ll(cgroups)),
-        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
-    ]
+    ];
+    sizes.extend(split_map_sizes(
+        options.per_cgroup.is_some(),
+        options.loglinear,
+    ));
+    sizes
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ impl Tool for Biolatency {
     }
 
     fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
-        config::map_sizes(options).to_vec()
+        config::map_sizes(options)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use runqlat_ebpf::{Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps};
-use toolkit_cgroup::CgroupFilter;
+use toolkit_cgroup::{CgroupFilter, split_map_sizes};
 use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::Unit;
 
@@ -105,21 +105,20 @@ fn first_run(btf: &KernelBtf) -> Option<FirstRunOffsets> {
 
 /// Map sizes: one histogram unless split; log-linear ones only when used;
 /// the per-cgroup maps only with `-G`.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
-    let (keys, cgroups) = match options.grouping {
-        Grouping::None => (1, 1),
-        Grouping::Cgroup => (1, toolkit_core::MAX_CGROUPS),
-        _ => (maps::MAX_KEYS, 1),
+pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+    let keys = match options.grouping {
+        Grouping::None | Grouping::Cgroup => 1,
+        _ => maps::MAX_KEYS,
     };
-    let ll = |keys| if options.loglinear { keys } else { 1 };
-    [
+    let ll = if options.loglinear { keys } else { 1 };
+    let mut sizes = vec![
         (maps::HISTS, keys),
         (maps::COMMS, keys),
-        (maps::LLHISTS, ll(keys)),
-        (maps::CGROUPS, cgroups),
-        (maps::CGROUPS_LL, ll(cgroups)),
-        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
-    ]
+        (maps::LLHISTS, ll),
+    ];
+    let split = options.grouping == Grouping::Cgroup;
+    sizes.extend(split_map_sizes(split, options.loglinear));
+    sizes
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ impl Tool for Runqlat {
     }
 
     fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
-        config::map_sizes(options).to_vec()
+        config::map_sizes(options)
     }
 }
 

@@ -78,7 +78,7 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
 /// Map sizes: histograms up to the highest traced syscall; failures,
 /// sizes, log-linear, per-process, per-cgroup and reclaim maps only when
 /// asked.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 11] {
+pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
     let syscalls = options.syscalls.as_ref().map_or(SYSCALL_SLOTS, |s| {
         s.iter().max().map_or(1, |&nr| (nr + 1).min(SYSCALL_SLOTS))
     });
@@ -91,7 +91,6 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 11] {
         (true, false) => 2,
     };
     let processes = on(options.per_process, maps::MAX_PROCESSES);
-    let cgroups = on(options.per_cgroup.is_some(), toolkit_core::MAX_CGROUPS);
     let hists = if options.per_process || options.per_cgroup.is_some() {
         1
     } else {
@@ -102,7 +101,7 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 11] {
     } else {
         SYSCALL_SLOTS
     };
-    [
+    let mut sizes = vec![
         (maps::HISTS, hists),
         (maps::PROCESSES, processes),
         (maps::COMMS, processes),
@@ -111,10 +110,10 @@ pub fn map_sizes(options: &Options) -> [(&'static str, u32); 11] {
         (maps::LLHISTS, on(options.loglinear, loglinear)),
         (maps::RECLAIM, reclaim),
         (maps::RECLAIM_LL, on(options.loglinear, reclaim)),
-        (maps::CGROUPS, cgroups),
-        (maps::CGROUPS_LL, on(options.loglinear, cgroups)),
-        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
-    ]
+    ];
+    let split = options.per_cgroup.is_some();
+    sizes.extend(toolkit_cgroup::split_map_sizes(split, options.loglinear));
+    sizes
 }
 
 #[cfg(test)]

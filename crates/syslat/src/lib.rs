@@ -156,7 +156,7 @@ impl Tool for Syslat {
     }
 
     fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
-        config::map_sizes(options).to_vec()
+        config::map_sizes(options)
     }
 
     fn prepare(options: &Options, ebpf: &mut Ebpf) -> Result<()> {

@@ -112,24 +112,10 @@ pub fn write_counts(
 ) -> io::Result<()> {
     flows.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
     if json {
-        let rows: Vec<Value> = flows
+        let rows = flows
             .iter()
-            .map(|(flow, [retransmits, segments])| {
-                let mut v = Endpoints::of(flow).json();
-                v["retransmits"] = (*retransmits).into();
-                v["segments"] = (*segments).into();
-                v
-            })
-            .collect();
-        let record = json!({
-            "tool": "tcpretrans",
-            "time": rfc3339_now(),
-            "flows": rows,
-            "lost": losses_json(lost),
-        });
-        serde_json::to_writer(&mut *w, &record)?;
-        writeln!(w)?;
-        return w.flush();
+            .map(|(flow, counts)| (Endpoints::of(flow).json(), counts));
+        return write_counts_json(w, "flows", rows, lost);
     }
     if stamp {
         writeln!(w, "\n[{}]", local_hms())?;
@@ -151,6 +137,32 @@ pub fn write_counts(
     w.flush()
 }
 
+/// A `-c` record: each row (a flow's endpoints, a cgroup's name) with its
+/// `retransmits` and `segments`, under `field`.
+fn write_counts_json<'a>(
+    w: &mut impl Write,
+    field: &str,
+    rows: impl Iterator<Item = (Value, &'a [u64; 2])>,
+    lost: &Losses,
+) -> io::Result<()> {
+    let rows: Vec<Value> = rows
+        .map(|(mut v, [retransmits, segments])| {
+            v["retransmits"] = (*retransmits).into();
+            v["segments"] = (*segments).into();
+            v
+        })
+        .collect();
+    let mut record = json!({
+        "tool": "tcpretrans",
+        "time": rfc3339_now(),
+        "lost": losses_json(lost),
+    });
+    record[field] = rows.into();
+    serde_json::to_writer(&mut *w, &record)?;
+    writeln!(w)?;
+    w.flush()
+}
+
 /// `-c -G`: one interval's (or the run's) counts by the socket's cgroup,
 /// the busiest first and `other` last, as a table (the cgroup last: paths
 /// are long) or a JSON record.
@@ -162,24 +174,10 @@ pub fn write_cgroup_counts(
     stamp: bool,
 ) -> io::Result<()> {
     if json {
-        let rows: Vec<Value> = rows
+        let rows = rows
             .iter()
-            .map(|(row, [retransmits, segments])| {
-                let mut v = Value::Object(row.json());
-                v["retransmits"] = (*retransmits).into();
-                v["segments"] = (*segments).into();
-                v
-            })
-            .collect();
-        let record = json!({
-            "tool": "tcpretrans",
-            "time": rfc3339_now(),
-            "cgroups": rows,
-            "lost": losses_json(lost),
-        });
-        serde_json::to_writer(&mut *w, &record)?;
-        writeln!(w)?;
-        return w.flush();
+            .map(|(row, counts)| (Value::Object(row.json()), counts));
+        return write_counts_json(w, "cgroups", rows, lost);
     }
     if stamp {
         writeln!(w, "\n[{}]", local_hms())?;

@@ -121,20 +121,16 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
 }
 
 /// Map sizes: one histogram unless split; log-linear ones only when used.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
-    let (keys, cgroups) = match options.key_by {
-        key::ALL => (1, 1),
-        key::CGROUP => (1, toolkit_core::MAX_CGROUPS),
-        _ => (maps::MAX_KEYS, 1),
+pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+    let keys = match options.key_by {
+        key::ALL | key::CGROUP => 1,
+        _ => maps::MAX_KEYS,
     };
-    let ll = |keys| if options.loglinear { keys } else { 1 };
-    [
-        (maps::HISTS, keys),
-        (maps::LLHISTS, ll(keys)),
-        (maps::CGROUPS, cgroups),
-        (maps::CGROUPS_LL, ll(cgroups)),
-        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
-    ]
+    let ll = if options.loglinear { keys } else { 1 };
+    let mut sizes = vec![(maps::HISTS, keys), (maps::LLHISTS, ll)];
+    let split = options.key_by == key::CGROUP;
+    sizes.extend(toolkit_cgroup::split_map_sizes(split, options.loglinear));
+    sizes
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ impl Tool for Tcprtt {
     }
 
     fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
-        config::map_sizes(options).to_vec()
+        config::map_sizes(options)
     }
 }
 

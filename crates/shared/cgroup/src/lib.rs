@@ -13,7 +13,7 @@ pub use container::Container;
 pub use filter::CgroupFilter;
 pub use hierarchy::Hierarchy;
 pub use names::{CgroupName, CgroupNames};
-pub use split::{LABELS, Row, Selection, Split, SplitDrain, SplitHists};
+pub use split::{LABELS, Row, Selection, Split, SplitDrain, SplitHists, split_map_sizes};
 /// Cgroups a per-cgroup map holds; samples of cgroups past it are lost
 /// samples, counted by the kernel side.
 pub use toolkit_core::MAX_CGROUPS;

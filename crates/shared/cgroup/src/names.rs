@@ -165,38 +165,38 @@ impl CgroupNames {
     /// of the tree when there are some (it stops once all are found).
     pub fn learn(&mut self, ids: impl IntoIterator<Item = u64>) {
         self.read_kernel_names();
-        let mut wanted: Vec<u64> = ids
+        let requested: Vec<u64> = ids
             .into_iter()
             .filter(|id| !self.known.contains_key(id))
             .collect();
-        if wanted.is_empty() {
+        if requested.is_empty() {
             return;
         }
         // Parents of the kept names too, for the removed ones' paths.
-        let parents: Vec<u64> = wanted
+        let parents = requested
             .iter()
             .filter_map(|id| self.leaves.get(id))
             .map(|leaf| leaf.parent)
-            .filter(|parent| !self.known.contains_key(parent))
-            .collect();
-        wanted.extend(parents);
-        let Some(hierarchy) = &self.hierarchy else {
-            return;
-        };
+            .filter(|parent| !self.known.contains_key(parent));
+        let mut wanted: Vec<u64> = requested.iter().copied().chain(parents).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let known = &mut self.known;
-        let mut left = wanted.len();
-        hierarchy.walk(&mut |path: &Path, id| {
-            if wanted.binary_search(&id).is_ok() && !known.contains_key(&id) {
-                known.insert(id, CgroupName::new(id, hierarchy.relative(path)));
-                left -= 1;
-            }
-            left > 0
-        });
+        if let Some(hierarchy) = &self.hierarchy {
+            let known = &mut self.known;
+            let mut left = wanted.len();
+            hierarchy.walk(&mut |path: &Path, id| {
+                if wanted.binary_search(&id).is_ok() && !known.contains_key(&id) {
+                    known.insert(id, CgroupName::new(id, hierarchy.relative(path)));
+                    left -= 1;
+                }
+                left > 0
+            });
+        }
         // The kernel gave these ids, so the cgroups existed: not in the
-        // tree now, they are gone, and no later walk would find them.
-        for id in wanted {
+        // tree now, they are gone, and no later walk would find them. (A
+        // parent not found is not named here: it would stand in its
+        // children's kept paths as unfound.)
+        for id in requested {
             if self.known.contains_key(&id) {
                 continue;
             }

@@ -17,6 +17,19 @@ use toolkit_report::HistRow;
 
 use crate::{CgroupName, CgroupNames};
 
+/// Sizes of a histogram tool's split maps (`CGROUPS`, `CGROUPS_LL`,
+/// `CGROUP_NAMES`): [`MAX_CGROUPS`](toolkit_core::MAX_CGROUPS) with `-G`
+/// (`on`), the log-linear one only with `loglinear`; one entry each
+/// otherwise, so that a run without the split preallocates nothing.
+pub fn split_map_sizes(on: bool, loglinear: bool) -> [(&'static str, u32); 3] {
+    let cgroups = if on { toolkit_core::MAX_CGROUPS } else { 1 };
+    [
+        (CGROUPS_MAP, cgroups),
+        (CGROUPS_LL_MAP, if loglinear { cgroups } else { 1 }),
+        (toolkit_core::CGROUP_NAMES_MAP, cgroups),
+    ]
+}
+
 /// OpenMetrics labels of a per-cgroup histogram or counter.
 pub const LABELS: &[&str] = &["cgroup", "container", "pod_uid"];
 

@@ -52,6 +52,8 @@ struct Traced {
     stdout: String,
     /// Deltas of [cpu time, run-queue wait, switch-ins].
     schedstat: [u64; 3],
+    /// The agent's switch-ins over the same span (`assert_switch_ins`).
+    agent: u64,
     pid: i32,
 }
 
@@ -75,45 +77,71 @@ fn trace_in(workload: fn(), args: &[&str], cgroup: Option<&TestCgroup>) -> Trace
     child.wait_blocked();
     all.extend_from_slice(args);
     let tool = Running::start("runqlat", &all);
-    let (stdout, schedstat) = release_and_stop(child, tool);
+    let (stdout, schedstat, agent) = release_and_stop(child, tool);
     Traced {
         stdout,
         schedstat,
+        agent,
         pid: pid.parse().unwrap(),
     }
 }
 
 /// Releases the child, waits for it to exit, stops the tool with SIGINT,
 /// and returns the tool's output and the child's schedstat deltas (run
-/// time, run-queue wait, times scheduled in) over its run.
-fn release_and_stop(child: ForkedChild, tool: Running) -> (String, [u64; 3]) {
+/// time, run-queue wait, times scheduled in) over its run, with the agent's
+/// switch-ins over the same span.
+fn release_and_stop(child: ForkedChild, tool: Running) -> (String, [u64; 3], u64) {
     let programs = tool.programs.clone();
+    let agent = agent_switch_ins();
     let before = child.schedstat();
     child.release();
     child.wait_exited();
     let after = child.schedstat();
+    let agent = agent_switch_ins() - agent;
     let done = tool.signal(libc::SIGINT);
     child.reap();
     assert!(done.status.success(), "{done:?}");
     assert_unloaded(&programs);
-    (done.stdout, [0, 1, 2].map(|i| after[i] - before[i]))
+    (done.stdout, [0, 1, 2].map(|i| after[i] - before[i]), agent)
 }
 
 /// runqlat's count of a child's waits against schedstat's switch-ins over
-/// the same span: never more, and fewer by at most `percent`. Fewer
-/// because the kernel does not always fire `sched_switch`: on the test
+/// the same span: never more, and fewer by at most the switch-ins no tracer
+/// is told of. The kernel does not always fire `sched_switch`: on the test
 /// machine (6.18 under Firecracker) a switch away from the sandbox's own
-/// agent threads (`tokio-rt-worker`, threads of PID 1, nice -10) fires no
-/// event, so a task switched in at that moment is seen by no tracer, while
-/// schedstat counts its switch-in. Measured beside three CPU hogs: of
-/// 370-436 switch-ins, 0-4 had no event; ftrace's and bpftrace's counts of
-/// `sched_switch` naming the child equalled runqlat's every time.
-fn assert_switch_ins(what: &str, got: u64, want: u64, percent: u64) {
+/// agent (the threads of PID 1, nice -10) fires no event, so a task
+/// switched in at that moment is seen by no tracer, while schedstat counts
+/// its switch-in. Measured beside three CPU hogs: of 370-436 switch-ins,
+/// 0-4 had no event, of 187 once 8 (the agent busy in CI); ftrace's and
+/// bpftrace's counts of `sched_switch` naming the child equalled runqlat's
+/// every time. Each such switch-in follows one of the agent's, so the
+/// shortfall is bounded by `agent`, the agent's switch-ins over the span
+/// (or 3% of `want`, the bound measured before, if that is larger).
+fn assert_switch_ins(what: &str, got: u64, want: u64, agent: u64) {
     assert!(
         got <= want,
         "{what}: runqlat {got}, more than schedstat's {want}"
     );
-    assert_within(what, got, want, percent);
+    let missed = want - got;
+    eprintln!("{what}: runqlat {got}, schedstat {want}, agent switch-ins {agent}");
+    assert!(
+        missed <= agent || missed * 100 <= want * 3,
+        "{what}: runqlat {got}, schedstat {want}: {missed} unseen, more than 3% \
+         and more than the agent's {agent} switch-ins"
+    );
+}
+
+/// Switch-ins of PID 1's threads so far (the sandbox agent's on the test
+/// machine; see `assert_switch_ins`).
+fn agent_switch_ins() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/1/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum()
 }
 
 fn assert_within(what: &str, got: u64, want: u64, percent: u64) {
@@ -134,7 +162,7 @@ fn sleeper_samples_match_schedstat_switch_ins() {
     let samples = hists[0].total();
     let switch_ins = traced.schedstat[2];
     assert!(switch_ins >= u64::from(SLEEPS), "{switch_ins}");
-    assert_switch_ins("samples", samples, switch_ins, 3);
+    assert_switch_ins("samples", samples, switch_ins, traced.agent);
 }
 
 #[test]
@@ -155,7 +183,7 @@ fn saturated_cpu_waits_match_schedstat() {
     let count = hist["count"].as_u64().unwrap();
     let sum = hist["sum"].as_u64().unwrap();
     let [_, wait_ns, switch_ins] = traced.schedstat;
-    assert_switch_ins("samples", count, switch_ins, 3);
+    assert_switch_ins("samples", count, switch_ins, traced.agent);
     assert_within("total wait (ns)", sum, wait_ns, 10);
     // Waiting behind other CPU-bound tasks takes milliseconds: most
     // samples are at or above 1024 usecs.
@@ -189,10 +217,10 @@ fn raw_tracepoint_fallback_counts_the_same() {
         types.len() == 2 && types.iter().all(|t| t == "raw_tracepoint"),
         "{types:?}"
     );
-    let (stdout, schedstat) = release_and_stop(child, tool);
+    let (stdout, schedstat, agent) = release_and_stop(child, tool);
     let hists = parse_log2_hists(&stdout);
     assert_eq!(hists.len(), 1, "{stdout}");
-    assert_switch_ins("samples (raw_tp)", hists[0].total(), schedstat[2], 3);
+    assert_switch_ins("samples (raw_tp)", hists[0].total(), schedstat[2], agent);
 }
 
 #[test]
@@ -204,7 +232,7 @@ fn cgroup_filter_counts_only_its_tasks() {
     // Only the child runs in the cgroup.
     assert_eq!(hists.len(), 1, "{}", traced.stdout);
     assert_eq!(hists[0].header, format!("tid = {} rq-sleeper", traced.pid));
-    assert_switch_ins("samples (-c)", hists[0].total(), traced.schedstat[2], 3);
+    assert_switch_ins("samples (-c)", hists[0].total(), traced.schedstat[2], traced.agent);
 }
 
 #[test]
@@ -227,7 +255,7 @@ fn groups_name_the_child() {
             traced.pid.to_string()
         };
         assert_eq!(hists[0].header, format!("{label} = {key} rq-sleeper"));
-        assert_switch_ins(flag, hists[0].total(), traced.schedstat[2], 3);
+        assert_switch_ins(flag, hists[0].total(), traced.schedstat[2], traced.agent);
     }
 }
 
@@ -320,7 +348,7 @@ fn percentiles_and_openmetrics_agree_with_json() {
         serde_json::from_str(traced.stdout.lines().last().unwrap()).unwrap();
     let hist = &record["histograms"][0];
     let count = hist["count"].as_u64().unwrap();
-    assert_switch_ins("samples", count, traced.schedstat[2], 3);
+    assert_switch_ins("samples", count, traced.schedstat[2], traced.agent);
     let (min, max) = (hist["min"].as_f64().unwrap(), hist["max"].as_f64().unwrap());
     for p in ["p50", "p90", "p99", "p99.9"] {
         let v = hist["percentiles"][p].as_f64().unwrap();
@@ -384,8 +412,8 @@ for pid in kids:
 /// `sched_wakeup_new`, where no program runs: runqlat reads that wait from
 /// the kernel's own accounting at the task's first switch. So for every
 /// child switched in once, the wait is schedstat's to the nanosecond; no
-/// child has more waits than switch-ins, and at most 3% of switch-ins go
-/// unseen (see `assert_switch_ins`).
+/// child has more waits than switch-ins, and switch-ins go unseen only as
+/// `assert_switch_ins` says.
 #[test]
 fn new_tasks_first_waits_equal_schedstat() {
     let _cpus = cpus_shared();
@@ -400,6 +428,7 @@ fn new_tasks_first_waits_equal_schedstat() {
     let path = cgroup.path.to_string_lossy().into_owned();
     let tool = Running::start("runqlat", &["-c", &path, "-P", "--json"]);
     use std::io::{BufRead, Write};
+    let agent = agent_switch_ins();
     writeln!(helper.stdin.take().unwrap(), "go").unwrap();
     let children: Vec<[u64; 3]> = std::io::BufReader::new(helper.stdout.take().unwrap())
         .lines()
@@ -409,6 +438,7 @@ fn new_tasks_first_waits_equal_schedstat() {
         })
         .collect();
     assert!(helper.wait().unwrap().success());
+    let agent = agent_switch_ins() - agent;
     let done = tool.signal(libc::SIGINT);
     assert!(done.status.success(), "{done:?}");
     assert_eq!(children.len(), 200);
@@ -439,7 +469,7 @@ fn new_tasks_first_waits_equal_schedstat() {
     eprintln!(
         "{exact} of {once} children switched in once timed exactly; {waits} waits, {switch_ins} switch-ins"
     );
-    assert_switch_ins("waits", waits, switch_ins, 3);
+    assert_switch_ins("waits", waits, switch_ins, agent);
     assert!(exact * 100 >= once * 97, "{exact} of {once}");
 }
 
@@ -451,8 +481,7 @@ fn pinned_sleeper() {
 
 /// `-C`: a histogram per CPU. A sleeper pinned to CPU 1 waits on CPU 1
 /// (each of its 1009 sleeps), and all its waits add up to schedstat's
-/// switch-ins (up to 3% fewer, for the reason given at
-/// `assert_switch_ins`).
+/// switch-ins (fewer only as `assert_switch_ins` says).
 #[test]
 fn per_cpu_histograms_put_a_pinned_task_on_its_cpu() {
     let _cpus = cpus_shared();
@@ -471,7 +500,7 @@ fn per_cpu_histograms_put_a_pinned_task_on_its_cpu() {
     // one wait may be on another CPU.
     let total: u64 = hists.iter().map(|h| h["count"].as_u64().unwrap()).sum();
     assert!(total - on(1) <= 1, "{record}");
-    assert_switch_ins("samples", total, traced.schedstat[2], 3);
+    assert_switch_ins("samples", total, traced.schedstat[2], traced.agent);
     // Not `on(1) >= SLEEPS`: a sleep whose timer fires before the task has
     // switched out (the VM's vCPU stolen by the host for over a
     // millisecond) leaves it on the run queue, with no wait to count and

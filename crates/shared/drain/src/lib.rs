@@ -64,6 +64,20 @@ pub trait Counters: Pod + Copy {
     }
 }
 
+/// The number of samples in one CPU's buckets.
+///
+/// Userspace copies a CPU's value while that CPU's program may be writing
+/// it (the map syscall takes no lock against programs), so a copy can hold
+/// a sample's `count` but not yet its bucket: an interval would then show a
+/// sample with no bucket (percentiles of an empty histogram) and the next
+/// one a bucket with no sample. Counting the buckets keeps every interval's
+/// count and buckets in agreement; the totals are the same once the write
+/// is over. A sample caught mid-write moves whole to the next interval; only
+/// its `sum` (read after the buckets) may land one interval early.
+fn bins_total(bins: &[u64]) -> u64 {
+    bins.iter().fold(0, |total, n| total.wrapping_add(*n))
+}
+
 /// `to[i] += from[i]` for every bucket.
 fn add_each(to: &mut [u64], from: &[u64]) {
     to.iter_mut().zip(from).for_each(|(t, f)| *t += f);
@@ -85,7 +99,9 @@ impl Counters for Hist {
 
     fn accumulate(&mut self, cpu: &Self, generation: u64) {
         add_each(&mut self.slots, &cpu.slots);
-        self.count += cpu.count;
+        // The count is the slots' sum, not the kernel's `count`: see
+        // `bins_total`.
+        self.count += bins_total(&cpu.slots);
         self.sum += cpu.sum;
         if cpu.generation == generation {
             self.max = self.max.max(cpu.max);
@@ -121,7 +137,7 @@ impl Counters for LlHist {
             };
             self.max = self.max.max(cpu.max);
         }
-        self.count += cpu.count;
+        self.count += bins_total(&cpu.bins);
         self.sum += cpu.sum;
     }
 

@@ -232,7 +232,12 @@ fn cgroup_filter_counts_only_its_tasks() {
     // Only the child runs in the cgroup.
     assert_eq!(hists.len(), 1, "{}", traced.stdout);
     assert_eq!(hists[0].header, format!("tid = {} rq-sleeper", traced.pid));
-    assert_switch_ins("samples (-c)", hists[0].total(), traced.schedstat[2], traced.agent);
+    assert_switch_ins(
+        "samples (-c)",
+        hists[0].total(),
+        traced.schedstat[2],
+        traced.agent,
+    );
 }
 
 #[test]

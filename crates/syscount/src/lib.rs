@@ -7,7 +7,7 @@ pub mod config;
 use anyhow::Result;
 use aya::Ebpf;
 use syscount_ebpf::{dropped, maps};
-use toolkit_cgroup::{CgroupNames, Split};
+use toolkit_cgroup::{CgroupDrain, CgroupNames, Split};
 use toolkit_drain::{ArrayDrain, CommTable, HistDrain, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool, switch_on};
@@ -71,7 +71,7 @@ pub struct Tracer {
     by_syscall: ArrayDrain<[u64; 2]>,
     processes: HistDrain<u32, [u64; 2]>,
     comms: CommTable,
-    cgroups: Option<(HistDrain<u64, [u64; 2]>, Split)>,
+    cgroups: Option<(CgroupDrain<[u64; 2]>, Split)>,
     /// The busiest are those with the most calls, or time with `latency`.
     latency: bool,
 }
@@ -91,7 +91,7 @@ impl Tracer {
                 Some(shown) => {
                     let names = CgroupNames::unified().with_kernel_names(ebpf)?;
                     Some((
-                        HistDrain::new(ebpf, maps::CGROUPS)?,
+                        CgroupDrain::new(ebpf, maps::CGROUPS)?,
                         Split::new(names, shown),
                     ))
                 }

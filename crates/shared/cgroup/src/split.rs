@@ -10,20 +10,25 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use aya::Ebpf;
 use serde_json::{Map, Value};
-use toolkit_core::{CGROUPS_LL_MAP, CGROUPS_MAP};
+use toolkit_core::{CGROUP_SLOTS_MAP, CGROUPS_LL_MAP, CGROUPS_MAP};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{Counters, HistDrain, Tick};
 use toolkit_report::HistRow;
 
-use crate::{CgroupName, CgroupNames};
+use crate::{CgroupDrain, CgroupName, CgroupNames};
 
-/// Sizes of a histogram tool's split maps (`CGROUPS`, `CGROUPS_LL`,
-/// `CGROUP_NAMES`): [`MAX_CGROUPS`](toolkit_core::MAX_CGROUPS) with `-G`
-/// (`on`), the log-linear one only with `loglinear`; one entry each
-/// otherwise, so that a run without the split preallocates nothing.
-pub fn split_map_sizes(on: bool, loglinear: bool) -> [(&'static str, u32); 3] {
+/// Sizes of a histogram tool's split maps (`CGROUP_SLOTS`, `CGROUPS`,
+/// `CGROUPS_LL`, `CGROUP_NAMES`): [`CGROUP_SLOTS`](toolkit_core::CGROUP_SLOTS)
+/// slots per CPU and [`MAX_CGROUPS`](toolkit_core::MAX_CGROUPS) entries
+/// with `-G` (`on`), the log-linear one only with `loglinear`; one entry
+/// each otherwise, so that a run without the split preallocates nothing.
+pub fn split_map_sizes(on: bool, loglinear: bool) -> [(&'static str, u32); 4] {
     let cgroups = if on { toolkit_core::MAX_CGROUPS } else { 1 };
     [
+        (
+            CGROUP_SLOTS_MAP,
+            if on { toolkit_core::CGROUP_SLOTS } else { 1 },
+        ),
         (CGROUPS_MAP, cgroups),
         (CGROUPS_LL_MAP, if loglinear { cgroups } else { 1 }),
         (toolkit_core::CGROUP_NAMES_MAP, cgroups),
@@ -101,7 +106,7 @@ impl Split {
 /// `CGROUPS_LL` maps) and their split: what every histogram tool's `-G`
 /// drains each interval.
 pub struct SplitDrain {
-    hists: HistDrain<u64>,
+    hists: CgroupDrain<Hist>,
     loglinear: Option<HistDrain<u64, LlHist>>,
     split: Split,
 }
@@ -113,7 +118,7 @@ impl SplitDrain {
     pub fn new(ebpf: &mut Ebpf, loglinear: bool, names: CgroupNames, shown: u32) -> Result<Self> {
         let names = names.with_kernel_names(ebpf)?;
         Ok(Self {
-            hists: HistDrain::new(ebpf, CGROUPS_MAP)?,
+            hists: CgroupDrain::new(ebpf, CGROUPS_MAP)?,
             loglinear: loglinear
                 .then(|| HistDrain::new(ebpf, CGROUPS_LL_MAP))
                 .transpose()?,

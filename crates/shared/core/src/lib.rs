@@ -81,6 +81,48 @@ pub const STORAGE_REFUSED: &str = "task storage refused (busy on this CPU, or ou
 /// node's cgroups with tasks number in the hundreds.
 pub const MAX_CGROUPS: u32 = 1024;
 
+/// Slots per CPU of a `-G` split's fast path ([`CgroupSlot`]): cgroup `id`
+/// may only take slot `id % CGROUP_SLOTS`. A power of two.
+pub const CGROUP_SLOTS: u32 = 64;
+
+/// Name of the per-CPU array of [`CgroupSlot`]s in every object with a
+/// `-G` split.
+pub const CGROUP_SLOTS_MAP: &str = "CGROUP_SLOTS";
+
+/// One cgroup's value on one CPU, in a per-CPU array indexed by the
+/// cgroup's id: the split's fast path, an array lookup rather than a hash
+/// lookup per sample. A slot is taken by the first cgroup that needs it
+/// and kept for the run; a cgroup whose slot is another's goes to the
+/// split's hash map (`CGROUPS`). Cgroup ids are kernfs inode numbers,
+/// handed out in order, so the cgroups of one period spread over the slots.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CgroupSlot<V> {
+    /// The cgroup's id plus one; 0 while the slot is free (id 0 is a key
+    /// too: netdrop's packets with no socket).
+    pub owner: u64,
+    pub value: V,
+}
+
+/// Makes `CgroupSlot<$value>` readable from maps by aya, checked at compile
+/// time: `$value` is plain data, 8-byte aligned, so the slot has no padding.
+macro_rules! cgroup_slot_pod {
+    ($($value:ty),*) => {$(
+        const _: () = {
+            const fn checked_by_bytemuck<T: bytemuck::Pod>() {}
+            checked_by_bytemuck::<$value>();
+            assert!(core::mem::align_of::<$value>() == 8);
+            assert!(core::mem::size_of::<CgroupSlot<$value>>() == 8 + core::mem::size_of::<$value>());
+        };
+        // SAFETY: `#[repr(C)]` of a u64 and a plain-data value of 8-byte
+        // alignment (checked above): no padding, any bytes are valid.
+        #[cfg(feature = "user")]
+        unsafe impl aya::Pod for CgroupSlot<$value> {}
+    )*};
+}
+
+cgroup_slot_pod!(hist::Hist, [u64; 2]);
+
 /// The drop reason of a sample whose cgroup did not fit in a per-cgroup
 /// map.
 pub const CGROUPS_FULL: &str = "per-cgroup map full";

@@ -72,7 +72,14 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[macro_export]
 macro_rules! cgroup_split_maps {
     ($full:expr, $no_memory:expr) => {
-        /// `-G`: histograms by cgroup id (sized 1 unless -G).
+        /// `-G`: histograms by cgroup id, per-CPU slots first (sized 1
+        /// unless -G; see `toolkit_core::CgroupSlot`).
+        #[aya_ebpf::macros::map]
+        static CGROUP_SLOTS: aya_ebpf::maps::PerCpuArray<
+            toolkit_core::CgroupSlot<toolkit_core::Hist>,
+        > = aya_ebpf::maps::PerCpuArray::with_max_entries(1, 0);
+
+        /// Then the hash map, for cgroups whose slot is another's.
         #[aya_ebpf::macros::map]
         static CGROUPS: aya_ebpf::maps::PerCpuHashMap<u64, toolkit_core::Hist> =
             aya_ebpf::maps::PerCpuHashMap::with_max_entries(1, 0);
@@ -94,6 +101,7 @@ macro_rules! cgroup_split_maps {
         #[inline(always)]
         fn split_maps() -> $crate::SplitMaps<'static> {
             $crate::SplitMaps {
+                slots: &CGROUP_SLOTS,
                 hists: &CGROUPS,
                 loglinear: &CGROUPS_LL,
                 dropped: &DROPPED,

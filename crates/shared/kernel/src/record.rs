@@ -8,6 +8,7 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, PerCpuHashMap},
 };
 use toolkit_core::{
+    CGROUP_SLOTS, CgroupSlot,
     hist::{Hist, MAX_SLOTS, log2_slot},
     loglinear::{LlHist, loglinear_bin},
 };
@@ -94,6 +95,40 @@ pub fn map_entry<K, V>(
     Ok(unsafe { &mut *ptr })
 }
 
+/// The value of cgroup `id` for this CPU, and whether it is new on this
+/// CPU (then the caller keeps the cgroup's name): its slot in `slots` when
+/// the slot is its own or free (taken now), else its entry in `overflow`,
+/// created as `zero` (new when `empty`). See [`CgroupSlot`].
+#[inline(always)]
+#[expect(
+    clippy::mut_from_ref,
+    reason = "the mutable value is the maps', not `zero`'s: kernel memory, per CPU"
+)]
+pub fn cgroup_entry<V>(
+    slots: &PerCpuArray<CgroupSlot<V>>,
+    overflow: &PerCpuHashMap<u64, V>,
+    id: u64,
+    zero: &'static V,
+    empty: fn(&V) -> bool,
+) -> Result<(&'static mut V, bool), NoEntry> {
+    let owner = id.wrapping_add(1);
+    if let Some(slot) = slots.get_ptr_mut(id as u32 & (CGROUP_SLOTS - 1)) {
+        // SAFETY: a per-CPU array slot, exclusive to this CPU while we run
+        // (as in `map_entry`).
+        let slot = unsafe { &mut *slot };
+        if slot.owner == owner {
+            return Ok((&mut slot.value, false));
+        }
+        if slot.owner == 0 {
+            slot.owner = owner;
+            return Ok((&mut slot.value, true));
+        }
+    }
+    let value = map_entry(overflow, &id, zero)?;
+    let new = empty(value);
+    Ok((value, new))
+}
+
 /// Records one sample: `value` is the raw measurement (ns, bytes) that goes
 /// into `sum` and `max`; its log2 bucket is taken of `value / divisor`
 /// (1000 for usecs, 1_000_000 for msecs, 1 for raw units).
@@ -161,6 +196,9 @@ pub fn ll_hist_record<K>(
 /// The maps of a `-G` split: histograms by cgroup id, their log-linear
 /// twins, and the object's drop counter with the indexes of its reasons.
 pub struct SplitMaps<'a> {
+    /// Histograms by cgroup id: the per-CPU slots first, the hash map for
+    /// the cgroups whose slot is taken ([`cgroup_entry`]).
+    pub slots: &'a PerCpuArray<CgroupSlot<Hist>>,
     pub hists: &'a PerCpuHashMap<u64, Hist>,
     pub loglinear: &'a PerCpuHashMap<u64, LlHist>,
     pub dropped: &'a PerCpuArray<u64>,
@@ -177,11 +215,13 @@ impl SplitMaps<'_> {
     /// the caller then keeps the cgroup's name (`remember_cgroup`).
     #[inline(always)]
     pub fn record(&self, id: u64, value: u64, divisor: u64, loglinear: bool) -> bool {
-        let Some(hist) = hist_entry(self.hists, &id) else {
+        let Ok((hist, new)) =
+            cgroup_entry(self.slots, self.hists, id, &ZERO_HIST, |h| h.count == 0)
+        else {
+            // Preallocated: the hash map is full.
             bump(self.dropped, self.full);
             return false;
         };
-        let new = hist.count == 0;
         hist_record(hist, value, divisor);
         if loglinear && let Err(no) = ll_hist_record(self.loglinear, &id, value) {
             bump(self.dropped, no.reason(self.full, self.no_memory));

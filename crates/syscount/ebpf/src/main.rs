@@ -12,10 +12,10 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
-use toolkit_core::CgroupLeaf;
+use toolkit_core::{CgroupLeaf, CgroupSlot};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_cgroup,
-    current_in_process, global, map_entry, read_kernel, remember_cgroup, syscall_enter,
+    SyscallStart, TaskStorage, TracepointContext, bump, cgroup_entry, ctx_arg, current_cgroup,
+    current_in_cgroup, current_in_process, global, read_kernel, remember_cgroup, syscall_enter,
     syscall_exit,
 };
 
@@ -45,7 +45,12 @@ static PROCESSES: PerCpuHashMap<u32, [u64; 2]> = PerCpuHashMap::with_max_entries
 #[map]
 static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_PROCESSES, 0);
 
-/// `-G`: `[count, total_ns]` per cgroup v2 id (sized 1 unless -G).
+/// `-G`: `[count, total_ns]` per cgroup v2 id, per-CPU slots first (sized
+/// 1 unless -G; see `toolkit_core::CgroupSlot`).
+#[map]
+static CGROUP_SLOTS: PerCpuArray<CgroupSlot<[u64; 2]>> = PerCpuArray::with_max_entries(1, 0);
+
+/// Then the hash map, for cgroups whose slot is another's.
 #[map]
 static CGROUPS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(1, 0);
 
@@ -153,9 +158,9 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
     }
     let stat = if global(&CONFIG.by_cgroup) != 0 {
         let cgroup = current_cgroup();
-        match map_entry(&CGROUPS, &cgroup, &ZERO_STAT) {
-            Ok(stat) => {
-                if stat[0] == 0 {
+        match cgroup_entry(&CGROUP_SLOTS, &CGROUPS, cgroup, &ZERO_STAT, |s| s[0] == 0) {
+            Ok((stat, new)) => {
+                if new {
                     // SAFETY: helper without arguments.
                     let task = unsafe { bpf_get_current_task() };
                     remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);

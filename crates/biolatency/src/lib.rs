@@ -12,7 +12,7 @@ pub mod status;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use biolatency_ebpf::{Slot, dropped, maps};
+use biolatency_ebpf::{Slot, Started, dropped, maps};
 use toolkit_cgroup::{CgroupNames, Hierarchy, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{HistDrain, Histograms, Losses, drain_optional};
@@ -168,7 +168,7 @@ impl Tracer {
             }
         }
         let map = toolkit_drain::map(self.session.object(), maps::START)?;
-        let start = aya::maps::HashMap::<_, u64, u64>::try_from(map)?;
+        let start = aya::maps::HashMap::<_, u64, Started>::try_from(map)?;
         Ok(held + start.keys().filter(Result::is_ok).count())
     }
 }

@@ -49,6 +49,11 @@ pub struct Offsets {
     pub queue_elevator: u32,
     pub disk_major: u32,
     pub disk_first_minor: u32,
+    /// `request.tag`: the driver's tag, held from before issue to
+    /// completion, which picks the request's slot on `tp_btf`.
+    pub request_tag: u32,
+    /// Unused: keeps `Config` free of padding.
+    pub _reserved: u32,
     /// With `-G`, the way from a request to the cgroup the kernel charges
     /// its I/O to: `request.bio`, `bio.bi_blkg`, `blkcg_gq.blkcg`, and
     /// `blkcg.css` + `cgroup_subsys_state.cgroup`.
@@ -104,13 +109,27 @@ pub mod maps {
     pub const MAX_SLOT_BITS: u32 = 16;
 }
 
-/// One entry of `SLOTS`: the request that holds it (0 when free) and its
-/// start time.
+/// What a request's start leaves for its completion: the start time and,
+/// with `-G`, the request's block cgroup (pointer and id). The cgroup is
+/// read at the start, whose program has less to do than the completion's:
+/// the same request, the same first bio, the same charged cgroup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Started {
+    pub start: u64,
+    pub cgroup: u64,
+    pub cgroup_id: u64,
+}
+
+toolkit_core::aya_pod!(Started);
+
+/// One entry of `SLOTS`: the request that holds it (0 when free) and what
+/// its start left.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Slot {
     pub rq: u64,
-    pub start: u64,
+    pub started: Started,
 }
 
 toolkit_core::aya_pod!(Slot);

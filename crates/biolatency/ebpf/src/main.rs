@@ -12,7 +12,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use biolatency_ebpf::{
-    Config, Slot, dropped,
+    Config, Slot, Started, dropped,
     maps::{MAX_HISTS, MAX_IN_FLIGHT, SLOT_BITS},
     slot_index,
 };
@@ -33,10 +33,10 @@ static CONFIG: Config = Config::DEFAULT;
 #[map]
 static SLOTS: Array<Slot> = Array::with_max_entries(1 << SLOT_BITS, 0);
 
-/// Start time of each in-flight request whose slot another request held,
-/// keyed by its address.
+/// Start of each in-flight request whose slot another request held, keyed
+/// by its address.
 #[map]
-static START: HashMap<u64, u64> = HashMap::with_max_entries(MAX_IN_FLIGHT, 0);
+static START: HashMap<u64, Started> = HashMap::with_max_entries(MAX_IN_FLIGHT, 0);
 
 /// How many entries `START` holds.
 #[map]
@@ -108,8 +108,17 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
     if global(&CONFIG.filter_dev) != 0 && disk_dev::<C>(rq) != global(&CONFIG.target_dev) {
         return 0;
     }
+    let (cgroup, cgroup_id) = if global(&CONFIG.per_cgroup) != 0 {
+        request_cgroup::<C>(rq)
+    } else {
+        (0, 0)
+    };
     // SAFETY: helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let started = Started {
+        start: unsafe { bpf_ktime_get_ns() },
+        cgroup,
+        cgroup_id,
+    };
     // -Q without a scheduler: a request timestamped at insert (when it went
     // through one) keeps that stamp at issue.
     let keep = issue && global(&CONFIG.queued) != 0;
@@ -118,18 +127,18 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
     // another request) in the hash.
     if hashed() != 0 && START.get_ptr(rq).is_some() {
         if !keep {
-            restamp_hashed(rq, now);
+            restamp_hashed(rq, &started);
         }
         return 0;
     }
     let Some(slot) = slot_of::<C>(rq) else {
-        hash_start(rq, now);
+        hash_start(rq, &started);
         return 0;
     };
     // SAFETY: `holder` is a map value's word, only ever changed atomically.
     match unsafe { atomic::compare_exchange(holder(slot), 0, rq) } {
         // SAFETY: the slot is this request's until its completion frees it.
-        Ok(_) => unsafe { write_volatile(&raw mut (*slot).start, now) },
+        Ok(_) => unsafe { write_volatile(&raw mut (*slot).started, started) },
         Err(held) if held == rq => {
             if !keep {
                 // A start time already here means that the request last
@@ -138,25 +147,39 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
                 // its own at block_rq_requeue): count that sample as lost,
                 // never silently, and time this one.
                 // SAFETY: as above.
-                unsafe { write_volatile(&raw mut (*slot).start, now) };
+                unsafe { write_volatile(&raw mut (*slot).started, started) };
                 bump(&DROPPED, dropped::COMPLETION_SKIPPED);
             }
         }
-        Err(_) => hash_start(rq, now),
+        Err(_) => hash_start(rq, &started),
     }
     0
 }
 
-/// The slot `rq`'s address picks.
+/// The slot `rq` picks: by its address on `raw_tp`, where that is a plain
+/// number; by its driver tag on `tp_btf`, a plain load there where the
+/// address costs a helper call. The tag is the request's from before
+/// `block_rq_issue` until after `block_rq_complete` (and
+/// `block_rq_requeue`, which gives it back); at `block_rq_insert` (`-Q`)
+/// it has none yet, so `-Q` keeps the address. Requests of two disks with
+/// the same tag pick the same slot: the second finds it held and goes to
+/// the hash, as any two requests whose addresses collide do.
 #[inline(always)]
 fn slot_of<C: TracepointContext>(rq: u64) -> Option<*mut Slot> {
-    SLOTS.get_ptr_mut(slot_index(C::address(rq)?, global(&CONFIG.slot_bits)))
+    let key = if C::PLAIN_LOADS && global(&CONFIG.queued) == 0 {
+        let tag = C::arg_field::<i32>(rq, global(&CONFIG.off.request_tag))?;
+        // `slot_index` drops an address's six alignment bits.
+        u64::from(tag as u32) << 6
+    } else {
+        C::address(rq)?
+    };
+    SLOTS.get_ptr_mut(slot_index(key, global(&CONFIG.slot_bits)))
 }
 
-/// Keeps the start time of a request whose slot is taken in the hash.
+/// Keeps the start of a request whose slot is taken in the hash.
 #[inline(always)]
-fn hash_start(rq: u64, now: u64) {
-    if START.insert(rq, now, BPF_NOEXIST as u64).is_ok() {
+fn hash_start(rq: u64, started: &Started) {
+    if START.insert(rq, started, BPF_NOEXIST as u64).is_ok() {
         count_hashed(1);
         bump(&HASHED_STARTS, 0);
     } else {
@@ -166,11 +189,11 @@ fn hash_start(rq: u64, now: u64) {
 
 /// A request restarted while its start time is still in the hash: as for a
 /// slot, the completion the kernel skipped is counted lost.
-fn restamp_hashed(rq: u64, now: u64) {
+fn restamp_hashed(rq: u64, started: &Started) {
     bump(&DROPPED, dropped::COMPLETION_SKIPPED);
     // Replacing a preallocated hash entry takes a free one: when there is
     // none the old time must not stand for this request either.
-    if START.insert(rq, now, BPF_EXIST as u64).is_err() {
+    if START.insert(rq, started, BPF_EXIST as u64).is_err() {
         unhash(rq);
         bump(&DROPPED, dropped::START_FULL);
     }
@@ -207,10 +230,10 @@ fn unhash(rq: u64) {
     }
 }
 
-/// The start time of `rq`, taken out of its slot or the hash; `None` for a
+/// The start of `rq`, taken out of its slot or the hash; `None` for a
 /// request started before tracing, or filtered out.
 #[inline(always)]
-fn take_start<C: TracepointContext>(rq: u64) -> Option<u64> {
+fn take_start<C: TracepointContext>(rq: u64) -> Option<Started> {
     if let Some(slot) = slot_of::<C>(rq) {
         let holder = holder(slot);
         // SAFETY: a map value's words; the slot is this request's if it
@@ -218,7 +241,7 @@ fn take_start<C: TracepointContext>(rq: u64) -> Option<u64> {
         // exchange frees it (fully ordered: the start time is read first).
         unsafe {
             if read_volatile(holder) == rq {
-                let start = read_volatile(&raw const (*slot).start);
+                let start = read_volatile(&raw const (*slot).started);
                 if atomic::compare_exchange(holder, rq, 0).is_ok() {
                     return Some(start);
                 }
@@ -243,7 +266,7 @@ fn on_requeue<C: TracepointContext>(ctx: &C) -> i32 {
 
 #[inline(always)]
 fn trace_done<C: TracepointContext>(rq: u64, status: u8) -> i32 {
-    let Some(start) = take_start::<C>(rq) else {
+    let Some(started) = take_start::<C>(rq) else {
         return 0; // in flight before tracing started, or filtered out
     };
     if status != 0 {
@@ -255,9 +278,9 @@ fn trace_done<C: TracepointContext>(rq: u64, status: u8) -> i32 {
             Err(_) => bump(&DROPPED, dropped::ERRORS_FULL),
         }
     }
-    let delta = ns_since(start);
+    let delta = ns_since(started.start);
     if global(&CONFIG.per_cgroup) != 0 {
-        record_for_cgroup::<C>(rq, delta);
+        record_for_cgroup(&started, delta);
         return 0;
     }
     let mut key = 0u64;
@@ -306,10 +329,11 @@ fn request_cgroup<C: TracepointContext>(rq: u64) -> (u64, u64) {
     }
 }
 
-/// `-G`: records `delta` in the histograms of `rq`'s block cgroup.
+/// `-G`: records `delta` in the histograms of the request's block cgroup,
+/// read at its start.
 #[inline(always)]
-fn record_for_cgroup<C: TracepointContext>(rq: u64, delta: u64) {
-    let (cgroup, id) = request_cgroup::<C>(rq);
+fn record_for_cgroup(started: &Started, delta: u64) {
+    let (cgroup, id) = (started.cgroup, started.cgroup_id);
     let maps = split_maps();
     let loglinear = global(&CONFIG.loglinear) != 0;
     if maps.record(id, delta, global(&CONFIG.unit_divisor), loglinear) && cgroup != 0 {

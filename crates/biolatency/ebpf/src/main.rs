@@ -113,8 +113,8 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
     } else {
         (0, 0)
     };
-    // SAFETY: helper without arguments.
     let started = Started {
+        // SAFETY: helper without arguments.
         start: unsafe { bpf_ktime_get_ns() },
         cgroup,
         cgroup_id,

@@ -160,6 +160,11 @@ TOOLS = {
                    hooks=["tcp_probe"]),
     "tcpretrans": dict(workload="tcp_lossy", ours=["tcpretrans", "-c"], libbpf=None,
                        bpftrace=BT_TCPRETRANS, hooks=["tcp_retransmit_skb"]),
+    "tcprtt -G": dict(workload="tcp_pingpong", ours=["tcprtt", "-G"], unsplit=["tcprtt"],
+                      libbpf=None, bpftrace=BT_TCPRTT, hooks=["tcp_probe"]),
+    "tcpretrans -c -G": dict(workload="tcp_lossy", ours=["tcpretrans", "-c", "-G"],
+                             unsplit=["tcpretrans", "-c"], libbpf=None,
+                             bpftrace=BT_TCPRETRANS, hooks=["tcp_retransmit_skb"]),
 }
 
 # usecheck loads the kernel halves of these tools together: its yardstick

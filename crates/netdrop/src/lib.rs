@@ -6,12 +6,17 @@
 
 pub mod config;
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
-use aya::Ebpf;
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray},
+};
 pub use netdrop_ebpf::DropKey;
-use netdrop_ebpf::{CLASSES, dropped, maps};
+use netdrop_ebpf::{CLASSES, REASON_SLOTS_LEN, ReasonSlot, dropped, maps};
 use toolkit_cgroup::{CgroupNames, Split};
-use toolkit_drain::{ArrayDrain, HistDrain, Losses};
+use toolkit_drain::{ArrayDrain, HistDrain, Losses, take_map};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool, switch_on};
 
@@ -83,8 +88,13 @@ impl Tool for Netdrop {
             Some(_) => toolkit_core::MAX_CGROUPS,
             None => 1,
         };
+        let reason_slots = match options.per_cgroup {
+            Some(_) if !options.by_interface => REASON_SLOTS_LEN,
+            _ => 1,
+        };
         vec![
             (maps::BY_REASON, slots),
+            (maps::REASON_SLOTS, reason_slots),
             (toolkit_core::CGROUP_NAMES_MAP, names),
         ]
     }
@@ -100,6 +110,9 @@ pub struct Tracer {
     drops: HistDrain<DropKey, u64>,
     /// Without `by_interface`: the common protocols' drops, by reason.
     by_reason: Option<ArrayDrain<[u64; CLASSES.len()]>>,
+    /// With `per_cgroup` and without `by_interface`: the common protocols'
+    /// drops, by cgroup and reason.
+    reason_slots: Option<ReasonSlots>,
     /// With `per_cgroup`: the sockets' cgroups, named.
     split: Option<Split>,
 }
@@ -124,10 +137,14 @@ impl Tracer {
             }
             None => None,
         };
+        let reason_slots = (options.per_cgroup.is_some() && !options.by_interface)
+            .then(|| ReasonSlots::new(ebpf))
+            .transpose()?;
         Ok(Self {
             session,
             drops,
             by_reason,
+            reason_slots,
             split,
         })
     }
@@ -139,28 +156,96 @@ impl Tracer {
             session,
             drops,
             by_reason,
+            reason_slots,
             ..
         } = self;
         session.interval(|tick| {
-            let mut drops = drops.drain(tick)?;
+            // The same key may come from the hash and from slots (another
+            // CPU's slot was free): summed.
+            let mut all: BTreeMap<DropKey, u64> = BTreeMap::new();
+            let mut add = |key: DropKey, count: u64| *all.entry(key).or_default() += count;
+            for (key, count) in drops.drain(tick)? {
+                add(key, count);
+            }
             if let Some(by_reason) = by_reason {
                 for (reason, counts) in by_reason.drain(tick)? {
-                    for (&(l3, l4), &count) in CLASSES.iter().zip(&counts) {
-                        if count > 0 {
-                            let key = DropKey {
-                                reason,
-                                l3,
-                                l4,
-                                ..DropKey::ZERO
-                            };
-                            drops.push((key, count));
-                        }
-                    }
+                    add_classes(&mut add, reason, 0, &counts);
                 }
-                drops.sort_unstable_by_key(|(key, _)| *key);
             }
-            Ok(drops)
+            if let Some(slots) = reason_slots {
+                slots.drain(&mut add)?;
+            }
+            Ok(all.into_iter().collect())
         })
+    }
+}
+
+/// Adds a reason's counts by [`CLASSES`] protocol, for cgroup `cgroup`.
+fn add_classes(
+    add: &mut impl FnMut(DropKey, u64),
+    reason: u32,
+    cgroup: u64,
+    counts: &[u64; CLASSES.len()],
+) {
+    for (&(l3, l4), &count) in CLASSES.iter().zip(counts) {
+        if count > 0 {
+            let key = DropKey {
+                reason,
+                l3,
+                l4,
+                cgroup,
+                ..DropKey::ZERO
+            };
+            add(key, count);
+        }
+    }
+}
+
+/// `-G`'s per-CPU slots of drops by cgroup and reason ([`ReasonSlot`]),
+/// read as per-interval counts. The kernel side never frees a slot and
+/// userspace never writes one, so their totals only grow.
+struct ReasonSlots {
+    slots: PerCpuArray<MapData, ReasonSlot>,
+    /// Totals (all CPUs) by cgroup id and reason at the last drain.
+    previous: BTreeMap<(u64, u32), [u64; CLASSES.len()]>,
+}
+
+impl ReasonSlots {
+    fn new(ebpf: &mut Ebpf) -> Result<Self> {
+        Ok(Self {
+            slots: PerCpuArray::try_from(take_map(ebpf, maps::REASON_SLOTS)?)?,
+            previous: BTreeMap::new(),
+        })
+    }
+
+    /// Adds the counts since the last call.
+    fn drain(&mut self, add: &mut impl FnMut(DropKey, u64)) -> Result<()> {
+        let mut totals: BTreeMap<(u64, u32), [u64; CLASSES.len()]> = BTreeMap::new();
+        for index in 0..self.slots.len() {
+            for slot in self.slots.get(&index, 0)?.iter() {
+                if slot.owner != 0 {
+                    let total = totals
+                        .entry((slot.owner - 1, slot.reason as u32))
+                        .or_default();
+                    total
+                        .iter_mut()
+                        .zip(&slot.counts)
+                        .for_each(|(t, c)| *t += c);
+                }
+            }
+        }
+        for (&(cgroup, reason), total) in &totals {
+            let mut delta = *total;
+            if let Some(before) = self.previous.get(&(cgroup, reason)) {
+                delta
+                    .iter_mut()
+                    .zip(before)
+                    .for_each(|(d, b)| *d = d.wrapping_sub(*b));
+            }
+            add_classes(add, reason, cgroup, &delta);
+        }
+        self.previous = totals;
+        Ok(())
     }
 }
 

@@ -57,13 +57,14 @@ pub fn flow_slots(options: &Options) -> u32 {
 }
 
 /// Map sizes: the flow maps only with -c, the cgroup maps only with -G.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 4] {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
     let flows = if options.count { maps::MAX_FLOWS } else { 1 };
-    let cgroups = match options.per_cgroup {
-        Some(_) => toolkit_core::MAX_CGROUPS,
-        None => 1,
+    let (slots, cgroups) = match options.per_cgroup {
+        Some(_) => (toolkit_core::CGROUP_SLOTS, toolkit_core::MAX_CGROUPS),
+        None => (1, 1),
     };
     [
+        (toolkit_core::CGROUP_SLOTS_MAP, slots),
         (maps::FLOWS, flows),
         (maps::FLOW_SLOTS, flow_slots(options).max(1)),
         (maps::CGROUPS, cgroups),

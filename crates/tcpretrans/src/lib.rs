@@ -10,8 +10,8 @@ use anyhow::{Result, bail};
 use aya::maps::{MapData, RingBuf};
 pub use tcpretrans_ebpf::{Flow, RetransEvent};
 use tcpretrans_ebpf::{dropped, maps};
-use toolkit_cgroup::{CgroupNames, Split};
-use toolkit_drain::{HistDrain, Losses, take_map};
+use toolkit_cgroup::{CgroupDrain, CgroupNames, Split};
+use toolkit_drain::{Losses, take_map};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool};
 
@@ -52,8 +52,9 @@ pub type FlowRows = Vec<(Flow, [u64; 2])>;
 enum Output {
     Events(RingBuf<MapData>),
     Flows(FlowCounts),
-    /// `-G`: counts by the socket's cgroup, and their split.
-    Cgroups(HistDrain<u64, [u64; 2]>, Split),
+    /// `-G`: counts by the socket's cgroup, and their split (boxed: the
+    /// drain's maps and tables are the largest variant by far).
+    Cgroups(Box<(CgroupDrain<[u64; 2]>, Split)>),
 }
 
 /// `-G`: the split's rows (busiest first, `other` last) and their
@@ -74,10 +75,10 @@ impl Tracer {
         let ebpf = session.ebpf();
         let output = if let Some(shown) = options.per_cgroup {
             let names = CgroupNames::unified().with_kernel_names(ebpf)?;
-            Output::Cgroups(
-                HistDrain::new(ebpf, maps::CGROUPS)?,
+            Output::Cgroups(Box::new((
+                CgroupDrain::new(ebpf, maps::CGROUPS)?,
                 Split::new(names, shown),
-            )
+            )))
         } else if options.count {
             Output::Flows(FlowCounts::new(ebpf)?)
         } else {
@@ -117,9 +118,10 @@ impl Tracer {
     /// last call, the busiest by retransmits first, and what the kernel
     /// side could not count.
     pub fn cgroups(&mut self) -> Result<(CgroupRows, Losses)> {
-        let Output::Cgroups(drain, split) = &mut self.output else {
+        let Output::Cgroups(split_run) = &mut self.output else {
             bail!("cgroups asked of a run without -G");
         };
+        let (drain, split) = &mut **split_run;
         self.session.interval(|tick| {
             let all = drain.drain(tick)?;
             let selection = split.select(all.iter().map(|(id, [n, _])| (*id, *n)));

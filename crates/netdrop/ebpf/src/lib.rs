@@ -27,6 +27,34 @@ pub const CLASSES: [(u16, u8); 8] = [
     (ETH_P_IPV6, 0),
 ];
 
+/// `-G` without `-I`: one cgroup's drops of one reason, by [`CLASSES`]
+/// protocol, in a per-CPU slot (`REASON_SLOTS`, [`REASON_SLOTS_LEN`] of
+/// them) picked by both ([`reason_slot`]): an array lookup per drop where
+/// the [`DropKey`] hash lookup was. A slot is taken by the first pair that
+/// needs it and kept for the run; a pair whose slot is another's, or a
+/// protocol outside the classes, goes to `DROPS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ReasonSlot {
+    /// The cgroup's id plus one; 0 while the slot is free.
+    pub owner: u64,
+    pub reason: u64,
+    pub counts: [u64; CLASSES.len()],
+}
+
+toolkit_core::aya_pod!(ReasonSlot);
+
+/// Slots of `REASON_SLOTS` per CPU, with `-G`: a power of two.
+pub const REASON_SLOTS_LEN: u32 = 64;
+
+/// The slot of drops of `reason` for cgroup `id` (Fibonacci hashing of
+/// both: one cgroup's reasons spread as the cgroups do).
+#[inline(always)]
+pub fn reason_slot(id: u64, reason: u32) -> u32 {
+    let mixed = id ^ (u64::from(reason) << 40);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as u32 & (REASON_SLOTS_LEN - 1)
+}
+
 /// Everything userspace decides before load, read by the kernel from the
 /// one global `CONFIG`.
 #[repr(C)]
@@ -78,6 +106,9 @@ pub mod maps {
         /// One byte per reason below [`MAX_REASONS`](super::MAX_REASONS):
         /// 1 to count it. Set by userspace before attach.
         COUNTED,
+        /// With `-G` and without `-I`: [`ReasonSlot`](super::ReasonSlot)s,
+        /// per CPU.
+        REASON_SLOTS,
     );
     /// Distinct (reason, protocol, interface) keys a run can hold.
     pub const MAX_KEYS: u32 = 4096;

@@ -10,7 +10,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use netdrop_ebpf::{
-    CLASSES, Config, DropKey, ETH_P_IP, ETH_P_IPV6, MAX_REASONS, dropped, maps::MAX_KEYS,
+    CLASSES, Config, DropKey, ETH_P_IP, ETH_P_IPV6, MAX_REASONS, ReasonSlot, dropped,
+    maps::MAX_KEYS, reason_slot,
 };
 use toolkit_core::CgroupLeaf;
 use toolkit_kernel::{
@@ -32,6 +33,11 @@ static COUNTED: Array<u8> = Array::with_max_entries(MAX_REASONS, 0);
 /// `-I`: one per-CPU array slot, no hash lookup per drop.
 #[map]
 static BY_REASON: PerCpuArray<[u64; CLASSES.len()]> = PerCpuArray::with_max_entries(MAX_REASONS, 0);
+
+/// `-G` without `-I`: drops by cgroup and reason, by protocol class, per
+/// CPU (sized 1 otherwise; see [`ReasonSlot`]).
+#[map]
+static REASON_SLOTS: PerCpuArray<ReasonSlot> = PerCpuArray::with_max_entries(1, 0);
 
 /// `-G`: each socket cgroup's name, for one removed before userspace
 /// reads it.
@@ -110,6 +116,19 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
         (cgroup, key.cgroup) =
             socket_cgroup::<C>(sk, &CONFIG.sk_state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
     }
+    if global(&CONFIG.by_cgroup) != 0
+        && global(&CONFIG.by_interface) == 0
+        && let Some(class) = CLASSES.iter().position(|&c| c == (key.l3, key.l4))
+        && let Some((counts, new)) = reason_counts(key.cgroup, key.reason)
+    {
+        if new && cgroup != 0 {
+            remember_cgroup_at(&CGROUP_NAMES, key.cgroup, cgroup, &CONFIG.cgroup);
+        }
+        if let Some(count) = counts.get_mut(class) {
+            *count += 1;
+        }
+        return 0;
+    }
     match map_entry(&DROPS, &key, &NONE_YET) {
         Ok(count) => {
             if *count == 0 && cgroup != 0 {
@@ -120,6 +139,25 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
         Err(no) => bump(&DROPPED, no.reason(dropped::KEYS_FULL, dropped::NO_MEMORY)),
     }
     0
+}
+
+/// With `-G`: the counts of `reason` for cgroup `id` on this CPU, and
+/// whether the slot was taken now; `None` when the slot is another pair's.
+#[inline(always)]
+fn reason_counts(id: u64, reason: u32) -> Option<(&'static mut [u64; CLASSES.len()], bool)> {
+    let slot = REASON_SLOTS.get_ptr_mut(reason_slot(id, reason))?;
+    // SAFETY: a per-CPU array slot, exclusive to this CPU while we run.
+    let slot = unsafe { &mut *slot };
+    let owner = id.wrapping_add(1);
+    if slot.owner == owner && slot.reason == u64::from(reason) {
+        return Some((&mut slot.counts, false));
+    }
+    if slot.owner != 0 {
+        return None;
+    }
+    slot.owner = owner;
+    slot.reason = u64::from(reason);
+    Some((&mut slot.counts, true))
 }
 
 toolkit_kernel::tracepoint_programs!("kfree_skb", kfree_skb_btf, kfree_skb_raw, on_kfree_skb);

@@ -15,10 +15,10 @@ use tcpretrans_ebpf::{
     AF_INET, AF_INET6, Config, Flow, FlowSlot, RetransEvent, dropped, flow_slot,
     maps::{FLOW_SLOTS_LEN, MAX_FLOWS},
 };
-use toolkit_core::CgroupLeaf;
+use toolkit_core::{CgroupLeaf, CgroupSlot};
 use toolkit_kernel::{
-    TracepointContext, bump, ctx_arg, global, map_entry, remember_cgroup_at, sock_address,
-    socket_cgroup,
+    TracepointContext, bump, cgroup_entry, ctx_arg, global, map_entry, remember_cgroup_at,
+    sock_address, socket_cgroup,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -38,8 +38,12 @@ static FLOW_SLOTS: PerCpuArray<FlowSlot> = PerCpuArray::with_max_entries(FLOW_SL
 #[map]
 static FLOWS: PerCpuHashMap<Flow, [u64; 2]> = PerCpuHashMap::with_max_entries(MAX_FLOWS, 0);
 
-/// With -G: `[retransmits, segments]` by the socket's cgroup id, and the
-/// cgroups' names.
+/// With -G: `[retransmits, segments]` by the socket's cgroup id, per-CPU
+/// slots first (see `toolkit_core::CgroupSlot`), then the hash map; and
+/// the cgroups' names.
+#[map]
+static CGROUP_SLOTS: PerCpuArray<CgroupSlot<[u64; 2]>> = PerCpuArray::with_max_entries(1, 0);
+
 #[map]
 static CGROUPS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(1, 0);
 
@@ -88,9 +92,9 @@ fn family_wanted<C: TracepointContext>(sk: u64) -> bool {
 fn count_for_cgroup<C: TracepointContext>(sk: u64, segments: u16) {
     let (cgroup, id) =
         socket_cgroup::<C>(sk, &CONFIG.sock.state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
-    match map_entry(&CGROUPS, &id, &NONE_YET) {
-        Ok(counts) => {
-            if counts[0] == 0 && cgroup != 0 {
+    match cgroup_entry(&CGROUP_SLOTS, &CGROUPS, id, &NONE_YET, |c| c[0] == 0) {
+        Ok((counts, new)) => {
+            if new && cgroup != 0 {
                 remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
             }
             counts[0] += 1;

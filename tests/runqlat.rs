@@ -5,8 +5,8 @@
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use toolkit_tests::{
-    ForkedChild, Running, TestCgroup, assert_unloaded, json_list, monotonic_ns, parse_log2_hists,
-    parse_openmetrics, pin_to_cpu, program_types, run_tool, sleep_ns, tool_path,
+    ForkedChild, Running, TestCgroup, agent_switch_ins, assert_unloaded, json_list, monotonic_ns,
+    parse_log2_hists, parse_openmetrics, pin_to_cpu, program_types, run_tool, sleep_ns, tool_path,
 };
 
 const SLEEPS: u32 = 1009;
@@ -129,19 +129,6 @@ fn assert_switch_ins(what: &str, got: u64, want: u64, agent: u64) {
         "{what}: runqlat {got}, schedstat {want}: {missed} unseen, more than 3% \
          and more than the agent's {agent} switch-ins"
     );
-}
-
-/// Switch-ins of PID 1's threads so far (the sandbox agent's on the test
-/// machine; see `assert_switch_ins`).
-fn agent_switch_ins() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/1/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
-        .sum()
 }
 
 fn assert_within(what: &str, got: u64, want: u64, percent: u64) {

@@ -377,3 +377,20 @@ pub fn read_big_file() {
         libc::syscall(libc::SYS_close, fd);
     }
 }
+
+/// Switch-ins of PID 1's threads so far: on the test machine (6.18 under
+/// Firecracker) PID 1 is the sandbox's agent, and a switch away from one of
+/// its threads fires no `sched_switch`, so the task switched in then is
+/// seen by no tracer while schedstat counts it. Over a span, the agent's
+/// switch-ins bound how many switch-ins runqlat can miss
+/// (tests/runqlat.rs, `assert_switch_ins`).
+pub fn agent_switch_ins() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/1/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum()
+}

@@ -110,6 +110,12 @@ BT_TCPRTT = "tracepoint:tcp:tcp_probe { @usecs = hist(args->srtt >> 3); }"
 BT_TCPRETRANS = """
 tracepoint:tcp:tcp_retransmit_skb { @[args->sport, args->dport] = count(); }"""
 
+BT_SOFTIRQS = """
+tracepoint:irq:softirq_entry { @start[cpu] = nsecs; }
+tracepoint:irq:softirq_exit /@start[cpu]/ {
+  @usecs[args->vec] = sum((nsecs - @start[cpu]) / 1000); delete(@start[cpu]);
+}"""
+
 SYS = ["sys_enter", "sys_exit"]
 RECLAIM = ["mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_reclaim_end"]
 TOOLS = {
@@ -160,6 +166,9 @@ TOOLS = {
                    hooks=["tcp_probe"]),
     "tcpretrans": dict(workload="tcp_lossy", ours=["tcpretrans", "-c"], libbpf=None,
                        bpftrace=BT_TCPRETRANS, hooks=["tcp_retransmit_skb"]),
+    # libbpf-tools 0.26's softirqs: no -C, no -c; its default table.
+    "softirqs": dict(workload="udp_noport", ours=["softirqs"], libbpf=["softirqs"],
+                     bpftrace=BT_SOFTIRQS, hooks=["softirq_entry", "softirq_exit"]),
     "tcprtt -G": dict(workload="tcp_pingpong", ours=["tcprtt", "-G"], unsplit=["tcprtt"],
                       libbpf=None, bpftrace=BT_TCPRTT, hooks=["tcp_probe"]),
     "tcpretrans -c -G": dict(workload="tcp_lossy", ours=["tcpretrans", "-c", "-G"],

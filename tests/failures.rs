@@ -95,7 +95,8 @@ fn bad_values_are_usage_errors() {
         memlat: -m -n | --size=3 | -p -1 | 0 | 1 0 | x | --openmetrics | -P
         netdrop: -r bad! | -x '' | -T 0 | 0 | 1 2 3
         tcpretrans: -4 -6 | -i 1 | -d x | -l | -c -i 0
-        tcprtt: -4 -6 | -b -B | -p 0 | -a 1.2.3 | -i 0 | --compact";
+        tcprtt: -4 -6 | -b -B | -p 0 | -a 1.2.3 | -i 0 | --compact
+        softirqs: -N -m | -c x | -c -1 | 0 | 1 2 3";
     let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut tool = "";
     for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -111,7 +112,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 73);
+    assert_eq!(cases.len(), 78);
     for (tool, args) in cases {
         assert_usage_errors(tool, &[&args]);
     }

@@ -349,7 +349,14 @@ fn colour_only_when_forced_or_on_a_terminal() {
 #[test]
 fn every_histogram_tool_draws() {
     let dir = scratch("tools");
-    for tool in ["biolatency", "runqlat", "syslat", "memlat", "tcprtt"] {
+    for tool in [
+        "biolatency",
+        "runqlat",
+        "syslat",
+        "memlat",
+        "tcprtt",
+        "softirqs",
+    ] {
         let svg = dir.join(format!("{tool}.svg"));
         let svg = svg.to_string_lossy().into_owned();
         let mut args = vec!["--heatmap", "--svg", svg.as_str()];

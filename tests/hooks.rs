@@ -54,6 +54,8 @@ fn field_reading_tools_run_on_tp_btf() {
         ("tcprtt", &["-6", "-a", "::1"]),
         ("tcpretrans", &[]),
         ("tcpretrans", &["-c", "-4"]),
+        ("softirqs", &[]),
+        ("softirqs", &["-c", "0", "--percentiles"]),
     ] {
         runs_on_tp_btf(tool, args);
     }

@@ -394,3 +394,14 @@ pub fn agent_switch_ins() -> u64 {
         .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
         .sum()
 }
+
+/// Whether PID 1 is the sandbox agent of the test machine (6.18 under
+/// Firecracker), in whose context the kernel fires no tracepoint: neither
+/// `sched_switch` away from its threads (see [`agent_switch_ins`]) nor the
+/// softirqs that interrupts run on its way (measured: 7 of 162 softirq runs
+/// over 3 idle seconds had no `softirq_entry`, while their `/proc/softirqs`
+/// counts grew and no program missed a run). Elsewhere, in the kernel
+/// matrix's guests for one, tracers see every event.
+pub fn agent_hides_events() -> bool {
+    std::fs::read_to_string("/proc/1/comm").is_ok_and(|comm| comm.trim() == "process_api")
+}

@@ -169,6 +169,8 @@ TOOLS = {
     # libbpf-tools 0.26's softirqs: no -C, no -c; its default table.
     "softirqs": dict(workload="udp_noport", ours=["softirqs"], libbpf=["softirqs"],
                      bpftrace=BT_SOFTIRQS, hooks=["softirq_entry", "softirq_exit"]),
+    "hardirqs": dict(workload="disk_reads", ours=["hardirqs"], libbpf=["hardirqs"], bpftrace=None,
+                     hooks=["irq_handler_entry", "irq_handler_exit"]),
     "tcprtt -G": dict(workload="tcp_pingpong", ours=["tcprtt", "-G"], unsplit=["tcprtt"],
                       libbpf=None, bpftrace=BT_TCPRTT, hooks=["tcp_probe"]),
     "tcpretrans -c -G": dict(workload="tcp_lossy", ours=["tcpretrans", "-c", "-G"],

@@ -25,6 +25,7 @@ OOM_KILLS = 5
 
 # Operations per workload run, for the programs' own time per operation.
 OPS = {"getppid": GETPPID_CALLS, "pingpong": PINGPONG_LOOPS, "dio": DIO_WRITES,
+       "disk_reads": DIO_WRITES,
        "reclaim": RECLAIM_FILE_MIB, "oom": OOM_KILLS, "udp_noport": NET_OPS,
        "tcp_pingpong": NET_OPS, "tcp_lossy": LOSSY_BYTES >> 20}
 
@@ -82,6 +83,19 @@ class Workloads:
         start = time.perf_counter_ns()
         subprocess.run(["dd", "if=/dev/zero", f"of={self.loop}", "bs=4k",
                         f"count={DIO_WRITES}", "oflag=direct", "status=none"], check=True)
+        return (time.perf_counter_ns() - start) / DIO_WRITES
+
+    def disk_reads(self) -> float:
+        """O_DIRECT 4 KiB reads of a file on the work directory's real disk
+        (not a loop device): one request, one completion interrupt each."""
+        path = self.work / "reads.bin"
+        if not path.exists():
+            with open(path, "wb") as f:
+                f.write(b"\x5a" * (DIO_WRITES * 4096))
+                os.fsync(f.fileno())
+        start = time.perf_counter_ns()
+        subprocess.run(["dd", f"if={path}", "of=/dev/null", "bs=4k", f"count={DIO_WRITES}",
+                        "iflag=direct", "skip=0", "status=none"], check=True)
         return (time.perf_counter_ns() - start) / DIO_WRITES
 
     def memcg(self, name: str, limit: int) -> Path:

@@ -96,7 +96,8 @@ fn bad_values_are_usage_errors() {
         netdrop: -r bad! | -x '' | -T 0 | 0 | 1 2 3
         tcpretrans: -4 -6 | -i 1 | -d x | -l | -c -i 0
         tcprtt: -4 -6 | -b -B | -p 0 | -a 1.2.3 | -i 0 | --compact
-        softirqs: -N -m | -c x | -c -1 | 0 | 1 2 3";
+        softirqs: -N -m | -c x | -c -1 | 0 | 1 2 3
+        hardirqs: -N -m | -C -d | -s x | 0";
     let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut tool = "";
     for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -112,7 +113,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 78);
+    assert_eq!(cases.len(), 82);
     for (tool, args) in cases {
         assert_usage_errors(tool, &[&args]);
     }

@@ -56,6 +56,8 @@ fn field_reading_tools_run_on_tp_btf() {
         ("tcpretrans", &["-c", "-4"]),
         ("softirqs", &[]),
         ("softirqs", &["-c", "0", "--percentiles"]),
+        ("hardirqs", &[]),
+        ("hardirqs", &["-s", "0", "--percentiles"]),
     ] {
         runs_on_tp_btf(tool, args);
     }

@@ -51,7 +51,7 @@ impl Cli {
     /// The resolved options (the one conversion from the command line).
     pub fn options(&self) -> Result<Options> {
         if let Some(cpu) = self.cpu {
-            softirqs::require_cpu(cpu)?;
+            toolkit_cli::require_online_cpu(cpu)?;
         }
         Ok(Options {
             unit: Unit::latency(self.out.milliseconds, self.nanoseconds),

@@ -7,7 +7,7 @@ pub mod report;
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use softirqs_ebpf::{VECTORS, dropped, maps};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{ArrayDrain, Losses};
@@ -26,21 +26,6 @@ pub struct Options {
     pub cpu: Option<u32>,
     /// Record log-linear histograms too (percentiles, `--compact`, ...).
     pub loglinear: bool,
-}
-
-/// Fails with one line unless `cpu` is online: a filter on a CPU that is
-/// not there would count nothing, silently.
-pub fn require_cpu(cpu: u32) -> Result<()> {
-    let online = aya::util::online_cpus().map_err(|(path, e)| anyhow::anyhow!("{path}: {e}"))?;
-    if !online.contains(&cpu) {
-        let (first, last) = (online.iter().min(), online.iter().max());
-        bail!(
-            "CPU {cpu} is not online (online: {}-{})",
-            first.unwrap_or(&0),
-            last.unwrap_or(&0)
-        );
-    }
-    Ok(())
 }
 
 /// One interval's figures.

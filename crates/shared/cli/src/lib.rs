@@ -250,6 +250,19 @@ impl HistArgs {
     }
 }
 
+/// Fails with one line unless `cpu` is online: a `-c CPU` filter on a CPU
+/// that is not there would count nothing, silently.
+pub fn require_online_cpu(cpu: u32) -> anyhow::Result<()> {
+    let online =
+        aya::util::online_cpus().map_err(|(path, e)| anyhow::anyhow!("reading {path}: {e}"))?;
+    if !online.contains(&cpu) {
+        let first = online.iter().min().unwrap_or(&0);
+        let last = online.iter().max().unwrap_or(&0);
+        anyhow::bail!("CPU {cpu} is not online (online: {first}-{last})");
+    }
+    Ok(())
+}
+
 /// Fails with `thread N not found` unless `tid` names a live thread (a
 /// `-t` filter for a thread that is gone would silently trace nothing).
 /// Processes (`-p`) are checked and watched by

@@ -1,0 +1,122 @@
+//! Hard-interrupt time by IRQ, for `hardirqs` and any tool that reports
+//! it (`usecheck`'s CPU row): the programs on `irq:irq_handler_entry` and
+//! `irq:irq_handler_exit` loaded for [`Options`] and drained interval by
+//! interval ([`Tracer::interval`]); [`report`] names and prints them.
+
+pub mod report;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use hardirqs_ebpf::{dropped, maps};
+use toolkit_cgroup::CgroupFilter;
+use toolkit_core::{Hist, LlHist};
+use toolkit_drain::{HistDrain, Losses, drain_optional};
+use toolkit_load::{Hook, KernelBtf};
+use toolkit_report::Unit;
+use toolkit_session::{Attach, Session, Tool};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hardirqs"));
+
+/// What the kernel side records, as the command line resolved it.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Nanoseconds (`-N`), microseconds or milliseconds.
+    pub unit: Unit,
+    /// `-s CPU`: only interrupts served on this CPU.
+    pub cpu: Option<u32>,
+    /// `-c CGROUP`: only interrupts arriving while its tasks run.
+    pub cgroup: Option<CgroupFilter>,
+    /// Record log-linear histograms too (percentiles, `--compact`, ...).
+    pub loglinear: bool,
+}
+
+/// One interval's figures.
+pub struct Interval {
+    /// Log2 histograms by IRQ number, only those that fired.
+    pub hists: Vec<(u32, Hist)>,
+    /// Their log-linear twins, with `loglinear`.
+    pub loglinear: BTreeMap<u32, LlHist>,
+    /// What the kernel side could not record.
+    pub lost: Losses,
+}
+
+/// hardirqs as a [`Tool`]: its object on `irq:irq_handler_entry` and
+/// `_exit`.
+pub struct Hardirqs;
+
+impl Tool for Hardirqs {
+    const OBJECT: &'static [u8] = OBJECT;
+    const DROP_REASONS: &'static [&'static str] = dropped::REASONS;
+    type Options = Options;
+    type Config = hardirqs_ebpf::Config;
+
+    fn config(options: &Options, _: &KernelBtf) -> Result<Self::Config> {
+        let cgroup = options.cgroup;
+        Ok(hardirqs_ebpf::Config {
+            unit_divisor: options.unit.divisor(),
+            cgroup_id: cgroup.map_or(0, |c| c.id),
+            filter_cgroup: u32::from(cgroup.is_some()),
+            cgroup_level: cgroup.map_or(0, |c| c.level),
+            filter_cpu: u32::from(options.cpu.is_some()),
+            target_cpu: options.cpu.unwrap_or(0),
+            loglinear: u32::from(options.loglinear),
+            ..hardirqs_ebpf::Config::DEFAULT
+        })
+    }
+
+    fn attach(_: &Options, _: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
+        // The end first, so that no handler is seen to begin and not end.
+        Ok(vec![
+            Attach::new(["irq_handler_exit"], Hook::BtfTracePoint),
+            Attach::new(["irq_handler_entry"], Hook::BtfTracePoint),
+        ])
+    }
+
+    fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
+        let loglinear = if options.loglinear { maps::MAX_IRQS } else { 1 };
+        vec![(maps::LLHISTS, loglinear)]
+    }
+}
+
+/// The attached programs and their maps.
+pub struct Tracer {
+    session: Session,
+    hists: HistDrain<u32>,
+    loglinear: Option<HistDrain<u32, LlHist>>,
+}
+
+impl Tracer {
+    /// Loads the programs for `options` and attaches them, with the
+    /// kernel's `btf`; `tool` names the losses it reports.
+    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
+        let mut session = Session::start::<Hardirqs>(tool, btf, options)?;
+        let ebpf = session.ebpf();
+        let hists = HistDrain::new(ebpf, maps::HISTS)?;
+        let loglinear = options
+            .loglinear
+            .then(|| HistDrain::new(ebpf, maps::LLHISTS))
+            .transpose()?;
+        Ok(Self {
+            session,
+            hists,
+            loglinear,
+        })
+    }
+
+    /// What happened since the last call (or since attaching).
+    pub fn interval(&mut self) -> Result<Interval> {
+        let Self {
+            session,
+            hists,
+            loglinear,
+        } = self;
+        let ((hists, loglinear), lost) =
+            session.interval(|tick| Ok((hists.drain(tick)?, drain_optional(loglinear, tick)?)))?;
+        Ok(Interval {
+            hists,
+            loglinear,
+            lost,
+        })
+    }
+}

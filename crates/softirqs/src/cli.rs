@@ -63,11 +63,7 @@ impl Cli {
     /// Histograms rather than libbpf-tools' table: `-d`, or any of the
     /// modes made of histograms.
     pub fn histograms(&self) -> bool {
-        self.distributed
-            || self.out.json
-            || self.hires.percentiles.is_some()
-            || self.hires.compact
-            || self.hires.heatmap
+        self.distributed || self.out.wants_histograms(&self.hires)
     }
 }
 

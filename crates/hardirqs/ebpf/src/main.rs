@@ -8,14 +8,14 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_F_NO_PREALLOC,
-    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::map,
     maps::{PerCpuArray, PerCpuHashMap},
 };
 use hardirqs_ebpf::{Config, dropped, maps::MAX_IRQS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, ns_since,
+    bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, on_cpu,
+    span_begin, span_end,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -41,24 +41,14 @@ static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASON
 /// The interrupt passes `-s` and `-c`.
 #[inline(always)]
 fn wanted() -> bool {
-    if global(&CONFIG.filter_cpu) != 0 {
-        // SAFETY: helper without arguments.
-        let cpu = unsafe { bpf_get_smp_processor_id() };
-        if cpu != global(&CONFIG.target_cpu) {
-            return false;
-        }
-    }
-    global(&CONFIG.filter_cgroup) == 0
-        || current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
+    on_cpu(&CONFIG.filter_cpu, &CONFIG.target_cpu)
+        && (global(&CONFIG.filter_cgroup) == 0
+            || current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level)))
 }
 
 fn on_entry<C: EbpfContext>(_ctx: &C) -> i32 {
-    if wanted()
-        && let Some(start) = START.get_ptr_mut(0)
-    {
-        // SAFETY: this CPU's slot; handlers do not nest on a CPU. The
-        // helper takes no arguments.
-        unsafe { *start = bpf_ktime_get_ns() };
+    if wanted() {
+        span_begin(&START);
     }
     0
 }
@@ -67,15 +57,9 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     if !wanted() {
         return 0;
     }
-    let Some(start) = START.get_ptr_mut(0) else {
+    let Some(elapsed) = span_end(&START) else {
         return 0;
     };
-    // SAFETY: as in `on_entry`.
-    let began = unsafe { core::mem::replace(&mut *start, 0) };
-    if began == 0 {
-        return 0; // entered before tracing began
-    }
-    let elapsed = ns_since(began);
     let irq = ctx_arg(ctx, 0) as u32;
     match hist_entry(&HISTS, &irq) {
         Some(hist) => hist_record(hist, elapsed, global(&CONFIG.unit_divisor)),

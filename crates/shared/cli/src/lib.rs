@@ -201,6 +201,13 @@ impl PercentileArgs {
 }
 
 impl HistArgs {
+    /// Whether these options and `hires` ask for histograms where a tool's
+    /// default text is a table (softirqs, hardirqs): JSON and every mode
+    /// drawn from histograms.
+    pub fn wants_histograms(&self, hires: &PercentileArgs) -> bool {
+        self.json || hires.percentiles.is_some() || hires.compact || hires.heatmap
+    }
+
     /// The report of a histogram tool for these options and `hires`; see
     /// [`mode`](Self::mode) for `title` and `always`. Fails when the
     /// `--svg` file cannot be written.

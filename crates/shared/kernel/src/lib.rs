@@ -19,12 +19,14 @@ pub mod atomic;
 pub mod cgroup;
 pub mod context;
 pub mod record;
+pub mod span;
 pub mod syscall;
 pub mod task;
 
 pub use cgroup::*;
 pub use context::*;
 pub use record::*;
+pub use span::*;
 pub use syscall::*;
 pub use task::*;
 

@@ -7,13 +7,10 @@
 #![no_std]
 #![no_main]
 
-use aya_ebpf::{
-    EbpfContext, helpers::bpf_get_smp_processor_id, helpers::bpf_ktime_get_ns, macros::map,
-    maps::PerCpuArray,
-};
+use aya_ebpf::{EbpfContext, macros::map, maps::PerCpuArray};
 use softirqs_ebpf::{Config, VECTORS, dropped};
 use toolkit_core::{Hist, LlHist};
-use toolkit_kernel::{bump, ctx_arg, global, hist_record, ll_record, ns_since};
+use toolkit_kernel::{bump, ctx_arg, global, hist_record, ll_record, on_cpu, span_begin, span_end};
 
 /// Set by userspace before load (see `Config`).
 #[unsafe(no_mangle)]
@@ -34,38 +31,20 @@ static LLHISTS: PerCpuArray<LlHist> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
-/// The CPU passes `-c`.
-#[inline(always)]
-fn on_target_cpu() -> bool {
-    // SAFETY: helper without arguments.
-    global(&CONFIG.filter_cpu) == 0
-        || unsafe { bpf_get_smp_processor_id() } == global(&CONFIG.target_cpu)
-}
-
 fn on_entry<C: EbpfContext>(_ctx: &C) -> i32 {
-    if on_target_cpu()
-        && let Some(start) = START.get_ptr_mut(0)
-    {
-        // SAFETY: this CPU's slot; softirqs do not nest on a CPU. The
-        // helper takes no arguments.
-        unsafe { *start = bpf_ktime_get_ns() };
+    if on_cpu(&CONFIG.filter_cpu, &CONFIG.target_cpu) {
+        span_begin(&START);
     }
     0
 }
 
 fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
-    if !on_target_cpu() {
+    if !on_cpu(&CONFIG.filter_cpu, &CONFIG.target_cpu) {
         return 0;
     }
-    let Some(start) = START.get_ptr_mut(0) else {
+    let Some(elapsed) = span_end(&START) else {
         return 0;
     };
-    // SAFETY: as in `on_entry`.
-    let began = unsafe { core::mem::replace(&mut *start, 0) };
-    if began == 0 {
-        return 0; // entered before tracing began
-    }
-    let elapsed = ns_since(began);
     let vector = ctx_arg(ctx, 0) as u32;
     let Some(hist) = HISTS.get_ptr_mut(vector) else {
         bump(&DROPPED, dropped::UNKNOWN_VECTOR);

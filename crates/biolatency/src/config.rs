@@ -87,7 +87,6 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
             queue_elevator: btf.member_offset("request_queue", "elevator")?,
             disk_major: btf.member_offset("gendisk", "major")?,
             disk_first_minor: btf.member_offset("gendisk", "first_minor")?,
-            request_tag: btf.member_offset("request", "tag")?,
             ..block_cgroup_offsets(options, btf)?
         },
     })

@@ -49,11 +49,6 @@ pub struct Offsets {
     pub queue_elevator: u32,
     pub disk_major: u32,
     pub disk_first_minor: u32,
-    /// `request.tag`: the driver's tag, held from before issue to
-    /// completion, which picks the request's slot on `tp_btf`.
-    pub request_tag: u32,
-    /// Unused: keeps `Config` free of padding.
-    pub _reserved: u32,
     /// With `-G`, the way from a request to the cgroup the kernel charges
     /// its I/O to: `request.bio`, `bio.bi_blkg`, `blkcg_gq.blkcg`, and
     /// `blkcg.css` + `cgroup_subsys_state.cgroup`.

@@ -156,24 +156,12 @@ fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
     0
 }
 
-/// The slot `rq` picks: by its address on `raw_tp`, where that is a plain
-/// number; by its driver tag on `tp_btf`, a plain load there where the
-/// address costs a helper call. The tag is the request's from before
-/// `block_rq_issue` until after `block_rq_complete` (and
-/// `block_rq_requeue`, which gives it back); at `block_rq_insert` (`-Q`)
-/// it has none yet, so `-Q` keeps the address. Requests of two disks with
-/// the same tag pick the same slot: the second finds it held and goes to
-/// the hash, as any two requests whose addresses collide do.
+/// The slot `rq`'s address picks (not its driver tag, a cheaper load on
+/// `tp_btf`: that the tag holds from issue to completion on every dispatch
+/// path is not shown; the address does).
 #[inline(always)]
 fn slot_of<C: TracepointContext>(rq: u64) -> Option<*mut Slot> {
-    let key = if C::PLAIN_LOADS && global(&CONFIG.queued) == 0 {
-        let tag = C::arg_field::<i32>(rq, global(&CONFIG.off.request_tag))?;
-        // `slot_index` drops an address's six alignment bits.
-        u64::from(tag as u32) << 6
-    } else {
-        C::address(rq)?
-    };
-    SLOTS.get_ptr_mut(slot_index(key, global(&CONFIG.slot_bits)))
+    SLOTS.get_ptr_mut(slot_index(C::address(rq)?, global(&CONFIG.slot_bits)))
 }
 
 /// Keeps the start of a request whose slot is taken in the hash.

@@ -22,17 +22,9 @@ pub trait TracepointContext: aya_ebpf::EbpfContext {
     /// The address a pointer argument holds, as a plain number that can be
     /// shifted and multiplied (hashed).
     fn address(arg: u64) -> Option<u64>;
-
-    /// Whether [`arg_field`](Self::arg_field) is a plain load (`tp_btf`)
-    /// rather than a helper call, and [`address`](Self::address) a helper
-    /// call rather than a copy: which of the two a program should rather
-    /// use.
-    const PLAIN_LOADS: bool;
 }
 
 impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
-    const PLAIN_LOADS: bool = true;
-
     /// A plain load: `tp_btf` arguments are typed pointers, so the verifier
     /// checks the field (offsets are load-time constants) and makes the
     /// load fault-tolerant, without the cost of a helper call.
@@ -67,8 +59,6 @@ impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
 }
 
 impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
-    const PLAIN_LOADS: bool = false;
-
     /// `raw_tp` arguments are plain numbers to the verifier: through
     /// `bpf_probe_read_kernel`.
     #[inline(always)]

@@ -1,5 +1,4 @@
-//! Hard-interrupt time by IRQ, for `hardirqs` and any tool that reports
-//! it (`usecheck`'s CPU row): the programs on `irq:irq_handler_entry` and
+//! Hard-interrupt time by IRQ, for `hardirqs`: the programs on `irq:irq_handler_entry` and
 //! `irq:irq_handler_exit` loaded for [`Options`] and drained interval by
 //! interval ([`Tracer::interval`]); [`report`] names and prints them.
 

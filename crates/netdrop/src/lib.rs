@@ -16,7 +16,7 @@ use aya::{
 pub use netdrop_ebpf::DropKey;
 use netdrop_ebpf::{CLASSES, REASON_SLOTS_LEN, ReasonSlot, dropped, maps};
 use toolkit_cgroup::{CgroupNames, Split};
-use toolkit_drain::{ArrayDrain, HistDrain, Losses, take_map};
+use toolkit_drain::{ArrayDrain, Counters, HistDrain, Losses, take_map};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool, switch_on};
 
@@ -235,14 +235,11 @@ impl ReasonSlots {
             }
         }
         for (&(cgroup, reason), total) in &totals {
-            let mut delta = *total;
-            if let Some(before) = self.previous.get(&(cgroup, reason)) {
-                delta
-                    .iter_mut()
-                    .zip(before)
-                    .for_each(|(d, b)| *d = d.wrapping_sub(*b));
-            }
-            add_classes(add, reason, cgroup, &delta);
+            let before = self
+                .previous
+                .get(&(cgroup, reason))
+                .unwrap_or(&Counters::ZERO);
+            add_classes(add, reason, cgroup, &total.since(before));
         }
         self.previous = totals;
         Ok(())

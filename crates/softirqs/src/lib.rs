@@ -1,5 +1,4 @@
-//! Soft-interrupt time by vector, for `softirqs` and any tool that reports
-//! it (`usecheck`'s CPU row): the programs on `irq:softirq_entry` and
+//! Soft-interrupt time by vector, for `softirqs`: the programs on `irq:softirq_entry` and
 //! `irq:softirq_exit` loaded for [`Options`] and drained interval by
 //! interval ([`Tracer::interval`]); [`report`] prints them.
 

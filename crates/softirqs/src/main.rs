@@ -11,7 +11,7 @@ use toolkit_report::{output::stdout, print_banner};
 use crate::cli::Cli;
 
 /// The OVERHEAD section of `man softirqs`: measured cost per event.
-const OVERHEAD: &str = "Two programs, on irq:softirq_entry and irq:softirq_exit, which run once per softirq: a per-CPU start time and a per-CPU array histogram per vector, no hash map. See docs/performance.md.";
+const OVERHEAD: &str = "Two programs, on irq:softirq_entry and irq:softirq_exit, which run once per softirq: a per-CPU start time and a per-CPU array histogram per vector, no hash map. Measured: softirq_entry and softirq_exit: 138 and 129 ns per event on the project's 2-core VM (0.68x and 1.13x libbpf-tools' softirqs), exec to attached 5.6 ms. See docs/performance.md.";
 
 fn main() {
     tool_main("softirqs", OVERHEAD, run)

@@ -1,39 +1,16 @@
 //! biolatency against /sys/block/NAME/stat on a loop device it alone uses.
 
 use toolkit_tests::{
-    LoopDevice, Running, assert_unloaded, counts_in, json_list, parse_log2_hists, run_tool,
+    LoopDevice, Running, assert_unloaded, biolatency_unaccounted, counts_in, json_list,
+    parse_log2_hists, run_tool,
 };
 
 const N: usize = 1009;
 
-/// Requests biolatency says on stderr it could not put in a histogram:
-/// completions the kernel did not run its program for (found when the
-/// request's address is started again), and requests started but not seen
-/// to complete by exit. With the I/O settled before the tool exits, both
-/// are losses the kernel caused, and every request is accounted for.
-fn unaccounted(stderr: &str) -> u64 {
-    stderr
-        .lines()
-        .filter(|l| {
-            l.contains("samples lost (the kernel did not run the completion program)")
-                || l.contains("requests started while tracing were not seen to complete")
-        })
-        .map(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            let n = if words[1] == "warning:" {
-                words[2]
-            } else {
-                words[1]
-            };
-            n.parse::<u64>().unwrap()
-        })
-        .sum()
-}
-
 /// The tool's count of requests against the oracle's: exact, every request
 /// either in the histogram or reported on stderr as not recorded.
 fn assert_counted(what: &str, got: u64, oracle: u64, stderr: &str, context: &str) {
-    let missing = unaccounted(stderr);
+    let missing = biolatency_unaccounted(stderr);
     assert_eq!(
         got + missing,
         oracle,
@@ -461,7 +438,7 @@ fn errored_requests_are_counted_by_disk_and_status() {
     counted(
         "text",
         rows[0][2].parse::<u64>().unwrap(),
-        unaccounted(&text.stderr),
+        biolatency_unaccounted(&text.stderr),
     );
     let status = rows[0][1].to_string();
     assert!(

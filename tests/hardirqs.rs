@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, os::unix::fs::OpenOptionsExt};
 
-use toolkit_tests::{Running, agent_hides_events, json_list, run_tool, scratch};
+use toolkit_tests::{Running, agent_hides_events, agent_switch_ins, json_list, run_tool, scratch};
 
 /// /proc/interrupts: interrupts of each numbered line, all CPUs summed,
 /// and whether the line is shared (several handlers).
@@ -73,11 +73,17 @@ fn direct_reads(times: u64) {
 /// after its exit); the disk line the test drives (1009 direct reads) has
 /// them all. On the test machine the kernel fires no tracepoint in its
 /// agent's context (`agent_hides_events`): there, lines the test does not
-/// drive are checked against the outer window only.
+/// drive are checked against the outer window only, and the driven line
+/// may miss the interrupts that arrived while an agent thread was on a
+/// CPU. Those are bounded by the agent's switch-ins over the run (each of
+/// its runs lasts microseconds; the reads' interrupts come every 100 or
+/// so): once in CI 2 of 1016 were missed (the agent busy streaming CI's
+/// output).
 #[test]
 fn interrupts_lie_between_proc_interrupts_brackets() {
     const READS: u64 = 1009;
     let hidden = agent_hides_events();
+    let agent = agent_switch_ins();
     let outer_before = proc_interrupts();
     let tool = Running::start("hardirqs", &["--json"]);
     let inner_before = proc_interrupts();
@@ -85,6 +91,11 @@ fn interrupts_lie_between_proc_interrupts_brackets() {
     let inner_after = proc_interrupts();
     let stdout = tool.stop();
     let outer_after = proc_interrupts();
+    let agent = if hidden {
+        agent_switch_ins() - agent
+    } else {
+        0
+    };
     let got = counts(&stdout);
     let delta = |before: &BTreeMap<u32, (u64, bool)>, after: &BTreeMap<u32, (u64, bool)>, irq| {
         after[&irq].0 - before.get(&irq).map_or(0, |b| b.0)
@@ -104,14 +115,15 @@ fn interrupts_lie_between_proc_interrupts_brackets() {
         }
         let n = got.get(&irq).copied().unwrap_or(0);
         let high = delta(&outer_before, &outer_after, irq);
-        let low = if hidden && irq != driven {
-            0
-        } else {
-            delta(&inner_before, &inner_after, irq)
+        let low = match (hidden, irq == driven) {
+            (true, false) => 0,
+            (true, true) => delta(&inner_before, &inner_after, irq).saturating_sub(agent),
+            (false, _) => delta(&inner_before, &inner_after, irq),
         };
         assert!(
             (low..=high).contains(&n),
-            "irq {irq}: {n} interrupts, /proc/interrupts {low} to {high}: {stdout}"
+            "irq {irq}: {n} interrupts, /proc/interrupts {low} to {high} \
+             (agent switch-ins {agent}): {stdout}"
         );
     }
 }

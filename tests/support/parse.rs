@@ -90,3 +90,27 @@ pub fn counts_in(hist: &serde_json::Value, field: &str) -> u64 {
 pub fn json_list(value: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
     value.as_array().into_iter().flatten()
 }
+
+/// Requests biolatency says on stderr it could not put in a histogram:
+/// completions the kernel did not run its program for (found when the
+/// request's address is started again), and requests started but not seen
+/// to complete by exit. With the I/O settled before the tool exits, both
+/// are losses the kernel caused, and every request is accounted for.
+pub fn biolatency_unaccounted(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.contains("samples lost (the kernel did not run the completion program)")
+                || l.contains("requests started while tracing were not seen to complete")
+        })
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let n = if words[1] == "warning:" {
+                words[2]
+            } else {
+                words[1]
+            };
+            n.parse::<u64>().unwrap()
+        })
+        .sum()
+}

@@ -126,6 +126,10 @@ pub struct Sample {
     pub drops: Option<BTreeMap<String, BTreeMap<String, u64>>>,
     /// TCP RTT by local address, log-linear.
     pub rtt: Option<BTreeMap<std::net::IpAddr, LlHist>>,
+    /// Disk requests started while tracing and not seen to complete: in
+    /// flight now, or completions the kernel did not run the program for
+    /// (see docs/biolatency.md). They are in no latency figure.
+    pub io_unfinished: Option<u64>,
     /// With `--per-cgroup`: run-queue latency by cgroup.
     pub cgroup_runq: Option<toolkit_cgroup::SplitHists>,
     /// What the kernel halves could not record.
@@ -291,7 +295,7 @@ impl Probes {
                     .entry(status)
                     .or_insert(0) += count;
             }
-            Ok((io, errors))
+            Ok((io, errors, t.unfinished()? as u64))
         })?;
         let drops = self.drops.interval(|d| {
             let (drops, l) = d.tracer.interval()?;
@@ -332,7 +336,10 @@ impl Probes {
             })?
             .flatten();
         let (reclaim_ns, failed_calls) = memory.unzip();
-        let (io, io_errors) = disk.unzip();
+        let (io, io_errors, io_unfinished) = match disk {
+            Some((io, errors, unfinished)) => (Some(io), Some(errors), Some(unfinished)),
+            None => (None, None, None),
+        };
         Ok(Sample {
             runq,
             reclaim_ns,
@@ -340,6 +347,7 @@ impl Probes {
             kills,
             io,
             io_errors,
+            io_unfinished,
             drops,
             rtt,
             cgroup_runq,

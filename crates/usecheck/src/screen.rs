@@ -52,6 +52,9 @@ pub struct Screen {
     pub rows: Vec<Row>,
     pub kills: Vec<oomkill::Kill>,
     pub lost: Vec<(&'static str, u64)>,
+    /// Disk requests started while tracing and not seen to complete
+    /// (`Sample::io_unfinished`).
+    pub io_unfinished: Option<u64>,
 }
 
 impl Screen {
@@ -83,6 +86,7 @@ impl Screen {
             cpus,
             rows,
             kills: sample.kills.unwrap_or_default(),
+            io_unfinished: sample.io_unfinished,
             lost: sample.lost,
         }
     }
@@ -214,6 +218,7 @@ impl Screen {
             "oom_kills": kills,
             "thresholds": thresholds.json(),
             "lost": lost,
+            "io_unfinished": self.io_unfinished,
         })
     }
 

@@ -78,6 +78,12 @@ tracepoint:sched:sched_switch {
   if ($ns) { @usecs = hist((nsecs - $ns) / 1000); }
   delete(@qtime[args->next_pid]);
 }"""
+BT_CPUDIST = """
+tracepoint:sched:sched_switch {
+  $ns = @start[cpu];
+  if ($ns) { @usecs = hist((nsecs - $ns) / 1000); }
+  if (args->next_pid != 0) { @start[cpu] = nsecs; } else { delete(@start[cpu]); }
+}"""
 BT_SYSCOUNT = "tracepoint:raw_syscalls:sys_exit { @[args->id] = count(); }"
 BT_SYSCOUNT_L = """
 tracepoint:raw_syscalls:sys_enter { @start[tid] = nsecs; }
@@ -167,6 +173,10 @@ TOOLS = {
     "tcpretrans": dict(workload="tcp_lossy", ours=["tcpretrans", "-c"], libbpf=None,
                        bpftrace=BT_TCPRETRANS, hooks=["tcp_retransmit_skb"]),
     # libbpf-tools 0.26's softirqs: no -C, no -c; its default table.
+    # libbpf-tools' cpudist records only preempted stretches (its histogram
+    # update is skipped for a task that sleeps); ours records every one.
+    "cpudist": dict(workload="pingpong", ours=["cpudist"], libbpf=["cpudist"],
+                    bpftrace=BT_CPUDIST, hooks=["sched_switch"]),
     "softirqs": dict(workload="udp_noport", ours=["softirqs"], libbpf=["softirqs"],
                      bpftrace=BT_SOFTIRQS, hooks=["softirq_entry", "softirq_exit"]),
     "hardirqs": dict(workload="disk_reads", ours=["hardirqs"], libbpf=["hardirqs"], bpftrace=None,

@@ -97,7 +97,8 @@ fn bad_values_are_usage_errors() {
         tcpretrans: -4 -6 | -i 1 | -d x | -l | -c -i 0
         tcprtt: -4 -6 | -b -B | -p 0 | -a 1.2.3 | -i 0 | --compact
         softirqs: -N -m | -c x | -c -1 | 0 | 1 2 3
-        hardirqs: -N -m | -C -d | -s x | 0";
+        hardirqs: -N -m | -C -d | -s x | 0
+        cpudist: -p 0 | -P -L | -G -C | 0 | x | 1 2 3";
     let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut tool = "";
     for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -113,7 +114,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 82);
+    assert_eq!(cases.len(), 88);
     for (tool, args) in cases {
         assert_usage_errors(tool, &[&args]);
     }
@@ -266,7 +267,7 @@ fn pid_of_a_thread_is_refused_naming_its_process() {
     let tid = rx.recv().unwrap().to_string();
     let pid = std::process::id();
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    for tool in ["runqlat", "syscount", "syslat", "memlat"] {
+    for tool in ["runqlat", "cpudist", "syscount", "syslat", "memlat"] {
         let out = run_tool(tool, &["-p", &tid]);
         assert_eq!(out.status.code(), Some(1), "{tool}: {out:?}");
         assert_eq!(
@@ -288,7 +289,7 @@ fn pid_of_a_thread_is_refused_naming_its_process() {
 /// stderr says it exited, exit 0, nothing left loaded.
 #[test]
 fn traced_process_exit_ends_the_run() {
-    for tool in ["runqlat", "syscount", "syslat", "memlat"] {
+    for tool in ["runqlat", "cpudist", "syscount", "syslat", "memlat"] {
         let child = ForkedChild::new(getppids);
         let pid = child.pid.to_string();
         let running = Running::start(tool, &["--json", "-p", &pid]);
@@ -427,6 +428,7 @@ fn verbose_beside_libbpf_tools() {
     for (tool, args) in [
         ("biolatency", &["1", "1"][..]),
         ("runqlat", &["1", "1"]),
+        ("cpudist", &["1", "1"]),
         ("syscount", &["-i", "1", "-d", "1"]),
     ] {
         let spawn = |program: std::path::PathBuf| {

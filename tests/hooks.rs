@@ -57,6 +57,8 @@ fn field_reading_tools_run_on_tp_btf() {
         ("softirqs", &[]),
         ("softirqs", &["-c", "0", "--percentiles"]),
         ("hardirqs", &[]),
+        ("cpudist", &[]),
+        ("cpudist", &["-O", "-P"]),
         ("hardirqs", &["-s", "0", "--percentiles"]),
     ] {
         runs_on_tp_btf(tool, args);

@@ -233,7 +233,7 @@ fn sleeps_c() {
 }
 
 /// runqlat's waits per cgroup against each child's schedstat switch-ins,
-/// within runqlat's own bound (tests/runqlat.rs, `assert_switch_ins`:
+/// within runqlat's own bound (`assert_switch_ins` in tests/support:
 /// never more, and fewer only by switch-ins the kernel fires no
 /// `sched_switch` for: at most the agent's switch-ins over the span, or
 /// 3%), in text and JSON at once.

@@ -122,6 +122,27 @@ impl ForkedChild {
         drop(self);
     }
 
+    /// How many times the child was switched out (its voluntary and
+    /// involuntary context switches, /proc/PID/status).
+    pub fn switch_outs(&self) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        text.lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+            .sum()
+    }
+
+    /// After [`ForkedChild::wait_exited`]: waits for the exited child's last
+    /// switch out (an exited task still runs its way to its last
+    /// `schedule()`), after which its schedstat no longer changes.
+    pub fn wait_last_switch_out(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.switch_outs() != self.schedstat()[2] {
+            assert!(Instant::now() < deadline, "{} never switched out", self.pid);
+            std::thread::yield_now();
+        }
+    }
+
     /// The three fields of /proc/PID/schedstat: time on CPU (ns), time
     /// waiting on a run queue (ns), and how many times it was switched in.
     pub fn schedstat(&self) -> [u64; 3] {
@@ -382,8 +403,8 @@ pub fn read_big_file() {
 /// Firecracker) PID 1 is the sandbox's agent, and a switch away from one of
 /// its threads fires no `sched_switch`, so the task switched in then is
 /// seen by no tracer while schedstat counts it. Over a span, the agent's
-/// switch-ins bound how many switch-ins runqlat can miss
-/// (tests/runqlat.rs, `assert_switch_ins`).
+/// switch-ins bound how many switch-ins runqlat and cpudist can miss
+/// ([`assert_switch_ins`]).
 pub fn agent_switch_ins() -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/1/task") else {
         return 0;
@@ -393,6 +414,32 @@ pub fn agent_switch_ins() -> u64 {
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
         .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
         .sum()
+}
+
+/// A tool's count of a child's switch-ins (runqlat's waits, cpudist's
+/// stretches) against schedstat's over the same span: never more, and
+/// fewer by at most the switch-ins no tracer is told of. The kernel does not always fire `sched_switch`: on the test
+/// machine (6.18 under Firecracker) a switch away from the sandbox's own
+/// agent (the threads of PID 1, nice -10) fires no event, so a task
+/// switched in at that moment is seen by no tracer, while schedstat counts
+/// its switch-in. Measured beside three CPU hogs: of 370-436 switch-ins,
+/// 0-4 had no event, of 187 once 8 (the agent busy in CI); ftrace's and
+/// bpftrace's counts of `sched_switch` naming the child equalled runqlat's
+/// every time. Each such switch-in follows one of the agent's, so the
+/// shortfall is bounded by `agent`, the agent's switch-ins over the span
+/// (or 3% of `want`, the bound measured before, if that is larger).
+pub fn assert_switch_ins(what: &str, got: u64, want: u64, agent: u64) {
+    assert!(
+        got <= want,
+        "{what}: tool {got}, more than schedstat's {want}"
+    );
+    let missed = want - got;
+    eprintln!("{what}: tool {got}, schedstat {want}, agent switch-ins {agent}");
+    assert!(
+        missed <= agent || missed * 100 <= want * 3,
+        "{what}: tool {got}, schedstat {want}: {missed} unseen, more than 3% \
+         and more than the agent's {agent} switch-ins"
+    );
 }
 
 /// Whether PID 1 is the sandbox agent of the test machine (6.18 under

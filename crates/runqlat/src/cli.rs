@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Parser;
 use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
 
-use runqlat::{Grouping, Options};
+use runqlat::{Grouping, Measure, Options};
 use toolkit_cgroup::CgroupFilter;
 use toolkit_load::TracedProcess;
 
@@ -89,6 +89,7 @@ impl Cli {
     /// conversion from the command line).
     pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
         Ok(Options {
+            measure: Measure::RunQueue,
             grouping: self.grouping(),
             process: traced.map(TracedProcess::pinned),
             cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,

@@ -4,17 +4,31 @@
 //! anything.
 
 use anyhow::Result;
-use runqlat_ebpf::{Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps};
+use runqlat_ebpf::{Config, FirstRunOffsets, PidNsOffsets, TaskOffsets, group, maps, measure};
 use toolkit_cgroup::{CgroupFilter, split_map_sizes};
 use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::Unit;
 
 use crate::report::Grouping;
 
-/// What to trace and how; by default every task, one histogram,
-/// microseconds.
+/// What the programs time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Measure {
+    /// Waits on a run queue, from enqueue to switch-in: `runqlat`.
+    #[default]
+    RunQueue,
+    /// Stretches on a CPU, from switch-in to switch-out: `cpudist`.
+    OnCpu,
+    /// Stretches off a CPU, from switch-out to switch-in: `cpudist -O`.
+    OffCpu,
+}
+
+/// What to trace and how; by default every task's run-queue waits, one
+/// histogram, microseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
+    /// What is timed.
+    pub measure: Measure,
     /// How histograms are split (`-P`, `-L`, `--pidnss`, `-C`).
     pub grouping: Grouping,
     /// Only this process (`-p`), never one that reuses its pid.
@@ -53,6 +67,11 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
             Grouping::Cgroup => group::CGROUP,
         },
         loglinear: u32::from(options.loglinear),
+        measure: match options.measure {
+            Measure::RunQueue => measure::RUN_QUEUE,
+            Measure::OnCpu => measure::ON_CPU,
+            Measure::OffCpu => measure::OFF_CPU,
+        },
         task: TaskOffsets {
             state: btf.first_member_offset("task_struct", &["__state", "state"])?,
             pid: task("pid")?,
@@ -62,7 +81,9 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
         },
         ..Config::DEFAULT
     };
-    config.first_run = first_run(btf).unwrap_or(Config::ZERO.first_run);
+    if options.measure == Measure::RunQueue {
+        config.first_run = first_run(btf).unwrap_or(Config::ZERO.first_run);
+    }
     if grouping == Grouping::PidNamespace {
         config.pidns = PidNsOffsets {
             task_thread_pid: task("thread_pid")?,
@@ -191,6 +212,24 @@ mod tests {
         ];
         assert!(offsets.iter().all(|&o| o != 0), "{first:?}");
         assert!(first.pcount < first.run_delay && first.run_delay < first.last_queued);
+    }
+
+    /// cpudist's measures: the measure set, and no first waits read
+    /// (they are run-queue waits).
+    #[test]
+    fn cpudist_measures_read_no_first_waits() {
+        for (measure, constant) in [
+            (Measure::OnCpu, measure::ON_CPU),
+            (Measure::OffCpu, measure::OFF_CPU),
+        ] {
+            let config = config_of(Options {
+                measure,
+                ..Options::default()
+            });
+            assert_eq!(config.measure, constant);
+            assert_eq!(config.first_run, Config::ZERO.first_run);
+        }
+        assert_eq!(config_of(Options::default()).measure, measure::RUN_QUEUE);
     }
 
     #[test]

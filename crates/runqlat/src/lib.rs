@@ -1,11 +1,13 @@
 //! Run-queue latency tracing, for `runqlat` and any tool that needs the
-//! same measure (`usecheck`'s CPU saturation): load and attach the eBPF
+//! same measure (`usecheck`'s CPU saturation), and on the same programs
+//! `cpudist`'s time on and off a CPU ([`Measure`]): load and attach the eBPF
 //! object for [`Options`], then drain it interval by interval
 //! ([`Tracer::interval`]). The text, JSON and OpenMetrics output is the
 //! binary's; [`report::rows`] names the histograms for it.
 
 pub mod config;
 pub mod report;
+pub mod show;
 
 use std::collections::BTreeMap;
 
@@ -21,7 +23,7 @@ pub use report::Grouping;
 /// The key of the one histogram when not split.
 pub use runqlat_ebpf::ALL;
 
-pub use config::Options;
+pub use config::{Measure, Options};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat"));
 
@@ -53,8 +55,11 @@ impl Tool for Runqlat {
     }
 
     fn attach(options: &Options, config: &Self::Config, _: &KernelBtf) -> Result<Vec<Attach>> {
-        let mut tracepoints = vec!["sched_wakeup", "sched_switch"];
-        if config.first_run.enabled == 0 {
+        let mut tracepoints = match options.measure {
+            Measure::RunQueue => vec!["sched_wakeup", "sched_switch"],
+            Measure::OnCpu | Measure::OffCpu => vec!["sched_switch"],
+        };
+        if options.measure == Measure::RunQueue && config.first_run.enabled == 0 {
             // A new task's first wait is read from the kernel's sched_info
             // at its first switch where the BTF has the fields.
             tracepoints.push("sched_wakeup_new");

@@ -6,6 +6,17 @@
 /// Histogram key when latencies are not split (libbpf-tools uses -1 too).
 pub const ALL: u32 = u32::MAX;
 
+/// What is timed ([`Config::measure`]): runqlat's waits, or cpudist's
+/// time on and off a CPU (the same object, the same keys and filters).
+pub mod measure {
+    /// From enqueue (wakeup or preemption) to switch-in: `runqlat`.
+    pub const RUN_QUEUE: u32 = 0;
+    /// From switch-in to switch-out, on that CPU: `cpudist`.
+    pub const ON_CPU: u32 = 1;
+    /// From switch-out to the next switch-in: `cpudist -O`.
+    pub const OFF_CPU: u32 = 2;
+}
+
 /// How histograms are keyed ([`Config::group_by`]).
 pub mod group {
     /// One histogram.
@@ -41,7 +52,8 @@ pub struct Config {
     /// `-c`: only tasks in the cgroup (or below it) at this depth.
     pub filter_cgroup: u32,
     pub cgroup_level: u32,
-    pub reserved: u32,
+    /// A [`measure`] constant.
+    pub measure: u32,
     /// Field offsets from the running kernel's BTF.
     pub task: TaskOffsets,
     /// With `--pidnss` only.
@@ -133,6 +145,9 @@ pub mod dropped {
         START_FULL => "run-queue start map full",
         /// tp_btf only: no task storage for an enqueue time, or to take one.
         START_REFUSED => toolkit_core::STORAGE_REFUSED,
+        /// On-CPU time: the task switched out is not the one last seen
+        /// switched in on its CPU (a switch the kernel fired no event for).
+        SWITCH_UNSEEN => "switched in without a sched_switch event",
         HIST_FULL => "histogram map full",
         LL_NO_MEMORY => "no kernel memory for a new log-linear histogram",
         CGROUPS_FULL => toolkit_core::CGROUPS_FULL,

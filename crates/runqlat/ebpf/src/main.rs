@@ -1,6 +1,9 @@
 //! runqlat's eBPF programs: a task's run-queue latency is the time from its
 //! enqueue (wakeup, or preemption while still runnable) to the moment it is
-//! switched in; it is recorded in per-CPU histograms.
+//! switched in; it is recorded in per-CPU histograms. With `measure` set,
+//! the same programs time what `cpudist` shows instead: each stretch a task
+//! ran on a CPU (switch-in to switch-out), or was off one (switch-out to
+//! switch-in), with the same keys and filters.
 #![no_std]
 #![no_main]
 
@@ -14,7 +17,7 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
-use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS};
+use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS, measure};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
@@ -26,6 +29,7 @@ use toolkit_kernel::{
 static CONFIG: Config = Config::DEFAULT;
 
 const TASK_RUNNING: u32 = 0;
+const TASK_DEAD: u32 = 0x80;
 
 /// Enqueue time of each runnable task that has not run yet (0: none), in
 /// its task storage: the `tp_btf` programs' way, no hash update per event.
@@ -37,6 +41,20 @@ static QUEUED_AT: TaskStorage<u64> = TaskStorage::new();
 /// pointers the verifier does not trust for task storage.
 #[map]
 static START: HashMap<u32, u64> = HashMap::with_max_entries(MAX_KEYS, 0);
+
+/// On-CPU time: the task this CPU last switched to, and since when.
+#[map]
+static ON_CPU: PerCpuArray<OnCpu> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct OnCpu {
+    /// Its `task_struct` (0: none seen yet).
+    task: u64,
+    since: u64,
+    /// 1 when it passes the filters (not idle, in `-p`, `-c`).
+    traced: u64,
+}
 
 /// Histograms keyed by tgid, tid or PID namespace inode ([`ALL`] unsplit).
 #[map]
@@ -230,8 +248,8 @@ fn key_of(task: u64) -> (u32, u64) {
         }
         group::THREAD => (task_u32(task, &CONFIG.task.pid), task),
         group::PIDNS => (pid_namespace(task), task),
-        // SAFETY: helper without arguments. At sched_switch, the CPU the
-        // next task waited for is the one switching to it.
+        // SAFETY: helper without arguments. At sched_switch, the CPU
+        // switching: the one `next` waited for, the one `prev` ran on.
         group::CPU => (unsafe { bpf_get_smp_processor_id() }, task),
         _ => (ALL, task),
     }
@@ -239,30 +257,86 @@ fn key_of(task: u64) -> (u32, u64) {
 
 #[inline(always)]
 fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next: u64) -> i32 {
-    // A preempted task stays on the run queue, as does one whose sleep was
-    // cancelled (state set back to running): both wait from now on.
-    if preempt & 1 != 0 || arg_u32::<C>(prev, &CONFIG.task.state) == TASK_RUNNING {
-        enqueue::<S, C>(prev);
-    }
-    let delta = match S::take(next) {
-        Ok(Some(start)) => ns_since(start),
-        Ok(None) => match first_wait::<C>(next) {
-            Some(wait) => wait,
-            None => return 0, // enqueued before tracing began, filtered out, or idle
-        },
-        Err(()) => {
-            bump(&DROPPED, S::LOST);
-            return 0;
+    let timed = match global(&CONFIG.measure) {
+        measure::ON_CPU => on_cpu_until::<C>(prev, next).map(|delta| (prev, delta)),
+        measure::OFF_CPU => {
+            // An exiting task's last switch: it never comes back, and its
+            // start time would hold a hash entry for good.
+            if arg_u32::<C>(prev, &CONFIG.task.state) & TASK_DEAD == 0 {
+                enqueue::<S, C>(prev);
+            }
+            taken::<S, C>(next, false).map(|delta| (next, delta))
+        }
+        _ => {
+            // A preempted task stays on the run queue, as does one whose
+            // sleep was cancelled (state set back to running): both wait
+            // from now on.
+            if preempt & 1 != 0 || arg_u32::<C>(prev, &CONFIG.task.state) == TASK_RUNNING {
+                enqueue::<S, C>(prev);
+            }
+            taken::<S, C>(next, true).map(|delta| (next, delta))
         }
     };
-    if global(&CONFIG.group_by) == group::CGROUP {
-        record_for_cgroup(next, task_cgroup::<C>(next, &CONFIG.cgroup), delta);
-        return 0;
+    if let Some((task, delta)) = timed {
+        record::<C>(task, delta);
     }
-    let (key, named) = key_of(next);
+    0
+}
+
+/// How long `next` waited since its start time was kept (by `enqueue`),
+/// taking it; with `first`, a new task's first wait (`first_wait`). `None`
+/// for a task enqueued before tracing began, filtered out, or idle.
+#[inline(always)]
+fn taken<S: StartTimes, C: TracepointContext>(next: u64, first: bool) -> Option<u64> {
+    match S::take(next) {
+        Ok(Some(start)) => Some(ns_since(start)),
+        Ok(None) if first => first_wait::<C>(next),
+        Ok(None) => None,
+        Err(()) => {
+            bump(&DROPPED, S::LOST);
+            None
+        }
+    }
+}
+
+/// On-CPU time: how long `prev` ran on this CPU, if it was switched in
+/// while tracing (and traced); `next` is timed from now. A CPU runs one
+/// task at a time and `sched_switch` does not nest, so one slot per CPU
+/// holds the running task. One that is not `prev` means the kernel fired
+/// no event for the switch to `prev`: counted when `prev` is traced, never
+/// timed from another task's start.
+#[inline(always)]
+fn on_cpu_until<C: TracepointContext>(prev: u64, next: u64) -> Option<u64> {
+    let slot = ON_CPU.get_ptr_mut(0)?;
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let running = OnCpu {
+        task: next,
+        since: now,
+        traced: u64::from(traced::<C>(next).is_some()),
+    };
+    // SAFETY: this CPU's slot, and sched_switch does not nest on a CPU.
+    let last = unsafe { core::mem::replace(&mut *slot, running) };
+    if last.task == prev {
+        return (last.traced != 0).then(|| now.saturating_sub(last.since));
+    }
+    if last.task != 0 && traced::<C>(prev).is_some() {
+        bump(&DROPPED, dropped::SWITCH_UNSEEN);
+    }
+    None // switched in before tracing began, or unseen
+}
+
+/// Records `delta` ns of `task` under its key (or cgroup, with `-G`).
+#[inline(always)]
+fn record<C: TracepointContext>(task: u64, delta: u64) {
+    if global(&CONFIG.group_by) == group::CGROUP {
+        record_for_cgroup(task, task_cgroup::<C>(task, &CONFIG.cgroup), delta);
+        return;
+    }
+    let (key, named) = key_of(task);
     let Some(hist) = hist_entry(&HISTS, &key) else {
         bump(&DROPPED, dropped::HIST_FULL);
-        return 0;
+        return;
     };
     let named_keys = matches!(
         global(&CONFIG.group_by),
@@ -283,7 +357,6 @@ fn on_switch<S: StartTimes, C: TracepointContext>(preempt: u64, prev: u64, next:
             no.reason(dropped::HIST_FULL, dropped::LL_NO_MEMORY),
         );
     }
-    0
 }
 
 /// `-G`: records a wait of `delta` ns of `task` in the histograms of its

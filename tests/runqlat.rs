@@ -7,7 +7,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use toolkit_tests::{
     ForkedChild, Running, TestCgroup, agent_switch_ins, assert_switch_ins, assert_unloaded,
     json_list, monotonic_ns, parse_log2_hists, parse_openmetrics, pin_to_cpu, program_types,
-    run_tool, sleep_ns, tool_path,
+    run_tool, scratch, sleep_ns, tool_path,
 };
 
 const SLEEPS: u32 = 1009;
@@ -333,23 +333,31 @@ for family in text_string_to_metric_families(open(sys.argv[1]).read()):
     assert_eq!(parsed.trim(), count.to_string());
 }
 
-/// `-P` names a process after its `exec`: 31 `/bin/sleep` started from a
-/// shell show as `sleep`, not as the shell they forked from. Each sleeps
-/// after its exec, so each waits for a CPU at least once under its new
-/// name when its timer wakes it. (`/bin/true` need not: its one wait can
-/// come before the exec, and after it the process may run to its exit
-/// without being queued again; one CI run saw 30 of 31.)
+/// `-P` names a process after its `exec`: 31 `sleep`s started from a shell
+/// show under the name they exec'd, not as the shell they forked from.
+/// Each sleeps after its exec, so each waits for a CPU at least once under
+/// its new name when its timer wakes it. (`/bin/true` need not: its one
+/// wait can come before the exec, and after it the process may run to its
+/// exit without being queued again; one CI run saw 30 of 31.) The name is
+/// the test's own (a link to `/bin/sleep`): other `sleep`s on the machine
+/// wake when they will (one in a kernel-matrix guest made 32).
 #[test]
 fn per_process_names_follow_exec() {
     let _cpus = cpus_shared();
+    let dir = scratch("rq-exec");
+    let link = dir.join("rq-exec-sleep");
+    std::os::unix::fs::symlink("/bin/sleep", &link).unwrap();
     let tool = Running::start("runqlat", &["-P", "--json"]);
-    toolkit_tests::exec_from_shell(31, "/bin/sleep 0.001");
+    // argv[0] stays `sleep`, for busybox's sake; the name is the link's.
+    let command = format!("(exec -a sleep {} 0.001)", link.display());
+    toolkit_tests::exec_from_shell(31, &command);
     let done = tool.signal(libc::SIGINT);
+    std::fs::remove_dir_all(&dir).unwrap();
     assert!(done.status.success(), "{done:?}");
     let record: serde_json::Value =
         serde_json::from_str(done.stdout.lines().last().unwrap()).unwrap();
     let sleeps = json_list(&record["histograms"])
-        .filter(|h| h["key"]["comm"] == "sleep")
+        .filter(|h| h["key"]["comm"] == "rq-exec-sleep")
         .count();
     assert_eq!(sleeps, 31, "{}", done.stdout);
 }

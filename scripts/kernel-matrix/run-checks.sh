@@ -34,8 +34,13 @@ grep -v '^#' "$checks" | while read -r tool target test; do
     else
         # A check stuck in the kernel (uninterruptible: timeout cannot end
         # it) is shown with the kernel's list of blocked tasks.
+        # Its sleep ends with it: a `sleep` left behind would wake during
+        # a later check (runqlat -P counted one among the test's own).
         (
-            sleep 240 </dev/null >/dev/null 2>&1 # (not holding the output open)
+            sleep 240 </dev/null >/dev/null 2>&1 & # (not holding the output open)
+            sleeper=$!
+            trap 'kill $sleeper 2>/dev/null; exit 0' TERM
+            wait $sleeper || exit 0
             echo "  | $test still running after 240 s; blocked tasks:"
             { echo w >/proc/sysrq-trigger; } 2>/dev/null
             dmesg 2>/dev/null | tail -n 80 | sed 's/^/  | /'

@@ -98,7 +98,8 @@ fn bad_values_are_usage_errors() {
         tcprtt: -4 -6 | -b -B | -p 0 | -a 1.2.3 | -i 0 | --compact
         softirqs: -N -m | -c x | -c -1 | 0 | 1 2 3
         hardirqs: -N -m | -C -d | -s x | 0
-        cpudist: -p 0 | -P -L | -G -C | 0 | x | 1 2 3";
+        cpudist: -p 0 | -P -L | -G -C | 0 | x | 1 2 3
+        hwerr: -d 0 | -d x | 1";
     let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut tool = "";
     for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -114,7 +115,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 88);
+    assert_eq!(cases.len(), 91);
     for (tool, args) in cases {
         assert_usage_errors(tool, &[&args]);
     }
@@ -394,7 +395,7 @@ fn unwritable_stderr_is_not_fatal() {
 fn verbose_says_what_is_loaded_and_attached() {
     for tool in tools() {
         let mut args = vec!["-v"];
-        if tool == "oomkill" {
+        if matches!(tool, "oomkill" | "hwerr") {
             args.extend(["-d", "0.1"]);
         } else {
             args.extend(two_intervals(tool));

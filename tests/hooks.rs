@@ -59,6 +59,7 @@ fn field_reading_tools_run_on_tp_btf() {
         ("hardirqs", &[]),
         ("cpudist", &[]),
         ("cpudist", &["-O", "-P"]),
+        ("hwerr", &[]),
         ("hardirqs", &["-s", "0", "--percentiles"]),
     ] {
         runs_on_tp_btf(tool, args);

@@ -20,9 +20,12 @@ pub fn tools() -> Vec<&'static str> {
 }
 
 /// The tools that print per interval (`[interval] [count]`): all but
-/// oomkill, which prints each kill as it comes.
+/// oomkill and hwerr, which print each event as it comes.
 pub fn interval_tools() -> Vec<&'static str> {
-    tools().into_iter().filter(|t| *t != "oomkill").collect()
+    tools()
+        .into_iter()
+        .filter(|t| !matches!(*t, "oomkill" | "hwerr"))
+        .collect()
 }
 
 /// Path of a tool binary built in the same profile as the tests.

@@ -1,0 +1,114 @@
+//! hwerr on the sources each kernel has. A memory failure is driven where
+//! the kernel can take a page out of use on request (`MADV_HWPOISON`,
+//! `CONFIG_MEMORY_FAILURE`: Debian's 6.12 in the kernel matrix): one
+//! poisoned page, one event, exactly. Sources a kernel lacks are said, in
+//! one line, not left out silently.
+
+use toolkit_tests::{ForkedChild, Running, run_tool};
+
+/// Every source and how the banner and the "not available" line name it.
+const SOURCES: [(&str, &str); 4] = [
+    ("machine-check", "machine checks (mce:mce_record)"),
+    (
+        "memory-controller",
+        "memory controller errors (ras:mc_event)",
+    ),
+    (
+        "memory-failure",
+        "memory failures (ras:memory_failure_event)",
+    ),
+    ("pcie-aer", "PCIe AER errors (ras:aer_event)"),
+];
+
+/// Whether this kernel's BTF has tracepoint `name`.
+fn has_tracepoint(name: &str) -> bool {
+    let btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    let needle = format!("btf_trace_{name}\0");
+    btf.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Each source is either watched (in the banner) or said to be missing
+/// (on stderr), as the kernel's BTF has its tracepoint or not; a healthy
+/// machine prints nothing but the banner.
+#[test]
+fn sources_are_watched_or_said_missing() {
+    let out = run_tool("hwerr", &["-d", "0.3"]);
+    assert!(out.status.success(), "{out:?}");
+    let banner = out.stdout.lines().next().unwrap();
+    assert!(banner.starts_with("Tracing hardware errors ("), "{banner}");
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    let tracepoints = [
+        "mce_record",
+        "mc_event",
+        "memory_failure_event",
+        "aer_event",
+    ];
+    for ((name, what), tracepoint) in SOURCES.iter().zip(tracepoints) {
+        let watched = banner.contains(name);
+        let missing = out.stderr.contains(what);
+        assert_eq!(watched, has_tracepoint(tracepoint), "{name}: {out:?}");
+        assert_ne!(watched, missing, "{name}: {out:?}");
+    }
+}
+
+/// A page of its own the child poisons (`madvise(MADV_HWPOISON)`, which
+/// runs the kernel's memory-failure handling on it), then exits without
+/// touching it again.
+fn poison_one_page() {
+    // SAFETY: an anonymous private page of our own, written then poisoned;
+    // never read again.
+    unsafe {
+        let page = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(page, libc::MAP_FAILED);
+        page.cast::<u8>().write_volatile(1);
+        assert_eq!(libc::madvise(page, 4096, libc::MADV_HWPOISON), 0);
+    }
+}
+
+/// One poisoned page: one `memory-failure` line, uncorrected, with the
+/// kernel's decoded page type and result, and `-c` counts it once. Where
+/// the kernel cannot fail memory on request, the source is said missing.
+#[test]
+fn a_poisoned_page_is_one_memory_failure() {
+    if !has_tracepoint("memory_failure_event") {
+        let out = run_tool("hwerr", &["-c", "-d", "0.2"]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            out.stderr.contains("not available on this kernel: ")
+                && out
+                    .stderr
+                    .contains("memory failures (ras:memory_failure_event)"),
+            "{out:?}"
+        );
+        assert!(!out.stdout.contains("memory-failure"), "{}", out.stdout);
+        return;
+    }
+    let mut lines = Running::start("hwerr", &["--json"]);
+    let counts = Running::start("hwerr", &["-c", "--json"]);
+    let child = ForkedChild::new(poison_one_page);
+    child.run_to_end();
+    // The event's own line, then the tool stopped: nothing else came.
+    let line = lines.read_line().expect("no event line");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["source"], "memory-failure", "{event}");
+    assert_eq!(event["severity"], "uncorrected", "{event}");
+    assert!(
+        event["fields"]["pfn"].as_str().unwrap().starts_with("0x"),
+        "{event}"
+    );
+    assert_eq!(event["fields"]["result"], "recovered", "{event}");
+    let rest = lines.stop();
+    assert_eq!(rest, "", "a second event: {rest}");
+    let record: serde_json::Value = serde_json::from_str(counts.stop().trim()).unwrap();
+    assert_eq!(
+        record["counts"]["memory-failure"]["uncorrected"], 1,
+        "{record}"
+    );
+}

@@ -531,3 +531,44 @@ fn per_cgroup_check_flags_the_throttled_and_the_reclaiming_not_the_idle() {
         .unwrap();
     assert!(throttle > 50.0, "{record}");
 }
+
+/// The CPU row: busy time's parts (user, system, hard and soft interrupts,
+/// from /proc/stat) add up to it, to JSON's rounding (4 significant
+/// digits each); steal is saturation, and flagged at its threshold
+/// (`cpu.steal=0` flags any share, 0% included: this VM's steal is not
+/// ours to drive); CPU errors are machine checks where the kernel has
+/// `mce:mce_record`, and said not available where it has not, never a
+/// blank.
+#[test]
+fn cpu_row_splits_busy_flags_steal_and_counts_machine_checks() {
+    let _machine = machine();
+    let out = run_tool("usecheck", &["--json", "-t", "cpu.steal=0", "0.5", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    let record: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let cpu = row(&record, "cpu", "all");
+    let util = &cpu["utilization"];
+    let parts: f64 = ["user_pct", "system_pct", "irq_pct", "softirq_pct"]
+        .iter()
+        .map(|k| util[k].as_f64().unwrap())
+        .sum();
+    let busy = util["busy_pct"].as_f64().unwrap();
+    assert!((parts - busy).abs() <= 0.05, "{parts} vs {busy}: {cpu}");
+    assert!(cpu["saturation"]["steal_pct"].is_number(), "{cpu}");
+    assert!(
+        flags(&record).contains(&"cpu all saturation".to_string()),
+        "{record}"
+    );
+    let btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    let needle = b"btf_trace_mce_record\0";
+    if btf.windows(needle.len()).any(|w| w == needle) {
+        assert_eq!(cpu["errors"]["machine_checks"], 0, "{cpu}");
+    } else {
+        assert!(
+            cpu["errors"]["unavailable"]
+                .as_str()
+                .unwrap()
+                .starts_with("not available on this kernel"),
+            "{cpu}"
+        );
+    }
+}

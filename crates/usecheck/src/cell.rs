@@ -41,9 +41,12 @@ impl Cell {
         {
             return format!("n/a: {}", short(why));
         }
+        // A figure with no text is told by another's (usecheck's CPU
+        // time parts share one line).
         let lines: Vec<String> = self
             .figures
             .iter()
+            .filter(|f| !f.text.is_empty())
             .map(|f| {
                 if f.flag.is_some() {
                     format!("{}!", f.text)

@@ -6,10 +6,18 @@
 
 use std::{collections::BTreeMap, net::IpAddr};
 
-/// CPU time in clock ticks: busy (not idle, not waiting for I/O) and in all.
+/// CPU time in clock ticks: busy (running something: user, system, hard
+/// and soft interrupts), its parts, steal (a VM's CPU taken away by the
+/// hypervisor: neither busy nor idle here) and in all.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuTime {
     pub busy: u64,
+    /// user + nice (guest time is already in them).
+    pub user: u64,
+    pub system: u64,
+    pub irq: u64,
+    pub softirq: u64,
+    pub steal: u64,
     pub total: u64,
 }
 
@@ -40,14 +48,18 @@ fn parse_cpu_times(text: &str) -> BTreeMap<Option<u32>, CpuTime> {
         if ticks.len() < 5 {
             continue;
         }
-        let total: u64 = ticks.iter().sum();
-        out.insert(
-            key,
-            CpuTime {
-                busy: total - ticks[3] - ticks[4],
-                total,
-            },
-        );
+        let tick = |i: usize| ticks.get(i).copied().unwrap_or(0);
+        let time = CpuTime {
+            user: tick(0) + tick(1),
+            system: tick(2),
+            irq: tick(5),
+            softirq: tick(6),
+            steal: tick(7),
+            busy: 0,
+            total: ticks.iter().sum(),
+        };
+        let busy = time.user + time.system + time.irq + time.softirq;
+        out.insert(key, CpuTime { busy, ..time });
     }
     out
 }
@@ -67,7 +79,17 @@ pub fn memory() -> Option<(u64, u64)> {
 /// PSI's memory `some` total (microseconds a task stalled on memory), when
 /// the kernel has PSI.
 pub fn memory_pressure_us() -> Option<u64> {
-    std::fs::read_to_string("/proc/pressure/memory")
+    pressure_us("memory")
+}
+
+/// PSI's CPU `some` total (microseconds a runnable task waited for a CPU),
+/// when the kernel has PSI.
+pub fn cpu_pressure_us() -> Option<u64> {
+    pressure_us("cpu")
+}
+
+fn pressure_us(resource: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/pressure/{resource}"))
         .ok()?
         .lines()
         .find_map(|l| l.strip_prefix("some "))?
@@ -266,11 +288,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_busy_leaves_out_idle_and_iowait() {
-        let text = "cpu  10 1 5 100 4 0 2 0 0 0\ncpu0 6 1 3 40 2 0 1 0 0 0\nintr 1 2\n";
+    fn cpu_busy_leaves_out_idle_iowait_and_steal() {
+        let text = "cpu  10 1 5 100 4 3 2 7 0 0\ncpu0 6 1 3 40 2 0 1 0 0 0\nintr 1 2\n";
         let times = parse_cpu_times(text);
-        assert_eq!(times[&None].total, 122);
-        assert_eq!(times[&None].busy, 18);
+        let all = times[&None];
+        assert_eq!(all.total, 132);
+        assert_eq!(all.busy, 21);
+        assert_eq!(
+            (all.user, all.system, all.irq, all.softirq, all.steal),
+            (11, 5, 3, 2, 7)
+        );
+        assert_eq!(all.user + all.system + all.irq + all.softirq, all.busy);
         assert_eq!(times[&Some(0)].busy, 11);
         assert_eq!(times.len(), 2);
     }

@@ -1,4 +1,4 @@
-//! The eBPF half: the kernel programs of runqlat, memlat, oomkill,
+//! The eBPF half: the kernel programs of runqlat, memlat, oomkill, hwerr,
 //! biolatency, netdrop and tcprtt, loaded together through their
 //! libraries. A probe that cannot run on this kernel is off, with the
 //! reason, and the others still run.
@@ -61,6 +61,9 @@ pub enum Skip {
     Memory,
     /// OOM kills (memory errors).
     Oom,
+    /// Hardware errors: machine checks (CPU errors), memory controller
+    /// errors and memory failures (memory errors).
+    Hw,
     /// I/O latency and failed I/O (disk saturation and errors).
     Disk,
     /// Packet drops by reason (network saturation and errors).
@@ -78,6 +81,7 @@ impl Skip {
             Self::Disk => "disk",
             Self::Drops => "drops",
             Self::Rtt => "rtt",
+            Self::Hw => "hw",
         }
     }
 }
@@ -92,9 +96,17 @@ pub struct Probes {
     pub cgroup_runq: Probe<runqlat::Tracer>,
     pub memory: Probe<syslat::Tracer>,
     pub oom: Probe<oomkill::Watcher>,
+    pub hw: Probe<Hw>,
     pub disk: Probe<biolatency::Tracer>,
     pub drops: Probe<Drops>,
     pub rtt: Probe<tcprtt::Tracer>,
+}
+
+/// hwerr's programs, and which of its sources this kernel has.
+pub struct Hw {
+    watcher: hwerr::Watcher,
+    /// The sources attached, by name (`machine-check`, ...).
+    pub sources: Vec<&'static str>,
 }
 
 /// The drop counter, with what names its keys: the kernel's reason names
@@ -117,6 +129,8 @@ pub struct Sample {
     pub failed_calls: Option<BTreeMap<String, u64>>,
     /// OOM kills: (victim pid, victim name, memory cgroup).
     pub kills: Option<Vec<oomkill::Kill>>,
+    /// Hardware errors by source name and the CPU that reported them.
+    pub hw_errors: Option<BTreeMap<(&'static str, u32), u64>>,
     /// I/O latency by disk (dev_t), log-linear.
     pub io: Option<BTreeMap<u32, LlHist>>,
     /// Failed I/O by disk and status name.
@@ -192,6 +206,13 @@ impl Probes {
         let oom = Probe::attach("oom", "OOM kills", skip, || {
             oomkill::Watcher::attach("usecheck", btf)
         });
+        let hw = Probe::attach("hw", "hardware errors", skip, || {
+            let (present, _) = hwerr::available(btf);
+            Ok(Hw {
+                watcher: hwerr::Watcher::attach("usecheck", btf)?,
+                sources: present.iter().map(|s| s.name).collect(),
+            })
+        });
         let disk = Probe::attach(
             "disk",
             "disk saturation and errors (I/O latency)",
@@ -238,6 +259,7 @@ impl Probes {
             cgroup_runq,
             memory,
             oom,
+            hw,
             disk,
             drops,
             rtt,
@@ -278,6 +300,14 @@ impl Probes {
             let kills = w.kills();
             keep(w.lost()?);
             Ok(kills)
+        })?;
+        let hw_errors = self.hw.interval(|hw| {
+            let mut counts = BTreeMap::new();
+            for error in hw.watcher.errors() {
+                *counts.entry((error.source, error.cpu)).or_insert(0) += 1;
+            }
+            keep(hw.watcher.lost()?);
+            Ok(counts)
         })?;
         let disk = self.disk.interval(|t| {
             let i = t.interval()?;
@@ -345,6 +375,7 @@ impl Probes {
             reclaim_ns,
             failed_calls,
             kills,
+            hw_errors,
             io,
             io_errors,
             io_unfinished,

@@ -9,9 +9,9 @@ use serde_json::json;
 use toolkit_core::LlHist;
 
 use crate::{
-    cell::{Cell, CellBuilder, Row, num, pct, rate, round, secs},
+    cell::{CellBuilder, Row, num, pct, rate, round, secs},
     counters,
-    probes::{Probes, Sample, merge},
+    probes::{Probe, Probes, Sample, merge},
     screen::Snapshot,
     thresholds::Thresholds,
 };
@@ -46,9 +46,12 @@ pub fn cpu_rows(rows: &mut Vec<Row>, per_cpu: bool, cpus: usize, i: &Inputs) {
         let instance = key.map_or("all".to_string(), |c| c.to_string());
         let what = |column: &str| format!("cpu {instance} {column}");
         let mut util = CellBuilder::new(t, what("utilization"), "mpstat -P ALL 1");
+        let mut sat = CellBuilder::new(t, what("saturation"), "runqlat").off(probes.runq.off());
+        let mut steal = None;
         if let (Some(a), Some(b)) = (after.cpu.get(&key), before.cpu.get(&key)) {
             let total = a.total.saturating_sub(b.total).max(1) as f64;
-            let busy = 100.0 * a.busy.saturating_sub(b.busy) as f64 / total;
+            let share = |now: u64, then: u64| 100.0 * now.saturating_sub(then) as f64 / total;
+            let busy = share(a.busy, b.busy);
             util.against(
                 "busy_pct",
                 busy,
@@ -56,8 +59,28 @@ pub fn cpu_rows(rows: &mut Vec<Row>, per_cpu: bool, cpus: usize, i: &Inputs) {
                 pct,
                 format!("{} busy", pct(busy)),
             );
+            // Busy's parts, which add up to it: who the time went to.
+            let parts = [
+                ("user_pct", "usr", share(a.user, b.user)),
+                ("system_pct", "sys", share(a.system, b.system)),
+                ("irq_pct", "irq", share(a.irq, b.irq)),
+                ("softirq_pct", "si", share(a.softirq, b.softirq)),
+            ];
+            let text: Vec<String> = parts
+                .iter()
+                .map(|(_, label, v)| format!("{label} {}", pct(*v)))
+                .collect();
+            for (i, (key, _, value)) in parts.iter().enumerate() {
+                // One line of text for the four; each its own figure.
+                let text = if i == 0 {
+                    text.join(" ")
+                } else {
+                    String::new()
+                };
+                util.plain(key, json!(round(*value)), text);
+            }
+            steal = Some(share(a.steal, b.steal));
         }
-        let mut sat = CellBuilder::new(t, what("saturation"), "runqlat").off(probes.runq.off());
         if let Some(runq) = &sample.runq {
             let (wait_ns, hist) = runq.get(&key).copied().unwrap_or((0, LlHist::ZERO));
             let mut waiting = wait_ns as f64 / 1e9 / seconds;
@@ -73,20 +96,58 @@ pub fn cpu_rows(rows: &mut Vec<Row>, per_cpu: bool, cpus: usize, i: &Inputs) {
                 format!("{} waiting/CPU", num(waiting)),
             );
         }
-        let errors = Cell {
-            figures: Vec::new(),
-            unavailable: Some(
-                "the kernel keeps no count of CPU errors to read per interval; machine checks are logged (rasdaemon, mcelog)"
-                    .into(),
+        if let Some(steal) = steal {
+            sat.against(
+                "steal_pct",
+                steal,
+                "cpu.steal",
+                pct,
+                format!("steal {}", pct(steal)),
+            );
+        }
+        if key.is_none()
+            && let (Some(a), Some(b)) = (after.cpu_psi_us, before.cpu_psi_us)
+        {
+            let some = 100.0 * a.saturating_sub(b) as f64 / 1e6 / seconds;
+            sat.against(
+                "psi_some_pct",
+                some,
+                "cpu.psi",
+                pct,
+                format!("psi some {}", pct(some)),
+            );
+        }
+        let mut errors = CellBuilder::new(t, what("errors"), "hwerr").off(probes.hw.off());
+        match (&probes.hw, &sample.hw_errors) {
+            (Probe::On(hw), Some(counts)) if hw.sources.contains(&"machine-check") => {
+                let n = hw_errors(counts, &["machine-check"], key);
+                errors.count(
+                    "machine_checks",
+                    n,
+                    format!("{n} machine check{}", if n == 1 { "" } else { "s" }),
+                );
+            }
+            (Probe::On(_), _) => errors.elsewhere(
+                "not available on this kernel: no mce:mce_record tracepoint (CONFIG_X86_MCE)",
+                "- (not available on this kernel)",
             ),
-            dash: Some("- (no counter)"),
-        };
+            (Probe::Off(_), _) => {}
+        }
         rows.push(Row {
             resource: "cpu",
             instance,
-            cells: [util.done(), sat.done(), errors],
+            cells: [util.done(), sat.done(), errors.done()],
         });
     }
+}
+
+/// Hardware errors of `sources` reported on CPU `cpu` (`None`: any).
+fn hw_errors(counts: &BTreeMap<(&str, u32), u64>, sources: &[&str], cpu: Option<u32>) -> u64 {
+    counts
+        .iter()
+        .filter(|((source, on), _)| sources.contains(source) && cpu.is_none_or(|c| c == *on))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 pub fn memory_row(i: &Inputs) -> Row {
@@ -135,8 +196,8 @@ pub fn memory_row(i: &Inputs) -> Row {
             format!("psi some {}", pct(some)),
         );
     }
-    let mut errors = CellBuilder::new(t, "memory errors".into(), "oomkill; memlat");
-    let why: Vec<&str> = [probes.oom.off(), probes.memory.off()]
+    let mut errors = CellBuilder::new(t, "memory errors".into(), "oomkill; memlat; hwerr");
+    let why: Vec<&str> = [probes.oom.off(), probes.memory.off(), probes.hw.off()]
         .into_iter()
         .flatten()
         .collect();
@@ -157,6 +218,16 @@ pub fn memory_row(i: &Inputs) -> Row {
             format!("{n} failed {which}")
         };
         errors.count("failed_calls", n, text);
+    }
+    if let (Probe::On(hw), Some(counts)) = (&probes.hw, &sample.hw_errors) {
+        let sources: Vec<&str> = ["memory-controller", "memory-failure"]
+            .into_iter()
+            .filter(|s| hw.sources.contains(s))
+            .collect();
+        if !sources.is_empty() {
+            let n = hw_errors(counts, &sources, None);
+            errors.count("hw_memory_errors", n, format!("{n} hw memory errors"));
+        }
     }
     let errors = errors.off((!why.is_empty()).then(|| why.join("; ")).as_deref());
     Row {

@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub cpu: BTreeMap<Option<u32>, CpuTime>,
     pub memory: Option<(u64, u64)>,
     pub psi_us: Option<u64>,
+    /// PSI's CPU `some` total, microseconds.
+    pub cpu_psi_us: Option<u64>,
     pub disks: BTreeMap<String, DiskStat>,
     pub interfaces: BTreeMap<String, NetDev>,
     pub tcp: Tcp,
@@ -38,6 +40,7 @@ impl Snapshot {
             cpu: counters::cpu_times(),
             memory: counters::memory(),
             psi_us: counters::memory_pressure_us(),
+            cpu_psi_us: counters::cpu_pressure_us(),
             disks: counters::disks(),
             interfaces: counters::interfaces(),
             tcp: counters::tcp(),

@@ -43,6 +43,18 @@ const DEFS: &[Def] = &[
         what: "saturation: run-queue latency p99",
     },
     Def {
+        name: "cpu.steal",
+        default: 10.0,
+        kind: Kind::Percent,
+        what: "saturation: % of CPU time stolen by the hypervisor (a VM's vCPU not running)",
+    },
+    Def {
+        name: "cpu.psi",
+        default: 20.0,
+        kind: Kind::Percent,
+        what: "saturation: % of time some runnable task waited for a CPU (PSI cpu some)",
+    },
+    Def {
         name: "mem.used",
         default: 90.0,
         kind: Kind::Percent,

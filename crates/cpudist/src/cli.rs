@@ -1,12 +1,9 @@
 //! Command line, compatible with libbpf-tools' cpudist.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Parser;
-use runqlat::{Grouping, Measure, Options};
-use toolkit_cgroup::CgroupFilter;
-use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use runqlat::{Measure, Options, args::TaskArgs};
+use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
 use toolkit_load::TracedProcess;
 
 pub const EXAMPLES: &str = "\
@@ -39,28 +36,8 @@ pub struct Cli {
     /// Measure off-CPU time
     #[arg(short = 'O', long = "offcpu")]
     pub offcpu: bool,
-    /// Print a histogram per process ID
-    #[arg(short = 'P', long = "pids", conflicts_with_all = ["per_thread", "per_pidns", "per_cgroup"])]
-    pub per_process: bool,
-    /// Print a histogram per thread ID
-    #[arg(short = 'L', long = "tids", conflicts_with_all = ["per_pidns", "per_cgroup"])]
-    pub per_thread: bool,
-    /// Print a histogram per PID namespace
-    #[arg(long = "pidnss", conflicts_with = "per_cgroup")]
-    pub per_pidns: bool,
-    /// Print a histogram per CPU (the CPU the task ran on, or, with -O,
-    /// came back to)
-    #[arg(short = 'C', long = "cpus", conflicts_with_all = ["per_process", "per_thread", "per_pidns", "per_cgroup"])]
-    pub per_cpu: bool,
     #[command(flatten)]
-    pub split: CgroupSplitArgs,
-    /// Trace this PID only
-    #[arg(short = 'p', long, value_name = "PID",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub pid: Option<u32>,
-    /// Trace tasks in this cgroup v2 (and its descendants)
-    #[arg(short = 'c', long, value_name = "CGROUP")]
-    pub cgroup: Option<PathBuf>,
+    pub tasks: TaskArgs,
     #[command(flatten)]
     pub hires: PercentileArgs,
     #[command(flatten)]
@@ -68,39 +45,19 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// How histograms are split: `-P`, `-L`, `--pidnss`, `-C`, `-G` or not
-    /// at all.
-    pub fn grouping(&self) -> Grouping {
-        if self.per_process {
-            Grouping::Process
-        } else if self.per_thread {
-            Grouping::Thread
-        } else if self.per_pidns {
-            Grouping::PidNamespace
-        } else if self.per_cpu {
-            Grouping::Cpu
-        } else if self.split.per_cgroup {
-            Grouping::Cgroup
-        } else {
-            Grouping::None
-        }
-    }
-
     /// The resolved options, the `-p` process pinned as `traced`.
     pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
-        Ok(Options {
-            measure: if self.offcpu {
-                Measure::OffCpu
-            } else {
-                Measure::OnCpu
-            },
-            grouping: self.grouping(),
-            process: traced.map(TracedProcess::pinned),
-            cgroup: CgroupFilter::from_arg(self.cgroup.as_deref())?,
-            milliseconds: self.out.milliseconds,
-            loglinear: self.hires.loglinear(),
-            shown_cgroups: self.split.shown().unwrap_or(0),
-        })
+        let measure = if self.offcpu {
+            Measure::OffCpu
+        } else {
+            Measure::OnCpu
+        };
+        self.tasks.options(
+            measure,
+            traced,
+            self.out.milliseconds,
+            self.hires.loglinear(),
+        )
     }
 }
 
@@ -113,8 +70,8 @@ mod tests {
     #[test]
     fn parses_libbpf_tools_style() {
         let cli = Cli::try_parse_from(["cpudist", "-OmT", "-P", "-p", "185", "1", "5"]).unwrap();
-        assert!(cli.offcpu && cli.out.milliseconds && cli.out.timestamp && cli.per_process);
-        assert_eq!(cli.pid, Some(185));
+        assert!(cli.offcpu && cli.out.milliseconds && cli.out.timestamp && cli.tasks.per_process);
+        assert_eq!(cli.tasks.pid, Some(185));
         assert_eq!(
             (cli.every.interval, cli.every.count),
             (Some(std::time::Duration::from_secs(1)), Some(5))

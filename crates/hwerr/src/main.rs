@@ -3,16 +3,12 @@
 
 mod cli;
 
-use std::{
-    collections::BTreeMap,
-    io::Write as _,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, io::Write as _};
 
 use anyhow::Result;
 use hwerr::{HEADER, Watcher};
 use serde_json::json;
-use toolkit_cli::{StopSignals, Wake, tool_main};
+use toolkit_cli::{StopSignals, poll_events, tool_main};
 use toolkit_load::KernelBtf;
 use toolkit_report::{output::stdout, print_banner, say};
 
@@ -20,9 +16,6 @@ use crate::cli::Cli;
 
 /// The OVERHEAD section of `man hwerr`: measured cost per event.
 const OVERHEAD: &str = "One program per RAS or MCE tracepoint, which runs once per hardware error: no cost at other times.";
-
-/// How long events may wait in the ring buffer before they are printed.
-const POLL: Duration = Duration::from_millis(100);
 
 fn main() {
     tool_main("hwerr", OVERHEAD, run)
@@ -48,10 +41,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut counts: BTreeMap<&str, BTreeMap<String, u64>> =
         present.iter().map(|s| (s.name, BTreeMap::new())).collect();
     let mut header = false;
-    let end = cli.duration.map(|d| Instant::now() + d);
-    loop {
-        let left = end.map(|e| e.saturating_duration_since(Instant::now()));
-        let wake = signals.wait(Some(left.map_or(POLL, |l| l.min(POLL))));
+    poll_events(signals, cli.duration, |last| {
         for error in watcher.errors() {
             *counts
                 .entry(error.source)
@@ -75,13 +65,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             out.flush()?;
         }
         let lost = watcher.lost()?;
-        if wake == Wake::Signal || left.is_some_and(|l| l.is_zero()) {
-            if cli.count {
-                write_counts(&counts, &lost, cli.json)?;
-            }
-            return Ok(());
+        if last && cli.count {
+            write_counts(&counts, &lost, cli.json)?;
         }
-    }
+        Ok(())
+    })
 }
 
 /// `-c`: the counts, every source watched with its corrected and

@@ -3,14 +3,11 @@
 
 mod cli;
 
-use std::{
-    io::Write as _,
-    time::{Duration, Instant},
-};
+use std::io::Write as _;
 
 use anyhow::Result;
 use oomkill::Watcher;
-use toolkit_cli::{StopSignals, Wake, tool_main};
+use toolkit_cli::{StopSignals, poll_events, tool_main};
 use toolkit_load::KernelBtf;
 use toolkit_report::{output::stdout, print_banner};
 
@@ -20,9 +17,6 @@ use crate::cli::Cli;
 const OVERHEAD: &str =
     "One program on oom:mark_victim, which runs once per OOM kill: no cost at other times.";
 
-/// How long events may wait in the ring buffer before they are printed.
-const POLL: Duration = Duration::from_millis(100);
-
 fn main() {
     tool_main("oomkill", OVERHEAD, run)
 }
@@ -30,10 +24,7 @@ fn main() {
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut watcher = Watcher::attach("oomkill", &KernelBtf::load()?)?;
     print_banner("Tracing OOM kills... Ctrl-C to stop.", cli.json)?;
-    let end = cli.duration.map(|d| Instant::now() + d);
-    loop {
-        let left = end.map(|e| e.saturating_duration_since(Instant::now()));
-        let wake = signals.wait(Some(left.map_or(POLL, |l| l.min(POLL))));
+    poll_events(signals, cli.duration, |_| {
         for kill in watcher.kills() {
             let mut out = stdout();
             if cli.json {
@@ -45,8 +36,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             out.flush()?;
         }
         watcher.lost()?;
-        if wake == Wake::Signal || left.is_some_and(|l| l.is_zero()) {
-            return Ok(());
-        }
-    }
+        Ok(())
+    })
 }

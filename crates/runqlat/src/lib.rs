@@ -5,6 +5,7 @@
 //! ([`Tracer::interval`]). The text, JSON and OpenMetrics output is the
 //! binary's; [`report::rows`] names the histograms for it.
 
+pub mod args;
 pub mod config;
 pub mod report;
 pub mod show;

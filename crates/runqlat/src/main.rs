@@ -17,7 +17,7 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    let traced = TracedProcess::from_arg(cli.pid)?;
+    let traced = TracedProcess::from_arg(cli.tasks.pid)?;
     signals.watch(traced.as_ref())?;
     let options = cli.options(traced.as_ref())?;
     let shown = Shown {

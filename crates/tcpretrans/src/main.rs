@@ -3,15 +3,12 @@
 mod cli;
 mod report;
 
-use std::{
-    io::Write as _,
-    time::{Duration, Instant},
-};
+use std::io::Write as _;
 
 use anyhow::Result;
 use clap::CommandFactory as _;
 use tcpretrans::Tracer;
-use toolkit_cli::{StopSignals, Wake, run_intervals, tool_main};
+use toolkit_cli::{StopSignals, poll_events, run_intervals, tool_main};
 use toolkit_load::KernelBtf;
 use toolkit_report::{output::stdout, print_banner};
 
@@ -19,9 +16,6 @@ use crate::cli::Cli;
 
 /// The OVERHEAD section of `man tcpretrans`: measured cost per event.
 const OVERHEAD: &str = "One program on tcp:tcp_retransmit_skb, which runs once per retransmit (not per packet): a few hundred ns of mostly cold cache lines, 0.47-0.85x a bpftrace one-liner counting on the same tracepoint. See docs/performance.md.";
-
-/// How long events may wait in the ring buffer before they are printed.
-const POLL: Duration = Duration::from_millis(100);
 
 fn main() {
     tool_main("tcpretrans", OVERHEAD, run)
@@ -80,18 +74,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         report::write_event_header(&mut out)?;
         out.flush()?;
     }
-    let end = cli.duration.map(|d| Instant::now() + d);
-    loop {
-        let left = end.map(|e| e.saturating_duration_since(Instant::now()));
-        let wake = signals.wait(Some(left.map_or(POLL, |l| l.min(POLL))));
+    poll_events(signals, cli.duration, |_| {
         let mut out = stdout();
         let (events, _lost) = tracer.events()?;
         for event in &events {
             report::write_event(&mut out, event, cli.json)?;
         }
         out.flush()?;
-        if wake != Wake::Timeout || left.is_some_and(|l| l.is_zero()) {
-            return Ok(());
-        }
-    }
+        Ok(())
+    })
 }

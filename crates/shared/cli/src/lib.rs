@@ -17,7 +17,7 @@ use toolkit_report::{
     svg::SvgRecorder,
 };
 
-pub use signals::{StopSignals, Wake, run_intervals};
+pub use signals::{EVENT_POLL, StopSignals, Wake, poll_events, run_intervals};
 
 /// The toolkit's tools, one per line of `tools.txt` at the root of the
 /// source tree, which `scripts/install.sh` and the tests read too.

@@ -153,3 +153,27 @@ pub fn run_intervals(
         }
     }
 }
+
+/// How long an event tool's events may wait in its ring buffer before they
+/// are printed.
+pub const EVENT_POLL: Duration = Duration::from_millis(100);
+
+/// The event tools' loop (a line per event: oomkill, tcpretrans, hwerr):
+/// `each` every [`EVENT_POLL`], told `true` the last time, when a stop
+/// signal came or `duration` (if any) has passed.
+pub fn poll_events(
+    signals: &StopSignals,
+    duration: Option<Duration>,
+    mut each: impl FnMut(bool) -> Result<()>,
+) -> Result<()> {
+    let end = duration.map(|d| Instant::now() + d);
+    loop {
+        let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+        let wake = signals.wait(Some(left.map_or(EVENT_POLL, |l| l.min(EVENT_POLL))));
+        let last = wake != Wake::Timeout || left.is_some_and(|l| l.is_zero());
+        each(last)?;
+        if last {
+            return Ok(());
+        }
+    }
+}

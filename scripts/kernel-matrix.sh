@@ -224,8 +224,13 @@ boot_guest() { # release, vmlinuz, attempt
     # nokaslr: a frozen CPU's RIP below is a plain kernel address;
     # unknown_nmi_panic: the monitor's NMI then makes the kernel print where
     # it was (panic is verbose whatever the loglevel).
+    # A disk of its own (sparse, new each boot): the guest's /tmp, as on a
+    # real machine, and a device whose interrupts the checks can drive.
+    rm -f "$work/disk.img"
+    truncate -s 512M "$work/disk.img"
     qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 2048 \
         -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
+        -drive "file=$work/disk.img,format=raw,if=virtio" \
         -monitor "unix:$socket,server,nowait" \
         -append "console=ttyS0 panic=-1 quiet loglevel=3 nokaslr unknown_nmi_panic=1" \
         </dev/null >"$console" 2>&1 &
@@ -294,9 +299,14 @@ for package in "${kernels[@]}"; do
 
     root=$work/root-$release
     cp -a "$base" "$root"
-    for module in loop veth nf_tables nft_numgen sch_tbf tcp_diag; do
+    # virtio_blk: the guest's disk, whose interrupts hardirqs' check drives
+    # (virtio_pci, its transport, is built in on 6.12, a module on 6.1).
+    for module in loop veth nf_tables nft_numgen sch_tbf tcp_diag virtio_blk; do
         add_module "$root" "$unpacked/lib/modules/$release" "$module"
     done
+    if find "$unpacked/lib/modules/$release" -name 'virtio_pci.ko*' | grep -q .; then
+        add_module "$root" "$unpacked/lib/modules/$release" virtio_pci
+    fi
     (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/initrd-$release"
 
     # A guest that freezes (no output, not even run-checks.sh's watchdog:

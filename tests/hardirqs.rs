@@ -97,10 +97,11 @@ fn unpin() {
 /// agent's context (`agent_hides_events`): there, lines the test does not
 /// drive are checked against the outer window only, and the driven line
 /// may miss the interrupts that arrived while an agent thread was on a
-/// CPU. Those are bounded by the agent's switch-ins over the run (each of
-/// its runs lasts microseconds; the reads' interrupts come every 100 or
-/// so): once in CI 2 of 1016 were missed (the agent busy streaming CI's
-/// output).
+/// CPU. As for runqlat's switch-ins (`assert_switch_ins`), the misses are
+/// bounded by the agent's switch-ins over the run, or 1% of the line's
+/// interrupts if that is larger: one agent run can take several
+/// interrupts (in CI, busy streaming CI's output: 2 of 1016 missed, and 3
+/// of 1015 with one agent switch-in).
 #[test]
 fn interrupts_lie_between_proc_interrupts_brackets() {
     const READS: u64 = 1009;
@@ -145,7 +146,10 @@ fn interrupts_lie_between_proc_interrupts_brackets() {
         let high = delta(&outer_before, &outer_after, irq);
         let low = match (hidden, irq == driven) {
             (true, false) => 0,
-            (true, true) => delta(&inner_before, &inner_after, irq).saturating_sub(agent),
+            (true, true) => {
+                let inner = delta(&inner_before, &inner_after, irq);
+                inner.saturating_sub(agent.max(inner.div_ceil(100)))
+            }
             (false, _) => delta(&inner_before, &inner_after, irq),
         };
         assert!(

@@ -165,6 +165,12 @@ if [ ${#kernels[@]} -gt 0 ]; then
     add_elf "$base" /usr/bin/stdbuf /bin/stdbuf
     add_elf "$base" /usr/libexec/coreutils/libstdbuf.so
     add_elf "$base" "$(command -v losetup)" /bin/losetup # busybox's has no --show
+    # fsdist's checks: ext4 and XFS file systems on loop devices.
+    for prog in mount umount mkfs.ext4 mkfs.xfs; do
+        add_elf "$base" "$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$prog")" "/bin/$prog"
+    done
+    mkdir -p "$base/etc"
+    cp /etc/mke2fs.conf "$base/etc/mke2fs.conf"
     # The network tools' tests: namespaces, veth pairs, nftables rules, tbf
     # and offloads (busybox's ip and tc cannot), and the Python workloads.
     for prog in ip tc ss nft ethtool; do
@@ -301,12 +307,16 @@ for package in "${kernels[@]}"; do
     cp -a "$base" "$root"
     # virtio_blk: the guest's disk, whose interrupts hardirqs' check drives
     # (virtio_pci, its transport, is built in on 6.12, a module on 6.1).
+    # loop: biolatency's and fsdist's devices.
     for module in loop veth nf_tables nft_numgen sch_tbf tcp_diag virtio_blk; do
         add_module "$root" "$unpacked/lib/modules/$release" "$module"
     done
-    if find "$unpacked/lib/modules/$release" -name 'virtio_pci.ko*' | grep -q .; then
-        add_module "$root" "$unpacked/lib/modules/$release" virtio_pci
-    fi
+    # virtio_pci and xfs: modules where the kernel does not build them in.
+    for module in virtio_pci xfs; do
+        if find "$unpacked/lib/modules/$release" -name "$module.ko*" | grep -q .; then
+            add_module "$root" "$unpacked/lib/modules/$release" "$module"
+        fi
+    done
     (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/initrd-$release"
 
     # A guest that freezes (no output, not even run-checks.sh's watchdog:

@@ -32,6 +32,9 @@ command -v ethtool >/dev/null 2>&1 || need_apt+=(ethtool)
 command -v rsvg-convert >/dev/null 2>&1 || need_apt+=(librsvg2-bin)
 # The per-cgroup split's container test: a real OCI runtime.
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+# fsdist's tests: ext4 and XFS file systems on loop devices.
+command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+command -v mkfs.xfs >/dev/null 2>&1 || need_apt+=(xfsprogs)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -99,7 +99,9 @@ fn bad_values_are_usage_errors() {
         softirqs: -N -m | -c x | -c -1 | 0 | 1 2 3
         hardirqs: -N -m | -C -d | -s x | 0
         cpudist: -p 0 | -P -L | -G -C | 0 | x | 1 2 3
-        hwerr: -d 0 | -d x | 1";
+        hwerr: -d 0 | -d x | 1
+        fsdist: -t | -p 0 | -a -t ext4 | 0 | 1 2 3
+        fsslower: -m -1 | -m 86400001 | -d 0 | -c --json | 1";
     let mut cases: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut tool = "";
     for line in table.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -115,7 +117,7 @@ fn bad_values_are_usage_errors() {
             cases.push((tool, args.map(|a| if a == "''" { "" } else { a }).collect()));
         }
     }
-    assert_eq!(cases.len(), 91);
+    assert_eq!(cases.len(), 101);
     for (tool, args) in cases {
         assert_usage_errors(tool, &[&args]);
     }
@@ -395,7 +397,7 @@ fn unwritable_stderr_is_not_fatal() {
 fn verbose_says_what_is_loaded_and_attached() {
     for tool in tools() {
         let mut args = vec!["-v"];
-        if matches!(tool, "oomkill" | "hwerr") {
+        if matches!(tool, "oomkill" | "hwerr" | "fsslower") {
             args.extend(["-d", "0.1"]);
         } else {
             args.extend(two_intervals(tool));

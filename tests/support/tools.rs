@@ -20,11 +20,11 @@ pub fn tools() -> Vec<&'static str> {
 }
 
 /// The tools that print per interval (`[interval] [count]`): all but
-/// oomkill and hwerr, which print each event as it comes.
+/// oomkill, hwerr and fsslower, which print each event as it comes.
 pub fn interval_tools() -> Vec<&'static str> {
     tools()
         .into_iter()
-        .filter(|t| !matches!(*t, "oomkill" | "hwerr"))
+        .filter(|t| !matches!(*t, "oomkill" | "hwerr" | "fsslower"))
         .collect()
 }
 

@@ -1,0 +1,373 @@
+//! fsdist's and fsslower's eBPF programs: time each file syscall from
+//! sys_enter to sys_exit, and find at entry (at exit for the open family)
+//! the file behind its descriptor: task → files → fd table → file →
+//! inode → superblock, offsets from the kernel's BTF. The latency goes
+//! into a per-CPU histogram by file system, descriptor kind and operation
+//! (fsdist), or, past a threshold, to userspace as one event (fsslower).
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+        bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
+    },
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+};
+use fsdist_ebpf::{
+    Config, FILE_NAME_BYTES, FSTYPE_BYTES, FsEvent, SYSCALL_SLOTS, dropped, how, key, kind,
+    maps::{MAX_FSTYPES, MAX_HISTS},
+};
+use toolkit_core::{Hist, LlHist};
+use toolkit_kernel::{
+    TaskStorage, bump, ctx_arg, current_in_process, global, hist_entry, hist_record,
+    ll_hist_record, read_kernel,
+};
+
+/// Set by userspace before load (see `Config`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config::DEFAULT;
+
+/// `AT_EMPTY_PATH`: the stat calls' flag for "the descriptor itself".
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// A thread's file syscall in progress, in its task storage.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FileCall {
+    /// When it entered (0: none in progress).
+    at: u64,
+    /// The file (0: not known yet, or none), its superblock's `s_dev`.
+    file: u64,
+    /// The file offset at entry (reads, writes).
+    offset: i64,
+    dev: u32,
+    op: u8,
+    how: u8,
+    kind: u8,
+    _pad: u8,
+}
+
+/// The call in progress of each thread.
+#[unsafe(link_section = ".maps")]
+#[unsafe(export_name = "CALLS")]
+static CALLS: TaskStorage<FileCall> = TaskStorage::new();
+
+/// Each traced syscall number's `op + 1 | how << 8`, set by userspace
+/// before the programs are attached (0: not traced).
+#[map]
+static SYSCALLS: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
+
+/// Latency histograms by `key(dev, kind, op)`.
+#[map]
+static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
+
+/// Their log-linear twins (ns), with `--percentiles`; allocated on use.
+#[map]
+static LLHISTS: PerCpuHashMap<u64, LlHist> =
+    PerCpuHashMap::with_max_entries(MAX_HISTS, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
+
+/// The type name of each file system seen (`s_dev` → name), kept when
+/// its first histogram is made, so that a file system unmounted (or
+/// mounted in another namespace) is still named.
+#[map]
+static FSTYPES: HashMap<u32, [u8; FSTYPE_BYTES]> = HashMap::with_max_entries(MAX_FSTYPES, 0);
+
+/// fsslower's slow operations (sized 1 page unless fsslower).
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(4096, 0);
+
+/// Samples lost, indexed by `fsdist_ebpf::dropped`.
+#[map]
+static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+/// The current thread is traced: -p, and never the tool itself.
+#[inline(always)]
+fn traced() -> bool {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    tgid != global(&CONFIG.self_pid) && current_in_process(&CONFIG.process, tgid)
+}
+
+/// Argument `n` (0..4) of the syscall whose `pt_regs` are at `regs`.
+#[inline(always)]
+fn arg(regs: u64, n: usize) -> u64 {
+    let offset = global(&CONFIG.offsets.regs_arg[n & 3]);
+    read_kernel::<u64>(regs, offset).unwrap_or(0)
+}
+
+/// The `struct file` behind the current task's descriptor `fd`.
+#[inline(always)]
+fn file_of(fd: u64) -> Option<u64> {
+    let o = &CONFIG.offsets;
+    // SAFETY: helper without arguments.
+    let task = unsafe { bpf_get_current_task() };
+    let files = read_kernel::<u64>(task, global(&o.task_files))?;
+    let fdt = read_kernel::<u64>(files, global(&o.files_fdt))?;
+    let max = read_kernel::<u32>(fdt, global(&o.fdt_max_fds))?;
+    if fd >= max as u64 {
+        return None;
+    }
+    let table = read_kernel::<u64>(fdt, global(&o.fdt_fd))?;
+    let file = read_kernel::<u64>(table, (fd * 8) as u32)?;
+    (file != 0).then_some(file)
+}
+
+/// The kind of `file` and its file system's `s_dev`.
+#[inline(always)]
+fn classify(file: u64) -> Option<(u8, u32)> {
+    let o = &CONFIG.offsets;
+    let inode = read_kernel::<u64>(file, global(&o.file_inode))?;
+    let mode = read_kernel::<u16>(inode, global(&o.inode_mode))? as u32;
+    let sb = read_kernel::<u64>(inode, global(&o.inode_sb))?;
+    let dev = read_kernel::<u32>(sb, global(&o.sb_dev))?;
+    let kind = match mode & 0o170000 {
+        0o100000 | 0o040000 | 0o120000 => kind::FILE,
+        0o140000 => kind::SOCKET,
+        0o010000 => kind::PIPE,
+        0o020000 => kind::CHARDEV,
+        0o060000 => kind::BLOCKDEV,
+        _ => kind::ANON,
+    };
+    Some((kind, dev))
+}
+
+/// The type name of the file system of `file`.
+#[inline(always)]
+fn fstype_of(file: u64) -> [u8; FSTYPE_BYTES] {
+    let o = &CONFIG.offsets;
+    let mut name = [0u8; FSTYPE_BYTES];
+    let ptr = read_kernel::<u64>(file, global(&o.file_inode))
+        .and_then(|inode| read_kernel::<u64>(inode, global(&o.inode_sb)))
+        .and_then(|sb| read_kernel::<u64>(sb, global(&o.sb_type)))
+        .and_then(|ty| read_kernel::<u64>(ty, global(&o.fstype_name)));
+    if let Some(ptr) = ptr {
+        // SAFETY: a kernel string, read by the helper that checks it.
+        let _ = unsafe { bpf_probe_read_kernel_str_bytes(ptr as *const u8, &mut name) };
+    }
+    name
+}
+
+/// Whether a call on `file` of `kind` is traced: files always, other
+/// kinds when asked; with `-t`, only that file system type.
+#[inline(always)]
+fn wanted(file: u64, kind: u8) -> bool {
+    if kind != kind::FILE && global(&CONFIG.other_kinds) == 0 {
+        return false;
+    }
+    let want: [u8; FSTYPE_BYTES] = global(&CONFIG.fstype);
+    if want[0] == 0 {
+        return true;
+    }
+    fstype_of(file) == want
+}
+
+/// At entry: the file of a `STAT_AT`/`STATX` call given with
+/// `AT_EMPTY_PATH` and an empty path (the descriptor itself), else none.
+#[inline(always)]
+fn empty_path_fd(regs: u64, flags: u64) -> Option<u64> {
+    if flags & AT_EMPTY_PATH == 0 {
+        return None;
+    }
+    let path = arg(regs, 1);
+    if path != 0 {
+        // SAFETY: a user pointer, read by the helper that checks it.
+        let first = unsafe { bpf_probe_read_user(path as *const u8) }.ok()?;
+        if first != 0 {
+            return None;
+        }
+    }
+    file_of(arg(regs, 0))
+}
+
+#[inline(always)]
+fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
+    let nr = ctx_arg(ctx, 1);
+    if nr >= SYSCALL_SLOTS as u64 {
+        return 0;
+    }
+    let entry = match SYSCALLS.get(nr as u32) {
+        Some(&entry) if entry != 0 => entry,
+        _ => return 0,
+    };
+    if !traced() {
+        return 0;
+    }
+    let op = (entry & 0xff) as u8 - 1;
+    let how = (entry >> 8) as u8;
+    let regs = ctx_arg(ctx, 0);
+    let mut call = FileCall {
+        at: 0,
+        file: 0,
+        offset: 0,
+        dev: 0,
+        op,
+        how,
+        kind: kind::UNRESOLVED,
+        _pad: 0,
+    };
+    let file = match how {
+        how::FD | how::FD_AT_OFFSET => file_of(arg(regs, 0)),
+        how::STAT_AT => empty_path_fd(regs, arg(regs, 3)),
+        how::STATX => empty_path_fd(regs, arg(regs, 2)),
+        _ => None, // the open family (at exit), or a path
+    };
+    if let Some(file) = file {
+        let Some((kind, dev)) = classify(file) else {
+            return 0;
+        };
+        if !wanted(file, kind) {
+            return 0;
+        }
+        call.file = file;
+        call.kind = kind;
+        call.dev = dev;
+        call.offset = read_kernel::<i64>(file, global(&CONFIG.offsets.file_pos)).unwrap_or(0);
+        if how == how::FD_AT_OFFSET {
+            let at = arg(regs, 3) as i64;
+            if at != -1 {
+                call.offset = at;
+            }
+        }
+    } else if how != how::RETURNED_FD
+        && (global(&CONFIG.other_kinds) == 0 || global(&CONFIG.fstype)[0] != 0)
+    {
+        return 0; // a path, or a descriptor that is not open: not shown
+    }
+    let Ok(slot) = CALLS.current() else {
+        bump(&DROPPED, dropped::START);
+        return 0;
+    };
+    // SAFETY: helper without arguments.
+    call.at = unsafe { bpf_ktime_get_ns() };
+    *slot = call;
+    0
+}
+
+#[inline(always)]
+fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
+    let Ok(slot) = CALLS.current() else {
+        // Only counted when a call may have been timed: the cost of a
+        // refused lookup is the same either way.
+        bump(&DROPPED, dropped::START);
+        return 0;
+    };
+    if slot.at == 0 {
+        return 0; // not a traced call, or entered before tracing began
+    }
+    let mut call = *slot;
+    slot.at = 0;
+    let ret = ctx_arg(ctx, 1) as i64;
+    if call.how == how::RETURNED_FD && ret >= 0 {
+        match file_of(ret as u64).and_then(|f| classify(f).map(|c| (f, c))) {
+            Some((file, (kind, dev))) => {
+                if !wanted(file, kind) {
+                    return 0;
+                }
+                call.file = file;
+                call.kind = kind;
+                call.dev = dev;
+            }
+            None => return 0,
+        }
+    } else if call.kind == kind::UNRESOLVED
+        && (global(&CONFIG.other_kinds) == 0 || global(&CONFIG.fstype)[0] != 0)
+    {
+        return 0; // a failed open: no file, not shown
+    }
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let elapsed = now.saturating_sub(call.at);
+    if global(&CONFIG.events) != 0 {
+        if elapsed > global(&CONFIG.min_ns) {
+            send(&call, now, elapsed, ret);
+        }
+        return 0;
+    }
+    record(&call, elapsed);
+    0
+}
+
+/// fsdist: the latency in the histograms of the call's key.
+#[inline(always)]
+fn record(call: &FileCall, elapsed: u64) {
+    let key = key(call.dev, call.kind, call.op);
+    let hist = match HISTS.get_ptr_mut(key) {
+        // SAFETY: per-CPU value, exclusive to this CPU while we run.
+        Some(hist) => Some(unsafe { &mut *hist }),
+        None => {
+            name_fstype(call);
+            hist_entry(&HISTS, &key)
+        }
+    };
+    match hist {
+        Some(hist) => hist_record(hist, elapsed, global(&CONFIG.unit_divisor)),
+        None => bump(&DROPPED, dropped::HISTS),
+    }
+    if global(&CONFIG.loglinear) != 0
+        && let Err(no) = ll_hist_record(&LLHISTS, &key, elapsed)
+    {
+        bump(&DROPPED, no.reason(dropped::HISTS, dropped::LL_NO_MEMORY));
+    }
+}
+
+/// Keeps the type name of the call's file system, once.
+#[inline(always)]
+fn name_fstype(call: &FileCall) {
+    if call.file == 0 || FSTYPES.get_ptr(call.dev).is_some() {
+        return;
+    }
+    let name = fstype_of(call.file);
+    if FSTYPES.insert(call.dev, name, 0).is_err() {
+        bump(&DROPPED, dropped::FSTYPES);
+    }
+}
+
+/// fsslower: the call as one event; a full ring buffer is counted.
+#[inline(always)]
+fn send(call: &FileCall, now: u64, elapsed: u64, ret: i64) {
+    let Some(mut entry) = EVENTS.reserve::<FsEvent>(0) else {
+        bump(&DROPPED, dropped::RING_FULL);
+        return;
+    };
+    // SAFETY: the reserved record is written whole (zeroed) before its
+    // fields are set.
+    let event = unsafe {
+        let event = entry.as_mut_ptr();
+        core::ptr::write_bytes(event.cast::<u8>(), 0, core::mem::size_of::<FsEvent>());
+        &mut *event
+    };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    event.end_ns = now;
+    event.latency_ns = elapsed;
+    event.offset = call.offset;
+    event.ret = ret;
+    event.pid = (pid_tgid >> 32) as u32;
+    event.tid = pid_tgid as u32;
+    event.dev = call.dev;
+    event.op = call.op;
+    event.kind = call.kind;
+    if let Ok(comm) = bpf_get_current_comm() {
+        event.comm = comm;
+    }
+    if call.file != 0 {
+        event.fstype = fstype_of(call.file);
+        let o = &CONFIG.offsets;
+        let name = read_kernel::<u64>(call.file, global(&o.file_dentry))
+            .and_then(|dentry| read_kernel::<u64>(dentry, global(&o.dentry_name)));
+        if let Some(name) = name {
+            let out: &mut [u8; FILE_NAME_BYTES] = &mut event.file;
+            // SAFETY: a kernel string, read by the helper that checks it.
+            let _ = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, out) };
+        }
+    }
+    entry.submit(0);
+}
+
+toolkit_kernel::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);
+toolkit_kernel::tracepoint_programs!("sys_exit", sys_exit_btf, sys_exit_raw, on_exit);
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

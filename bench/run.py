@@ -122,6 +122,15 @@ tracepoint:irq:softirq_exit /@start[cpu]/ {
   @usecs[args->vec] = sum((nsecs - @start[cpu]) / 1000); delete(@start[cpu]);
 }"""
 
+# fsdist's read latency without its file system attribution (bpftrace
+# 0.17 cannot follow the descriptor table): the read family's syscalls.
+READS = "args->id == 0 || args->id == 17 || args->id == 19 || args->id == 295"
+BT_FSDIST = f"""
+tracepoint:raw_syscalls:sys_enter /{READS}/ {{ @start[tid] = nsecs; }}
+tracepoint:raw_syscalls:sys_exit /@start[tid]/ {{
+  @[args->id] = hist(nsecs - @start[tid]); delete(@start[tid]);
+}}"""
+
 SYS = ["sys_enter", "sys_exit"]
 RECLAIM = ["mm_vmscan_memcg_reclaim_begin", "mm_vmscan_memcg_reclaim_end"]
 TOOLS = {
@@ -181,6 +190,11 @@ TOOLS = {
                      bpftrace=BT_SOFTIRQS, hooks=["softirq_entry", "softirq_exit"]),
     "hardirqs": dict(workload="disk_reads", ours=["hardirqs"], libbpf=["hardirqs"], bpftrace=None,
                      hooks=["irq_handler_entry", "irq_handler_exit"]),
+    # No libbpf-tools twin that runs here (its fsdist needs kprobes or
+    # fentry): syslat on the same hooks beside it in every round (issue 34:
+    # at most 1.5x syslat's per-event cost).
+    "fsdist": dict(workload="cached_reads", ours=["fsdist"], beside=[("syslat", ["syslat"])],
+                   libbpf=None, bpftrace=BT_FSDIST, hooks=SYS, timing_floor=True),
     "tcprtt -G": dict(workload="tcp_pingpong", ours=["tcprtt", "-G"], unsplit=["tcprtt"],
                       libbpf=None, bpftrace=BT_TCPRTT, hooks=["tcp_probe"]),
     "tcpretrans -c -G": dict(workload="tcp_lossy", ours=["tcpretrans", "-c", "-G"],
@@ -313,6 +327,8 @@ def tracers(tool: str, spec: dict, compare: Path = None) -> dict:
         # A/B of a change on the same workload.
         out[f"ours, {compare}"] = ([str(compare / spec["ours"][0])] + spec["ours"][1:],
                                    "Tracing")
+    for label, cmd in spec.get("beside", []):
+        out[label] = ([str(RELEASE / cmd[0])] + cmd[1:], "Tracing")
     if spec.get("unsplit"):
         out["ours, unsplit"] = ([str(RELEASE / spec["unsplit"][0])] + spec["unsplit"][1:],
                                 "Tracing")

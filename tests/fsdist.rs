@@ -407,3 +407,100 @@ fn bad_input_is_one_line() {
         Some("ENDTIME_ns,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE")
     );
 }
+
+const FSYNCS: u64 = 50;
+
+/// A 4 KiB write then an fsync, FSYNCS times, on the ext4 file system.
+fn fsyncs() {
+    let (file, _) = &TARGETS.get().unwrap()[0];
+    let fd = sys(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as _,
+            file.as_ptr() as _,
+            (libc::O_CREAT | libc::O_RDWR) as _,
+            0o644,
+        ],
+    );
+    for _ in 0..FSYNCS {
+        sys(libc::SYS_pwrite64, [fd, buf(), 4096, 0]);
+        sys(libc::SYS_fsync, [fd, 0, 0, 0]);
+    }
+}
+
+/// The kernel's own account of ext4's fsyncs: bpftrace on the
+/// `ext4:ext4_sync_file_enter`/`exit` tracepoints (in a mount namespace of
+/// its own, where tracefs is mounted if the machine has it unmounted),
+/// against fsdist's fsync histogram of the same child. The count is
+/// exact; fsdist's time adds to each call the syscall's entry and exit and
+/// the VFS call into ext4 (a microsecond or two here), never less.
+#[test]
+fn ext4_fsync_agrees_with_the_kernels_ext4_tracepoints() {
+    let _mounted = mount_all();
+    let child = ForkedChild::new(fsyncs);
+    child.wait_blocked();
+    let pid = child.pid;
+    let script = format!(
+        "tracepoint:ext4:ext4_sync_file_enter /pid == {pid}/ {{ @start[tid] = nsecs; }} \
+         tracepoint:ext4:ext4_sync_file_exit /pid == {pid} && @start[tid]/ {{ \
+         @sum = sum(nsecs - @start[tid]); @count = count(); delete(@start[tid]); }}"
+    );
+    let mut oracle = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(
+            "mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing \
+             && exec bpftrace -e \"$0\"",
+        )
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(oracle.stdout.take().unwrap());
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut lines, &mut banner).unwrap();
+    assert!(banner.starts_with("Attaching"), "bpftrace: {banner}");
+    let pid_text = pid.to_string();
+    let tool = Running::start("fsdist", &["-t", "ext4", "-p", &pid_text, "--json"]);
+    child.run_to_end();
+    let out = tool.stop();
+    // SAFETY: SIGINT to our own child, which prints its maps and exits.
+    unsafe { libc::kill(oracle.id() as i32, libc::SIGINT) };
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut lines, &mut printed).unwrap();
+    oracle.wait().unwrap();
+    let field = |name: &str| -> u64 {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("@{name}: ")))
+            .unwrap_or_else(|| panic!("no @{name} in {printed}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (kernel_count, kernel_ns) = (field("count"), field("sum"));
+    let record: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let fsync = record["histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["key"]["operation"] == "fsync")
+        .unwrap_or_else(|| panic!("no fsync in {out}"));
+    let (count, ns) = (
+        fsync["count"].as_u64().unwrap(),
+        fsync["sum"].as_u64().unwrap(),
+    );
+    let extra = ns.saturating_sub(kernel_ns) / FSYNCS;
+    eprintln!(
+        "fsync: fsdist {count} calls, {ns} ns; ext4 tracepoints {kernel_count} calls, \
+         {kernel_ns} ns; {extra} ns more per call"
+    );
+    assert_eq!((count, kernel_count), (FSYNCS, FSYNCS), "{out}\n{printed}");
+    assert!(
+        ns >= kernel_ns,
+        "fsdist {ns} ns < ext4's own {kernel_ns} ns"
+    );
+    // The syscall's entry and exit and the VFS call around ext4's: 50 us
+    // per call at most, where a microsecond or two is usual.
+    assert!(extra <= 50_000, "{extra} ns per fsync beyond ext4's own");
+}

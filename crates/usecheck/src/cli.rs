@@ -32,6 +32,7 @@ Thresholds (-t NAME=VALUE); a figure at or above its threshold is flagged:
     mem.psi=10          saturation: % of time some task stalled on memory
     disk.busy=90        utilization: % of time with I/O in flight
     disk.p99=50ms       saturation: I/O latency p99
+    fs.p99=50ms         saturation: file operation latency p99 on the disk's file systems
     disk.queue=4        saturation: average requests in flight
     net.util=80         utilization: % of link speed, received and sent
     net.rtt=100ms       saturation: TCP round-trip time p99

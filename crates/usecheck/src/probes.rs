@@ -66,6 +66,8 @@ pub enum Skip {
     Hw,
     /// I/O latency and failed I/O (disk saturation and errors).
     Disk,
+    /// File system latency above each disk (fsdist): the syscall hooks.
+    Fs,
     /// Packet drops by reason (network saturation and errors).
     Drops,
     /// TCP round-trip time (network saturation).
@@ -79,6 +81,7 @@ impl Skip {
             Self::Memory => "memory",
             Self::Oom => "oom",
             Self::Disk => "disk",
+            Self::Fs => "fs",
             Self::Drops => "drops",
             Self::Rtt => "rtt",
             Self::Hw => "hw",
@@ -98,6 +101,7 @@ pub struct Probes {
     pub oom: Probe<oomkill::Watcher>,
     pub hw: Probe<Hw>,
     pub disk: Probe<biolatency::Tracer>,
+    pub fs: Probe<Fs>,
     pub drops: Probe<Drops>,
     pub rtt: Probe<tcprtt::Tracer>,
 }
@@ -107,6 +111,33 @@ pub struct Hw {
     watcher: hwerr::Watcher,
     /// The sources attached, by name (`machine-check`, ...).
     pub sources: Vec<&'static str>,
+}
+
+/// fsdist's programs, and which disk each file system's device is on.
+pub struct Fs {
+    tracer: fsdist::Tracer,
+    /// A file system's `s_dev` to its disk's (a partition's to its whole
+    /// disk's), both as the kernel encodes them; `None` for those on no
+    /// disk (tmpfs, NFS, ...).
+    disks: BTreeMap<u32, Option<u32>>,
+}
+
+impl Fs {
+    /// The disk under the file system on `dev`, from sysfs.
+    fn disk_of(&mut self, dev: u32) -> Option<u32> {
+        *self.disks.entry(dev).or_insert_with(|| {
+            let node = format!("/sys/dev/block/{}:{}", dev >> 20, dev & 0xf_ffff);
+            let whole = if std::path::Path::new(&node).join("partition").exists() {
+                std::fs::read_to_string(format!("{node}/../dev")).ok()?
+            } else if std::path::Path::new(&node).exists() {
+                std::fs::read_to_string(format!("{node}/dev")).ok()?
+            } else {
+                return None;
+            };
+            let (major, minor) = whole.trim().split_once(':')?;
+            Some(major.parse::<u32>().ok()? << 20 | minor.parse::<u32>().ok()?)
+        })
+    }
 }
 
 /// The drop counter, with what names its keys: the kernel's reason names
@@ -133,6 +164,9 @@ pub struct Sample {
     pub hw_errors: Option<BTreeMap<(&'static str, u32), u64>>,
     /// I/O latency by disk (dev_t), log-linear.
     pub io: Option<BTreeMap<u32, LlHist>>,
+    /// File operation latency by the disk under the file system (dev_t),
+    /// log-linear (fsdist's, files only).
+    pub fs: Option<BTreeMap<u32, LlHist>>,
     /// Failed I/O by disk and status name.
     pub io_errors: Option<BTreeMap<u32, BTreeMap<String, u64>>>,
     /// Packet drops by interface ("" without one; NAME@INODE in another
@@ -229,6 +263,16 @@ impl Probes {
                 )
             },
         );
+        let fs = Probe::attach("fs", "file system latency", skip, || {
+            let options = fsdist::Options {
+                loglinear: true,
+                ..fsdist::Options::default()
+            };
+            Ok(Fs {
+                tracer: fsdist::Tracer::attach("usecheck", btf, &options)?,
+                disks: BTreeMap::new(),
+            })
+        });
         let drops = Probe::attach("drops", "packet drops", skip, || {
             let reasons = netdrop::config::Reasons::from_btf(btf)?;
             let options = netdrop::Options {
@@ -261,6 +305,7 @@ impl Probes {
             oom,
             hw,
             disk,
+            fs,
             drops,
             rtt,
         }
@@ -327,6 +372,21 @@ impl Probes {
             }
             Ok((io, errors, t.unfinished()? as u64))
         })?;
+        let fs = self.fs.interval(|f| {
+            let i = f.tracer.interval()?;
+            keep(i.lost);
+            let mut by_disk = BTreeMap::new();
+            for (key, ll) in &i.loglinear {
+                let (dev, kind, _) = fsdist::key_parts(*key);
+                if kind != fsdist::kind::FILE {
+                    continue;
+                }
+                if let Some(disk) = f.disk_of(dev) {
+                    merge(by_disk.entry(disk).or_insert(LlHist::ZERO), ll);
+                }
+            }
+            Ok(by_disk)
+        })?;
         let drops = self.drops.interval(|d| {
             let (drops, l) = d.tracer.interval()?;
             keep(l);
@@ -377,6 +437,7 @@ impl Probes {
             kills,
             hw_errors,
             io,
+            fs,
             io_errors,
             io_unfinished,
             drops,

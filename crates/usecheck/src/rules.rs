@@ -272,10 +272,15 @@ pub fn disk_rows(rows: &mut Vec<Row>, i: &Inputs) {
         );
         let iops = ios as f64 / seconds;
         util.plain("iops", json!(round(iops)), format!("{iops:.0} IOPS"));
-        let mut sat =
-            CellBuilder::new(t, what("saturation"), "biolatency -D").off(probes.disk.off());
+        let mut sat = CellBuilder::new(t, what("saturation"), "biolatency -D; fsdist -M")
+            .off(probes.disk.off());
         if let Some(io) = &sample.io {
             sat.p99("io_p99_seconds", "I/O", io.get(&a.dev), "disk.p99");
+        }
+        // The file systems on this disk, as the application sees them: the
+        // page cache's hits, and the waits for this disk, together.
+        if let Some(fs) = &sample.fs {
+            sat.p99("fs_p99_seconds", "fs", fs.get(&a.dev), "fs.p99");
         }
         let queue = a.time_in_queue.saturating_sub(b.time_in_queue) as f64 / ms;
         sat.against(

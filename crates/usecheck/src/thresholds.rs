@@ -85,6 +85,12 @@ const DEFS: &[Def] = &[
         what: "saturation: I/O latency p99",
     },
     Def {
+        name: "fs.p99",
+        default: 0.050,
+        kind: Kind::Duration,
+        what: "saturation: file operation latency p99 on the disk's file systems (fsdist)",
+    },
+    Def {
         name: "disk.queue",
         default: 4.0,
         kind: Kind::Number,

@@ -60,6 +60,9 @@ fn field_reading_tools_run_on_tp_btf() {
         ("cpudist", &[]),
         ("cpudist", &["-O", "-P"]),
         ("hwerr", &[]),
+        ("fsdist", &[]),
+        ("fsdist", &["-t", "ext4", "--percentiles", "-a"]),
+        ("fsslower", &[]),
         ("hardirqs", &["-s", "0", "--percentiles"]),
     ] {
         runs_on_tp_btf(tool, args);

@@ -5,7 +5,7 @@
 //! loading anything.
 
 use anyhow::{Result, bail};
-use fsdist_ebpf::{Config, FSTYPE_BYTES, FileOffsets, how, maps, op};
+use fsdist_ebpf::{Config, FSTYPE_BYTES, FileOffsets, INODE_BLOCK, how, maps, op};
 use toolkit_load::{KernelBtf, PinnedPid};
 use toolkit_report::{Unit, names::syscall_number};
 
@@ -88,6 +88,14 @@ pub fn check_fstype(name: &str, known: &str) -> Result<()> {
 /// The offsets the kernel side follows, from this kernel's BTF.
 pub fn file_offsets(btf: &KernelBtf) -> Result<FileOffsets> {
     let regs = |member: &str| btf.member_offset("pt_regs", member);
+    let mode = btf.member_offset("inode", "i_mode")?;
+    let sb = btf.member_offset("inode", "i_sb")?;
+    let block = mode.min(sb);
+    // Both within one read; i_mode 2-byte aligned, i_sb 8-byte aligned
+    // within it, as the kernel side takes them.
+    if mode.max(sb) + 8 - block > INODE_BLOCK || (mode - block) % 2 != 0 || (sb - block) % 8 != 0 {
+        bail!("struct inode has i_mode at {mode} and i_sb at {sb}: not within one read");
+    }
     Ok(FileOffsets {
         regs_arg: [regs("di")?, regs("si")?, regs("dx")?, regs("r10")?],
         task_files: btf.member_offset("task_struct", "files")?,
@@ -98,12 +106,12 @@ pub fn file_offsets(btf: &KernelBtf) -> Result<FileOffsets> {
         file_pos: btf.member_offset("file", "f_pos")?,
         file_dentry: btf.member_offset("file", "f_path")? + btf.member_offset("path", "dentry")?,
         dentry_name: btf.member_offset("dentry", "d_name")? + btf.member_offset("qstr", "name")?,
-        inode_mode: btf.member_offset("inode", "i_mode")?,
-        inode_sb: btf.member_offset("inode", "i_sb")?,
+        inode_block: block,
+        inode_mode: mode - block,
+        inode_sb: sb - block,
         sb_dev: btf.member_offset("super_block", "s_dev")?,
         sb_type: btf.member_offset("super_block", "s_type")?,
         fstype_name: btf.member_offset("file_system_type", "name")?,
-        _reserved: 0,
     })
 }
 
@@ -161,6 +169,7 @@ mod tests {
         // Every pointer followed is a distinct field of its structure.
         assert_ne!(o.fdt_max_fds, o.fdt_fd);
         assert_ne!(o.inode_mode, o.inode_sb);
+        assert!(o.inode_mode.max(o.inode_sb) + 8 <= INODE_BLOCK);
         assert_ne!(o.sb_dev, o.sb_type);
         assert!(o.task_files > 0 && o.file_inode > 0 && o.dentry_name > 0);
         let slower = Options {

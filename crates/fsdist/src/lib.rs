@@ -19,7 +19,7 @@ use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, RingBuf},
 };
-use fsdist_ebpf::{Config, FSTYPE_BYTES, FsEvent, dropped, key_parts, kind, maps, op};
+use fsdist_ebpf::{Config, FsEvent, FsName, dropped, maps, op};
 use serde_json::{Map, Value};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{Counters as _, HistDrain, Losses, drain_optional, take_map};
@@ -28,6 +28,9 @@ use toolkit_report::{HistRow, escape};
 use toolkit_session::{Attach, Session, Tool};
 
 pub use config::Options;
+/// The histograms' keys and the descriptor kinds, for other tools that run
+/// fsdist's object (usecheck).
+pub use fsdist_ebpf::{HistKey, kind};
 pub use mounts::{Mount, Mounts, dev_name};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fsdist"));
@@ -48,10 +51,11 @@ impl Tool for Fsdist {
 
     fn attach(_: &Options, _: &Config, _: &KernelBtf) -> Result<Vec<Attach>> {
         // sys_exit first: a call entered before sys_exit is attached is
-        // then never half-seen.
+        // then never half-seen. tp_btf first: its way from the task to the
+        // descriptor table is plain loads, not helper calls.
         Ok(vec![Attach::new(
             ["sys_exit", "sys_enter"],
-            Hook::RawTracePoint,
+            Hook::BtfTracePoint,
         )])
     }
 
@@ -78,10 +82,11 @@ pub fn op_name(op: u8) -> &'static str {
     op::NAMES.get(op as usize).copied().unwrap_or("other")
 }
 
-/// How the file systems seen are named: the kernel's own type name, kept
-/// when each was first seen, and this namespace's mounts.
+/// How the file systems seen are named: their device and the kernel's own
+/// type name, kept by superblock when each was first seen, and this
+/// namespace's mounts.
 pub struct Names {
-    fstypes: HashMap<MapData, u32, [u8; FSTYPE_BYTES]>,
+    fstypes: HashMap<MapData, u64, FsName>,
     pub mounts: Mounts,
 }
 
@@ -93,31 +98,39 @@ impl Names {
         })
     }
 
-    /// The type of the file system on `dev`: the kernel's name for it, or
-    /// mountinfo's, or its device number.
-    pub fn fstype(&self, dev: u32) -> String {
-        match self.fstypes.get(&dev, 0) {
-            Ok(name) => escape::c_name(&name),
-            Err(_) => self
+    /// The device of the file system of superblock `sb` (0 when its name
+    /// could not be kept: the map full, said as a loss).
+    pub fn dev(&self, sb: u64) -> u32 {
+        self.fstypes.get(&sb, 0).map_or(0, |n| n.dev)
+    }
+
+    /// The type of the file system of superblock `sb`: the kernel's name
+    /// for it, or mountinfo's, or its device number.
+    pub fn fstype(&self, sb: u64) -> String {
+        match self.fstypes.get(&sb, 0) {
+            Ok(name) if name.fstype[0] != 0 => escape::c_name(&name.fstype),
+            Ok(name) => self
                 .mounts
-                .get(dev)
-                .map_or_else(|| dev_name(dev), |m| m.fstype.clone()),
+                .get(name.dev)
+                .map_or_else(|| dev_name(name.dev), |m| m.fstype.clone()),
+            Err(_) => "unknown".to_string(),
         }
     }
 
-    /// Where the file system on `dev` is mounted (its device number when
-    /// this namespace does not show it).
-    pub fn mount_point(&self, dev: u32) -> String {
+    /// Where the file system of superblock `sb` is mounted (its device
+    /// number when this namespace does not show it).
+    pub fn mount_point(&self, sb: u64) -> String {
+        let dev = self.dev(sb);
         self.mounts
             .get(dev)
             .map_or_else(|| format!("({})", dev_name(dev)), |m| m.point.clone())
     }
 }
 
-/// One interval's histograms, keyed [`fsdist_ebpf::key`].
+/// One interval's histograms, by file system, kind and operation.
 pub struct Interval {
-    pub hists: Vec<(u64, Hist)>,
-    pub loglinear: BTreeMap<u64, LlHist>,
+    pub hists: Vec<(HistKey, Hist)>,
+    pub loglinear: BTreeMap<HistKey, LlHist>,
     pub lost: Losses,
 }
 
@@ -142,20 +155,19 @@ impl Interval {
     pub fn rows(&self, names: &Names, per_mount: bool) -> Rows {
         let mut rows: BTreeMap<(bool, RowKey), (Hist, Option<LlHist>)> = BTreeMap::new();
         for (key, hist) in &self.hists {
-            let (dev, kind, op) = key_parts(*key);
-            let file = kind == kind::FILE;
+            let file = key.kind == kind::FILE;
             let row = RowKey {
                 fs: if file {
-                    names.fstype(dev)
+                    names.fstype(key.sb)
                 } else {
                     kind::NAMES
-                        .get(kind as usize)
+                        .get(key.kind as usize)
                         .copied()
                         .unwrap_or("other")
                         .to_string()
                 },
-                mount: (per_mount && file).then(|| names.mount_point(dev)),
-                op,
+                mount: (per_mount && file).then(|| names.mount_point(key.sb)),
+                op: key.op,
             };
             let (sum, ll) = rows
                 .entry((!file, row))
@@ -212,8 +224,8 @@ pub fn hist_rows(rows: &Rows, single: bool) -> Vec<HistRow<'_>> {
 /// fsdist's attached programs and their maps.
 pub struct Tracer {
     session: Session,
-    hists: HistDrain<u64>,
-    loglinear: Option<HistDrain<u64, LlHist>>,
+    hists: HistDrain<HistKey>,
+    loglinear: Option<HistDrain<HistKey, LlHist>>,
     pub names: Names,
 }
 
@@ -247,9 +259,8 @@ impl Tracer {
         } = self;
         let ((hists, loglinear), lost) =
             session.interval(|tick| Ok((hists.drain(tick)?, drain_optional(loglinear, tick)?)))?;
-        names
-            .mounts
-            .refresh_for(hists.iter().map(|(key, _)| key_parts(*key).0));
+        let devs: Vec<u32> = hists.iter().map(|(key, _)| names.dev(key.sb)).collect();
+        names.mounts.refresh_for(devs);
         Ok(Interval {
             hists,
             loglinear,

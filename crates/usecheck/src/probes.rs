@@ -377,10 +377,10 @@ impl Probes {
             keep(i.lost);
             let mut by_disk = BTreeMap::new();
             for (key, ll) in &i.loglinear {
-                let (dev, kind, _) = fsdist::key_parts(*key);
-                if kind != fsdist::kind::FILE {
+                if key.kind != fsdist::kind::FILE {
                     continue;
                 }
+                let dev = f.tracer.names.dev(key.sb);
                 if let Some(disk) = f.disk_of(dev) {
                     merge(by_disk.entry(disk).or_insert(LlHist::ZERO), ll);
                 }

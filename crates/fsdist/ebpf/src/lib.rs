@@ -66,17 +66,32 @@ pub mod kind {
     ];
 }
 
-/// A histogram's key: the file system (its superblock's `s_dev`, the
-/// kernel's encoding `major << 20 | minor`) above the kind and the
+/// A histogram's key: the file system (its superblock's address: one
+/// mounted instance, whatever its mounts), the descriptor's kind and the
 /// operation.
-pub const fn key(dev: u32, kind: u8, op: u8) -> u64 {
-    (dev as u64) << 16 | (kind as u64) << 8 | op as u64
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct HistKey {
+    pub sb: u64,
+    pub kind: u8,
+    pub op: u8,
+    pub _pad: [u8; 6],
 }
 
-/// The parts of a [`key`]: device, kind, operation.
-pub const fn key_parts(key: u64) -> (u32, u8, u8) {
-    ((key >> 16) as u32, (key >> 8) as u8, key as u8)
+/// What the kernel side keeps of each file system seen, by superblock:
+/// its device (`s_dev`, the kernel's `major << 20 | minor`) and its type's
+/// name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct FsName {
+    pub dev: u32,
+    pub _pad: u32,
+    pub fstype: [u8; FSTYPE_BYTES],
 }
+
+/// Bytes of an inode read at once from `FileOffsets::inode_block`: its
+/// mode and its superblock pointer are both within them.
+pub const INODE_BLOCK: u32 = 64;
 
 /// Bytes of a file system type's name kept (`file_system_type.name`, with
 /// its NUL): longer names are cut, and compared cut.
@@ -105,12 +120,14 @@ pub struct FileOffsets {
     pub file_dentry: u32,
     /// `dentry.d_name.name`.
     pub dentry_name: u32,
+    /// `inode.i_mode` and `inode.i_sb`, read in one block of
+    /// [`INODE_BLOCK`] bytes from `inode_block`; their offsets within it.
+    pub inode_block: u32,
     pub inode_mode: u32,
     pub inode_sb: u32,
     pub sb_dev: u32,
     pub sb_type: u32,
     pub fstype_name: u32,
-    pub _reserved: u32,
 }
 
 /// Everything userspace decides before load, read by the kernel from the
@@ -150,6 +167,8 @@ impl Config {
 
 toolkit_core::aya_pod!(Config);
 toolkit_core::aya_pod!(FsEvent);
+toolkit_core::aya_pod!(HistKey);
+toolkit_core::aya_pod!(FsName);
 
 /// One operation slower than fsslower's threshold, as the kernel side
 /// sends it through the `EVENTS` ring buffer.
@@ -183,11 +202,12 @@ pub mod maps {
     toolkit_core::map_names!(
         /// Each traced syscall number's `op + 1 | how << 8` (0: not traced).
         SYSCALLS,
-        /// Latency histograms by [`key`](super::key).
+        /// Latency histograms by [`HistKey`](super::HistKey).
         HISTS,
         /// Their log-linear twins.
         LLHISTS,
-        /// The type name of each file system seen, by `s_dev`.
+        /// The device and type name of each file system seen, by
+        /// superblock ([`FsName`](super::FsName)).
         FSTYPES,
         /// fsslower's ring buffer of [`FsEvent`](super::FsEvent)s.
         EVENTS,

@@ -8,22 +8,22 @@
 #![no_main]
 
 use aya_ebpf::{
-    EbpfContext,
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
         bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
     },
     macros::map,
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use fsdist_ebpf::{
-    Config, FILE_NAME_BYTES, FSTYPE_BYTES, FsEvent, SYSCALL_SLOTS, dropped, how, key, kind,
+    Config, FILE_NAME_BYTES, FSTYPE_BYTES, FsEvent, FsName, HistKey, INODE_BLOCK, SYSCALL_SLOTS,
+    dropped, how, kind,
     maps::{MAX_FSTYPES, MAX_HISTS},
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TaskStorage, bump, ctx_arg, current_in_process, global, hist_entry, hist_record,
-    ll_hist_record, read_kernel,
+    TaskStorage, TracepointContext, bump, ctx_arg, current_in_process, global, hist_entry,
+    hist_record, ll_hist_record, read_kernel,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -39,15 +39,15 @@ const AT_EMPTY_PATH: u64 = 0x1000;
 struct FileCall {
     /// When it entered (0: none in progress).
     at: u64,
-    /// The file (0: not known yet, or none), its superblock's `s_dev`.
+    /// The file (0: not known yet, or none), and its superblock.
     file: u64,
-    /// The file offset at entry (reads, writes).
+    sb: u64,
+    /// The file offset at entry (reads, writes; fsslower).
     offset: i64,
-    dev: u32,
     op: u8,
     how: u8,
     kind: u8,
-    _pad: u8,
+    _pad: [u8; 5],
 }
 
 /// The call in progress of each thread.
@@ -60,20 +60,20 @@ static CALLS: TaskStorage<FileCall> = TaskStorage::new();
 #[map]
 static SYSCALLS: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 
-/// Latency histograms by `key(dev, kind, op)`.
+/// Latency histograms by file system, kind and operation.
 #[map]
-static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
+static HISTS: PerCpuHashMap<HistKey, Hist> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
 
 /// Their log-linear twins (ns), with `--percentiles`; allocated on use.
 #[map]
-static LLHISTS: PerCpuHashMap<u64, LlHist> =
+static LLHISTS: PerCpuHashMap<HistKey, LlHist> =
     PerCpuHashMap::with_max_entries(MAX_HISTS, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
 
-/// The type name of each file system seen (`s_dev` → name), kept when
-/// its first histogram is made, so that a file system unmounted (or
-/// mounted in another namespace) is still named.
+/// The device and type name of each file system seen (superblock →
+/// name), kept when its first histogram is made, so that a file system
+/// unmounted (or mounted in another namespace) is still named.
 #[map]
-static FSTYPES: HashMap<u32, [u8; FSTYPE_BYTES]> = HashMap::with_max_entries(MAX_FSTYPES, 0);
+static FSTYPES: HashMap<u64, FsName> = HashMap::with_max_entries(MAX_FSTYPES, 0);
 
 /// fsslower's slow operations (sized 1 page unless fsslower).
 #[map]
@@ -90,38 +90,55 @@ fn traced() -> bool {
     tgid != global(&CONFIG.self_pid) && current_in_process(&CONFIG.process, tgid)
 }
 
-/// Argument `n` (0..4) of the syscall whose `pt_regs` are at `regs`.
+/// Argument `n` (0..4) of the syscall whose `pt_regs` are at `regs` (the
+/// tracepoint's argument: a plain load on `tp_btf`).
 #[inline(always)]
-fn arg(regs: u64, n: usize) -> u64 {
+fn arg<C: TracepointContext>(regs: u64, n: usize) -> u64 {
     let offset = global(&CONFIG.offsets.regs_arg[n & 3]);
-    read_kernel::<u64>(regs, offset).unwrap_or(0)
+    C::arg_field::<u64>(regs, offset).unwrap_or(0)
 }
 
-/// The `struct file` behind the current task's descriptor `fd`.
+/// The `struct file` behind the current task's descriptor `fd`. On
+/// `tp_btf` the way to the descriptor table is plain loads from the
+/// task's typed pointer; the table's entry, a pointer to a pointer, is a
+/// number to the verifier, read through the helper.
 #[inline(always)]
-fn file_of(fd: u64) -> Option<u64> {
+fn file_of<C: TracepointContext>(fd: u64) -> Option<u64> {
     let o = &CONFIG.offsets;
-    // SAFETY: helper without arguments.
-    let task = unsafe { bpf_get_current_task() };
-    let files = read_kernel::<u64>(task, global(&o.task_files))?;
-    let fdt = read_kernel::<u64>(files, global(&o.files_fdt))?;
-    let max = read_kernel::<u32>(fdt, global(&o.fdt_max_fds))?;
+    let task = C::current_task();
+    let files = C::arg_field::<u64>(task, global(&o.task_files))?;
+    if files == 0 {
+        return None;
+    }
+    let fdt = C::arg_field::<u64>(files, global(&o.files_fdt))?;
+    if fdt == 0 {
+        return None;
+    }
+    let max = C::arg_field::<u32>(fdt, global(&o.fdt_max_fds))?;
     if fd >= max as u64 {
         return None;
     }
-    let table = read_kernel::<u64>(fdt, global(&o.fdt_fd))?;
+    let table = C::arg_field::<u64>(fdt, global(&o.fdt_fd))?;
     let file = read_kernel::<u64>(table, (fd * 8) as u32)?;
     (file != 0).then_some(file)
 }
 
-/// The kind of `file` and its file system's `s_dev`.
+/// The kind of `file` and its superblock: the inode's mode and
+/// superblock pointer in one read.
 #[inline(always)]
-fn classify(file: u64) -> Option<(u8, u32)> {
+fn classify(file: u64) -> Option<(u8, u64)> {
     let o = &CONFIG.offsets;
     let inode = read_kernel::<u64>(file, global(&o.file_inode))?;
-    let mode = read_kernel::<u16>(inode, global(&o.inode_mode))? as u32;
-    let sb = read_kernel::<u64>(inode, global(&o.inode_sb))?;
-    let dev = read_kernel::<u32>(sb, global(&o.sb_dev))?;
+    let block = read_kernel::<[u8; INODE_BLOCK as usize]>(inode, global(&o.inode_block))?;
+    let m = global(&o.inode_mode) as usize & (INODE_BLOCK as usize - 2);
+    let mode = u16::from_le_bytes([block[m], block[m + 1]]) as u32;
+    let at = global(&o.inode_sb) as usize & (INODE_BLOCK as usize - 8);
+    let mut sb = [0u8; 8];
+    sb.copy_from_slice(&block[at..at + 8]);
+    let sb = u64::from_le_bytes(sb);
+    if sb == 0 {
+        return None;
+    }
     let kind = match mode & 0o170000 {
         0o100000 | 0o040000 | 0o120000 => kind::FILE,
         0o140000 => kind::SOCKET,
@@ -130,17 +147,15 @@ fn classify(file: u64) -> Option<(u8, u32)> {
         0o060000 => kind::BLOCKDEV,
         _ => kind::ANON,
     };
-    Some((kind, dev))
+    Some((kind, sb))
 }
 
-/// The type name of the file system of `file`.
+/// The type name of the file system of superblock `sb`.
 #[inline(always)]
-fn fstype_of(file: u64) -> [u8; FSTYPE_BYTES] {
+fn fstype_of(sb: u64) -> [u8; FSTYPE_BYTES] {
     let o = &CONFIG.offsets;
     let mut name = [0u8; FSTYPE_BYTES];
-    let ptr = read_kernel::<u64>(file, global(&o.file_inode))
-        .and_then(|inode| read_kernel::<u64>(inode, global(&o.inode_sb)))
-        .and_then(|sb| read_kernel::<u64>(sb, global(&o.sb_type)))
+    let ptr = read_kernel::<u64>(sb, global(&o.sb_type))
         .and_then(|ty| read_kernel::<u64>(ty, global(&o.fstype_name)));
     if let Some(ptr) = ptr {
         // SAFETY: a kernel string, read by the helper that checks it.
@@ -149,10 +164,10 @@ fn fstype_of(file: u64) -> [u8; FSTYPE_BYTES] {
     name
 }
 
-/// Whether a call on `file` of `kind` is traced: files always, other
-/// kinds when asked; with `-t`, only that file system type.
+/// Whether a call on a file of `kind` on superblock `sb` is traced: files
+/// always, other kinds when asked; with `-t`, only that file system type.
 #[inline(always)]
-fn wanted(file: u64, kind: u8) -> bool {
+fn wanted(sb: u64, kind: u8) -> bool {
     if kind != kind::FILE && global(&CONFIG.other_kinds) == 0 {
         return false;
     }
@@ -160,17 +175,17 @@ fn wanted(file: u64, kind: u8) -> bool {
     if want[0] == 0 {
         return true;
     }
-    fstype_of(file) == want
+    fstype_of(sb) == want
 }
 
 /// At entry: the file of a `STAT_AT`/`STATX` call given with
 /// `AT_EMPTY_PATH` and an empty path (the descriptor itself), else none.
 #[inline(always)]
-fn empty_path_fd(regs: u64, flags: u64) -> Option<u64> {
+fn empty_path_fd<C: TracepointContext>(regs: u64, flags: u64) -> Option<u64> {
     if flags & AT_EMPTY_PATH == 0 {
         return None;
     }
-    let path = arg(regs, 1);
+    let path = arg::<C>(regs, 1);
     if path != 0 {
         // SAFETY: a user pointer, read by the helper that checks it.
         let first = unsafe { bpf_probe_read_user(path as *const u8) }.ok()?;
@@ -178,11 +193,11 @@ fn empty_path_fd(regs: u64, flags: u64) -> Option<u64> {
             return None;
         }
     }
-    file_of(arg(regs, 0))
+    file_of::<C>(arg::<C>(regs, 0))
 }
 
 #[inline(always)]
-fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_enter<C: TracepointContext>(ctx: &C) -> i32 {
     let nr = ctx_arg(ctx, 1);
     if nr >= SYSCALL_SLOTS as u64 {
         return 0;
@@ -201,33 +216,36 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
         at: 0,
         file: 0,
         offset: 0,
-        dev: 0,
+        sb: 0,
         op,
         how,
         kind: kind::UNRESOLVED,
-        _pad: 0,
+        _pad: [0; 5],
     };
     let file = match how {
-        how::FD | how::FD_AT_OFFSET => file_of(arg(regs, 0)),
-        how::STAT_AT => empty_path_fd(regs, arg(regs, 3)),
-        how::STATX => empty_path_fd(regs, arg(regs, 2)),
+        how::FD | how::FD_AT_OFFSET => file_of::<C>(arg::<C>(regs, 0)),
+        how::STAT_AT => empty_path_fd::<C>(regs, arg::<C>(regs, 3)),
+        how::STATX => empty_path_fd::<C>(regs, arg::<C>(regs, 2)),
         _ => None, // the open family (at exit), or a path
     };
     if let Some(file) = file {
-        let Some((kind, dev)) = classify(file) else {
+        let Some((kind, sb)) = classify(file) else {
             return 0;
         };
-        if !wanted(file, kind) {
+        if !wanted(sb, kind) {
             return 0;
         }
         call.file = file;
         call.kind = kind;
-        call.dev = dev;
-        call.offset = read_kernel::<i64>(file, global(&CONFIG.offsets.file_pos)).unwrap_or(0);
-        if how == how::FD_AT_OFFSET {
-            let at = arg(regs, 3) as i64;
-            if at != -1 {
-                call.offset = at;
+        call.sb = sb;
+        // The offset only for fsslower's lines.
+        if global(&CONFIG.events) != 0 {
+            call.offset = read_kernel::<i64>(file, global(&CONFIG.offsets.file_pos)).unwrap_or(0);
+            if how == how::FD_AT_OFFSET {
+                let at = arg::<C>(regs, 3) as i64;
+                if at != -1 {
+                    call.offset = at;
+                }
             }
         }
     } else if how != how::RETURNED_FD
@@ -246,7 +264,7 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
 }
 
 #[inline(always)]
-fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
+fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
     let Ok(slot) = CALLS.current() else {
         // Only counted when a call may have been timed: the cost of a
         // refused lookup is the same either way.
@@ -260,14 +278,14 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     slot.at = 0;
     let ret = ctx_arg(ctx, 1) as i64;
     if call.how == how::RETURNED_FD && ret >= 0 {
-        match file_of(ret as u64).and_then(|f| classify(f).map(|c| (f, c))) {
-            Some((file, (kind, dev))) => {
-                if !wanted(file, kind) {
+        match file_of::<C>(ret as u64).and_then(|f| classify(f).map(|c| (f, c))) {
+            Some((file, (kind, sb))) => {
+                if !wanted(sb, kind) {
                     return 0;
                 }
                 call.file = file;
                 call.kind = kind;
-                call.dev = dev;
+                call.sb = sb;
             }
             None => return 0,
         }
@@ -292,7 +310,12 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
 /// fsdist: the latency in the histograms of the call's key.
 #[inline(always)]
 fn record(call: &FileCall, elapsed: u64) {
-    let key = key(call.dev, call.kind, call.op);
+    let key = HistKey {
+        sb: call.sb,
+        kind: call.kind,
+        op: call.op,
+        _pad: [0; 6],
+    };
     let hist = match HISTS.get_ptr_mut(key) {
         // SAFETY: per-CPU value, exclusive to this CPU while we run.
         Some(hist) => Some(unsafe { &mut *hist }),
@@ -312,14 +335,18 @@ fn record(call: &FileCall, elapsed: u64) {
     }
 }
 
-/// Keeps the type name of the call's file system, once.
+/// Keeps the device and type name of the call's file system, once.
 #[inline(always)]
 fn name_fstype(call: &FileCall) {
-    if call.file == 0 || FSTYPES.get_ptr(call.dev).is_some() {
+    if call.sb == 0 || FSTYPES.get_ptr(call.sb).is_some() {
         return;
     }
-    let name = fstype_of(call.file);
-    if FSTYPES.insert(call.dev, name, 0).is_err() {
+    let name = FsName {
+        dev: read_kernel::<u32>(call.sb, global(&CONFIG.offsets.sb_dev)).unwrap_or(0),
+        _pad: 0,
+        fstype: fstype_of(call.sb),
+    };
+    if FSTYPES.insert(call.sb, name, 0).is_err() {
         bump(&DROPPED, dropped::FSTYPES);
     }
 }
@@ -345,14 +372,16 @@ fn send(call: &FileCall, now: u64, elapsed: u64, ret: i64) {
     event.ret = ret;
     event.pid = (pid_tgid >> 32) as u32;
     event.tid = pid_tgid as u32;
-    event.dev = call.dev;
+    if call.sb != 0 {
+        event.dev = read_kernel::<u32>(call.sb, global(&CONFIG.offsets.sb_dev)).unwrap_or(0);
+        event.fstype = fstype_of(call.sb);
+    }
     event.op = call.op;
     event.kind = call.kind;
     if let Ok(comm) = bpf_get_current_comm() {
         event.comm = comm;
     }
     if call.file != 0 {
-        event.fstype = fstype_of(call.file);
         let o = &CONFIG.offsets;
         let name = read_kernel::<u64>(call.file, global(&o.file_dentry))
             .and_then(|dentry| read_kernel::<u64>(dentry, global(&o.dentry_name)));

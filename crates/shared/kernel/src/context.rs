@@ -22,6 +22,11 @@ pub trait TracepointContext: aya_ebpf::EbpfContext {
     /// The address a pointer argument holds, as a plain number that can be
     /// shifted and multiplied (hashed).
     fn address(arg: u64) -> Option<u64>;
+
+    /// The current task, as [`arg_field`](Self::arg_field) reads it: a
+    /// typed pointer on `tp_btf` (its fields, and the structures they point
+    /// to, are plain loads), a number on `raw_tp`.
+    fn current_task() -> u64;
 }
 
 impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
@@ -56,6 +61,13 @@ impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
         // SAFETY: copies 8 bytes of our own stack.
         unsafe { bpf_probe_read_kernel(&raw const spilled) }.ok()
     }
+
+    /// `bpf_get_current_task_btf`: a trusted `task_struct` pointer.
+    #[inline(always)]
+    fn current_task() -> u64 {
+        // SAFETY: helper without arguments.
+        unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() as u64 }
+    }
 }
 
 impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
@@ -76,6 +88,14 @@ impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
     #[inline(always)]
     fn address(arg: u64) -> Option<u64> {
         Some(arg)
+    }
+
+    /// `bpf_get_current_task`: its address, whose fields are read through
+    /// the helper.
+    #[inline(always)]
+    fn current_task() -> u64 {
+        // SAFETY: helper without arguments.
+        unsafe { aya_ebpf::helpers::bpf_get_current_task() }
     }
 }
 

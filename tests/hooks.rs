@@ -61,7 +61,8 @@ fn field_reading_tools_run_on_tp_btf() {
         ("cpudist", &["-O", "-P"]),
         ("hwerr", &[]),
         ("fsdist", &[]),
-        ("fsdist", &["-t", "ext4", "--percentiles", "-a"]),
+        ("fsdist", &["-t", "ext4", "--percentiles"]),
+        ("fsdist", &["-a", "-M"]),
         ("fsslower", &[]),
         ("hardirqs", &["-s", "0", "--percentiles"]),
     ] {

@@ -162,6 +162,63 @@ fn syscall_tools_count_each_cgroup_exactly() {
     drop(parent);
 }
 
+/// fstat calls of the three children on a file each opens (one open
+/// each besides): distinct primes, as above.
+const FSTATS: [u64; 3] = [1009, 2003, 3001];
+
+fn fstats(n: u64) {
+    static mut STAT: [u8; 256] = [0; 256];
+    // SAFETY: raw syscalls on the child's own descriptor and buffer.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            c"/proc/self/stat".as_ptr(),
+            libc::O_RDONLY,
+        );
+        for _ in 0..n {
+            libc::syscall(libc::SYS_fstat, fd, &raw mut STAT);
+        }
+    }
+}
+fn fstats_a() {
+    fstats(FSTATS[0]);
+}
+fn fstats_b() {
+    fstats(FSTATS[1]);
+}
+fn fstats_c() {
+    fstats(FSTATS[2]);
+}
+
+/// fsdist -G: each cgroup's file operations (its child's open and
+/// fstats), exactly, by the calling task's cgroup.
+#[test]
+fn fsdist_splits_file_operations_by_the_callers_cgroup() {
+    let _maps = maps_shared();
+    let three = Three::new("split-fs", [fstats_a, fstats_b, fstats_c]);
+    let tool = Running::start("fsdist", &["-G", "--max-cgroups", "1024", "--json"]);
+    let Three {
+        parent,
+        cgroups,
+        children,
+    } = three;
+    let paths: Vec<String> = cgroups.iter().map(TestCgroup::relative).collect();
+    for child in children {
+        child.run_to_end();
+    }
+    let counts = histogram_counts(&json_record(&tool.stop()));
+    for (path, calls) in paths.iter().zip(FSTATS) {
+        assert_eq!(
+            counts.get(path),
+            Some(&(calls + 1)),
+            "fsdist -G {path}: {counts:?}"
+        );
+    }
+    drop(cgroups);
+    drop(parent);
+}
+
 /// `--openmetrics` with -G: a series per cgroup, labelled `cgroup` (no
 /// empty `container` or `pod_uid` label), read by Prometheus's own
 /// parser, each cgroup's count its child's calls.

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Parser;
 use fsdist::{Options, config::check_fstype};
-use toolkit_cli::{HistArgs, IntervalArgs, PercentileArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
 use toolkit_load::TracedProcess;
 use toolkit_report::Unit;
 
@@ -14,6 +14,7 @@ EXAMPLES:
     fsdist -t xfs 1 10          # xfs, 1 second summaries, 10 times
     fsdist -p 185 -m 5          # process 185 only, 5 second summaries in ms
     fsdist -M                   # a histogram per mount, not per file system type
+    fsdist -G -t xfs 5          # xfs latency per cgroup, containers named: whose is it?
     fsdist -a                   # sockets, pipes, devices and path-only calls too
     fsdist -t ext4 --percentiles # p50, p90, p99, p99.9 of each operation
     fsdist --compact 1          # percentiles of every file system, a line a second
@@ -48,8 +49,10 @@ pub struct Cli {
     #[command(flatten)]
     pub out: HistArgs,
     /// A histogram per mount (mount point) instead of per file system type
-    #[arg(short = 'M', long = "mounts")]
+    #[arg(short = 'M', long = "mounts", conflicts_with = "per_cgroup")]
     pub per_mount: bool,
+    #[command(flatten)]
+    pub split: CgroupSplitArgs,
     /// Also descriptors that are not files (sockets, pipes, character and
     /// block devices, anonymous inodes), each as its own kind, and calls
     /// whose file system is not known ('unresolved')
@@ -75,6 +78,7 @@ impl Cli {
             other_kinds: self.all_kinds,
             loglinear: self.hires.loglinear(),
             slower_than_ns: None,
+            per_cgroup: self.split.shown(),
             unit: Unit::latency(self.out.milliseconds, false),
         })
     }
@@ -105,6 +109,8 @@ mod tests {
             &["-p", "-3"],
             &["-t"],
             &["-a", "-t", "ext4"],
+            &["-G", "-M"],
+            &["--max-cgroups", "3"],
         ]);
     }
 }

@@ -23,6 +23,9 @@ pub struct Options {
     pub loglinear: bool,
     /// fsslower: operations slower than this many ns, as events.
     pub slower_than_ns: Option<u64>,
+    /// Latency per cgroup v2, the traced operations together (`-G`): how
+    /// many cgroups to show.
+    pub per_cgroup: Option<u32>,
     /// The latency histograms' unit (`-m`).
     pub unit: Unit,
 }
@@ -132,18 +135,27 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         other_kinds: u32::from(options.other_kinds),
         fstype,
         offsets: file_offsets(btf)?,
+        per_cgroup: u32::from(options.per_cgroup.is_some()),
+        _reserved: 0,
+        cgroup: match options.per_cgroup {
+            Some(_) => btf.cgroup_offsets()?,
+            None => toolkit_core::CgroupOffsets::ZERO,
+        },
     })
 }
 
 /// Map sizes: histograms for fsdist, the ring buffer for fsslower.
 pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
     let events = options.slower_than_ns.is_some();
-    let hists = if events { 1 } else { maps::MAX_HISTS };
-    vec![
+    let split = options.per_cgroup.is_some();
+    let hists = if events || split { 1 } else { maps::MAX_HISTS };
+    let mut sizes = vec![
         (maps::HISTS, hists),
         (maps::LLHISTS, if options.loglinear { hists } else { 1 }),
         (maps::EVENTS, if events { 1 << 20 } else { 4096 }),
-    ]
+    ];
+    sizes.extend(toolkit_cgroup::split_map_sizes(split, options.loglinear));
+    sizes
 }
 
 #[cfg(test)]
@@ -179,6 +191,14 @@ mod tests {
         let config = build(&slower, &btf, 1).unwrap();
         assert_eq!((config.events, config.min_ns), (1, 10_000_000));
         assert_eq!(map_sizes(&slower)[0], (maps::HISTS, 1));
+        let split = Options {
+            per_cgroup: Some(50),
+            ..Options::default()
+        };
+        let config = build(&split, &btf, 1).unwrap();
+        assert_eq!(config.per_cgroup, 1);
+        assert_ne!(config.cgroup, toolkit_core::CgroupOffsets::ZERO);
+        assert_eq!(map_sizes(&split)[0], (maps::HISTS, 1));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use aya::{
 };
 use fsdist_ebpf::{Config, FsEvent, FsName, dropped, maps, op};
 use serde_json::{Map, Value};
+use toolkit_cgroup::{CgroupNames, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{Counters as _, HistDrain, Losses, drain_optional, take_map};
 use toolkit_load::{Hook, KernelBtf};
@@ -131,6 +132,9 @@ impl Names {
 pub struct Interval {
     pub hists: Vec<(HistKey, Hist)>,
     pub loglinear: BTreeMap<HistKey, LlHist>,
+    /// With `per_cgroup`: the histograms by cgroup, folded into the split's
+    /// rows (`hists` is then empty).
+    pub cgroups: Option<SplitHists>,
     pub lost: Losses,
 }
 
@@ -226,6 +230,7 @@ pub struct Tracer {
     session: Session,
     hists: HistDrain<HistKey>,
     loglinear: Option<HistDrain<HistKey, LlHist>>,
+    cgroups: Option<SplitDrain>,
     pub names: Names,
 }
 
@@ -240,11 +245,16 @@ impl Tracer {
             .loglinear
             .then(|| HistDrain::new(ebpf, maps::LLHISTS))
             .transpose()?;
+        let cgroups = options
+            .per_cgroup
+            .map(|shown| SplitDrain::new(ebpf, options.loglinear, CgroupNames::unified(), shown))
+            .transpose()?;
         let names = Names::new(ebpf)?;
         Ok(Self {
             session,
             hists,
             loglinear,
+            cgroups,
             names,
         })
     }
@@ -255,15 +265,22 @@ impl Tracer {
             session,
             hists,
             loglinear,
+            cgroups,
             names,
         } = self;
-        let ((hists, loglinear), lost) =
-            session.interval(|tick| Ok((hists.drain(tick)?, drain_optional(loglinear, tick)?)))?;
+        let ((hists, loglinear, cgroups), lost) = session.interval(|tick| {
+            Ok((
+                hists.drain(tick)?,
+                drain_optional(loglinear, tick)?,
+                cgroups.as_mut().map(|c| c.drain(tick)).transpose()?,
+            ))
+        })?;
         let devs: Vec<u32> = hists.iter().map(|(key, _)| names.dev(key.sb)).collect();
         names.mounts.refresh_for(devs);
         Ok(Interval {
             hists,
             loglinear,
+            cgroups,
             lost,
         })
     }

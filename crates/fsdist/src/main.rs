@@ -25,7 +25,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let options = cli.options(traced.as_ref())?;
     let unit = options.unit;
     let single = cli.fstype.is_some() && !cli.per_mount;
-    let labels: &'static [&'static str] = if cli.per_mount {
+    let labels: &'static [&'static str] = if cli.split.per_cgroup {
+        toolkit_cgroup::LABELS
+    } else if cli.per_mount {
         &["fs", "mount", "operation"]
     } else {
         &["fs", "operation"]
@@ -36,7 +38,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         .map(|om| om.labelled(labels));
     let btf = toolkit_load::KernelBtf::load()?;
     let mut tracer = Tracer::attach("fsdist", &btf, &options)?;
-    let title = if cli.per_mount { "MOUNT OP" } else { "FS OP" };
+    let title = if cli.split.per_cgroup {
+        "CGROUP"
+    } else if cli.per_mount {
+        "MOUNT OP"
+    } else {
+        "FS OP"
+    };
     let mut report = cli
         .out
         .report("fsdist", &cli.hires, title, unit, std::iter::empty())?;
@@ -47,6 +55,13 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     )?;
     run_intervals(signals, cli.every.every(), cli.every.count, || {
         let interval = tracer.interval()?;
+        if let Some(split) = &interval.cgroups {
+            if let Some(om) = openmetrics.as_mut() {
+                om.end_interval(split.labelled(), &interval.lost);
+            }
+            let rows = split.report_rows();
+            return Ok(report.write(&mut stdout(), &rows, &interval.lost, &())?);
+        }
         let rows = interval.rows(&tracer.names, cli.per_mount);
         if let Some(om) = openmetrics.as_mut() {
             let labelled = rows.iter().map(|(key, hist, _)| {

@@ -77,6 +77,7 @@ impl Cli {
             other_kinds: self.all_kinds,
             loglinear: false,
             slower_than_ns: Some(self.min_ms * 1_000_000),
+            per_cgroup: None,
             unit: Unit::Usecs,
         })
     }

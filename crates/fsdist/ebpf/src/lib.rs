@@ -155,6 +155,12 @@ pub struct Config {
     /// every type).
     pub fstype: [u8; FSTYPE_BYTES],
     pub offsets: FileOffsets,
+    /// `-G`: latency histograms per cgroup v2 of the calling task
+    /// (`CGROUPS`, `CGROUPS_LL`), the traced operations together.
+    pub per_cgroup: u32,
+    pub _reserved: u32,
+    /// With `-G`: the way to the current task's cgroup's name.
+    pub cgroup: toolkit_core::CgroupOffsets,
 }
 
 impl Config {
@@ -231,5 +237,6 @@ pub mod dropped {
         RING_FULL => "ring buffer full",
         /// The file system name map was full: its type shows as unknown.
         FSTYPES => "file system name map full",
+        CGROUPS => toolkit_core::CGROUPS_FULL,
     );
 }

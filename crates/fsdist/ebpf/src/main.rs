@@ -22,8 +22,8 @@ use fsdist_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TaskStorage, TracepointContext, bump, ctx_arg, current_in_process, global, hist_entry,
-    hist_record, ll_hist_record, read_kernel,
+    TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_process, global,
+    hist_entry, hist_record, ll_hist_record, read_kernel, remember_cgroup,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -82,6 +82,8 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(4096, 0);
 /// Samples lost, indexed by `fsdist_ebpf::dropped`.
 #[map]
 static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
+
+toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS, dropped::LL_NO_MEMORY);
 
 /// The current thread is traced: -p, and never the tool itself.
 #[inline(always)]
@@ -307,9 +309,20 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
     0
 }
 
-/// fsdist: the latency in the histograms of the call's key.
+/// fsdist: the latency in the histograms of the call's key, or with `-G`
+/// in those of the calling task's cgroup.
 #[inline(always)]
 fn record(call: &FileCall, elapsed: u64) {
+    if global(&CONFIG.per_cgroup) != 0 {
+        let cgroup = current_cgroup();
+        let loglinear = global(&CONFIG.loglinear) != 0;
+        if split_maps().record(cgroup, elapsed, global(&CONFIG.unit_divisor), loglinear) {
+            // SAFETY: helper without arguments.
+            let task = unsafe { aya_ebpf::helpers::bpf_get_current_task() };
+            remember_cgroup(&CGROUP_NAMES, cgroup, task, &CONFIG.cgroup);
+        }
+        return;
+    }
     let key = HistKey {
         sb: call.sb,
         kind: call.kind,

@@ -21,7 +21,7 @@ use aya::{
 };
 use fsdist_ebpf::{Config, FsEvent, FsName, dropped, maps, op};
 use serde_json::{Map, Value};
-use toolkit_cgroup::{CgroupNames, SplitDrain, SplitHists};
+use toolkit_cgroup::{CgroupDrain, CgroupNames, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{Counters as _, HistDrain, Losses, drain_optional, take_map};
 use toolkit_load::{Hook, KernelBtf};
@@ -31,7 +31,7 @@ use toolkit_session::{Attach, Session, Tool};
 pub use config::Options;
 /// The histograms' keys and the descriptor kinds, for other tools that run
 /// fsdist's object (usecheck).
-pub use fsdist_ebpf::{HistKey, kind};
+pub use fsdist_ebpf::{key_parts, kind};
 pub use mounts::{Mount, Mounts, dev_name};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fsdist"));
@@ -128,10 +128,11 @@ impl Names {
     }
 }
 
-/// One interval's histograms, by file system, kind and operation.
+/// One interval's histograms, by [`fsdist_ebpf::key`] (file system, kind
+/// and operation).
 pub struct Interval {
-    pub hists: Vec<(HistKey, Hist)>,
-    pub loglinear: BTreeMap<HistKey, LlHist>,
+    pub hists: Vec<(u64, Hist)>,
+    pub loglinear: BTreeMap<u64, LlHist>,
     /// With `per_cgroup`: the histograms by cgroup, folded into the split's
     /// rows (`hists` is then empty).
     pub cgroups: Option<SplitHists>,
@@ -159,19 +160,20 @@ impl Interval {
     pub fn rows(&self, names: &Names, per_mount: bool) -> Rows {
         let mut rows: BTreeMap<(bool, RowKey), (Hist, Option<LlHist>)> = BTreeMap::new();
         for (key, hist) in &self.hists {
-            let file = key.kind == kind::FILE;
+            let (sb, kind, op) = key_parts(*key);
+            let file = kind == kind::FILE;
             let row = RowKey {
                 fs: if file {
-                    names.fstype(key.sb)
+                    names.fstype(sb)
                 } else {
                     kind::NAMES
-                        .get(key.kind as usize)
+                        .get(kind as usize)
                         .copied()
                         .unwrap_or("other")
                         .to_string()
                 },
-                mount: (per_mount && file).then(|| names.mount_point(key.sb)),
-                op: key.op,
+                mount: (per_mount && file).then(|| names.mount_point(sb)),
+                op,
             };
             let (sum, ll) = rows
                 .entry((!file, row))
@@ -228,8 +230,8 @@ pub fn hist_rows(rows: &Rows, single: bool) -> Vec<HistRow<'_>> {
 /// fsdist's attached programs and their maps.
 pub struct Tracer {
     session: Session,
-    hists: HistDrain<HistKey>,
-    loglinear: Option<HistDrain<HistKey, LlHist>>,
+    hists: CgroupDrain<Hist>,
+    loglinear: Option<HistDrain<u64, LlHist>>,
     cgroups: Option<SplitDrain>,
     pub names: Names,
 }
@@ -240,7 +242,7 @@ impl Tracer {
     pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         let mut session = Session::start::<Fsdist>(tool, btf, options)?;
         let ebpf = session.ebpf();
-        let hists = HistDrain::new(ebpf, maps::HISTS)?;
+        let hists = CgroupDrain::with_slots(ebpf, maps::FS_SLOTS, maps::HISTS)?;
         let loglinear = options
             .loglinear
             .then(|| HistDrain::new(ebpf, maps::LLHISTS))
@@ -275,7 +277,10 @@ impl Tracer {
                 cgroups.as_mut().map(|c| c.drain(tick)).transpose()?,
             ))
         })?;
-        let devs: Vec<u32> = hists.iter().map(|(key, _)| names.dev(key.sb)).collect();
+        let devs: Vec<u32> = hists
+            .iter()
+            .map(|(key, _)| names.dev(key_parts(*key).0))
+            .collect();
         names.mounts.refresh_for(devs);
         Ok(Interval {
             hists,
@@ -327,6 +332,33 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_hold_a_kernel_address_kind_and_operation() {
+        use fsdist_ebpf::{is_key_address, key, slot_index};
+        for sb in [
+            0xffff_8880_0123_4800u64,
+            0xff11_0000_dead_bee8,
+            0xfe00_0000_0000_0008,
+        ] {
+            assert!(is_key_address(sb), "{sb:x}");
+            for (kind, op) in [(0, 0), (6, 5), (kind::PIPE, op::FSYNC)] {
+                assert_eq!(key_parts(key(sb, kind, op)), (sb, kind, op), "{sb:x}");
+            }
+        }
+        assert_eq!(
+            key_parts(key(0, kind::UNRESOLVED, op::OPEN)),
+            (0, kind::UNRESOLVED, op::OPEN)
+        );
+        assert!(!is_key_address(0x0000_7fff_0000_0000));
+        assert!(!is_key_address(0xffff_8880_0000_0004));
+        // Superblocks 2 KiB apart, and one file system's operations, use
+        // different slots.
+        let a = slot_index(key(0xffff_8880_0100_0000, 0, op::READ));
+        let b = slot_index(key(0xffff_8880_0100_0800, 0, op::READ));
+        let c = slot_index(key(0xffff_8880_0100_0000, 0, op::WRITE));
+        assert!(a != b && a != c, "{a} {b} {c}");
+    }
 
     #[test]
     fn headings_follow_libbpf_tools_for_one_type() {

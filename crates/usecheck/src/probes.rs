@@ -377,10 +377,11 @@ impl Probes {
             keep(i.lost);
             let mut by_disk = BTreeMap::new();
             for (key, ll) in &i.loglinear {
-                if key.kind != fsdist::kind::FILE {
+                let (sb, kind, _) = fsdist::key_parts(*key);
+                if kind != fsdist::kind::FILE {
                     continue;
                 }
-                let dev = f.tracer.names.dev(key.sb);
+                let dev = f.tracer.names.dev(sb);
                 if let Some(disk) = f.disk_of(dev) {
                     merge(by_disk.entry(disk).or_insert(LlHist::ZERO), ll);
                 }

@@ -68,14 +68,41 @@ pub mod kind {
 
 /// A histogram's key: the file system (its superblock's address: one
 /// mounted instance, whatever its mounts), the descriptor's kind and the
-/// operation.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct HistKey {
-    pub sb: u64,
-    pub kind: u8,
-    pub op: u8,
-    pub _pad: [u8; 6],
+/// operation, in one u64. A kernel address has its top 6 bits set and its
+/// low 3 clear (`struct super_block` is at least 8-byte aligned): the 55
+/// bits between, then 3 bits of kind and 3 of operation. `sb` 0 (no file)
+/// is kept as 0. [`is_key_address`] says which addresses fit.
+pub const fn key(sb: u64, kind: u8, op: u8) -> u64 {
+    ((sb >> 3) & KEY_ADDRESS_BITS) << 6 | ((kind & 7) as u64) << 3 | (op & 7) as u64
+}
+
+/// The parts of a [`key`]: superblock, kind, operation.
+pub const fn key_parts(key: u64) -> (u64, u8, u8) {
+    let bits = (key >> 6) & KEY_ADDRESS_BITS;
+    let sb = if bits == 0 {
+        0
+    } else {
+        bits << 3 | !((1 << 58) - 1)
+    };
+    (sb, ((key >> 3) & 7) as u8, (key & 7) as u8)
+}
+
+/// Whether superblock address `sb` fits a [`key`] (every kernel address
+/// of x86_64 and arm64 does; 0 too).
+pub const fn is_key_address(sb: u64) -> bool {
+    sb == 0 || (sb >> 58 == 0x3f && sb & 7 == 0)
+}
+
+const KEY_ADDRESS_BITS: u64 = (1 << 55) - 1;
+
+/// Per-CPU histogram slots (`FS_SLOTS`), before the hash map: a key's
+/// slot is [`slot_index`], taken by the first key that needs it.
+pub const SLOTS: u32 = 64;
+
+/// A key's slot: its superblock's address bits above the allocator's
+/// alignment, mixed with the kind and the operation.
+pub const fn slot_index(key: u64) -> u32 {
+    ((key >> 14) ^ (key >> 20) ^ key) as u32 & (SLOTS - 1)
 }
 
 /// What the kernel side keeps of each file system seen, by superblock:
@@ -173,7 +200,6 @@ impl Config {
 
 toolkit_core::aya_pod!(Config);
 toolkit_core::aya_pod!(FsEvent);
-toolkit_core::aya_pod!(HistKey);
 toolkit_core::aya_pod!(FsName);
 
 /// One operation slower than fsslower's threshold, as the kernel side
@@ -208,7 +234,9 @@ pub mod maps {
     toolkit_core::map_names!(
         /// Each traced syscall number's `op + 1 | how << 8` (0: not traced).
         SYSCALLS,
-        /// Latency histograms by [`HistKey`](super::HistKey).
+        /// Latency histograms by [`key`](super::key): the keys whose
+        /// per-CPU slot (`FS_SLOTS`) is another's.
+        FS_SLOTS,
         HISTS,
         /// Their log-linear twins.
         LLHISTS,
@@ -238,5 +266,7 @@ pub mod dropped {
         /// The file system name map was full: its type shows as unknown.
         FSTYPES => "file system name map full",
         CGROUPS => toolkit_core::CGROUPS_FULL,
+        /// A superblock at an address a key cannot hold (never seen).
+        ADDRESS => "superblock address outside the kernel's",
     );
 }

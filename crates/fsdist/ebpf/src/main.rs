@@ -16,14 +16,15 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use fsdist_ebpf::{
-    Config, FILE_NAME_BYTES, FSTYPE_BYTES, FsEvent, FsName, HistKey, INODE_BLOCK, SYSCALL_SLOTS,
-    dropped, how, kind,
+    Config, FILE_NAME_BYTES, FSTYPE_BYTES, FsEvent, FsName, INODE_BLOCK, SLOTS, SYSCALL_SLOTS,
+    dropped, how, is_key_address, key, kind,
     maps::{MAX_FSTYPES, MAX_HISTS},
+    slot_index,
 };
-use toolkit_core::{Hist, LlHist};
+use toolkit_core::{CgroupSlot, Hist, LlHist};
 use toolkit_kernel::{
     TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_process, global,
-    hist_entry, hist_record, ll_hist_record, read_kernel, remember_cgroup,
+    hist_record, ll_hist_record, read_kernel, remember_cgroup, slot_entry,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -60,13 +61,21 @@ static CALLS: TaskStorage<FileCall> = TaskStorage::new();
 #[map]
 static SYSCALLS: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 
-/// Latency histograms by file system, kind and operation.
+/// Latency histograms by `key(sb, kind, op)`: per-CPU slots first (no
+/// hash lookup), taken by the first key of each slot index for the run...
 #[map]
-static HISTS: PerCpuHashMap<HistKey, Hist> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
+static FS_SLOTS: PerCpuArray<CgroupSlot<Hist>> = PerCpuArray::with_max_entries(SLOTS, 0);
+
+/// ...then the hash map, for keys whose slot is another's.
+#[map]
+static HISTS: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
+
+/// Initial value of new histograms (never on the stack).
+static ZERO_HIST: Hist = Hist::ZERO;
 
 /// Their log-linear twins (ns), with `--percentiles`; allocated on use.
 #[map]
-static LLHISTS: PerCpuHashMap<HistKey, LlHist> =
+static LLHISTS: PerCpuHashMap<u64, LlHist> =
     PerCpuHashMap::with_max_entries(MAX_HISTS, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
 
 /// The device and type name of each file system seen (superblock →
@@ -323,23 +332,21 @@ fn record(call: &FileCall, elapsed: u64) {
         }
         return;
     }
-    let key = HistKey {
-        sb: call.sb,
-        kind: call.kind,
-        op: call.op,
-        _pad: [0; 6],
-    };
-    let hist = match HISTS.get_ptr_mut(key) {
-        // SAFETY: per-CPU value, exclusive to this CPU while we run.
-        Some(hist) => Some(unsafe { &mut *hist }),
-        None => {
-            name_fstype(call);
-            hist_entry(&HISTS, &key)
+    if !is_key_address(call.sb) {
+        bump(&DROPPED, dropped::ADDRESS);
+        return;
+    }
+    let key = key(call.sb, call.kind, call.op);
+    match slot_entry(&FS_SLOTS, &HISTS, key, slot_index(key), &ZERO_HIST, |h| {
+        h.count == 0
+    }) {
+        Ok((hist, new)) => {
+            if new {
+                name_fstype(call);
+            }
+            hist_record(hist, elapsed, global(&CONFIG.unit_divisor));
         }
-    };
-    match hist {
-        Some(hist) => hist_record(hist, elapsed, global(&CONFIG.unit_divisor)),
-        None => bump(&DROPPED, dropped::HISTS),
+        Err(_) => bump(&DROPPED, dropped::HISTS),
     }
     if global(&CONFIG.loglinear) != 0
         && let Err(no) = ll_hist_record(&LLHISTS, &key, elapsed)

@@ -32,8 +32,15 @@ where
 {
     /// Takes the object's slots and its hash map `overflow`.
     pub fn new(ebpf: &mut Ebpf, overflow: &str) -> Result<Self> {
+        Self::with_slots(ebpf, CGROUP_SLOTS_MAP, overflow)
+    }
+
+    /// The same for any keys kept in slots the same way (`toolkit_kernel`'s
+    /// `slot_entry`): the object's slot array `slots` and hash map
+    /// `overflow` (fsdist's histograms by file system and operation).
+    pub fn with_slots(ebpf: &mut Ebpf, slots: &str, overflow: &str) -> Result<Self> {
         Ok(Self {
-            slots: PerCpuArray::try_from(take_map(ebpf, CGROUP_SLOTS_MAP)?)?,
+            slots: PerCpuArray::try_from(take_map(ebpf, slots)?)?,
             previous: BTreeMap::new(),
             overflow: HistDrain::new(ebpf, overflow)?,
         })

@@ -100,10 +100,6 @@ pub fn map_entry<K, V>(
 /// the slot is its own or free (taken now), else its entry in `overflow`,
 /// created as `zero` (new when `empty`). See [`CgroupSlot`].
 #[inline(always)]
-#[expect(
-    clippy::mut_from_ref,
-    reason = "the mutable value is the maps', not `zero`'s: kernel memory, per CPU"
-)]
 pub fn cgroup_entry<V>(
     slots: &PerCpuArray<CgroupSlot<V>>,
     overflow: &PerCpuHashMap<u64, V>,
@@ -111,8 +107,34 @@ pub fn cgroup_entry<V>(
     zero: &'static V,
     empty: fn(&V) -> bool,
 ) -> Result<(&'static mut V, bool), NoEntry> {
+    slot_entry(
+        slots,
+        overflow,
+        id,
+        id as u32 & (CGROUP_SLOTS - 1),
+        zero,
+        empty,
+    )
+}
+
+/// [`cgroup_entry`] for any key `id` whose slot is `index` (the caller's
+/// spread of its keys over the slots): the per-CPU slot when it is the
+/// key's or free, else the key's entry in `overflow`.
+#[inline(always)]
+#[expect(
+    clippy::mut_from_ref,
+    reason = "the mutable value is the maps', not `zero`'s: kernel memory, per CPU"
+)]
+pub fn slot_entry<V>(
+    slots: &PerCpuArray<CgroupSlot<V>>,
+    overflow: &PerCpuHashMap<u64, V>,
+    id: u64,
+    index: u32,
+    zero: &'static V,
+    empty: fn(&V) -> bool,
+) -> Result<(&'static mut V, bool), NoEntry> {
     let owner = id.wrapping_add(1);
-    if let Some(slot) = slots.get_ptr_mut(id as u32 & (CGROUP_SLOTS - 1)) {
+    if let Some(slot) = slots.get_ptr_mut(index) {
         // SAFETY: a per-CPU array slot, exclusive to this CPU while we run
         // (as in `map_entry`).
         let slot = unsafe { &mut *slot };

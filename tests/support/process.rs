@@ -416,6 +416,21 @@ pub fn agent_switch_ins() -> u64 {
         .sum()
 }
 
+/// Time PID 1's threads have spent on a CPU so far, ns (schedstat's first
+/// field): on the test machine the agent's, in whose context the kernel
+/// fires no tracepoint, so that an interrupt arriving while it runs is
+/// seen by no tracer ([`agent_hides_events`]).
+pub fn agent_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/1/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// A tool's count of a child's switch-ins (runqlat's waits, cpudist's
 /// stretches) against schedstat's over the same span: never more, and
 /// fewer by at most the switch-ins no tracer is told of. The kernel does not always fire `sched_switch`: on the test

@@ -335,18 +335,19 @@ fn fsslower_prints_one_line_per_operation_with_its_file() {
 
 const FLOOD: u64 = 100_000;
 
+/// Opens (creating it) the data file of file system `index` of TARGETS.
+fn open_data(index: usize) -> libc::c_long {
+    let (file, _) = &TARGETS.get().unwrap()[index];
+    let flags = libc::O_CREAT | libc::O_RDWR;
+    sys(
+        libc::SYS_openat,
+        [libc::AT_FDCWD as _, file.as_ptr() as _, flags as _, 0o644],
+    )
+}
+
 /// fstat of one tmpfs file, FLOOD times, as fast as it goes.
 fn flood() {
-    let (file, _) = &TARGETS.get().unwrap()[2];
-    let fd = sys(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as _,
-            file.as_ptr() as _,
-            (libc::O_CREAT | libc::O_RDWR) as _,
-            0o644,
-        ],
-    );
+    let fd = open_data(2);
     for _ in 0..FLOOD {
         sys(libc::SYS_fstat, [fd, buf(), 0, 0]);
     }
@@ -412,16 +413,7 @@ const FSYNCS: u64 = 50;
 
 /// A 4 KiB write then an fsync, FSYNCS times, on the ext4 file system.
 fn fsyncs() {
-    let (file, _) = &TARGETS.get().unwrap()[0];
-    let fd = sys(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as _,
-            file.as_ptr() as _,
-            (libc::O_CREAT | libc::O_RDWR) as _,
-            0o644,
-        ],
-    );
+    let fd = open_data(0);
     for _ in 0..FSYNCS {
         sys(libc::SYS_pwrite64, [fd, buf(), 4096, 0]);
         sys(libc::SYS_fsync, [fd, 0, 0, 0]);

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Parser;
-use fsdist::{Options, config::check_fstype};
+use fsdist::Options;
 use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
 use toolkit_load::TracedProcess;
 use toolkit_report::Unit;
@@ -68,18 +68,12 @@ impl Cli {
     /// The resolved options, the `-p` process pinned as `traced` (the one
     /// conversion from the command line).
     pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
-        if let Some(name) = &self.fstype {
-            let known = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-            check_fstype(name, &known)?;
-        }
+        let process = traced.map(TracedProcess::pinned);
         Ok(Options {
-            process: traced.map(TracedProcess::pinned),
-            fstype: self.fstype.clone(),
-            other_kinds: self.all_kinds,
             loglinear: self.hires.loglinear(),
-            slower_than_ns: None,
             per_cgroup: self.split.shown(),
             unit: Unit::latency(self.out.milliseconds, false),
+            ..Options::traced(process, self.fstype.as_deref(), self.all_kinds)?
         })
     }
 }

@@ -17,13 +17,13 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData, RingBuf},
+    maps::{Array, HashMap, MapData},
 };
 use fsdist_ebpf::{Config, FsEvent, FsName, dropped, maps, op};
 use serde_json::{Map, Value};
 use toolkit_cgroup::{CgroupDrain, CgroupNames, SplitDrain, SplitHists};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{Counters as _, HistDrain, Losses, drain_optional, take_map};
+use toolkit_drain::{Counters as _, EventRing, HistDrain, Losses, drain_optional, take_map};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::{HistRow, escape};
 use toolkit_session::{Attach, Session, Tool};
@@ -294,7 +294,7 @@ impl Tracer {
 /// fsslower's attached programs and their ring buffer.
 pub struct Watcher {
     session: Session,
-    events: RingBuf<MapData>,
+    events: EventRing<FsEvent>,
     pub mounts: Mounts,
 }
 
@@ -303,7 +303,7 @@ impl Watcher {
     /// and attaches it.
     pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
         let mut session = Session::start::<Fsdist>(tool, btf, options)?;
-        let events = RingBuf::try_from(take_map(session.ebpf(), maps::EVENTS)?)?;
+        let events = EventRing::new(session.ebpf(), maps::EVENTS)?;
         Ok(Self {
             session,
             events,
@@ -313,11 +313,7 @@ impl Watcher {
 
     /// The operations sent since the last call, oldest first.
     pub fn events(&mut self) -> Vec<FsEvent> {
-        let mut events = Vec::new();
-        while let Some(item) = self.events.next() {
-            // SAFETY: the kernel side writes exactly one FsEvent per record.
-            events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<FsEvent>()) });
-        }
+        let events = self.events.drain();
         self.mounts.refresh_for(events.iter().map(|e| e.dev));
         events
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
-use fsdist::{Options, config::check_fstype};
+use fsdist::Options;
 use toolkit_cli::VERSION;
 use toolkit_load::TracedProcess;
 use toolkit_report::Unit;
@@ -67,18 +67,11 @@ impl Cli {
     /// The resolved options, the `-p` process pinned as `traced` (the one
     /// conversion from the command line).
     pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
-        if let Some(name) = &self.fstype {
-            let known = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-            check_fstype(name, &known)?;
-        }
+        let process = traced.map(TracedProcess::pinned);
         Ok(Options {
-            process: traced.map(TracedProcess::pinned),
-            fstype: self.fstype.clone(),
-            other_kinds: self.all_kinds,
-            loglinear: false,
             slower_than_ns: Some(self.min_ms * 1_000_000),
-            per_cgroup: None,
             unit: Unit::Usecs,
+            ..Options::traced(process, self.fstype.as_deref(), self.all_kinds)?
         })
     }
 }

@@ -7,10 +7,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use aya::maps::{MapData, RingBuf};
 use hwerr_ebpf::{Config, HwEvent, dropped, maps, source};
 use serde_json::json;
-use toolkit_drain::{Losses, take_map};
+use toolkit_drain::{EventRing, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::{
     escape,
@@ -121,7 +120,7 @@ fn enum_names(btf: &KernelBtf, name: &str, prefix: &str) -> BTreeMap<u64, String
 /// gives its enums.
 pub struct Watcher {
     session: Session,
-    events: RingBuf<MapData>,
+    events: EventRing<HwEvent>,
     /// `enum mf_action_page_type`, `enum mf_result`,
     /// `enum hw_event_mc_err_type`.
     page_types: BTreeMap<u64, String>,
@@ -134,7 +133,7 @@ impl Watcher {
     /// them, with the kernel's `btf`; `tool` names the losses it reports.
     pub fn attach(tool: &'static str, btf: &KernelBtf) -> Result<Self> {
         let mut session = Session::start::<Hwerr>(tool, btf, &())?;
-        let events = RingBuf::try_from(take_map(session.ebpf(), maps::EVENTS)?)?;
+        let events = EventRing::new(session.ebpf(), maps::EVENTS)?;
         Ok(Self {
             session,
             events,
@@ -146,11 +145,7 @@ impl Watcher {
 
     /// The errors sent since the last call, oldest first.
     pub fn errors(&mut self) -> Vec<HwError> {
-        let mut events = Vec::new();
-        while let Some(item) = self.events.next() {
-            // SAFETY: the kernel side writes exactly one HwEvent per record.
-            events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<HwEvent>()) });
-        }
+        let events = self.events.drain();
         events.iter().map(|e| self.decode(e)).collect()
     }
 

@@ -6,11 +6,10 @@
 pub mod memcg;
 
 use anyhow::Result;
-use aya::maps::{MapData, RingBuf};
 use oomkill_ebpf::{Config, OomEvent, dropped, maps};
 use serde_json::json;
 use toolkit_cgroup::{Container, Hierarchy, container};
-use toolkit_drain::{Losses, take_map};
+use toolkit_drain::{EventRing, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::{
     escape,
@@ -45,7 +44,7 @@ impl Tool for Oomkill {
 /// The attached program and its ring buffer.
 pub struct Watcher {
     session: Session,
-    events: RingBuf<MapData>,
+    events: EventRing<OomEvent>,
     memory: Option<Hierarchy>,
     page_size: u64,
 }
@@ -55,7 +54,7 @@ impl Watcher {
     /// once by the caller); `tool` names the losses it reports.
     pub fn attach(tool: &'static str, btf: &KernelBtf) -> Result<Self> {
         let mut session = Session::start::<Oomkill>(tool, btf, &())?;
-        let events = RingBuf::try_from(take_map(session.ebpf(), maps::EVENTS)?)?;
+        let events = EventRing::new(session.ebpf(), maps::EVENTS)?;
         // SAFETY: sysconf has no preconditions.
         let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         Ok(Self {
@@ -68,13 +67,11 @@ impl Watcher {
 
     /// The kills sent since the last call, oldest first.
     pub fn kills(&mut self) -> Vec<Kill> {
-        let mut kills = Vec::new();
-        while let Some(item) = self.events.next() {
-            // SAFETY: the kernel side writes exactly one OomEvent per record.
-            let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<OomEvent>()) };
-            kills.push(Kill::new(&event, self.memory.as_ref(), self.page_size));
-        }
-        kills
+        self.events
+            .drain()
+            .iter()
+            .map(|event| Kill::new(event, self.memory.as_ref(), self.page_size))
+            .collect()
     }
 
     /// Kills the kernel side could not send (a full ring buffer), said on

@@ -7,11 +7,10 @@ pub mod config;
 pub mod flows;
 
 use anyhow::{Result, bail};
-use aya::maps::{MapData, RingBuf};
 pub use tcpretrans_ebpf::{Flow, RetransEvent};
 use tcpretrans_ebpf::{dropped, maps};
 use toolkit_cgroup::{CgroupDrain, CgroupNames, Split};
-use toolkit_drain::{Losses, take_map};
+use toolkit_drain::{EventRing, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool};
 
@@ -50,7 +49,7 @@ pub type FlowRows = Vec<(Flow, [u64; 2])>;
 /// How the program reports: events through the ring buffer, or counts per
 /// flow.
 enum Output {
-    Events(RingBuf<MapData>),
+    Events(EventRing<RetransEvent>),
     Flows(FlowCounts),
     /// `-G`: counts by the socket's cgroup, and their split (boxed: the
     /// drain's maps and tables are the largest variant by far).
@@ -82,7 +81,7 @@ impl Tracer {
         } else if options.count {
             Output::Flows(FlowCounts::new(ebpf)?)
         } else {
-            Output::Events(RingBuf::try_from(take_map(ebpf, maps::EVENTS)?)?)
+            Output::Events(EventRing::new(ebpf, maps::EVENTS)?)
         };
         Ok(Self { session, output })
     }
@@ -93,15 +92,7 @@ impl Tracer {
         let Output::Events(ring) = &mut self.output else {
             bail!("events asked of a -c run");
         };
-        self.session.interval(|_| {
-            let mut events = Vec::new();
-            while let Some(item) = ring.next() {
-                // SAFETY: the kernel side writes exactly one RetransEvent
-                // per record.
-                events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) });
-            }
-            Ok(events)
-        })
+        self.session.interval(|_| Ok(ring.drain()))
     }
 
     /// `-c`: `[retransmits, segments]` of each flow with retransmits since

@@ -71,6 +71,7 @@ pub struct HwEvent {
 }
 
 const _: () = assert!(core::mem::size_of::<HwEvent>() == 8 + 7 * 8 + 3 * TEXT_BYTES);
+toolkit_core::aya_pod!(HwEvent);
 
 /// Indexes of the `DROPPED` counter, and what each means.
 pub mod dropped {

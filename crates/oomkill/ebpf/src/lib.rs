@@ -84,6 +84,8 @@ pub struct OomEvent {
     pub path: [[u8; NAME_BYTES]; PATH_LEVELS],
 }
 
+toolkit_core::aya_pod!(OomEvent);
+
 const _: () = assert!(core::mem::size_of::<OomEvent>() == 48 + 16 + PATH_LEVELS * NAME_BYTES);
 
 /// Indexes of the `DROPPED` counter, and what each means.

@@ -2,10 +2,12 @@
 //! cumulative values become per-interval figures ([`HistDrain`],
 //! [`ArrayDrain`]), all read with one [`IntervalClock`]'s tick; what the
 //! kernel could not record becomes [`Losses`]; comm names come along
-//! ([`CommTable`]).
+//! ([`CommTable`]); events sent one by one are read as records
+//! ([`EventRing`]).
 
 pub mod clock;
 pub mod comms;
+pub mod events;
 pub mod losses;
 
 use std::collections::BTreeMap;
@@ -24,6 +26,7 @@ pub fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
         .with_context(|| format!("map {name} missing from the object"))
 }
 pub use comms::CommTable;
+pub use events::EventRing;
 pub use losses::{DropReport, Losses, RECURSION};
 
 use anyhow::{Context as _, Result};

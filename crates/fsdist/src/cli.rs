@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Parser;
-use fsdist::Options;
+use fsdist::{FsArgs, Options};
 use toolkit_cli::{CgroupSplitArgs, HistArgs, IntervalArgs, PercentileArgs, VERSION};
 use toolkit_load::TracedProcess;
 use toolkit_report::Unit;
@@ -38,14 +38,8 @@ WHAT IT SEES:
 #[derive(Debug, Parser)]
 #[command(name = "fsdist", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Which file system type to trace (ext4, xfs, btrfs, nfs, tmpfs, ...;
-    /// default: every one)
-    #[arg(short = 't', long = "type", value_name = "FS")]
-    pub fstype: Option<String>,
-    /// Trace this process only
-    #[arg(short = 'p', long, value_name = "PID",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub pid: Option<u32>,
+    #[command(flatten)]
+    pub fs: FsArgs,
     #[command(flatten)]
     pub out: HistArgs,
     /// A histogram per mount (mount point) instead of per file system type
@@ -53,11 +47,6 @@ pub struct Cli {
     pub per_mount: bool,
     #[command(flatten)]
     pub split: CgroupSplitArgs,
-    /// Also descriptors that are not files (sockets, pipes, character and
-    /// block devices, anonymous inodes), each as its own kind, and calls
-    /// whose file system is not known ('unresolved')
-    #[arg(short = 'a', long = "all-kinds", conflicts_with = "fstype")]
-    pub all_kinds: bool,
     #[command(flatten)]
     pub hires: PercentileArgs,
     #[command(flatten)]
@@ -68,12 +57,11 @@ impl Cli {
     /// The resolved options, the `-p` process pinned as `traced` (the one
     /// conversion from the command line).
     pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
-        let process = traced.map(TracedProcess::pinned);
         Ok(Options {
             loglinear: self.hires.loglinear(),
             per_cgroup: self.split.shown(),
             unit: Unit::latency(self.out.milliseconds, false),
-            ..Options::traced(process, self.fstype.as_deref(), self.all_kinds)?
+            ..self.fs.options(traced)?
         })
     }
 }
@@ -88,9 +76,9 @@ mod tests {
     fn parses_libbpf_tools_options() {
         let cli = Cli::try_parse_from(["fsdist", "-t", "ext4", "-T", "-m", "-p", "7", "1", "10"])
             .unwrap();
-        assert_eq!(cli.fstype.as_deref(), Some("ext4"));
+        assert_eq!(cli.fs.fstype.as_deref(), Some("ext4"));
         assert!(cli.out.timestamp && cli.out.milliseconds);
-        assert_eq!(cli.pid, Some(7));
+        assert_eq!(cli.fs.pid, Some(7));
         assert_eq!(cli.every.count, Some(10));
     }
 

@@ -30,29 +30,6 @@ pub struct Options {
     pub unit: Unit,
 }
 
-impl Options {
-    /// What fsdist and fsslower resolve alike: the process, the file
-    /// system type (refused in one line if this kernel does not know it,
-    /// [`check_fstype`]) and whether other kinds are shown; the rest at
-    /// its default.
-    pub fn traced(
-        process: Option<PinnedPid>,
-        fstype: Option<&str>,
-        other_kinds: bool,
-    ) -> Result<Self> {
-        if let Some(name) = fstype {
-            let known = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-            check_fstype(name, &known)?;
-        }
-        Ok(Self {
-            process,
-            fstype: fstype.map(str::to_string),
-            other_kinds,
-            ..Self::default()
-        })
-    }
-}
-
 /// The syscalls traced, by name (those this architecture lacks are left
 /// out): the operation each is, and where its file is.
 pub const SYSCALLS: [(&str, u8, u8); 24] = [

@@ -9,6 +9,7 @@
 //! file system of a call given a path (`stat`, a failed `open`): those
 //! are counted as `unresolved` with `--all-kinds`.
 
+pub mod args;
 pub mod config;
 pub mod mounts;
 
@@ -28,6 +29,7 @@ use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::{HistRow, escape};
 use toolkit_session::{Attach, Session, Tool};
 
+pub use args::FsArgs;
 pub use config::Options;
 /// The histograms' keys and the descriptor kinds, for other tools that run
 /// fsdist's object (usecheck).

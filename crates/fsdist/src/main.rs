@@ -20,11 +20,11 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    let traced = toolkit_load::TracedProcess::from_arg(cli.pid)?;
+    let traced = toolkit_load::TracedProcess::from_arg(cli.fs.pid)?;
     signals.watch(traced.as_ref())?;
     let options = cli.options(traced.as_ref())?;
     let unit = options.unit;
-    let single = cli.fstype.is_some() && !cli.per_mount;
+    let single = cli.fs.fstype.is_some() && !cli.per_mount;
     let labels: &'static [&'static str] = if cli.split.per_cgroup {
         toolkit_cgroup::LABELS
     } else if cli.per_mount {
@@ -48,7 +48,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut report = cli
         .out
         .report("fsdist", &cli.hires, title, unit, std::iter::empty())?;
-    let what = cli.fstype.as_deref().unwrap_or("file system");
+    let what = cli.fs.fstype.as_deref().unwrap_or("file system");
     print_banner(
         &format!("Tracing {what} operation latency... Hit Ctrl-C to end."),
         report.mode.is_json(),

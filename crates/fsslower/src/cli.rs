@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
-use fsdist::Options;
+use fsdist::{FsArgs, Options};
 use toolkit_cli::VERSION;
 use toolkit_load::TracedProcess;
 use toolkit_report::Unit;
@@ -34,14 +34,8 @@ WHAT IT SEES:
 #[derive(Debug, Parser)]
 #[command(name = "fsslower", version = VERSION, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Which file system type to trace (ext4, xfs, btrfs, nfs, tmpfs, ...;
-    /// default: every one)
-    #[arg(short = 't', long = "type", value_name = "FS")]
-    pub fstype: Option<String>,
-    /// Trace this process only
-    #[arg(short = 'p', long, value_name = "PID",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub pid: Option<u32>,
+    #[command(flatten)]
+    pub fs: FsArgs,
     /// Min latency to trace, in ms (0: every operation; at most a day)
     #[arg(short = 'm', long = "min", value_name = "MIN_MS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
@@ -56,22 +50,16 @@ pub struct Cli {
     /// One JSON object per operation instead of text
     #[arg(long)]
     pub json: bool,
-    /// Also descriptors that are not files (sockets, pipes, character and
-    /// block devices, anonymous inodes), and calls whose file system is
-    /// not known ('unresolved')
-    #[arg(short = 'a', long = "all-kinds", conflicts_with = "fstype")]
-    pub all_kinds: bool,
 }
 
 impl Cli {
     /// The resolved options, the `-p` process pinned as `traced` (the one
     /// conversion from the command line).
     pub fn options(&self, traced: Option<&TracedProcess>) -> Result<Options> {
-        let process = traced.map(TracedProcess::pinned);
         Ok(Options {
             slower_than_ns: Some(self.min_ms * 1_000_000),
             unit: Unit::Usecs,
-            ..Options::traced(process, self.fstype.as_deref(), self.all_kinds)?
+            ..self.fs.options(traced)?
         })
     }
 }
@@ -86,7 +74,7 @@ mod tests {
     fn parses_libbpf_tools_options() {
         let cli =
             Cli::try_parse_from(["fsslower", "-t", "xfs", "-c", "-d", "1", "-m", "0"]).unwrap();
-        assert_eq!(cli.fstype.as_deref(), Some("xfs"));
+        assert_eq!(cli.fs.fstype.as_deref(), Some("xfs"));
         assert!(cli.csv);
         assert_eq!(cli.duration, Some(Duration::from_secs(1)));
         assert_eq!(cli.min_ms, 0);

@@ -25,7 +25,7 @@ fn main() {
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
-    let traced = toolkit_load::TracedProcess::from_arg(cli.pid)?;
+    let traced = toolkit_load::TracedProcess::from_arg(cli.fs.pid)?;
     signals.watch(traced.as_ref())?;
     let options = cli.options(traced.as_ref())?;
     let btf = toolkit_load::KernelBtf::load()?;
@@ -38,7 +38,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         )?;
         out.flush()?;
     } else {
-        let fs = cli.fstype.as_deref().unwrap_or("file system");
+        let fs = cli.fs.fstype.as_deref().unwrap_or("file system");
         let mut banner = format!("Tracing {fs} operations");
         if cli.min_ms > 0 {
             banner += &format!(" slower than {} ms", cli.min_ms);

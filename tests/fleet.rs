@@ -69,52 +69,80 @@ fn encode(text: &str) -> String {
 struct Fleet {
     textfiles: PathBuf,
     prometheus: u16,
-    _servers: [Server; 2],
+    _servers: Vec<Server>,
     dir: PathBuf,
 }
 
 impl Fleet {
+    /// node_exporter's textfile collector, scraped by Prometheus.
     fn start() -> Fleet {
-        let dir = std::env::temp_dir().join(format!("toolkit-fleet-{}", std::process::id()));
+        Fleet::launch(true, &[], false)
+    }
+
+    /// Prometheus with native histograms on, scraping the tools'
+    /// `--listen` endpoints at `ports` on 127.0.0.1.
+    fn scraping(ports: &[u16]) -> Fleet {
+        Fleet::launch(false, ports, true)
+    }
+
+    fn launch(exporter: bool, ports: &[u16], native: bool) -> Fleet {
+        let (exporter_port, prometheus_port) = free_ports();
+        // One directory per fleet: the tests run side by side.
+        let dir = std::env::temp_dir().join(format!(
+            "toolkit-fleet-{}-{prometheus_port}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let textfiles = dir.join("textfile");
         std::fs::create_dir_all(&textfiles).unwrap();
-        let (exporter_port, prometheus_port) = free_ports();
-        let exporter = Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
-            .args(["--collector.disable-defaults", "--collector.textfile"])
-            .arg(format!(
-                "--collector.textfile.directory={}",
-                textfiles.display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-node-exporter (scripts/setup.sh installs it)");
+        let mut servers = Vec::new();
+        let mut targets: Vec<String> = ports.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
+        if exporter {
+            let exporter = Command::new("prometheus-node-exporter")
+                .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
+                .args(["--collector.disable-defaults", "--collector.textfile"])
+                .arg(format!(
+                    "--collector.textfile.directory={}",
+                    textfiles.display()
+                ))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("prometheus-node-exporter (scripts/setup.sh installs it)");
+            servers.push(Server(exporter));
+            targets.push(format!("'127.0.0.1:{exporter_port}'"));
+        }
         let config = dir.join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"
+                 scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
             ),
         )
         .unwrap();
-        let prometheus = Command::new("prometheus")
+        let mut prometheus = Command::new("prometheus");
+        prometheus
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"));
+        if native {
+            prometheus.arg("--enable-feature=native-histograms");
+        }
+        let prometheus = prometheus
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus (scripts/setup.sh installs it)");
+        servers.push(Server(prometheus));
         let fleet = Fleet {
             textfiles,
             prometheus: prometheus_port,
-            _servers: [Server(exporter), Server(prometheus)],
+            _servers: servers,
             dir,
         };
         fleet.wait_for("Prometheus ready", || {
@@ -295,4 +323,122 @@ fn prometheus_scrapes_what_the_tools_counted() {
     );
     // Nothing node_exporter could not parse.
     fleet.expect("node_textfile_scrape_error", 0.0);
+}
+
+/// Sleeps of three lengths (1, 3 and 20 ms: 600, 330 and 70 of them, so
+/// that p50, p90 and p99 each fall inside one length, not on a boundary),
+/// then 1009 getppid calls, then waits to be killed: the tools keep their
+/// endpoints up (a `-p` tool exits with its process) until Prometheus has
+/// scraped the last totals.
+fn three_sleeps() {
+    for (ms, times) in [(1, 600), (3, 330), (20, 70)] {
+        for _ in 0..times {
+            sleep_ns(ms * 1_000_000);
+        }
+    }
+    toolkit_tests::getppids(1009);
+    // SAFETY: pause(2) takes no arguments.
+    unsafe { libc::pause() };
+}
+
+/// Prometheus' `histogram_quantile` over classic buckets, as it computes
+/// it: linear inside the bucket holding the rank (`buckets` are
+/// cumulative `(le, count)` in order, `+Inf` last).
+fn classic_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
+    let total = buckets.last().unwrap().1;
+    let rank = q * total;
+    let i = buckets.iter().position(|(_, c)| *c >= rank).unwrap();
+    let (upper, count) = buckets[i];
+    let (lower, below) = if i == 0 { (0.0, 0.0) } else { buckets[i - 1] };
+    if upper.is_infinite() {
+        return lower;
+    }
+    lower + (upper - lower) * (rank - below) / (count - below)
+}
+
+/// The classic buckets of one series in an OpenMetrics text.
+fn classic_buckets(text: &str, series: &str) -> Vec<(f64, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(series)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn native_histograms_keep_the_tools_percentiles() {
+    let child = ForkedChild::new(three_sleeps);
+    child.wait_blocked();
+    let pid = child.pid.to_string();
+    let (syslat_port, syscount_port) = free_ports();
+    let fleet = Fleet::scraping(&[syslat_port, syscount_port]);
+    let sleeps = ["-p", &pid, "-s", "clock_nanosleep"];
+    let served = Running::start(
+        "syslat",
+        &[&sleeps[..], &["--listen", &syslat_port.to_string(), "1"]].concat(),
+    );
+    // The tool's own percentiles over the same calls, in one histogram.
+    let own = Running::start(
+        "syslat",
+        &[&sleeps[..], &["--percentiles=50,90,99", "--json"]].concat(),
+    );
+    let syscount = Running::start(
+        "syscount",
+        &[
+            "-p",
+            &pid,
+            "--listen",
+            &syscount_port.to_string(),
+            "-i",
+            "1",
+        ],
+    );
+    child.release();
+    let count = "histogram_count(syslat_latency_seconds{syscall=\"clock_nanosleep\"})";
+    fleet.expect(count, 1000.0);
+    fleet.expect("syscount_calls_total{syscall=\"clock_nanosleep\"}", 1000.0);
+    fleet.expect("syscount_calls_total{syscall=\"getppid\"}", 1009.0);
+
+    let out = own.stop();
+    let record: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let hist = &record["histograms"][0];
+    assert_eq!(hist["count"], 1000, "{record}");
+    let (_, text) = get(syslat_port, "/metrics").unwrap();
+    let classic = classic_buckets(
+        &text,
+        "syslat_latency_seconds_bucket{syscall=\"clock_nanosleep\",le=\"",
+    );
+    assert_eq!(classic.last().unwrap().1, 1000.0, "{text}");
+    for (q, p) in [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")] {
+        let tool = hist["percentiles"][p].as_f64().unwrap() / 1e9;
+        let native = fleet
+            .query(&format!(
+                "histogram_quantile({q}, syslat_latency_seconds{{syscall=\"clock_nanosleep\"}})"
+            ))
+            .expect("a quantile of the native histogram");
+        let classic = classic_quantile(q, &classic);
+        let error = |v: f64| (v / tool - 1.0) * 100.0;
+        eprintln!(
+            "{p}: syslat {:.4} ms, native {:.4} ms ({:+.1}%), classic {:.4} ms ({:+.1}%)",
+            tool * 1e3,
+            native * 1e3,
+            error(native),
+            classic * 1e3,
+            error(classic)
+        );
+        assert!(
+            error(native).abs() < 10.0,
+            "{p}: native {native} s, syslat {tool} s"
+        );
+    }
+    served.stop();
+    syscount.stop();
+    child.kill();
 }

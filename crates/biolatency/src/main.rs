@@ -89,7 +89,7 @@ fn run(mut cli: Cli, signals: &StopSignals) -> Result<()> {
             match &interval.cgroups {
                 Some(split) => om.end_interval(split.labelled(), &interval.lost),
                 None => om.end_interval(
-                    rows.iter().map(|r| (r.name.clone(), r.hist)),
+                    rows.iter().map(|r| (r.name.clone(), (r.hist, r.loglinear))),
                     &interval.lost,
                 ),
             }

@@ -64,11 +64,11 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         }
         let rows = interval.rows(&tracer.names, cli.per_mount);
         if let Some(om) = openmetrics.as_mut() {
-            let labelled = rows.iter().map(|(key, hist, _)| {
+            let labelled = rows.iter().map(|(key, hist, loglinear)| {
                 let mut values = vec![key.fs.clone()];
                 values.extend(key.mount.clone().filter(|_| cli.per_mount));
                 values.push(fsdist::op_name(key.op).to_string());
-                (values, hist)
+                (values, (hist, loglinear.as_ref()))
             });
             om.end_interval(labelled, &interval.lost);
         }

@@ -42,7 +42,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let names = IrqNames::read();
         if let Some(om) = &mut openmetrics {
             om.end_interval(
-                interval.hists.iter().map(|(irq, h)| (names.name(*irq), h)),
+                interval
+                    .hists
+                    .iter()
+                    .map(|(irq, h)| (names.name(*irq), (h, interval.loglinear.get(irq)))),
                 &interval.lost,
             );
         }

@@ -1,12 +1,10 @@
 //! Command line. No bcc or libbpf-tools tool counts drops by reason; the
 //! options follow syscount's (`-T`, `-l`, `[interval] [count]`).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Parser;
 use netdrop::{Options, config::Reasons};
-use toolkit_cli::{CgroupSplitArgs, IntervalArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, IntervalArgs, MetricsArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -58,10 +56,8 @@ pub struct Cli {
     /// Print one JSON object per interval instead of text
     #[arg(long)]
     pub json: bool,
-    /// Also write the counts since start as OpenMetrics counters to FILE
-    /// each interval (for node_exporter's textfile collector)
-    #[arg(long, value_name = "FILE")]
-    pub openmetrics: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     #[command(flatten)]
     pub interval: IntervalArgs,
 }

@@ -12,7 +12,7 @@ use netdrop::{DropKey, Tracer, config::Reasons, own_netns};
 use toolkit_cgroup::Split;
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::KernelBtf;
-use toolkit_report::{OpenMetrics, output::stdout, print_banner};
+use toolkit_report::{output::stdout, print_banner};
 
 use crate::{
     cli::Cli,
@@ -37,11 +37,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         return Ok(out.flush()?);
     }
     let options = cli.options(&reasons)?;
-    let mut openmetrics = cli
-        .openmetrics
-        .as_deref()
-        .map(|path| OpenMetrics::counters_only(path, "netdrop"))
-        .transpose()?;
+    let mut openmetrics = cli.metrics.counters("netdrop")?;
     let mut tracer = Tracer::attach("netdrop", &btf, &options)?;
     let report = Report {
         interfaces: cli.interfaces,
@@ -95,7 +91,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 }
                 om.count("drops", HELP, labels, values, row.count);
             }
-            om.end_interval(std::iter::empty::<(String, &_)>(), &lost);
+            om.end_counts(&lost);
         }
         report.write(&mut stdout(), rows, &lost)?;
         Ok(())

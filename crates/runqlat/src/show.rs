@@ -49,7 +49,10 @@ pub fn run(options: &Options, shown: &Shown, signals: &StopSignals) -> Result<()
         }
         if let Some(om) = &mut openmetrics {
             om.end_interval(
-                interval.hists.iter().map(|(key, h)| (key.to_string(), h)),
+                interval
+                    .hists
+                    .iter()
+                    .map(|(key, h)| (key.to_string(), (h, interval.loglinear.get(key)))),
                 &interval.lost,
             );
         }

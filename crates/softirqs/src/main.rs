@@ -34,10 +34,9 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let interval = tracer.interval()?;
         if let Some(om) = &mut openmetrics {
             om.end_interval(
-                interval
-                    .hists
-                    .iter()
-                    .map(|(vector, h)| (report::name(*vector), h)),
+                interval.hists.iter().map(|(vector, h)| {
+                    (report::name(*vector), (h, interval.loglinear.get(vector)))
+                }),
                 &interval.lost,
             );
         }

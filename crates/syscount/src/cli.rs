@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Parser;
 use syscount::Options;
 use toolkit_cgroup::CgroupFilter;
-use toolkit_cli::{CgroupSplitArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, MetricsArgs, VERSION};
 use toolkit_load::TracedProcess;
 use toolkit_report::names::parse_errno;
 
@@ -87,6 +87,8 @@ pub struct Cli {
     /// Print one JSON object per interval instead of text
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 impl Cli {

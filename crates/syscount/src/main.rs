@@ -34,6 +34,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let traced = TracedProcess::from_arg(cli.pid)?;
     signals.watch(traced.as_ref())?;
     let options = cli.options(traced.as_ref())?;
+    let mut metrics = cli.metrics.counters("syscount")?;
     let mut tracer = Tracer::attach("syscount", &KernelBtf::load()?, &options)?;
     let mut report = Report {
         latency: cli.latency,
@@ -71,7 +72,10 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 count,
                 total_ns,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        if let Some(metrics) = &mut metrics {
+            report.publish(metrics, &cli, &rows, &interval.lost);
+        }
         report.write(&mut stdout(), rows, &interval.lost)?;
         Ok(())
     })

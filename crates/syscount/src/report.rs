@@ -9,7 +9,12 @@ use serde_json::json;
 use toolkit_drain::Losses;
 use toolkit_report::output::{local_hms, losses_json};
 
-use toolkit_report::names::syscall_name;
+use toolkit_report::{
+    OpenMetrics,
+    names::{errno_name, syscall_name},
+};
+
+use crate::cli::Cli;
 
 /// A row: a syscall number, a pid, or with `-G` the index of its cgroup in
 /// [`Report::cgroups`]; its count and total nanoseconds.
@@ -35,6 +40,66 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds the interval's rows to the metrics' totals and publishes them:
+    /// `syscount_calls_total` (or `syscount_failed_calls_total` with `-x`
+    /// or `-e`, the errno a label with `-e`) by syscall, process or cgroup,
+    /// and with `-L` the time in them, `syscount_call_seconds_total`.
+    pub fn publish(&self, metrics: &mut OpenMetrics, cli: &Cli, rows: &[Row], lost: &Losses) {
+        let failed = cli.failures || cli.errno.is_some();
+        let (calls, help) = match failed {
+            true => ("failed_calls", "Failed syscalls, since syscount started."),
+            false => ("calls", "Syscalls, since syscount started."),
+        };
+        let labels: &'static [&'static str] = match (self.cgroups.is_some(), self.process) {
+            (true, _) => toolkit_cgroup::LABELS,
+            (false, true) => &["pid", "comm"],
+            (false, false) => &["syscall"],
+        };
+        let labels_errno: &'static [&'static str] = match (self.cgroups.is_some(), self.process) {
+            (true, _) => &["cgroup", "container", "pod_uid", "errno"],
+            (false, true) => &["pid", "comm", "errno"],
+            (false, false) => &["syscall", "errno"],
+        };
+        let errno = cli.errno.map(|e| errno_name(e.unsigned_abs()));
+        let labels = if errno.is_some() {
+            labels_errno
+        } else {
+            labels
+        };
+        metrics.declare_counter(calls, help, labels);
+        if self.latency {
+            metrics.declare_counter(
+                "call_seconds",
+                "Time spent in those syscalls, since syscount started.",
+                labels,
+            );
+        }
+        for row in rows {
+            let mut values = match (&self.cgroups, self.process) {
+                (Some(cgroups), _) => cgroups
+                    .get(row.key as usize)
+                    .map_or_else(Vec::new, toolkit_cgroup::Row::label_values),
+                (None, true) => vec![
+                    row.key.to_string(),
+                    self.comms.get(&row.key).cloned().unwrap_or_default(),
+                ],
+                (None, false) => vec![syscall_name(row.key)],
+            };
+            values.extend(errno.clone());
+            metrics.count(calls, help, labels, values.clone(), row.count);
+            if self.latency {
+                metrics.count_nanoseconds(
+                    "call_seconds",
+                    "Time spent in those syscalls, since syscount started.",
+                    labels,
+                    values,
+                    row.total_ns,
+                );
+            }
+        }
+        metrics.end_counts(lost);
+    }
+
     /// Sorts (by count, or by total time with -L), keeps the top rows and
     /// prints them. Like libbpf-tools, an interval without rows prints
     /// nothing in text mode.

@@ -82,6 +82,7 @@ impl Interval {
                 Some("kind"),
                 om.latency_unit(),
                 self.reclaim.iter().map(|(key, h)| {
+                    let ll = self.reclaim_ll.get(key);
                     let kind = if key & 0xff == syslat_ebpf::reclaim::MEMCG {
                         "memcg"
                     } else {
@@ -92,7 +93,7 @@ impl Interval {
                         (_, Some(cgroup)) => format!("{kind}:{}", cgroup.path),
                         (pid, None) => format!("{kind}:{pid}"),
                     };
-                    (name, h)
+                    (name, (h, ll))
                 }),
             );
         }
@@ -107,14 +108,15 @@ impl Interval {
         }
         if let Some(split) = &self.cgroups {
             om.end_interval(split.labelled(), &self.lost);
-        } else if per_process {
-            om.end_interval(
-                self.latency.iter().map(|(pid, h)| (pid.to_string(), h)),
-                &self.lost,
-            );
         } else {
+            let name = |key: u32| match per_process {
+                true => key.to_string(),
+                false => syscall_name(key),
+            };
             om.end_interval(
-                self.latency.iter().map(|(nr, h)| (syscall_name(*nr), h)),
+                self.latency
+                    .iter()
+                    .map(|(key, h)| (name(*key), (h, self.loglinear.get(key)))),
                 &self.lost,
             );
         }

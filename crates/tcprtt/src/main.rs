@@ -52,7 +52,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             om.end_interval(
                 hists
                     .iter()
-                    .map(|(key, h)| (report::name(options.key_by, key), h)),
+                    .map(|(key, h)| (report::name(options.key_by, key), (h, loglinear.get(key)))),
                 &lost,
             );
         }

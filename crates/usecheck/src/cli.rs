@@ -1,9 +1,7 @@
 //! usecheck's command line.
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use toolkit_cli::{IntervalArgs, VERSION};
+use toolkit_cli::{IntervalArgs, MetricsArgs, VERSION};
 
 use crate::{
     probes::Skip,
@@ -90,11 +88,8 @@ pub struct Cli {
     /// Output one JSON object per screen
     #[arg(short = 'j', long)]
     pub json: bool,
-    /// Also write the figures (gauges, and error counters since start) to
-    /// FILE in OpenMetrics text format, rewritten each interval (for
-    /// node_exporter's textfile collector)
-    #[arg(long, value_name = "FILE")]
-    pub openmetrics: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[cfg(test)]

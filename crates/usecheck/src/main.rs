@@ -17,7 +17,6 @@ use anyhow::Result;
 use toolkit_cli::{StopSignals, run_intervals, tool_main};
 use toolkit_load::{KernelBtf, check_privileges};
 use toolkit_report::{
-    OpenMetrics,
     output::{local_hms, stdout},
     print_banner,
 };
@@ -41,11 +40,7 @@ fn main() {
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let thresholds = Thresholds::new(&cli.thresholds);
-    let mut openmetrics = cli
-        .openmetrics
-        .as_deref()
-        .map(|path| OpenMetrics::counters_only(path, "usecheck"))
-        .transpose()?;
+    let mut openmetrics = cli.metrics.counters("usecheck")?;
     check_privileges()?;
     // Without the kernel's BTF no probe can load: said once, as every tool
     // says it, rather than as six probes off.

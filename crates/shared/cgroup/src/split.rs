@@ -182,9 +182,18 @@ impl SplitHists {
             .collect()
     }
 
-    /// The histograms with their OpenMetrics label values ([`LABELS`]).
-    pub fn labelled(&self) -> impl Iterator<Item = (Vec<String>, &Hist)> {
-        self.rows.iter().map(Row::label_values).zip(&self.hists)
+    /// The histograms (and their log-linear twins) with their OpenMetrics
+    /// label values ([`LABELS`]).
+    pub fn labelled(&self) -> impl Iterator<Item = (Vec<String>, (&Hist, Option<&LlHist>))> {
+        self.rows
+            .iter()
+            .map(Row::label_values)
+            .zip(&self.hists)
+            .enumerate()
+            .map(|(i, (values, hist))| {
+                let loglinear = self.loglinear.as_ref().map(|ll| &ll[i]);
+                (values, (hist, loglinear))
+            })
     }
 }
 

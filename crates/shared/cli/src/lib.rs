@@ -1,6 +1,6 @@
 //! A tool's frame: its `main` ([`tool_main`]: signals, parsing, the exit
 //! status), the options every tool shares (`[interval] [count]`, `-T -m
-//! --json`, `--percentiles --compact --openmetrics`), the stop signals and
+//! --json`, `--percentiles --compact --openmetrics --listen`), the stop signals and
 //! the interval loop ([`signals`]), man pages and completions, and the one
 //! list of the toolkit's tools ([`TOOLS`]).
 
@@ -100,11 +100,8 @@ pub struct PercentileArgs {
     /// and max (needs an interval): latency over time
     #[arg(long, requires = "interval", conflicts_with = "json")]
     pub compact: bool,
-    /// Also write the histograms, cumulative since start, as OpenMetrics
-    /// text to FILE (rewritten atomically each interval; for node_exporter's
-    /// textfile collector)
-    #[arg(long, value_name = "FILE")]
-    pub openmetrics: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// A latency heatmap (needs an interval): per interval and histogram, a
     /// strip of cells over latency on a log scale, shaded by count, then
     /// the count, p50 and p99
@@ -121,6 +118,63 @@ pub struct PercentileArgs {
     pub svg: Option<std::path::PathBuf>,
 }
 
+/// Where the metrics go: a file for node_exporter's textfile collector, an
+/// HTTP endpoint for Prometheus to scrape, or both.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MetricsArgs {
+    /// Also write the metrics (histograms with log2 buckets, counters),
+    /// cumulative since start, as OpenMetrics text to FILE (rewritten
+    /// atomically each interval; for node_exporter's textfile collector)
+    #[arg(long, value_name = "FILE")]
+    pub openmetrics: Option<std::path::PathBuf>,
+    /// Serve the metrics, cumulative since start and updated each interval,
+    /// on http://ADDR/metrics (PORT or :PORT on 127.0.0.1, or HOST:PORT):
+    /// latency as Prometheus native histograms at the log-linear bins'
+    /// resolution to a scraper that asks for protobuf, OpenMetrics text
+    /// otherwise. Needs an interval
+    #[arg(long, value_name = "ADDR", requires = "interval",
+          value_parser = toolkit_report::openmetrics::parse_listen)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Whether the metrics go anywhere.
+    pub fn any(&self) -> bool {
+        self.openmetrics.is_some() || self.listen.is_some()
+    }
+
+    /// Whether the latency histograms should be recorded log-linear too:
+    /// the endpoint serves them as native histograms.
+    pub fn native(&self) -> bool {
+        self.listen.is_some()
+    }
+
+    /// `metrics` sent where these options say: the file written once now
+    /// (so that a path that cannot be written fails before tracing
+    /// starts), the endpoint bound now (an address in use is said now).
+    /// `None` when they go nowhere.
+    pub fn open(&self, tool: &'static str, metrics: OpenMetrics) -> Result<Option<OpenMetrics>> {
+        if !self.any() {
+            return Ok(None);
+        }
+        let mut metrics = metrics;
+        if let Some(path) = &self.openmetrics {
+            metrics = metrics.to_file(path)?;
+        }
+        if let Some(address) = self.listen {
+            metrics =
+                metrics.to_endpoint(toolkit_report::openmetrics::Endpoint::bind(tool, address)?);
+        }
+        metrics.publish_or_fail()?;
+        Ok(Some(metrics))
+    }
+
+    /// A counters-only tool's metrics (`netdrop`, `syscount`, `usecheck`).
+    pub fn counters(&self, tool: &'static str) -> Result<Option<OpenMetrics>> {
+        self.open(tool, OpenMetrics::counters_only(tool))
+    }
+}
+
 /// `--color`: when the heatmap is in colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorWhen {
@@ -135,13 +189,17 @@ const SVG_PERCENTILES: [f64; 3] = [10.0, 50.0, 90.0];
 impl PercentileArgs {
     /// Whether the kernel must record log-linear histograms.
     pub fn loglinear(&self) -> bool {
-        self.percentiles.is_some() || self.compact || self.heatmap || self.svg.is_some()
+        self.percentiles.is_some()
+            || self.compact
+            || self.heatmap
+            || self.svg.is_some()
+            || self.metrics.native()
     }
 
     /// Fails when `--svg` and `--openmetrics` name one file, which would
     /// flip between the two formats (checked before either is written).
     fn distinct_files(&self) -> anyhow::Result<()> {
-        if let (Some(svg), Some(metrics)) = (&self.svg, &self.openmetrics)
+        if let (Some(svg), Some(metrics)) = (&self.svg, &self.metrics.openmetrics)
             && toolkit_report::outfile::same_file(svg, metrics)
         {
             bail!(
@@ -181,22 +239,20 @@ impl PercentileArgs {
         SvgRecorder::new(tool, path, title, lines).map(Some)
     }
 
-    /// The `--openmetrics` writer, its file already written once (empty) so
-    /// that a path that cannot be written (or is not a regular file) fails
-    /// now, not at the first interval.
+    /// The metrics (`--openmetrics`, `--listen`), their file already
+    /// written once (empty) and their endpoint bound, so that a path that
+    /// cannot be written or an address in use fails now, not at the first
+    /// interval.
     pub fn open_metrics(
         &self,
         tool: &'static str,
         label: Option<&'static str>,
         unit: Unit,
     ) -> anyhow::Result<Option<OpenMetrics>> {
-        let Some(path) = &self.openmetrics else {
-            return Ok(None);
-        };
-        self.distinct_files()?;
-        let om = OpenMetrics::new(path, tool, label, unit)?;
-        om.publish_or_fail()?;
-        Ok(Some(om))
+        if self.metrics.openmetrics.is_some() {
+            self.distinct_files()?;
+        }
+        self.metrics.open(tool, OpenMetrics::new(tool, label, unit))
     }
 }
 

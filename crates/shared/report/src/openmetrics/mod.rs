@@ -1,14 +1,28 @@
-//! `--openmetrics FILE`: the histograms as an OpenMetrics text exposition,
-//! rewritten atomically each interval, for node_exporter's textfile
-//! collector (or any scraper). Histograms there are cumulative counters, so
-//! the file holds totals since the tool started, not the last interval.
+//! What a tool exposes to Prometheus: its histograms and counters,
+//! cumulative since it started, in two places.
+//!
+//! - `--openmetrics FILE`: the OpenMetrics text exposition, rewritten
+//!   atomically each interval, for node_exporter's textfile collector.
+//!   Histograms there have classic buckets (the log2 slots).
+//! - `--listen ADDR` ([`endpoint`]): an HTTP `/metrics` endpoint serving
+//!   the same text, or, to a scraper that asks for Prometheus' protobuf
+//!   format, the latency histograms as native histograms at the
+//!   log-linear bins' resolution ([`native`]).
+
+pub mod endpoint;
+pub mod native;
 
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::Result;
 
-use toolkit_core::hist::{Hist, MAX_SLOTS};
+use toolkit_core::{
+    LlHist,
+    hist::{Hist, MAX_SLOTS},
+};
 use toolkit_drain::Losses;
+
+pub use endpoint::{Endpoint, parse_listen};
 
 use crate::{ReplacedFile, Unit};
 
@@ -21,7 +35,46 @@ struct HistFamily {
     help: &'static str,
     labels: Vec<&'static str>,
     unit: Unit,
-    totals: BTreeMap<Vec<String>, Hist>,
+    totals: BTreeMap<Vec<String>, Totals>,
+}
+
+impl HistFamily {
+    /// Raw units per base unit (1e9 ns per second, 1 byte per byte), and
+    /// the width of a log2 slot's unit in base units.
+    fn scales(&self) -> (f64, f64) {
+        let raw_per_base = if self.unit == Unit::Bytes { 1.0 } else { 1e9 };
+        (raw_per_base, self.unit.divisor() as f64 / raw_per_base)
+    }
+}
+
+/// One histogram's totals: the log2 slots, and the log-linear bins when
+/// the tool records them (then exposed as a native histogram).
+#[derive(Clone)]
+struct Totals {
+    log2: Hist,
+    bins: Option<native::Bins>,
+}
+
+/// One interval's histogram of one series, as recorded: its log2 slots,
+/// and its log-linear twin when the kernel keeps one.
+pub struct Recorded<'a> {
+    pub log2: &'a Hist,
+    pub loglinear: Option<&'a LlHist>,
+}
+
+impl<'a> From<&'a Hist> for Recorded<'a> {
+    fn from(log2: &'a Hist) -> Self {
+        Self {
+            log2,
+            loglinear: None,
+        }
+    }
+}
+
+impl<'a> From<(&'a Hist, Option<&'a LlHist>)> for Recorded<'a> {
+    fn from((log2, loglinear): (&'a Hist, Option<&'a LlHist>)) -> Self {
+        Self { log2, loglinear }
+    }
 }
 
 /// The label values of one histogram: one (`String`, for a family with one
@@ -47,6 +100,15 @@ struct CounterFamily {
     help: &'static str,
     labels: &'static [&'static str],
     totals: BTreeMap<Vec<String>, u64>,
+    /// Base units per counted unit: 1, or 1e-9 for nanoseconds counted
+    /// and seconds exposed.
+    scale: f64,
+}
+
+impl CounterFamily {
+    fn value(&self, total: u64) -> f64 {
+        total as f64 * self.scale
+    }
 }
 
 /// A gauge family: the last value set per set of label values.
@@ -60,7 +122,8 @@ struct GaugeFamily {
 /// histograms (sizes) and counters (failures, lost samples) it measures,
 /// all cumulative since the tool started.
 pub struct OpenMetrics {
-    file: ReplacedFile,
+    file: Option<ReplacedFile>,
+    endpoint: Option<Endpoint>,
     tool: &'static str,
     histograms: BTreeMap<String, HistFamily>,
     counters: BTreeMap<String, CounterFamily>,
@@ -68,24 +131,12 @@ pub struct OpenMetrics {
 }
 
 impl OpenMetrics {
-    /// A writer of `path` for `tool`, whose latency histograms are keyed by
+    /// The metrics of `tool`, whose latency histograms are keyed by
     /// `label` (`syscall`, `disk`, `pid`, as Prometheus conventions spell
-    /// it; `None` for a single histogram). Refuses a `path` that is not a
-    /// regular file; the file is first written at the first
-    /// [`OpenMetrics::publish`].
-    pub fn new(
-        path: &Path,
-        tool: &'static str,
-        label: Option<&'static str>,
-        unit: Unit,
-    ) -> Result<Self> {
-        let mut om = Self {
-            file: ReplacedFile::new(tool, path)?,
-            tool,
-            histograms: BTreeMap::new(),
-            counters: BTreeMap::new(),
-            gauges: BTreeMap::new(),
-        };
+    /// it; `None` for a single histogram), published nowhere until
+    /// [`to_file`](Self::to_file) or [`to_endpoint`](Self::to_endpoint).
+    pub fn new(tool: &'static str, label: Option<&'static str>, unit: Unit) -> Self {
+        let mut om = Self::counters_only(tool);
         om.histograms.insert(
             format!("{tool}_latency_seconds"),
             HistFamily {
@@ -95,24 +146,34 @@ impl OpenMetrics {
                 totals: BTreeMap::new(),
             },
         );
-        Ok(om)
+        om
     }
 
-    /// A writer of `path` for a tool that measures no latency (`netdrop`):
-    /// counters only, no latency family.
-    pub fn counters_only(path: &Path, tool: &'static str) -> Result<Self> {
-        Ok(Self {
-            file: ReplacedFile::new(tool, path)?,
+    /// The metrics of a tool that measures no latency (`netdrop`,
+    /// `syscount`): counters and gauges only, no latency family.
+    pub fn counters_only(tool: &'static str) -> Self {
+        Self {
+            file: None,
+            endpoint: None,
             tool,
             histograms: BTreeMap::new(),
             counters: BTreeMap::new(),
             gauges: BTreeMap::new(),
-        })
+        }
     }
 
-    /// The path written.
-    pub fn path(&self) -> &Path {
-        self.file.path()
+    /// Also rewrites `path` at each [`publish`](Self::publish). Refuses a
+    /// `path` that is not a regular file.
+    pub fn to_file(mut self, path: &Path) -> Result<Self> {
+        self.file = Some(ReplacedFile::new(self.tool, path)?);
+        Ok(self)
+    }
+
+    /// Also serves the metrics on `endpoint`, updated at each
+    /// [`publish`](Self::publish).
+    pub fn to_endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
     }
 
     /// The unit of the latency histograms' log2 slots (usecs, msecs...),
@@ -134,7 +195,10 @@ impl OpenMetrics {
     }
 
     /// Adds one interval's latency histograms, by label value.
-    fn latency<'a, K: LabelValues>(&mut self, hists: impl IntoIterator<Item = (K, &'a Hist)>) {
+    fn latency<'a, K: LabelValues, R: Into<Recorded<'a>>>(
+        &mut self,
+        hists: impl IntoIterator<Item = (K, R)>,
+    ) {
         let name = format!("{}_latency_seconds", self.tool);
         if let Some(family) = self.histograms.get_mut(&name) {
             add_hists(&mut family.totals, hists);
@@ -143,13 +207,13 @@ impl OpenMetrics {
 
     /// Adds one interval's histograms of another family,
     /// `<tool>_<name>_<unit>` (`memlat_request_size_bytes`).
-    pub fn histograms<'a, K: LabelValues>(
+    pub fn histograms<'a, K: LabelValues, R: Into<Recorded<'a>>>(
         &mut self,
         name: &str,
         help: &'static str,
         label: Option<&'static str>,
         unit: Unit,
-        hists: impl IntoIterator<Item = (K, &'a Hist)>,
+        hists: impl IntoIterator<Item = (K, R)>,
     ) {
         let base = if unit == Unit::Bytes {
             "bytes"
@@ -182,7 +246,24 @@ impl OpenMetrics {
                 help,
                 labels,
                 totals: BTreeMap::new(),
+                scale: 1.0,
             });
+    }
+
+    /// Adds `ns` nanoseconds to the counter `<tool>_<name>_total`, which
+    /// is exposed in seconds (`name` ends in `_seconds`).
+    pub fn count_nanoseconds(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        labels: &'static [&'static str],
+        values: Vec<String>,
+        ns: u64,
+    ) {
+        self.count(name, help, labels, values, ns);
+        if let Some(family) = self.counters.get_mut(&format!("{}_{name}", self.tool)) {
+            family.scale = 1e-9;
+        }
     }
 
     /// Adds `delta` to the counter `<tool>_<name>_total` with these label
@@ -237,12 +318,18 @@ impl OpenMetrics {
     /// Ends an interval: adds its latency histograms (by label value) and
     /// its losses, then rewrites the file (see [`OpenMetrics::publish`]).
     /// Other families are added before this.
-    pub fn end_interval<'a, K: LabelValues>(
+    pub fn end_interval<'a, K: LabelValues, R: Into<Recorded<'a>>>(
         &mut self,
-        latency: impl IntoIterator<Item = (K, &'a Hist)>,
+        latency: impl IntoIterator<Item = (K, R)>,
         lost: &Losses,
     ) {
         self.latency(latency);
+        self.end_counts(lost);
+    }
+
+    /// Ends an interval of a tool with no latency histograms: adds its
+    /// losses and publishes.
+    pub fn end_counts(&mut self, lost: &Losses) {
         for (reason, n) in &lost.0 {
             self.count(
                 "lost_samples",
@@ -255,19 +342,30 @@ impl OpenMetrics {
         self.publish();
     }
 
-    /// Rewrites the file with the totals so far. A failure is a warning on
-    /// stderr naming the path: tracing and the tool's own output go on.
+    /// Rewrites the file and updates the endpoint with the totals so far.
+    /// A file that cannot be written is a warning on stderr naming the
+    /// path: tracing and the tool's own output go on.
     pub fn publish(&self) {
-        self.file.replace_or_warn(self.render().as_bytes());
+        let text = self.render();
+        if let Some(file) = &self.file {
+            file.replace_or_warn(text.as_bytes());
+        }
+        if let Some(endpoint) = &self.endpoint {
+            let protobuf = native::encode(&self.histograms, &self.counters, &self.gauges);
+            endpoint.publish(text.into_bytes(), protobuf);
+        }
     }
 
-    /// Writes the file now, failing on any error: at start-up, so that a
-    /// path that cannot be written is said before tracing begins.
+    /// Publishes now, failing on any error: at start-up, so that a path
+    /// that cannot be written is said before tracing begins.
     pub fn publish_or_fail(&self) -> Result<()> {
         use anyhow::Context as _;
-        self.file
-            .replace(self.render().as_bytes())
-            .with_context(|| format!("writing {}", self.path().display()))
+        if let Some(file) = &self.file {
+            file.replace(self.render().as_bytes())
+                .with_context(|| format!("writing {}", file.path().display()))?;
+        }
+        self.publish();
+        Ok(())
     }
 
     fn render(&self) -> String {
@@ -276,16 +374,16 @@ impl OpenMetrics {
         for (f, family) in &self.histograms {
             // Bucket bounds and sums in the family's base unit: seconds
             // (values are ns) or bytes.
-            let (base, raw_per_base) = if family.unit == Unit::Bytes {
-                ("bytes", 1.0)
+            let base = if family.unit == Unit::Bytes {
+                "bytes"
             } else {
-                ("seconds", 1e9)
+                "seconds"
             };
-            let bucket_scale = family.unit.divisor() as f64 / raw_per_base;
+            let (raw_per_base, bucket_scale) = family.scales();
             let _ = writeln!(out, "# TYPE {f} histogram");
             let _ = writeln!(out, "# UNIT {f} {base}");
             let _ = writeln!(out, "# HELP {f} {}", family.help);
-            for (values, hist) in &family.totals {
+            for (values, Totals { log2: hist, .. }) in &family.totals {
                 // `name="value",` before `le`, and alone (in braces).
                 let alone = labels(&family.labels, values);
                 let label = match alone.strip_prefix('{').and_then(|l| l.strip_suffix('}')) {
@@ -308,7 +406,12 @@ impl OpenMetrics {
             let _ = writeln!(out, "# TYPE {f} counter");
             let _ = writeln!(out, "# HELP {f} {}", family.help);
             for (values, total) in &family.totals {
-                let _ = writeln!(out, "{f}_total{} {total}", labels(family.labels, values));
+                let labels = labels(family.labels, values);
+                if family.scale == 1.0 {
+                    let _ = writeln!(out, "{f}_total{labels} {total}");
+                } else {
+                    let _ = writeln!(out, "{f}_total{labels} {:e}", family.value(*total));
+                }
             }
         }
         for (f, family) in &self.gauges {
@@ -323,17 +426,24 @@ impl OpenMetrics {
     }
 }
 
-fn add_hists<'a, K: LabelValues>(
-    totals: &mut BTreeMap<Vec<String>, Hist>,
-    hists: impl IntoIterator<Item = (K, &'a Hist)>,
+fn add_hists<'a, K: LabelValues, R: Into<Recorded<'a>>>(
+    totals: &mut BTreeMap<Vec<String>, Totals>,
+    hists: impl IntoIterator<Item = (K, R)>,
 ) {
-    for (key, hist) in hists {
-        let total = totals.entry(key.into_values()).or_insert(Hist::ZERO);
+    for (key, recorded) in hists {
+        let Recorded { log2, loglinear } = recorded.into();
+        let total = totals.entry(key.into_values()).or_insert(Totals {
+            log2: Hist::ZERO,
+            bins: None,
+        });
         for i in 0..MAX_SLOTS {
-            total.slots[i] += hist.slots[i];
+            total.log2.slots[i] += log2.slots[i];
         }
-        total.count += hist.count;
-        total.sum += hist.sum;
+        total.log2.count += log2.count;
+        total.log2.sum += log2.sum;
+        if let Some(ll) = loglinear {
+            total.bins.get_or_insert_with(Default::default).add(ll);
+        }
     }
 }
 
@@ -369,7 +479,9 @@ mod tests {
     fn gauges_hold_the_last_value_and_clear() {
         let dir = std::env::temp_dir().join(format!("om-gauge-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut om = OpenMetrics::counters_only(&dir.join("g.prom"), "usecheck").unwrap();
+        let mut om = OpenMetrics::counters_only("usecheck")
+            .to_file(&dir.join("g.prom"))
+            .unwrap();
         let labels = || vec!["cpu".to_string(), "all".to_string()];
         om.gauge("busy_pct", "Busy.", &["resource", "device"], labels(), 12.5);
         om.gauge("busy_pct", "Busy.", &["resource", "device"], labels(), 99.0);
@@ -402,7 +514,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("om-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.prom");
-        let mut om = OpenMetrics::new(&path, "syslat", Some("syscall"), Unit::Usecs).unwrap();
+        let mut om = OpenMetrics::new("syslat", Some("syscall"), Unit::Usecs)
+            .to_file(&path)
+            .unwrap();
         let mut hist = Hist::ZERO;
         hist.slots[0] = 2; // 0-1 us
         hist.slots[3] = 1; // 8-15 us

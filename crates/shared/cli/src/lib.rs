@@ -100,6 +100,12 @@ pub struct PercentileArgs {
     /// and max (needs an interval): latency over time
     #[arg(long, requires = "interval", conflicts_with = "json")]
     pub compact: bool,
+    /// Under each histogram (and in JSON and the metrics): how many samples
+    /// took DURATION or more, and their share; exact when DURATION has two
+    /// significant digits (10ms, 2.5ms, 150us: a log-linear bin's edge),
+    /// otherwise within the bin holding it, whose bounds are shown
+    #[arg(long, value_name = "DURATION", value_parser = parse_threshold)]
+    pub above: Option<u64>,
     #[command(flatten)]
     pub metrics: MetricsArgs,
     /// A latency heatmap (needs an interval): per interval and histogram, a
@@ -194,6 +200,7 @@ impl PercentileArgs {
             || self.heatmap
             || self.svg.is_some()
             || self.metrics.native()
+            || self.above.is_some()
     }
 
     /// Fails when `--svg` and `--openmetrics` name one file, which would
@@ -252,7 +259,10 @@ impl PercentileArgs {
         if self.metrics.openmetrics.is_some() {
             self.distinct_files()?;
         }
-        self.metrics.open(tool, OpenMetrics::new(tool, label, unit))
+        self.metrics.open(
+            tool,
+            OpenMetrics::new(tool, label, unit).with_above(self.above),
+        )
     }
 }
 
@@ -277,7 +287,9 @@ impl HistArgs {
     ) -> anyhow::Result<HistReport> {
         let mode = self.mode(hires, title, unit, always);
         let svg = hires.svg(tool)?;
-        Ok(HistReport::new(tool, unit, mode, hires.percentiles.clone()).with_svg(svg))
+        Ok(HistReport::new(tool, unit, mode, hires.percentiles.clone())
+            .with_svg(svg)
+            .with_above(hires.above))
     }
 
     /// The one output mode these options and `hires` ask for. `title`
@@ -454,6 +466,45 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     parse_seconds(text, "interval", MAX_INTERVAL_SECS)
 }
 
+/// `--above DURATION`, exactly, in nanoseconds: a decimal number and a
+/// unit (`ns`, `us`, `ms`, `s`): `10ms`, `2.5ms`, `150us`.
+pub fn parse_threshold(text: &str) -> Result<u64, String> {
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_at);
+    let scale: u64 = match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => return Err("give a number and a unit: 10ms, 2.5ms, 150us, 1s".into()),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = scale.ilog10() as usize;
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
+        return Err(format!("{number:?} is not a number"));
+    }
+    if fraction.len() > digits {
+        return Err("finer than a nanosecond".into());
+    }
+    let parse = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("{number:?} is not a number"))
+    };
+    let whole = if whole.is_empty() { 0 } else { parse(whole)? };
+    let fraction = if fraction.is_empty() {
+        0
+    } else {
+        parse(fraction)? * 10u64.pow((digits - fraction.len()) as u32)
+    };
+    whole
+        .checked_mul(scale)
+        .and_then(|ns| ns.checked_add(fraction))
+        .filter(|ns| *ns > 0)
+        .ok_or_else(|| "between 1ns and 584 years".into())
+}
+
 /// Like [`parse_interval`], up to a week: every `-d DURATION`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     parse_seconds(text, "duration", MAX_DURATION_SECS)
@@ -570,6 +621,28 @@ fn write_man(cmd: clap::Command, overhead: &str, out: &mut impl io::Write) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_parse_exactly() {
+        assert_eq!(parse_threshold("10ms"), Ok(10_000_000));
+        assert_eq!(parse_threshold("10.05ms"), Ok(10_050_000));
+        assert_eq!(parse_threshold("2.5ms"), Ok(2_500_000));
+        assert_eq!(parse_threshold("150us"), Ok(150_000));
+        assert_eq!(parse_threshold(".5s"), Ok(500_000_000));
+        assert_eq!(parse_threshold("7ns"), Ok(7));
+        for bad in [
+            "10",
+            "ms",
+            "1.2.3ms",
+            "0ms",
+            "1.0001us",
+            "1e3ms",
+            "-1ms",
+            "99999999999999s",
+        ] {
+            assert!(parse_threshold(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn long_quoted_values_are_clipped() {

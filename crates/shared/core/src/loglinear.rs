@@ -74,6 +74,39 @@ pub fn loglinear_bounds(bin: usize) -> (f64, f64) {
     }
 }
 
+/// The samples of a log-linear histogram at or above a threshold, as
+/// exactly as the bins can say: `count` in the bins wholly at or above it,
+/// and `straddling` in the bin holding it when the threshold is not that
+/// bin's lower edge (each of those may be on either side).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Above {
+    pub count: u64,
+    pub straddling: u64,
+    /// The bin holding the threshold.
+    pub bin: usize,
+}
+
+/// The samples among `bins` at or above `threshold` (raw units). Exact
+/// when the threshold is a bin's lower edge (two significant digits:
+/// 10 ms, 2.5 ms, 150 us), otherwise within the one bin that holds it.
+pub fn above(bins: &[u64; LL_BINS], threshold: u64) -> Above {
+    let bin = loglinear_bin(threshold);
+    let on_edge = threshold == 0 || loglinear_bounds(bin).0 == threshold as f64;
+    let higher: u64 = bins[bin + 1..].iter().sum();
+    match on_edge {
+        true => Above {
+            count: higher + bins[bin],
+            straddling: 0,
+            bin,
+        },
+        false => Above {
+            count: higher,
+            straddling: bins[bin],
+            bin,
+        },
+    }
+}
+
 /// A log-linear histogram as stored per CPU in the kernel, with the exact
 /// count, sum, minimum and maximum of its samples (minimum and maximum per
 /// interval, reset through `generation` as [`crate::Hist`]'s maximum is).
@@ -165,6 +198,37 @@ mod tests {
             assert!(bin >= last, "{v}");
             last = bin;
         }
+    }
+
+    #[test]
+    fn above_a_threshold() {
+        let mut bins = [0u64; LL_BINS];
+        for (v, n) in [
+            (0u64, 1u64),
+            (9_990_000, 2),
+            (10_000_000, 3),
+            (10_050_000, 4),
+            (20_000_000, 5),
+        ] {
+            bins[loglinear_bin(v)] += n;
+        }
+        // 10 ms is the lower edge of [10, 11) ms: exact.
+        let edge = above(&bins, 10_000_000);
+        assert_eq!((edge.count, edge.straddling), (12, 0));
+        // 10.05 ms is inside [10, 11) ms: 5 surely above, 7 in that bin.
+        let inside = above(&bins, 10_050_000);
+        assert_eq!((inside.count, inside.straddling), (5, 7));
+        assert_eq!(loglinear_bounds(inside.bin), (10_000_000.0, 11_000_000.0));
+        assert_eq!(above(&bins, 0).count, 15);
+        assert_eq!(above(&bins, 1).count, 14);
+        assert_eq!(
+            above(&bins, u64::MAX),
+            Above {
+                count: 0,
+                straddling: 0,
+                bin: LL_OVERFLOW
+            }
+        );
     }
 
     /// circllhist's own binning (the openhistogram crate) agrees.

@@ -14,8 +14,8 @@ use crate::{
     Unit,
     heatmap::HeatmapPrinter,
     output::{
-        CompactPrinter, json_hist, json_loglinear, print_log2_hist, print_percentiles,
-        print_summary, print_timestamp, write_json_interval,
+        CompactPrinter, json_above, json_hist, json_loglinear, print_above, print_log2_hist,
+        print_percentiles, print_summary, print_timestamp, write_json_interval,
     },
     svg::SvgRecorder,
 };
@@ -132,6 +132,9 @@ pub struct HistReport {
     /// In text, the exact count/mean/max line under each histogram that
     /// has no percentiles (syslat, memlat).
     pub summary: bool,
+    /// `--above`: the threshold (raw units) whose share is printed under
+    /// each histogram and added to JSON.
+    pub above: Option<u64>,
     /// `--svg FILE`: every interval kept for the picture drawn at exit.
     pub svg: Option<SvgRecorder>,
 }
@@ -150,6 +153,7 @@ impl HistReport {
             mode,
             percentiles,
             summary: false,
+            above: None,
             svg: None,
         }
     }
@@ -158,6 +162,13 @@ impl HistReport {
     /// [`finish`](Self::finish).
     pub fn with_svg(mut self, svg: Option<SvgRecorder>) -> Self {
         self.svg = svg;
+        self
+    }
+
+    /// Prints (and adds to JSON) the share of each histogram's samples at
+    /// or above `threshold`, in raw units.
+    pub fn with_above(mut self, threshold: Option<u64>) -> Self {
+        self.above = threshold;
         self
     }
 
@@ -233,6 +244,9 @@ impl HistReport {
                 _ if self.summary => print_summary(w, row.hist, unit)?,
                 _ => {}
             }
+            if let (Some(threshold), Some(ll)) = (self.above, row.loglinear) {
+                print_above(w, ll, threshold, unit)?;
+            }
         }
         Ok(())
     }
@@ -245,6 +259,11 @@ impl HistReport {
             (&self.percentiles, row.loglinear, &mut value)
         {
             fields.extend(json_loglinear(ll, ps));
+        }
+        if let (Some(threshold), Some(ll), Value::Object(fields)) =
+            (self.above, row.loglinear, &mut value)
+        {
+            fields.insert("above".into(), json_above(ll, threshold));
         }
         value
     }

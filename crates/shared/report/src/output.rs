@@ -222,6 +222,58 @@ pub fn print_percentiles(
     writeln!(w, ", max = {:.1} {}", hist.max as f64 / scale, unit.label())
 }
 
+/// `--above`: under a histogram, how many of its samples were at or above
+/// `threshold` (raw units) and their share; when the threshold is inside a
+/// bin rather than on its edge, the range that bin leaves open and its
+/// bounds.
+pub fn print_above(
+    w: &mut (impl Write + ?Sized),
+    hist: &LlHist,
+    threshold: u64,
+    unit: Unit,
+) -> io::Result<()> {
+    let scale = unit.divisor() as f64;
+    let above = toolkit_core::loglinear::above(&hist.bins, threshold);
+    let share = |n: u64| 100.0 * n as f64 / hist.count.max(1) as f64;
+    let shown = threshold as f64 / scale;
+    let (label, count) = (unit.label(), above.count);
+    if above.straddling == 0 {
+        return writeln!(
+            w,
+            "above {shown:.1} {label}: {count} of {} ({:.2}%)",
+            hist.count,
+            share(count)
+        );
+    }
+    let most = count + above.straddling;
+    let (low, high) = loglinear_bounds(above.bin);
+    writeln!(
+        w,
+        "above {shown:.1} {label}: {count} to {most} of {} ({:.2}% to {:.2}%; {} in the bin {:.1}-{:.1} {label} holding the threshold)",
+        hist.count,
+        share(count),
+        share(most),
+        above.straddling,
+        low / scale,
+        high / scale,
+    )
+}
+
+/// `--above` in a JSON histogram: the threshold and the bin holding it
+/// (raw units), the samples surely at or above it and its share, and
+/// those in that bin when the threshold is not its edge.
+pub fn json_above(hist: &LlHist, threshold: u64) -> Value {
+    let above = toolkit_core::loglinear::above(&hist.bins, threshold);
+    let (low, high) = loglinear_bounds(above.bin);
+    json!({
+        "threshold": threshold,
+        "count": above.count,
+        "share": above.count as f64 / hist.count.max(1) as f64,
+        "straddling": above.straddling,
+        "bin": [low, if high.is_finite() { json!(high) } else { Value::Null }],
+    })
+}
+
 /// The columns of `--compact`.
 pub const COMPACT_PERCENTILES: [f64; 4] = [10.0, 50.0, 90.0, 99.0];
 

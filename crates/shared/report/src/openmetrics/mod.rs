@@ -98,7 +98,7 @@ impl LabelValues for Vec<String> {
 /// A counter family: one counter per set of label values.
 struct CounterFamily {
     help: &'static str,
-    labels: &'static [&'static str],
+    labels: Vec<&'static str>,
     totals: BTreeMap<Vec<String>, u64>,
     /// Base units per counted unit: 1, or 1e-9 for nanoseconds counted
     /// and seconds exposed.
@@ -128,6 +128,8 @@ pub struct OpenMetrics {
     histograms: BTreeMap<String, HistFamily>,
     counters: BTreeMap<String, CounterFamily>,
     gauges: BTreeMap<String, GaugeFamily>,
+    /// `--above`: the threshold (ns) whose latency samples are counted.
+    above: Option<u64>,
 }
 
 impl OpenMetrics {
@@ -159,7 +161,26 @@ impl OpenMetrics {
             histograms: BTreeMap::new(),
             counters: BTreeMap::new(),
             gauges: BTreeMap::new(),
+            above: None,
         }
+    }
+
+    /// `--above`: also counts the latency samples at or above `threshold`
+    /// (ns), by the latency histograms' labels,
+    /// `<tool>_latency_above_threshold_total`, beside the threshold as the
+    /// gauge `<tool>_latency_threshold_seconds`.
+    pub fn with_above(mut self, threshold: Option<u64>) -> Self {
+        self.above = threshold;
+        if let Some(threshold) = threshold {
+            self.gauge(
+                "latency_threshold_seconds",
+                "The --above threshold.",
+                &[],
+                Vec::new(),
+                threshold as f64 / 1e9,
+            );
+        }
+        self
     }
 
     /// Also rewrites `path` at each [`publish`](Self::publish). Refuses a
@@ -200,8 +221,33 @@ impl OpenMetrics {
         hists: impl IntoIterator<Item = (K, R)>,
     ) {
         let name = format!("{}_latency_seconds", self.tool);
-        if let Some(family) = self.histograms.get_mut(&name) {
-            add_hists(&mut family.totals, hists);
+        let Some(family) = self.histograms.get_mut(&name) else {
+            return;
+        };
+        let mut above = Vec::new();
+        add_hists(
+            &mut family.totals,
+            hists.into_iter().map(|(key, recorded)| {
+                let recorded: Recorded = recorded.into();
+                let key = key.into_values();
+                if let (Some(threshold), Some(ll)) = (self.above, recorded.loglinear) {
+                    let count = toolkit_core::loglinear::above(&ll.bins, threshold).count;
+                    above.push((key.clone(), count));
+                }
+                (key, recorded)
+            }),
+        );
+        let labels = family.labels.clone();
+        let help = "Latency samples at or above the --above threshold (those in the log-linear bin holding it left out unless it is the bin's edge).";
+        for (values, count) in above {
+            self.declare_counter("latency_above_threshold", help, &[]);
+            if let Some(f) = self
+                .counters
+                .get_mut(&format!("{}_latency_above_threshold", self.tool))
+            {
+                f.labels.clone_from(&labels);
+                *f.totals.entry(values).or_insert(0) += count;
+            }
         }
     }
 
@@ -244,7 +290,7 @@ impl OpenMetrics {
             .entry(format!("{}_{name}", self.tool))
             .or_insert_with(|| CounterFamily {
                 help,
-                labels,
+                labels: labels.to_vec(),
                 totals: BTreeMap::new(),
                 scale: 1.0,
             });
@@ -406,7 +452,7 @@ impl OpenMetrics {
             let _ = writeln!(out, "# TYPE {f} counter");
             let _ = writeln!(out, "# HELP {f} {}", family.help);
             for (values, total) in &family.totals {
-                let labels = labels(family.labels, values);
+                let labels = labels(&family.labels, values);
                 if family.scale == 1.0 {
                     let _ = writeln!(out, "{f}_total{labels} {total}");
                 } else {

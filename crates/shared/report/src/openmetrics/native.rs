@@ -218,7 +218,7 @@ pub(super) fn encode(
             .totals
             .iter()
             .map(|(values, total)| proto::Metric {
-                label: labels(family.labels, values),
+                label: labels(&family.labels, values),
                 counter: Some(proto::Value {
                     value: Some(family.value(*total)),
                 }),

@@ -150,6 +150,11 @@ TOOLS = {
                                   hooks=["sched_wakeup", "sched_wakeup_new", "sched_switch"]),
     "syslat --percentiles": dict(workload="getppid", ours=["syslat", "--percentiles"],
                                  libbpf=["syscount", "-L"], bpftrace=BT_SYSLAT, hooks=SYS),
+    # The metrics endpoint (issue 36: per-event cost unchanged), beside the
+    # same log-linear recording without it in every round.
+    "syslat --listen": dict(workload="getppid", ours=["syslat", "--listen", "127.0.0.1:0", "1"],
+                            beside=[("syslat --percentiles", ["syslat", "--percentiles", "1"])],
+                            libbpf=["syscount", "-L"], bpftrace=BT_SYSLAT, hooks=SYS),
     "memlat": dict(workload="getppid", ours=["memlat"], libbpf=["syscount", "-L"],
                    bpftrace=BT_MEMLAT, hooks=SYS),
     # The per-cgroup split, beside the same tool unsplit in every round

@@ -191,6 +191,9 @@ fn listen_needs_an_interval_and_an_address() {
     let nonsense = run_tool("syslat", &["--listen", "no:where:at:all", "1"]);
     assert_eq!(nonsense.status.code(), Some(2), "{nonsense:?}");
     assert!(nonsense.stderr.contains("PORT"), "{nonsense:?}");
+    let counts_once = run_tool("tcpretrans", &["-c", "--listen", "9"]);
+    assert_eq!(counts_once.status.code(), Some(2), "{counts_once:?}");
+    assert!(counts_once.stderr.contains("-i"), "{counts_once:?}");
     let foreign = run_tool("syscount", &["--listen", "192.0.2.1:9", "-i", "1"]);
     assert!(!foreign.status.success(), "{foreign:?}");
     assert_eq!(foreign.stderr.lines().count(), 1, "{foreign:?}");

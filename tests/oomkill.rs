@@ -134,8 +134,14 @@ fn an_oom_kill_in_a_container_names_the_container() {
         "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}",
         Some(LIMIT),
     );
+    let dir = std::env::temp_dir().join(format!("oomkill-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let metrics = dir.join("oomkill.prom");
     let mut text = Running::start("oomkill", &[]);
-    let mut json = Running::start("oomkill", &["--json"]);
+    let mut json = Running::start(
+        "oomkill",
+        &["--json", "--openmetrics", metrics.to_str().unwrap()],
+    );
     let status = container.run();
     assert!(!status.success(), "the container survived: {status}");
     let _kill = text.read_line().expect("a line per OOM kill");
@@ -152,4 +158,15 @@ fn an_oom_kill_in_a_container_names_the_container() {
     assert_eq!(v["memcg"], container.cgroups_path.as_str(), "{v}");
     assert_eq!(v["container"], container.id.as_str(), "{v}");
     assert_eq!(v["runtime"], "oci", "{v}");
+    // The kill counted for Prometheus by memory cgroup and container
+    // (written before the JSON line), named as the JSON names the victim.
+    let om = std::fs::read_to_string(&metrics).unwrap();
+    let expected = format!(
+        "oomkill_kills_total{{memcg=\"{}\",container=\"{}\",comm=\"{}\"}} 1\n",
+        container.cgroups_path,
+        container.id,
+        v["victim"]["comm"].as_str().unwrap()
+    );
+    assert!(om.contains(&expected), "{expected} not in {om}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -99,6 +99,9 @@ fn lossy_transfer(tag: &str, v6: bool, during: impl FnOnce(&NetPair, &dyn Fn()))
 #[test]
 fn retransmits_equal_the_namespaces_retranssegs() {
     let shared = Running::start("tcpretrans", &["-c", "--json", "--flow-slots", "1"]);
+    let dir = std::env::temp_dir().join(format!("tcpretrans-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let metrics = dir.join("tcpretrans.prom");
     let mut expected = Vec::new();
     for v6 in [false, true] {
         let mut outputs = None;
@@ -106,7 +109,10 @@ fn retransmits_equal_the_namespaces_retranssegs() {
         let pair = lossy_transfer(if v6 { "r6" } else { "r4" }, v6, |pair, transfer| {
             let before = pair.snmp(&pair.a, "Tcp", "RetransSegs");
             let events = Running::start("tcpretrans", &["--json"]);
-            let counts = Running::start("tcpretrans", &["-c", "--json"]);
+            let counts = Running::start(
+                "tcpretrans",
+                &["-c", "--json", "--openmetrics", metrics.to_str().unwrap()],
+            );
             let hashed = Running::start("tcpretrans", &["-c", "--json", "--flow-slots", "0"]);
             transfer();
             retrans_segs = pair.snmp(&pair.a, "Tcp", "RetransSegs") - before;
@@ -128,12 +134,23 @@ fn retransmits_equal_the_namespaces_retranssegs() {
         let segments: u64 = lines.iter().map(|e| e["segments"].as_u64().unwrap()).sum();
         assert_eq!(segments, retrans_segs, "v6={v6}: {events}");
         assert!(lines.iter().all(|e| e["ip"] == if v6 { 6 } else { 4 }));
+        // The same counts for Prometheus, by address pair.
+        let om = std::fs::read_to_string(&metrics).unwrap();
+        for (name, n) in [
+            ("retransmits", lines.len() as u64),
+            ("segments", retrans_segs),
+        ] {
+            let line =
+                format!("tcpretrans_{name}_total{{laddr=\"{laddr}\",raddr=\"{raddr}\"}} {n}\n");
+            assert!(om.contains(&line), "{line} not in {om}");
+        }
         for counts in [counts, hashed] {
             assert_flow_counted(&counts, &ours, lines.len() as u64, retrans_segs);
         }
         expected.push((laddr, raddr, lines.len() as u64, retrans_segs));
     }
     let shared = shared.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
     for (laddr, raddr, retransmits, segments) in expected {
         let ours = |v: &serde_json::Value| is_flow(v, &laddr, &raddr);
         assert_flow_counted(&shared, &ours, retransmits, segments);

@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use clap::Parser;
-use toolkit_cli::VERSION;
+use toolkit_cli::{EventMetricsArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
     oomkill               # a line per OOM kill, until Ctrl-C
     oomkill -d 1h         # for an hour
-    oomkill --json        # one JSON object per OOM kill, for scripts";
+    oomkill --json        # one JSON object per OOM kill, for scripts
+    oomkill --listen 9436 # kills counted for Prometheus, by memory cgroup";
 
 /// Trace OOM kills.
 ///
@@ -28,6 +29,8 @@ pub struct Cli {
     /// Print one JSON object per OOM kill instead of text
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub metrics: EventMetricsArgs,
 }
 
 #[cfg(test)]

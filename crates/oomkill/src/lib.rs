@@ -175,6 +175,20 @@ impl Kill {
         Ok(())
     }
 
+    /// The kill's values of `oomkill_kills_total`'s labels: memory
+    /// cgroup, container, pod UID, the victim's name (empty when unknown).
+    pub fn label_values(&self) -> Vec<String> {
+        let container = self.container.as_ref();
+        vec![
+            self.memcg.clone().unwrap_or_default(),
+            container.and_then(|c| c.id.clone()).unwrap_or_default(),
+            container
+                .and_then(|c| c.pod_uid.clone())
+                .unwrap_or_default(),
+            self.victim.1.clone(),
+        ]
+    }
+
     pub fn json(&self) -> serde_json::Value {
         let container = self.container.as_ref();
         json!({

@@ -17,15 +17,33 @@ use crate::cli::Cli;
 const OVERHEAD: &str =
     "One program on oom:mark_victim, which runs once per OOM kill: no cost at other times.";
 
+/// `oomkill_kills_total`: its help and labels.
+const KILLS: &str = "Processes the OOM killer killed, by their memory cgroup and name.";
+const LABELS: &[&str] = &["memcg", "container", "pod_uid", "comm"];
+
 fn main() {
     tool_main("oomkill", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    let mut metrics = cli.metrics.counters("oomkill")?;
+    if let Some(metrics) = &mut metrics {
+        metrics.declare_counter("kills", KILLS, LABELS);
+    }
     let mut watcher = Watcher::attach("oomkill", &KernelBtf::load()?)?;
     print_banner("Tracing OOM kills... Ctrl-C to stop.", cli.json)?;
     poll_events(signals, cli.duration, |_| {
-        for kill in watcher.kills() {
+        let kills = watcher.kills();
+        let lost = watcher.lost()?;
+        if let Some(metrics) = &mut metrics
+            && (!kills.is_empty() || lost.0.iter().any(|(_, n)| *n > 0))
+        {
+            for kill in &kills {
+                metrics.count("kills", KILLS, LABELS, kill.label_values(), 1);
+            }
+            metrics.end_counts(&lost);
+        }
+        for kill in kills {
             let mut out = stdout();
             if cli.json {
                 serde_json::to_writer(&mut out, &kill.json())?;
@@ -35,7 +53,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             }
             out.flush()?;
         }
-        watcher.lost()?;
         Ok(())
     })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Parser;
 use tcpretrans::Options;
 use tcpretrans_ebpf::{AF_INET, AF_INET6};
-use toolkit_cli::{CgroupSplitArgs, VERSION};
+use toolkit_cli::{CgroupSplitArgs, EventMetricsArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -59,6 +59,8 @@ pub struct Cli {
     /// With -c: count per cgroup of the socket instead of per flow
     #[command(flatten)]
     pub split: CgroupSplitArgs,
+    #[command(flatten)]
+    pub metrics: EventMetricsArgs,
 }
 
 impl Cli {

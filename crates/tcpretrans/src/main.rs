@@ -39,6 +39,24 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             )
             .exit();
     }
+    if cli.count && cli.interval.is_none() && cli.metrics.listen.is_some() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--listen with -c needs -i: the counts are read from the kernel each interval",
+            )
+            .exit();
+    }
+    let labels: &'static [&'static str] = match (cli.count, cli.split.per_cgroup) {
+        (_, true) => toolkit_cgroup::LABELS,
+        (true, false) => &["laddr", "raddr"],
+        (false, false) => &["state"],
+    };
+    let mut metrics = cli.metrics.counters("tcpretrans")?;
+    if let Some(metrics) = &mut metrics {
+        report::declare_metrics(metrics, labels);
+        metrics.publish();
+    }
     let options = cli.options();
     let mut tracer = Tracer::attach("tcpretrans", &KernelBtf::load()?, &options)?;
     print_banner("Tracing retransmits ... Hit Ctrl-C to end", cli.json)?;
@@ -49,6 +67,12 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         return run_intervals(signals, interval, count, || {
             if cli.split.per_cgroup {
                 let (rows, lost) = tracer.cgroups()?;
+                if let Some(metrics) = &mut metrics {
+                    for (row, counts) in &rows {
+                        report::count(metrics, labels, row.label_values(), *counts);
+                    }
+                    metrics.end_counts(&lost);
+                }
                 let stamp = cli.interval.is_some();
                 return Ok(report::write_cgroup_counts(
                     &mut stdout(),
@@ -59,6 +83,12 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
                 )?);
             }
             let (flows, lost) = tracer.flows()?;
+            if let Some(metrics) = &mut metrics {
+                for (flow, counts) in &flows {
+                    report::count(metrics, labels, report::flow_values(flow), *counts);
+                }
+                metrics.end_counts(&lost);
+            }
             report::write_counts(
                 &mut stdout(),
                 flows,
@@ -76,7 +106,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     }
     poll_events(signals, cli.duration, |_| {
         let mut out = stdout();
-        let (events, _lost) = tracer.events()?;
+        let (events, lost) = tracer.events()?;
+        if let Some(metrics) = &mut metrics
+            && (!events.is_empty() || lost.0.iter().any(|(_, n)| *n > 0))
+        {
+            for event in &events {
+                let state = report::state_name(event.state).to_string();
+                report::count(metrics, labels, vec![state], [1, u64::from(event.segments)]);
+            }
+            metrics.end_counts(&lost);
+        }
         for event in &events {
             report::write_event(&mut out, event, cli.json)?;
         }

@@ -8,7 +8,10 @@ use std::{
 use serde_json::{Value, json};
 use tcpretrans_ebpf::{AF_INET, Flow, RetransEvent};
 use toolkit_drain::Losses;
-use toolkit_report::output::{local_hms, losses_json, rfc3339_now};
+use toolkit_report::{
+    OpenMetrics,
+    output::{local_hms, losses_json, rfc3339_now},
+};
 
 /// bcc's names of the kernel's TCP states.
 pub fn state_name(state: u8) -> &'static str {
@@ -99,6 +102,42 @@ pub fn write_event(w: &mut impl Write, event: &RetransEvent, json: bool) -> io::
         format!("{}:{}", ends.laddr, ends.lport),
         format!("{}:{}", ends.raddr, ends.rport),
     )
+}
+
+/// `tcpretrans_retransmits_total` and `tcpretrans_segments_total`: help.
+const RETRANSMITS: &str = "Retransmitted skbs, since tcpretrans started.";
+const SEGMENTS: &str = "Segments those skbs carried (more than one with TSO/GSO).";
+
+/// The metrics' counter families, declared before any retransmit so that
+/// scrapers see them (at 0) from the start; by TCP state, by flow (`-c`)
+/// or by cgroup (`-G`).
+pub fn declare_metrics(metrics: &mut OpenMetrics, labels: &'static [&'static str]) {
+    metrics.declare_counter("retransmits", RETRANSMITS, labels);
+    metrics.declare_counter("segments", SEGMENTS, labels);
+}
+
+/// Adds retransmits and segments with these label values.
+pub fn count(
+    metrics: &mut OpenMetrics,
+    labels: &'static [&'static str],
+    values: Vec<String>,
+    [retransmits, segments]: [u64; 2],
+) {
+    metrics.count(
+        "retransmits",
+        RETRANSMITS,
+        labels,
+        values.clone(),
+        retransmits,
+    );
+    metrics.count("segments", SEGMENTS, labels, values, segments);
+}
+
+/// The label values of a flow in the metrics: its addresses (ports are
+/// left out: an ephemeral port per connection would make a series each).
+pub fn flow_values(flow: &Flow) -> Vec<String> {
+    let ends = Endpoints::of(flow);
+    vec![ends.laddr, ends.raddr]
 }
 
 /// `-c`: the flows' counts (retransmitted skbs, and the segments they

@@ -181,6 +181,33 @@ impl MetricsArgs {
     }
 }
 
+/// The event tools' metrics (oomkill, tcpretrans): counters, cumulative
+/// since start, published as events come rather than per interval.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EventMetricsArgs {
+    /// Also write the counts, since start, as OpenMetrics text to FILE
+    /// (rewritten atomically when they change; for node_exporter's
+    /// textfile collector)
+    #[arg(long, value_name = "FILE")]
+    pub openmetrics: Option<std::path::PathBuf>,
+    /// Serve the counts, since start, on http://ADDR/metrics (PORT or
+    /// :PORT on 127.0.0.1, or HOST:PORT), updated as events come
+    #[arg(long, value_name = "ADDR", value_parser = toolkit_report::openmetrics::parse_listen)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl EventMetricsArgs {
+    /// A counters-only tool's metrics, published where these options say
+    /// (see [`MetricsArgs::open`]); `None` when they go nowhere.
+    pub fn counters(&self, tool: &'static str) -> Result<Option<OpenMetrics>> {
+        let sinks = MetricsArgs {
+            openmetrics: self.openmetrics.clone(),
+            listen: self.listen,
+        };
+        sinks.counters(tool)
+    }
+}
+
 /// `--color`: when the heatmap is in colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorWhen {

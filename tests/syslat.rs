@@ -603,8 +603,12 @@ fn above_counts_the_sleeps_past_a_threshold() {
         .concat(),
     );
     let inside = Running::start("syslat", &[&sleeps[..], &["--above", "10.05ms"]].concat());
+    let compact = Running::start(
+        "syslat",
+        &[&sleeps[..], &["--above", "10ms", "--compact", "0.5"]].concat(),
+    );
     child.run_to_end();
-    let (json, text) = (on_edge.stop(), inside.stop());
+    let (json, text, compact) = (on_edge.stop(), inside.stop(), compact.stop());
     // SAFETY: the child has exited; TIMED_SLEEPS u64s were written.
     let timed: Vec<u64> =
         unsafe { std::slice::from_raw_parts(shared.cast::<u64>(), TIMED_SLEEPS) }.to_vec();
@@ -647,6 +651,14 @@ fn above_counts_the_sleeps_past_a_threshold() {
         "{om}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+    // --compact: an ABOVE column whose intervals add up to the same count.
+    let mut lines = compact.lines().skip_while(|l| l.starts_with("Tracing"));
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&header[8..10], ["ABOVE", "SHARE"], "{compact}");
+    let summed: u64 = lines
+        .map(|l| l.split_whitespace().nth(8).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(summed, count, "{compact}");
 
     // Inside [10, 11) ms: "N to M of 1000", the bin named.
     let line = text

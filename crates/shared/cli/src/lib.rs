@@ -332,7 +332,7 @@ impl HistArgs {
         if self.json {
             OutputMode::Json
         } else if hires.compact {
-            OutputMode::Compact(CompactPrinter::new(title, unit, always))
+            OutputMode::Compact(CompactPrinter::new(title, unit, always).with_above(hires.above))
         } else if hires.heatmap {
             let forced = match hires.color {
                 ColorWhen::Auto => None,

@@ -287,6 +287,9 @@ pub struct CompactPrinter {
     unit: Unit,
     header_done: bool,
     seen: std::collections::BTreeSet<String>,
+    /// `--above`: the threshold (raw units) whose count and share end
+    /// each line.
+    above: Option<u64>,
 }
 
 impl CompactPrinter {
@@ -298,7 +301,38 @@ impl CompactPrinter {
             unit,
             header_done: false,
             seen: always.into_iter().collect(),
+            above: None,
         }
+    }
+
+    /// Ends each line with the count and share of samples at or above
+    /// `threshold` (raw units): `ABOVE` and `SHARE`, a range (`70-74`)
+    /// when the threshold is inside a bin.
+    pub fn with_above(mut self, threshold: Option<u64>) -> Self {
+        self.above = threshold;
+        self
+    }
+
+    /// The `ABOVE` and `SHARE` cells of `hist`, or nothing.
+    fn above_cells(&self, hist: &LlHist) -> String {
+        let Some(threshold) = self.above else {
+            return String::new();
+        };
+        let above = toolkit_core::loglinear::above(&hist.bins, threshold);
+        let share = |n: u64| 100.0 * n as f64 / hist.count.max(1) as f64;
+        let most = above.count + above.straddling;
+        let (count, share) = if above.straddling == 0 {
+            (
+                above.count.to_string(),
+                format!("{:.1}%", share(above.count)),
+            )
+        } else {
+            (
+                format!("{}-{most}", above.count),
+                format!("{:.1}-{:.1}%", share(above.count), share(most)),
+            )
+        };
+        format!(" {count:>10} {share:>12}")
     }
 
     /// Writes one interval: `rows` are the keys with samples, in display
@@ -310,9 +344,19 @@ impl CompactPrinter {
         rows: impl IntoIterator<Item = (String, Option<&'a LlHist>)>,
     ) -> io::Result<()> {
         if !std::mem::replace(&mut self.header_done, true) {
+            let (above, note) = match self.above {
+                Some(threshold) => (
+                    format!(" {:>10} {:>12}", "ABOVE", "SHARE"),
+                    format!(
+                        "; ABOVE: {:.1} or more",
+                        threshold as f64 / self.unit.divisor() as f64
+                    ),
+                ),
+                None => (String::new(), String::new()),
+            };
             writeln!(
                 w,
-                "{:<8} {:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}  ({})",
+                "{:<8} {:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}{above}  ({}{note})",
                 "TIME",
                 self.title,
                 "COUNT",
@@ -333,21 +377,26 @@ impl CompactPrinter {
                 let p = ll_percentiles(hist, &COMPACT_PERCENTILES);
                 writeln!(
                     w,
-                    "{time:<8} {key:<16} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                    "{time:<8} {key:<16} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}{}",
                     hist.count,
                     p[0] / scale,
                     p[1] / scale,
                     p[2] / scale,
                     p[3] / scale,
-                    hist.max as f64 / scale
+                    hist.max as f64 / scale,
+                    self.above_cells(hist)
                 )?;
             }
             self.seen.insert(key);
         }
+        let none = match self.above {
+            Some(_) => format!(" {:>10} {:>12}", 0, "-"),
+            None => String::new(),
+        };
         for key in idle {
             writeln!(
                 w,
-                "{time:<8} {key:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                "{time:<8} {key:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10}{none}",
                 0, "-", "-", "-", "-", "-"
             )?;
         }

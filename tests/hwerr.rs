@@ -90,8 +90,14 @@ fn a_poisoned_page_is_one_memory_failure() {
         assert!(!out.stdout.contains("memory-failure"), "{}", out.stdout);
         return;
     }
+    let dir = std::env::temp_dir().join(format!("hwerr-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let metrics = dir.join("hwerr.prom");
     let mut lines = Running::start("hwerr", &["--json"]);
-    let counts = Running::start("hwerr", &["-c", "--json"]);
+    let counts = Running::start(
+        "hwerr",
+        &["-c", "--json", "--openmetrics", metrics.to_str().unwrap()],
+    );
     let child = ForkedChild::new(poison_one_page);
     child.run_to_end();
     // The event's own line, then the tool stopped: nothing else came.
@@ -111,6 +117,17 @@ fn a_poisoned_page_is_one_memory_failure() {
         record["counts"]["memory-failure"]["uncorrected"], 1,
         "{record}"
     );
+    // The same count for Prometheus, and every other cell at 0.
+    let om = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        om.contains("hwerr_errors_total{source=\"memory-failure\",severity=\"uncorrected\"} 1\n"),
+        "{om}"
+    );
+    assert!(
+        om.contains("hwerr_errors_total{source=\"memory-failure\",severity=\"corrected\"} 0\n"),
+        "{om}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Asks the kernel matrix's host for a machine check: a corrected error

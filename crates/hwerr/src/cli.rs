@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use toolkit_cli::VERSION;
+use toolkit_cli::{EventMetricsArgs, VERSION};
 
 pub const EXAMPLES: &str = "\
 EXAMPLES:
@@ -36,6 +36,8 @@ pub struct Cli {
     /// object of counts
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub metrics: EventMetricsArgs,
 }
 
 #[cfg(test)]

@@ -17,13 +17,28 @@ use crate::cli::Cli;
 /// The OVERHEAD section of `man hwerr`: measured cost per event.
 const OVERHEAD: &str = "One program per RAS or MCE tracepoint, which runs once per hardware error: no cost at other times.";
 
+/// `hwerr_errors_total`'s help.
+const ERRORS: &str = "Hardware errors the kernel reported, by source and severity.";
+
 fn main() {
     tool_main("hwerr", OVERHEAD, run)
 }
 
 fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
+    let mut metrics = cli.metrics.counters("hwerr")?;
     let btf = KernelBtf::load()?;
     let (present, absent) = hwerr::available(&btf);
+    // Every source watched, at 0 for both severities: "no error" is a
+    // series, not an absence.
+    if let Some(metrics) = &mut metrics {
+        for source in &present {
+            for severity in ["corrected", "uncorrected"] {
+                let values = vec![source.name.to_string(), severity.to_string()];
+                metrics.count("errors", ERRORS, &["source", "severity"], values, 0);
+            }
+        }
+        metrics.publish();
+    }
     let mut watcher = Watcher::attach("hwerr", &btf)?;
     let watched: Vec<&str> = present.iter().map(|s| s.name).collect();
     print_banner(
@@ -42,7 +57,18 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         present.iter().map(|s| (s.name, BTreeMap::new())).collect();
     let mut header = false;
     poll_events(signals, cli.duration, |last| {
-        for error in watcher.errors() {
+        let errors = watcher.errors();
+        let lost = watcher.lost()?;
+        if let Some(metrics) = &mut metrics
+            && (!errors.is_empty() || lost.0.iter().any(|(_, n)| *n > 0))
+        {
+            for error in &errors {
+                let values = vec![error.source.to_string(), error.severity.clone()];
+                metrics.count("errors", ERRORS, &["source", "severity"], values, 1);
+            }
+            metrics.end_counts(&lost);
+        }
+        for error in errors {
             *counts
                 .entry(error.source)
                 .or_default()
@@ -64,7 +90,6 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
             }
             out.flush()?;
         }
-        let lost = watcher.lost()?;
         if last && cli.count {
             write_counts(&counts, &lost, cli.json)?;
         }

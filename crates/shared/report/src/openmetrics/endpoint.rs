@@ -40,6 +40,12 @@ struct Exposition {
     protobuf: Vec<u8>,
 }
 
+impl Exposition {
+    fn body(&self, protobuf: bool) -> &[u8] {
+        if protobuf { &self.protobuf } else { &self.text }
+    }
+}
+
 type Shared = Arc<Mutex<Arc<Exposition>>>;
 
 /// A listening endpoint; its thread serves until the process exits.
@@ -121,8 +127,12 @@ struct Connection {
     stream: TcpStream,
     /// Bytes of the request read so far.
     request: Vec<u8>,
-    /// The response being written, and how much of it is written.
+    /// The response being written (its head, and the whole of a small
+    /// body), then the exposition it serves, shared with every other
+    /// connection serving it rather than copied (`true`: the protobuf);
+    /// and how much of both is written.
     response: Vec<u8>,
+    shared: Option<(Arc<Exposition>, bool)>,
     written: usize,
     /// Close once the response is written.
     close: bool,
@@ -204,6 +214,7 @@ impl Server {
                 stream,
                 request: Vec::new(),
                 response: Vec::new(),
+                shared: None,
                 written: 0,
                 close: false,
                 last: now,
@@ -236,15 +247,16 @@ impl Connection {
                 return true;
             }
         }
-        loop {
-            match self.stream.write(&self.response[self.written..]) {
+        let body = self.shared.as_ref().map_or(&[][..], |(e, p)| e.body(*p));
+        let total = self.response.len() + body.len();
+        while self.written < total {
+            let rest = match self.written.checked_sub(self.response.len()) {
+                None => &self.response[self.written..],
+                Some(into_body) => &body[into_body..],
+            };
+            match self.stream.write(rest) {
                 Ok(0) => return false,
-                Ok(n) => {
-                    self.written += n;
-                    if self.written == self.response.len() {
-                        break;
-                    }
-                }
+                Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return false,
@@ -255,6 +267,7 @@ impl Connection {
             return false;
         }
         self.response = Vec::new();
+        self.shared = None;
         self.written = 0;
         // A pipelined request may already be waiting.
         if self.respond(current) {
@@ -289,33 +302,29 @@ impl Connection {
             self.error(405, "Method Not Allowed");
             return true;
         }
-        let (content_type, body) = match request.path {
+        let get = request.method == "GET";
+        match request.path {
             "/metrics" => {
                 let latest = Arc::clone(&current.lock().unwrap_or_else(|p| p.into_inner()));
-                if request.wants_protobuf {
-                    (
-                        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
-                        latest.protobuf.clone(),
-                    )
+                let protobuf = request.wants_protobuf;
+                let content_type = if protobuf {
+                    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
                 } else {
-                    (
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        latest.text.clone(),
-                    )
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                };
+                let length = latest.body(protobuf).len();
+                self.response = head_bytes(200, "OK", content_type, length, self.close, "");
+                self.shared = get.then_some((latest, protobuf));
+            }
+            "/" => {
+                let body = b"<html><body><a href=\"/metrics\">/metrics</a></body></html>\n";
+                let html = "text/html; charset=utf-8";
+                self.response = head_bytes(200, "OK", html, body.len(), self.close, "");
+                if get {
+                    self.response.extend_from_slice(body);
                 }
             }
-            "/" => (
-                "text/html; charset=utf-8",
-                b"<html><body><a href=\"/metrics\">/metrics</a></body></html>\n".to_vec(),
-            ),
-            _ => {
-                self.error(404, "Not Found");
-                return true;
-            }
-        };
-        self.response = head_bytes(200, "OK", content_type, body.len(), self.close, "");
-        if request.method == "GET" {
-            self.response.extend_from_slice(&body);
+            _ => self.error(404, "Not Found"),
         }
         true
     }

@@ -56,11 +56,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     let mut counts: BTreeMap<&str, BTreeMap<String, u64>> =
         present.iter().map(|s| (s.name, BTreeMap::new())).collect();
     let mut header = false;
+    // The first poll publishes every loss reason, at 0: the counter is
+    // there from the start, as the interval tools' is.
+    let mut first = true;
     poll_events(signals, cli.duration, |last| {
         let errors = watcher.errors();
         let lost = watcher.lost()?;
         if let Some(metrics) = &mut metrics
-            && (!errors.is_empty() || lost.0.iter().any(|(_, n)| *n > 0))
+            && (std::mem::take(&mut first)
+                || !errors.is_empty()
+                || lost.0.iter().any(|(_, n)| *n > 0))
         {
             for error in &errors {
                 let values = vec![error.source.to_string(), error.severity.clone()];

@@ -32,11 +32,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
     }
     let mut watcher = Watcher::attach("oomkill", &KernelBtf::load()?)?;
     print_banner("Tracing OOM kills... Ctrl-C to stop.", cli.json)?;
+    // The first poll publishes every loss reason, at 0: the counter is
+    // there from the start, as the interval tools' is.
+    let mut first = true;
     poll_events(signals, cli.duration, |_| {
         let kills = watcher.kills();
         let lost = watcher.lost()?;
         if let Some(metrics) = &mut metrics
-            && (!kills.is_empty() || lost.0.iter().any(|(_, n)| *n > 0))
+            && (std::mem::take(&mut first)
+                || !kills.is_empty()
+                || lost.0.iter().any(|(_, n)| *n > 0))
         {
             for kill in &kills {
                 metrics.count("kills", KILLS, LABELS, kill.label_values(), 1);

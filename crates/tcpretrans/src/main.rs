@@ -104,11 +104,16 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         report::write_event_header(&mut out)?;
         out.flush()?;
     }
+    // The first poll publishes every loss reason, at 0: the counter is
+    // there from the start, as the interval tools' is.
+    let mut first = true;
     poll_events(signals, cli.duration, |_| {
         let mut out = stdout();
         let (events, lost) = tracer.events()?;
         if let Some(metrics) = &mut metrics
-            && (!events.is_empty() || lost.0.iter().any(|(_, n)| *n > 0))
+            && (std::mem::take(&mut first)
+                || !events.is_empty()
+                || lost.0.iter().any(|(_, n)| *n > 0))
         {
             for event in &events {
                 let state = report::state_name(event.state).to_string();

@@ -29,14 +29,19 @@ impl Drop for Server {
     }
 }
 
-/// Two different ports free on 127.0.0.1 now (both held while the
-/// second is chosen).
-fn free_ports() -> (u16, u16) {
-    let bind = || TcpListener::bind("127.0.0.1:0").unwrap();
-    let (a, b) = (bind(), bind());
-    let port = |l: &TcpListener| l.local_addr().unwrap().port();
-    (port(&a), port(&b))
+/// `N` different ports free on 127.0.0.1 now (all held until the last is
+/// chosen): every port a test uses comes from one call, so no two of its
+/// servers are handed the same one.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
+
+/// One fleet at a time: each test's servers and tools take ports that are
+/// free when chosen, which a fleet started beside it could take first.
+static ONE_FLEET_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// `GET path` from 127.0.0.1:port: the status code and body.
 fn get(port: u16, path: &str) -> Option<(u32, String)> {
@@ -76,17 +81,18 @@ struct Fleet {
 impl Fleet {
     /// node_exporter's textfile collector, scraped by Prometheus.
     fn start() -> Fleet {
-        Fleet::launch(true, &[], false)
+        Fleet::launch(true, &[], false, free_ports())
     }
 
     /// Prometheus with native histograms on, scraping the tools'
     /// `--listen` endpoints at `ports` on 127.0.0.1.
-    fn scraping(ports: &[u16]) -> Fleet {
-        Fleet::launch(false, ports, true)
+    fn scraping(ports: &[u16], own: [u16; 2]) -> Fleet {
+        Fleet::launch(false, ports, true, own)
     }
 
-    fn launch(exporter: bool, ports: &[u16], native: bool) -> Fleet {
-        let (exporter_port, prometheus_port) = free_ports();
+    /// `own`: node_exporter's port and Prometheus'.
+    fn launch(exporter: bool, ports: &[u16], native: bool, own: [u16; 2]) -> Fleet {
+        let [exporter_port, prometheus_port] = own;
         // One directory per fleet: the tests run side by side.
         let dir = std::env::temp_dir().join(format!(
             "toolkit-fleet-{}-{prometheus_port}",
@@ -225,6 +231,9 @@ fn slot_of(us: f64) -> i32 {
 
 #[test]
 fn prometheus_scrapes_what_the_tools_counted() {
+    let _alone = ONE_FLEET_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let fleet = Fleet::start();
 
     // syslat: counts per syscall, and the p50 of the sleeps.
@@ -374,11 +383,18 @@ fn classic_buckets(text: &str, series: &str) -> Vec<(f64, f64)> {
 
 #[test]
 fn native_histograms_keep_the_tools_percentiles() {
+    // Before the fork: the child must not hold the other test's pipes.
+    let _alone = ONE_FLEET_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let child = ForkedChild::new(three_sleeps);
     child.wait_blocked();
     let pid = child.pid.to_string();
-    let (syslat_port, syscount_port) = free_ports();
-    let fleet = Fleet::scraping(&[syslat_port, syscount_port]);
+    let [syslat_port, syscount_port, exporter_port, prometheus_port] = free_ports();
+    let fleet = Fleet::scraping(
+        &[syslat_port, syscount_port],
+        [exporter_port, prometheus_port],
+    );
     let sleeps = ["-p", &pid, "-s", "clock_nanosleep"];
     let served = Running::start(
         "syslat",

@@ -63,9 +63,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let errors = watcher.errors();
         let lost = watcher.lost()?;
         if let Some(metrics) = &mut metrics
-            && (std::mem::take(&mut first)
-                || !errors.is_empty()
-                || lost.0.iter().any(|(_, n)| *n > 0))
+            && (std::mem::take(&mut first) || !errors.is_empty() || lost.any())
         {
             for error in &errors {
                 let values = vec![error.source.to_string(), error.severity.clone()];

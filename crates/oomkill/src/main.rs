@@ -39,9 +39,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let kills = watcher.kills();
         let lost = watcher.lost()?;
         if let Some(metrics) = &mut metrics
-            && (std::mem::take(&mut first)
-                || !kills.is_empty()
-                || lost.0.iter().any(|(_, n)| *n > 0))
+            && (std::mem::take(&mut first) || !kills.is_empty() || lost.any())
         {
             for kill in &kills {
                 metrics.count("kills", KILLS, LABELS, kill.label_values(), 1);

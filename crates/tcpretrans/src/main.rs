@@ -111,9 +111,7 @@ fn run(cli: Cli, signals: &StopSignals) -> Result<()> {
         let mut out = stdout();
         let (events, lost) = tracer.events()?;
         if let Some(metrics) = &mut metrics
-            && (std::mem::take(&mut first)
-                || !events.is_empty()
-                || lost.0.iter().any(|(_, n)| *n > 0))
+            && (std::mem::take(&mut first) || !events.is_empty() || lost.any())
         {
             for event in &events {
                 let state = report::state_name(event.state).to_string();

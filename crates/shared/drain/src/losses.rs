@@ -18,6 +18,13 @@ pub const RECURSION: &str = "a program was already running on that CPU";
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Losses(pub Vec<(&'static str, u64)>);
 
+impl Losses {
+    /// Whether anything was lost.
+    pub fn any(&self) -> bool {
+        self.0.iter().any(|(_, n)| *n > 0)
+    }
+}
+
 /// Reports, after each interval, samples the kernel side could not record
 /// (counted in the object's per-CPU `u64` array [`DROPPED_MAP`], one index
 /// per reason): loss is said on stderr, and returned for JSON and

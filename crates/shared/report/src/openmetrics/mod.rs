@@ -396,6 +396,11 @@ impl OpenMetrics {
         if let Some(file) = &self.file {
             file.replace_or_warn(text.as_bytes());
         }
+        self.serve(text);
+    }
+
+    /// Hands the endpoint (if any) `text` and the protobuf exposition.
+    fn serve(&self, text: String) {
         if let Some(endpoint) = &self.endpoint {
             let protobuf = native::encode(&self.histograms, &self.counters, &self.gauges);
             endpoint.publish(text.into_bytes(), protobuf);
@@ -406,11 +411,12 @@ impl OpenMetrics {
     /// that cannot be written is said before tracing begins.
     pub fn publish_or_fail(&self) -> Result<()> {
         use anyhow::Context as _;
+        let text = self.render();
         if let Some(file) = &self.file {
-            file.replace(self.render().as_bytes())
+            file.replace(text.as_bytes())
                 .with_context(|| format!("writing {}", file.path().display()))?;
         }
-        self.publish();
+        self.serve(text);
         Ok(())
     }
 

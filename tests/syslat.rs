@@ -156,6 +156,28 @@ fn bad_input_is_one_line_and_nonzero() {
     }
 }
 
+/// A syscall of x86_64's table that arm64's (the generic one) lacks: on
+/// arm64, one line naming both architectures and the call programs make
+/// there instead; on x86_64, traced like any other.
+#[test]
+fn another_architectures_syscall_is_named_as_such() {
+    let out = run_tool("syslat", &["-s", "open", "0.1", "1"]);
+    if cfg!(target_arch = "aarch64") {
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            out.stderr.starts_with(
+                "error: invalid value 'open' for '--syscall <NAME[,NAME...]>': \
+                 an x86_64 syscall that aarch64 does not have; programs call openat instead \
+                 (syscount -l lists aarch64's)\n"
+            ),
+            "{out:?}"
+        );
+    } else {
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stdout.starts_with("Tracing syscalls"), "{out:?}");
+    }
+}
+
 /// Each sleep the percentile child measured itself, in ns, in memory shared
 /// with the test process (set up before the fork).
 static MEASURED: std::sync::atomic::AtomicPtr<u64> =

@@ -90,7 +90,7 @@ pub fn check_fstype(name: &str, known: &str) -> Result<()> {
 
 /// The offsets the kernel side follows, from this kernel's BTF.
 pub fn file_offsets(btf: &KernelBtf) -> Result<FileOffsets> {
-    let regs = |member: &str| btf.member_offset("pt_regs", member);
+    let regs = btf.syscall_regs()?.args;
     let mode = btf.member_offset("inode", "i_mode")?;
     let sb = btf.member_offset("inode", "i_sb")?;
     let block = mode.min(sb);
@@ -100,7 +100,7 @@ pub fn file_offsets(btf: &KernelBtf) -> Result<FileOffsets> {
         bail!("struct inode has i_mode at {mode} and i_sb at {sb}: not within one read");
     }
     Ok(FileOffsets {
-        regs_arg: [regs("di")?, regs("si")?, regs("dx")?, regs("r10")?],
+        regs_arg: [regs[0], regs[1], regs[2], regs[3]],
         task_files: btf.member_offset("task_struct", "files")?,
         files_fdt: btf.member_offset("files_struct", "fdt")?,
         fdt_max_fds: btf.member_offset("fdtable", "max_fds")?,

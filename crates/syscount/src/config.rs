@@ -50,7 +50,7 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         by_process: flag(options.by_process),
         filter_cgroup: flag(cgroup.is_some()),
         cgroup_level: cgroup.map_or(0, |c| c.level),
-        off_pt_regs_orig_ax: btf.member_offset("pt_regs", "orig_ax")?,
+        off_syscall_nr: btf.syscall_regs()?.nr,
         filter_tid: options.tid.unwrap_or(0),
         filter_ppid: options.ppid.unwrap_or(0),
         filter_syscalls: flag(options.syscalls.is_some()),
@@ -109,7 +109,7 @@ mod tests {
             config.filter_cgroup,
         ];
         assert_eq!(switches, [0; 6]);
-        assert_ne!(config.off_pt_regs_orig_ax, 0);
+        assert_ne!(config.off_syscall_nr, 0);
     }
 
     #[test]
@@ -135,7 +135,13 @@ mod tests {
         });
         assert_eq!(config.process.pid, std::process::id());
         assert_ne!(config.process.born_before, 0);
-        assert_eq!(config.nr_sigreturn, 15);
+        // rt_sigreturn: x86_64's 15, the generic table's (arm64's) 139.
+        let sigreturn = if cfg!(target_arch = "aarch64") {
+            139
+        } else {
+            15
+        };
+        assert_eq!(config.nr_sigreturn, sigreturn);
         assert_eq!(config.filter_errno, 2);
         assert_eq!((config.measure_latency, config.by_process), (1, 1));
         let failures = config_of(Options {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use syslat_ebpf::{Config, SYSCALL_SLOTS, maps};
 use toolkit_cgroup::CgroupFilter;
 use toolkit_load::{KernelBtf, PinnedPid};
-use toolkit_report::Unit;
+use toolkit_report::{Unit, names::syscall_number};
 
 /// What to trace and how.
 #[derive(Debug, Default)]
@@ -47,7 +47,8 @@ pub struct Options {
 /// own) is never traced. A pure function: tested without loading anything.
 pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config> {
     let flag = |on: bool| u32::from(on);
-    let regs = |member: &str| btf.member_offset("pt_regs", member);
+    let regs = btf.syscall_regs()?;
+    let nr = |name| syscall_number(name).unwrap_or(u32::MAX);
     Ok(Config {
         unit_divisor: options.unit.divisor(),
         process: PinnedPid::filter(options.process, btf)?,
@@ -59,8 +60,10 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         record_sizes: flag(options.record_sizes),
         loglinear: flag(options.loglinear),
         reclaim_per_process: flag(options.reclaim_per_process),
-        off_pt_regs_si: regs("si")?,
-        off_pt_regs_dx: regs("dx")?,
+        off_mmap_len: regs.args[1],
+        off_mremap_len: regs.args[2],
+        nr_mmap: nr("mmap"),
+        nr_mremap: nr("mremap"),
         filter_errno: options.errno.unwrap_or(0) as u32,
         filter_cgroup: flag(options.cgroup.is_some()),
         cgroup_level: options.cgroup.map_or(0, |c| c.level),
@@ -162,7 +165,8 @@ mod tests {
             config.reclaim_per_process,
         ];
         assert_eq!(switches, [1; 6]);
-        assert_ne!(config.off_pt_regs_si, config.off_pt_regs_dx);
+        assert_ne!(config.off_mmap_len, config.off_mremap_len);
+        assert_eq!(config.nr_mmap, syscall_number("mmap").unwrap());
         let sizes = map_sizes(&options);
         assert_eq!(sizes[0], (maps::HISTS, 12));
         assert_eq!(sizes[6], (maps::RECLAIM, maps::MAX_PROCESSES));

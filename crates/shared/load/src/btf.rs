@@ -13,6 +13,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 
+/// Offsets in `struct pt_regs` of a syscall's number and its arguments
+/// as it was entered ([`KernelBtf::syscall_regs`]). The number is read as
+/// the field's low 32 bits, signed: -1 where no syscall is in progress
+/// (after `rt_sigreturn`), whether the field is x86's `unsigned long
+/// orig_ax` or arm64's `s32 syscallno`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallRegs {
+    pub nr: u32,
+    pub args: [u32; 6],
+}
+
 /// Environment variable that points the tools at another BTF file (tests use
 /// it to simulate a kernel without BTF).
 pub const BTF_PATH_ENV: &str = "EBPF_TOOLKIT_BTF";
@@ -299,6 +310,38 @@ impl KernelBtf {
             .with_context(|| format!("struct {name} has no member {member} in kernel BTF"))
     }
 
+    /// Where the `struct pt_regs` that the `raw_syscalls` tracepoints pass
+    /// holds the syscall's number and arguments. The layout is the
+    /// architecture's, recognised by its members: x86_64's `orig_ax` or
+    /// arm64's `orig_x0`.
+    pub fn syscall_regs(&self) -> Result<SyscallRegs> {
+        let regs = |member: &str| self.member_offset("pt_regs", member);
+        if let Ok(nr) = regs("orig_ax") {
+            return Ok(SyscallRegs {
+                nr,
+                args: [
+                    regs("di")?,
+                    regs("si")?,
+                    regs("dx")?,
+                    regs("r10")?,
+                    regs("r8")?,
+                    regs("r9")?,
+                ],
+            });
+        }
+        if let Ok(arg0) = regs("orig_x0") {
+            // x0 becomes the return value; orig_x0 keeps the argument.
+            let x = regs("regs")?;
+            return Ok(SyscallRegs {
+                nr: regs("syscallno")?,
+                args: [arg0, x + 8, x + 16, x + 24, x + 32, x + 40],
+            });
+        }
+        bail!(
+            "struct pt_regs has neither x86_64's orig_ax nor arm64's orig_x0: unknown architecture"
+        )
+    }
+
     /// The socket offsets the network tools read (`sock_common`'s fields;
     /// it is the first member of `struct sock`, which is checked).
     pub fn sock_offsets(&self) -> Result<toolkit_core::SockOffsets> {
@@ -413,6 +456,31 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("not a valid BTF file"));
+    }
+
+    /// The architecture's syscall registers, found from BTF where the
+    /// ABI fixes them (x86_64's `struct pt_regs` is also its ptrace
+    /// layout; arm64's begins with the uapi `user_pt_regs`).
+    #[test]
+    fn syscall_regs_are_the_architectures() {
+        let btf = KernelBtf::load().unwrap();
+        let regs = btf.syscall_regs().unwrap();
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            regs,
+            SyscallRegs {
+                nr: 120,
+                args: [112, 104, 96, 56, 72, 64]
+            }
+        );
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(
+            regs,
+            SyscallRegs {
+                nr: 280,
+                args: [272, 8, 16, 24, 32, 40]
+            }
+        );
     }
 
     /// Runs wherever the kernel exposes BTF (this project's machines do);

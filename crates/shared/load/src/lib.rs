@@ -8,7 +8,7 @@ pub mod btf;
 pub mod process;
 
 pub use attach::{FORCE_RAW_TP_ENV, FORCE_TP_BTF_ENV, Hook, attach_tracepoints};
-pub use btf::KernelBtf;
+pub use btf::{KernelBtf, SyscallRegs};
 pub use process::{PinnedPid, TracedProcess};
 
 use anyhow::{Result, anyhow, bail};

@@ -30,9 +30,10 @@ pub struct Config {
     /// `-c`: only tasks in the cgroup (or below it), at this depth.
     pub filter_cgroup: u32,
     pub cgroup_level: u32,
-    /// `pt_regs.orig_ax`, from the running kernel's BTF: the syscall
-    /// number at sys_exit when its entry was not timed.
-    pub off_pt_regs_orig_ax: u32,
+    /// The syscall number's field in `pt_regs` (x86_64's `orig_ax`,
+    /// arm64's `syscallno`), from the running kernel's BTF: the number at
+    /// sys_exit when its entry was not timed.
+    pub off_syscall_nr: u32,
     /// `-t` (bcc): only this thread (0: all).
     pub filter_tid: u32,
     /// `--ppid` (bcc's `-c`): only children of this process (0: any).

@@ -95,13 +95,15 @@ fn traced() -> Option<u64> {
 
 /// The number of the syscall exiting, from `pt_regs` (when its entry was
 /// not timed). `rt_sigreturn` has replaced the registers with the signal
-/// frame's and set this number to -1, which no other syscall does.
+/// frame's and set this number to -1, which no other syscall does. The
+/// field's low 32 bits, signed: x86_64's is an `unsigned long`, arm64's
+/// an `s32` (both little-endian).
 #[inline(always)]
 fn exit_number<C: TracepointContext>(ctx: &C) -> u64 {
-    match C::arg_field::<u64>(ctx_arg(ctx, 0), global(&CONFIG.off_pt_regs_orig_ax)) {
-        Some(u64::MAX) => u64::from(global(&CONFIG.nr_sigreturn)),
-        Some(nr) => nr,
-        None => u64::MAX,
+    match C::arg_field::<i32>(ctx_arg(ctx, 0), global(&CONFIG.off_syscall_nr)) {
+        Some(-1) => u64::from(global(&CONFIG.nr_sigreturn)),
+        Some(nr) if nr >= 0 => nr as u64,
+        _ => u64::MAX,
     }
 }
 

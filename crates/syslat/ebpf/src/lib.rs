@@ -34,10 +34,14 @@ pub struct Config {
     pub loglinear: u32,
     /// memlat `--reclaim -P`: reclaim stall histograms per process.
     pub reclaim_per_process: u32,
-    /// `pt_regs` fields from the running kernel's BTF: mmap's and
-    /// mremap's length arguments.
-    pub off_pt_regs_si: u32,
-    pub off_pt_regs_dx: u32,
+    /// The `pt_regs` fields, from the running kernel's BTF, of mmap's
+    /// length (its second argument) and mremap's new length (its third).
+    pub off_mmap_len: u32,
+    pub off_mremap_len: u32,
+    /// mmap's and mremap's numbers in this architecture's table (memlat
+    /// `-s` records their lengths).
+    pub nr_mmap: u32,
+    pub nr_mremap: u32,
     /// syslat `-e`: only calls failing with this errno (0: any).
     pub filter_errno: u32,
     /// `-c`: only tasks in the cgroup (or below it), at this depth.

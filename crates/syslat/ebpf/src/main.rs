@@ -30,9 +30,6 @@ use toolkit_kernel::{
 #[unsafe(no_mangle)]
 static CONFIG: Config = Config::DEFAULT;
 
-const NR_MMAP: u64 = 9;
-const NR_MREMAP: u64 = 25;
-
 /// Syscall entry time of each thread (0: none), in its task storage.
 #[unsafe(link_section = ".maps")]
 #[unsafe(export_name = "SYSCALL_ENTRY")]
@@ -127,13 +124,15 @@ fn on_enter<C: EbpfContext>(ctx: &C) -> i32 {
     if !syscall_enter(&SYSCALL_ENTRY, nr) {
         bump(&DROPPED, dropped::START);
     }
-    if global(&CONFIG.record_sizes) != 0 && (nr == NR_MMAP || nr == NR_MREMAP) {
+    let nr_mmap = u64::from(global(&CONFIG.nr_mmap));
+    let nr_mremap = u64::from(global(&CONFIG.nr_mremap));
+    if global(&CONFIG.record_sizes) != 0 && (nr == nr_mmap || nr == nr_mremap) {
         let regs = ctx_arg(ctx, 0);
         // mmap(addr, len, ...), mremap(old_addr, old_len, new_len, ...)
-        let offset = if nr == NR_MMAP {
-            global(&CONFIG.off_pt_regs_si)
+        let offset = if nr == nr_mmap {
+            global(&CONFIG.off_mmap_len)
         } else {
-            global(&CONFIG.off_pt_regs_dx)
+            global(&CONFIG.off_mremap_len)
         };
         let len = read_kernel::<u64>(regs, offset).unwrap_or(0);
         match hist_entry(&SIZES, &(nr as u32)) {

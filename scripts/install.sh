@@ -7,7 +7,9 @@
 #   scripts/install.sh [--uninstall] [PREFIX]
 #
 # Builds with `cargo build --release --locked` unless the binaries are
-# already built (set NO_BUILD=1 to insist on that).
+# already built (set NO_BUILD=1 to insist on that). BIN_DIR=DIR installs the
+# binaries built in DIR instead, unbuilt: on an arm64 machine, the
+# cross-built target/aarch64-unknown-linux-gnu/release (docs/kernels.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,11 +35,11 @@ if [ $uninstall = 1 ]; then
     exit 0
 fi
 
-if [ -z "${NO_BUILD:-}" ]; then
+if [ -z "${NO_BUILD:-}" ] && [ -z "${BIN_DIR:-}" ]; then
     cargo build --release --locked
 fi
 for tool in "${TOOLS[@]}"; do
-    bin=target/release/$tool
+    bin=${BIN_DIR:-target/release}/$tool
     [ -x "$bin" ] || { echo "install: $bin missing: cargo build --release" >&2; exit 1; }
     mapfile -t dest < <(paths_of "$tool")
     install -D -m 0755 "$bin" "${dest[0]}"

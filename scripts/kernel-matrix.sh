@@ -3,8 +3,9 @@
 # compiled integration tests) with both hook kinds (tp_btf, forced raw_tp) on
 # every kernel listed in scripts/kernel-matrix/kernels.txt, each booted under
 # QEMU (software emulation) from a small initramfs, and on the host's own
-# kernel. Prints one table, kernel x tool x hook kind, and exits non-zero if
-# any cell fails.
+# kernel. Prints one table, kernel x architecture x tool x hook kind, and
+# exits non-zero if any cell fails. arm64 kernels (PKG:arm64) run the tools
+# and tests cross-built for aarch64, on Debian's arm64 userland.
 #
 # Usage: scripts/kernel-matrix.sh [--kernel PKG]... [--tool TOOL]...
 #                                  [--hook tp_btf|raw_tp]... [--no-host]
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --tool) tools+=("$2"); shift 2 ;;
     --hook) hooks+=("$2"); shift 2 ;;
     --no-host) host=0; shift ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -42,22 +43,43 @@ for tool in "${tools[@]}"; do
     grep -qx "$tool" tools.txt || die "unknown tool '$tool'"
 done
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing: run scripts/setup.sh"
+# The architecture of each kernel package: PKG:arm64 is arm64's.
+arch_of_package() { case $1 in *:arm64) echo aarch64 ;; *) echo x86_64 ;; esac; }
+arches=()
+for package in "${kernels[@]}"; do arches+=("$(arch_of_package "$package")"); done
+if [[ " ${arches[*]} " == *" aarch64 "* ]]; then
+    command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 is missing: run scripts/setup.sh"
+    command -v aarch64-linux-gnu-gcc >/dev/null || die "aarch64-linux-gnu-gcc is missing: run scripts/setup.sh"
+fi
 [ -x /usr/bin/busybox ] || die "busybox is missing: run scripts/setup.sh"
 
 work=$(mktemp -d /tmp/kernel-matrix.XXXXXX)
 # KERNEL_MATRIX_KEEP=1 keeps the initramfs and console logs for debugging.
 [ -n "${KERNEL_MATRIX_KEEP:-}" ] && log "keeping $work" || trap 'rm -rf "$work"' EXIT
 
-log "building the tools and the test binaries"
-cargo build --release --locked --quiet
-# test target name -> executable.
+# test_bin[ARCH|target name] -> executable.
 declare -A test_bin
-# To a file first: a test target that does not build fails the run here.
-cargo test --release --locked --no-run --message-format=json >"$work/tests.json" 2>"$work/tests.err" ||
-    { cat "$work/tests.err" >&2; die "the test binaries do not build"; }
-while read -r name path; do
-    test_bin[$name]=$path
-done < <(python3 -c '
+# Builds the tools and the test binaries for ARCH (x86_64 natively; aarch64
+# cross-built with the nightly toolchain, which builds std for it: the
+# command docs/kernels.md gives). The aarch64 tests abort on panic, as the
+# tools do (the release profile's), so that both share one build of std:
+# two, one unwinding, in one target directory do not link.
+build_for() { # arch
+    local arch=$1 cargo=(cargo) cargo_target=() test_only=() name path
+    log "building the tools and the test binaries for $arch"
+    if [ "$arch" = aarch64 ]; then
+        cargo=(cargo +nightly) # the linker: .cargo/config.toml
+        cargo_target=(--target aarch64-unknown-linux-gnu -Z build-std=std,panic_abort,test)
+        test_only=(-Z panic-abort-tests)
+    fi
+    "${cargo[@]}" build --release --locked --quiet "${cargo_target[@]}"
+    # To a file first: a test target that does not build fails the run here.
+    "${cargo[@]}" test --release --locked --no-run --message-format=json "${cargo_target[@]}" "${test_only[@]}" \
+        >"$work/tests-$arch.json" 2>"$work/tests-$arch.err" ||
+        { cat "$work/tests-$arch.err" >&2; die "the test binaries do not build for $arch"; }
+    while read -r name path; do
+        test_bin[$arch|$name]=$path
+    done < <(python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
     m = json.loads(line)
@@ -65,10 +87,13 @@ for line in open(sys.argv[1]):
         kind = m["target"]["kind"][0]
         # tests/<name>.rs is <name>; the unit tests of a crate are <name>.<kind>.
         name = m["target"]["name"] if kind == "test" else m["target"]["name"] + "." + kind
-        print(name, m["executable"])' "$work/tests.json")
+        print(name, m["executable"])' "$work/tests-$arch.json")
+}
+[ $host = 0 ] && [[ " ${arches[*]} " != *" x86_64 "* ]] || build_for x86_64
+[[ " ${arches[*]} " != *" aarch64 "* ]] || build_for aarch64
 
 # results[kernel|tool|hook] = pass, or the first error line of a failed check
-declare -A results timing
+declare -A results timing arch_of
 columns=()
 
 record() { # kernel, then "check HOOK TOOL TEST RESULT SECONDS WHY..." lines on stdin
@@ -87,13 +112,14 @@ record() { # kernel, then "check HOOK TOOL TEST RESULT SECONDS WHY..." lines on 
 
 # Stages a directory laid out as the tests expect: the tools in DIR, the
 # test binaries in DIR/deps (tool_path() looks beside deps/).
-stage_binaries() {
-    local dir=$1 target
+stage_binaries() { # dir, arch
+    local dir=$1 arch=$2 target release=target/release
+    [ "$arch" = x86_64 ] || release=target/aarch64-unknown-linux-gnu/release
     mkdir -p "$dir/deps"
-    for tool in $(cat tools.txt); do cp target/release/"$tool" "$dir/"; done
+    for tool in $(cat tools.txt); do cp "$release/$tool" "$dir/"; done
     for target in $(awk '!/^#/ && NF { print $2 }' "$here/checks.txt" | sort -u); do
-        [ -n "${test_bin[$target]:-}" ] || die "no test binary for $target (checks.txt)"
-        cp "${test_bin[$target]}" "$dir/deps/$target-matrix"
+        [ -n "${test_bin[$arch|$target]:-}" ] || die "no $arch test binary for $target (checks.txt)"
+        cp "${test_bin[$arch|$target]}" "$dir/deps/$target-matrix"
     done
     cp "$here/run-checks.sh" "$here/checks.txt" "$dir/"
 }
@@ -101,8 +127,9 @@ stage_binaries() {
 if [ $host = 1 ]; then
     kernel=$(uname -r)
     columns+=("$kernel")
+    arch_of[$kernel]=$(uname -m)
     log "host kernel $kernel"
-    stage_binaries "$work/host"
+    stage_binaries "$work/host" x86_64
     start=$(date +%s)
     for hook in "${hooks[@]}"; do
         record "$kernel" < <(sh "$work/host/run-checks.sh" "$work/host" "$work/host/checks.txt" "$hook" "${tools[@]}" |
@@ -152,10 +179,10 @@ add_module() {
     echo "$name.ko" >>"$root/matrix/modules.order"
 }
 
-# The guest's userland, shared by every kernel: busybox, the few programs
-# the tests run that busybox lacks or differs in, the tools and the tests.
-base=$work/rootfs
-if [ ${#kernels[@]} -gt 0 ]; then
+# The x86_64 guests' userland: busybox, the few programs the tests run
+# that busybox lacks or differs in, copied from this machine.
+x86_64_userland() { # root
+    local base=$1
     mkdir -p "$base"/{bin,dev,proc,sys,tmp,run,root,matrix}
     cp /usr/bin/busybox "$base/bin/busybox"
     for applet in $(/usr/bin/busybox --list); do
@@ -182,14 +209,63 @@ if [ ${#kernels[@]} -gt 0 ]; then
         --exclude=ensurepip --exclude=lib2to3 --exclude=__pycache__ --exclude=site-packages \
         --exclude=dist-packages -cf - python3.11 | tar -C "$base/usr/lib" -xf -
     for so in "$base"/usr/lib/python3.11/lib-dynload/*.so; do add_libs "$base" "$so"; done
-    stage_binaries "$base/matrix"
-    for elf in "$base"/matrix/* "$base"/matrix/deps/*; do
-        [ -f "$elf" ] && [ -x "$elf" ] && add_libs "$base" "$elf"
+}
+
+# The arm64 guests' userland: the same programs from Debian's arm64
+# packages, with the libraries they need (apt resolves them as if arm64
+# were this machine's only architecture, into an empty package database),
+# unpacked, never installed; busybox for the rest.
+aarch64_userland() { # root
+    local base=$1 debs=$work/debs-aarch64 applet dir found
+    mkdir -p "$debs/partial"
+    : >"$work/dpkg-status-aarch64"
+    apt-get -q -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
+        -o Dir::State::status="$work/dpkg-status-aarch64" -o Dir::Cache::archives="$debs" \
+        -o Debug::NoLocking=1 -o APT::Install-Recommends=0 --download-only -y install \
+        busybox-static bash coreutils util-linux mount e2fsprogs xfsprogs iproute2 nftables \
+        ethtool python3.11-minimal libpython3.11-stdlib >"$work/apt-aarch64.log" 2>&1 ||
+        { cat "$work/apt-aarch64.log" >&2; die "could not download the arm64 userland (dpkg --add-architecture arm64: scripts/setup.sh)"; }
+    mkdir -p "$base"
+    for deb in "$debs"/*.deb; do dpkg -x "$deb" "$base"; done
+    # Not needed by the checks: documentation, ICU (only xfs_scrub's), and
+    # what the x86_64 guests leave out of Python.
+    rm -rf "$base"/usr/share/{doc,man,info,locale,lintian,zoneinfo} "$base"/usr/sbin/xfs_scrub* \
+        "$base"/usr/lib/aarch64-linux-gnu/libicu* "$base"/var/cache "$base"/var/lib/dpkg
+    for dir in test tests idlelib tkinter ensurepip lib2to3; do rm -rf "$base/usr/lib/python3.11/$dir"; done
+    find "$base/usr/lib/python3.11" -name __pycache__ -prune -exec rm -rf {} +
+    mkdir -p "$base"/{bin,dev,proc,sys,tmp,run,root,matrix}
+    # Busybox's applets where Debian's packages brought no program (sed,
+    # grep, insmod, poweroff; /bin/sh). The applet list is the same
+    # busybox's, this machine's build.
+    for applet in $(/usr/bin/busybox --list); do
+        found=
+        for dir in bin sbin usr/bin usr/sbin; do
+            [ -e "$base/$dir/$applet" ] || [ -L "$base/$dir/$applet" ] && found=1
+        done
+        [ -n "$found" ] || ln -s busybox "$base/bin/$applet"
     done
-    cp "$here/init" "$base/init"
-    printf '%s\n' "${hooks[@]}" >"$base/matrix/hooks"
-    printf '%s\n' "${tools[@]}" >"$base/matrix/tools"
-fi
+    # The names init and the tests use, where the x86_64 guests have them.
+    ln -sf /sbin/losetup "$base/bin/losetup"
+    ln -sf /usr/bin/stdbuf "$base/bin/stdbuf"
+    ln -sf /usr/bin/python3.11 "$base/usr/bin/python3"
+}
+
+# The guests' root, one per architecture, shared by its kernels: the
+# userland, the tools and the tests, the checks and /init.
+declare -A base
+for arch in $([ ${#arches[@]} -eq 0 ] || printf '%s\n' "${arches[@]}" | sort -u); do
+    base[$arch]=$work/rootfs-$arch
+    "${arch}_userland" "${base[$arch]}"
+    stage_binaries "${base[$arch]}/matrix" "$arch"
+    if [ "$arch" = x86_64 ]; then
+        for elf in "${base[$arch]}"/matrix/* "${base[$arch]}"/matrix/deps/*; do
+            [ -f "$elf" ] && [ -x "$elf" ] && add_libs "${base[$arch]}" "$elf"
+        done
+    fi
+    cp "$here/init" "${base[$arch]}/init"
+    printf '%s\n' "${hooks[@]}" >"${base[$arch]}/matrix/hooks"
+    printf '%s\n' "${tools[@]}" >"${base[$arch]}/matrix/tools"
+done
 
 # The monitor command's output (QEMU's human monitor on a UNIX socket).
 monitor() { # socket, command
@@ -218,8 +294,8 @@ PY
 
 # Boots kernel RELEASE's guest (attempt N), runs its checks and records
 # them; false if the guest froze before it finished.
-boot_guest() { # release, vmlinuz, attempt
-    local release=$1 vmlinuz=$2 attempt=$3 console qemu start elapsed booted done_at running
+boot_guest() { # release, vmlinuz, attempt, arch
+    local release=$1 vmlinuz=$2 attempt=$3 arch=$4 console qemu start elapsed booted done_at running
     local socket=$work/monitor-$release-$attempt
     log "booting $release under QEMU (TCG)$([ "$attempt" = 1 ] || echo ", again: the first boot froze")"
     console=$work/console-$release-$attempt.log
@@ -234,12 +310,24 @@ boot_guest() { # release, vmlinuz, attempt
     # real machine, and a device whose interrupts the checks can drive.
     rm -f "$work/disk.img"
     truncate -s 512M "$work/disk.img"
-    qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 2048 \
-        -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
-        -drive "file=$work/disk.img,format=raw,if=virtio" \
-        -monitor "unix:$socket,server,nowait" \
-        -append "console=ttyS0 panic=-1 quiet loglevel=3 nokaslr unknown_nmi_panic=1" \
-        </dev/null >"$console" 2>&1 &
+    local disk=(-drive "file=$work/disk.img,format=raw,if=virtio") monitor=(-monitor "unix:$socket,server,nowait")
+    if [ "$arch" = aarch64 ]; then
+        # QEMU's generic arm64 machine (GICv3, PL011 serial, PCIe); a CPU
+        # without pointer authentication, which TCG emulates slowly.
+        # Multi-threaded TCG: the stale-translation race below is x86's
+        # text patching (arm64 patches through stop_machine).
+        qemu-system-aarch64 -machine virt,gic-version=3 -accel tcg -cpu max,pauth=off -smp 2 -m 2048 \
+            -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
+            "${disk[@]}" "${monitor[@]}" \
+            -append "console=ttyAMA0 panic=-1 quiet loglevel=3 nokaslr" \
+            </dev/null >"$console" 2>&1 &
+    else
+        qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 2048 \
+            -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
+            "${disk[@]}" "${monitor[@]}" \
+            -append "console=ttyS0 panic=-1 quiet loglevel=3 nokaslr unknown_nmi_panic=1" \
+            </dev/null >"$console" 2>&1 &
+    fi
     qemu=$!
     local injected=0 asked
     while kill -0 "$qemu" 2>/dev/null && [ $(($(date +%s) - start)) -lt "$guest_timeout" ]; do
@@ -255,7 +343,7 @@ boot_guest() { # release, vmlinuz, attempt
     done
     if kill -0 "$qemu" 2>/dev/null; then
         log "$release: no end after $guest_timeout s; the virtual CPUs:"
-        monitor "$socket" "info registers -a" | grep -E '^(CPU#|RIP|RSP|EFL)' | sed 's/^/  qemu: /' >&2
+        monitor "$socket" "info registers -a" | grep -E '^(CPU#|RIP|RSP|EFL|PC=)' | sed 's/^/  qemu: /' >&2
         monitor "$socket" "nmi" >/dev/null
         sleep 10
         kill "$qemu" 2>/dev/null
@@ -290,21 +378,24 @@ for package in "${kernels[@]}"; do
     while dep=$(apt-cache depends "$real" 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }') && [ -n "$dep" ]; do
         real=$dep
     done
-    deb=$(ls "$cache/${real}"_*.deb 2>/dev/null | head -n1 || true)
+    arch=$(arch_of_package "$package")
+    # (The file is named without the :arm64 qualifier.)
+    deb=$(ls "$cache/${real%:arm64}"_*.deb 2>/dev/null | head -n1 || true)
     if [ -z "$deb" ]; then
         log "downloading $real"
         (cd "$cache" && apt-get download -q "$real" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
-        deb=$(ls "$cache/${real}"_*.deb 2>/dev/null | head -n1 || true)
+        deb=$(ls "$cache/${real%:arm64}"_*.deb 2>/dev/null | head -n1 || true)
         [ -n "$deb" ] || die "could not download $real"
     fi
-    unpacked=$work/${real}
+    unpacked=$work/${real%:arm64}
     dpkg -x "$deb" "$unpacked"
     vmlinuz=$(ls "$unpacked"/boot/vmlinuz-* | head -n1)
     release=${vmlinuz##*/vmlinuz-}
     columns+=("$release")
+    arch_of[$release]=$arch
 
     root=$work/root-$release
-    cp -a "$base" "$root"
+    cp -a "${base[$arch]}" "$root"
     # virtio_blk: the guest's disk, whose interrupts hardirqs' check drives
     # (virtio_pci, its transport, is built in on 6.12, a module on 6.1).
     # loop: biolatency's and fsdist's devices.
@@ -323,7 +414,7 @@ for package in "${kernels[@]}"; do
     # both virtual CPUs stuck) is booted once more for its checks; the freeze
     # is reported with where the CPUs were, and fails the run if it recurs.
     for attempt in 1 2; do
-        boot_guest "$release" "$vmlinuz" "$attempt" && break
+        boot_guest "$release" "$vmlinuz" "$attempt" "$arch" && break
         [ "$attempt" = 1 ] || frozen_twice=1
     done
 done
@@ -331,12 +422,12 @@ done
 # The table: one row per kernel and tool, one column per hook kind; a
 # failed cell points to its first error line below the table.
 failed=${frozen_twice:-0} notes=()
-printf '\n%-32s %-11s' kernel tool
+printf '\n%-32s %-8s %-11s' kernel arch tool
 for hook in "${hooks[@]}"; do printf ' %-10s' "$hook"; done
 printf '\n'
 for kernel in "${columns[@]}"; do
     for tool in "${tools[@]}"; do
-        printf '%-32s %-11s' "$kernel" "$tool"
+        printf '%-32s %-8s %-11s' "$kernel" "${arch_of[$kernel]}" "$tool"
         for hook in "${hooks[@]}"; do
             cell=${results[$kernel|$tool|$hook]:-no result}
             if [ "$cell" = pass ]; then

@@ -3,7 +3,8 @@
 # LLVM 22 (for bpf-linker), nightly rust-src (for -Z build-std=core on the
 # eBPF side), bpf-linker, and the peers used as yardsticks in tests and
 # benchmarks (libbpf-tools, bpftrace, bpftool, stress-ng, perf, gcc),
-# QEMU for the kernel matrix, and Prometheus for the fleet test.
+# QEMU for the kernel matrix (x86_64 and aarch64 guests, with the arm64
+# cross linker), and Prometheus for the fleet test.
 # Idempotent: a second run only checks.
 set -euo pipefail
 
@@ -11,6 +12,14 @@ BPF_LINKER_VERSION=0.13.0
 LLVM_MAJOR=22
 
 log() { printf 'setup: %s\n' "$*" >&2; }
+
+# The kernel matrix's arm64 guests: their kernels and userland are
+# Debian's arm64 packages (downloaded, never installed).
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    log "adding arm64 to dpkg's architectures (the kernel matrix's arm64 guests)"
+    dpkg --add-architecture arm64
+    apt-get update -qq
+fi
 
 need_apt=()
 [ -x /usr/lib/llvm-${LLVM_MAJOR}/bin/llvm-config ] || need_apt+=("llvm-${LLVM_MAJOR}-dev")
@@ -49,6 +58,10 @@ need_matrix=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_matrix+=(qemu-system-x86)
 [ -x /bin/busybox ] || need_matrix+=(busybox-static)
 command -v xz >/dev/null 2>&1 || need_matrix+=(xz-utils)
+# The arm64 guests: QEMU's aarch64 emulator, and the cross linker and C
+# library the tools and tests are cross-built with (docs/kernels.md).
+command -v qemu-system-aarch64 >/dev/null 2>&1 || need_matrix+=(qemu-system-arm)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_matrix+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 if [ ${#need_matrix[@]} -gt 0 ]; then
     log "installing Debian packages for the kernel matrix: ${need_matrix[*]}"
     export DEBIAN_FRONTEND=noninteractive

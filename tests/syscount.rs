@@ -137,6 +137,32 @@ fn latency_total_is_plausible() {
     );
 }
 
+/// `-l` lists the table of the architecture the tool runs on, numbered
+/// as libc numbers it (an independent table): on arm64, the generic one,
+/// without x86_64's `open` and `fork`.
+#[test]
+fn list_is_the_architectures_table() {
+    let out = run_tool("syscount", &["-l"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed: std::collections::BTreeMap<&str, i64> = out
+        .stdout
+        .lines()
+        .filter_map(|line| {
+            let (nr, name) = line.trim().split_once(": ")?;
+            Some((name, nr.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(listed.get("read"), Some(&libc::SYS_read), "{}", out.stdout);
+    assert_eq!(listed.get("openat"), Some(&libc::SYS_openat));
+    assert_eq!(listed.get("newfstatat"), Some(&libc::SYS_newfstatat));
+    assert_eq!(listed.get("clone3"), Some(&libc::SYS_clone3));
+    if cfg!(target_arch = "aarch64") {
+        assert!(!listed.contains_key("open") && !listed.contains_key("fork"));
+    } else {
+        assert_eq!(listed.get("open"), Some(&2));
+    }
+}
+
 #[test]
 fn bad_input() {
     assert_usage_errors(

@@ -8,7 +8,9 @@
 # and tests cross-built for aarch64, on Debian's arm64 userland.
 #
 # Usage: scripts/kernel-matrix.sh [--kernel PKG]... [--tool TOOL]...
-#                                  [--hook tp_btf|raw_tp]... [--no-host]
+#                                  [--hook tp_btf|raw_tp]... [--no-host] [--ci]
+# --ci: a kernel whose kernels.txt line says ci=HOOK runs that hook kind
+# only (CI's time budget); without it, every kernel runs every hook kind.
 # Kernel packages are downloaded with apt-get (never installed) and kept in
 # $KERNEL_MATRIX_CACHE (default /var/cache/ebpf-toolkit/kernels).
 set -euo pipefail
@@ -22,13 +24,14 @@ guest_timeout=${KERNEL_MATRIX_TIMEOUT:-600}
 log() { printf 'kernel-matrix: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-kernels=() tools=() hooks=() host=1
+kernels=() tools=() hooks=() host=1 ci=0
 while [ $# -gt 0 ]; do
     case $1 in
     --kernel) kernels+=("$2"); shift 2 ;;
     --tool) tools+=("$2"); shift 2 ;;
     --hook) hooks+=("$2"); shift 2 ;;
     --no-host) host=0; shift ;;
+    --ci) ci=1; shift ;;
     -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -38,6 +41,15 @@ done
 for hook in "${hooks[@]}"; do
     case $hook in tp_btf | raw_tp) ;; *) die "unknown hook kind '$hook'" ;; esac
 done
+# The hook kinds kernel package PKG runs: all of them, or with --ci those
+# its kernels.txt line names (ci=HOOK,...), where they were asked for.
+hooks_of_package() {
+    local only hook
+    only=$(sed 's/#.*//' "$here/kernels.txt" | awk -v p="$1" '$1 == p { for (i = 2; i <= NF; i++) if ($i ~ /^ci=/) print substr($i, 4) }')
+    for hook in "${hooks[@]}"; do
+        if [ $ci = 0 ] || [ -z "$only" ] || [[ ",$only," == *",$hook,"* ]]; then echo "$hook"; fi
+    done
+}
 [ ${#tools[@]} -gt 0 ] || mapfile -t tools < <(awk '!/^#/ && NF { print $1 }' "$here/checks.txt" | awk '!seen[$0]++')
 for tool in "${tools[@]}"; do
     grep -qx "$tool" tools.txt || die "unknown tool '$tool'"
@@ -93,7 +105,7 @@ for line in open(sys.argv[1]):
 [[ " ${arches[*]} " != *" aarch64 "* ]] || build_for aarch64
 
 # results[kernel|tool|hook] = pass, or the first error line of a failed check
-declare -A results timing arch_of
+declare -A results timing arch_of ran
 columns=()
 
 record() { # kernel, then "check HOOK TOOL TEST RESULT SECONDS WHY..." lines on stdin
@@ -128,6 +140,7 @@ if [ $host = 1 ]; then
     kernel=$(uname -r)
     columns+=("$kernel")
     arch_of[$kernel]=$(uname -m)
+    ran[$kernel]=" ${hooks[*]} "
     log "host kernel $kernel"
     stage_binaries "$work/host" x86_64
     start=$(date +%s)
@@ -263,7 +276,6 @@ for arch in $([ ${#arches[@]} -eq 0 ] || printf '%s\n' "${arches[@]}" | sort -u)
         done
     fi
     cp "$here/init" "${base[$arch]}/init"
-    printf '%s\n' "${hooks[@]}" >"${base[$arch]}/matrix/hooks"
     printf '%s\n' "${tools[@]}" >"${base[$arch]}/matrix/tools"
 done
 
@@ -391,11 +403,18 @@ for package in "${kernels[@]}"; do
     dpkg -x "$deb" "$unpacked"
     vmlinuz=$(ls "$unpacked"/boot/vmlinuz-* | head -n1)
     release=${vmlinuz##*/vmlinuz-}
+    mapfile -t kernel_hooks < <(hooks_of_package "$package")
+    if [ ${#kernel_hooks[@]} = 0 ]; then
+        log "$release: none of the hook kinds asked for is its ci= one: not booted"
+        continue
+    fi
     columns+=("$release")
     arch_of[$release]=$arch
+    ran[$release]=" ${kernel_hooks[*]} "
 
     root=$work/root-$release
     cp -a "${base[$arch]}" "$root"
+    printf '%s\n' "${kernel_hooks[@]}" >"$root/matrix/hooks"
     # virtio_blk: the guest's disk, whose interrupts hardirqs' check drives
     # (virtio_pci, its transport, is built in on 6.12, a module on 6.1).
     # loop: biolatency's and fsdist's devices.
@@ -430,7 +449,9 @@ for kernel in "${columns[@]}"; do
         printf '%-32s %-8s %-11s' "$kernel" "${arch_of[$kernel]}" "$tool"
         for hook in "${hooks[@]}"; do
             cell=${results[$kernel|$tool|$hook]:-no result}
-            if [ "$cell" = pass ]; then
+            if [[ "${ran[$kernel]}" != *" $hook "* ]]; then
+                printf ' %-10s' "-" # not run here (--ci)
+            elif [ "$cell" = pass ]; then
                 printf ' %-10s' pass
             else
                 failed=1

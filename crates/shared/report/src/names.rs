@@ -49,13 +49,9 @@ impl Arch {
 
     /// The name of syscall `nr` in this architecture's table.
     pub fn syscall_name(self, nr: u32) -> Option<&'static str> {
-        match self {
-            Self::X86_64 => syscalls::x86_64::Sysno::new(nr as usize).map(|s| s.name()),
-            Self::Aarch64 if TIME64_ONLY_32BIT.contains(&nr) => None,
-            Self::Aarch64 => {
-                syscalls::aarch64::Sysno::new(nr as usize).map(|s| kernel_name(s.name()))
-            }
-        }
+        self.syscalls()
+            .find(|(n, _)| *n == nr)
+            .map(|(_, name)| name)
     }
 
     /// The number of the syscall called `name` in this architecture's table.

@@ -133,7 +133,7 @@ impl Tracer {
             let cgroups = cgroups.as_mut().map(|c| c.drain(tick)).transpose()?;
             Ok((
                 hists.drain(tick)?,
-                drain_optional(loglinear, tick)?,
+                drain_optional(loglinear.as_mut(), tick)?,
                 errors.drain(tick)?,
                 cgroups,
             ))

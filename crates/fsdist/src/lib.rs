@@ -275,7 +275,7 @@ impl Tracer {
         let ((hists, loglinear, cgroups), lost) = session.interval(|tick| {
             Ok((
                 hists.drain(tick)?,
-                drain_optional(loglinear, tick)?,
+                drain_optional(loglinear.as_mut(), tick)?,
                 cgroups.as_mut().map(|c| c.drain(tick)).transpose()?,
             ))
         })?;

@@ -1,19 +1,17 @@
 //! Hard-interrupt time by IRQ, for `hardirqs`: the programs on `irq:irq_handler_entry` and
 //! `irq:irq_handler_exit` loaded for [`Options`] and drained interval by
-//! interval ([`Tracer::interval`]); [`report`] names and prints them.
+//! interval ([`HistTracer::interval`]); [`report`] names and prints them.
 
 pub mod report;
-
-use std::collections::BTreeMap;
 
 use anyhow::Result;
 use hardirqs_ebpf::{dropped, maps};
 use toolkit_cgroup::CgroupFilter;
-use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{HistDrain, Losses, drain_optional};
+use toolkit_core::LlHist;
+use toolkit_drain::HistDrain;
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::Unit;
-use toolkit_session::{Attach, Session, Tool};
+use toolkit_session::{Attach, HistDrains, HistInterval, HistTool, HistTracer, Tool};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/hardirqs"));
 
@@ -30,15 +28,12 @@ pub struct Options {
     pub loglinear: bool,
 }
 
-/// One interval's figures.
-pub struct Interval {
-    /// Log2 histograms by IRQ number, only those that fired.
-    pub hists: Vec<(u32, Hist)>,
-    /// Their log-linear twins, with `loglinear`.
-    pub loglinear: BTreeMap<u32, LlHist>,
-    /// What the kernel side could not record.
-    pub lost: Losses,
-}
+/// One interval's figures: histograms by IRQ number, only those that
+/// fired.
+pub type Interval = HistInterval<u32>;
+
+/// The attached programs and their maps.
+pub type Tracer = HistTracer<Hardirqs>;
 
 /// hardirqs as a [`Tool`]: its object on `irq:irq_handler_entry` and
 /// `_exit`.
@@ -78,44 +73,14 @@ impl Tool for Hardirqs {
     }
 }
 
-/// The attached programs and their maps.
-pub struct Tracer {
-    session: Session,
-    hists: HistDrain<u32>,
-    loglinear: Option<HistDrain<u32, LlHist>>,
-}
+impl HistTool for Hardirqs {
+    type Key = u32;
 
-impl Tracer {
-    /// Loads the programs for `options` and attaches them, with the
-    /// kernel's `btf`; `tool` names the losses it reports.
-    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
-        let mut session = Session::start::<Hardirqs>(tool, btf, options)?;
-        let ebpf = session.ebpf();
-        let hists = HistDrain::new(ebpf, maps::HISTS)?;
+    fn drains(options: &Options, ebpf: &mut aya::Ebpf) -> Result<HistDrains<u32>> {
         let loglinear = options
             .loglinear
-            .then(|| HistDrain::new(ebpf, maps::LLHISTS))
+            .then(|| HistDrain::<u32, LlHist>::new(ebpf, maps::LLHISTS))
             .transpose()?;
-        Ok(Self {
-            session,
-            hists,
-            loglinear,
-        })
-    }
-
-    /// What happened since the last call (or since attaching).
-    pub fn interval(&mut self) -> Result<Interval> {
-        let Self {
-            session,
-            hists,
-            loglinear,
-        } = self;
-        let ((hists, loglinear), lost) =
-            session.interval(|tick| Ok((hists.drain(tick)?, drain_optional(loglinear, tick)?)))?;
-        Ok(Interval {
-            hists,
-            loglinear,
-            lost,
-        })
+        Ok(HistDrains::new(HistDrain::<u32>::new(ebpf, maps::HISTS)?).loglinear(loglinear))
     }
 }

@@ -143,7 +143,7 @@ impl Tracer {
             }
             let mut idle = Vec::new();
             let hists = drain.drain_with_idle(tick, &mut idle)?;
-            let loglinear = drain_optional(loglinear, tick)?;
+            let loglinear = drain_optional(loglinear.as_mut(), tick)?;
             if matches!(
                 grouping,
                 Grouping::Process | Grouping::Thread | Grouping::PidNamespace

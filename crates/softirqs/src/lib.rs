@@ -1,18 +1,16 @@
 //! Soft-interrupt time by vector, for `softirqs`: the programs on `irq:softirq_entry` and
 //! `irq:softirq_exit` loaded for [`Options`] and drained interval by
-//! interval ([`Tracer::interval`]); [`report`] prints them.
+//! interval ([`HistTracer::interval`]); [`report`] prints them.
 
 pub mod report;
-
-use std::collections::BTreeMap;
 
 use anyhow::Result;
 use softirqs_ebpf::{VECTORS, dropped, maps};
 use toolkit_core::{Hist, LlHist};
-use toolkit_drain::{ArrayDrain, Losses};
+use toolkit_drain::ArrayDrain;
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_report::Unit;
-use toolkit_session::{Attach, Session, Tool};
+use toolkit_session::{Attach, HistDrains, HistInterval, HistTool, HistTracer, Tool};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/softirqs"));
 
@@ -27,16 +25,12 @@ pub struct Options {
     pub loglinear: bool,
 }
 
-/// One interval's figures.
-pub struct Interval {
-    /// Log2 histograms by vector (the index in [`VECTORS`]), only those
-    /// that ran.
-    pub hists: Vec<(u32, Hist)>,
-    /// Their log-linear twins, with `loglinear`.
-    pub loglinear: BTreeMap<u32, LlHist>,
-    /// What the kernel side could not record.
-    pub lost: Losses,
-}
+/// One interval's figures: histograms by vector (the index in
+/// [`VECTORS`]), only those that ran.
+pub type Interval = HistInterval<u32>;
+
+/// The attached programs and their maps.
+pub type Tracer = HistTracer<Softirqs>;
 
 /// softirqs as a [`Tool`]: its object on `irq:softirq_entry` and `_exit`.
 pub struct Softirqs;
@@ -71,49 +65,14 @@ impl Tool for Softirqs {
     }
 }
 
-/// The attached programs and their maps.
-pub struct Tracer {
-    session: Session,
-    hists: ArrayDrain<Hist>,
-    loglinear: Option<ArrayDrain<LlHist>>,
-}
+impl HistTool for Softirqs {
+    type Key = u32;
 
-impl Tracer {
-    /// Loads the programs for `options` and attaches them, with the
-    /// kernel's `btf`; `tool` names the losses it reports.
-    pub fn attach(tool: &'static str, btf: &KernelBtf, options: &Options) -> Result<Self> {
-        let mut session = Session::start::<Softirqs>(tool, btf, options)?;
-        let ebpf = session.ebpf();
-        let hists = ArrayDrain::new(ebpf, maps::HISTS)?;
+    fn drains(options: &Options, ebpf: &mut aya::Ebpf) -> Result<HistDrains<u32>> {
         let loglinear = options
             .loglinear
-            .then(|| ArrayDrain::new(ebpf, maps::LLHISTS))
+            .then(|| ArrayDrain::<LlHist>::new(ebpf, maps::LLHISTS))
             .transpose()?;
-        Ok(Self {
-            session,
-            hists,
-            loglinear,
-        })
-    }
-
-    /// What happened since the last call (or since attaching).
-    pub fn interval(&mut self) -> Result<Interval> {
-        let Self {
-            session,
-            hists,
-            loglinear,
-        } = self;
-        let ((hists, loglinear), lost) = session.interval(|tick| {
-            let ll = match loglinear {
-                Some(drain) => drain.drain(tick)?.into_iter().collect(),
-                None => BTreeMap::new(),
-            };
-            Ok((hists.drain(tick)?, ll))
-        })?;
-        Ok(Interval {
-            hists,
-            loglinear,
-            lost,
-        })
+        Ok(HistDrains::new(ArrayDrain::<Hist>::new(ebpf, maps::HISTS)?).loglinear(loglinear))
     }
 }

@@ -278,10 +278,35 @@ impl<K: Pod + Ord, V: Counters> Histograms<K, V> {
     }
 }
 
-/// [`HistDrain::drain`] of a drain that may not exist (a map only used with
-/// some options): empty without one.
-pub fn drain_optional<K: Pod + Ord, V: Counters>(
-    drain: &mut Option<HistDrain<K, V>>,
+/// What every drain does: the values that changed since the last call,
+/// by key in order. Lets a tool hold its histograms' drain whatever map
+/// kind the kernel half keeps them in.
+pub trait Drain<K, V> {
+    fn drain(&mut self, tick: &Tick) -> Result<Vec<(K, V)>>;
+}
+
+impl<K: Pod + Ord, V: Counters> Drain<K, V> for HistDrain<K, V> {
+    fn drain(&mut self, tick: &Tick) -> Result<Vec<(K, V)>> {
+        HistDrain::drain(self, tick)
+    }
+}
+
+impl<K: Pod + Ord, V: Counters> Drain<K, V> for Histograms<K, V> {
+    fn drain(&mut self, tick: &Tick) -> Result<Vec<(K, V)>> {
+        Histograms::drain(self, tick)
+    }
+}
+
+impl<V: Counters> Drain<u32, V> for ArrayDrain<V> {
+    fn drain(&mut self, tick: &Tick) -> Result<Vec<(u32, V)>> {
+        ArrayDrain::drain(self, tick)
+    }
+}
+
+/// The drain of a map only used with some options, by key: empty without
+/// one.
+pub fn drain_optional<K: Ord, V, D: Drain<K, V> + ?Sized>(
+    drain: Option<&mut D>,
     tick: &Tick,
 ) -> Result<BTreeMap<K, V>> {
     match drain {

@@ -8,6 +8,13 @@
 //! privileges, the tracepoints' presence, load with the configuration set,
 //! the switches, attach in order, then each interval one [`Tick`] for every
 //! drain, the clock advanced, and the losses reported.
+//!
+//! A tool whose figures are histograms by key says how to drain them
+//! ([`HistTool`]), and its tracer is a [`HistTracer`].
+
+mod hists;
+
+pub use hists::{HistDrains, HistInterval, HistTool, HistTracer};
 
 use anyhow::{Context as _, Result};
 use aya::{Ebpf, Pod, maps::Array};

@@ -277,6 +277,10 @@ for arch in $([ ${#arches[@]} -eq 0 ] || printf '%s\n' "${arches[@]}" | sort -u)
     fi
     cp "$here/init" "${base[$arch]}/init"
     printf '%s\n' "${tools[@]}" >"${base[$arch]}/matrix/tools"
+    # Archived once: each kernel's initramfs is this archive followed by a
+    # small one of its own (the kernel unpacks concatenated archives in
+    # order).
+    (cd "${base[$arch]}" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/base-$arch.cpio.gz"
 done
 
 # The monitor command's output (QEMU's human monitor on a UNIX socket).
@@ -412,8 +416,9 @@ for package in "${kernels[@]}"; do
     arch_of[$release]=$arch
     ran[$release]=" ${kernel_hooks[*]} "
 
+    # What is this kernel's own: its hook kinds and modules.
     root=$work/root-$release
-    cp -a "${base[$arch]}" "$root"
+    mkdir -p "$root/matrix"
     printf '%s\n' "${kernel_hooks[@]}" >"$root/matrix/hooks"
     # virtio_blk: the guest's disk, whose interrupts hardirqs' check drives
     # (virtio_pci, its transport, is built in on 6.12, a module on 6.1).
@@ -427,7 +432,10 @@ for package in "${kernels[@]}"; do
             add_module "$root" "$unpacked/lib/modules/$release" "$module"
         fi
     done
-    (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$work/initrd-$release"
+    {
+        cat "$work/base-$arch.cpio.gz"
+        (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1
+    } >"$work/initrd-$release"
 
     # A guest that freezes (no output, not even run-checks.sh's watchdog:
     # both virtual CPUs stuck) is booted once more for its checks; the freeze

@@ -65,15 +65,13 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
     let (dev, cgroup) = (options.dev, options.cgroup);
     Ok(Config {
         unit_divisor: options.unit().divisor(),
-        cgroup_id: cgroup.map_or(0, |c| c.id),
+        cgroup_filter: CgroupFilter::matching(cgroup),
         filter_dev: flag(dev.is_some()),
         target_dev: dev.unwrap_or(0),
         per_disk: flag(options.per_disk),
         per_flag: flag(options.per_flag),
         queued: flag(options.queued),
         loglinear: flag(options.loglinear),
-        filter_cgroup: flag(cgroup.is_some()),
-        cgroup_level: cgroup.map_or(0, |c| c.level),
         slot_bits: slot_bits(options),
         per_cgroup: flag(options.per_cgroup.is_some()),
         cgroup: match options.per_cgroup {
@@ -141,6 +139,8 @@ pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
 mod tests {
     use toolkit_cgroup::CgroupFilter;
 
+    use toolkit_core::CgroupMatch;
+
     use super::*;
 
     fn config_of(options: Options) -> Config {
@@ -157,7 +157,7 @@ mod tests {
             config.per_flag,
             config.queued,
             config.loglinear,
-            config.filter_cgroup,
+            config.cgroup_filter.on,
         ];
         assert_eq!(switches, [0; 6]);
         assert_ne!(config.off.disk_first_minor, 0);
@@ -190,8 +190,12 @@ mod tests {
         assert_eq!([config.per_disk, config.per_flag, config.queued], [1; 3]);
         assert_eq!(config.loglinear, 1);
         assert_eq!(
-            (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
-            (1, 9, 1)
+            config.cgroup_filter,
+            CgroupMatch {
+                id: 9,
+                on: 1,
+                level: 1
+            }
         );
         assert_eq!(config.slot_bits, 0);
         // Without -G nothing of the request's cgroup is read.

@@ -46,12 +46,9 @@ impl Tool for Hardirqs {
     type Config = hardirqs_ebpf::Config;
 
     fn config(options: &Options, _: &KernelBtf) -> Result<Self::Config> {
-        let cgroup = options.cgroup;
         Ok(hardirqs_ebpf::Config {
             unit_divisor: options.unit.divisor(),
-            cgroup_id: cgroup.map_or(0, |c| c.id),
-            filter_cgroup: u32::from(cgroup.is_some()),
-            cgroup_level: cgroup.map_or(0, |c| c.level),
+            cgroup_filter: CgroupFilter::matching(options.cgroup),
             filter_cpu: u32::from(options.cpu.is_some()),
             target_cpu: options.cpu.unwrap_or(0),
             loglinear: u32::from(options.loglinear),

@@ -95,11 +95,7 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
                 + btf.member_offset("ns_common", "inum")?,
         };
     }
-    if let Some(cgroup) = options.cgroup {
-        config.filter_cgroup = 1;
-        config.cgroup_id = cgroup.id;
-        config.cgroup_level = cgroup.level;
-    }
+    config.cgroup_filter = CgroupFilter::matching(options.cgroup);
     if options.cgroup.is_some() || grouping == Grouping::Cgroup {
         config.cgroup = btf.cgroup_offsets()?;
     }
@@ -145,6 +141,8 @@ pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
 #[cfg(test)]
 mod tests {
     use toolkit_cgroup::CgroupFilter;
+
+    use toolkit_core::CgroupMatch;
 
     use super::*;
 
@@ -240,8 +238,12 @@ mod tests {
             ..Options::default()
         });
         assert_eq!(
-            (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
-            (1, 77, 2)
+            config.cgroup_filter,
+            CgroupMatch {
+                id: 77,
+                on: 1,
+                level: 2
+            }
         );
         assert_ne!(config.cgroup.cgroup_ancestors, 0);
     }

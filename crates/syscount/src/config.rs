@@ -41,15 +41,13 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
     let flag = |on: bool| u32::from(on);
     let cgroup = options.cgroup;
     Ok(Config {
-        cgroup_id: cgroup.map_or(0, |c| c.id),
+        cgroup_filter: CgroupFilter::matching(cgroup),
         process: PinnedPid::filter(options.process, btf)?,
         self_pid,
         filter_failed: flag(options.failures),
         filter_errno: options.errno.unwrap_or(0) as u32,
         measure_latency: flag(options.latency),
         by_process: flag(options.by_process),
-        filter_cgroup: flag(cgroup.is_some()),
-        cgroup_level: cgroup.map_or(0, |c| c.level),
         off_syscall_nr: btf.syscall_regs()?.nr,
         filter_tid: options.tid.unwrap_or(0),
         filter_ppid: options.ppid.unwrap_or(0),
@@ -106,7 +104,7 @@ mod tests {
             config.filter_errno,
             config.measure_latency,
             config.by_process,
-            config.filter_cgroup,
+            config.cgroup_filter.on,
         ];
         assert_eq!(switches, [0; 6]);
         assert_ne!(config.off_syscall_nr, 0);

@@ -65,9 +65,7 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
         nr_mmap: nr("mmap"),
         nr_mremap: nr("mremap"),
         filter_errno: options.errno.unwrap_or(0) as u32,
-        filter_cgroup: flag(options.cgroup.is_some()),
-        cgroup_level: options.cgroup.map_or(0, |c| c.level),
-        cgroup_id: options.cgroup.map_or(0, |c| c.id),
+        cgroup_filter: CgroupFilter::matching(options.cgroup),
         per_process: flag(options.per_process),
         per_cgroup: flag(options.per_cgroup.is_some()),
         _reserved: 0,
@@ -121,6 +119,8 @@ pub fn map_sizes(options: &Options) -> Vec<(&'static str, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use toolkit_core::CgroupMatch;
+
     use super::*;
 
     #[test]
@@ -148,8 +148,12 @@ mod tests {
         let config = build(&options, &btf, 99).unwrap();
         assert_eq!(config.filter_errno, 2);
         assert_eq!(
-            (config.filter_cgroup, config.cgroup_id, config.cgroup_level),
-            (1, 77, 2)
+            config.cgroup_filter,
+            CgroupMatch {
+                id: 77,
+                on: 1,
+                level: 2
+            }
         );
         assert_eq!(config.unit_divisor, 1);
         assert_eq!(

@@ -12,8 +12,8 @@ pub struct Config {
     /// Raw units (ns) per histogram unit: 1000 for usecs, 1_000_000 for
     /// msecs.
     pub unit_divisor: u64,
-    /// With `-c`: the cgroup's id.
-    pub cgroup_id: u64,
+    /// `-c`: only I/O issued by tasks in the cgroup (or below it).
+    pub cgroup_filter: toolkit_core::CgroupMatch,
     /// `-d`: only this disk (its dev_t, `major << 20 | minor`).
     pub filter_dev: u32,
     pub target_dev: u32,
@@ -25,10 +25,6 @@ pub struct Config {
     pub queued: u32,
     /// Also record log-linear histograms (`--percentiles`, `--compact`).
     pub loglinear: u32,
-    /// `-c`: only I/O issued by tasks in the cgroup (or below it), at this
-    /// depth.
-    pub filter_cgroup: u32,
-    pub cgroup_level: u32,
     /// `SLOTS` holds `1 << slot_bits` slots.
     pub slot_bits: u32,
     /// `-G`: a histogram per block cgroup of the request (`CGROUPS`).

@@ -18,7 +18,7 @@ use biolatency_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    TracepointContext, arg_cgroup_id, atomic, bump, ctx_arg, current_in_cgroup, global, hist_entry,
+    TracepointContext, arg_cgroup_id, atomic, bump, ctx_arg, current_passes, global, hist_entry,
     hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
 };
 
@@ -93,9 +93,7 @@ fn disk_dev<C: TracepointContext>(rq: u64) -> u32 {
 
 #[inline(always)]
 fn trace_start<C: TracepointContext>(rq: u64, issue: bool) -> i32 {
-    if global(&CONFIG.filter_cgroup) != 0
-        && !current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
-    {
+    if !current_passes(&CONFIG.cgroup_filter) {
         return 0;
     }
     if issue && global(&CONFIG.queued) != 0 {

@@ -12,9 +12,7 @@ pub struct Config {
     pub unit_divisor: u64,
     /// `-c CGROUP`: only interrupts that arrive while a task of the cgroup
     /// (or below) runs, as libbpf-tools' `-c`.
-    pub cgroup_id: u64,
-    pub filter_cgroup: u32,
-    pub cgroup_level: u32,
+    pub cgroup_filter: toolkit_core::CgroupMatch,
     /// `-s CPU`: only interrupts served on `target_cpu`.
     pub filter_cpu: u32,
     pub target_cpu: u32,

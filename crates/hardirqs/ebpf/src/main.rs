@@ -14,7 +14,7 @@ use aya_ebpf::{
 use hardirqs_ebpf::{Config, dropped, maps::MAX_IRQS};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    bump, ctx_arg, current_in_cgroup, global, hist_entry, hist_record, ll_hist_record, on_cpu,
+    bump, ctx_arg, current_passes, global, hist_entry, hist_record, ll_hist_record, on_cpu,
     span_begin, span_end,
 };
 
@@ -41,9 +41,7 @@ static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASON
 /// The interrupt passes `-s` and `-c`.
 #[inline(always)]
 fn wanted() -> bool {
-    on_cpu(&CONFIG.filter_cpu, &CONFIG.target_cpu)
-        && (global(&CONFIG.filter_cgroup) == 0
-            || current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level)))
+    on_cpu(&CONFIG.filter_cpu, &CONFIG.target_cpu) && current_passes(&CONFIG.cgroup_filter)
 }
 
 fn on_entry<C: EbpfContext>(_ctx: &C) -> i32 {

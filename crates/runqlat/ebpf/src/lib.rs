@@ -41,17 +41,14 @@ pub mod group {
 pub struct Config {
     /// Raw units per histogram unit: 1000 for usecs, 1_000_000 for msecs.
     pub unit_divisor: u64,
-    /// With `-c`: the cgroup's id.
-    pub cgroup_id: u64,
+    /// `-c`: only tasks in the cgroup (or below it).
+    pub cgroup_filter: toolkit_core::CgroupMatch,
     /// `-p`: only this process, never one that reuses its pid.
     pub process: toolkit_core::PidFilter,
     /// A [`group`] constant.
     pub group_by: u32,
     /// Also record log-linear histograms (`--percentiles`, `--compact`).
     pub loglinear: u32,
-    /// `-c`: only tasks in the cgroup (or below it) at this depth.
-    pub filter_cgroup: u32,
-    pub cgroup_level: u32,
     /// A [`measure`] constant.
     pub measure: u32,
     /// Field offsets from the running kernel's BTF.

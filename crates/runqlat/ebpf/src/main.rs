@@ -21,7 +21,7 @@ use runqlat_ebpf::{ALL, Config, dropped, group, maps::MAX_KEYS, measure};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
     TaskStorage, TracepointContext, bump, ctx_arg, global, hist_entry, hist_record, ll_hist_record,
-    ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_cgroup, task_in_process,
+    ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_process, task_passes,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -165,14 +165,7 @@ fn traced<C: TracepointContext>(task: u64) -> Option<u32> {
     {
         return None;
     }
-    if global(&CONFIG.filter_cgroup) != 0
-        && !task_in_cgroup(
-            task,
-            &CONFIG.cgroup,
-            global(&CONFIG.cgroup_id),
-            global(&CONFIG.cgroup_level),
-        )
-    {
+    if !task_passes(task, &CONFIG.cgroup, &CONFIG.cgroup_filter) {
         return None;
     }
     Some(pid)

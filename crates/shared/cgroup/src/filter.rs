@@ -3,6 +3,7 @@
 use std::{os::unix::fs::MetadataExt as _, path::Path};
 
 use anyhow::{Result, bail};
+use toolkit_core::CgroupMatch;
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
@@ -17,6 +18,15 @@ pub struct CgroupFilter {
 }
 
 impl CgroupFilter {
+    /// An optional `-c` filter as the kernel halves read it.
+    pub fn matching(filter: Option<Self>) -> CgroupMatch {
+        filter.map_or(CgroupMatch::default(), |c| CgroupMatch {
+            id: c.id,
+            on: 1,
+            level: c.level,
+        })
+    }
+
     /// The `-c` filter, if one was given.
     pub fn from_arg(path: Option<&Path>) -> Result<Option<Self>> {
         path.map(Self::from_path).transpose()

@@ -170,6 +170,21 @@ pub struct PidFilter {
 
 aya_pod!(PidFilter);
 
+/// `-c CGROUP`: only tasks in a cgroup v2, or below it. The kernel half
+/// compares the task's ancestor at `level` with `id`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CgroupMatch {
+    /// The cgroup's id (its directory's inode number).
+    pub id: u64,
+    /// 0: every task.
+    pub on: u32,
+    /// Its depth below the root cgroup.
+    pub level: u32,
+}
+
+aya_pod!(CgroupMatch);
+
 /// The way from a task to its default-hierarchy (v2) cgroup, that
 /// cgroup's id, and its ancestors' ids (the `-c` filter's check), from the
 /// running kernel's BTF.

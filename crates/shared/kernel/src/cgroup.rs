@@ -11,7 +11,7 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, PerCpuArray},
 };
-use toolkit_core::{CgroupLeaf, CgroupOffsets};
+use toolkit_core::{CgroupLeaf, CgroupMatch, CgroupOffsets};
 
 use crate::{TracepointContext, global, read_kernel};
 
@@ -121,10 +121,14 @@ pub fn remember_cgroup_at(
     }
 }
 
-/// Whether `task` is in cgroup `id` (at depth `level`) or below: its
-/// cgroup v2's ancestor at that depth is `id`.
+/// Whether `task` passes a `-c` filter (held in `CONFIG`): none, or its
+/// cgroup v2's ancestor at the filter's depth is the filter's cgroup.
 #[inline(always)]
-pub fn task_in_cgroup(task: u64, offsets: &CgroupOffsets, id: u64, level: u32) -> bool {
+pub fn task_passes(task: u64, offsets: &CgroupOffsets, filter: &CgroupMatch) -> bool {
+    if global(&filter.on) == 0 {
+        return true;
+    }
+    let (id, level) = (global(&filter.id), global(&filter.level));
     let Some(cgroup) = task_dfl_cgroup(task, offsets) else {
         return false;
     };
@@ -136,11 +140,17 @@ pub fn task_in_cgroup(task: u64, offsets: &CgroupOffsets, id: u64, level: u32) -
     read_kernel::<u64>(cgroup, slot).and_then(|ancestor| cgroup_id(ancestor, offsets)) == Some(id)
 }
 
-/// Whether the current task is in cgroup `id` (at depth `level`) or below.
+/// Whether the current task passes a `-c` filter (held in `CONFIG`): none,
+/// or it is in the filter's cgroup or below.
 #[inline(always)]
-pub fn current_in_cgroup(id: u64, level: u32) -> bool {
+pub fn current_passes(filter: &CgroupMatch) -> bool {
+    if global(&filter.on) == 0 {
+        return true;
+    }
     // SAFETY: helper without memory arguments.
-    unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) == id }
+    unsafe {
+        bpf_get_current_ancestor_cgroup_id(global(&filter.level) as i32) == global(&filter.id)
+    }
 }
 
 /// Where [`remember_cgroup_at`] builds a cgroup's name.

@@ -13,8 +13,8 @@ pub const SYSCALL_SLOTS: u32 = 1024;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Config {
-    /// With `-c`: the cgroup's id.
-    pub cgroup_id: u64,
+    /// `-c`: only tasks in the cgroup (or below it).
+    pub cgroup_filter: toolkit_core::CgroupMatch,
     /// `-p`: only this process, never one that reuses its pid.
     pub process: toolkit_core::PidFilter,
     /// syscount's own pid: its map reads are not the workload's syscalls.
@@ -27,9 +27,6 @@ pub struct Config {
     pub measure_latency: u32,
     /// `-P`: count per process instead of per syscall.
     pub by_process: u32,
-    /// `-c`: only tasks in the cgroup (or below it), at this depth.
-    pub filter_cgroup: u32,
-    pub cgroup_level: u32,
     /// The syscall number's field in `pt_regs` (x86_64's `orig_ax`,
     /// arm64's `syscallno`), from the running kernel's BTF: the number at
     /// sys_exit when its entry was not timed.

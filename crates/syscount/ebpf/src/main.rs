@@ -15,7 +15,7 @@ use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
 use toolkit_core::{CgroupLeaf, CgroupSlot};
 use toolkit_kernel::{
     SyscallStart, TaskStorage, TracepointContext, bump, cgroup_entry, ctx_arg, current_cgroup,
-    current_in_cgroup, current_in_process, global, read_kernel, remember_cgroup, syscall_enter,
+    current_in_process, current_passes, global, read_kernel, remember_cgroup, syscall_enter,
     syscall_exit,
 };
 
@@ -85,9 +85,7 @@ fn traced() -> Option<u64> {
             return None;
         }
     }
-    if global(&CONFIG.filter_cgroup) != 0
-        && !current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
-    {
+    if !current_passes(&CONFIG.cgroup_filter) {
         return None;
     }
     Some(pid_tgid)
@@ -126,7 +124,7 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
     let filtered = global(&CONFIG.process.pid) != 0
         || global(&CONFIG.filter_tid) != 0
         || global(&CONFIG.filter_ppid) != 0
-        || global(&CONFIG.filter_cgroup) != 0;
+        || global(&CONFIG.cgroup_filter.on) != 0;
     if (filtered || global(&CONFIG.measure_latency) == 0) && traced().is_none() {
         return 0;
     }

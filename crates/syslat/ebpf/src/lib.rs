@@ -44,9 +44,6 @@ pub struct Config {
     pub nr_mremap: u32,
     /// syslat `-e`: only calls failing with this errno (0: any).
     pub filter_errno: u32,
-    /// `-c`: only tasks in the cgroup (or below it), at this depth.
-    pub filter_cgroup: u32,
-    pub cgroup_level: u32,
     /// syslat `-P`: latency histograms per process (tgid) instead of per
     /// syscall; `LLHISTS` is keyed by tgid too.
     pub per_process: u32,
@@ -55,8 +52,8 @@ pub struct Config {
     /// the cgroup id above the kind.
     pub per_cgroup: u32,
     pub _reserved: u32,
-    /// With `-c`: the cgroup's id.
-    pub cgroup_id: u64,
+    /// `-c`: only tasks in the cgroup (or below it).
+    pub cgroup_filter: toolkit_core::CgroupMatch,
     /// With `-G`: the way to the current task's cgroup's name.
     pub cgroup: toolkit_core::CgroupOffsets,
 }

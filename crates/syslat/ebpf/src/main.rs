@@ -21,9 +21,9 @@ use syslat_ebpf::{
 };
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{
-    SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_cgroup,
-    current_in_process, global, hist_entry, hist_record, ll_hist_record, ns_since, read_kernel,
-    remember_cgroup, syscall_enter, syscall_exit,
+    SyscallStart, TaskStorage, bump, ctx_arg, current_cgroup, current_in_process, current_passes,
+    global, hist_entry, hist_record, ll_hist_record, ns_since, read_kernel, remember_cgroup,
+    syscall_enter, syscall_exit,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -103,8 +103,7 @@ fn traced() -> bool {
     {
         return false;
     }
-    global(&CONFIG.filter_cgroup) == 0
-        || current_in_cgroup(global(&CONFIG.cgroup_id), global(&CONFIG.cgroup_level))
+    current_passes(&CONFIG.cgroup_filter)
 }
 
 #[inline(always)]
@@ -149,7 +148,7 @@ fn on_exit<C: EbpfContext>(ctx: &C) -> i32 {
     // tool's own do not): the exclusion need not be checked again.
     let filtered = global(&CONFIG.process.pid) != 0
         || global(&CONFIG.filter_tid) != 0
-        || global(&CONFIG.filter_cgroup) != 0;
+        || global(&CONFIG.cgroup_filter.on) != 0;
     if filtered && !traced() {
         return 0;
     }

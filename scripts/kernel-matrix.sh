@@ -338,14 +338,17 @@ boot_guest() { # release, vmlinuz, attempt, arch
             -append "console=ttyAMA0 panic=-1 quiet loglevel=3 nokaslr" \
             </dev/null >"$console" 2>&1 &
     else
-        qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 2048 \
+        # q35: PCI Express, with a root port whose AER the guest's kernel
+        # enables, for an error that the monitor injects.
+        qemu-system-x86_64 -machine q35 -accel tcg,thread=single -cpu max -smp 2 -m 2048 \
             -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
             "${disk[@]}" "${monitor[@]}" \
+            -device pcie-root-port,id=matrix-port,chassis=1 \
             -append "console=ttyS0 panic=-1 quiet loglevel=3 nokaslr unknown_nmi_panic=1" \
             </dev/null >"$console" 2>&1 &
     fi
     qemu=$!
-    local injected=0 asked
+    local injected=0 aer_injected=0 asked
     while kill -0 "$qemu" 2>/dev/null && [ $(($(date +%s) - start)) -lt "$guest_timeout" ]; do
         sleep 1
         # hwerr's check asks for a machine check on the console: a
@@ -355,6 +358,13 @@ boot_guest() { # release, vmlinuz, attempt, arch
         while [ "$injected" -lt "${asked:-0}" ]; do
             monitor "$socket" "mce 0 1 0x9000000000000000 0 0 0" >/dev/null
             injected=$((injected + 1))
+        done
+        # And for a PCIe AER error: an uncorrected, non-fatal completion
+        # timeout (status bit 14) of the root port itself.
+        asked=$(grep -c 'matrix: inject aer' "$console" 2>/dev/null || true)
+        while [ "$aer_injected" -lt "${asked:-0}" ]; do
+            monitor "$socket" "pcie_aer_inject_error matrix-port 0x4000" >>"$work/monitor-$release.log"
+            aer_injected=$((aer_injected + 1))
         done
     done
     if kill -0 "$qemu" 2>/dev/null; then

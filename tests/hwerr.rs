@@ -130,6 +130,13 @@ fn a_poisoned_page_is_one_memory_failure() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// hwerr runs, and says that `source` is missing on this kernel.
+fn assert_said_missing(source: &str) {
+    let out = run_tool("hwerr", &["-d", "0.2"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.contains(source), "{out:?}");
+}
+
 /// Asks the kernel matrix's host to inject an error (`what`: `mce`, a
 /// corrected error in CPU 0's bank 1; `aer`, a completion timeout of the
 /// guest's PCIe root port) from QEMU's monitor when
@@ -158,12 +165,7 @@ fn ask_host_to_inject(what: &str) -> bool {
 #[test]
 fn an_injected_machine_check_is_one_line() {
     if !has_tracepoint("mce_record") {
-        let out = run_tool("hwerr", &["-d", "0.2"]);
-        assert!(out.status.success(), "{out:?}");
-        assert!(
-            out.stderr.contains("machine checks (mce:mce_record)"),
-            "{out:?}"
-        );
+        assert_said_missing("machine checks (mce:mce_record)");
         return;
     }
     let interval = "/sys/devices/system/machinecheck/machinecheck0/check_interval";
@@ -181,31 +183,25 @@ fn an_injected_machine_check_is_one_line() {
     let line = tool.read_line();
     std::fs::write(interval, before.trim()).unwrap();
     let line = line.expect("no machine check within 60 s");
-    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(event["source"], "machine-check", "{event}");
-    assert_eq!(event["severity"], "corrected", "{event}");
-    assert_eq!(event["fields"]["bank"], "1", "{event}");
-    assert_eq!(event["fields"]["status"], "0x9000000000000000", "{event}");
-    let rest = tool.stop();
-    assert_eq!(rest, "", "a second event: {rest}");
+    assert_the_one_event(
+        tool,
+        &line,
+        ("machine-check", "corrected"),
+        &[("bank", "1"), ("status", "0x9000000000000000")],
+    );
 }
 
 /// A PCIe AER error injected into a QEMU guest from its monitor
 /// (`pcie_aer_inject_error`, on the x86_64 guests' q35 machine): one
 /// `pcie-aer` line, uncorrected (non-fatal), from the root port, with the
-/// completion timeout's status bit. The port's AER service reads the error from the
-/// port's registers and logs it, which fires `ras:aer_event`. Where no
-/// host can inject one (not a kernel-matrix guest), nothing is asserted
-/// but that the source is watched or said missing.
+/// completion timeout's status bit. The port's AER service reads the error
+/// from the port's registers and logs it, which fires `ras:aer_event`.
+/// Where no host can inject one (not a kernel-matrix guest), nothing is
+/// asserted but that the source is watched or said missing.
 #[test]
 fn an_injected_pcie_error_is_one_line() {
     if !has_tracepoint("aer_event") {
-        let out = run_tool("hwerr", &["-d", "0.2"]);
-        assert!(out.status.success(), "{out:?}");
-        assert!(
-            out.stderr.contains("PCIe AER errors (ras:aer_event)"),
-            "{out:?}"
-        );
+        assert_said_missing("PCIe AER errors (ras:aer_event)");
         return;
     }
     let mut tool = Running::start("hwerr", &["--json", "-d", "60"]);
@@ -218,11 +214,28 @@ fn an_injected_pcie_error_is_one_line() {
         return;
     }
     let line = tool.read_line().expect("no PCIe AER error within 60 s");
-    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(event["source"], "pcie-aer", "{event}");
-    assert_eq!(event["severity"], "uncorrected (non-fatal)", "{event}");
-    assert_eq!(event["fields"]["status"], "0x00004000", "{event}");
-    assert_eq!(event["fields"]["tlp_header_valid"], "0", "{event}");
+    assert_the_one_event(
+        tool,
+        &line,
+        ("pcie-aer", "uncorrected (non-fatal)"),
+        &[("status", "0x00004000"), ("tlp_header_valid", "0")],
+    );
+}
+
+/// `line` is hwerr's JSON line for an error of `source` and `severity`
+/// with these `fields`, and the `tool` that printed it prints nothing more.
+fn assert_the_one_event(
+    tool: Running,
+    line: &str,
+    (source, severity): (&str, &str),
+    fields: &[(&str, &str)],
+) {
+    let event: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(event["source"], source, "{event}");
+    assert_eq!(event["severity"], severity, "{event}");
+    for (name, value) in fields {
+        assert_eq!(event["fields"][name], *value, "{event}");
+    }
     let rest = tool.stop();
     assert_eq!(rest, "", "a second event: {rest}");
 }

@@ -96,9 +96,4 @@ impl<T: HistTool> HistTracer<T> {
         interval.lost = lost;
         Ok(interval)
     }
-
-    /// The loaded object, to read a map beside the histograms.
-    pub fn object(&self) -> &Ebpf {
-        self.session.object()
-    }
 }

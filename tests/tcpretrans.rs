@@ -219,9 +219,17 @@ fn bad_input_is_one_line_and_nonzero() {
 
 /// `-c -G`: the sender's retransmits under the cgroup of its socket, their
 /// segments equal to its namespace's RetransSegs delta (the one connection
-/// there), the cgroup named by its path.
+/// there), the cgroup named by its path: counted in the socket's slot (on
+/// `tp_btf`; `raw_tp` has no socket cookies), and with `--flow-slots 0` by
+/// its cgroup on every retransmit.
 #[test]
 fn per_cgroup_counts_are_the_sockets_cgroups() {
+    for slots in [None, Some("0")] {
+        per_cgroup_counts(slots);
+    }
+}
+
+fn per_cgroup_counts(slots: Option<&str>) {
     use std::io::Write as _;
     let pair = NetPair::new("rg");
     pair.input_rule(&[
@@ -230,10 +238,11 @@ fn per_cgroup_counts_are_the_sockets_cgroups() {
     ]);
     let cgroup = TestCgroup::new("toolkit-tcpretrans-sender");
     let before = pair.snmp(&pair.a, "Tcp", "RetransSegs");
-    let tool = Running::start(
-        "tcpretrans",
-        &["-c", "-G", "--max-cgroups", "1024", "--json"],
-    );
+    let mut args = vec!["-c", "-G", "--max-cgroups", "1024", "--json"];
+    if let Some(slots) = slots {
+        args.extend(["--flow-slots", slots]);
+    }
+    let tool = Running::start("tcpretrans", &args);
     let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, &pair.addr_b, PORT]);
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
@@ -255,6 +264,10 @@ fn per_cgroup_counts_are_the_sockets_cgroups() {
     let ours: Vec<&serde_json::Value> = json_list(&record["cgroups"])
         .filter(|c| c["cgroup"] == cgroup.relative().as_str())
         .collect();
-    assert_eq!(ours.len(), 1, "{record}");
-    assert_eq!(ours[0]["segments"].as_u64(), Some(retrans_segs), "{record}");
+    assert_eq!(ours.len(), 1, "{slots:?}: {record}");
+    assert_eq!(
+        ours[0]["segments"].as_u64(),
+        Some(retrans_segs),
+        "{slots:?}: {record}"
+    );
 }

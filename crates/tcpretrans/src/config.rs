@@ -47,7 +47,8 @@ pub fn build(options: &Options, btf: &KernelBtf) -> Result<Config> {
     })
 }
 
-/// Slots per CPU of `FLOW_SLOTS` (0: none used).
+/// Slots per CPU of `FLOW_SLOTS`, or with `-G` of `SOCKET_SLOTS` (0: none
+/// used).
 pub fn flow_slots(options: &Options) -> u32 {
     if options.count {
         options.flow_slots.unwrap_or(maps::FLOW_SLOTS_LEN)
@@ -56,17 +57,26 @@ pub fn flow_slots(options: &Options) -> u32 {
     }
 }
 
-/// Map sizes: the flow maps only with -c, the cgroup maps only with -G.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
-    let flows = if options.count { maps::MAX_FLOWS } else { 1 };
-    let (slots, cgroups) = match options.per_cgroup {
-        Some(_) => (toolkit_core::CGROUP_SLOTS, toolkit_core::MAX_CGROUPS),
-        None => (1, 1),
+/// Map sizes: the flow maps only with -c, the socket and cgroup maps only
+/// with -G.
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
+    let slots = flow_slots(options).max(1);
+    let (flows, flow_slots, sockets, cgroup_slots, cgroups) = match options.per_cgroup {
+        Some(_) => (
+            1,
+            1,
+            slots,
+            toolkit_core::CGROUP_SLOTS,
+            toolkit_core::MAX_CGROUPS,
+        ),
+        None if options.count => (maps::MAX_FLOWS, slots, 1, 1, 1),
+        None => (1, 1, 1, 1, 1),
     };
     [
-        (toolkit_core::CGROUP_SLOTS_MAP, slots),
+        (toolkit_core::CGROUP_SLOTS_MAP, cgroup_slots),
         (maps::FLOWS, flows),
-        (maps::FLOW_SLOTS, flow_slots(options).max(1)),
+        (maps::FLOW_SLOTS, flow_slots),
+        (maps::SOCKET_SLOTS, sockets),
         (maps::CGROUPS, cgroups),
         (toolkit_core::CGROUP_NAMES_MAP, cgroups),
     ]

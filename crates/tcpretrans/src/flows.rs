@@ -1,6 +1,8 @@
-//! `-c`: retransmits per flow, per interval, from the kernel side's two
-//! places for them: a flow's slot in the per-CPU array `FLOW_SLOTS`, and
-//! the per-CPU hash `FLOWS` for flows whose slot another flow holds.
+//! The counts' places on the kernel side, drained per interval: with
+//! `-c`, a flow's slot in the per-CPU array `FLOW_SLOTS`, and the per-CPU
+//! hash `FLOWS` for flows whose slot another flow holds; with `-G`, a
+//! socket's slot in `SOCKET_SLOTS`, and the cgroups' own entries for the
+//! rest.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,22 +11,103 @@ use aya::{
     Ebpf,
     maps::{MapData, PerCpuArray},
 };
-use tcpretrans_ebpf::{Flow, FlowSlot, maps};
+use tcpretrans_ebpf::{Flow, FlowSlot, SocketSlot, maps};
+use toolkit_cgroup::CgroupDrain;
 use toolkit_drain::{HistDrain, Tick, take_map};
 
-pub struct FlowCounts {
-    slots: PerCpuArray<MapData, FlowSlot>,
-    /// Each held slot's counts at the last drain, by (index, CPU): a slot
-    /// keeps its flow for the whole run.
+/// A slot that one key holds for the whole run once it has counted a
+/// retransmit, and its `[retransmits, segments]`.
+pub trait HeldSlot: aya::Pod {
+    type Key: Ord;
+    /// Whose counts these are (valid once `counts()[0]` is not 0).
+    fn key(&self) -> Self::Key;
+    fn counts(&self) -> [u64; 2];
+}
+
+impl HeldSlot for FlowSlot {
+    type Key = Flow;
+    fn key(&self) -> Flow {
+        self.flow
+    }
+    fn counts(&self) -> [u64; 2] {
+        self.counts
+    }
+}
+
+/// A socket's slot counts for its cgroup.
+impl HeldSlot for SocketSlot {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.cgroup
+    }
+    fn counts(&self) -> [u64; 2] {
+        self.counts
+    }
+}
+
+/// Adds `counts` to `key`'s in `totals`.
+fn add<K: Ord>(totals: &mut BTreeMap<K, [u64; 2]>, key: K, counts: [u64; 2]) {
+    let total = totals.entry(key).or_default();
+    total[0] += counts[0];
+    total[1] += counts[1];
+}
+
+/// A per-CPU array of [`HeldSlot`]s, read as each held slot's counts since
+/// the last read.
+struct HeldSlots<S: HeldSlot> {
+    slots: PerCpuArray<MapData, S>,
+    /// Each held slot's counts at the last drain, by (index, CPU).
     previous: HashMap<(u32, usize), [u64; 2]>,
+}
+
+impl<S: HeldSlot> HeldSlots<S> {
+    fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
+        Ok(Self {
+            slots: PerCpuArray::try_from(take_map(ebpf, name)?)?,
+            previous: HashMap::new(),
+        })
+    }
+
+    /// Adds each slot's counts since the last call to its key's in `totals`.
+    fn drain_into(&mut self, totals: &mut BTreeMap<S::Key, [u64; 2]>) -> Result<()> {
+        for index in 0..self.slots.len() {
+            for (cpu, slot) in self.slots.get(&index, 0)?.iter().enumerate() {
+                let counts = slot.counts();
+                // The kernel writes the key before it counts its first
+                // retransmit: a slot with none may be half written.
+                if counts[0] == 0 {
+                    continue;
+                }
+                let before = self
+                    .previous
+                    .insert((index, cpu), counts)
+                    .unwrap_or_default();
+                if counts[0] != before[0] {
+                    add(
+                        totals,
+                        slot.key(),
+                        [
+                            counts[0].wrapping_sub(before[0]),
+                            counts[1].wrapping_sub(before[1]),
+                        ],
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `-c`: retransmits per flow.
+pub struct FlowCounts {
+    slots: HeldSlots<FlowSlot>,
     hashed: HistDrain<Flow, [u64; 2]>,
 }
 
 impl FlowCounts {
     pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
         Ok(Self {
-            slots: PerCpuArray::try_from(take_map(ebpf, maps::FLOW_SLOTS)?)?,
-            previous: HashMap::new(),
+            slots: HeldSlots::new(ebpf, maps::FLOW_SLOTS)?,
             hashed: HistDrain::new(ebpf, maps::FLOWS)?,
         })
     }
@@ -32,44 +115,41 @@ impl FlowCounts {
     /// `[retransmits, segments]` of each flow with retransmits since the
     /// last call, in flow order.
     pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(Flow, [u64; 2])>> {
-        let mut flows: BTreeMap<Flow, [u64; 2]> = BTreeMap::new();
-        let mut add = |flow: Flow, counts: [u64; 2]| {
-            let total = flows.entry(flow).or_default();
-            total[0] += counts[0];
-            total[1] += counts[1];
-        };
-        for index in 0..self.slots.len() {
-            for (cpu, slot) in self.slots.get(&index, 0)?.iter().enumerate() {
-                // The kernel writes the flow before it counts its first
-                // retransmit: a slot with none may be half written.
-                if slot.counts[0] == 0 {
-                    continue;
-                }
-                let before = self
-                    .previous
-                    .insert((index, cpu), slot.counts)
-                    .unwrap_or_default();
-                if slot.counts[0] != before[0] {
-                    add(
-                        slot.flow,
-                        [
-                            slot.counts[0].wrapping_sub(before[0]),
-                            slot.counts[1].wrapping_sub(before[1]),
-                        ],
-                    );
-                }
-            }
-        }
+        let mut flows = BTreeMap::new();
+        self.slots.drain_into(&mut flows)?;
         for (flow, counts) in self.hashed.drain(tick)? {
-            add(flow, counts);
+            add(&mut flows, flow, counts);
         }
         Ok(flows.into_iter().collect())
     }
 }
 
+/// `-G`: retransmits per cgroup of the socket.
+pub struct CgroupCounts {
+    sockets: HeldSlots<SocketSlot>,
+    cgroups: CgroupDrain<[u64; 2]>,
+}
+
+impl CgroupCounts {
+    pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
+        Ok(Self {
+            sockets: HeldSlots::new(ebpf, maps::SOCKET_SLOTS)?,
+            cgroups: CgroupDrain::new(ebpf, maps::CGROUPS)?,
+        })
+    }
+
+    /// `[retransmits, segments]` of each cgroup with retransmits since the
+    /// last call, by cgroup id in order.
+    pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(u64, [u64; 2])>> {
+        let mut cgroups: BTreeMap<u64, [u64; 2]> = self.cgroups.drain(tick)?.into_iter().collect();
+        self.sockets.drain_into(&mut cgroups)?;
+        Ok(cgroups.into_iter().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use tcpretrans_ebpf::{AF_INET6, flow_slot};
+    use tcpretrans_ebpf::{AF_INET6, flow_slot, socket_slot};
 
     use super::*;
 
@@ -106,5 +186,17 @@ mod tests {
                 .chain(&hosts)
                 .all(|&s| s < maps::FLOW_SLOTS_LEN)
         );
+    }
+
+    #[test]
+    fn sockets_spread_over_their_slots() {
+        assert_eq!(socket_slot(12345, 0), 0);
+        assert_eq!(socket_slot(12345, 1), 0);
+        // Cookies come in sequence.
+        let slots: std::collections::BTreeSet<u32> = (4096..4160)
+            .map(|cookie| socket_slot(cookie, maps::FLOW_SLOTS_LEN))
+            .collect();
+        assert!(slots.len() >= 60, "{slots:?}");
+        assert!(slots.iter().all(|&s| s < maps::FLOW_SLOTS_LEN));
     }
 }

@@ -9,12 +9,15 @@ pub mod flows;
 use anyhow::{Result, bail};
 pub use tcpretrans_ebpf::{Flow, RetransEvent};
 use tcpretrans_ebpf::{dropped, maps};
-use toolkit_cgroup::{CgroupDrain, CgroupNames, Split};
+use toolkit_cgroup::{CgroupNames, Split};
 use toolkit_drain::{EventRing, Losses};
 use toolkit_load::{Hook, KernelBtf};
 use toolkit_session::{Attach, Session, Tool};
 
-use crate::{config::TRACEPOINT, flows::FlowCounts};
+use crate::{
+    config::TRACEPOINT,
+    flows::{CgroupCounts, FlowCounts},
+};
 
 pub use config::Options;
 
@@ -53,7 +56,7 @@ enum Output {
     Flows(FlowCounts),
     /// `-G`: counts by the socket's cgroup, and their split (boxed: the
     /// drain's maps and tables are the largest variant by far).
-    Cgroups(Box<(CgroupDrain<[u64; 2]>, Split)>),
+    Cgroups(Box<(CgroupCounts, Split)>),
 }
 
 /// `-G`: the split's rows (busiest first, `other` last) and their
@@ -75,7 +78,7 @@ impl Tracer {
         let output = if let Some(shown) = options.per_cgroup {
             let names = CgroupNames::unified().with_kernel_names(ebpf)?;
             Output::Cgroups(Box::new((
-                CgroupDrain::new(ebpf, maps::CGROUPS)?,
+                CgroupCounts::new(ebpf)?,
                 Split::new(names, shown),
             )))
         } else if options.count {

@@ -27,6 +27,11 @@ pub trait TracepointContext: aya_ebpf::EbpfContext {
     /// typed pointer on `tp_btf` (its fields, and the structures they point
     /// to, are plain loads), a number on `raw_tp`.
     fn current_task() -> u64;
+
+    /// The cookie of socket `sk` (an argument): a number the kernel gives
+    /// each socket once, never another's, handed out now if the socket has
+    /// none yet; `None` where a program cannot ask for it.
+    fn socket_cookie(sk: u64) -> Option<u64>;
 }
 
 impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
@@ -68,6 +73,16 @@ impl TracepointContext for aya_ebpf::programs::BtfTracePointContext {
         // SAFETY: helper without arguments.
         unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() as u64 }
     }
+
+    /// `bpf_get_socket_cookie`, which takes a typed socket here.
+    #[inline(always)]
+    fn socket_cookie(sk: u64) -> Option<u64> {
+        // SAFETY: the verifier checks that `sk` is a typed socket.
+        let cookie = unsafe {
+            aya_ebpf::helpers::generated::bpf_get_socket_cookie(sk as *mut core::ffi::c_void)
+        };
+        (cookie != 0).then_some(cookie)
+    }
 }
 
 impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
@@ -96,6 +111,14 @@ impl TracepointContext for aya_ebpf::programs::RawTracePointContext {
     fn current_task() -> u64 {
         // SAFETY: helper without arguments.
         unsafe { aya_ebpf::helpers::bpf_get_current_task() }
+    }
+
+    /// None: `raw_tp` programs may not call `bpf_get_socket_cookie` (it
+    /// needs a typed socket), and a socket's cookie field is 0 until some
+    /// user asks for it.
+    #[inline(always)]
+    fn socket_cookie(_: u64) -> Option<u64> {
+        None
     }
 }
 

@@ -18,8 +18,9 @@ pub struct Config {
     pub has_err_arg: u32,
     /// `sk_buff.cb` + `tcp_skb_cb.tcp_gso_segs`: segments in the skb.
     pub skb_gso_segs: u32,
-    /// With `-c`: slots per CPU in `FLOW_SLOTS` (a power of two; 0: every
-    /// flow in `FLOWS`).
+    /// With `-c`: slots per CPU in `FLOW_SLOTS`, or with `-G` in
+    /// `SOCKET_SLOTS` (a power of two; 0: every flow in `FLOWS`, every
+    /// retransmit through its cgroup's entry).
     pub flow_slots: u32,
     /// The socket's fields, from the running kernel's BTF.
     pub sock: toolkit_core::SockOffsets,
@@ -54,6 +55,10 @@ pub mod maps {
         FLOWS,
         /// `[retransmits, segments]` per cgroup id of the socket, with `-G`.
         CGROUPS,
+        /// With `-G` on `tp_btf`: `[retransmits, segments]` per socket and
+        /// its cgroup id, in the slot of a per-CPU array its cookie picks
+        /// ([`socket_slot`](super::socket_slot)).
+        SOCKET_SLOTS,
     );
     /// Flows a `-c` run can hold in `FLOWS`.
     pub const MAX_FLOWS: u32 = 10240;
@@ -89,6 +94,31 @@ pub fn flow_slot(flow: &Flow, slots: u32) -> u32 {
         ^ word(&flow.daddr, 0).rotate_left(32)
         ^ word(&flow.daddr, 1).rotate_left(48);
     (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 & slots.saturating_sub(1)
+}
+
+/// With `-G`: a socket's counts in its slot of `SOCKET_SLOTS`, with the
+/// cgroup it was created in, read once, when it took the slot. A slot
+/// belongs to the first socket that retransmits through it on that CPU
+/// (`counts[0]` still 0 before), for the rest of the run; a socket keeps
+/// its cgroup for its life, and its cookie is never another's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SocketSlot {
+    /// The socket's cookie (`bpf_get_socket_cookie`).
+    pub cookie: u64,
+    /// The id of the socket's cgroup (0: none, as in `CGROUPS`).
+    pub cgroup: u64,
+    /// `[retransmits, segments]`.
+    pub counts: [u64; 2],
+}
+
+toolkit_core::aya_pod!(SocketSlot);
+
+/// The slot of the socket of `cookie` among `slots` (a power of two; 0 for
+/// 0): cookies are handed out in sequence, which the multiplication spreads.
+#[inline(always)]
+pub fn socket_slot(cookie: u64, slots: u32) -> u32 {
+    (cookie.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 & slots.saturating_sub(1)
 }
 
 /// A TCP connection's endpoints, as the socket holds them (8-byte aligned,

@@ -202,7 +202,7 @@ TOOLS = {
                    libbpf=None, bpftrace=BT_FSDIST, hooks=SYS, timing_floor=True),
     "tcprtt -G": dict(workload="tcp_pingpong", ours=["tcprtt", "-G"], unsplit=["tcprtt"],
                       libbpf=None, bpftrace=BT_TCPRTT, hooks=["tcp_probe"]),
-    "tcpretrans -c -G": dict(workload="tcp_lossy", ours=["tcpretrans", "-c", "-G"],
+    "tcpretrans -c -G": dict(workload="tcp_lossy_long", ours=["tcpretrans", "-c", "-G"],
                              unsplit=["tcpretrans", "-c"], libbpf=None,
                              bpftrace=BT_TCPRETRANS, hooks=["tcp_retransmit_skb"]),
 }

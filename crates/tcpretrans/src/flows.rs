@@ -13,37 +13,7 @@ use aya::{
 };
 use tcpretrans_ebpf::{Flow, FlowSlot, SocketSlot, maps};
 use toolkit_cgroup::CgroupDrain;
-use toolkit_drain::{HistDrain, Tick, take_map};
-
-/// A slot that one key holds for the whole run once it has counted a
-/// retransmit, and its `[retransmits, segments]`.
-pub trait HeldSlot: aya::Pod {
-    type Key: Ord;
-    /// Whose counts these are (valid once `counts()[0]` is not 0).
-    fn key(&self) -> Self::Key;
-    fn counts(&self) -> [u64; 2];
-}
-
-impl HeldSlot for FlowSlot {
-    type Key = Flow;
-    fn key(&self) -> Flow {
-        self.flow
-    }
-    fn counts(&self) -> [u64; 2] {
-        self.counts
-    }
-}
-
-/// A socket's slot counts for its cgroup.
-impl HeldSlot for SocketSlot {
-    type Key = u64;
-    fn key(&self) -> u64 {
-        self.cgroup
-    }
-    fn counts(&self) -> [u64; 2] {
-        self.counts
-    }
-}
+use toolkit_drain::{Drain, HistDrain, Tick, take_map};
 
 /// Adds `counts` to `key`'s in `totals`.
 fn add<K: Ord>(totals: &mut BTreeMap<K, [u64; 2]>, key: K, counts: [u64; 2]) {
@@ -52,27 +22,32 @@ fn add<K: Ord>(totals: &mut BTreeMap<K, [u64; 2]>, key: K, counts: [u64; 2]) {
     total[1] += counts[1];
 }
 
-/// A per-CPU array of [`HeldSlot`]s, read as each held slot's counts since
-/// the last read.
-struct HeldSlots<S: HeldSlot> {
+/// A per-CPU array of slots that one key holds for the whole run once it
+/// has counted a retransmit, read as each held slot's counts since the
+/// last read.
+struct HeldSlots<S: aya::Pod, K> {
     slots: PerCpuArray<MapData, S>,
+    /// A slot's key (whose counts these are, once it has one) and its
+    /// `[retransmits, segments]`.
+    read: fn(&S) -> (K, [u64; 2]),
     /// Each held slot's counts at the last drain, by (index, CPU).
     previous: HashMap<(u32, usize), [u64; 2]>,
 }
 
-impl<S: HeldSlot> HeldSlots<S> {
-    fn new(ebpf: &mut Ebpf, name: &str) -> Result<Self> {
+impl<S: aya::Pod, K: Ord> HeldSlots<S, K> {
+    fn new(ebpf: &mut Ebpf, name: &str, read: fn(&S) -> (K, [u64; 2])) -> Result<Self> {
         Ok(Self {
             slots: PerCpuArray::try_from(take_map(ebpf, name)?)?,
+            read,
             previous: HashMap::new(),
         })
     }
 
     /// Adds each slot's counts since the last call to its key's in `totals`.
-    fn drain_into(&mut self, totals: &mut BTreeMap<S::Key, [u64; 2]>) -> Result<()> {
+    fn drain_into(&mut self, totals: &mut BTreeMap<K, [u64; 2]>) -> Result<()> {
         for index in 0..self.slots.len() {
             for (cpu, slot) in self.slots.get(&index, 0)?.iter().enumerate() {
-                let counts = slot.counts();
+                let (key, counts) = (self.read)(slot);
                 // The kernel writes the key before it counts its first
                 // retransmit: a slot with none may be half written.
                 if counts[0] == 0 {
@@ -85,7 +60,7 @@ impl<S: HeldSlot> HeldSlots<S> {
                 if counts[0] != before[0] {
                     add(
                         totals,
-                        slot.key(),
+                        key,
                         [
                             counts[0].wrapping_sub(before[0]),
                             counts[1].wrapping_sub(before[1]),
@@ -98,52 +73,49 @@ impl<S: HeldSlot> HeldSlots<S> {
     }
 }
 
-/// `-c`: retransmits per flow.
-pub struct FlowCounts {
-    slots: HeldSlots<FlowSlot>,
-    hashed: HistDrain<Flow, [u64; 2]>,
+/// Counts kept in held slots first, the rest in `rest`, read per interval
+/// as one.
+pub struct SlotCounts<S: aya::Pod, K, D> {
+    slots: HeldSlots<S, K>,
+    rest: D,
 }
+
+/// `-c`: retransmits per flow, in `FLOW_SLOTS` and `FLOWS`.
+pub type FlowCounts = SlotCounts<FlowSlot, Flow, HistDrain<Flow, [u64; 2]>>;
+
+/// `-G`: retransmits per cgroup of the socket, in `SOCKET_SLOTS` and the
+/// cgroups' own entries.
+pub type CgroupCounts = SlotCounts<SocketSlot, u64, CgroupDrain<[u64; 2]>>;
 
 impl FlowCounts {
     pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
-        Ok(Self {
-            slots: HeldSlots::new(ebpf, maps::FLOW_SLOTS)?,
-            hashed: HistDrain::new(ebpf, maps::FLOWS)?,
-        })
+        let rest = HistDrain::new(ebpf, maps::FLOWS)?;
+        let slots = HeldSlots::new(ebpf, maps::FLOW_SLOTS, |s: &FlowSlot| (s.flow, s.counts))?;
+        Ok(SlotCounts { slots, rest })
     }
-
-    /// `[retransmits, segments]` of each flow with retransmits since the
-    /// last call, in flow order.
-    pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(Flow, [u64; 2])>> {
-        let mut flows = BTreeMap::new();
-        self.slots.drain_into(&mut flows)?;
-        for (flow, counts) in self.hashed.drain(tick)? {
-            add(&mut flows, flow, counts);
-        }
-        Ok(flows.into_iter().collect())
-    }
-}
-
-/// `-G`: retransmits per cgroup of the socket.
-pub struct CgroupCounts {
-    sockets: HeldSlots<SocketSlot>,
-    cgroups: CgroupDrain<[u64; 2]>,
 }
 
 impl CgroupCounts {
     pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
-        Ok(Self {
-            sockets: HeldSlots::new(ebpf, maps::SOCKET_SLOTS)?,
-            cgroups: CgroupDrain::new(ebpf, maps::CGROUPS)?,
-        })
+        let rest = CgroupDrain::new(ebpf, maps::CGROUPS)?;
+        // A socket's counts are its cgroup's.
+        let slots = HeldSlots::new(ebpf, maps::SOCKET_SLOTS, |s: &SocketSlot| {
+            (s.cgroup, s.counts)
+        })?;
+        Ok(SlotCounts { slots, rest })
     }
+}
 
-    /// `[retransmits, segments]` of each cgroup with retransmits since the
-    /// last call, by cgroup id in order.
-    pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(u64, [u64; 2])>> {
-        let mut cgroups: BTreeMap<u64, [u64; 2]> = self.cgroups.drain(tick)?.into_iter().collect();
-        self.sockets.drain_into(&mut cgroups)?;
-        Ok(cgroups.into_iter().collect())
+impl<S: aya::Pod, K: Ord, D: Drain<K, [u64; 2]>> SlotCounts<S, K, D> {
+    /// `[retransmits, segments]` of each key with retransmits since the
+    /// last call, in key order.
+    pub fn drain(&mut self, tick: &Tick) -> Result<Vec<(K, [u64; 2])>> {
+        let mut totals = BTreeMap::new();
+        for (key, counts) in self.rest.drain(tick)? {
+            add(&mut totals, key, counts);
+        }
+        self.slots.drain_into(&mut totals)?;
+        Ok(totals.into_iter().collect())
     }
 }
 

@@ -79,3 +79,12 @@ where
         Ok(out.into_iter().collect())
     }
 }
+
+impl<V: Counters> toolkit_drain::Drain<u64, V> for CgroupDrain<V>
+where
+    CgroupSlot<V>: aya::Pod,
+{
+    fn drain(&mut self, tick: &Tick) -> Result<Vec<(u64, V)>> {
+        CgroupDrain::drain(self, tick)
+    }
+}

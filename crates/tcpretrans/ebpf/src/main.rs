@@ -128,7 +128,7 @@ fn cgroup_named(id: u64) -> bool {
     let Some(slot) = CGROUP_SLOTS.get_ptr_mut(id as u32 & (CGROUP_SLOTS_LEN - 1)) else {
         return false;
     };
-    // SAFETY: this CPU's copy of an array slot (as in `count_in_slot`).
+    // SAFETY: this CPU's copy of an array slot (see `count_held`).
     unsafe {
         if (*slot).owner == owner {
             return true;
@@ -140,35 +140,42 @@ fn cgroup_named(id: u64) -> bool {
     false
 }
 
-/// `-G`: counts a retransmit of socket `sk` in the slot its cookie picks on
-/// this CPU, reading the socket's cgroup when the socket takes the slot;
-/// false when another socket holds the slot, or `sk` has no cookie here.
+/// This CPU's slot that `pick` chooses among the run's slots of `map`
+/// (`CONFIG.flow_slots`), `None` when there are none.
 #[inline(always)]
-fn count_in_socket_slot<C: TracepointContext>(sk: u64, segments: u16) -> bool {
+fn slot_of<T>(map: &PerCpuArray<T>, pick: impl FnOnce(u32) -> u32) -> Option<*mut T> {
     let slots = global(&CONFIG.flow_slots);
     if slots == 0 {
-        return false;
+        return None;
     }
-    let Some(cookie) = C::socket_cookie(sk) else {
-        return false;
-    };
-    let Some(slot) = SOCKET_SLOTS.get_ptr_mut(socket_slot(cookie, slots)) else {
-        return false;
-    };
-    // SAFETY: as in `count_in_slot`: this CPU's copy of an array slot,
-    // written in the order userspace reads it.
+    map.get_ptr_mut(pick(slots))
+}
+
+/// Counts a retransmit of `segments` in `counts`, the `[retransmits,
+/// segments]` of a slot that belongs to the first key counted in it:
+/// `claim` writes the caller's key into a free slot, `holds` says whether
+/// a taken one is the caller's. False when it is another's.
+///
+/// # Safety
+///
+/// `counts` is in this CPU's copy of an array slot, which nothing else
+/// writes while the program runs: it does not run nested in itself on a
+/// CPU (the kernel skips, and counts, a recursion). Volatile, in this
+/// order, so that userspace, which reads slots with a retransmit counted,
+/// never reads a key half written.
+#[inline(always)]
+unsafe fn count_held(
+    counts: *mut [u64; 2],
+    segments: u16,
+    claim: impl FnOnce(),
+    holds: impl FnOnce() -> bool,
+) -> bool {
+    // SAFETY: see the function's.
     unsafe {
-        let counts = &raw mut (*slot).counts;
         let retransmits = read_volatile(&raw const (*counts)[0]);
         if retransmits == 0 {
-            let (cgroup, id) =
-                socket_cgroup::<C>(sk, &CONFIG.sock.state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
-            if cgroup != 0 && !cgroup_named(id) {
-                remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
-            }
-            write_volatile(&raw mut (*slot).cookie, cookie);
-            write_volatile(&raw mut (*slot).cgroup, id);
-        } else if read_volatile(&raw const (*slot).cookie) != cookie {
+            claim();
+        } else if !holds() {
             return false;
         }
         let total = read_volatile(&raw const (*counts)[1]);
@@ -178,34 +185,53 @@ fn count_in_socket_slot<C: TracepointContext>(sk: u64, segments: u16) -> bool {
     true
 }
 
+/// `-G`: counts a retransmit of socket `sk` in the slot its cookie picks on
+/// this CPU, reading the socket's cgroup when the socket takes the slot;
+/// false when another socket holds the slot, or `sk` has no cookie here.
+#[inline(always)]
+fn count_in_socket_slot<C: TracepointContext>(sk: u64, segments: u16) -> bool {
+    let Some(cookie) = C::socket_cookie(sk) else {
+        return false;
+    };
+    let Some(slot) = slot_of(&SOCKET_SLOTS, |slots| socket_slot(cookie, slots)) else {
+        return false;
+    };
+    let claim = move || {
+        let (cgroup, id) =
+            socket_cgroup::<C>(sk, &CONFIG.sock.state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
+        if cgroup != 0 && !cgroup_named(id) {
+            remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
+        }
+        // SAFETY: as in `count_held`.
+        unsafe {
+            write_volatile(&raw mut (*slot).cookie, cookie);
+            write_volatile(&raw mut (*slot).cgroup, id);
+        }
+    };
+    // SAFETY: this CPU's copy of an array slot (see `count_held`).
+    unsafe {
+        count_held(&raw mut (*slot).counts, segments, claim, move || {
+            read_volatile(&raw const (*slot).cookie) == cookie
+        })
+    }
+}
+
 /// Counts a retransmit of `flow` in its slot on this CPU, unless another
 /// flow holds the slot.
 #[inline(always)]
 fn count_in_slot(flow: &Flow, segments: u16) -> bool {
-    let slots = global(&CONFIG.flow_slots);
-    if slots == 0 {
-        return false;
-    }
-    let Some(slot) = FLOW_SLOTS.get_ptr_mut(flow_slot(flow, slots)) else {
+    let Some(slot) = slot_of(&FLOW_SLOTS, |slots| flow_slot(flow, slots)) else {
         return false;
     };
-    // SAFETY: this CPU's copy of an array slot; the program does not run
-    // nested in itself on a CPU (the kernel skips, and counts, a recursion).
-    // Volatile, in this order, so that userspace, which reads slots with a
-    // retransmit counted, never reads a flow half written.
+    // SAFETY: this CPU's copy of an array slot (see `count_held`).
     unsafe {
-        let counts = &raw mut (*slot).counts;
-        let retransmits = read_volatile(&raw const (*counts)[0]);
-        if retransmits == 0 {
-            write_volatile(&raw mut (*slot).flow, *flow);
-        } else if (*slot).flow != *flow {
-            return false;
-        }
-        let total = read_volatile(&raw const (*counts)[1]);
-        write_volatile(&raw mut (*counts)[1], total + u64::from(segments));
-        write_volatile(&raw mut (*counts)[0], retransmits + 1);
+        count_held(
+            &raw mut (*slot).counts,
+            segments,
+            move || write_volatile(&raw mut (*slot).flow, *flow),
+            move || (*slot).flow == *flow,
+        )
     }
-    true
 }
 
 fn on_retransmit<C: TracepointContext>(ctx: &C) -> i32 {

@@ -61,27 +61,16 @@ fn cumulative_buckets_count_and_sum() {
     );
     om.publish_or_fail().unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        text.contains("syslat_latency_seconds_bucket{syscall=\"read\",le=\"2e-6\"} 4\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("syslat_latency_seconds_bucket{syscall=\"read\",le=\"1.6e-5\"} 6\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("syslat_latency_seconds_count{syscall=\"read\"} 6\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("syslat_latency_seconds_sum{syscall=\"read\"} 2.1e-5\n"),
-        "{text}"
-    );
-    assert!(text.contains("# TYPE syslat_failures counter\n"), "{text}");
-    assert!(
-        text.contains("syslat_failures_total{syscall=\"mmap\",errno=\"EINVAL\"} 7\n"),
-        "{text}"
-    );
+    for line in [
+        "syslat_latency_seconds_bucket{syscall=\"read\",le=\"2e-6\"} 4\n",
+        "syslat_latency_seconds_bucket{syscall=\"read\",le=\"1.6e-5\"} 6\n",
+        "syslat_latency_seconds_count{syscall=\"read\"} 6\n",
+        "syslat_latency_seconds_sum{syscall=\"read\"} 2.1e-5\n",
+        "# TYPE syslat_failures counter\n",
+        "syslat_failures_total{syscall=\"mmap\",errno=\"EINVAL\"} 7\n",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
     assert!(text.ends_with("# EOF\n"));
     assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
     std::fs::remove_dir_all(&dir).unwrap();

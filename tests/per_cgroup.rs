@@ -9,9 +9,9 @@ use std::{
 };
 
 use toolkit_tests::{
-    BlockCgroup, ForkedChild, LoopDevice, NetPair, OciContainer, Running, TestCgroup,
-    agent_switch_ins, assert_unloaded, biolatency_unaccounted, failing_mmaps, getppids, json_list,
-    parse_log2_hists, parse_openmetrics, run_tool, scratch, sleep_ns,
+    BlockCgroup, LoopDevice, NetPair, Running, TestCgroup, ThreeCgroups, agent_switch_ins,
+    assert_unloaded, biolatency_unaccounted, failing_mmaps, getppids, json_list, json_record,
+    parse_log2_hists, parse_openmetrics, scratch, sleep_ns,
 };
 
 /// The overflow test fills the per-cgroup maps of every -G tool running
@@ -44,48 +44,6 @@ fn calls_c() {
     failing_mmaps(CALLS[2]);
 }
 
-/// Three scratch cgroups below one parent, a blocked child in each.
-struct Three {
-    children: Vec<ForkedChild>,
-    cgroups: Vec<TestCgroup>,
-    parent: TestCgroup,
-}
-
-impl Three {
-    fn new(name: &str, workloads: [fn(); 3]) -> Three {
-        let parent = TestCgroup::new(name);
-        let cgroups: Vec<TestCgroup> = ["a", "b", "c"]
-            .iter()
-            .map(|n| TestCgroup::nested(&parent, n))
-            .collect();
-        let children: Vec<ForkedChild> = workloads
-            .iter()
-            .zip(&cgroups)
-            .map(|(workload, cgroup)| {
-                let child = ForkedChild::named(c"split-child", *workload);
-                cgroup.add(child.pid);
-                child.wait_blocked();
-                child
-            })
-            .collect();
-        Three {
-            children,
-            cgroups,
-            parent,
-        }
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.cgroups.iter().map(TestCgroup::relative).collect()
-    }
-}
-
-/// The one JSON record a tool printed at exit.
-fn json_record(stdout: &str) -> serde_json::Value {
-    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
-}
-
 /// `cgroup path -> count` of syscount's JSON rows.
 fn syscount_rows(record: &serde_json::Value) -> BTreeMap<String, u64> {
     json_list(&record["rows"])
@@ -109,7 +67,7 @@ fn histogram_counts(record: &serde_json::Value) -> BTreeMap<String, u64> {
 #[test]
 fn syscall_tools_count_each_cgroup_exactly() {
     let _maps = maps_shared();
-    let three = Three::new("split-syscalls", [calls_a, calls_b, calls_c]);
+    let three = ThreeCgroups::new("split-syscalls", [calls_a, calls_b, calls_c]);
     let parent = three.parent.path.to_string_lossy().into_owned();
     let all = ["--max-cgroups", "1024"];
     let syscount = Running::start(
@@ -128,7 +86,7 @@ fn syscall_tools_count_each_cgroup_exactly() {
     );
     // Declared parent first: on a failed assertion they drop children
     // first, then the cgroups, then their parent.
-    let Three {
+    let ThreeCgroups {
         parent,
         cgroups,
         children,
@@ -196,9 +154,9 @@ fn fstats_c() {
 #[test]
 fn fsdist_splits_file_operations_by_the_callers_cgroup() {
     let _maps = maps_shared();
-    let three = Three::new("split-fs", [fstats_a, fstats_b, fstats_c]);
+    let three = ThreeCgroups::new("split-fs", [fstats_a, fstats_b, fstats_c]);
     let tool = Running::start("fsdist", &["-G", "--max-cgroups", "1024", "--json"]);
-    let Three {
+    let ThreeCgroups {
         parent,
         cgroups,
         children,
@@ -225,7 +183,7 @@ fn fsdist_splits_file_operations_by_the_callers_cgroup() {
 #[test]
 fn openmetrics_has_a_series_per_cgroup() {
     let _maps = maps_shared();
-    let three = Three::new("split-openmetrics", [calls_a, calls_b, calls_c]);
+    let three = ThreeCgroups::new("split-openmetrics", [calls_a, calls_b, calls_c]);
     let paths = three.paths();
     let dir = scratch("split-openmetrics");
     let metrics = dir.join("syslat.prom");
@@ -242,7 +200,7 @@ fn openmetrics_has_a_series_per_cgroup() {
     let tool = Running::start("syslat", &args);
     // Declared parent first: on a failed assertion they drop children
     // first, then the cgroups, then their parent.
-    let Three {
+    let ThreeCgroups {
         parent,
         cgroups,
         children,
@@ -297,14 +255,14 @@ fn sleeps_c() {
 #[test]
 fn runqlat_splits_waits_by_the_cgroup_of_the_task_that_waited() {
     let _maps = maps_shared();
-    let three = Three::new("split-runqlat", [sleeps_a, sleeps_b, sleeps_c]);
+    let three = ThreeCgroups::new("split-runqlat", [sleeps_a, sleeps_b, sleeps_c]);
     let paths = three.paths();
     let args = ["-G", "--max-cgroups", "1024", "--json"];
     let json = Running::start("runqlat", &args);
     let text = Running::start("runqlat", &["-G", "--max-cgroups", "1024"]);
     // Declared parent first: on a failed assertion they drop children
     // first, then the cgroups, then their parent.
-    let Three {
+    let ThreeCgroups {
         parent,
         cgroups,
         children,
@@ -437,58 +395,6 @@ fn cgroups_past_the_map_are_counted_lost_and_the_rest_stay_exact() {
         expected - fitted
     );
     drop(cgroups);
-}
-
-#[test]
-fn the_split_refuses_what_it_cannot_work_with() {
-    for (tool, args) in [
-        ("syscount", &["-G", "-P"][..]),
-        ("syslat", &["-G", "-P"]),
-        ("runqlat", &["-G", "-L"]),
-        ("runqlat", &["-G", "--pidnss"]),
-        ("syscount", &["-G", "--max-cgroups", "0"]),
-        ("syslat", &["-G", "--max-cgroups", "1025"]),
-        ("runqlat", &["-G", "--max-cgroups", "99999999999"]),
-        ("runqlat", &["--max-cgroups", "5"]),
-    ] {
-        let done = run_tool(tool, args);
-        assert_eq!(done.status.code(), Some(2), "{tool} {args:?}: {done:?}");
-        assert!(
-            done.stderr.starts_with("error: "),
-            "{tool} {args:?}: {}",
-            done.stderr
-        );
-    }
-}
-
-/// A real container (runc, a busybox root file system the test builds):
-/// the split names its ID, in JSON and in text.
-#[test]
-fn a_runc_container_is_named_by_its_id() {
-    let _maps = maps_shared();
-    let container = OciContainer::new(
-        "toolkit-ctr",
-        "i=0; while [ $i -lt 300 ]; do i=$((i+1)); sleep 0; done",
-        None,
-    );
-    let all = ["-G", "--max-cgroups", "1024"];
-    let json = Running::start("syscount", &[&all[..], &["--json"]].concat());
-    let text = Running::start("runqlat", &all);
-    assert!(container.run().success());
-    let record = json_record(&json.stop());
-    let row = json_list(&record["rows"])
-        .find(|r| r["container"] == container.id.as_str())
-        .unwrap_or_else(|| panic!("no row names {}: {record}", container.id));
-    assert_eq!(row["cgroup"], container.cgroups_path.as_str(), "{row}");
-    assert_eq!(row["runtime"], "oci", "{row}");
-    assert!(row["count"].as_u64().unwrap() > 300, "{row}");
-    let heading = format!(
-        "cgroup = {} (oci {})",
-        container.cgroups_path,
-        &container.id[..12]
-    );
-    let text = text.stop();
-    assert!(text.lines().any(|l| l == heading), "{heading}\n{text}");
 }
 
 /// Joins the cgroup whose `cgroup.procs` is argv[1], then makes argv[3]

@@ -3,6 +3,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use crate::ForkedChild;
+
 /// A scratch cgroup v2 directory, removed (its tasks moved back to the
 /// root first) when dropped.
 pub struct TestCgroup {
@@ -292,5 +294,45 @@ impl CpuCgroup {
 impl Drop for CpuCgroup {
     fn drop(&mut self) {
         remove_when_empty(&self.path);
+    }
+}
+
+/// Three scratch cgroups below one parent, a blocked child in each: the
+/// `-G` tests' workloads, each with its own oracle.
+pub struct ThreeCgroups {
+    pub children: Vec<ForkedChild>,
+    pub cgroups: Vec<TestCgroup>,
+    pub parent: TestCgroup,
+}
+
+impl ThreeCgroups {
+    /// `a`, `b` and `c` below `name`, each child running its workload once
+    /// let go ([`ForkedChild::run_to_end`]).
+    pub fn new(name: &str, workloads: [fn(); 3]) -> ThreeCgroups {
+        let parent = TestCgroup::new(name);
+        let cgroups: Vec<TestCgroup> = ["a", "b", "c"]
+            .iter()
+            .map(|n| TestCgroup::nested(&parent, n))
+            .collect();
+        let children: Vec<ForkedChild> = workloads
+            .iter()
+            .zip(&cgroups)
+            .map(|(workload, cgroup)| {
+                let child = ForkedChild::named(c"split-child", *workload);
+                cgroup.add(child.pid);
+                child.wait_blocked();
+                child
+            })
+            .collect();
+        ThreeCgroups {
+            children,
+            cgroups,
+            parent,
+        }
+    }
+
+    /// Their paths, as the tools print them.
+    pub fn paths(&self) -> Vec<String> {
+        self.cgroups.iter().map(TestCgroup::relative).collect()
     }
 }

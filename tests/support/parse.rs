@@ -114,3 +114,9 @@ pub fn biolatency_unaccounted(stderr: &str) -> u64 {
         })
         .sum()
 }
+
+/// The one JSON record a tool printed at exit.
+pub fn json_record(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}

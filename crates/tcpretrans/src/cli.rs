@@ -51,9 +51,10 @@ pub struct Cli {
     /// Print JSON (an object per retransmit, or per interval with -c)
     #[arg(long)]
     pub json: bool,
-    /// With -c: flow slots per CPU (with -G, socket slots: 0, or a power of
-    /// two up to 65536; default 1024); a flow whose slot another holds is
-    /// counted in a hash, a socket's by its cgroup. For testing that path.
+    /// With -c: flow slots per CPU, or with -G socket slots (0, or a power
+    /// of two up to 65536; default 1024); a flow whose slot another holds
+    /// is counted in a hash, a socket's by its cgroup. For testing that
+    /// path.
     #[arg(long, hide = true, requires = "count", value_name = "N", value_parser = flow_slots)]
     pub flow_slots: Option<u32>,
     /// With -c: count per cgroup of the socket instead of per flow

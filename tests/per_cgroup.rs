@@ -1,31 +1,15 @@
 //! `-G`/`--per-cgroup` against three cgroups v2, each running a workload
 //! the test controls: each cgroup's row equals its own oracle (the child's
 //! known calls, its schedstat), the split loses nothing the unsplit tool
-//! counts, and a map overflow is counted, the cgroups that fit still exact.
+//! counts. (A map overflow: per_cgroup_overflow.rs.)
 
-use std::{
-    collections::BTreeMap,
-    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
-};
+use std::collections::BTreeMap;
 
 use toolkit_tests::{
     BlockCgroup, LoopDevice, NetPair, Running, TestCgroup, ThreeCgroups, agent_switch_ins,
     assert_unloaded, biolatency_unaccounted, failing_mmaps, getppids, json_list, json_record,
-    parse_log2_hists, parse_openmetrics, scratch, sleep_ns,
+    parse_log2_hists, parse_openmetrics, scratch, sleep_ns, syscount_rows,
 };
-
-/// The overflow test fills the per-cgroup maps of every -G tool running
-/// at the time with its 3000 cgroups, on purpose: it runs alone, the
-/// others together.
-static MAPS: RwLock<()> = RwLock::new(());
-
-fn maps_alone() -> RwLockWriteGuard<'static, ()> {
-    MAPS.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn maps_shared() -> RwLockReadGuard<'static, ()> {
-    MAPS.read().unwrap_or_else(|e| e.into_inner())
-}
 
 /// getppid calls of the three children, and as many failing mmaps:
 /// distinct primes, so that a row given another cgroup's calls shows.
@@ -44,16 +28,6 @@ fn calls_c() {
     failing_mmaps(CALLS[2]);
 }
 
-/// `cgroup path -> count` of syscount's JSON rows.
-fn syscount_rows(record: &serde_json::Value) -> BTreeMap<String, u64> {
-    json_list(&record["rows"])
-        .map(|row| {
-            let path = row["cgroup"].as_str().unwrap().to_string();
-            (path, row["count"].as_u64().unwrap())
-        })
-        .collect()
-}
-
 /// `cgroup path -> sample count` of a histogram tool's JSON record.
 fn histogram_counts(record: &serde_json::Value) -> BTreeMap<String, u64> {
     json_list(&record["histograms"])
@@ -66,7 +40,6 @@ fn histogram_counts(record: &serde_json::Value) -> BTreeMap<String, u64> {
 
 #[test]
 fn syscall_tools_count_each_cgroup_exactly() {
-    let _maps = maps_shared();
     let three = ThreeCgroups::new("split-syscalls", [calls_a, calls_b, calls_c]);
     let parent = three.parent.path.to_string_lossy().into_owned();
     let all = ["--max-cgroups", "1024"];
@@ -153,7 +126,6 @@ fn fstats_c() {
 /// fstats), exactly, by the calling task's cgroup.
 #[test]
 fn fsdist_splits_file_operations_by_the_callers_cgroup() {
-    let _maps = maps_shared();
     let three = ThreeCgroups::new("split-fs", [fstats_a, fstats_b, fstats_c]);
     let tool = Running::start("fsdist", &["-G", "--max-cgroups", "1024", "--json"]);
     let ThreeCgroups {
@@ -182,7 +154,6 @@ fn fsdist_splits_file_operations_by_the_callers_cgroup() {
 /// parser, each cgroup's count its child's calls.
 #[test]
 fn openmetrics_has_a_series_per_cgroup() {
-    let _maps = maps_shared();
     let three = ThreeCgroups::new("split-openmetrics", [calls_a, calls_b, calls_c]);
     let paths = three.paths();
     let dir = scratch("split-openmetrics");
@@ -254,7 +225,6 @@ fn sleeps_c() {
 /// 3%), in text and JSON at once.
 #[test]
 fn runqlat_splits_waits_by_the_cgroup_of_the_task_that_waited() {
-    let _maps = maps_shared();
     let three = ThreeCgroups::new("split-runqlat", [sleeps_a, sleeps_b, sleeps_c]);
     let paths = three.paths();
     let args = ["-G", "--max-cgroups", "1024", "--json"];
@@ -312,91 +282,6 @@ fn runqlat_splits_waits_by_the_cgroup_of_the_task_that_waited() {
     drop(parent);
 }
 
-/// Moves itself through `COUNT` cgroups below the parent given as argv[1]
-/// (`c0` .. `c2999`), making `i % 5 + 1` getppid calls in cgroup `ci`.
-const WANDERER: &str = r#"
-import os, sys
-parent = sys.argv[1]
-for i in range(int(sys.argv[2])):
-    with open(f"{parent}/c{i}/cgroup.procs", "w") as procs:
-        procs.write(str(os.getpid()))
-    for _ in range(i % 5 + 1):
-        os.getppid()
-"#;
-
-/// 3000 cgroups, more than a split holds (1024 in its hash map, and per
-/// CPU 64 slots, each for one cgroup): the samples of those past it are
-/// reported lost in text and JSON, every cgroup shown has its exact count,
-/// and the cgroups that fit but are not among the 1024 shown are summed in
-/// `other`.
-#[test]
-fn cgroups_past_the_map_are_counted_lost_and_the_rest_stay_exact() {
-    const COUNT: usize = 3000;
-    let _maps = maps_alone();
-    let parent = TestCgroup::new("split-overflow");
-    let cgroups: Vec<TestCgroup> = (0..COUNT)
-        .map(|i| TestCgroup::nested(&parent, &format!("c{i}")))
-        .collect();
-    let parent_path = parent.path.to_string_lossy().into_owned();
-    let text = Running::start(
-        "syscount",
-        &["-G", "--syscall", "getppid", "--max-cgroups", "1024"],
-    );
-    let json = Running::start(
-        "syscount",
-        &[
-            "-G",
-            "--syscall",
-            "getppid",
-            "--max-cgroups",
-            "1024",
-            "--json",
-        ],
-    );
-    let status = std::process::Command::new("python3")
-        .args(["-c", WANDERER, &parent_path, &COUNT.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let want: BTreeMap<String, u64> = cgroups
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.relative(), i as u64 % 5 + 1))
-        .collect();
-    let expected: u64 = want.values().sum();
-    let programs = text.programs.clone();
-    let done = text.signal(libc::SIGINT);
-    assert!(done.status.success(), "{done:?}");
-    toolkit_tests::assert_unloaded(&programs);
-    assert!(
-        done.stderr.contains("samples lost (per-cgroup map full)"),
-        "{}",
-        done.stderr
-    );
-    let record = json_record(&json.stop());
-    let rows = syscount_rows(&record);
-    let ours: Vec<(&String, &u64)> = rows.iter().filter(|(p, _)| want.contains_key(*p)).collect();
-    assert!(
-        ours.len() > 900 && ours.len() < COUNT,
-        "{} of ours fit",
-        ours.len()
-    );
-    for (path, count) in &ours {
-        assert_eq!(Some(*count), want.get(*path), "{path}");
-    }
-    let fitted: u64 = ours.iter().map(|(_, c)| **c).sum();
-    let other = rows.get("other").copied().unwrap_or(0);
-    let lost = record["lost"]["per-cgroup map full"].as_u64().unwrap();
-    // Every call of ours is shown, in `other` or lost; others' calls may
-    // add to `other` and to the losses.
-    assert!(
-        lost + other >= expected - fitted,
-        "lost {lost}, other {other}, missing {}",
-        expected - fitted
-    );
-    drop(cgroups);
-}
-
 /// Joins the cgroup whose `cgroup.procs` is argv[1], then makes argv[3]
 /// synchronous O_DIRECT writes of 4 KiB to the device argv[2], from block
 /// argv[4] on: one block request each.
@@ -418,7 +303,6 @@ os.close(fd)
 /// pure v2), and to the writes its task made.
 #[test]
 fn biolatency_splits_io_by_the_block_cgroup() {
-    let _maps = maps_shared();
     let dev = LoopDevice::new(64);
     let dev_t = std::fs::read_to_string(format!("/sys/block/{}/dev", dev.name)).unwrap();
     let (major, minor) = dev_t.trim().split_once(':').unwrap();
@@ -515,7 +399,6 @@ fn send_dropped(pair: &NetPair, cgroup: &TestCgroup, port: &str, count: u64) {
 /// that rule's counter.
 #[test]
 fn netdrop_splits_drops_by_the_sockets_cgroup() {
-    let _maps = maps_shared();
     let pair = NetPair::ipv4_only("split");
     pair.exec(&pair.a, &["nft", "add", "table", "inet", "tko"]);
     pair.exec(

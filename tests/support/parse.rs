@@ -1,10 +1,10 @@
 //! Reading what the tools print: tables, log2 histograms, JSON and
 //! OpenMetrics.
 
-use std::{path::Path, process::Command};
+use std::{collections::BTreeMap, path::Path, process::Command};
 
 /// Rows `NAME COUNT [TIME]` of a syscount-style table, by first column.
-pub fn parse_table(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+pub fn parse_table(text: &str) -> BTreeMap<String, Vec<String>> {
     text.lines()
         .filter(|l| {
             !l.starts_with('[')
@@ -119,4 +119,14 @@ pub fn biolatency_unaccounted(stderr: &str) -> u64 {
 pub fn json_record(stdout: &str) -> serde_json::Value {
     let line = stdout.lines().last().unwrap_or_else(|| panic!("no output"));
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// `cgroup path -> count` of syscount's JSON rows.
+pub fn syscount_rows(record: &serde_json::Value) -> BTreeMap<String, u64> {
+    json_list(&record["rows"])
+        .map(|row| {
+            let path = row["cgroup"].as_str().unwrap().to_string();
+            (path, row["count"].as_u64().unwrap())
+        })
+        .collect()
 }

@@ -95,6 +95,7 @@ impl Tool for Netdrop {
         vec![
             (maps::BY_REASON, slots),
             (maps::REASON_SLOTS, reason_slots),
+            (maps::REASON_OWNERS, reason_slots),
             (toolkit_core::CGROUP_NAMES_MAP, names),
         ]
     }

@@ -66,19 +66,18 @@ pub fn build(options: &Options, btf: &KernelBtf, self_pid: u32) -> Result<Config
 
 /// Map sizes: the process tables only with `-P`, the cgroup table only
 /// with `-G`.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 5] {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
     let processes = if options.by_process {
         maps::MAX_PROCESSES
     } else {
         1
     };
-    let (slots, cgroups) = if options.per_cgroup.is_some() {
-        (toolkit_core::CGROUP_SLOTS, toolkit_core::MAX_CGROUPS)
-    } else {
-        (1, 1)
-    };
+    let split = options.per_cgroup.is_some();
+    let cgroups = if split { toolkit_core::MAX_CGROUPS } else { 1 };
+    let [slots, owners] = toolkit_cgroup::slot_map_sizes(split);
     [
-        (toolkit_core::CGROUP_SLOTS_MAP, slots),
+        slots,
+        owners,
         (maps::PROCESSES, processes),
         (maps::COMMS, processes),
         (maps::CGROUPS, cgroups),

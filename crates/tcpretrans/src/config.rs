@@ -59,21 +59,18 @@ pub fn flow_slots(options: &Options) -> u32 {
 
 /// Map sizes: the flow maps only with -c, the socket and cgroup maps only
 /// with -G.
-pub fn map_sizes(options: &Options) -> [(&'static str, u32); 6] {
+pub fn map_sizes(options: &Options) -> [(&'static str, u32); 7] {
     let slots = flow_slots(options).max(1);
-    let (flows, flow_slots, sockets, cgroup_slots, cgroups) = match options.per_cgroup {
-        Some(_) => (
-            1,
-            1,
-            slots,
-            toolkit_core::CGROUP_SLOTS,
-            toolkit_core::MAX_CGROUPS,
-        ),
-        None if options.count => (maps::MAX_FLOWS, slots, 1, 1, 1),
-        None => (1, 1, 1, 1, 1),
+    let (flows, flow_slots, sockets, cgroups) = match options.per_cgroup {
+        Some(_) => (1, 1, slots, toolkit_core::MAX_CGROUPS),
+        None if options.count => (maps::MAX_FLOWS, slots, 1, 1),
+        None => (1, 1, 1, 1),
     };
+    let [cgroup_slots, cgroup_owners] =
+        toolkit_cgroup::slot_map_sizes(options.per_cgroup.is_some());
     [
-        (toolkit_core::CGROUP_SLOTS_MAP, cgroup_slots),
+        cgroup_slots,
+        cgroup_owners,
         (maps::FLOWS, flows),
         (maps::FLOW_SLOTS, flow_slots),
         (maps::SOCKET_SLOTS, sockets),

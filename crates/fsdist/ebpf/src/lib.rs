@@ -237,6 +237,8 @@ pub mod maps {
         /// Latency histograms by [`key`](super::key): the keys whose
         /// per-CPU slot (`FS_SLOTS`) is another's.
         FS_SLOTS,
+        /// Each slot index's owner, the same on every CPU.
+        FS_OWNERS,
         HISTS,
         /// Their log-linear twins.
         LLHISTS,

@@ -23,8 +23,8 @@ use fsdist_ebpf::{
 };
 use toolkit_core::{CgroupSlot, Hist, LlHist};
 use toolkit_kernel::{
-    TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_process, global,
-    hist_record, ll_hist_record, read_kernel, remember_cgroup, slot_entry,
+    Slots, TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_process,
+    global, hist_record, ll_hist_record, read_kernel, remember_cgroup, slot_entry,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -65,6 +65,11 @@ static SYSCALLS: Array<u32> = Array::with_max_entries(SYSCALL_SLOTS, 0);
 /// hash lookup), taken by the first key of each slot index for the run...
 #[map]
 static FS_SLOTS: PerCpuArray<CgroupSlot<Hist>> = PerCpuArray::with_max_entries(SLOTS, 0);
+
+/// ...for every CPU: each index's owner, the key plus one (see
+/// `toolkit_kernel::Slots`)...
+#[map]
+static FS_OWNERS: Array<u64> = Array::with_max_entries(SLOTS, 0);
 
 /// ...then the hash map, for keys whose slot is another's.
 #[map]
@@ -337,7 +342,11 @@ fn record(call: &FileCall, elapsed: u64) {
         return;
     }
     let key = key(call.sb, call.kind, call.op);
-    match slot_entry(&FS_SLOTS, &HISTS, key, slot_index(key), &ZERO_HIST, |h| {
+    let slots = Slots {
+        values: &FS_SLOTS,
+        owners: &FS_OWNERS,
+    };
+    match slot_entry(slots, &HISTS, key, slot_index(key), &ZERO_HIST, |h| {
         h.count == 0
     }) {
         Ok((hist, new)) => {

@@ -31,8 +31,9 @@ pub const CLASSES: [(u16, u8); 8] = [
 /// protocol, in a per-CPU slot (`REASON_SLOTS`, [`REASON_SLOTS_LEN`] of
 /// them) picked by both ([`reason_slot`]): an array lookup per drop where
 /// the [`DropKey`] hash lookup was. A slot is taken by the first pair that
-/// needs it and kept for the run; a pair whose slot is another's, or a
-/// protocol outside the classes, goes to `DROPS`.
+/// needs it, on any CPU (`REASON_OWNERS`), and kept for the run; a pair
+/// whose slot is another's, or a protocol outside the classes, goes to
+/// `DROPS`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ReasonSlot {
@@ -109,6 +110,8 @@ pub mod maps {
         /// With `-G` and without `-I`: [`ReasonSlot`](super::ReasonSlot)s,
         /// per CPU.
         REASON_SLOTS,
+        /// Each `REASON_SLOTS` index's cgroup and reason, for every CPU.
+        REASON_OWNERS,
     );
     /// Distinct (reason, protocol, interface) keys a run can hold.
     pub const MAX_KEYS: u32 = 4096;

@@ -15,8 +15,8 @@ use netdrop_ebpf::{
 };
 use toolkit_core::CgroupLeaf;
 use toolkit_kernel::{
-    TracepointContext, bump, ctx_arg, global, map_entry, read_kernel, remember_cgroup_at,
-    socket_cgroup,
+    TracepointContext, bump, claim_slot, ctx_arg, global, map_entry, read_kernel,
+    remember_cgroup_at, socket_cgroup,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -38,6 +38,11 @@ static BY_REASON: PerCpuArray<[u64; CLASSES.len()]> = PerCpuArray::with_max_entr
 /// CPU (sized 1 otherwise; see [`ReasonSlot`]).
 #[map]
 static REASON_SLOTS: PerCpuArray<ReasonSlot> = PerCpuArray::with_max_entries(1, 0);
+
+/// Each slot's pair, the same on every CPU ([`owner_pair`]; see
+/// `toolkit_kernel::Slots`).
+#[map]
+static REASON_OWNERS: Array<u64> = Array::with_max_entries(1, 0);
 
 /// `-G`: each socket cgroup's name, for one removed before userspace
 /// reads it.
@@ -145,7 +150,8 @@ fn on_kfree_skb<C: TracepointContext>(ctx: &C) -> i32 {
 /// whether the slot was taken now; `None` when the slot is another pair's.
 #[inline(always)]
 fn reason_counts(id: u64, reason: u32) -> Option<(&'static mut [u64; CLASSES.len()], bool)> {
-    let slot = REASON_SLOTS.get_ptr_mut(reason_slot(id, reason))?;
+    let index = reason_slot(id, reason);
+    let slot = REASON_SLOTS.get_ptr_mut(index)?;
     // SAFETY: a per-CPU array slot, exclusive to this CPU while we run.
     let slot = unsafe { &mut *slot };
     let owner = id.wrapping_add(1);
@@ -155,9 +161,27 @@ fn reason_counts(id: u64, reason: u32) -> Option<(&'static mut [u64; CLASSES.len
     if slot.owner != 0 {
         return None;
     }
-    slot.owner = owner;
-    slot.reason = u64::from(reason);
-    Some((&mut slot.counts, true))
+    // First use of the slot on this CPU: its pair is the first of any CPU,
+    // kept in this CPU's copy too.
+    let pair = owner_pair(owner, reason)?;
+    let held = claim_slot(&REASON_OWNERS, index, pair).map_or_else(|held| held, |()| pair);
+    slot.owner = held & PAIR_OWNER;
+    slot.reason = held >> PAIR_REASON_SHIFT;
+    (held == pair).then_some((&mut slot.counts, true))
+}
+
+/// Where a pair's reason is in its `REASON_OWNERS` word, above its owner.
+const PAIR_REASON_SHIFT: u32 = 48;
+const PAIR_OWNER: u64 = (1 << PAIR_REASON_SHIFT) - 1;
+
+/// A cgroup's `owner` (its id plus one) and a drop `reason` in one word,
+/// `None` if either is too wide: kernfs ids are a 32-bit inode number and
+/// a generation bumped when those wrap, reasons below 2^16 but for other
+/// subsystems' (which then count in `DROPS`).
+#[inline(always)]
+fn owner_pair(owner: u64, reason: u32) -> Option<u64> {
+    (owner <= PAIR_OWNER && reason >> (64 - PAIR_REASON_SHIFT) == 0)
+        .then(|| u64::from(reason) << PAIR_REASON_SHIFT | owner)
 }
 
 toolkit_kernel::tracepoint_programs!("kfree_skb", kfree_skb_btf, kfree_skb_raw, on_kfree_skb);

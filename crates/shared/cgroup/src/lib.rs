@@ -15,7 +15,9 @@ pub use drain::CgroupDrain;
 pub use filter::CgroupFilter;
 pub use hierarchy::Hierarchy;
 pub use names::{CgroupName, CgroupNames};
-pub use split::{LABELS, Row, Selection, Split, SplitDrain, SplitHists, split_map_sizes};
+pub use split::{
+    LABELS, Row, Selection, Split, SplitDrain, SplitHists, slot_map_sizes, split_map_sizes,
+};
 /// Cgroups a per-cgroup map holds; samples of cgroups past it are lost
 /// samples, counted by the kernel side.
 pub use toolkit_core::MAX_CGROUPS;

@@ -10,29 +10,37 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use aya::Ebpf;
 use serde_json::{Map, Value};
-use toolkit_core::{CGROUP_SLOTS_MAP, CGROUPS_LL_MAP, CGROUPS_MAP};
+use toolkit_core::{CGROUP_OWNERS_MAP, CGROUP_SLOTS_MAP, CGROUPS_LL_MAP, CGROUPS_MAP};
 use toolkit_core::{Hist, LlHist};
 use toolkit_drain::{Counters, HistDrain, Tick};
 use toolkit_report::HistRow;
 
 use crate::{CgroupDrain, CgroupName, CgroupNames};
 
-/// Sizes of a histogram tool's split maps (`CGROUP_SLOTS`, `CGROUPS`,
-/// `CGROUPS_LL`, `CGROUP_NAMES`): [`CGROUP_SLOTS`](toolkit_core::CGROUP_SLOTS)
-/// slots per CPU and [`MAX_CGROUPS`](toolkit_core::MAX_CGROUPS) entries
-/// with `-G` (`on`), the log-linear one only with `loglinear`; one entry
-/// each otherwise, so that a run without the split preallocates nothing.
-pub fn split_map_sizes(on: bool, loglinear: bool) -> [(&'static str, u32); 4] {
+/// Sizes of a histogram tool's split maps (`CGROUP_SLOTS`,
+/// `CGROUP_OWNERS`, `CGROUPS`, `CGROUPS_LL`, `CGROUP_NAMES`):
+/// [`CGROUP_SLOTS`](toolkit_core::CGROUP_SLOTS) slots and
+/// [`MAX_CGROUPS`](toolkit_core::MAX_CGROUPS) entries with `-G` (`on`),
+/// the log-linear one only with `loglinear`; one entry each otherwise, so
+/// that a run without the split preallocates nothing.
+pub fn split_map_sizes(on: bool, loglinear: bool) -> [(&'static str, u32); 5] {
     let cgroups = if on { toolkit_core::MAX_CGROUPS } else { 1 };
+    let [slots, owners] = slot_map_sizes(on);
     [
-        (
-            CGROUP_SLOTS_MAP,
-            if on { toolkit_core::CGROUP_SLOTS } else { 1 },
-        ),
+        slots,
+        owners,
         (CGROUPS_MAP, cgroups),
         (CGROUPS_LL_MAP, if loglinear { cgroups } else { 1 }),
         (toolkit_core::CGROUP_NAMES_MAP, cgroups),
     ]
+}
+
+/// Sizes of a split's slot maps (`CGROUP_SLOTS`, `CGROUP_OWNERS`):
+/// [`CGROUP_SLOTS`](toolkit_core::CGROUP_SLOTS) each with `-G` (`on`), one
+/// otherwise.
+pub fn slot_map_sizes(on: bool) -> [(&'static str, u32); 2] {
+    let slots = if on { toolkit_core::CGROUP_SLOTS } else { 1 };
+    [(CGROUP_SLOTS_MAP, slots), (CGROUP_OWNERS_MAP, slots)]
 }
 
 /// OpenMetrics labels of a per-cgroup histogram or counter.

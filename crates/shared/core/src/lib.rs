@@ -89,11 +89,16 @@ pub const CGROUP_SLOTS: u32 = 64;
 /// `-G` split.
 pub const CGROUP_SLOTS_MAP: &str = "CGROUP_SLOTS";
 
+/// Name of the array of each slot index's owner, the same on every CPU,
+/// beside [`CGROUP_SLOTS_MAP`] (one entry per slot).
+pub const CGROUP_OWNERS_MAP: &str = "CGROUP_OWNERS";
+
 /// One cgroup's value on one CPU, in a per-CPU array indexed by the
 /// cgroup's id: the split's fast path, an array lookup rather than a hash
-/// lookup per sample. A slot is taken by the first cgroup that needs it
-/// and kept for the run; a cgroup whose slot is another's goes to the
-/// split's hash map (`CGROUPS`). Cgroup ids are kernfs inode numbers,
+/// lookup per sample. A slot index is taken by the first cgroup that needs
+/// it, for every CPU (`CGROUP_OWNERS`, see `toolkit_kernel::Slots`), and
+/// kept for the run; a cgroup whose slot is another's goes to the split's
+/// hash map (`CGROUPS`). Cgroup ids are kernfs inode numbers,
 /// handed out in order, so the cgroups of one period spread over the slots.
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -66,20 +66,16 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
-/// Declares the maps of a histogram tool's `-G` split (`CGROUPS`,
-/// `CGROUPS_LL` and `CGROUP_NAMES`, sized by userspace) and
+/// Declares the maps of a histogram tool's `-G` split (its slots,
+/// `CGROUPS`, `CGROUPS_LL` and `CGROUP_NAMES`, sized by userspace) and
 /// `split_maps()`, their [`SplitMaps`] with the object's `DROPPED` counter
 /// and the indexes of its reasons for a full map (`$full`) and for no
 /// memory for a log-linear histogram (`$no_memory`).
 #[macro_export]
 macro_rules! cgroup_split_maps {
     ($full:expr, $no_memory:expr) => {
-        /// `-G`: histograms by cgroup id, per-CPU slots first (sized 1
-        /// unless -G; see `toolkit_core::CgroupSlot`).
-        #[aya_ebpf::macros::map]
-        static CGROUP_SLOTS: aya_ebpf::maps::PerCpuArray<
-            toolkit_core::CgroupSlot<toolkit_core::Hist>,
-        > = aya_ebpf::maps::PerCpuArray::with_max_entries(1, 0);
+        // `-G`: histograms by cgroup id, in slots first...
+        $crate::cgroup_slot_maps!(toolkit_core::Hist);
 
         /// Then the hash map, for cgroups whose slot is another's.
         #[aya_ebpf::macros::map]
@@ -103,12 +99,40 @@ macro_rules! cgroup_split_maps {
         #[inline(always)]
         fn split_maps() -> $crate::SplitMaps<'static> {
             $crate::SplitMaps {
-                slots: &CGROUP_SLOTS,
+                slots: cgroup_slots(),
                 hists: &CGROUPS,
                 loglinear: &CGROUPS_LL,
                 dropped: &DROPPED,
                 full: $full,
                 no_memory: $no_memory,
+            }
+        }
+    };
+}
+
+/// Declares a `-G` split's slots of `$value` (`CGROUP_SLOTS` and
+/// `CGROUP_OWNERS`, sized 1 unless -G; see `toolkit_core::CgroupSlot`)
+/// and `cgroup_slots()`, the two as [`Slots`].
+#[macro_export]
+macro_rules! cgroup_slot_maps {
+    ($value:ty) => {
+        /// `-G`: values by cgroup id, each CPU's, in the slot of the
+        /// index that the cgroup owns...
+        #[aya_ebpf::macros::map]
+        static CGROUP_SLOTS: aya_ebpf::maps::PerCpuArray<toolkit_core::CgroupSlot<$value>> =
+            aya_ebpf::maps::PerCpuArray::with_max_entries(1, 0);
+
+        /// ...for every CPU: each index's owner, the cgroup's id plus one.
+        #[aya_ebpf::macros::map]
+        static CGROUP_OWNERS: aya_ebpf::maps::Array<u64> =
+            aya_ebpf::maps::Array::with_max_entries(1, 0);
+
+        /// The split's slots, for [`cgroup_entry`]($crate::cgroup_entry).
+        #[inline(always)]
+        fn cgroup_slots() -> $crate::Slots<'static, $value> {
+            $crate::Slots {
+                values: &CGROUP_SLOTS,
+                owners: &CGROUP_OWNERS,
             }
         }
     };

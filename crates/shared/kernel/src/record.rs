@@ -13,6 +13,8 @@ use toolkit_core::{
     loglinear::{LlHist, loglinear_bin},
 };
 
+use crate::atomic::compare_exchange;
+
 /// Interval generation, bumped by userspace after each drain; a histogram
 /// whose `generation` differs restarts its `max`.
 #[map]
@@ -95,13 +97,43 @@ pub fn map_entry<K, V>(
     Ok(unsafe { &mut *ptr })
 }
 
+/// A run's slots ([`CgroupSlot`]): each CPU's values in `values`, and the
+/// owner of each slot index, the same on every CPU, in `owners` (one entry
+/// per index, as many as `values` has per CPU).
+///
+/// One owner for all CPUs matters once the hash map behind the slots is
+/// full: were each CPU's slot taken by the first key seen on that CPU, a
+/// key could hold its slot on one CPU and find it another's on the next,
+/// where it would need the full map, and its count would be short with
+/// nothing but the run's loss total to say so. With one owner a key is
+/// either in its slot on every CPU, or in the hash map (whose keys are
+/// every CPU's), or lost on every CPU.
+#[derive(Clone, Copy)]
+pub struct Slots<'a, V> {
+    pub values: &'a PerCpuArray<CgroupSlot<V>>,
+    pub owners: &'a Array<u64>,
+}
+
+/// Claims slot `index` of `owners` for `owner` (a key plus one) if it is
+/// free: `Ok` when taken now, else `Err` with the slot's owner (`owner`
+/// when the caller took it before; 0 when `index` is out of the array).
+#[inline(always)]
+pub fn claim_slot(owners: &Array<u64>, index: u32, owner: u64) -> Result<(), u64> {
+    let Some(word) = owners.get_ptr_mut(index) else {
+        return Err(0);
+    };
+    // SAFETY: an array value, 8-byte aligned, only ever written here, by
+    // this exchange.
+    unsafe { compare_exchange(word, 0, owner) }.map(drop)
+}
+
 /// The value of cgroup `id` for this CPU, and whether it is new on this
-/// CPU (then the caller keeps the cgroup's name): its slot in `slots` when
-/// the slot is its own or free (taken now), else its entry in `overflow`,
-/// created as `zero` (new when `empty`). See [`CgroupSlot`].
+/// CPU (then the caller keeps the cgroup's name): its slot when the slot
+/// is its own or free (taken now for every CPU), else its entry in
+/// `overflow`, created as `zero` (new when `empty`). See [`Slots`].
 #[inline(always)]
 pub fn cgroup_entry<V>(
-    slots: &PerCpuArray<CgroupSlot<V>>,
+    slots: Slots<V>,
     overflow: &PerCpuHashMap<u64, V>,
     id: u64,
     zero: &'static V,
@@ -118,15 +150,15 @@ pub fn cgroup_entry<V>(
 }
 
 /// [`cgroup_entry`] for any key `id` whose slot is `index` (the caller's
-/// spread of its keys over the slots): the per-CPU slot when it is the
-/// key's or free, else the key's entry in `overflow`.
+/// spread of its keys over the slots): the slot when it is the key's or
+/// free, else the key's entry in `overflow`.
 #[inline(always)]
 #[expect(
     clippy::mut_from_ref,
     reason = "the mutable value is the maps', not `zero`'s: kernel memory, per CPU"
 )]
 pub fn slot_entry<V>(
-    slots: &PerCpuArray<CgroupSlot<V>>,
+    slots: Slots<V>,
     overflow: &PerCpuHashMap<u64, V>,
     id: u64,
     index: u32,
@@ -134,7 +166,7 @@ pub fn slot_entry<V>(
     empty: fn(&V) -> bool,
 ) -> Result<(&'static mut V, bool), NoEntry> {
     let owner = id.wrapping_add(1);
-    if let Some(slot) = slots.get_ptr_mut(index) {
+    if let Some(slot) = slots.values.get_ptr_mut(index) {
         // SAFETY: a per-CPU array slot, exclusive to this CPU while we run
         // (as in `map_entry`).
         let slot = unsafe { &mut *slot };
@@ -142,8 +174,14 @@ pub fn slot_entry<V>(
             return Ok((&mut slot.value, false));
         }
         if slot.owner == 0 {
-            slot.owner = owner;
-            return Ok((&mut slot.value, true));
+            // First use of the index on this CPU: its owner is the first
+            // key of any CPU. This CPU's copy keeps it, so that the next
+            // key of another owner goes straight to the hash map.
+            slot.owner =
+                claim_slot(slots.owners, index, owner).map_or_else(|held| held, |()| owner);
+            if slot.owner == owner {
+                return Ok((&mut slot.value, true));
+            }
         }
     }
     let value = map_entry(overflow, &id, zero)?;
@@ -218,9 +256,9 @@ pub fn ll_hist_record<K>(
 /// The maps of a `-G` split: histograms by cgroup id, their log-linear
 /// twins, and the object's drop counter with the indexes of its reasons.
 pub struct SplitMaps<'a> {
-    /// Histograms by cgroup id: the per-CPU slots first, the hash map for
-    /// the cgroups whose slot is taken ([`cgroup_entry`]).
-    pub slots: &'a PerCpuArray<CgroupSlot<Hist>>,
+    /// Histograms by cgroup id: the slots first, the hash map for the
+    /// cgroups whose slot is taken ([`cgroup_entry`]).
+    pub slots: Slots<'a, Hist>,
     pub hists: &'a PerCpuHashMap<u64, Hist>,
     pub loglinear: &'a PerCpuHashMap<u64, LlHist>,
     pub dropped: &'a PerCpuArray<u64>,

@@ -12,7 +12,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use syscount_ebpf::{Config, SYSCALL_SLOTS, dropped, maps::MAX_PROCESSES};
-use toolkit_core::{CgroupLeaf, CgroupSlot};
+use toolkit_core::CgroupLeaf;
 use toolkit_kernel::{
     SyscallStart, TaskStorage, TracepointContext, bump, cgroup_entry, ctx_arg, current_cgroup,
     current_in_process, current_passes, global, read_kernel, remember_cgroup, syscall_enter,
@@ -45,10 +45,8 @@ static PROCESSES: PerCpuHashMap<u32, [u64; 2]> = PerCpuHashMap::with_max_entries
 #[map]
 static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_PROCESSES, 0);
 
-/// `-G`: `[count, total_ns]` per cgroup v2 id, per-CPU slots first (sized
-/// 1 unless -G; see `toolkit_core::CgroupSlot`).
-#[map]
-static CGROUP_SLOTS: PerCpuArray<CgroupSlot<[u64; 2]>> = PerCpuArray::with_max_entries(1, 0);
+// `-G`: `[count, total_ns]` per cgroup v2 id, in slots first...
+toolkit_kernel::cgroup_slot_maps!([u64; 2]);
 
 /// Then the hash map, for cgroups whose slot is another's.
 #[map]
@@ -158,7 +156,7 @@ fn on_exit<C: TracepointContext>(ctx: &C) -> i32 {
     }
     let stat = if global(&CONFIG.by_cgroup) != 0 {
         let cgroup = current_cgroup();
-        match cgroup_entry(&CGROUP_SLOTS, &CGROUPS, cgroup, &ZERO_STAT, |s| s[0] == 0) {
+        match cgroup_entry(cgroup_slots(), &CGROUPS, cgroup, &ZERO_STAT, |s| s[0] == 0) {
             Ok((stat, new)) => {
                 if new {
                     // SAFETY: helper without arguments.

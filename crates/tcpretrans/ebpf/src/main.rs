@@ -16,10 +16,10 @@ use tcpretrans_ebpf::{
     maps::{FLOW_SLOTS_LEN, MAX_FLOWS},
     socket_slot,
 };
-use toolkit_core::{CGROUP_SLOTS as CGROUP_SLOTS_LEN, CgroupLeaf, CgroupSlot};
+use toolkit_core::{CGROUP_SLOTS as CGROUP_SLOTS_LEN, CgroupLeaf};
 use toolkit_kernel::{
-    TracepointContext, bump, cgroup_entry, ctx_arg, global, map_entry, remember_cgroup_at,
-    sock_address, socket_cgroup,
+    TracepointContext, bump, cgroup_entry, claim_slot, ctx_arg, global, map_entry,
+    remember_cgroup_at, sock_address, socket_cgroup,
 };
 
 /// Set by userspace before load (see `Config`).
@@ -46,12 +46,11 @@ static FLOWS: PerCpuHashMap<Flow, [u64; 2]> = PerCpuHashMap::with_max_entries(MA
 #[map]
 static SOCKET_SLOTS: PerCpuArray<SocketSlot> = PerCpuArray::with_max_entries(1, 0);
 
-/// With -G, for a socket whose slot another holds (or on `raw_tp`, where
-/// sockets have no cookie to hand): `[retransmits, segments]` by the
-/// socket's cgroup id, per-CPU slots first (see `toolkit_core::CgroupSlot`),
-/// then the hash map; and the cgroups' names.
-#[map]
-static CGROUP_SLOTS: PerCpuArray<CgroupSlot<[u64; 2]>> = PerCpuArray::with_max_entries(1, 0);
+// With -G, for a socket whose slot another holds (or on `raw_tp`, where
+// sockets have no cookie to hand): `[retransmits, segments]` by the
+// socket's cgroup id, slots first (see `toolkit_kernel::Slots`), then the
+// hash map; and the cgroups' names.
+toolkit_kernel::cgroup_slot_maps!([u64; 2]);
 
 #[map]
 static CGROUPS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(1, 0);
@@ -104,7 +103,7 @@ fn count_for_cgroup<C: TracepointContext>(sk: u64, segments: u16) {
     }
     let (cgroup, id) =
         socket_cgroup::<C>(sk, &CONFIG.sock.state, &CONFIG.sk_cgroup, &CONFIG.cgroup);
-    match cgroup_entry(&CGROUP_SLOTS, &CGROUPS, id, &NONE_YET, |c| c[0] == 0) {
+    match cgroup_entry(cgroup_slots(), &CGROUPS, id, &NONE_YET, |c| c[0] == 0) {
         Ok((counts, new)) => {
             if new && cgroup != 0 {
                 remember_cgroup_at(&CGROUP_NAMES, id, cgroup, &CONFIG.cgroup);
@@ -116,28 +115,16 @@ fn count_for_cgroup<C: TracepointContext>(sk: u64, segments: u16) {
     }
 }
 
-/// Whether cgroup `id`'s name is kept already: its slot in `CGROUP_SLOTS`
-/// is its own, taken now if free, so that the cgroup's next socket finds
-/// it. (Userspace moves names out of `CGROUP_NAMES` at each interval, so
-/// that map cannot say: each new socket would read and store its cgroup's
-/// name again, about 2 us.) A cgroup whose slot is another's is named again
-/// for each of its sockets.
+/// Whether cgroup `id`'s name is kept already: it owns its slot index of
+/// the split (`CGROUP_OWNERS`), taken now if free, so that the cgroup's
+/// next socket finds it, on any CPU. (Userspace moves names out of
+/// `CGROUP_NAMES` at each interval, so that map cannot say: each new
+/// socket would read and store its cgroup's name again, about 2 us.) A
+/// cgroup whose slot is another's is named again for each of its sockets.
 #[inline(always)]
 fn cgroup_named(id: u64) -> bool {
     let owner = id.wrapping_add(1);
-    let Some(slot) = CGROUP_SLOTS.get_ptr_mut(id as u32 & (CGROUP_SLOTS_LEN - 1)) else {
-        return false;
-    };
-    // SAFETY: this CPU's copy of an array slot (see `count_held`).
-    unsafe {
-        if (*slot).owner == owner {
-            return true;
-        }
-        if (*slot).owner == 0 {
-            (*slot).owner = owner;
-        }
-    }
-    false
+    claim_slot(&CGROUP_OWNERS, id as u32 & (CGROUP_SLOTS_LEN - 1), owner) == Err(owner)
 }
 
 /// This CPU's slot that `pick` chooses among the run's slots of `map`

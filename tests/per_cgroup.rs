@@ -40,7 +40,7 @@ fn histogram_counts(record: &serde_json::Value) -> BTreeMap<String, u64> {
 
 #[test]
 fn syscall_tools_count_each_cgroup_exactly() {
-    let three = ThreeCgroups::new("split-syscalls", [calls_a, calls_b, calls_c]);
+    let mut three = ThreeCgroups::new("split-syscalls", [calls_a, calls_b, calls_c]);
     let parent = three.parent.path.to_string_lossy().into_owned();
     let all = ["--max-cgroups", "1024"];
     let syscount = Running::start(
@@ -57,17 +57,8 @@ fn syscall_tools_count_each_cgroup_exactly() {
         "syscount",
         &["-c", &parent, "--syscall", "getppid", "--json"],
     );
-    // Declared parent first: on a failed assertion they drop children
-    // first, then the cgroups, then their parent.
-    let ThreeCgroups {
-        parent,
-        cgroups,
-        children,
-    } = three;
-    let paths: Vec<String> = cgroups.iter().map(TestCgroup::relative).collect();
-    for child in children {
-        child.run_to_end();
-    }
+    let paths = three.paths();
+    three.run_children();
     let counted = syscount_rows(&json_record(&syscount.stop()));
     let timed = histogram_counts(&json_record(&syslat.stop()));
     let memory = histogram_counts(&json_record(&memlat.stop()));
@@ -89,8 +80,7 @@ fn syscall_tools_count_each_cgroup_exactly() {
         .map(|r| r["count"].as_u64().unwrap())
         .sum();
     assert_eq!(total, CALLS.iter().sum::<u64>(), "{whole}");
-    drop(cgroups);
-    drop(parent);
+    drop(three);
 }
 
 /// fstat calls of the three children on a file each opens (one open
@@ -126,17 +116,10 @@ fn fstats_c() {
 /// fstats), exactly, by the calling task's cgroup.
 #[test]
 fn fsdist_splits_file_operations_by_the_callers_cgroup() {
-    let three = ThreeCgroups::new("split-fs", [fstats_a, fstats_b, fstats_c]);
+    let mut three = ThreeCgroups::new("split-fs", [fstats_a, fstats_b, fstats_c]);
     let tool = Running::start("fsdist", &["-G", "--max-cgroups", "1024", "--json"]);
-    let ThreeCgroups {
-        parent,
-        cgroups,
-        children,
-    } = three;
-    let paths: Vec<String> = cgroups.iter().map(TestCgroup::relative).collect();
-    for child in children {
-        child.run_to_end();
-    }
+    let paths = three.paths();
+    three.run_children();
     let counts = histogram_counts(&json_record(&tool.stop()));
     for (path, calls) in paths.iter().zip(FSTATS) {
         assert_eq!(
@@ -145,8 +128,7 @@ fn fsdist_splits_file_operations_by_the_callers_cgroup() {
             "fsdist -G {path}: {counts:?}"
         );
     }
-    drop(cgroups);
-    drop(parent);
+    drop(three);
 }
 
 /// `--openmetrics` with -G: a series per cgroup, labelled `cgroup` (no
@@ -154,7 +136,7 @@ fn fsdist_splits_file_operations_by_the_callers_cgroup() {
 /// parser, each cgroup's count its child's calls.
 #[test]
 fn openmetrics_has_a_series_per_cgroup() {
-    let three = ThreeCgroups::new("split-openmetrics", [calls_a, calls_b, calls_c]);
+    let mut three = ThreeCgroups::new("split-openmetrics", [calls_a, calls_b, calls_c]);
     let paths = three.paths();
     let dir = scratch("split-openmetrics");
     let metrics = dir.join("syslat.prom");
@@ -169,16 +151,7 @@ fn openmetrics_has_a_series_per_cgroup() {
         &metrics_arg,
     ];
     let tool = Running::start("syslat", &args);
-    // Declared parent first: on a failed assertion they drop children
-    // first, then the cgroups, then their parent.
-    let ThreeCgroups {
-        parent,
-        cgroups,
-        children,
-    } = three;
-    for child in children {
-        child.run_to_end();
-    }
+    three.run_children();
     tool.stop();
     let parser = r#"
 import json, sys
@@ -201,8 +174,7 @@ print(json.dumps(out))
             "{exposed:?}"
         );
     }
-    drop(cgroups);
-    drop(parent);
+    drop(three);
 }
 
 /// Sleeps 1 ms this many times: each wakeup is one run-queue wait.
@@ -225,21 +197,14 @@ fn sleeps_c() {
 /// 3%), in text and JSON at once.
 #[test]
 fn runqlat_splits_waits_by_the_cgroup_of_the_task_that_waited() {
-    let three = ThreeCgroups::new("split-runqlat", [sleeps_a, sleeps_b, sleeps_c]);
+    let mut three = ThreeCgroups::new("split-runqlat", [sleeps_a, sleeps_b, sleeps_c]);
     let paths = three.paths();
     let args = ["-G", "--max-cgroups", "1024", "--json"];
     let json = Running::start("runqlat", &args);
     let text = Running::start("runqlat", &["-G", "--max-cgroups", "1024"]);
-    // Declared parent first: on a failed assertion they drop children
-    // first, then the cgroups, then their parent.
-    let ThreeCgroups {
-        parent,
-        cgroups,
-        children,
-    } = three;
     let mut switch_ins = Vec::new();
     let agent = agent_switch_ins();
-    for child in children {
+    for child in three.children.drain(..) {
         let before = child.schedstat()[2];
         child.release();
         child.wait_exited();
@@ -278,8 +243,7 @@ fn runqlat_splits_waits_by_the_cgroup_of_the_task_that_waited() {
             "{heading}: {in_text} of {switched}, agent switch-ins {agent}\n{text}"
         );
     }
-    drop(cgroups);
-    drop(parent);
+    drop(three);
 }
 
 /// Joins the cgroup whose `cgroup.procs` is argv[1], then makes argv[3]

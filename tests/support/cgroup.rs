@@ -298,7 +298,8 @@ impl Drop for CpuCgroup {
 }
 
 /// Three scratch cgroups below one parent, a blocked child in each: the
-/// `-G` tests' workloads, each with its own oracle.
+/// `-G` tests' workloads, each with its own oracle. Dropped (fields in
+/// order) children first, then the cgroups, then their parent.
 pub struct ThreeCgroups {
     pub children: Vec<ForkedChild>,
     pub cgroups: Vec<TestCgroup>,
@@ -334,5 +335,12 @@ impl ThreeCgroups {
     /// Their paths, as the tools print them.
     pub fn paths(&self) -> Vec<String> {
         self.cgroups.iter().map(TestCgroup::relative).collect()
+    }
+
+    /// Lets each child run its workload, and waits for it to end.
+    pub fn run_children(&mut self) {
+        for child in self.children.drain(..) {
+            child.run_to_end();
+        }
     }
 }

@@ -4,50 +4,9 @@
 //! the segments tcpretrans reports, exactly. All traffic stays between two
 //! namespaces the test creates.
 
-use std::io::{BufRead as _, BufReader};
-
-use toolkit_tests::{NetPair, Running, TestCgroup, json_list, run_tool};
+use toolkit_tests::{Exchange, NetPair, Running, TestCgroup, json_list, run_tool};
 
 const PORT: &str = "5201";
-
-/// In `b`: accepts one connection, reads it to the end, answers with the
-/// byte count and closes. Prints "ready" once listening.
-const SERVER: &str = r#"
-import socket, sys
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-l = socket.socket(fam, socket.SOCK_STREAM)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(1)
-print("ready", flush=True)
-c, _ = l.accept()
-n = 0
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    n += len(b)
-c.sendall(str(n).encode())
-c.close()
-print(n, flush=True)
-"#;
-
-/// In `a`: sends argv[3] bytes to argv[1]:argv[2], half-closes, and waits
-/// for the server's count: every byte (and so every retransmit) is through.
-/// With argv[4] `wait`, first prints its pid and waits for a line on
-/// stdin, so that the test can move it into a cgroup before it makes its
-/// socket.
-const CLIENT: &str = r#"
-import os, socket, sys
-if sys.argv[4:] == ["wait"]:
-    print(os.getpid(), flush=True)
-    sys.stdin.readline()
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-s.sendall(b"x" * int(sys.argv[3]))
-s.shutdown(socket.SHUT_WR)
-print(s.recv(64).decode(), flush=True)
-"#;
 
 const BYTES: u64 = 2 << 20;
 
@@ -67,23 +26,10 @@ fn lossy_transfer(tag: &str, v6: bool, during: impl FnOnce(&NetPair, &dyn Fn()))
         pair.addr_b.clone()
     };
     let transfer = || {
-        let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, &server_addr, PORT]);
-        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-        let got = pair.exec(
-            &pair.a,
-            &[
-                "python3",
-                "-c",
-                CLIENT,
-                &server_addr,
-                PORT,
-                &BYTES.to_string(),
-            ],
-        );
-        assert_eq!(got.trim(), BYTES.to_string());
-        assert_eq!(lines.next().unwrap().unwrap(), BYTES.to_string());
-        server.wait().unwrap();
+        let mut peers = pair.tcp_exchange(&server_addr, PORT, Exchange::Bulk(BYTES), None);
+        assert_eq!(peers.client_line(), BYTES.to_string());
+        assert_eq!(peers.server_line(), BYTES.to_string());
+        peers.finish();
     };
     during(&pair, &transfer);
     pair
@@ -230,7 +176,6 @@ fn per_cgroup_counts_are_the_sockets_cgroups() {
 }
 
 fn per_cgroup_counts(slots: Option<&str>) {
-    use std::io::Write as _;
     let pair = NetPair::new("rg");
     pair.input_rule(&[
         "tcp", "dport", PORT, "meta", "length", "gt", "200", "numgen", "inc", "mod", "17", "==",
@@ -243,20 +188,9 @@ fn per_cgroup_counts(slots: Option<&str>) {
         args.extend(["--flow-slots", slots]);
     }
     let tool = Running::start("tcpretrans", &args);
-    let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, &pair.addr_b, PORT]);
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    let bytes = BYTES.to_string();
-    let mut client = pair.spawn(
-        &pair.a,
-        &["python3", "-c", CLIENT, &pair.addr_b, PORT, &bytes, "wait"],
-    );
-    let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
-    cgroup.add(out.next().unwrap().unwrap().trim().parse().unwrap());
-    client.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-    assert_eq!(out.next().unwrap().unwrap(), bytes);
-    assert!(client.wait().unwrap().success());
-    server.wait().unwrap();
+    let mut peers = pair.tcp_exchange(&pair.addr_b, PORT, Exchange::Bulk(BYTES), Some(&cgroup));
+    assert_eq!(peers.client_line(), BYTES.to_string());
+    peers.finish();
     let retrans_segs = pair.snmp(&pair.a, "Tcp", "RetransSegs") - before;
     let record: serde_json::Value =
         serde_json::from_str(tool.stop().lines().last().unwrap()).unwrap();

@@ -5,54 +5,12 @@
 //! waits for its tokens (one MSS at 2 Mbit/s: about 5.8 ms). All traffic
 //! stays between two namespaces the test creates.
 
-use std::io::{BufRead as _, BufReader};
-
-use toolkit_tests::{NetPair, Running, TestCgroup, json_list, run_tool};
+use toolkit_tests::{Exchange, NetPair, Running, TestCgroup, json_list, run_tool};
 
 const PORT: &str = "5201";
 /// Request/response round trips: with srtt's gain of 1/8, the first ~20
 /// samples climb from the handshake's RTT; over 300 they weigh about 3%.
 const ROUNDS: u32 = 300;
-
-/// In `b`: answers each 1400-byte request (one segment over IPv4 and IPv6)
-/// with one byte.
-const SERVER: &str = r#"
-import socket, sys
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-l = socket.socket(fam, socket.SOCK_STREAM)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(1)
-print("ready", flush=True)
-c, _ = l.accept()
-while True:
-    n = 0
-    while n < 1400:
-        b = c.recv(1400 - n)
-        if not b:
-            sys.exit(0)
-        n += len(b)
-    c.sendall(b"k")
-"#;
-
-/// In `a`: argv[3] round trips, then "done", then holds the connection
-/// open until stdin closes (so that `ss` can read it). With argv[4]
-/// `wait`, first prints its pid and waits for a line on stdin, so that
-/// the test can move it into a cgroup before it makes its socket (a
-/// socket belongs to the cgroup of the task that created it).
-const CLIENT: &str = r#"
-import os, socket, sys
-if sys.argv[4:] == ["wait"]:
-    print(os.getpid(), flush=True)
-    sys.stdin.readline()
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-for _ in range(int(sys.argv[3])):
-    s.sendall(b"x" * 1400)
-    assert s.recv(1) == b"k"
-print("done", flush=True)
-sys.stdin.read()
-"#;
 
 /// `segs_in` and `rtt` (ms) of the one connection to PORT in `ns`.
 fn ss(pair: &NetPair, ns: &str) -> (u64, f64) {
@@ -104,19 +62,10 @@ fn shaped_pair(tag: &str) -> NetPair {
 /// Runs the round trips over `addr` (b's), calling `check` while the
 /// connection is still open, after the last response.
 fn round_trips(pair: &NetPair, addr: &str, check: impl FnOnce()) {
-    let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, addr, PORT]);
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    let mut client = pair.spawn(
-        &pair.a,
-        &["python3", "-c", CLIENT, addr, PORT, &ROUNDS.to_string()],
-    );
-    let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
-    assert_eq!(out.next().unwrap().unwrap(), "done");
+    let mut peers = pair.tcp_exchange(addr, PORT, Exchange::Rounds(ROUNDS), None);
+    assert_eq!(peers.client_line(), "done");
     check();
-    drop(client.stdin.take());
-    assert!(client.wait().unwrap().success());
-    server.wait().unwrap();
+    peers.finish();
 }
 
 /// What one traced run shows: the tool's sample count and mean (ms), and
@@ -246,7 +195,6 @@ fn bad_input_is_one_line_and_nonzero() {
 /// counts them, from `ss`), the cgroup named by its path.
 #[test]
 fn per_cgroup_samples_are_the_sockets_cgroups() {
-    use std::io::Write as _;
     let pair = shaped_pair("tg");
     let cgroup = TestCgroup::new("toolkit-tcprtt-client");
     let (local, remote) = (pair.addr_a.clone(), pair.addr_b.clone());
@@ -262,22 +210,10 @@ fn per_cgroup_samples_are_the_sockets_cgroups() {
         "--json",
     ];
     let tool = Running::start("tcprtt", &args);
-    let mut server = pair.spawn(&pair.b, &["python3", "-c", SERVER, &remote, PORT]);
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    let rounds = ROUNDS.to_string();
-    let mut client = pair.spawn(
-        &pair.a,
-        &["python3", "-c", CLIENT, &remote, PORT, &rounds, "wait"],
-    );
-    let mut out = BufReader::new(client.stdout.take().unwrap()).lines();
-    cgroup.add(out.next().unwrap().unwrap().trim().parse().unwrap());
-    client.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-    assert_eq!(out.next().unwrap().unwrap(), "done");
+    let mut peers = pair.tcp_exchange(&remote, PORT, Exchange::Rounds(ROUNDS), Some(&cgroup));
+    assert_eq!(peers.client_line(), "done");
     let (segs_in, _) = ss(&pair, &pair.a);
-    drop(client.stdin.take());
-    assert!(client.wait().unwrap().success());
-    server.wait().unwrap();
+    peers.finish();
     let stdout = tool.stop();
     let coalesced = pair.snmp(&pair.a, "TcpExt", "TCPBacklogCoalesce") - coalesced_before;
     let record: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();

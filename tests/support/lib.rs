@@ -1,7 +1,8 @@
 //! Helpers for the root-only integration tests, one module per fixture:
 //! run a tool ([`tools`]), drive a workload ([`process`]), on a loop device
 //! ([`loop_device`]), in a cgroup ([`cgroup`]), a container ([`container`])
-//! or a network pair ([`network`]), on file systems of its own
+//! or a network pair ([`network`]) with a TCP connection across it
+//! ([`tcp`]), on file systems of its own
 //! ([`filesystem`]), with scratch files ([`scratch`]), and read what came
 //! out ([`parse`]).
 
@@ -13,6 +14,7 @@ mod network;
 mod parse;
 mod process;
 mod scratch;
+mod tcp;
 mod tools;
 
 pub use cgroup::*;
@@ -23,4 +25,5 @@ pub use network::*;
 pub use parse::*;
 pub use process::*;
 pub use scratch::*;
+pub use tcp::*;
 pub use tools::*;

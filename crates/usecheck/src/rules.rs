@@ -29,14 +29,8 @@ pub struct Inputs<'a> {
 }
 
 pub fn cpu_rows(rows: &mut Vec<Row>, per_cpu: bool, cpus: usize, i: &Inputs) {
-    let Inputs {
-        before,
-        after,
-        sample,
-        probes,
-        t,
-        seconds,
-    } = *i;
+    let (before, after, seconds) = (i.before, i.after, i.seconds);
+    let (sample, probes, t) = (i.sample, i.probes, i.t);
     let keys: Vec<Option<u32>> = if per_cpu {
         after.cpu.keys().copied().filter(Option::is_some).collect()
     } else {
@@ -151,14 +145,8 @@ fn hw_errors(counts: &BTreeMap<(&str, u32), u64>, sources: &[&str], cpu: Option<
 }
 
 pub fn memory_row(i: &Inputs) -> Row {
-    let Inputs {
-        before,
-        after,
-        sample,
-        probes,
-        t,
-        seconds,
-    } = *i;
+    let (before, after, seconds) = (i.before, i.after, i.seconds);
+    let (sample, probes, t) = (i.sample, i.probes, i.t);
     let mut util = CellBuilder::new(
         t,
         "memory utilization".into(),
@@ -238,14 +226,8 @@ pub fn memory_row(i: &Inputs) -> Row {
 }
 
 pub fn disk_rows(rows: &mut Vec<Row>, i: &Inputs) {
-    let Inputs {
-        before,
-        after,
-        sample,
-        probes,
-        t,
-        seconds,
-    } = *i;
+    let (before, after, seconds) = (i.before, i.after, i.seconds);
+    let (sample, probes, t) = (i.sample, i.probes, i.t);
     let ms = seconds * 1e3;
     for (name, a) in &after.disks {
         let b = before.disks.get(name).copied().unwrap_or(*a);
@@ -309,14 +291,8 @@ pub fn disk_rows(rows: &mut Vec<Row>, i: &Inputs) {
 }
 
 pub fn net_rows(rows: &mut Vec<Row>, i: &Inputs) {
-    let Inputs {
-        before,
-        after,
-        sample,
-        probes,
-        t,
-        seconds,
-    } = *i;
+    let (before, after, seconds) = (i.before, i.after, i.seconds);
+    let (sample, probes, t) = (i.sample, i.probes, i.t);
     let empty = BTreeMap::new();
     let drops = sample.drops.as_ref().unwrap_or(&empty);
     // RTT by interface, through the local addresses of this namespace.

@@ -54,16 +54,13 @@ pub struct Offsets {
     pub blkcg_cgroup: u32,
 }
 
-impl Config {
-    /// Usecs, one histogram, no filter: what the object holds before load.
-    pub const DEFAULT: Self = Self {
+toolkit_core::aya_pod!(
+    Config,
+    DEFAULT {
         unit_divisor: 1000,
-        slot_bits: maps::SLOT_BITS,
-        ..Self::ZERO
-    };
-}
-
-toolkit_core::aya_pod!(Config);
+        slot_bits: maps::SLOT_BITS
+    }
+);
 toolkit_core::aya_pod!(Offsets);
 
 /// Map names, shared with the kernel's statics of the same names.

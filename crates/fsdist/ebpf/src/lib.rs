@@ -190,15 +190,7 @@ pub struct Config {
     pub cgroup: toolkit_core::CgroupOffsets,
 }
 
-impl Config {
-    /// Every file system, usecs: what the object holds before load.
-    pub const DEFAULT: Self = Self {
-        unit_divisor: 1000,
-        ..Self::ZERO
-    };
-}
-
-toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Config, DEFAULT { unit_divisor: 1000 });
 toolkit_core::aya_pod!(FsEvent);
 toolkit_core::aya_pod!(FsName);
 

@@ -21,15 +21,7 @@ pub struct Config {
     pub _reserved: u32,
 }
 
-impl Config {
-    /// What the object holds before load.
-    pub const DEFAULT: Self = Self {
-        unit_divisor: 1000,
-        ..Self::ZERO
-    };
-}
-
-toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Config, DEFAULT { unit_divisor: 1000 });
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

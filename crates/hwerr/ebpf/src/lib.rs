@@ -31,12 +31,7 @@ pub struct Config {
     pub mce_extcpu: u32,
 }
 
-impl Config {
-    /// What the object holds before load.
-    pub const DEFAULT: Self = Self::ZERO;
-}
-
-toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Config, DEFAULT {});
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

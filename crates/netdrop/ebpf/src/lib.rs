@@ -88,12 +88,7 @@ pub struct Config {
     pub cgroup: toolkit_core::CgroupOffsets,
 }
 
-impl Config {
-    /// What the object holds before load.
-    pub const DEFAULT: Self = Self::ZERO;
-}
-
-toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Config, DEFAULT {});
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -31,15 +31,7 @@ pub struct Config {
     pub memcg_memory_max: u32,
 }
 
-impl Config {
-    /// What the object holds before load.
-    pub const DEFAULT: Self = Self {
-        arg_is_task: 1,
-        ..Self::ZERO
-    };
-}
-
-toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Config, DEFAULT { arg_is_task: 1 });
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -31,8 +31,24 @@ macro_rules! map_names {
 /// `bytemuck::Pod` (and `Zeroable`), whose derive checks at compile time,
 /// from the fields themselves, that it has no padding and only plain-data
 /// fields: adding a field is one line, with no size to keep in step.
+///
+/// `aya_pod!(Config, DEFAULT { unit_divisor: 1000 })` also defines
+/// `DEFAULT`, all zeros but the fields given: what a tool's object holds
+/// in its `CONFIG` before userspace sets it.
 #[macro_export]
 macro_rules! aya_pod {
+    ($ty:ty, DEFAULT { $($field:ident: $value:expr),* $(,)? }) => {
+        $crate::aya_pod!($ty);
+
+        impl $ty {
+            /// What the object holds before load: all zeros but the
+            /// fields `aya_pod!` was given.
+            pub const DEFAULT: Self = Self {
+                $($field: $value,)*
+                ..Self::ZERO
+            };
+        }
+    };
     ($ty:ty) => {
         const _: () = {
             const fn checked_by_bytemuck<T: bytemuck::Pod>() {}

@@ -58,15 +58,7 @@ pub struct Config {
     pub cgroup: toolkit_core::CgroupOffsets,
 }
 
-impl Config {
-    /// Every syscall, usecs: what the object holds before load.
-    pub const DEFAULT: Self = Self {
-        unit_divisor: 1000,
-        ..Self::ZERO
-    };
-}
-
-toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Config, DEFAULT { unit_divisor: 1000 });
 
 /// Map names, shared with the kernel's statics of the same names.
 pub mod maps {

@@ -32,12 +32,7 @@ pub struct Config {
     pub cgroup: toolkit_core::CgroupOffsets,
 }
 
-impl Config {
-    /// What the object holds before load.
-    pub const DEFAULT: Self = Self::ZERO;
-}
-
-toolkit_core::aya_pod!(Config);
+toolkit_core::aya_pod!(Config, DEFAULT {});
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;

@@ -22,9 +22,7 @@ use toolkit_kernel::{
     hist_record, ll_hist_record, map_entry, ns_since, remember_cgroup_at, whole_hist,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 /// Start time of each in-flight request, in the slot its address picks
 /// (`slot_index`): claimed at start by an atomic compare-and-swap of its
@@ -64,13 +62,6 @@ static LLHISTS: PerCpuHashMap<u64, LlHist> =
 /// (the `blk_status_t`); only errored completions touch it.
 #[map]
 static ERRORS: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(MAX_HISTS, 0);
-
-/// Samples lost: [0] start map full, [1] histogram map full, [2] a request
-/// whose completion the kernel did not run our program for (its address
-/// was issued again while its start time was still here), [3] error map
-/// full.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY);
 

@@ -24,12 +24,10 @@ use fsdist_ebpf::{
 use toolkit_core::{CgroupSlot, Hist, LlHist};
 use toolkit_kernel::{
     Slots, TaskStorage, TracepointContext, bump, ctx_arg, current_cgroup, current_in_process,
-    global, hist_record, ll_hist_record, read_kernel, remember_cgroup, slot_entry,
+    global, hist_record, ll_hist_record, read_kernel, remember_cgroup, send_event, slot_entry,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 /// `AT_EMPTY_PATH`: the stat calls' flag for "the descriptor itself".
 const AT_EMPTY_PATH: u64 = 0x1000;
@@ -92,10 +90,6 @@ static FSTYPES: HashMap<u64, FsName> = HashMap::with_max_entries(MAX_FSTYPES, 0)
 /// fsslower's slow operations (sized 1 page unless fsslower).
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(4096, 0);
-
-/// Samples lost, indexed by `fsdist_ebpf::dropped`.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS, dropped::LL_NO_MEMORY);
 
@@ -383,44 +377,40 @@ fn name_fstype(call: &FileCall) {
 /// fsslower: the call as one event; a full ring buffer is counted.
 #[inline(always)]
 fn send(call: &FileCall, now: u64, elapsed: u64, ret: i64) {
-    let Some(mut entry) = EVENTS.reserve::<FsEvent>(0) else {
-        bump(&DROPPED, dropped::RING_FULL);
-        return;
-    };
-    // SAFETY: the reserved record is written whole (zeroed) before its
-    // fields are set.
-    let event = unsafe {
-        let event = entry.as_mut_ptr();
-        core::ptr::write_bytes(event.cast::<u8>(), 0, core::mem::size_of::<FsEvent>());
-        &mut *event
-    };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    event.end_ns = now;
-    event.latency_ns = elapsed;
-    event.offset = call.offset;
-    event.ret = ret;
-    event.pid = (pid_tgid >> 32) as u32;
-    event.tid = pid_tgid as u32;
-    if call.sb != 0 {
-        event.dev = read_kernel::<u32>(call.sb, global(&CONFIG.offsets.sb_dev)).unwrap_or(0);
-        event.fstype = fstype_of(call.sb);
-    }
-    event.op = call.op;
-    event.kind = call.kind;
-    if let Ok(comm) = bpf_get_current_comm() {
-        event.comm = comm;
-    }
-    if call.file != 0 {
-        let o = &CONFIG.offsets;
-        let name = read_kernel::<u64>(call.file, global(&o.file_dentry))
-            .and_then(|dentry| read_kernel::<u64>(dentry, global(&o.dentry_name)));
-        if let Some(name) = name {
-            let out: &mut [u8; FILE_NAME_BYTES] = &mut event.file;
-            // SAFETY: a kernel string, read by the helper that checks it.
-            let _ = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, out) };
-        }
-    }
-    entry.submit(0);
+    send_event(
+        &EVENTS,
+        &DROPPED,
+        dropped::RING_FULL,
+        |event: &mut FsEvent| {
+            let pid_tgid = bpf_get_current_pid_tgid();
+            event.end_ns = now;
+            event.latency_ns = elapsed;
+            event.offset = call.offset;
+            event.ret = ret;
+            event.pid = (pid_tgid >> 32) as u32;
+            event.tid = pid_tgid as u32;
+            if call.sb != 0 {
+                event.dev =
+                    read_kernel::<u32>(call.sb, global(&CONFIG.offsets.sb_dev)).unwrap_or(0);
+                event.fstype = fstype_of(call.sb);
+            }
+            event.op = call.op;
+            event.kind = call.kind;
+            if let Ok(comm) = bpf_get_current_comm() {
+                event.comm = comm;
+            }
+            if call.file != 0 {
+                let o = &CONFIG.offsets;
+                let name = read_kernel::<u64>(call.file, global(&o.file_dentry))
+                    .and_then(|dentry| read_kernel::<u64>(dentry, global(&o.dentry_name)));
+                if let Some(name) = name {
+                    let out: &mut [u8; FILE_NAME_BYTES] = &mut event.file;
+                    // SAFETY: a kernel string, read by the helper that checks it.
+                    let _ = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, out) };
+                }
+            }
+        },
+    );
 }
 
 toolkit_kernel::tracepoint_programs!("sys_enter", sys_enter_btf, sys_enter_raw, on_enter);

@@ -18,9 +18,7 @@ use toolkit_kernel::{
     span_begin, span_end,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 /// When this CPU's current handler began (0: none seen).
 #[map]
@@ -33,10 +31,6 @@ static HISTS: PerCpuHashMap<u32, Hist> = PerCpuHashMap::with_max_entries(MAX_IRQ
 #[map]
 static LLHISTS: PerCpuHashMap<u32, LlHist> =
     PerCpuHashMap::with_max_entries(MAX_IRQS, BPF_F_NO_PREALLOC);
-
-/// Samples that could not be recorded, by [`dropped`] index.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// The interrupt passes `-s` and `-c`.
 #[inline(always)]

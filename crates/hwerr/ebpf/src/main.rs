@@ -8,42 +8,31 @@ use aya_ebpf::{
     EbpfContext,
     helpers::{bpf_get_smp_processor_id, bpf_probe_read_kernel_str_bytes},
     macros::map,
-    maps::{PerCpuArray, RingBuf},
+    maps::RingBuf,
 };
 use hwerr_ebpf::{Config, HwEvent, TEXT_BYTES, dropped, source};
-use toolkit_kernel::{bump, ctx_arg, global, read_kernel};
+use toolkit_kernel::{ctx_arg, global, read_kernel, send_event};
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
-
-/// Events lost, by [`dropped`] index.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// Sends the event `fill` writes, zeroed first; a full ring buffer is
 /// counted.
 #[inline(always)]
 fn send(source: u32, fill: impl FnOnce(&mut HwEvent)) {
-    let Some(mut entry) = EVENTS.reserve::<HwEvent>(0) else {
-        bump(&DROPPED, dropped::RING_FULL);
-        return;
-    };
-    // SAFETY: the reserved record is written whole (zeroed) before `fill`
-    // sees it.
-    let event = unsafe {
-        let event = entry.as_mut_ptr();
-        core::ptr::write_bytes(event.cast::<u8>(), 0, core::mem::size_of::<HwEvent>());
-        &mut *event
-    };
-    event.source = source;
-    // SAFETY: helper without arguments.
-    event.cpu = unsafe { bpf_get_smp_processor_id() };
-    fill(event);
-    entry.submit(0);
+    send_event(
+        &EVENTS,
+        &DROPPED,
+        dropped::RING_FULL,
+        |event: &mut HwEvent| {
+            event.source = source;
+            // SAFETY: helper without arguments.
+            event.cpu = unsafe { bpf_get_smp_processor_id() };
+            fill(event);
+        },
+    );
 }
 
 /// Copies the kernel string at `ptr` (if any) into `out`.

@@ -19,9 +19,7 @@ use toolkit_kernel::{
     remember_cgroup_at, socket_cgroup,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 #[map]
 static DROPS: PerCpuHashMap<DropKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
@@ -48,10 +46,6 @@ static REASON_OWNERS: Array<u64> = Array::with_max_entries(1, 0);
 /// reads it.
 #[map]
 static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
-
-/// Drops that could not be counted, by [`dropped`] index.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// Initial value of a new key (a static: not built on the stack).
 static NONE_YET: u64 = 0;

@@ -8,21 +8,15 @@ use aya_ebpf::{
     EbpfContext,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes},
     macros::map,
-    maps::{PerCpuArray, RingBuf},
+    maps::RingBuf,
 };
 use oomkill_ebpf::{Config, OomEvent, PATH_LEVELS, dropped};
 use toolkit_kernel::{bump, ctx_arg, global, read_kernel};
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
-
-/// Events lost, by [`dropped`] index.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// `task`'s memory cgroup (its `cgroup_subsys_state`), if this kernel has
 /// the memory controller.

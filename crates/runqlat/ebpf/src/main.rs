@@ -24,9 +24,7 @@ use toolkit_kernel::{
     ns_since, read_kernel, remember_cgroup, task_cgroup, task_in_process, task_passes,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 const TASK_RUNNING: u32 = 0;
 const TASK_DEAD: u32 = 0x80;
@@ -68,10 +66,6 @@ static LLHISTS: PerCpuHashMap<u32, LlHist> =
 /// Command name of each histogram key, with -P, -L and --pidnss.
 #[map]
 static COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_KEYS, 0);
-
-/// Samples lost, indexed by `runqlat_ebpf::dropped`.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY);
 

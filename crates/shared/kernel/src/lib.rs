@@ -66,6 +66,24 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+/// Declares what every tool's object has: `CONFIG`, its `$config`
+/// (`DEFAULT` until userspace sets it before load), and `DROPPED`, the
+/// per-CPU counts of what could not be recorded, one per `$reasons` (the
+/// tool's `dropped::REASONS`).
+#[macro_export]
+macro_rules! object_globals {
+    ($config:ty, $reasons:expr) => {
+        /// Set by userspace before load (see `Config`).
+        #[unsafe(no_mangle)]
+        static CONFIG: $config = <$config>::DEFAULT;
+
+        /// What could not be recorded, by drop reason (`dropped`).
+        #[aya_ebpf::macros::map]
+        static DROPPED: aya_ebpf::maps::PerCpuArray<u64> =
+            aya_ebpf::maps::PerCpuArray::with_max_entries($reasons.len() as u32, 0);
+    };
+}
+
 /// Declares the maps of a histogram tool's `-G` split (its slots,
 /// `CGROUPS`, `CGROUPS_LL` and `CGROUP_NAMES`, sized by userspace) and
 /// `split_maps()`, their [`SplitMaps`] with the object's `DROPPED` counter

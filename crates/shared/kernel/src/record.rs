@@ -1,11 +1,12 @@
 //! Recording samples: the histograms' map entries (created on first use,
-//! or why not), log2 and log-linear recording with per-interval maxima, and
-//! the per-CPU counters of what could not be recorded.
+//! or why not), log2 and log-linear recording with per-interval maxima,
+//! events sent to a ring buffer, and the per-CPU counters of what could
+//! not be recorded.
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     macros::map,
-    maps::{Array, PerCpuArray, PerCpuHashMap},
+    maps::{Array, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use toolkit_core::{
     CGROUP_SLOTS, CgroupSlot,
@@ -288,6 +289,30 @@ impl SplitMaps<'_> {
         }
         new
     }
+}
+
+/// Sends one `T` through the ring buffer `ring`, zeroed and then written
+/// by `fill`; a full ring buffer is counted in `dropped` under `full`.
+#[inline(always)]
+pub fn send_event<T: 'static>(
+    ring: &RingBuf,
+    dropped: &PerCpuArray<u64>,
+    full: u32,
+    fill: impl FnOnce(&mut T),
+) {
+    let Some(mut entry) = ring.reserve::<T>(0) else {
+        bump(dropped, full);
+        return;
+    };
+    // SAFETY: the reserved record is written whole (zeroed) before `fill`
+    // sees it.
+    let event = unsafe {
+        let event = entry.as_mut_ptr();
+        core::ptr::write_bytes(event.cast::<u8>(), 0, core::mem::size_of::<T>());
+        &mut *event
+    };
+    fill(event);
+    entry.submit(0);
 }
 
 /// Adds one to a per-CPU counter (dropped samples, full maps).

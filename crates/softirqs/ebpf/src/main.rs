@@ -12,9 +12,7 @@ use softirqs_ebpf::{Config, VECTORS, dropped};
 use toolkit_core::{Hist, LlHist};
 use toolkit_kernel::{bump, ctx_arg, global, hist_record, ll_record, on_cpu, span_begin, span_end};
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 /// When this CPU's current softirq began (0: none seen).
 #[map]
@@ -26,10 +24,6 @@ static HISTS: PerCpuArray<Hist> = PerCpuArray::with_max_entries(VECTORS.len() as
 /// Sized `VECTORS.len()` by userspace with log-linear histograms.
 #[map]
 static LLHISTS: PerCpuArray<LlHist> = PerCpuArray::with_max_entries(1, 0);
-
-/// Samples that could not be recorded, by [`dropped`] index.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 fn on_entry<C: EbpfContext>(_ctx: &C) -> i32 {
     if on_cpu(&CONFIG.filter_cpu, &CONFIG.target_cpu) {

@@ -19,9 +19,7 @@ use toolkit_kernel::{
     syscall_exit,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 /// [count, total_ns] per syscall number.
 /// Syscall entry time of each thread (0: none), in its task storage.
@@ -57,10 +55,6 @@ static ZERO_STAT: [u64; 2] = [0, 0];
 /// `-G`: each cgroup's name, for one removed before userspace reads it.
 #[map]
 static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
-
-/// Samples lost, indexed by `syscount_ebpf::dropped`.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// The current task passes the -p and -c filters; returns its pid_tgid.
 #[inline(always)]

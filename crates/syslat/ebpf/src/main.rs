@@ -26,9 +26,7 @@ use toolkit_kernel::{
     syscall_enter, syscall_exit,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 /// Syscall entry time of each thread (0: none), in its task storage.
 #[unsafe(link_section = ".maps")]
@@ -84,10 +82,6 @@ static RECLAIM: PerCpuHashMap<u64, Hist> = PerCpuHashMap::with_max_entries(1, 0)
 #[map]
 static RECLAIM_LL: PerCpuHashMap<u64, LlHist> =
     PerCpuHashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
-
-/// Samples lost, indexed by `syslat_ebpf::dropped`.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS, dropped::LL_NO_MEMORY);
 

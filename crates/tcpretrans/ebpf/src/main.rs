@@ -22,9 +22,7 @@ use toolkit_kernel::{
     remember_cgroup_at, sock_address, socket_cgroup,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
@@ -57,10 +55,6 @@ static CGROUPS: PerCpuHashMap<u64, [u64; 2]> = PerCpuHashMap::with_max_entries(1
 
 #[map]
 static CGROUP_NAMES: HashMap<u64, CgroupLeaf> = HashMap::with_max_entries(1, 0);
-
-/// Retransmits that could not be recorded, by [`dropped`] index.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 /// Initial value of a new flow (a static: not built on the stack).
 static NONE_YET: [u64; 2] = [0, 0];

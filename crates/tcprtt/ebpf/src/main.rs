@@ -17,9 +17,7 @@ use toolkit_kernel::{
     remember_cgroup_at, sock_address, socket_cgroup, whole_hist,
 };
 
-/// Set by userspace before load (see `Config`).
-#[unsafe(no_mangle)]
-static CONFIG: Config = Config::DEFAULT;
+toolkit_kernel::object_globals!(Config, dropped::REASONS);
 
 #[map]
 static HISTS: PerCpuHashMap<AddrKey, Hist> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
@@ -37,10 +35,6 @@ static LLHISTS: PerCpuHashMap<AddrKey, LlHist> =
 /// The key of the one histogram (log-linear, with `--percentiles`) when
 /// not split: a static, not built on the stack per segment.
 static WHOLE: AddrKey = AddrKey::ZERO;
-
-/// Samples that could not be recorded, by [`dropped`] index.
-#[map]
-static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(dropped::REASONS.len() as u32, 0);
 
 toolkit_kernel::cgroup_split_maps!(dropped::CGROUPS_FULL, dropped::LL_NO_MEMORY);
 

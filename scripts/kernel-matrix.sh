@@ -328,13 +328,15 @@ boot_guest() { # release, vmlinuz, attempt, arch
     truncate -s 512M "$work/disk.img"
     local disk=(-drive "file=$work/disk.img,format=raw,if=virtio") monitor=(-monitor "unix:$socket,server,nowait")
     if [ "$arch" = aarch64 ]; then
-        # QEMU's generic arm64 machine (GICv3, PL011 serial, PCIe); a CPU
-        # without pointer authentication, which TCG emulates slowly.
-        # Multi-threaded TCG: the stale-translation race below is x86's
-        # text patching (arm64 patches through stop_machine).
+        # QEMU's generic arm64 machine (GICv3, PL011 serial, PCIe, with a
+        # root port for an AER error as on x86); a CPU without pointer
+        # authentication, which TCG emulates slowly. Multi-threaded TCG:
+        # the stale-translation race below is x86's text patching (arm64
+        # patches through stop_machine).
         qemu-system-aarch64 -machine virt,gic-version=3 -accel tcg -cpu max,pauth=off -smp 2 -m 2048 \
             -nographic -no-reboot -nic none -kernel "$vmlinuz" -initrd "$work/initrd-$release" \
             "${disk[@]}" "${monitor[@]}" \
+            -device pcie-root-port,id=matrix-port,chassis=1 \
             -append "console=ttyAMA0 panic=-1 quiet loglevel=3 nokaslr" \
             </dev/null >"$console" 2>&1 &
     else

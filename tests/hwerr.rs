@@ -192,7 +192,8 @@ fn an_injected_machine_check_is_one_line() {
 }
 
 /// A PCIe AER error injected into a QEMU guest from its monitor
-/// (`pcie_aer_inject_error`, on the x86_64 guests' q35 machine): one
+/// (`pcie_aer_inject_error`, into the root port the matrix gives its q35
+/// and virt machines): one
 /// `pcie-aer` line, uncorrected (non-fatal), from the root port, with the
 /// completion timeout's status bit. The port's AER service reads the error
 /// from the port's registers and logs it, which fires `ras:aer_event`.

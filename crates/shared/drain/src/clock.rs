@@ -20,7 +20,7 @@ use aya::{
 /// with it. Handed out by [`IntervalClock::tick`], given back to
 /// [`IntervalClock::advance`].
 #[derive(Debug, PartialEq, Eq)]
-pub struct Tick(u64);
+pub struct Tick(pub(crate) u64);
 
 impl Tick {
     /// The generation the kernel stamped this interval's samples with.

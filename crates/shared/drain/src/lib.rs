@@ -34,7 +34,10 @@ use aya::{
     Ebpf, Pod,
     maps::{MapData, PerCpuArray, PerCpuHashMap},
 };
-use toolkit_core::{hist::Hist, loglinear::LlHist};
+use toolkit_core::{
+    hist::Hist,
+    loglinear::{LlHist, loglinear_bounds},
+};
 
 /// Per-CPU map values that only grow (counts, sums), so that per-interval
 /// figures are differences of totals.
@@ -149,7 +152,32 @@ impl Counters for LlHist {
         sub_each(&mut delta.bins, &before.bins);
         delta.count = self.count.wrapping_sub(before.count);
         delta.sum = self.sum.wrapping_sub(before.sum);
+        cover_bins(&mut delta);
         delta
+    }
+}
+
+/// Widens an interval's minimum and maximum to its lowest and highest
+/// non-empty bins where they do not reach them. A sample recorded while
+/// userspace read the interval before lands in this interval's bins, but
+/// its minimum and maximum carry that interval's generation and are left
+/// out (`accumulate`): alone in an interval, it showed a count of 1 with
+/// every percentile and the maximum 0. The bins' edges are within a bin of
+/// the sample, as the percentiles are.
+fn cover_bins(hist: &mut LlHist) {
+    let lowest = hist.bins.iter().position(|&n| n != 0);
+    let highest = hist.bins.iter().rposition(|&n| n != 0);
+    let (Some(lowest), Some(highest)) = (lowest, highest) else {
+        return;
+    };
+    let unset = hist.min == 0 && hist.max == 0;
+    let (low, low_end) = loglinear_bounds(lowest);
+    let top = loglinear_bounds(highest).0;
+    if unset || hist.min as f64 >= low_end {
+        hist.min = low as u64;
+    }
+    if (hist.max as f64) < top {
+        hist.max = top as u64;
     }
 }
 
@@ -368,4 +396,44 @@ pub fn percpu_counter(ebpf: &Ebpf, name: &str, index: u32) -> Result<u64> {
     let map = map(ebpf, name)?;
     let array = PerCpuArray::<_, u64>::try_from(map)?;
     Ok(array.get(&index, 0)?.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use toolkit_core::loglinear::loglinear_bin;
+
+    use super::*;
+
+    /// One CPU's log-linear histogram with `values`, stamped `generation`.
+    fn cpu(values: &[u64], generation: u64) -> LlHist {
+        let mut hist = LlHist::ZERO;
+        for &v in values {
+            hist.bins[loglinear_bin(v)] += 1;
+            hist.count += 1;
+            hist.sum += v;
+            hist.min = if hist.count == 1 { v } else { hist.min.min(v) };
+            hist.max = hist.max.max(v);
+        }
+        hist.generation = generation;
+        hist
+    }
+
+    #[test]
+    fn a_sample_stamped_with_the_last_interval_is_covered() {
+        // Interval 1 read CPU 1 empty; CPU 1 then recorded 1.234 ms
+        // stamped with generation 1, read in interval 2.
+        let before = LlHist::ZERO;
+        let alone = [cpu(&[1_234_000], 1)];
+        let total = LlHist::total(alone.iter(), &Tick(2));
+        let delta = total.since(&before);
+        assert_eq!(delta.count, 1);
+        assert_eq!((delta.min, delta.max), (1_200_000, 1_200_000));
+        // Beside a sample of this interval, exact values stay.
+        let both = [cpu(&[1_234_000], 1), cpu(&[1_100_000], 2)];
+        let delta = LlHist::total(both.iter(), &Tick(2)).since(&before);
+        assert_eq!((delta.min, delta.max), (1_100_000, 1_200_000));
+        let both = [cpu(&[1_234_000], 2), cpu(&[1_100_000], 1)];
+        let delta = LlHist::total(both.iter(), &Tick(2)).since(&before);
+        assert_eq!((delta.min, delta.max), (1_100_000, 1_234_000));
+    }
 }
